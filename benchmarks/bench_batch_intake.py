@@ -1,0 +1,329 @@
+"""Batch intake through ``POST /v1/batches`` beside a raw ``executemany`` of the same rows.
+
+agentsms: one ``agentsms serve --no-worker`` process on a fresh SQLite file. Each request
+carries 1,000 distinct recipients sharing one body; it is validated (E.164, segments,
+sender choice), stored (batch + messages + events + send jobs, one transaction) and
+answered ``202``. Measured sequentially, sequentially with an ``Idempotency-Key`` on each
+request, and with 2 requests in flight.
+
+Ceiling: the same rows (one ``batches`` row, then ``messages`` and ``jobs`` rows as
+``core/messages.py::_store`` writes them, plus ``message_events`` rows if agentsms wrote
+intake events for the warm-up batch) inserted with the stdlib ``sqlite3`` ``executemany``
+into a fresh database migrated with ``agentsms.store.migrate``, with agentsms's pragmas,
+one ``BEGIN IMMEDIATE`` transaction per 1,000 recipients. Rows are built before the clock
+starts (a strict ceiling); the rate including building them in Python is shown too.
+
+    .venv/bin/python benchmarks/bench_batch_intake.py [--requests 20] [--rounds 2]
+
+Target (issue 2): agentsms >= 50 % of the raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import (
+    Table,
+    agentsms_serve,
+    bench_env,
+    free_port,
+    log,
+    machine_note,
+    median,
+    recipient,
+    running_server,
+    sqlite_url,
+    temp_dir,
+)
+
+BODY_TEXT = "Hi! Your order has shipped and will arrive tomorrow. Reply STOP to opt out."
+SENDER = "+14155550100"
+RAW = "raw sqlite3 executemany (rows prebuilt)"
+RAW_BUILT = "raw: build rows in Python + executemany"
+
+
+class Recipients:
+    """Hands out distinct recipient numbers across every request of the run."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self, count: int) -> list[str]:
+        start, self.next = self.next, self.next + count
+        return [recipient(i) for i in range(start, start + count)]
+
+
+# --------------------------------------------------------------------------- agentsms
+
+
+def batch_body(numbers: list[str]) -> bytes:
+    return json.dumps({"recipients": numbers, "body": BODY_TEXT}).encode()
+
+
+async def post_batches(
+    base_url: str,
+    api_key: str,
+    bodies: list[bytes],
+    *,
+    concurrency: int,
+    idempotency_keys: bool,
+) -> float:
+    """POST every body, ``concurrency`` at a time; returns the wall time in seconds."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            extra = {"Idempotency-Key": secrets.token_hex(12)} if idempotency_keys else {}
+            response = await client.post("/v1/batches", content=body, headers=headers | extra)
+            if response.status_code != 202:
+                raise RuntimeError(f"batch refused: {response.status_code} {response.text[:500]}")
+
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=120.0) for _ in range(concurrency)]
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(c) for c in clients))
+        return time.perf_counter() - started
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+# --------------------------------------------------------------------------- raw ceiling
+
+
+def _ts(moment: datetime) -> str:
+    """How SQLAlchemy stores a UTC datetime on SQLite (naive, microseconds)."""
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+MESSAGE_COLUMNS = (
+    "id, project_id, batch_id, conversation_id, direction, to_number, from_number, number_id, "
+    "contact, body, media_urls, channel, status, segments, encoding, price_estimate, price, "
+    "currency, send_at, expires_at, sent_at, delivered_at, error_code, error_message, "
+    "metadata, external_id, provider, provider_message_id, in_flight, attempts, created_at, "
+    "updated_at"
+)
+INSERT_MESSAGE = f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join(['?'] * 32)})"
+INSERT_EVENT = (
+    "INSERT INTO message_events (id, project_id, message_id, type, status, data, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_JOB = (
+    "INSERT INTO jobs (kind, ref, payload, status, run_at, attempts, max_attempts, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_BATCH = (
+    "INSERT INTO batches (id, project_id, total, metadata, created_at) VALUES (?, ?, ?, ?, ?)"
+)
+
+RawBatch = tuple[
+    tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
+]
+
+
+def build_rows(
+    project_id: str, number_id: str, numbers: list[str], *, with_events: bool = True
+) -> RawBatch:
+    """The rows agentsms writes for one batch of ``numbers`` (time-ordered ULID ids)."""
+    from agentsms.ids import new_id
+
+    now = datetime.now(UTC)
+    stamp = _ts(now)
+    epoch = now.timestamp()
+    batch_id = new_id("batch")
+    messages: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    jobs: list[tuple[Any, ...]] = []
+    # Column order of MESSAGE_COLUMNS; the two "to" slots are to_number and contact.
+    head = (project_id, batch_id, None, "outbound")
+    middle = (SENDER, number_id)
+    tail: tuple[Any, ...] = (BODY_TEXT, "[]", "sms", "queued", 1, "GSM-7", 0.0, None, "USD")
+    tail += (None,) * 6 + ("{}", None, "simulator", None, 0, 0, stamp, stamp)
+    for to in numbers:
+        message_id = new_id("msg")
+        messages.append((message_id, *head, to, *middle, to, *tail))
+        if with_events:
+            events.append(
+                (new_id("evt"), project_id, message_id, "message.queued", "queued", "{}", stamp)
+            )
+        jobs.append(("message.send", message_id, "{}", "queued", epoch, 0, 8, epoch))
+    batch = (batch_id, project_id, len(numbers), "{}", stamp)
+    return batch, messages, events, jobs
+
+
+def raw_database(path: Path) -> tuple[sqlite3.Connection, str, str]:
+    """A fresh migrated database with one project; connection set up like agentsms's."""
+    from agentsms.store import migrate
+
+    migrate.upgrade(sqlite_url(path))
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+        "foreign_keys=ON",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    project_id = "proj_" + "0" * 26
+    stamp = _ts(datetime.now(UTC))
+    conn.execute(
+        "INSERT INTO projects (id, name, settings, created_at) VALUES (?, 'raw', '{}', ?)",
+        (project_id, stamp),
+    )
+    return conn, project_id, "num_" + "0" * 26
+
+
+def raw_insert(conn: sqlite3.Connection, batches: list[RawBatch], *, events: bool) -> float:
+    """Insert each prepared batch in its own transaction; returns seconds taken."""
+    started = time.perf_counter()
+    for batch, message_rows, event_rows, job_rows in batches:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(INSERT_BATCH, batch)
+        conn.executemany(INSERT_MESSAGE, message_rows)
+        if events:
+            conn.executemany(INSERT_EVENT, event_rows)
+        conn.executemany(INSERT_JOB, job_rows)
+        conn.execute("COMMIT")
+    return time.perf_counter() - started
+
+
+def intake_tables(database: Path) -> dict[str, int]:
+    """Row counts agentsms wrote so far (only the warm-up batch when called)."""
+    conn = sqlite3.connect(database)
+    try:
+        return {
+            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            for table in ("batches", "messages", "message_events", "jobs", "idempotency_keys")
+        }
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20, help="batches per measurement")
+    parser.add_argument("--size", type=int, default=1000, help="recipients per batch")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    print(machine_note())
+
+    size, count = args.size, args.requests
+    recipients = Recipients()
+    results: dict[str, list[float]] = {}
+    runs = Table(
+        f"batch intake, {count} requests x {size:,} recipients per measurement",
+        ["round", "path", "seconds", "recipients/s"],
+    )
+
+    def record(round_no: int, name: str, seconds: float) -> None:
+        rate = count * size / seconds
+        results.setdefault(name, []).append(rate)
+        runs.add(round_no, name, seconds, rate)
+
+    with temp_dir() as workdir:
+        api_key = "ask_bench_" + secrets.token_urlsafe(16)
+        conn, project_id, number_id = raw_database(workdir / "raw.db")
+        port = free_port()
+        env = bench_env(
+            AGENTSMS_DATABASE_URL=sqlite_url(workdir / "agentsms.db"),
+            AGENTSMS_BOOTSTRAP_API_KEY=api_key,
+        )
+        with running_server(
+            agentsms_serve(port, "--no-worker"),
+            port=port,
+            env=env,
+            workdir=workdir,
+            name="agentsms",
+        ) as server:
+            httpx.patch(
+                f"{server.base_url}/v1/project",
+                headers={"Authorization": f"Bearer {api_key}"},
+                json={"settings": {"rate_limit_per_second": 1_000_000}},
+            ).raise_for_status()
+            # Warm-up: one batch through each path.
+            asyncio.run(
+                post_batches(
+                    server.base_url,
+                    api_key,
+                    [batch_body(recipients.take(size))],
+                    concurrency=1,
+                    idempotency_keys=True,
+                )
+            )
+            # Write what agentsms wrote for that batch: intake events only if it made them.
+            written = intake_tables(workdir / "agentsms.db")
+            events = written["message_events"] > 0
+            print(f"agentsms wrote for the warm-up batch: {written}")
+            raw_insert(
+                conn,
+                [build_rows(project_id, number_id, recipients.take(size), with_events=events)],
+                events=events,
+            )
+
+            for round_no in range(1, args.rounds + 1):
+                log(f"round {round_no}: raw executemany")
+                started = time.perf_counter()
+                prepared = [
+                    build_rows(project_id, number_id, recipients.take(size), with_events=events)
+                    for _ in range(count)
+                ]
+                building = time.perf_counter() - started
+                inserting = raw_insert(conn, prepared, events=events)
+                record(round_no, RAW, inserting)
+                record(round_no, RAW_BUILT, building + inserting)
+                for name, concurrency, keys in (
+                    ("POST /v1/batches, sequential", 1, False),
+                    ("POST /v1/batches, sequential + Idempotency-Key", 1, True),
+                    ("POST /v1/batches, 2 in flight + Idempotency-Key", 2, True),
+                ):
+                    log(f"round {round_no}: {name}")
+                    bodies = [batch_body(recipients.take(size)) for _ in range(count)]
+                    seconds = asyncio.run(
+                        post_batches(
+                            server.base_url,
+                            api_key,
+                            bodies,
+                            concurrency=concurrency,
+                            idempotency_keys=keys,
+                        )
+                    )
+                    record(round_no, name, seconds)
+        conn.close()
+    runs.print()
+
+    raw = median(results[RAW])
+    raw_built = median(results[RAW_BUILT])
+    summary = Table(
+        "summary (medians over rounds)",
+        ["path", "recipients/s", "% of raw", "% of raw+build", "verdict (>= 50 % of raw)"],
+    )
+    for name, rates in results.items():
+        rate = median(rates)
+        verdict = ("ok" if rate / raw >= 0.5 else "below target") if name.startswith("POST") else ""
+        summary.add(name, rate, f"{rate / raw:.1%}", f"{rate / raw_built:.1%}", verdict)
+    summary.print()
+    print(
+        "\nraw = the DB work alone (ceiling); raw+build also pays for making ids, timestamps"
+        " and tuples in Python, which any implementation must do. raw writes batches,"
+        f" messages, jobs{', message_events' if events else ''} (what agentsms wrote for the"
+        " warm-up batch; agentsms also writes an idempotency record when given a key)."
+    )
+
+
+if __name__ == "__main__":
+    main()

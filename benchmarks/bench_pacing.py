@@ -1,0 +1,275 @@
+"""Pacing accuracy: three sender numbers at 1, 10 and 100 messages/s, two worker processes.
+
+Each number gets enough queued messages to stay busy for ``--seconds`` (default 60) plus
+a margin, all held until both ``agentsms worker`` processes are running. Then the jobs
+are made due, and the script waits until every number has been sending for
+``--seconds``. The simulator carrier's durable send log (``simulator_sends.created_at``,
+the moment the provider was called) is the record; per number, from its first send:
+
+* achieved rate over the window ``[first send, first send + seconds)`` and its deviation
+  from the number's ``throughput_mps``;
+* the most sends in any 1-second window, sliding (``[t, t + 1)`` starting at every send)
+  and aligned to whole wall-clock seconds, against the rate.
+
+The ceiling is the configured rate itself. Default backend SQLite (a temporary file); with
+``--backend postgres`` the database named by ``AGENTSMS_BENCH_POSTGRES_URL`` (default
+``postgresql+asyncpg://postgres@127.0.0.1:5432/bench``) is DROPPED and recreated.
+
+    .venv/bin/python benchmarks/bench_pacing.py [--seconds 60] [--backend sqlite|postgres]
+
+Target (issue 2): within +-5 % of the rate, and no 1-second window over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import itertools
+import json
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    AGENTSMS,
+    DEFAULT_PG_URL,
+    Process,
+    Table,
+    bench_env,
+    drop_postgres_database,
+    log,
+    machine_note,
+    make_project,
+    recipient,
+    recreate_postgres_database,
+    sqlite_url,
+    temp_dir,
+)
+from sqlalchemy import func, select, update
+
+SENDERS = {"+14155550101": 1.0, "+14155550102": 10.0, "+14155550103": 100.0}
+BODY = "Reminder: your appointment is tomorrow at 10:00. Reply C to confirm."
+HELD = 1e12
+
+
+async def preload(url: str, seconds: float, *, margin: float = 5.0) -> None:
+    """Each sender gets ``rate * (seconds + margin) + 2`` queued messages, held."""
+    from agentsms.core.messages import BatchSpec, OutboundSpec, send_batch
+    from agentsms.store.db import Database
+    from agentsms.store.tables import jobs
+
+    project = await make_project(url, SENDERS)
+    db = Database(url)
+    next_recipient = 0
+    try:
+        for number, rate in SENDERS.items():
+            count = math.ceil(rate * (seconds + margin)) + 2
+            for start in range(0, count, 5000):
+                size = min(5000, count - start)
+                items = [
+                    OutboundSpec(to=recipient(next_recipient + i), body=BODY, from_=number)
+                    for i in range(size)
+                ]
+                next_recipient += size
+                async with db.write() as conn:
+                    await send_batch(conn, project.project_id, BatchSpec(items=items))
+        async with db.write() as conn:
+            await conn.execute(update(jobs).values(run_at=HELD))
+    finally:
+        await db.dispose()
+
+
+async def release(url: str) -> None:
+    from agentsms.store.db import Database
+    from agentsms.store.tables import jobs
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.write() as conn:
+            await conn.execute(update(jobs).where(jobs.c.run_at == HELD).values(run_at=time.time()))
+    finally:
+        await db.dispose()
+
+
+async def first_sends(url: str) -> dict[str, float]:
+    from agentsms.store.db import Database
+    from agentsms.store.tables import simulator_sends as sends
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.read() as conn:
+            query = select(sends.c.from_number, func.min(sends.c.created_at)).group_by(
+                sends.c.from_number
+            )
+            return {str(n): float(t) for n, t in (await conn.execute(query)).all()}
+    finally:
+        await db.dispose()
+
+
+async def send_times(url: str) -> tuple[dict[str, list[float]], int]:
+    """Every send's time per sender number, and the log's total repeated references."""
+    from agentsms.store.db import Database
+    from agentsms.store.tables import simulator_sends as sends
+
+    db = Database(url, pool_size=1)
+    try:
+        async with db.read() as conn:
+            query = select(sends.c.from_number, sends.c.created_at, sends.c.repeat_count)
+            rows = (await conn.execute(query)).all()
+    finally:
+        await db.dispose()
+    times: dict[str, list[float]] = {}
+    repeats = 0
+    for number, created, repeat in rows:
+        times.setdefault(str(number), []).append(float(created))
+        repeats += int(repeat)
+    for values in times.values():
+        values.sort()
+    return times, repeats
+
+
+@dataclass
+class SenderStats:
+    number: str
+    rate: float
+    sends: int
+    achieved: float
+    deviation: float
+    max_sliding: int
+    max_aligned: int
+    min_gap_ms: float
+
+
+def analyse(number: str, rate: float, times: Sequence[float], seconds: float) -> SenderStats:
+    """Statistics over ``[first send, first send + seconds)``."""
+    if not times:
+        return SenderStats(number, rate, 0, 0.0, -1.0, 0, 0, math.nan)
+    start = times[0]
+    window = [t for t in times if t < start + seconds]
+    achieved = len(window) / seconds
+    # Sliding: the most sends in [t, t + 1) for t at every send.
+    max_sliding = max(bisect.bisect_left(window, t + 1.0) - i for i, t in enumerate(window))
+    aligned = Counter(math.floor(t) for t in window)
+    gaps = [b - a for a, b in itertools.pairwise(window)]
+    return SenderStats(
+        number=number,
+        rate=rate,
+        sends=len(window),
+        achieved=achieved,
+        deviation=achieved / rate - 1,
+        max_sliding=max_sliding,
+        max_aligned=max(aligned.values()),
+        min_gap_ms=min(gaps) * 1000 if gaps else math.nan,
+    )
+
+
+async def amain(args: argparse.Namespace) -> None:
+    print(machine_note())
+    with temp_dir() as workdir:
+        if args.backend == "sqlite":
+            url = sqlite_url(workdir / "pacing.db")
+        else:
+            url = os.environ.get("AGENTSMS_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
+            await recreate_postgres_database(url)
+        try:
+            log(f"{args.backend}: preloading the three senders for {args.seconds:g} s")
+            await preload(url, args.seconds)
+            env = bench_env(AGENTSMS_DATABASE_URL=url, AGENTSMS_LOG_LEVEL="INFO")
+            procs = [
+                Process(
+                    [*AGENTSMS, "worker", "--concurrency", str(args.loops)],
+                    env=env,
+                    log_path=workdir / f"worker{i}.log",
+                    cwd=workdir,
+                )
+                for i in range(args.workers)
+            ]
+            try:
+                deadline = time.monotonic() + 60
+                while not all("worker.started" in p.log_tail(200) for p in procs):
+                    if time.monotonic() > deadline or not all(p.running() for p in procs):
+                        raise RuntimeError(f"workers did not start:\n{procs[0].log_tail()}")
+                    await asyncio.sleep(0.1)
+                await release(url)
+                log(f"{args.workers} workers running; measuring for {args.seconds:g} s")
+                limit = time.time() + args.seconds + 60
+                while True:
+                    await asyncio.sleep(1.0)
+                    firsts = await first_sends(url)
+                    if len(firsts) == len(SENDERS) and time.time() > (
+                        max(firsts.values()) + args.seconds + 0.5
+                    ):
+                        break
+                    if time.time() > limit:
+                        raise RuntimeError(f"senders did not all start: {firsts}")
+                    for proc in procs:
+                        if not proc.running():
+                            raise RuntimeError(f"a worker exited:\n{proc.log_tail()}")
+            finally:
+                for proc in procs:
+                    proc.stop()
+            times, repeats = await send_times(url)
+        finally:
+            if args.backend == "postgres":
+                await drop_postgres_database(url)
+
+    if args.dump is not None:
+        args.dump.write_text(json.dumps(times))
+    table = Table(
+        f"pacing, {args.workers} worker processes (--concurrency {args.loops}), "
+        f"{args.backend}, {args.seconds:g} s window per sender from its first send",
+        [
+            "sender",
+            "rate/s",
+            "sends",
+            "achieved/s",
+            "deviation",
+            "max 1 s sliding",
+            "max 1 s aligned",
+            "min gap ms",
+            "verdict",
+        ],
+    )
+    for number, rate in SENDERS.items():
+        stats = analyse(number, rate, times.get(number, []), args.seconds)
+        ok = abs(stats.deviation) <= 0.05 and stats.max_sliding <= rate
+        table.add(
+            number,
+            rate,
+            stats.sends,
+            stats.achieved,
+            f"{stats.deviation:+.2%}",
+            stats.max_sliding,
+            stats.max_aligned,
+            stats.min_gap_ms,
+            "ok" if ok else "off target",
+        )
+    table.print()
+    print(
+        f"\nsend times: simulator_sends.created_at (when the provider was called);"
+        f" repeated references in the log: {repeats}."
+        "\ntarget: achieved within +-5 % of the rate and no 1 s window (sliding or aligned)"
+        " above the rate."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="window per sender")
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--loops", type=int, default=2, help="--concurrency of each worker")
+    parser.add_argument(
+        "--dump", type=Path, default=None, help="write every send time per sender (JSON) here"
+    )
+    args = parser.parse_args()
+    asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP only: routers, request/response schemas, auth, error handlers."""

@@ -1,0 +1,112 @@
+"""``/v1/batches``: many recipients in one all-or-nothing request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from agentsms.api import render, schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.api.idempotent import accept
+from agentsms.api.messages import IdempotencyKey
+from agentsms.core import messages as service
+from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.store.repositories.messages import MessageFilter
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+
+def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
+    if len(body.recipients) > limit:
+        raise ValidationFailed(
+            f"recipients: at most {limit} per request",
+            errors=[
+                FieldError("recipients", f"at most {limit} per request, got {len(body.recipients)}")
+            ],
+        )
+    items: list[OutboundSpec] = []
+    for recipient in body.recipients:
+        if isinstance(recipient, str):
+            items.append(
+                OutboundSpec(
+                    to=recipient,
+                    body=body.body,
+                    from_=body.from_,
+                    media_urls=body.media_urls,
+                    channel=body.channel,
+                    send_at=body.send_at,
+                    validity_seconds=body.validity_seconds,
+                    variables=body.variables,
+                )
+            )
+        else:
+            items.append(
+                OutboundSpec(
+                    to=recipient.to,
+                    body=recipient.body if recipient.body is not None else body.body,
+                    from_=body.from_,
+                    media_urls=(
+                        recipient.media_urls
+                        if recipient.media_urls is not None
+                        else body.media_urls
+                    ),
+                    channel=body.channel,
+                    send_at=recipient.send_at or body.send_at,
+                    metadata=recipient.metadata,
+                    external_id=recipient.external_id,
+                    validity_seconds=body.validity_seconds,
+                    variables=body.variables | recipient.variables,
+                )
+            )
+    return BatchSpec(items=items, spacing_seconds=body.spacing_seconds, metadata=body.metadata)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=schemas.Batch,
+    responses={422: {"model": schemas.Problem}, 409: {"model": schemas.Problem}},
+    summary="Send to many recipients",
+)
+async def create_batch(
+    body: schemas.BatchCreate,
+    project: CurrentProject,
+    state: State,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Validate every recipient, then store and queue them all in one transaction."""
+    spec = to_spec(body, state.settings.max_batch_recipients)
+
+    async def work(conn: AsyncConnection) -> schemas.Batch:
+        result = await service.send_batch(
+            conn, project.id, spec, max_attempts=state.settings.job_max_attempts
+        )
+        return render.batch(result.batch, result.counts, result.message_ids)
+
+    return await accept(state, project.id, idempotency_key, body, "/v1/batches", work)
+
+
+@router.get("/{batch_id}", response_model=schemas.Batch, summary="A batch and its progress")
+async def get_batch(batch_id: str, project: CurrentProject, state: State) -> schemas.Batch:
+    async with state.db.read() as conn:
+        row, counts = await service.get_batch(conn, project.id, batch_id)
+    return render.batch(row, counts)
+
+
+@router.get("/{batch_id}/messages", response_model=schemas.MessagePage)
+async def batch_messages(
+    batch_id: str,
+    project: CurrentProject,
+    state: State,
+    status: schemas.MessageStatus | None = None,
+    cursor: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> schemas.MessagePage:
+    where = MessageFilter(project_id=project.id, batch_id=batch_id, status=status, before_id=cursor)
+    async with state.db.read() as conn:
+        await service.get_batch(conn, project.id, batch_id)
+        rows = await service.list_messages(conn, where, limit + 1)
+    page = [render.message(row) for row in rows[:limit]]
+    return schemas.MessagePage(data=page, next_cursor=page[-1].id if len(rows) > limit else None)

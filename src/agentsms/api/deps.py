@@ -1,0 +1,53 @@
+"""FastAPI dependencies: the app state and the calling project."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agentsms.api.state import AppState
+from agentsms.core import projects
+from agentsms.core.errors import Unauthorized
+from agentsms.core.projects import Project
+
+_bearer = HTTPBearer(auto_error=False, description="A project API key")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.agentsms
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def project_for_key(state: AppState, api_key: str) -> Project:
+    """The project owning ``api_key`` (cached for a few seconds; a revoked key stops then)."""
+    digest = projects.hash_key(api_key)
+    cached = state.key_cache.get(digest)
+    now = time.monotonic()
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    async with state.db.read() as conn:
+        project = await projects.authenticate(conn, api_key)
+    if len(state.key_cache) > 10_000:
+        state.key_cache.clear()
+    state.key_cache[digest] = (project, now + state.settings.api_key_cache_seconds)
+    return project
+
+
+async def authenticated(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Project:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    project = await project_for_key(state, credentials.credentials)
+    await state.limiter.check(project, state.settings.default_rate_limit_per_second)
+    return project
+
+
+CurrentProject = Annotated[Project, Depends(authenticated)]

@@ -1,0 +1,130 @@
+"""``/v1/messages``: send one, read, list, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import Response
+
+from agentsms.api import render, schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.api.idempotent import accept
+from agentsms.core import messages as service
+from agentsms.core.messages import OutboundSpec
+from agentsms.core.phone import parse_phone_field
+from agentsms.store.repositories.messages import MessageFilter
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Replays the first response for 24 h"),
+]
+
+
+def to_spec(body: schemas.MessageCreate) -> OutboundSpec:
+    return OutboundSpec(
+        to=body.to,
+        body=body.body,
+        from_=body.from_,
+        media_urls=body.media_urls,
+        channel=body.channel,
+        send_at=body.send_at,
+        metadata=body.metadata,
+        external_id=body.external_id,
+        validity_seconds=body.validity_seconds,
+        variables=body.variables,
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=schemas.Message,
+    responses={422: {"model": schemas.Problem}, 409: {"model": schemas.Problem}},
+    summary="Send a message",
+)
+async def create_message(
+    body: schemas.MessageCreate,
+    project: CurrentProject,
+    state: State,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Validate, store and queue one message. ``202`` means it is committed."""
+
+    async def work(conn: AsyncConnection) -> schemas.Message:
+        row = await service.send_message(
+            conn, project.id, to_spec(body), max_attempts=state.settings.job_max_attempts
+        )
+        return render.message(row)
+
+    return await accept(state, project.id, idempotency_key, body, "/v1/messages", work)
+
+
+@router.get("/{message_id}", response_model=schemas.Message, summary="Get a message")
+async def get_message(message_id: str, project: CurrentProject, state: State) -> schemas.Message:
+    async with state.db.read() as conn:
+        return render.message(await service.get_message(conn, project.id, message_id))
+
+
+@router.get(
+    "/{message_id}/events",
+    response_model=list[schemas.MessageEvent],
+    summary="A message's status changes, oldest first",
+)
+async def message_events(
+    message_id: str, project: CurrentProject, state: State
+) -> list[schemas.MessageEvent]:
+    async with state.db.read() as conn:
+        return [render.event(row) for row in await service.timeline(conn, project.id, message_id)]
+
+
+@router.get("", response_model=schemas.MessagePage, summary="List messages, newest first")
+async def list_messages(
+    project: CurrentProject,
+    state: State,
+    status: schemas.MessageStatus | None = None,
+    to: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    batch_id: str | None = None,
+    conversation_id: str | None = None,
+    created_after: Annotated[schemas.Moment | None, Query(description="ISO 8601 or unix")] = None,
+    created_before: Annotated[schemas.Moment | None, Query(description="ISO 8601 or unix")] = None,
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> schemas.MessagePage:
+    where = MessageFilter(
+        project_id=project.id,
+        status=status,
+        to=e164_filter(to, "to"),
+        from_=e164_filter(from_, "from"),
+        batch_id=batch_id,
+        conversation_id=conversation_id,
+        created_after=created_after,
+        created_before=created_before,
+        before_id=cursor,
+    )
+    async with state.db.read() as conn:
+        rows = await service.list_messages(conn, where, limit + 1)
+    page = [render.message(row) for row in rows[:limit]]
+    return schemas.MessagePage(data=page, next_cursor=page[-1].id if len(rows) > limit else None)
+
+
+def e164_filter(value: str | None, field: str) -> str | None:
+    """A phone number query parameter, normalised as a send normalises it."""
+    if value is None:
+        return None
+    return parse_phone_field(value, field).e164
+
+
+@router.post(
+    "/{message_id}/cancel",
+    response_model=schemas.Message,
+    responses={409: {"model": schemas.Problem}},
+    summary="Cancel a scheduled or queued message",
+)
+async def cancel_message(message_id: str, project: CurrentProject, state: State) -> schemas.Message:
+    async with state.db.write() as conn:
+        return render.message(await service.cancel_message(conn, project.id, message_id))

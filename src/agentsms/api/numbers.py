@@ -1,0 +1,50 @@
+"""``/v1/numbers``: the project's sender pool."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from agentsms.api import render, schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.core import numbers as service
+from agentsms.core.numbers import NumberInput
+
+router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
+
+
+@router.post("", status_code=201, response_model=schemas.Number, summary="Add a sender number")
+async def add_number(
+    body: schemas.NumberCreate, project: CurrentProject, state: State
+) -> schemas.Number:
+    spec = NumberInput(
+        number=body.number,
+        provider=body.provider,
+        capabilities=body.capabilities,
+        throughput_mps=body.throughput_mps,
+        price_per_segment=str(body.price_per_segment),
+        currency=body.currency,
+        settings=body.settings,
+    )
+    async with state.db.write() as conn:
+        row = await service.add_number(conn, project.id, spec)
+    return render.number(row)
+
+
+@router.get("", response_model=schemas.NumberList, summary="List sender numbers")
+async def list_numbers(project: CurrentProject, state: State) -> schemas.NumberList:
+    async with state.db.read() as conn:
+        rows = await service.list_numbers(conn, project.id)
+    return schemas.NumberList(data=[render.number(row) for row in rows])
+
+
+@router.get("/{number_id}", response_model=schemas.Number, summary="Get a sender number")
+async def get_number(number_id: str, project: CurrentProject, state: State) -> schemas.Number:
+    async with state.db.read() as conn:
+        return render.number(await service.get_number(conn, project.id, number_id))
+
+
+@router.delete("/{number_id}", status_code=204, summary="Remove a sender number")
+async def delete_number(number_id: str, project: CurrentProject, state: State) -> Response:
+    async with state.db.write() as conn:
+        await service.delete_number(conn, project.id, number_id)
+    return Response(status_code=204)

@@ -1,0 +1,100 @@
+"""RFC 9457 problem responses for every error the API returns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from agentsms.core.errors import AgentsmsError, FieldError, RateLimited
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {
+        "type": f"https://agentsms.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [{"field": e.field, "message": e.message} for e in errors],
+    }
+    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def from_error(error: AgentsmsError) -> Response:
+    headers = None
+    if isinstance(error, RateLimited):
+        headers = {"Retry-After": str(error.retry_after)}
+    return problem(error.status, error.code, error.title, error.detail, error.errors, headers)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("str", "Recipient") or str(part).startswith("function-"):
+            continue
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "extra_forbidden":
+        return "unknown field"
+    if error.get("type") == "missing":
+        return "is required"
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def validation_errors(errors: Sequence[dict[str, Any]]) -> list[FieldError]:
+    seen: dict[tuple[str, str], FieldError] = {}
+    for error in errors:
+        item = FieldError(_field(error.get("loc", ())), _message(error))
+        seen.setdefault((item.field, item.message), item)
+    return list(seen.values())
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn errors into problem responses."""
+
+    @app.exception_handler(AgentsmsError)
+    async def _agentsms_error(_: Request, error: AgentsmsError) -> Response:
+        return from_error(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, error: RequestValidationError) -> Response:
+        errors = validation_errors(error.errors())
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:20])
+        return problem(422, "validation_failed", "Validation failed", detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        code = codes.get(error.status_code, "http_error")
+        return problem(
+            error.status_code,
+            code,
+            str(error.detail),
+            str(error.detail),
+            headers=getattr(error, "headers", None),
+        )

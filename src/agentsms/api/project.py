@@ -1,0 +1,31 @@
+"""``/v1/project``: the calling key's project."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agentsms.api import schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.core import projects as service
+
+router = APIRouter(prefix="/v1/project", tags=["project"])
+
+
+def _out(project: service.Project) -> schemas.Project:
+    return schemas.Project(id=project.id, name=project.name, settings=dict(project.settings))
+
+
+@router.get("", response_model=schemas.Project, summary="The calling key's project")
+async def get_project(project: CurrentProject) -> schemas.Project:
+    return _out(project)
+
+
+@router.patch("", response_model=schemas.Project, summary="Change project settings")
+async def update_project(
+    body: schemas.ProjectUpdate, project: CurrentProject, state: State
+) -> schemas.Project:
+    changes = dict(body.settings)
+    async with state.db.write() as conn:
+        updated = await service.update_project(conn, project, changes, name=body.name)
+    state.key_cache.clear()
+    return _out(updated)

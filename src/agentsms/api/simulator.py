@@ -1,0 +1,69 @@
+"""``/v1/simulator``: talk to the built-in carrier as a person would."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from agentsms.api import render, schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.api.messages import e164_filter
+from agentsms.core import inbound
+from agentsms.providers.base import InboundMessage
+from agentsms.store.repositories import simulator as log_repo
+
+router = APIRouter(prefix="/v1/simulator", tags=["simulator"])
+
+
+@router.post(
+    "/inbound",
+    status_code=202,
+    response_model=schemas.Message,
+    summary="Inject a text from a simulated person",
+)
+async def inject_inbound(
+    body: schemas.SimulatorInbound, project: CurrentProject, state: State
+) -> schemas.Message:
+    """Goes through the same inbound path a carrier webhook takes."""
+    text = InboundMessage(
+        from_number=body.from_,
+        to_number=body.to,
+        body=body.body,
+        media_urls=tuple(body.media_urls),
+        channel="mms" if body.media_urls else "sms",
+    )
+    async with state.db.write() as conn:
+        row = await inbound.receive(conn, project.id, "simulator", text)
+    return render.message(row)
+
+
+@router.get("/log", summary="What the simulated carrier received")
+async def send_log(
+    project: CurrentProject,
+    state: State,
+    to: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, object]:
+    """Every send request the simulator got, and totals: how many texts each person got."""
+    to = e164_filter(to, "to")
+    async with state.db.read() as conn:
+        if to:
+            rows = await log_repo.sends_to(conn, project.id, to)
+        else:
+            rows = await log_repo.recent(conn, project.id, limit)
+        totals = await log_repo.summary(conn, project.id)
+    return {
+        "totals": totals,
+        "data": [
+            {
+                "reference": row["reference"],
+                "provider_message_id": row["provider_message_id"],
+                "from": row["from_number"],
+                "to": row["to_number"],
+                "body": row["body"],
+                "channel": row["channel"],
+                "outcome": row["outcome"],
+                "repeat_count": row["repeat_count"],
+            }
+            for row in rows[:limit]
+        ],
+    }

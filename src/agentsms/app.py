@@ -1,0 +1,76 @@
+"""``create_app``: the FastAPI application, its routers and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import structlog
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from agentsms import __version__
+from agentsms.api import batches, events, health, messages, numbers, problems, project, simulator
+from agentsms.api.middleware import BodySizeLimit, RequestMetrics
+from agentsms.api.state import AppState, RateLimiter
+from agentsms.config import Settings
+from agentsms.core import projects
+from agentsms.jobs.worker import Worker
+from agentsms.runtime import build_providers, build_worker
+from agentsms.store import migrate
+from agentsms.store.db import Database
+
+log = structlog.get_logger("agentsms.app")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = False,
+    worker_concurrency: int | None = None,
+) -> FastAPI:
+    """The API. With ``run_worker`` a dispatch worker runs inside the same process."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        if settings.is_sqlite:
+            await migrate.upgrade_async(settings.database_url)
+        if settings.bootstrap_api_key:
+            async with db.write() as conn:
+                await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)
+        providers = build_providers(db, settings)
+        app.state.agentsms = AppState(
+            settings=settings,
+            db=db,
+            providers=providers,
+            limiter=RateLimiter(settings.rate_limit_storage_url),
+        )
+        worker: Worker | None = None
+        task: asyncio.Task[None] | None = None
+        if run_worker:
+            worker = build_worker(db, providers, settings, worker_concurrency)
+            task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                with suppress(asyncio.CancelledError):
+                    await task
+            await db.dispose()
+
+    app = FastAPIOffline(
+        title="agentsms",
+        version=__version__,
+        summary="A self-hostable messaging gateway for AI agents",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for module in (messages, batches, numbers, project, simulator, events, health):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetrics)
+    return app

@@ -1,0 +1,174 @@
+"""The ``agentsms`` command: run the server and workers, and talk to the API as a person."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from agentsms.config import Settings
+from agentsms.logging import configure as configure_logging
+
+app = typer.Typer(
+    help="agentsms: a self-hostable messaging gateway for AI agents.", no_args_is_help=True
+)
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", help="Overrides AGENTSMS_DATABASE_URL")
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers_in_process: Annotated[
+        int, typer.Option("--workers-in-process", min=1, help="Worker loops in this process")
+    ] = 2,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only; run `agentsms worker` elsewhere")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the API (and, unless --no-worker, a dispatch worker in the same process)."""
+    from agentsms.app import create_app
+
+    settings = _settings(database_url)
+    if settings.public_url is None:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    application = create_app(
+        settings, run_worker=not no_worker, worker_concurrency=workers_in_process
+    )
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker loops in this process")] = 2,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run background workers only (sending, receipts, timeouts). SIGTERM drains and exits."""
+    from agentsms.runtime import build_providers, build_worker
+    from agentsms.store import migrate
+    from agentsms.store.db import Database
+
+    settings = _settings(database_url)
+
+    async def main() -> None:
+        if settings.is_sqlite:
+            await migrate.upgrade_async(settings.database_url)
+        db = Database(settings.database_url)
+        runner = build_worker(db, build_providers(db, settings), settings, concurrency)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        try:
+            await runner.run()
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate(database_url: DatabaseOption = None) -> None:
+    """Apply database migrations."""
+    from agentsms.store import migrate as migrations
+
+    settings = _settings(database_url)
+    migrations.upgrade(settings.database_url)
+    typer.echo(f"database is at revision {migrations.head_revision()}")
+
+
+async def _init_project(settings: Settings, name: str, number: str) -> tuple[str, str, str]:
+    from agentsms.core import numbers, projects
+    from agentsms.store import migrate as migrations
+    from agentsms.store.db import Database
+
+    await migrations.upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.write() as conn:
+            project, key = await projects.create_project(conn, name)
+            row = await numbers.add_simulator_number(conn, project.id, number)
+    finally:
+        await db.dispose()
+    return project.id, key, str(row["number"])
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="Project name")] = "default",
+    number: Annotated[str, typer.Option(help="Simulator sender number to add")] = "+14155550100",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a project, print its API key once, and add a simulator number."""
+    settings = _settings(database_url)
+    project_id, key, e164 = asyncio.run(_init_project(settings, name, number))
+    typer.echo(f"project:  {project_id}")
+    typer.echo(f"api key:  {key}   (shown once; keep it)")
+    typer.echo(f"number:   {e164} (simulator, 100 msg/s)")
+
+
+@app.command()
+def quickstart(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    state_dir: Annotated[Path, typer.Option(help="Where the demo keeps its key")] = Path(
+        ".agentsms"
+    ),
+) -> None:
+    """What `make run` does: init once, then serve, printing the URL, key and a curl example."""
+    settings = _settings(None)
+    key_file = state_dir / "api_key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+    else:
+        _, key, _ = asyncio.run(_init_project(settings, "default", "+14155550100"))
+        state_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    url = f"http://{host}:{port}"
+    typer.echo(
+        f"""
+agentsms is starting at {url}   (API docs: {url}/docs)
+API key: {key}
+
+Send a text through the built-in carrier simulator:
+
+  curl -s {url}/v1/messages -H 'Authorization: Bearer {key}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"to": "+14155552671", "body": "Hello from agentsms"}}'
+
+or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +14155552671 "Hello"
+"""
+    )
+    os.environ.setdefault("AGENTSMS_API_KEY", key)
+    serve(host=host, port=port, workers_in_process=2, no_worker=False, database_url=None)
+
+
+def main() -> None:
+    from agentsms import client_cli
+
+    client_cli.register(app)
+    app()

@@ -1,0 +1,42 @@
+"""Settings, read from the environment (prefix ``AGENTSMS_``) and overridden by CLI flags."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob agentsms has. Each field is also ``AGENTSMS_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTSMS_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./agentsms.db"
+    bootstrap_api_key: str | None = None
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+    public_url: str | None = None
+
+    rate_limit_storage_url: str = "memory://"
+    default_rate_limit_per_second: int = Field(default=100, ge=1)
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_batch_recipients: int = 10_000
+    api_key_cache_seconds: float = 5.0
+
+    worker_poll_interval: float = Field(default=0.1, gt=0)
+    worker_claim_batch: int = Field(default=500, ge=1)
+    worker_concurrency: int = Field(default=1, ge=1)
+    job_lease_seconds: float = Field(default=30.0, gt=1)
+    job_max_attempts: int = Field(default=8, ge=1)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    pacing_horizon_seconds: float = Field(default=1.0, gt=0)
+    uncertain_send_policy: Literal["resend", "fail"] = "resend"
+
+    simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""The domain: sending, batches, idempotency, numbers, receipts and inbound texts."""

@@ -1,0 +1,403 @@
+"""Sending queued messages: pacing, the provider call, retries and crash recovery.
+
+A claimed ``message.send`` job goes through two short transactions around the provider
+call. The first reserves pacing slots and marks the message ``sending`` and *in flight*;
+the second records the provider's answer and finishes the job. A worker that dies between
+them leaves the message in flight: whoever next claims the job asks the provider by the
+message's reference before sending again (``uncertain_send_policy`` decides what happens
+when the provider cannot say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms import metrics
+from agentsms.config import Settings
+from agentsms.core import statuses
+from agentsms.core.clock import from_epoch
+from agentsms.core.messages import record_events
+from agentsms.jobs import queue
+from agentsms.jobs.backoff import retry_delay
+from agentsms.jobs.queue import Job
+from agentsms.providers.base import (
+    SendError,
+    SendOutcome,
+    SendRequest,
+    SendResult,
+)
+from agentsms.providers.registry import ProviderRegistry
+from agentsms.store.db import Database
+from agentsms.store.repositories import messages as messages_repo
+from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import pacing as pacing_repo
+
+log = structlog.get_logger("agentsms.dispatch")
+Row = Mapping[str, Any]
+_SLOT_GROUP_SECONDS = 0.01
+# A number's sends are spaced (1 + _PACING_SLACK) / rate apart, so every one-second window
+# (calendar or sliding) holds at most ``rate`` of them even when a send leaves up to
+# _PACING_SLACK seconds after its slot (event-loop, lock or slot-group delays). Costs 2 % of
+# the nominal throughput.
+_PACING_SLACK = 0.02
+# A fresh run of slots starts this far ahead (at most one interval), so that committing the
+# claim does not make its first send late.
+_SLOT_LEAD_SECONDS = 0.02
+
+
+@dataclass(slots=True)
+class _Work:
+    job: Job
+    message: Row
+    number: Row | None
+    slot: float
+    uncertain: bool
+
+
+class Dispatcher:
+    """The ``message.send`` job handler."""
+
+    def __init__(self, db: Database, providers: ProviderRegistry, settings: Settings) -> None:
+        self.db = db
+        self.providers = providers
+        self.settings = settings
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        work = await self._prepare(jobs)
+        if not work:
+            return
+        outcomes: list[tuple[_Work, SendOutcome]] = []
+        for group in _slot_groups(work):
+            # The group's latest slot: a message may leave a little late, never early.
+            delay = group[-1].slot - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            outcomes.extend(await self._send(group))
+        await self._record(outcomes)
+
+    async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
+        """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
+
+        Slots are taken in a transaction of their own, so the pacing row of a busy number
+        is locked for a few statements, not for the whole preparation: on PostgreSQL that
+        is what lets several workers prepare at once. A worker that dies in between only
+        wastes slots.
+        """
+        now = time.time()
+        now_dt = from_epoch(now)
+        async with self.db.read() as conn:
+            found = await messages_repo.messages_by_ids(conn, [j.ref for j in jobs if j.ref])
+            numbers = await numbers_repo.numbers_by_ids(
+                conn, [m["number_id"] for m in found.values() if m["number_id"]]
+            )
+        finished: list[int] = []
+        expired: list[tuple[Job, Row]] = []
+        candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
+        for job in jobs:
+            message = found.get(job.ref or "")
+            if message is None or message["status"] not in (*statuses.PENDING, "sending"):
+                finished.append(job.id)
+            elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
+                expired.append((job, message))
+            else:
+                candidates[message["number_id"] or ""].append((job, message))
+        work: list[_Work] = []
+        later: list[tuple[list[int], float, float]] = []
+        async with self.db.write() as conn:
+            for number_id, items in candidates.items():
+                number = numbers.get(number_id)
+                slots = await self._slots(conn, number, len(items), now)
+                for (job, message), slot in zip(items, slots, strict=False):
+                    work.append(_Work(job, message, number, slot, bool(message["in_flight"])))
+                if len(slots) < len(items):
+                    # No slot within the horizon: back to the queue, each due half a horizon
+                    # before its estimated slot, so that a claim holds the following slots
+                    # before they come (no gap, no drift in the number's schedule) and a
+                    # long backlog is not claimed and released again every second.
+                    next_slot = await pacing_repo.next_free_slot(conn, number_id) or now
+                    run_at = max(now, next_slot - self.settings.pacing_horizon_seconds / 2)
+                    later.append(
+                        ([job.id for job, _ in items[len(slots) :]], run_at, _interval(number))
+                    )
+        async with self.db.write() as conn:
+            for job_ids, run_at, spacing in later:
+                await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
+            await queue.finish(conn, finished)
+            await self._expire(conn, expired, now_dt)
+            fresh = [w.message["id"] for w in work if not w.uncertain]
+            if fresh:
+                # Guarded: a message canceled since it was read is not sent.
+                moved = set(
+                    await messages_repo.set_status_where(
+                        conn,
+                        fresh,
+                        from_statuses=(*statuses.PENDING, statuses.SENDING),
+                        values={
+                            "status": statuses.SENDING,
+                            "in_flight": True,
+                            "updated_at": now_dt,
+                        },
+                    )
+                )
+                dropped = [
+                    w.job.id for w in work if not w.uncertain and w.message["id"] not in moved
+                ]
+                await queue.finish(conn, dropped)
+                work = [w for w in work if w.uncertain or w.message["id"] in moved]
+                await record_events(
+                    conn,
+                    [
+                        (w.message, statuses.SENDING, {})
+                        for w in work
+                        if not w.uncertain and w.message["status"] != statuses.SENDING
+                    ],
+                    now_dt,
+                )
+        return work
+
+    async def _slots(
+        self, conn: AsyncConnection, number: Row | None, wanted: int, now: float
+    ) -> list[float]:
+        if number is None:
+            return [now] * wanted
+        interval = _interval(number)
+        # Measured here, inside the transaction: waiting for the write lock must not age it.
+        start = time.time() + min(_SLOT_LEAD_SECONDS, interval)
+        return await pacing_repo.reserve_slots(
+            conn,
+            number["id"],
+            wanted=wanted,
+            rate=1.0 / interval,
+            now=start,
+            horizon=self.settings.pacing_horizon_seconds,
+        )
+
+    async def _expire(
+        self, conn: AsyncConnection, expired: Sequence[tuple[Job, Row]], now: Any
+    ) -> None:
+        if not expired:
+            return
+        changed = set(
+            await messages_repo.set_status_where(
+                conn,
+                [m["id"] for _, m in expired],
+                from_statuses=(*statuses.PENDING, statuses.SENDING),
+                values={
+                    "status": statuses.EXPIRED,
+                    "in_flight": False,
+                    "error_code": "expired",
+                    "error_message": "validity period ended before the message could be sent",
+                    "updated_at": now,
+                },
+            )
+        )
+        await record_events(
+            conn, [(m, statuses.EXPIRED, {}) for _, m in expired if m["id"] in changed], now
+        )
+        await queue.finish(conn, [job.id for job, _ in expired])
+
+    async def _send(self, group: Sequence[_Work]) -> list[tuple[_Work, SendOutcome]]:
+        by_provider: dict[str, list[_Work]] = defaultdict(list)
+        for item in group:
+            by_provider[item.message["provider"]].append(item)
+        results: list[tuple[_Work, SendOutcome]] = []
+        for name, items in by_provider.items():
+            try:
+                provider = self.providers.get(name)
+            except LookupError as error:
+                results.extend(
+                    (w, SendError(code="no_provider", message=str(error), retryable=False))
+                    for w in items
+                )
+                continue
+            requests = [_request(w) for w in items]
+            to_send: list[tuple[_Work, SendRequest]] = []
+            for item, request in zip(items, requests, strict=True):
+                if item.uncertain:
+                    resolved = await self._resolve_uncertain(provider.name, request)
+                    if resolved is not None:
+                        results.append((item, resolved))
+                        continue
+                to_send.append((item, request))
+            if not to_send:
+                continue
+            started = time.perf_counter()
+            try:
+                outcomes = await provider.send_many([r for _, r in to_send])
+            except Exception as error:
+                log.exception("dispatch.provider_error", provider=name)
+                outcomes = [
+                    SendError(code="provider_error", message=repr(error), retryable=True)
+                ] * len(to_send)
+            metrics.provider_latency.labels(provider=name).observe(time.perf_counter() - started)
+            for (item, _), outcome in zip(to_send, outcomes, strict=True):
+                results.append((item, outcome))
+        return results
+
+    async def _resolve_uncertain(self, name: str, request: SendRequest) -> SendOutcome | None:
+        """For a message that was in flight when its worker died: did the carrier get it?"""
+        provider = self.providers.get(name)
+        found = await provider.lookup(request)
+        if found is not None and found.found and found.result is not None:
+            log.info("dispatch.recovered_in_flight", message_id=request.reference, outcome="found")
+            return found.result
+        if found is None and self.settings.uncertain_send_policy == "fail":
+            return SendError(
+                code="uncertain_send",
+                message="worker stopped mid-send and the provider cannot be asked; not re-sent",
+                retryable=False,
+            )
+        log.info("dispatch.recovered_in_flight", message_id=request.reference, outcome="resend")
+        return None
+
+    async def _record(self, outcomes: Sequence[tuple[_Work, SendOutcome]]) -> None:
+        """Transaction 2: the provider's answers, the status changes and the jobs' fate."""
+        now = time.time()
+        now_dt = from_epoch(now)
+        sent_rows: list[dict[str, Any]] = []
+        sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
+        failed: list[tuple[_Work, SendError]] = []
+        retries: list[tuple[_Work, SendError]] = []
+        done_jobs: list[int] = []
+        for item, outcome in outcomes:
+            name = item.message["provider"]
+            if isinstance(outcome, SendResult):
+                metrics.provider_outcomes.labels(provider=name, outcome="accepted").inc()
+                sent_rows.append(
+                    {
+                        "b_id": item.message["id"],
+                        "provider_message_id": outcome.provider_message_id,
+                        "sent_at": now_dt,
+                        "price": outcome.price,
+                        "updated_at": now_dt,
+                        "attempts": item.job.attempts,
+                    }
+                )
+                sent_events.append((item.message, statuses.SENT, {}))
+                done_jobs.append(item.job.id)
+            elif outcome.retryable and item.job.attempts < item.job.max_attempts:
+                metrics.provider_outcomes.labels(provider=name, outcome="retry").inc()
+                retries.append((item, outcome))
+            else:
+                metrics.provider_outcomes.labels(provider=name, outcome="failed").inc()
+                failed.append((item, outcome))
+                done_jobs.append(item.job.id)
+        async with self.db.write() as conn:
+            if sent_rows:
+                await messages_repo.mark_sent(
+                    conn, sent_rows, advance_from=statuses.before(statuses.SENT)
+                )
+                await record_events(conn, sent_events, now_dt)
+            for item, error in failed:
+                await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
+            for item, error in retries:
+                await self._retry(conn, item, error, now)
+            await queue.finish(conn, done_jobs)
+
+    async def _retry(
+        self, conn: AsyncConnection, item: _Work, error: SendError, now: float
+    ) -> None:
+        delay = retry_delay(
+            item.job.attempts,
+            base=self.settings.retry_base_seconds,
+            cap=self.settings.retry_max_seconds,
+            retry_after=error.retry_after,
+        )
+        expires = item.message["expires_at"]
+        if expires is not None and expires.timestamp() <= now + delay:
+            await _mark_failed(
+                conn,
+                item.message,
+                error,
+                from_epoch(now),
+                attempts=item.job.attempts,
+                status=statuses.EXPIRED,
+            )
+            await queue.finish(conn, [item.job.id])
+            return
+        await messages_repo.update_each(
+            conn,
+            [
+                {
+                    "b_id": item.message["id"],
+                    "in_flight": False,
+                    "error_code": error.code,
+                    "error_message": error.message,
+                    "attempts": item.job.attempts,
+                    "updated_at": from_epoch(now),
+                }
+            ],
+            from_statuses=(statuses.SENDING,),
+        )
+        await queue.retry(
+            conn, item.job.id, run_at=now + delay, error=f"{error.code}: {error.message}"
+        )
+
+
+async def _mark_failed(
+    conn: AsyncConnection,
+    message: Row,
+    error: SendError,
+    now: Any,
+    *,
+    attempts: int,
+    status: str = statuses.FAILED,
+) -> None:
+    changed = await messages_repo.set_status_where(
+        conn,
+        [message["id"]],
+        from_statuses=(*statuses.PENDING, statuses.SENDING),
+        values={
+            "status": status,
+            "in_flight": False,
+            "error_code": error.code,
+            "error_message": error.message,
+            "attempts": attempts,
+            "updated_at": now,
+        },
+    )
+    if changed:
+        await record_events(
+            conn,
+            [(message, status, {"error_code": error.code, "error_message": error.message})],
+            now,
+        )
+
+
+def _request(item: _Work) -> SendRequest:
+    message = item.message
+    return SendRequest(
+        reference=message["id"],
+        from_number=message["from_number"],
+        to_number=message["to_number"],
+        body=message["body"],
+        channel=message["channel"],
+        media_urls=tuple(message["media_urls"] or ()),
+        number_settings=(item.number or {}).get("settings") or {},
+    )
+
+
+def _interval(number: Row | None) -> float:
+    """Seconds between two sends of ``number`` (its rate, less the pacing slack)."""
+    if number is None:
+        return 0.0
+    return (1 + _PACING_SLACK) / float(number["throughput_mps"])
+
+
+def _slot_groups(work: Sequence[_Work]) -> list[list[_Work]]:
+    ordered = sorted(work, key=lambda w: w.slot)
+    groups: list[list[_Work]] = []
+    for item in ordered:
+        if groups and item.slot - groups[-1][0].slot <= _SLOT_GROUP_SECONDS:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups

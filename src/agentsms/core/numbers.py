@@ -1,0 +1,175 @@
+"""The sender pool: adding numbers and choosing the sender for a message."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
+from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
+from agentsms.ids import new_id
+from agentsms.store.repositories import numbers as repo
+from agentsms.store.types import utcnow
+
+CHANNELS = ("sms", "mms", "whatsapp", "imessage")
+KNOWN_PROVIDERS = ("simulator",)
+LONG_CODE_MPS = 1.0
+SIMULATOR_MPS = 100.0
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInput:
+    """A number to add to the pool."""
+
+    number: str
+    provider: str = "simulator"
+    capabilities: Sequence[str] = ("sms", "mms")
+    throughput_mps: float = LONG_CODE_MPS
+    price_per_segment: str = "0"
+    currency: str = "USD"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) -> Row:
+    """Validate and store a sender number."""
+    phone = parse_phone_field(spec.number, "number")
+    if spec.provider not in KNOWN_PROVIDERS:
+        raise invalid("provider", f"unknown provider; one of {', '.join(KNOWN_PROVIDERS)}")
+    unknown = [c for c in spec.capabilities if c not in CHANNELS]
+    if unknown or not spec.capabilities:
+        raise invalid("capabilities", f"each must be one of {', '.join(CHANNELS)}")
+    if not spec.throughput_mps > 0:
+        raise invalid("throughput_mps", "must be greater than 0")
+    try:
+        price = Decimal(spec.price_per_segment)
+    except InvalidOperation:
+        raise invalid("price_per_segment", "must be a decimal number") from None
+    if price < 0:
+        raise invalid("price_per_segment", "must not be negative")
+    if await repo.find_by_e164(conn, project_id, phone.e164) is not None:
+        raise Conflict(f"{phone.e164} is already in this project's pool", code="number_exists")
+    row = {
+        "id": new_id("num"),
+        "project_id": project_id,
+        "number": phone.e164,
+        "provider": spec.provider,
+        "country": phone.country,
+        "capabilities": list(dict.fromkeys(spec.capabilities)),
+        "throughput_mps": float(spec.throughput_mps),
+        "price_per_segment": price,
+        "currency": spec.currency.upper(),
+        "settings": dict(spec.settings),
+        "created_at": utcnow(),
+    }
+    await repo.insert_number(conn, row)
+    return row
+
+
+async def add_simulator_number(conn: AsyncConnection, project_id: str, number: str) -> Row:
+    """The simulator number that ``init`` and the bootstrap key get: every channel, 100/s."""
+    return await add_number(
+        conn,
+        project_id,
+        NumberInput(
+            number=number,
+            provider="simulator",
+            capabilities=CHANNELS,
+            throughput_mps=SIMULATOR_MPS,
+        ),
+    )
+
+
+async def list_numbers(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    return await repo.list_numbers(conn, project_id)
+
+
+async def get_number(conn: AsyncConnection, project_id: str, number_id: str) -> Row:
+    row = await repo.get_number(conn, project_id, number_id)
+    if row is None:
+        raise NotFound(f"number {number_id} not found")
+    return row
+
+
+async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) -> None:
+    if not await repo.delete_number(conn, project_id, number_id):
+        raise NotFound(f"number {number_id} not found")
+
+
+def default_channel(capabilities: Sequence[str], has_media: bool) -> str:
+    """The channel for a message that names none: SMS, or MMS when it carries media."""
+    preferred = ("mms", "imessage", "whatsapp") if has_media else ("sms", "imessage", "whatsapp")
+    for channel in preferred:
+        if channel in capabilities:
+            return channel
+    return str(capabilities[0])
+
+
+def can_carry(number: Row, channel: str | None, has_media: bool) -> bool:
+    caps = number["capabilities"]
+    if channel is not None:
+        return channel in caps and (not has_media or channel != "sms")
+    return not has_media or any(c in caps for c in ("mms", "imessage", "whatsapp"))
+
+
+class SenderPool:
+    """Chooses a sender for each recipient from a project's numbers.
+
+    Order of preference: a number that can carry the channel; among those, the number the
+    recipient last talked to; else one in the recipient's country; else one with the same
+    country calling code; else any. Within a tier,
+    numbers are drawn in proportion to their throughput, so a large batch spreads over the pool.
+    """
+
+    def __init__(self, numbers: Sequence[Row], sticky: Mapping[str, str] | None = None) -> None:
+        self.numbers = list(numbers)
+        self.by_id = {row["id"]: row for row in self.numbers}
+        self.by_e164 = {row["number"]: row for row in self.numbers}
+        self.sticky = dict(sticky or {})
+        self._rng = random.Random()
+
+    @property
+    def needs_sticky_lookup(self) -> bool:
+        return len(self.numbers) > 1
+
+    def explicit(self, from_number: str, field_name: str) -> Row:
+        phone = parse_phone_field(from_number, field_name)
+        row = self.by_e164.get(phone.e164)
+        if row is None:
+            raise invalid(field_name, "is not a number in this project's sender pool")
+        return row
+
+    def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
+        eligible = [row for row in self.numbers if can_carry(row, channel, has_media)]
+        if not eligible:
+            return None
+        sticky_id = self.sticky.get(to.e164)
+        if sticky_id is not None:
+            for row in eligible:
+                if row["id"] == sticky_id:
+                    return row
+        local = [row for row in eligible if row["country"] == to.country]
+        if not local:
+            # Same numbering plan: a GB number for Guernsey (+44 7911), a US one for Canada.
+            code = calling_code(to.e164)
+            local = [row for row in eligible if calling_code(row["number"]) == code]
+        tier = local or eligible
+        if len(tier) == 1:
+            chosen = tier[0]
+        else:
+            weights = [row["throughput_mps"] for row in tier]
+            chosen = self._rng.choices(tier, weights=weights)[0]
+        self.sticky[to.e164] = chosen["id"]
+        return chosen
+
+    def no_sender_reason(self, channel: str | None, has_media: bool) -> ValidationFailed:
+        if not self.numbers:
+            return invalid("from", "this project has no sender numbers; add one first")
+        what = f"the {channel} channel" if channel else "media" if has_media else "this message"
+        return invalid("from", f"no number in this project's pool can carry {what}")

@@ -1,0 +1,121 @@
+"""Projects, API keys and the bootstrap project."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.core import numbers as numbers_service
+from agentsms.core.errors import Unauthorized, invalid
+from agentsms.ids import new_id
+from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import projects as repo
+from agentsms.store.types import utcnow
+
+KEY_PREFIX = "ask_"
+DEFAULT_SIMULATOR_NUMBER = "+14155550100"
+SETTINGS_KEYS = ("rate_limit_per_second",)
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """The project an API key belongs to."""
+
+    id: str
+    name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def rate_limit(self, default: int) -> int:
+        return int(self.settings.get("rate_limit_per_second", default))
+
+
+def hash_key(api_key: str) -> str:
+    """Keys are long random strings, so a plain SHA-256 is a safe and fast digest."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _project(row: Mapping[str, Any]) -> Project:
+    return Project(id=row["id"], name=row["name"], settings=dict(row["settings"] or {}))
+
+
+async def create_project(
+    conn: AsyncConnection, name: str, *, api_key: str | None = None
+) -> tuple[Project, str]:
+    """A new project and its first API key (returned in clear this once only)."""
+    now = utcnow()
+    project = Project(id=new_id("proj"), name=name, settings={})
+    await repo.insert_project(conn, id=project.id, name=name, settings={}, created_at=now)
+    key = api_key or new_api_key()
+    await add_api_key(conn, project.id, key, name="default")
+    return project, key
+
+
+async def add_api_key(conn: AsyncConnection, project_id: str, api_key: str, *, name: str) -> str:
+    key_id = new_id("key")
+    await repo.insert_api_key(
+        conn,
+        id=key_id,
+        project_id=project_id,
+        key_hash=hash_key(api_key),
+        prefix=api_key[:8],
+        name=name,
+        created_at=utcnow(),
+    )
+    return key_id
+
+
+async def authenticate(conn: AsyncConnection, api_key: str) -> Project:
+    row = await repo.project_for_key_hash(conn, hash_key(api_key))
+    if row is None:
+        raise Unauthorized("invalid API key")
+    return _project(row)
+
+
+async def get_project(conn: AsyncConnection, project_id: str) -> Project | None:
+    row = await repo.get_project(conn, project_id)
+    return None if row is None else _project(row)
+
+
+async def update_project(
+    conn: AsyncConnection,
+    project: Project,
+    changes: Mapping[str, Any],
+    *,
+    name: str | None = None,
+) -> Project:
+    """Rename the project and/or merge ``changes`` into its settings."""
+    settings = dict(project.settings)
+    for key, value in changes.items():
+        if key not in SETTINGS_KEYS:
+            raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(SETTINGS_KEYS)}")
+        if key == "rate_limit_per_second" and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise invalid(f"settings.{key}", "must be a whole number of at least 1")
+        settings[key] = value
+    if name is not None and not name.strip():
+        raise invalid("name", "must not be empty")
+    new_name = project.name if name is None else name.strip()
+    await repo.update_project(conn, project.id, name=new_name, settings=settings)
+    return Project(id=project.id, name=new_name, settings=settings)
+
+
+async def ensure_bootstrap(conn: AsyncConnection, api_key: str) -> Project:
+    """Make sure a project answers to ``api_key`` and has at least one sender number."""
+    row = await repo.project_for_key_hash(conn, hash_key(api_key))
+    if row is None:
+        project, _ = await create_project(conn, "default", api_key=api_key)
+    else:
+        project = _project(row)
+    if not await numbers_repo.list_numbers(conn, project.id):
+        await numbers_service.add_simulator_number(conn, project.id, DEFAULT_SIMULATOR_NUMBER)
+    return project

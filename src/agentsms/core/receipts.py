@@ -1,0 +1,123 @@
+"""Delivery receipts: the one path every carrier's status report takes into agentsms."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.core import statuses
+from agentsms.core.clock import from_epoch
+from agentsms.core.messages import record_events
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job
+from agentsms.providers.base import Receipt
+from agentsms.store.db import Database
+from agentsms.store.repositories import messages as repo
+
+Row = Mapping[str, Any]
+RECEIPTS_PER_TRANSACTION = 1000
+
+
+async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
+    """Move messages forward by their receipts; returns how many changed.
+
+    A duplicate or out-of-order receipt (one whose status is not ahead of the message's)
+    changes nothing, so replays and late reports are harmless.
+    """
+    by_ref = [r for r in receipts if r.reference]
+    found = await repo.messages_by_ids(conn, [r.reference for r in by_ref if r.reference])
+    now = from_epoch(time.time())
+    changed = 0
+    groups: dict[tuple[str, str | None, str | None], list[tuple[Receipt, Row]]] = {}
+    seen: set[tuple[str, str | None, str | None, str]] = set()
+    for receipt in receipts:
+        message = found.get(receipt.reference or "")
+        if message is None:
+            continue
+        key = (receipt.status, receipt.error_code, receipt.error_message)
+        if (*key, message["id"]) in seen:
+            continue  # the same report twice in one delivery: one change, one event
+        seen.add((*key, message["id"]))
+        groups.setdefault(key, []).append((receipt, message))
+    for (status, code, text), items in groups.items():
+        values: dict[str, Any] = {"status": status, "updated_at": now, "in_flight": False}
+        if status == statuses.DELIVERED:
+            values["delivered_at"] = now
+        if code is not None:
+            values["error_code"] = code
+            values["error_message"] = text or _describe(code)
+        ids = await repo.set_status_where(
+            conn, [m["id"] for _, m in items], from_statuses=statuses.before(status), values=values
+        )
+        moved = set(ids)
+        changed += len(moved)
+        data: dict[str, Any] = {} if code is None else {"error_code": code}
+        await record_events(conn, [(m, status, data) for _, m in items if m["id"] in moved], now)
+        await _fill_provider_details(conn, [(r, m) for r, m in items if m["id"] in moved])
+    return changed
+
+
+async def _fill_provider_details(
+    conn: AsyncConnection, items: Sequence[tuple[Receipt, Row]]
+) -> None:
+    rows = []
+    for receipt, message in items:
+        if receipt.price is None and (
+            receipt.provider_message_id is None or message["provider_message_id"]
+        ):
+            continue
+        row: dict[str, Any] = {"b_id": message["id"]}
+        row["provider_message_id"] = message["provider_message_id"] or receipt.provider_message_id
+        row["price"] = receipt.price if receipt.price is not None else message["price"]
+        rows.append(row)
+    if rows:
+        await repo.update_each(conn, rows, from_statuses=statuses.ALL)
+
+
+def _describe(code: str) -> str:
+    return {
+        "30003": "unreachable destination handset",
+        "30005": "unknown destination handset",
+        "30006": "landline or unreachable carrier",
+        "30007": "carrier violation (filtered)",
+        "30008": "unknown error",
+    }.get(code, f"carrier error {code}")
+
+
+class ReportHandler:
+    """Runs ``simulator.report`` jobs: the simulator carrier's delivery callbacks."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        # A claim can hold many report jobs; apply them a few at a time so no single
+        # transaction holds the SQLite write lock for long.
+        group: list[Job] = []
+        size = 0
+        for job in jobs:
+            group.append(job)
+            size += len(job.payload.get("receipts", []))
+            if size >= RECEIPTS_PER_TRANSACTION:
+                await self._apply(group)
+                group, size = [], 0
+        if group:
+            await self._apply(group)
+
+    async def _apply(self, jobs: Sequence[Job]) -> None:
+        receipts = [
+            Receipt(
+                provider_message_id=item["provider_message_id"],
+                reference=item["reference"],
+                status=item["status"],
+                error_code=item.get("error_code"),
+            )
+            for job in jobs
+            for item in job.payload.get("receipts", [])
+        ]
+        async with self.db.write() as conn:
+            await apply_receipts(conn, receipts)
+            await queue.finish(conn, [job.id for job in jobs])

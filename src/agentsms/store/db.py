@@ -1,0 +1,84 @@
+"""The database handle: one engine, short write and read transactions.
+
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so two writers never deadlock
+upgrading a read lock, and writers inside one process queue on an asyncio lock instead of
+spinning in SQLite's busy handler. PostgreSQL gets ordinary transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, make_url, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from agentsms.store import sqlite_inline
+
+_IMMEDIATE = "agentsms_begin_immediate"
+
+
+class Database:
+    """Owns the engine. ``write()`` and ``read()`` yield a connection inside a transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(
+                url,
+                poolclass=pool.AsyncAdaptedQueuePool,
+                pool_size=pool_size,
+                max_overflow=10,
+                async_creator=sqlite_inline.creator(make_url(url).database or ":memory:"),
+                # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
+                pool_reset_on_return=None,
+            )
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+            )
+        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block exits without an error."""
+        if self._write_lock is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (a consistent snapshot)."""
+        async with self.engine.connect() as conn:
+            yield conn
+            await conn.rollback()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,69 @@
+"""The sender number pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import messages, numbers, sender_pacing
+
+
+async def insert_number(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(numbers).values(**row))
+
+
+async def list_numbers(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    query = select(numbers).where(numbers.c.project_id == project_id).order_by(numbers.c.id)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def get_number(conn: AsyncConnection, project_id: str, number_id: str) -> Row | None:
+    query = select(numbers).where(numbers.c.project_id == project_id, numbers.c.id == number_id)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def find_by_e164(conn: AsyncConnection, project_id: str, e164: str) -> Row | None:
+    query = select(numbers).where(numbers.c.project_id == project_id, numbers.c.number == e164)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def numbers_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, Row]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = many((await conn.execute(select(numbers).where(numbers.c.id.in_(wanted)))).mappings())
+    return {row["id"]: row for row in rows}
+
+
+async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) -> bool:
+    result = await conn.execute(
+        delete(numbers).where(numbers.c.project_id == project_id, numbers.c.id == number_id)
+    )
+    await conn.execute(delete(sender_pacing).where(sender_pacing.c.number_id == number_id))
+    return bool(result.rowcount)
+
+
+async def last_numbers_for_contacts(
+    conn: AsyncConnection, project_id: str, contacts: Sequence[str]
+) -> dict[str, str]:
+    """For each contact, the number id of the newest message between it and the project."""
+    found: dict[str, str] = {}
+    for start in range(0, len(contacts), 500):
+        chunk = list(set(contacts[start : start + 500]))
+        newest = (
+            select(messages.c.contact, func.max(messages.c.id).label("id"))
+            .where(messages.c.project_id == project_id, messages.c.contact.in_(chunk))
+            .group_by(messages.c.contact)
+            .subquery()
+        )
+        query = select(messages.c.contact, messages.c.number_id).where(
+            tuple_(messages.c.contact, messages.c.id).in_(select(newest.c.contact, newest.c.id))
+        )
+        for contact, number_id in (await conn.execute(query)).all():
+            if number_id is not None:
+                found[contact] = number_id
+    return found

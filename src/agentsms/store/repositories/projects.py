@@ -1,0 +1,75 @@
+"""Projects and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row, one
+from agentsms.store.tables import api_keys, projects
+
+
+async def insert_project(
+    conn: AsyncConnection, *, id: str, name: str, settings: dict[str, Any], created_at: datetime
+) -> None:
+    await conn.execute(
+        insert(projects).values(id=id, name=name, settings=settings, created_at=created_at)
+    )
+
+
+async def get_project(conn: AsyncConnection, project_id: str) -> Row | None:
+    result = await conn.execute(select(projects).where(projects.c.id == project_id))
+    return one(result.mappings().first())
+
+
+async def first_project(conn: AsyncConnection) -> Row | None:
+    result = await conn.execute(select(projects).order_by(projects.c.id).limit(1))
+    return one(result.mappings().first())
+
+
+async def update_project(
+    conn: AsyncConnection, project_id: str, *, name: str, settings: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(projects).where(projects.c.id == project_id).values(name=name, settings=settings)
+    )
+
+
+async def insert_api_key(
+    conn: AsyncConnection,
+    *,
+    id: str,
+    project_id: str,
+    key_hash: str,
+    prefix: str,
+    name: str,
+    created_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(api_keys).values(
+            id=id,
+            project_id=project_id,
+            key_hash=key_hash,
+            prefix=prefix,
+            name=name,
+            created_at=created_at,
+        )
+    )
+
+
+async def project_for_key_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
+    """The project owning an unrevoked key with this hash."""
+    query = (
+        select(projects)
+        .join(api_keys, api_keys.c.project_id == projects.c.id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def key_exists(conn: AsyncConnection, key_hash: str) -> bool:
+    query = select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
+    return (await conn.execute(query)).first() is not None

@@ -1,0 +1,75 @@
+"""The simulator carrier's durable send log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row, many
+from agentsms.store.tables import messages, simulator_sends
+
+
+async def existing_by_reference(conn: AsyncConnection, references: Sequence[str]) -> dict[str, Row]:
+    found: dict[str, Row] = {}
+    for start in range(0, len(references), 500):
+        query = select(simulator_sends).where(
+            simulator_sends.c.reference.in_(list(references[start : start + 500]))
+        )
+        for row in many((await conn.execute(query)).mappings()):
+            found[row["reference"]] = row
+    return found
+
+
+async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(simulator_sends), list(rows))
+
+
+async def count_repeats(conn: AsyncConnection, references: Sequence[str]) -> None:
+    if references:
+        await conn.execute(
+            update(simulator_sends)
+            .where(simulator_sends.c.reference == bindparam("ref"))
+            .values(repeat_count=simulator_sends.c.repeat_count + 1),
+            [{"ref": ref} for ref in references],
+        )
+
+
+def _of_project(project_id: str) -> Any:
+    """Sends whose reference is one of the project's messages."""
+    return simulator_sends.c.reference.in_(
+        select(messages.c.id).where(messages.c.project_id == project_id)
+    )
+
+
+async def sends_to(conn: AsyncConnection, project_id: str, to_number: str) -> Sequence[Row]:
+    query = (
+        select(simulator_sends)
+        .where(simulator_sends.c.to_number == to_number, _of_project(project_id))
+        .order_by(simulator_sends.c.id)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def summary(conn: AsyncConnection, project_id: str) -> dict[str, int]:
+    """Totals over the project's sends: sends, distinct recipients and repeated references."""
+    query = select(
+        func.count(),
+        func.count(func.distinct(simulator_sends.c.to_number)),
+        func.coalesce(func.sum(simulator_sends.c.repeat_count), 0),
+    ).where(_of_project(project_id))
+    total, recipients, repeats = (await conn.execute(query)).one()
+    return {"sends": int(total), "recipients": int(recipients), "repeats": int(repeats)}
+
+
+async def recent(conn: AsyncConnection, project_id: str, limit: int) -> Sequence[Row]:
+    query = (
+        select(simulator_sends)
+        .where(_of_project(project_id))
+        .order_by(simulator_sends.c.id.desc())
+        .limit(limit)
+    )
+    return many((await conn.execute(query)).mappings().all())

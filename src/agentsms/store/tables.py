@@ -1,0 +1,200 @@
+"""The schema. Alembic migrations in ``store/migrations`` create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from agentsms.store.types import JSONType, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("settings", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("provider", String(40), nullable=False),
+    Column("country", String(2), nullable=True),
+    Column("capabilities", JSONType, nullable=False),
+    Column("throughput_mps", Float, nullable=False),
+    Column("price_per_segment", Numeric(12, 6), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("settings", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "number", name="uq_numbers_project_number"),
+)
+
+# Send slots per sender number, shared by every worker process: the pacing clock.
+sender_pacing = Table(
+    "sender_pacing",
+    metadata,
+    Column("number_id", String(40), primary_key=True),
+    Column("next_slot_at", Float, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("total", Integer, nullable=False),
+    Column("metadata", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("batch_id", String(40), nullable=True),
+    Column("conversation_id", String(40), nullable=True),
+    Column("direction", String(10), nullable=False),
+    Column("to_number", String(20), nullable=False),
+    Column("from_number", String(20), nullable=False),
+    Column("number_id", String(40), nullable=True),
+    # The person's number, whichever the direction: finds who a person last talked to.
+    Column("contact", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("media_urls", JSONType, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("encoding", String(5), nullable=False),
+    Column("price_estimate", Numeric(12, 6), nullable=False),
+    Column("price", Numeric(12, 6), nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("send_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("metadata", JSONType, nullable=False),
+    Column("external_id", String(200), nullable=True),
+    Column("provider", String(40), nullable=False),
+    Column("provider_message_id", String(100), nullable=True),
+    # True between handing the message to the provider and recording its answer: a message
+    # found in flight after a crash is looked up at the provider before any re-send.
+    Column("in_flight", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_messages_project_id_id", "project_id", "id"),
+    Index("ix_messages_project_contact", "project_id", "contact", "id"),
+    Index("ix_messages_batch_status", "batch_id", "status"),
+    Index("ix_messages_provider_ref", "provider", "provider_message_id"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("seq", AutoId, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("project_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("data", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_message_events_project_seq", "project_id", "seq"),
+    Index("ix_message_events_message", "message_id", "seq"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(60), nullable=False),
+    Column("ref", String(60), nullable=True),
+    Column("payload", JSONType, nullable=False),
+    Column("status", String(10), nullable=False),
+    # Times are epoch seconds: the queue compares them on every claim.
+    Column("run_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_jobs_status_run_at", "status", "run_at"),
+    Index("ix_jobs_ref", "ref"),
+)
+
+# The simulator carrier's own durable record of every send request it received.
+simulator_sends = Table(
+    "simulator_sends",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("reference", String(60), nullable=False, unique=True),
+    Column("provider_message_id", String(60), nullable=False),
+    Column("from_number", String(20), nullable=False),
+    Column("to_number", String(20), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("media_urls", JSONType, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("repeat_count", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_simulator_sends_to", "to_number"),
+)
