@@ -98,3 +98,37 @@ class Provider(Protocol):
         ``None`` means the carrier cannot answer that question.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAccount:
+    """A customer's account at a carrier, as a provider adapter is built from it.
+
+    ``credentials`` are decrypted values (never logged); ``api_base_url`` is the carrier's
+    public API unless the user pointed it at an edge, a proxy or a test server (for SMPP:
+    ``smpp://host:port``); ``callback_base_url`` is where this account's carrier webhooks
+    reach agentsms (``{public_url}/callbacks/{provider}/{account id}``).
+    """
+
+    id: str
+    provider: str
+    name: str
+    credentials: Mapping[str, str]
+    api_base_url: str
+    callback_base_url: str
+
+
+class ProviderEvents(Protocol):
+    """Where a connection-oriented adapter (SMPP) delivers what its carrier pushes to it.
+
+    HTTP carriers push through ``api/callbacks``; an SMPP session receives receipts and
+    inbound texts on its own socket and hands them here.
+    """
+
+    async def receipts(self, account_id: str, receipts: Sequence[Receipt]) -> None:
+        """Apply delivery receipts (forward-only, duplicates ignored)."""
+        ...
+
+    async def inbound(self, account_id: str, message: InboundMessage) -> None:
+        """Store a whole (already reassembled) inbound text."""
+        ...
