@@ -16,7 +16,7 @@ from agentsms.core.projects import Project
 _bearer = HTTPBearer(auto_error=False, description="A project API key")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.agentsms
     return state
 

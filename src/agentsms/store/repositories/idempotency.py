@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.bulk import insert_rows
 from agentsms.store.repositories import Row, one
 from agentsms.store.tables import idempotency_keys as keys
+
+# Built once: the lookup runs on every request that carries a key.
+_GET = select(keys).where(
+    keys.c.project_id == bindparam("project_id"), keys.c.key == bindparam("key")
+)
 
 
 async def lock_key(conn: AsyncConnection, project_id: str, key: str) -> bool:
@@ -26,8 +32,8 @@ async def lock_key(conn: AsyncConnection, project_id: str, key: str) -> bool:
 
 
 async def get(conn: AsyncConnection, project_id: str, key: str) -> Row | None:
-    query = select(keys).where(keys.c.project_id == project_id, keys.c.key == key)
-    return one((await conn.execute(query)).mappings().first())
+    result = await conn.execute(_GET, {"project_id": project_id, "key": key})
+    return one(result.mappings().first())
 
 
 async def insert_record(
@@ -41,17 +47,21 @@ async def insert_record(
     now: datetime,
     expires_at: datetime,
 ) -> None:
-    await conn.execute(
-        insert(keys).values(
-            project_id=project_id,
-            key=key,
-            request_hash=request_hash,
-            state="done",
-            response_status=status,
-            response_body=body,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    await insert_rows(
+        conn,
+        keys,
+        [
+            {
+                "project_id": project_id,
+                "key": key,
+                "request_hash": request_hash,
+                "state": "done",
+                "response_status": status,
+                "response_body": body,
+                "created_at": now,
+                "expires_at": expires_at,
+            }
+        ],
     )
 
 
