@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from ulid import ULID
@@ -12,6 +13,33 @@ Prefix = Literal["msg", "conv", "batch", "num", "key", "evt", "proj", "acct", "t
 def new_id(prefix: Prefix) -> str:
     """Return ``<prefix>_<ULID>``: unique, URL-safe and sortable by creation time."""
     return f"{prefix}_{ULID()}"
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+_COUNTER_LIMIT = len(_PAIRS) ** 2
+
+
+def new_ids(prefix: Prefix, count: int) -> list[str]:
+    """``count`` ids as ``new_id`` makes them, in ascending order, made in bulk.
+
+    One ULID's time and its first 60 random bits are shared; the last 20 bits count up, so
+    the ids stay unique, valid ULIDs and sorted, at a fraction of the cost per id.
+    """
+    if count <= 1:
+        return [new_id(prefix) for _ in range(count)]
+    ids: list[str] = []
+    while count > 0:
+        chunk = min(count, _COUNTER_LIMIT)
+        # The time from a fresh ULID, then 60 fresh random bits (a ULID generated in the same
+        # millisecond would only count up from the previous one's randomness).
+        bits = int.from_bytes(os.urandom(8)) >> 4
+        randomness = "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(55, -1, -5))
+        stem = f"{prefix}_{str(ULID())[:10]}{randomness}"
+        pairs = _PAIRS
+        ids.extend(stem + pairs[i >> 10] + pairs[i & 1023] for i in range(chunk))
+        count -= chunk
+    return ids
 
 
 def has_prefix(value: str, prefix: Prefix) -> bool:

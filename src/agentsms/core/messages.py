@@ -23,7 +23,7 @@ from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
 from agentsms.core.templates import MissingVariableError, fill
-from agentsms.ids import new_id
+from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import events as events_repo
@@ -74,12 +74,18 @@ class BatchResult:
 class _Intake:
     """Turns specs into message rows, collecting every error instead of stopping at one."""
 
-    def __init__(self, project_id: str, pool: SenderPool, now: datetime) -> None:
+    def __init__(
+        self, project_id: str, pool: SenderPool, now: datetime, *, expected: int = 1
+    ) -> None:
         self.project_id = project_id
         self.pool = pool
         self.now = now
         self.errors: list[FieldError] = []
         self._segments: dict[str, SegmentInfo] = {}
+        self._ids = iter(new_ids("msg", expected))
+
+    def next_id(self) -> str:
+        return next(self._ids, None) or new_id("msg")
 
     def error(self, prefix: str, name: str, message: str) -> None:
         self.errors.append(FieldError(f"{prefix}{name}", message))
@@ -149,7 +155,7 @@ class _Intake:
         scheduled = when is not None and when > self.now
         price = Decimal(number["price_per_segment"]) * segments
         return {
-            "id": new_id("msg"),
+            "id": self.next_id(),
             "project_id": self.project_id,
             "batch_id": batch_id,
             "conversation_id": None,
@@ -261,7 +267,9 @@ async def send_batch(
             errors=[FieldError("spacing_seconds", "must not be negative")],
         )
     now = utcnow()
-    intake = _Intake(project_id, await _pool(conn, project_id, spec.items), now)
+    intake = _Intake(
+        project_id, await _pool(conn, project_id, spec.items), now, expected=len(spec.items)
+    )
     batch_id = new_id("batch")
     rows: list[dict[str, Any]] = []
     spacing = spec.spacing_seconds or 0.0

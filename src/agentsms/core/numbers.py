@@ -133,6 +133,9 @@ class SenderPool:
         self.by_e164 = {row["number"]: row for row in self.numbers}
         self.sticky = dict(sticky or {})
         self._rng = random.Random()
+        # A batch asks the same questions for every recipient: answer each once.
+        self._eligible: dict[tuple[str | None, bool], list[Row]] = {}
+        self._tiers: dict[tuple[str | None, bool, str], list[Row]] = {}
 
     @property
     def needs_sticky_lookup(self) -> bool:
@@ -146,7 +149,7 @@ class SenderPool:
         return row
 
     def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
-        eligible = [row for row in self.numbers if can_carry(row, channel, has_media)]
+        eligible = self._eligible_for(channel, has_media)
         if not eligible:
             return None
         sticky_id = self.sticky.get(to.e164)
@@ -154,12 +157,7 @@ class SenderPool:
             for row in eligible:
                 if row["id"] == sticky_id:
                     return row
-        local = [row for row in eligible if row["country"] == to.country]
-        if not local:
-            # Same numbering plan: a GB number for Guernsey (+44 7911), a US one for Canada.
-            code = calling_code(to.e164)
-            local = [row for row in eligible if calling_code(row["number"]) == code]
-        tier = local or eligible
+        tier = self._tier(eligible, channel, has_media, to)
         if len(tier) == 1:
             chosen = tier[0]
         else:
@@ -167,6 +165,30 @@ class SenderPool:
             chosen = self._rng.choices(tier, weights=weights)[0]
         self.sticky[to.e164] = chosen["id"]
         return chosen
+
+    def _eligible_for(self, channel: str | None, has_media: bool) -> list[Row]:
+        key = (channel, has_media)
+        eligible = self._eligible.get(key)
+        if eligible is None:
+            eligible = [row for row in self.numbers if can_carry(row, channel, has_media)]
+            self._eligible[key] = eligible
+        return eligible
+
+    def _tier(
+        self, eligible: list[Row], channel: str | None, has_media: bool, to: PhoneNumber
+    ) -> list[Row]:
+        # A region has one calling code; only non-geographic numbers need theirs looked up.
+        region = to.country or f"+{calling_code(to.e164)}"
+        key = (channel, has_media, region)
+        tier = self._tiers.get(key)
+        if tier is None:
+            local = [row for row in eligible if row["country"] == to.country]
+            if not local:
+                # Same numbering plan: a GB number for Guernsey (+44 7911), a US one for Canada.
+                code = calling_code(to.e164)
+                local = [row for row in eligible if calling_code(row["number"]) == code]
+            tier = self._tiers[key] = local or eligible
+        return tier
 
     def no_sender_reason(self, channel: str | None, has_media: bool) -> ValidationFailed:
         if not self.numbers:

@@ -67,7 +67,8 @@ def _desc(raw: Any) -> _Desc | None:
 @dataclass(frozen=True, slots=True)
 class _CallingCode:
     regions: tuple[_Region, ...]
-    national_prefixes: tuple[re.Pattern[str], ...]
+    # Every region's national prefix pattern in one alternation: one match call, not one each.
+    national_prefix: re.Pattern[str] | None
 
 
 @cache
@@ -98,7 +99,8 @@ def _calling_code(calling_code: int) -> _CallingCode | None:
                 types=types,
             )
         )
-    return _CallingCode(tuple(regions), tuple(prefixes.values()))
+    merged = "|".join(f"(?:{pattern.pattern})" for pattern in prefixes.values())
+    return _CallingCode(tuple(regions), re.compile(merged) if merged else None)
 
 
 def validate_digits(digits: str) -> tuple[str, str | None] | None:
@@ -116,7 +118,7 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
     regions = code.regions
     if not regions or nsn.startswith("0"):
         return None
-    if any(prefix.match(nsn) for prefix in code.national_prefixes):
+    if code.national_prefix is not None and code.national_prefix.match(nsn):
         return None
     chosen = _choose_region(regions, nsn)
     if chosen is None:
