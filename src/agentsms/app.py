@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from agentsms import __version__
-from agentsms.api import batches, events, health, messages, numbers, problems, project, simulator
+from agentsms.api import (
+    batches,
+    callbacks,
+    events,
+    health,
+    messages,
+    numbers,
+    problems,
+    project,
+    provider_accounts,
+    simulator,
+)
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
@@ -60,6 +71,7 @@ def create_app(
                 worker.stop()
                 with suppress(asyncio.CancelledError):
                     await task
+            await providers.aclose()
             await db.dispose()
 
     app = FastAPIOffline(
@@ -69,7 +81,17 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (messages, batches, numbers, project, simulator, events, health):
+    for module in (
+        messages,
+        batches,
+        numbers,
+        project,
+        simulator,
+        events,
+        health,
+        provider_accounts,
+        callbacks,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
