@@ -26,7 +26,7 @@ from agentsms.api import (
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
-from agentsms.core import projects
+from agentsms.core import credentials, projects
 from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store import migrate
@@ -49,6 +49,7 @@ def create_app(
         db = Database(settings.database_url)
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
+        credentials.prepare(settings)
         if settings.bootstrap_api_key:
             async with db.write() as conn:
                 await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)

@@ -81,10 +81,35 @@ def _box(secret_key: str | None, database_url: str) -> CredentialBox:
     return CredentialBox([_dev_key(database_url)])
 
 
-def _dev_key(database_url: str) -> str:
+def prepare(settings: Settings) -> None:
+    """At startup: make sure credentials can be encrypted, and say where the key comes from
+    (a generated key file on a laptop; nothing at all on PostgreSQL without the setting)."""
+    if settings.secret_key:
+        credential_box(settings)
+        return
+    if not settings.is_sqlite:
+        log.warning(
+            "credentials.no_secret_key",
+            hint="set AGENTSMS_SECRET_KEY to add carrier accounts on PostgreSQL",
+        )
+        return
+    credential_box(settings)
+    log.warning(
+        "credentials.key_file",
+        path=str(_key_path(settings.database_url)),
+        hint="AGENTSMS_SECRET_KEY is not set: carrier credentials are encrypted with this "
+        "generated key file; set AGENTSMS_SECRET_KEY in production",
+    )
+
+
+def _key_path(database_url: str) -> Path:
     database = make_url(database_url).database or ""
     folder = Path(database).resolve().parent if database and database != ":memory:" else Path()
-    path = folder / KEY_FILE_NAME
+    return folder / KEY_FILE_NAME
+
+
+def _dev_key(database_url: str) -> str:
+    path = _key_path(database_url)
     if path.exists():
         return path.read_text().strip()
     key = Fernet.generate_key().decode()
@@ -97,7 +122,7 @@ def _dev_key(database_url: str) -> str:
     log.warning(
         "credentials.generated_key",
         path=str(path),
-        hint="set AGENTSMS_SECRET_KEY in production; losing this file loses stored credentials",
+        hint="losing this file loses the stored carrier credentials",
     )
     return key
 
