@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentsms import metrics
 from agentsms.config import Settings
 from agentsms.core import idempotency, provider_accounts
-from agentsms.core.carrier_callbacks import CarrierEvents
+from agentsms.core.carrier_callbacks import PARTS_JOB, CarrierEvents, PartsTimeoutHandler
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.core.receipts import ReportHandler
@@ -38,6 +38,7 @@ def build_handlers(
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
+        PARTS_JOB: PartsTimeoutHandler(db).handle,
     }
 
 

@@ -5,6 +5,7 @@ agentsms, receipts, inbound texts and media — for Twilio, Telnyx, Vonage and P
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agentsms.app import create_app
+from agentsms.core.carrier_callbacks import PARTS_JOB
 from agentsms.store import tables
 from tests import conftest
 from tests.conftest import Gateway, open_gateway
@@ -351,5 +353,97 @@ async def test_vonage_concatenated_inbound_is_joined_in_order(gw: Gateway) -> No
                 assert inbound == []
         [row] = [r for r in await message_rows(gw) if r["direction"] == "inbound"]
         assert row["body"] == "".join(parts)
+    finally:
+        fake.stop()
+
+
+async def test_vonage_parts_whose_last_part_never_comes_are_delivered_later(
+    gw: Gateway,
+) -> None:
+    fake = FakeVonage()
+    fake.start()
+    try:
+        account = await connect(gw, fake)
+        for part, text in ((1, "first "), (3, "third")):
+            callback = fake.inbound(
+                account["callback_url"], PERSON, OUR_NUMBER, text, concat=("1F", 3, part)
+            )
+            assert (await callback.deliver(gw.client)).status_code == 200
+        await gw.drain()
+        assert [r for r in await message_rows(gw) if r["direction"] == "inbound"] == []
+        jobs = tables.jobs
+        async with gw.db.write() as conn:
+            changed = await conn.execute(
+                update(jobs)
+                .where(jobs.c.kind == PARTS_JOB, jobs.c.ref == account["id"])
+                .values(run_at=time.time())
+            )
+        assert changed.rowcount == 1
+        await gw.drain()
+        [row] = [r for r in await message_rows(gw) if r["direction"] == "inbound"]
+        assert row["body"] == "first third"
+    finally:
+        fake.stop()
+
+
+async def test_mms_goes_out_with_its_media(gw: Gateway, fake: Fake) -> None:
+    await connect(gw, fake)
+    media = "https://cdn.example.com/cat.png"
+    message_id = await send(gw, body="look", media_urls=[media])
+    await gw.drain()
+    row = await message_row(gw, message_id)
+    assert row["status"] == "sent", row["error_message"]
+    assert fake.sent[row["provider_message_id"]]["media"] == [media]
+
+
+async def test_twilio_messaging_service_goes_with_the_sender(gw: Gateway) -> None:
+    fake = FakeTwilio()
+    fake.start()
+    try:
+        service = "MG" + "a" * 32
+        response = await gw.client.post(
+            "/v1/provider-accounts",
+            json={
+                "provider": "twilio",
+                "name": "service",
+                "credentials": {**fake.credentials(), "messaging_service_sid": service},
+                "api_base_url": fake.base_url,
+            },
+        )
+        assert response.status_code == 201, response.text
+        account = response.json()
+        assert "messaging_service_sid" in account["credentials_set"]
+        number = await gw.client.post(
+            "/v1/numbers", json={"number": OUR_NUMBER, "provider_account_id": account["id"]}
+        )
+        assert number.status_code == 201
+        message_id = await send(gw)
+        await gw.drain()
+        row = await message_row(gw, message_id)
+        sent = fake.sent[row["provider_message_id"]]
+        assert (sent["messaging_service_sid"], sent["from"]) == (service, OUR_NUMBER)
+    finally:
+        fake.stop()
+
+
+async def test_a_receipt_cannot_touch_another_projects_message(
+    gw: Gateway, carrier_app: FastAPI
+) -> None:
+    fake = FakeTelnyx()
+    fake.start()
+    try:
+        await connect(gw, fake)
+        message_id = await send(gw)
+        await gw.drain()
+        carrier_id = (await message_row(gw, message_id))["provider_message_id"]
+        async with open_gateway(carrier_app, "intruder") as other:
+            intruder = await add_account(other, fake)
+            genuine = fake.status_callback(carrier_id, "delivered")
+            event = json.loads(genuine.body)["data"]
+            aimed = fake._signed(f"{intruder['callback_url']}?ref={message_id}", event)
+            assert (await aimed.deliver(other.client)).status_code == 200
+            assert (await message_row(gw, message_id))["status"] == "sent"
+        assert (await genuine.deliver(gw.client)).status_code == 200
+        assert (await message_row(gw, message_id))["status"] == "delivered"
     finally:
         fake.stop()

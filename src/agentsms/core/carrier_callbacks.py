@@ -24,6 +24,8 @@ from agentsms.core import inbound as inbound_service
 from agentsms.core import media as media_service
 from agentsms.core.errors import ValidationFailed
 from agentsms.core.receipts import apply_receipts
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt
 from agentsms.providers.carrier import CallbackBatch, InboundPart
 from agentsms.store.db import Database
@@ -32,6 +34,9 @@ from agentsms.store.types import utcnow
 
 log = structlog.get_logger("agentsms.callbacks")
 Row = Mapping[str, Any]
+PARTS_JOB = "carrier.inbound_parts"
+# A concatenated text whose last part never comes is delivered with the parts that did.
+PARTS_WAIT_SECONDS = 600.0
 
 
 async def apply_account_receipts(
@@ -147,6 +152,16 @@ async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Row | 
                 },
             )
             held = await repo.parts(conn, account["id"], group[:200])
+            if len(held) == 1:
+                await queue.enqueue(
+                    conn,
+                    NewJob(
+                        kind=PARTS_JOB,
+                        ref=account["id"],
+                        payload={"account_id": account["id"], "group_key": group[:200]},
+                        run_at=time.time() + PARTS_WAIT_SECONDS,
+                    ),
+                )
             if len({row["part"] for row in held}) < part.total:
                 return None
             await repo.delete_parts(conn, account["id"], group[:200])
@@ -178,6 +193,52 @@ async def handle(
             await apply_account_receipts(conn, account, batch.receipts)
     for part in batch.inbound:
         await deliver_inbound(db, settings, account, part, auth_for)
+
+
+class PartsTimeoutHandler:
+    """Runs ``carrier.inbound_parts`` jobs: delivers what arrived of a concatenated text
+    whose remaining parts never came (the parts in order, the gap left out)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            account_id = str(job.payload["account_id"])
+            group = str(job.payload["group_key"])
+            try:
+                async with self.db.write() as conn:
+                    await queue.finish(conn, [job.id])
+                    account = await repo.get_account(conn, account_id)
+                    held = await repo.parts(conn, account_id, group)
+                    if account is None or not held:
+                        continue
+                    await repo.delete_parts(conn, account_id, group)
+                    first = held[0]
+                    log.warning(
+                        "callbacks.parts_incomplete",
+                        account_id=account_id,
+                        parts=[row["part"] for row in held],
+                        total=first["total"],
+                    )
+                    await _receive(
+                        conn,
+                        account,
+                        InboundMessage(
+                            from_number=first["from_number"],
+                            to_number=first["to_number"],
+                            body="".join(row["body"] for row in held),
+                            provider_message_id=first["provider_message_id"],
+                            channel=first["channel"],
+                        ),
+                    )
+            except ValidationFailed as error:
+                log.warning(
+                    "callbacks.inbound_rejected", account_id=account_id, reason=error.detail
+                )
+                async with self.db.write() as conn:
+                    await repo.delete_parts(conn, account_id, group)
+                    await queue.finish(conn, [job.id])
 
 
 class CarrierEvents:
