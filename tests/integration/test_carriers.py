@@ -447,3 +447,26 @@ async def test_a_receipt_cannot_touch_another_projects_message(
         assert (await message_row(gw, message_id))["status"] == "delivered"
     finally:
         fake.stop()
+
+
+async def test_a_channel_the_carrier_cannot_send_fails_permanently(gw: Gateway) -> None:
+    fake = FakeTelnyx()
+    fake.start()
+    try:
+        account = await add_account(gw, fake)
+        response = await gw.client.post(
+            "/v1/numbers",
+            json={
+                "number": OUR_NUMBER,
+                "provider_account_id": account["id"],
+                "capabilities": ["whatsapp"],
+            },
+        )
+        assert response.status_code == 201
+        message_id = await send(gw, channel="whatsapp")
+        await gw.drain()
+        row = await message_row(gw, message_id)
+        assert (row["status"], row["error_code"]) == ("failed", "unsupported_channel")
+        assert fake.sent == {}
+    finally:
+        fake.stop()

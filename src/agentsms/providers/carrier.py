@@ -121,9 +121,18 @@ def http_error(
     )
 
 
+def unsupported_channel(carrier: str, channel: str) -> SendError:
+    """A permanent refusal for a channel this carrier's adapter does not send."""
+    return SendError(
+        code="unsupported_channel",
+        message=f"the {carrier} adapter does not send {channel} messages",
+        retryable=False,
+    )
+
+
 def e164(value: str) -> str:
     """A carrier's number (``14155550100`` or ``+14155550100``) in E.164."""
-    value = value.strip()
+    value = value.strip().removeprefix("whatsapp:")
     if value and value[0] != "+" and value.isdigit():
         return f"+{value}"
     return value
@@ -159,6 +168,8 @@ class HttpCarrier:
         """Each request is its own API call; a few run at once, answers stay in order."""
 
         async def one(request: SendRequest) -> SendOutcome:
+            if request.channel not in self.channels:
+                return unsupported_channel(self.name, request.channel)
             async with self._limit:
                 try:
                     return await self.send(request)
@@ -170,6 +181,8 @@ class HttpCarrier:
                     )
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    channels: ClassVar[tuple[str, ...]] = ("sms", "mms")
 
     async def send(self, request: SendRequest) -> SendOutcome:
         raise NotImplementedError

@@ -138,6 +138,7 @@ class PlivoProvider(HttpCarrier):
     name = "plivo"
     default_api_base_url = "https://api.plivo.com"
     required_credentials = ("auth_id", "auth_token")
+    channels = ("sms", "mms", "whatsapp")
 
     @property
     def _auth(self) -> httpx.BasicAuth:

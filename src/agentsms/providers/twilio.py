@@ -23,6 +23,7 @@ from agentsms.providers.carrier import (
     HttpCarrier,
     InboundPart,
     SignatureInvalid,
+    e164,
     http_error,
     json_or_empty,
 )
@@ -130,6 +131,7 @@ class TwilioProvider(HttpCarrier):
     default_api_base_url = "https://api.twilio.com"
     required_credentials = ("account_sid", "auth_token")
     optional_credentials = ("messaging_service_sid",)
+    channels = ("sms", "mms", "whatsapp")
     callback_content_type = "text/xml"
     callback_body = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -142,9 +144,11 @@ class TwilioProvider(HttpCarrier):
         return f"/{API_VERSION}/Accounts/{self.credentials['account_sid']}"
 
     async def send(self, request: SendRequest) -> SendOutcome:
+        # WhatsApp goes through the same API with prefixed addresses.
+        prefix = "whatsapp:" if request.channel == "whatsapp" else ""
         form: list[tuple[str, str]] = [
-            ("To", request.to_number),
-            ("From", request.from_number),
+            ("To", prefix + request.to_number),
+            ("From", prefix + request.from_number),
             ("Body", request.body),
             ("StatusCallback", self.status_callback_url(request)),
         ]
@@ -212,15 +216,17 @@ class TwilioProvider(HttpCarrier):
             return batch
         count = int(values.get("NumMedia") or 0)
         media = [values[f"MediaUrl{i}"] for i in range(count) if values.get(f"MediaUrl{i}")]
+        sender = values.get("From", "")
+        whatsapp = sender.startswith("whatsapp:")
         batch.inbound.append(
             InboundPart(
                 InboundMessage(
-                    from_number=values.get("From", ""),
-                    to_number=values.get("To", ""),
+                    from_number=e164(sender),
+                    to_number=e164(values.get("To", "")),
                     body=values.get("Body", ""),
                     media_urls=tuple(media),
                     provider_message_id=values.get("MessageSid") or values.get("SmsSid"),
-                    channel="mms" if media else "sms",
+                    channel="whatsapp" if whatsapp else "mms" if media else "sms",
                 )
             )
         )

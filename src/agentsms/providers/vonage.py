@@ -171,6 +171,7 @@ class VonageProvider(HttpCarrier):
         "private_key",
         "signature_secret",
     )
+    channels = ("sms", "mms", "whatsapp")
     tolerance_seconds = DEFAULT_TOLERANCE_SECONDS
     _token: tuple[str, float] | None = None
 
@@ -188,7 +189,7 @@ class VonageProvider(HttpCarrier):
         return {"Authorization": f"Bearer {self._token[0]}"}
 
     def _payload(self, request: SendRequest) -> dict[str, Any] | SendError:
-        channel = request.channel if request.channel in ("sms", "mms", "whatsapp") else "sms"
+        channel: str = request.channel
         if request.media_urls and channel == "sms":
             channel = "mms"
         payload: dict[str, Any] = {
