@@ -470,3 +470,45 @@ async def test_a_channel_the_carrier_cannot_send_fails_permanently(gw: Gateway) 
         assert fake.sent == {}
     finally:
         fake.stop()
+
+
+async def test_smpp_accounts_need_an_smpp_url(gw: Gateway) -> None:
+    credentials = {"system_id": "agentsms", "password": "secret12"}
+    for base, reason in ((None, "is required"), ("https://smsc.example.com", "smpp")):
+        response = await gw.client.post(
+            "/v1/provider-accounts",
+            json={"provider": "smpp", "name": "operator", "credentials": credentials}
+            | ({"api_base_url": base} if base else {}),
+        )
+        fields = problem_fields(assert_problem(response, 422, "validation_failed"))
+        assert reason in fields["api_base_url"]
+    response = await gw.client.post(
+        "/v1/provider-accounts",
+        json={
+            "provider": "smpp",
+            "name": "operator",
+            "credentials": credentials,
+            "api_base_url": "smpp://127.0.0.1:2775",
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["credentials_set"] == ["password", "system_id"]
+
+
+async def test_unknown_provider_and_http_base_url_without_the_setting(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/v1/provider-accounts", json={"provider": "acme", "name": "x", "credentials": {}}
+    )
+    assert "provider" in problem_fields(assert_problem(response, 422, "validation_failed"))
+    # The default app does not allow plain-http carrier URLs.
+    response = await gateway.client.post(
+        "/v1/provider-accounts",
+        json={
+            "provider": "plivo",
+            "name": "x",
+            "credentials": {"auth_id": "MA1", "auth_token": "t"},
+            "api_base_url": "http://127.0.0.1:9",
+        },
+    )
+    fields = problem_fields(assert_problem(response, 422, "validation_failed"))
+    assert "https" in fields["api_base_url"]

@@ -103,7 +103,11 @@ def _base_url(carrier: CarrierSpec, given: str | None, settings: Settings) -> st
 
 async def verify(account: ProviderAccount) -> None:
     """Ask the carrier whether the credentials work (422 naming ``credentials`` if not)."""
-    adapter = build_adapter(account, None)
+    try:
+        adapter = build_adapter(account, None)
+    except LookupError:
+        log.warning("provider_accounts.unchecked", provider=account.provider, reason="no adapter")
+        return
     check = getattr(adapter, "check_credentials", None)
     try:
         if check is None:

@@ -160,9 +160,6 @@ class TelnyxProvider(HttpCarrier):
         if request.media_urls:
             payload["media_urls"] = list(request.media_urls)
             payload["type"] = "MMS"
-        profile = self.credentials.get("messaging_profile_id")
-        if profile:
-            payload["messaging_profile_id"] = profile
         response = await self.client.post("/v2/messages", json=payload, headers=self._headers)
         body = json_or_empty(response)
         if response.status_code >= 300:
