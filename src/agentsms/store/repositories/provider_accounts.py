@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -140,9 +140,3 @@ async def insert_media(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 
 async def get_media(conn: AsyncConnection, token: str) -> Row | None:
     return one((await conn.execute(select(media).where(media.c.token == token))).mappings().first())
-
-
-async def set_number_account(conn: AsyncConnection, number_id: str, account_id: str) -> None:
-    await conn.execute(
-        update(numbers).where(numbers.c.id == number_id).values(provider_account_id=account_id)
-    )
