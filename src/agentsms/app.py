@@ -11,11 +11,22 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from agentsms import __version__
-from agentsms.api import batches, events, health, messages, numbers, problems, project, simulator
+from agentsms.api import (
+    batches,
+    callbacks,
+    events,
+    health,
+    messages,
+    numbers,
+    problems,
+    project,
+    provider_accounts,
+    simulator,
+)
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
-from agentsms.core import projects
+from agentsms.core import credentials, projects
 from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store import migrate
@@ -38,6 +49,7 @@ def create_app(
         db = Database(settings.database_url)
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
+        credentials.prepare(settings)
         if settings.bootstrap_api_key:
             async with db.write() as conn:
                 await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)
@@ -60,6 +72,7 @@ def create_app(
                 worker.stop()
                 with suppress(asyncio.CancelledError):
                     await task
+            await providers.aclose()
             await db.dispose()
 
     app = FastAPIOffline(
@@ -69,7 +82,17 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (messages, batches, numbers, project, simulator, events, health):
+    for module in (
+        messages,
+        batches,
+        numbers,
+        project,
+        simulator,
+        events,
+        health,
+        provider_accounts,
+        callbacks,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

@@ -20,7 +20,16 @@ from typing import Any, Final, Self
 import httpx
 from httpx_sse import EventSource, SSEError, connect_sse
 
-from agentsms.api.schemas import Batch, Message, MessageEvent, MessagePage, Number, NumberList
+from agentsms.api.schemas import (
+    Batch,
+    Message,
+    MessageEvent,
+    MessagePage,
+    Number,
+    NumberList,
+    ProviderAccount,
+    ProviderAccountList,
+)
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000"
 FINAL_STATUSES: Final = frozenset(
@@ -296,7 +305,8 @@ class Client:
         self,
         number: str,
         *,
-        provider: str = "simulator",
+        provider: str | None = None,
+        provider_account_id: str | None = None,
         capabilities: Sequence[str] = (),
         throughput_mps: float | None = None,
         price_per_segment: Decimal | None = None,
@@ -308,6 +318,7 @@ class Client:
             {
                 "number": number,
                 "provider": provider,
+                "provider_account_id": provider_account_id,
                 "capabilities": list(capabilities) or None,
                 "throughput_mps": throughput_mps,
                 "price_per_segment": str(price_per_segment) if price_per_segment else None,
@@ -320,6 +331,35 @@ class Client:
 
     def list_numbers(self) -> list[Number]:
         return NumberList.model_validate_json(self.request("GET", "/v1/numbers").content).data
+
+    # -- provider accounts ------------------------------------------------------------
+
+    def add_provider_account(
+        self,
+        provider: str,
+        name: str,
+        credentials: Mapping[str, str],
+        *,
+        api_base_url: str | None = None,
+    ) -> ProviderAccount:
+        """``POST /v1/provider-accounts``: the carrier checks the credentials first."""
+        payload = _without_none(
+            {
+                "provider": provider,
+                "name": name,
+                "credentials": dict(credentials),
+                "api_base_url": api_base_url,
+            }
+        )
+        response = self.request("POST", "/v1/provider-accounts", json=payload)
+        return ProviderAccount.model_validate_json(response.content)
+
+    def list_provider_accounts(self) -> list[ProviderAccount]:
+        response = self.request("GET", "/v1/provider-accounts")
+        return ProviderAccountList.model_validate_json(response.content).data
+
+    def delete_provider_account(self, account_id: str) -> None:
+        self.request("DELETE", f"/v1/provider-accounts/{account_id}")
 
     # -- events -----------------------------------------------------------------------
 

@@ -88,6 +88,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 messages_app = typer.Typer(help="List and inspect messages.", no_args_is_help=True)
 numbers_app = typer.Typer(help="The project's sender numbers.", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="The project's carrier accounts (Twilio, Telnyx, Vonage, Plivo, SMPP).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -96,6 +100,7 @@ def register(app: typer.Typer) -> None:
     app.command("tail")(tail)
     app.add_typer(messages_app, name="messages")
     app.add_typer(numbers_app, name="numbers")
+    app.add_typer(accounts_app, name="accounts")
 
 
 # -- output ---------------------------------------------------------------------------
@@ -660,7 +665,14 @@ def add_number(
     number: Annotated[
         str, typer.Option("--number", help="The number in E.164", show_default=False)
     ],
-    provider: Annotated[str, typer.Option("--provider", help="Carrier adapter")] = "simulator",
+    provider: Annotated[
+        str | None,
+        typer.Option("--provider", help="simulator, twilio, telnyx, vonage, plivo or smpp"),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="The carrier account (acct_…) the number belongs to"),
+    ] = None,
     capability: Annotated[
         list[Channel] | None,
         typer.Option("--capability", help="sms, mms, whatsapp, imessage (repeatable)"),
@@ -688,6 +700,7 @@ def add_number(
         added = client.add_number(
             number,
             provider=provider,
+            provider_account_id=account,
             capabilities=[c.value for c in capability or []],
             throughput_mps=throughput,
             price_per_segment=price_value,
@@ -702,6 +715,12 @@ def add_number(
         f"{added.price_per_segment} {added.currency}/segment",
         soft_wrap=True,
     )
+    if added.callback_url:
+        out.print(
+            "In the carrier's console, set the messaging webhook (inbound and status) of "
+            f"this number to:\n  {added.callback_url}",
+            soft_wrap=True,
+        )
 
 
 @numbers_app.command("list")
@@ -730,6 +749,119 @@ def list_numbers(
             f"{item.price_per_segment} {item.currency}",
         )
     out.print(table)
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+def parse_credentials(pairs: Sequence[str], file: Path | None) -> dict[str, str]:
+    """``KEY=VALUE`` pairs (``KEY=@path`` reads the value from a file, e.g. a PEM key) over
+    an optional JSON file of the same keys."""
+    credentials: dict[str, str] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise typer.BadParameter(str(error), param_hint="--credentials-file") from None
+        if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
+            raise typer.BadParameter(
+                "must be a JSON object of strings", param_hint="--credentials-file"
+            )
+        credentials.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {key!r}", param_hint="--credential")
+        if value.startswith("@"):
+            try:
+                value = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as error:
+                raise typer.BadParameter(str(error), param_hint="--credential") from None
+        credentials[key.strip()] = value
+    return credentials
+
+
+@accounts_app.command("add")
+def add_account(
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider", help="twilio, telnyx, vonage, plivo or smpp", show_default=False
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", help="A name for the account")] = "default",
+    credential: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--credential",
+            help="KEY=VALUE, or KEY=@file to read the value (repeatable), e.g. "
+            "account_sid=AC… auth_token=…",
+        ),
+    ] = None,
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option("--credentials-file", help="A JSON object of credentials"),
+    ] = None,
+    api_base_url: Annotated[
+        str | None,
+        typer.Option("--api-base-url", help="Default: the carrier's public API"),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Add a carrier account; agentsms checks the credentials with the carrier first."""
+    credentials = parse_credentials(credential or [], credentials_file)
+    with _session(url, api_key) as client:
+        added = client.add_provider_account(provider, name, credentials, api_base_url=api_base_url)
+    if as_json:
+        _dump(added.model_dump(mode="json"))
+        return
+    out.print(
+        f"added {added.provider} account {added.id} ({added.name}); credentials set: "
+        f"{', '.join(added.credentials_set)}",
+        soft_wrap=True,
+    )
+    out.print(f"callback URL (inbound texts and status):\n  {added.callback_url}", soft_wrap=True)
+
+
+@accounts_app.command("list")
+def list_accounts(
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List the project's carrier accounts (credentials are never shown)."""
+    with _session(url, api_key) as client:
+        accounts = client.list_provider_accounts()
+    if as_json:
+        _dump([a.model_dump(mode="json") for a in accounts])
+        return
+    table = Table(title=f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
+    for column in ("id", "provider", "name", "api", "credentials set", "callback URL"):
+        table.add_column(column, no_wrap=column in ("id", "callback URL"))
+    for item in accounts:
+        table.add_row(
+            item.id,
+            item.provider,
+            item.name,
+            item.api_base_url,
+            ", ".join(item.credentials_set),
+            item.callback_url,
+        )
+    out.print(table)
+
+
+@accounts_app.command("delete")
+def delete_account(
+    account_id: Annotated[str, typer.Argument(help="acct_…", show_default=False)],
+    url: UrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Remove a carrier account (its numbers must be removed first)."""
+    with _session(url, api_key) as client:
+        client.delete_provider_account(account_id)
+    out.print(f"deleted {account_id}")
 
 
 # -- tail -----------------------------------------------------------------------------

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
 
     simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
 
+    # Carriers: the key that encrypts provider credentials at rest (a Fernet key, or several
+    # separated by commas: the first encrypts, all decrypt), plain-http carrier URLs for
+    # tests and private networks, and the caps of inbound media fetches.
+    secret_key: str | None = None
+    allow_insecure_urls: bool = False
+    media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    media_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    callback_tolerance_seconds: float = Field(default=300.0, gt=0)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

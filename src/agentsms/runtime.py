@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import idempotency
+from agentsms.core import idempotency, provider_accounts
+from agentsms.core.carrier_callbacks import PARTS_JOB, CarrierEvents, PartsTimeoutHandler
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.core.receipts import ReportHandler
 from agentsms.jobs.worker import Handler, Worker
+from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
@@ -17,7 +19,13 @@ IDEMPOTENCY_PURGE_SECONDS = 600.0
 
 
 def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
-    registry = ProviderRegistry()
+    """The simulator, and a loader that builds each provider account's adapter on first use."""
+    events = CarrierEvents(db, settings)
+
+    async def load_account(account_id: str) -> Provider:
+        return await provider_accounts.load_adapter(db, settings, account_id, events)
+
+    registry = ProviderRegistry(account_loader=load_account)
     registry.register(
         SimulatorProvider(db, default_delay=settings.simulator_delivery_delay_seconds)
     )
@@ -30,6 +38,7 @@ def build_handlers(
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
+        PARTS_JOB: PartsTimeoutHandler(db).handle,
     }
 
 

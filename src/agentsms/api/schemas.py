@@ -172,7 +172,12 @@ def _sms_and_mms() -> list[Channel]:
 
 class NumberCreate(_Strict):
     number: str = Field(max_length=32)
-    provider: str = "simulator"
+    provider: str | None = Field(
+        default=None, description="Default: the account's provider, else simulator"
+    )
+    provider_account_id: str | None = Field(
+        default=None, max_length=40, description="The carrier account this number belongs to"
+    )
     capabilities: list[Channel] = Field(default_factory=_sms_and_mms)
     throughput_mps: float = Field(default=1.0, gt=0, description="Messages per second")
     price_per_segment: Decimal = Field(default=Decimal("0"), ge=0)
@@ -192,6 +197,10 @@ class Number(BaseModel):
     currency: str
     settings: dict[str, Any]
     created_at: datetime
+    provider_account_id: str | None = None
+    callback_url: str | None = Field(
+        default=None, description="Paste into the carrier console for inbound texts and receipts"
+    )
 
 
 class NumberList(BaseModel):
@@ -238,3 +247,38 @@ class Problem(BaseModel):
     detail: str
     code: str
     errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class ProviderAccountCreate(_Strict):
+    """``POST /v1/provider-accounts``: credentials at a carrier (checked before saving)."""
+
+    provider: str = Field(max_length=40, description="twilio, telnyx, vonage, plivo or smpp")
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[str, str] = Field(
+        description=(
+            "twilio: account_sid, auth_token (+messaging_service_sid); telnyx: api_key, "
+            "public_key (+messaging_profile_id); vonage: api_key, api_secret, application_id, "
+            "private_key, signature_secret; plivo: auth_id, auth_token; smpp: system_id, "
+            "password (+system_type)"
+        )
+    )
+    api_base_url: str | None = Field(
+        default=None, max_length=500, description="Default: the carrier's public API"
+    )
+
+
+class ProviderAccount(BaseModel):
+    """A provider account. Credentials are never returned: ``credentials_set`` names them."""
+
+    id: str
+    object: Literal["provider_account"] = "provider_account"
+    provider: str
+    name: str
+    api_base_url: str
+    credentials_set: list[str]
+    callback_url: str
+    created_at: datetime
+
+
+class ProviderAccountList(BaseModel):
+    data: list[ProviderAccount]

@@ -29,6 +29,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import (
+    Provider,
     SendError,
     SendOutcome,
     SendRequest,
@@ -205,16 +206,25 @@ class Dispatcher:
         await queue.finish(conn, [job.id for job, _ in expired])
 
     async def _send(self, group: Sequence[_Work]) -> list[tuple[_Work, SendOutcome]]:
-        by_provider: dict[str, list[_Work]] = defaultdict(list)
+        by_provider: dict[tuple[str, str | None], list[_Work]] = defaultdict(list)
         for item in group:
-            by_provider[item.message["provider"]].append(item)
+            account_id = (item.number or {}).get("provider_account_id")
+            by_provider[(item.message["provider"], account_id)].append(item)
         results: list[tuple[_Work, SendOutcome]] = []
-        for name, items in by_provider.items():
+        for (name, account_id), items in by_provider.items():
             try:
-                provider = self.providers.get(name)
+                # A number with a provider account sends through that account's adapter.
+                provider = await self.providers.resolve(name, account_id)
             except LookupError as error:
                 results.extend(
                     (w, SendError(code="no_provider", message=str(error), retryable=False))
+                    for w in items
+                )
+                continue
+            except Exception as error:
+                log.exception("dispatch.provider_unavailable", provider=name)
+                results.extend(
+                    (w, SendError(code="provider_error", message=repr(error), retryable=True))
                     for w in items
                 )
                 continue
@@ -222,7 +232,7 @@ class Dispatcher:
             to_send: list[tuple[_Work, SendRequest]] = []
             for item, request in zip(items, requests, strict=True):
                 if item.uncertain:
-                    resolved = await self._resolve_uncertain(provider.name, request)
+                    resolved = await self._resolve_uncertain(provider, request)
                     if resolved is not None:
                         results.append((item, resolved))
                         continue
@@ -242,9 +252,10 @@ class Dispatcher:
                 results.append((item, outcome))
         return results
 
-    async def _resolve_uncertain(self, name: str, request: SendRequest) -> SendOutcome | None:
+    async def _resolve_uncertain(
+        self, provider: Provider, request: SendRequest
+    ) -> SendOutcome | None:
         """For a message that was in flight when its worker died: did the carrier get it?"""
-        provider = self.providers.get(name)
         found = await provider.lookup(request)
         if found is not None and found.found and found.result is not None:
             log.info("dispatch.recovered_in_flight", message_id=request.reference, outcome="found")

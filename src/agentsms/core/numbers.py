@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
 from agentsms.ids import new_id
+from agentsms.providers.catalog import CARRIERS
 from agentsms.store.repositories import numbers as repo
+from agentsms.store.repositories import provider_accounts as accounts_repo
 from agentsms.store.types import utcnow
 
 CHANNELS = ("sms", "mms", "whatsapp", "imessage")
-KNOWN_PROVIDERS = ("simulator",)
+KNOWN_PROVIDERS = ("simulator", *CARRIERS)
 LONG_CODE_MPS = 1.0
 SIMULATOR_MPS = 100.0
 
@@ -29,19 +31,43 @@ class NumberInput:
     """A number to add to the pool."""
 
     number: str
-    provider: str = "simulator"
+    provider: str | None = None  # default: the account's provider, else the simulator
     capabilities: Sequence[str] = ("sms", "mms")
     throughput_mps: float = LONG_CODE_MPS
     price_per_segment: str = "0"
     currency: str = "USD"
     settings: Mapping[str, Any] = field(default_factory=dict)
+    provider_account_id: str | None = None
+
+
+async def _provider(conn: AsyncConnection, project_id: str, spec: NumberInput) -> str:
+    """The number's provider, checked against its provider account."""
+    if spec.provider is not None and spec.provider not in KNOWN_PROVIDERS:
+        raise invalid("provider", f"unknown provider; one of {', '.join(KNOWN_PROVIDERS)}")
+    if spec.provider_account_id is None:
+        provider = spec.provider or "simulator"
+        if provider != "simulator":
+            raise invalid(
+                "provider_account_id",
+                f"is required for a {provider} number; add the account with "
+                "POST /v1/provider-accounts first",
+            )
+        return provider
+    account = await accounts_repo.get_account(conn, spec.provider_account_id)
+    if account is None or account["project_id"] != project_id:
+        raise invalid("provider_account_id", "is not a provider account of this project")
+    if spec.provider is not None and spec.provider != account["provider"]:
+        raise invalid(
+            "provider",
+            f"must be {account['provider']}, the provider of account {account['id']}",
+        )
+    return str(account["provider"])
 
 
 async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) -> Row:
     """Validate and store a sender number."""
     phone = parse_phone_field(spec.number, "number")
-    if spec.provider not in KNOWN_PROVIDERS:
-        raise invalid("provider", f"unknown provider; one of {', '.join(KNOWN_PROVIDERS)}")
+    provider = await _provider(conn, project_id, spec)
     unknown = [c for c in spec.capabilities if c not in CHANNELS]
     if unknown or not spec.capabilities:
         raise invalid("capabilities", f"each must be one of {', '.join(CHANNELS)}")
@@ -59,7 +85,8 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
         "id": new_id("num"),
         "project_id": project_id,
         "number": phone.e164,
-        "provider": spec.provider,
+        "provider": provider,
+        "provider_account_id": spec.provider_account_id,
         "country": phone.country,
         "capabilities": list(dict.fromkeys(spec.capabilities)),
         "throughput_mps": float(spec.throughput_mps),

@@ -1,15 +1,26 @@
-"""Provider names to adapters."""
+"""Provider names and provider accounts to adapters."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
 from agentsms.providers.base import Provider
+
+AccountLoader = Callable[[str], Awaitable[Provider]]
+"""Builds the adapter of a provider account from its id (``LookupError`` if it is gone)."""
 
 
 class ProviderRegistry:
-    """The adapters this process can send through, by name."""
+    """The adapters this process can send through: built-in ones by name (the simulator),
+    and one per provider account, built on first use and kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, account_loader: AccountLoader | None = None) -> None:
         self._providers: dict[str, Provider] = {}
+        self._accounts: dict[str, Provider] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+        self.account_loader = account_loader
 
     def register(self, provider: Provider) -> None:
         self._providers[provider.name] = provider
@@ -22,3 +33,44 @@ class ProviderRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._providers)
+
+    async def resolve(self, name: str, account_id: str | None) -> Provider:
+        """The adapter for a number: its account's when it has one, else by name."""
+        if account_id is None:
+            return self.get(name)
+        return await self.for_account(account_id)
+
+    async def for_account(self, account_id: str) -> Provider:
+        """The adapter of one provider account (built once per process)."""
+        found = self._accounts.get(account_id)
+        if found is not None:
+            return found
+        if self.account_loader is None:
+            raise LookupError("this process cannot load provider accounts")
+        lock = self._building.setdefault(account_id, asyncio.Lock())
+        async with lock:
+            found = self._accounts.get(account_id)
+            if found is None:
+                found = self._accounts[account_id] = await self.account_loader(account_id)
+        return found
+
+    async def forget(self, account_id: str) -> None:
+        """Drop (and close) an account's adapter, e.g. when the account is deleted."""
+        adapter = self._accounts.pop(account_id, None)
+        self._building.pop(account_id, None)
+        if adapter is not None:
+            await _close(adapter)
+
+    async def aclose(self) -> None:
+        """Close every account adapter (HTTP clients, SMPP sessions)."""
+        adapters = list(self._accounts.values())
+        self._accounts.clear()
+        for adapter in adapters:
+            await _close(adapter)
+
+
+async def _close(adapter: Provider) -> None:
+    close = getattr(adapter, "aclose", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            await close()

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -197,4 +198,63 @@ simulator_sends = Table(
     Column("repeat_count", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_simulator_sends_to", "to_number"),
+)
+
+# -- carriers: provider accounts, inbound de-duplication, multi-part texts, media ------------
+
+# A customer's account at a carrier. ``credentials`` is a Fernet token of the JSON object;
+# ``credential_keys`` names which keys are set (what the API shows instead of the values).
+provider_accounts = Table(
+    "provider_accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False, index=True),
+    Column("provider", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("api_base_url", String(500), nullable=False),
+    Column("credentials", Text, nullable=False),
+    Column("credential_keys", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+numbers.append_column(Column("provider_account_id", String(40), nullable=True))
+
+# Every carrier message id an account's callbacks already delivered: a repeat is dropped.
+inbound_seen = Table(
+    "inbound_seen",
+    metadata,
+    Column("account_id", String(40), primary_key=True),
+    Column("provider_message_id", String(200), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# Parts of a concatenated inbound text, held until the last part arrives.
+inbound_parts = Table(
+    "inbound_parts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), nullable=False),
+    Column("group_key", String(200), nullable=False),
+    Column("part", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("provider_message_id", String(200), nullable=True),
+    Column("from_number", String(32), nullable=False),
+    Column("to_number", String(32), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("account_id", "group_key", "part", name="uq_inbound_parts_group_part"),
+)
+
+# Inbound MMS media, fetched from the carrier and served back at ``/media/{token}``.
+media = Table(
+    "media",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("project_id", String(40), nullable=False, index=True),
+    Column("content_type", String(200), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("source_url", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

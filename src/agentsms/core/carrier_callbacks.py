@@ -1,0 +1,266 @@
+"""What a carrier pushes to agentsms (HTTP callbacks, or an SMPP session's deliver_sm):
+delivery receipts and inbound texts of one provider account.
+
+Receipts are matched to the account's project's messages by our reference (sent to the
+carrier in the status URL or as its client reference) or by the carrier's message id, and
+go through ``core.receipts.apply_receipts`` (forward-only). Inbound texts are de-duplicated
+by the carrier's message id, concatenated parts are held until the last one arrives and
+joined in order, MMS media are fetched and stored, and the whole text goes through
+``core.inbound.receive``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.config import Settings
+from agentsms.core import inbound as inbound_service
+from agentsms.core import media as media_service
+from agentsms.core.errors import ValidationFailed
+from agentsms.core.receipts import apply_receipts
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job, NewJob
+from agentsms.providers.base import InboundMessage, Receipt
+from agentsms.providers.carrier import CallbackBatch, InboundPart
+from agentsms.store.db import Database
+from agentsms.store.repositories import provider_accounts as repo
+from agentsms.store.types import utcnow
+
+log = structlog.get_logger("agentsms.callbacks")
+Row = Mapping[str, Any]
+PARTS_JOB = "carrier.inbound_parts"
+# A concatenated text whose last part never comes is delivered with the parts that did.
+PARTS_WAIT_SECONDS = 600.0
+
+
+async def apply_account_receipts(
+    conn: AsyncConnection, account: Row, receipts: Sequence[Receipt]
+) -> int:
+    """Apply an account's receipts to its project's messages; returns how many changed."""
+    if not receipts:
+        return 0
+    references = [r.reference for r in receipts if r.reference]
+    carrier_ids = [r.provider_message_id for r in receipts if r.provider_message_id]
+    rows = await repo.messages_for_receipts(
+        conn, account["project_id"], account["provider"], references, carrier_ids
+    )
+    by_id = {row["id"]: row for row in rows}
+    by_carrier_id = {row["provider_message_id"]: row for row in rows if row["provider_message_id"]}
+    resolved: list[Receipt] = []
+    for receipt in receipts:
+        message = by_id.get(receipt.reference or "")
+        if (
+            message is not None
+            and message["provider_message_id"]
+            and receipt.provider_message_id
+            and message["provider_message_id"] != receipt.provider_message_id
+        ):
+            message = None  # a reference that does not belong to this carrier message
+        if message is None and receipt.provider_message_id:
+            message = by_carrier_id.get(receipt.provider_message_id)
+        if message is None:
+            log.info("callbacks.receipt_unmatched", account_id=account["id"])
+            continue
+        resolved.append(dataclasses.replace(receipt, reference=message["id"]))
+    return await apply_receipts(conn, resolved)
+
+
+async def deliver_inbound(
+    db: Database,
+    settings: Settings,
+    account: Row,
+    part: InboundPart,
+    auth_for: media_service.AuthFor | None = None,
+) -> Row | None:
+    """Store one inbound text (or part); returns the stored message when one was made."""
+    message = part.message
+    carrier_id = message.provider_message_id
+    if carrier_id:
+        async with db.read() as conn:
+            if await repo.seen(conn, account["id"], carrier_id):
+                return None
+    if part.total > 1 and part.concat_ref:
+        return await _deliver_part(db, account, part)
+    fetched: list[media_service.FetchedMedia] = []
+    failures: list[str] = []
+    for url in message.media_urls:
+        try:
+            fetched.append(await media_service.fetch(url, settings, auth_for))
+        except media_service.MediaFetchError as error:
+            log.warning("callbacks.media_fetch_failed", account_id=account["id"], reason=str(error))
+            failures.append(url)
+    urls = [media_service.media_url(settings, item.token) for item in fetched] + failures
+    whole = dataclasses.replace(message, media_urls=tuple(urls))
+    try:
+        async with db.write() as conn:
+            if carrier_id and not await repo.mark_seen(
+                conn, account["id"], carrier_id, time.time()
+            ):
+                return None
+            now = utcnow()
+            await repo.insert_media(
+                conn,
+                [
+                    {
+                        "token": item.token,
+                        "project_id": account["project_id"],
+                        "content_type": item.content_type,
+                        "size": len(item.data),
+                        "data": item.data,
+                        "source_url": item.source_url,
+                        "created_at": now,
+                    }
+                    for item in fetched
+                ],
+            )
+            return await _receive(conn, account, whole)
+    except ValidationFailed as error:
+        # Retrying cannot help (e.g. a number removed from the pool): log and acknowledge.
+        log.warning("callbacks.inbound_rejected", account_id=account["id"], reason=error.detail)
+        return None
+
+
+async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Row | None:
+    message = part.message
+    group = f"{message.from_number}|{message.to_number}|{part.concat_ref}|{part.total}"
+    try:
+        async with db.write() as conn:
+            carrier_id = message.provider_message_id
+            if carrier_id and not await repo.mark_seen(
+                conn, account["id"], carrier_id, time.time()
+            ):
+                return None
+            await repo.insert_part(
+                conn,
+                {
+                    "account_id": account["id"],
+                    "group_key": group[:200],
+                    "part": part.part,
+                    "total": part.total,
+                    "body": message.body,
+                    "provider_message_id": carrier_id,
+                    "from_number": message.from_number,
+                    "to_number": message.to_number,
+                    "channel": message.channel,
+                    "created_at": time.time(),
+                },
+            )
+            held = await repo.parts(conn, account["id"], group[:200])
+            if len(held) == 1:
+                await queue.enqueue(
+                    conn,
+                    NewJob(
+                        kind=PARTS_JOB,
+                        ref=account["id"],
+                        payload={"account_id": account["id"], "group_key": group[:200]},
+                        run_at=time.time() + PARTS_WAIT_SECONDS,
+                    ),
+                )
+            if len({row["part"] for row in held}) < part.total:
+                return None
+            await repo.delete_parts(conn, account["id"], group[:200])
+            whole = dataclasses.replace(
+                message,
+                body="".join(row["body"] for row in held),
+                provider_message_id=held[0]["provider_message_id"] or carrier_id,
+            )
+            return await _receive(conn, account, whole)
+    except ValidationFailed as error:
+        log.warning("callbacks.inbound_rejected", account_id=account["id"], reason=error.detail)
+        return None
+
+
+async def _receive(conn: AsyncConnection, account: Row, message: InboundMessage) -> Row:
+    return await inbound_service.receive(conn, account["project_id"], account["provider"], message)
+
+
+async def handle(
+    db: Database,
+    settings: Settings,
+    account: Row,
+    batch: CallbackBatch,
+    auth_for: media_service.AuthFor | None = None,
+) -> None:
+    """Apply one verified callback."""
+    if batch.receipts:
+        async with db.write() as conn:
+            await apply_account_receipts(conn, account, batch.receipts)
+    for part in batch.inbound:
+        await deliver_inbound(db, settings, account, part, auth_for)
+
+
+class PartsTimeoutHandler:
+    """Runs ``carrier.inbound_parts`` jobs: delivers what arrived of a concatenated text
+    whose remaining parts never came (the parts in order, the gap left out)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            account_id = str(job.payload["account_id"])
+            group = str(job.payload["group_key"])
+            try:
+                async with self.db.write() as conn:
+                    await queue.finish(conn, [job.id])
+                    account = await repo.get_account(conn, account_id)
+                    held = await repo.parts(conn, account_id, group)
+                    if account is None or not held:
+                        continue
+                    await repo.delete_parts(conn, account_id, group)
+                    first = held[0]
+                    log.warning(
+                        "callbacks.parts_incomplete",
+                        account_id=account_id,
+                        parts=[row["part"] for row in held],
+                        total=first["total"],
+                    )
+                    await _receive(
+                        conn,
+                        account,
+                        InboundMessage(
+                            from_number=first["from_number"],
+                            to_number=first["to_number"],
+                            body="".join(row["body"] for row in held),
+                            provider_message_id=first["provider_message_id"],
+                            channel=first["channel"],
+                        ),
+                    )
+            except ValidationFailed as error:
+                log.warning(
+                    "callbacks.inbound_rejected", account_id=account_id, reason=error.detail
+                )
+                async with self.db.write() as conn:
+                    await repo.delete_parts(conn, account_id, group)
+                    await queue.finish(conn, [job.id])
+
+
+class CarrierEvents:
+    """``ProviderEvents`` for connection-oriented adapters (SMPP): the same paths as the
+    HTTP callbacks."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def _account(self, account_id: str) -> Row:
+        async with self.db.read() as conn:
+            row = await repo.get_account(conn, account_id)
+        if row is None:
+            raise LookupError(f"provider account {account_id} does not exist")
+        return row
+
+    async def receipts(self, account_id: str, receipts: Sequence[Receipt]) -> None:
+        account = await self._account(account_id)
+        async with self.db.write() as conn:
+            await apply_account_receipts(conn, account, receipts)
+
+    async def inbound(self, account_id: str, message: InboundMessage) -> None:
+        account = await self._account(account_id)
+        await deliver_inbound(self.db, self.settings, account, InboundPart(message))

@@ -1,0 +1,71 @@
+"""The carriers agentsms can hold accounts at: credential keys, default API and adapter."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierSpec:
+    """What an account at this carrier needs."""
+
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    default_api_base_url: str | None
+    adapter: str  # "module:Class", imported when first needed
+    schemes: tuple[str, ...] = ("https", "http")
+
+    def adapter_class(self) -> type | None:
+        """The adapter class, or None when this build does not have it."""
+        module_name, _, class_name = self.adapter.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            return None
+        found = getattr(module, class_name, None)
+        return found if isinstance(found, type) else None
+
+
+CARRIERS: dict[str, CarrierSpec] = {
+    spec.name: spec
+    for spec in (
+        CarrierSpec(
+            "twilio",
+            ("account_sid", "auth_token"),
+            ("messaging_service_sid",),
+            "https://api.twilio.com",
+            "agentsms.providers.twilio:TwilioProvider",
+        ),
+        CarrierSpec(
+            "telnyx",
+            ("api_key", "public_key"),
+            ("messaging_profile_id",),
+            "https://api.telnyx.com",
+            "agentsms.providers.telnyx:TelnyxProvider",
+        ),
+        CarrierSpec(
+            "vonage",
+            ("api_key", "api_secret", "application_id", "private_key", "signature_secret"),
+            (),
+            "https://api.nexmo.com",
+            "agentsms.providers.vonage:VonageProvider",
+        ),
+        CarrierSpec(
+            "plivo",
+            ("auth_id", "auth_token"),
+            (),
+            "https://api.plivo.com",
+            "agentsms.providers.plivo:PlivoProvider",
+        ),
+        CarrierSpec(
+            "smpp",
+            ("system_id", "password"),
+            ("system_type",),
+            None,
+            "agentsms.providers.smpp:SmppProvider",
+            schemes=("smpp", "smpps"),
+        ),
+    )
+}

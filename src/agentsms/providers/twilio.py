@@ -1,0 +1,254 @@
+"""Twilio Programmable Messaging: Messages create (form-encoded), status callbacks and
+inbound webhooks signed with ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the sorted
+POST parameters, keyed with the auth token)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl
+
+import httpx
+
+from agentsms.providers.base import InboundMessage, Receipt, ReceiptStatus, SendOutcome, SendRequest
+from agentsms.providers.base import SendResult as Result
+from agentsms.providers.carrier import (
+    CallbackBatch,
+    CallbackRequest,
+    CarrierUnreachable,
+    CredentialsRejected,
+    HttpCarrier,
+    InboundPart,
+    SignatureInvalid,
+    e164,
+    http_error,
+    json_or_empty,
+)
+
+API_VERSION = "2010-04-01"
+
+# Twilio message statuses → ours; the ones mapped to None are steps before "sent".
+STATUSES: dict[str, ReceiptStatus | None] = {
+    "accepted": None,
+    "scheduled": None,
+    "queued": None,
+    "sending": None,
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "partially_delivered": "undelivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+# Documented REST and delivery error codes (https://www.twilio.com/docs/api/errors).
+ERRORS: dict[str, str] = {
+    "20003": "authentication failed: check account_sid and auth_token",
+    "20404": "resource not found",
+    "20429": "too many requests",
+    "20500": "Twilio internal error",
+    "20503": "Twilio service unavailable",
+    "21211": "invalid 'To' phone number",
+    "21212": "invalid 'From' phone number",
+    "21408": "permission to send to this region is not enabled",
+    "21602": "message body is required",
+    "21606": "the 'From' number is not a valid message-capable number for this account",
+    "21608": "trial accounts can only send to verified numbers",
+    "21610": "the recipient replied STOP (unsubscribed)",
+    "21612": "the 'To' number cannot be reached from this 'From' number",
+    "21614": "the 'To' number is not a mobile number",
+    "21617": "message body exceeds the 1600 character limit",
+    "21620": "invalid media URL",
+    "21660": "the 'From' number does not belong to this account",
+    "21703": "the Messaging Service has no phone numbers",
+    "30001": "queue overflow",
+    "30002": "account suspended",
+    "30003": "unreachable destination handset",
+    "30004": "message blocked",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "message filtered by the carrier",
+    "30008": "unknown error",
+    "30009": "missing segment",
+    "30010": "message price exceeds max price",
+    "30032": "toll-free number not verified",
+    "30034": "message from an unregistered 10DLC number",
+}
+PERMANENT = frozenset(
+    {
+        "20003",
+        "20404",
+        "21211",
+        "21212",
+        "21408",
+        "21602",
+        "21606",
+        "21608",
+        "21610",
+        "21612",
+        "21614",
+        "21617",
+        "21620",
+        "21660",
+        "21703",
+        "30002",
+        "30003",
+        "30004",
+        "30005",
+        "30006",
+        "30007",
+        "30032",
+        "30034",
+    }
+)
+RETRYABLE = frozenset({"20429", "20500", "20503", "30001", "30008", "30009"})
+
+
+def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's request signature: base64(HMAC-SHA1(token, url + sorted key+value pairs))."""
+    data = url + "".join(key + value for key, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify(auth_token: str, url: str, params: Iterable[tuple[str, str]], given: str | None) -> None:
+    """Raise ``SignatureInvalid`` unless ``given`` is the signature of this request."""
+    if not given:
+        raise SignatureInvalid("missing X-Twilio-Signature header")
+    expected = signature(auth_token, url, params)
+    if not hmac.compare_digest(expected, given):
+        raise SignatureInvalid("X-Twilio-Signature does not match")
+
+
+class TwilioProvider(HttpCarrier):
+    """Sends through one Twilio account (or subaccount)."""
+
+    name = "twilio"
+    default_api_base_url = "https://api.twilio.com"
+    required_credentials = ("account_sid", "auth_token")
+    optional_credentials = ("messaging_service_sid",)
+    channels = ("sms", "mms", "whatsapp")
+    callback_content_type = "text/xml"
+    callback_body = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+    @property
+    def _auth(self) -> httpx.BasicAuth:
+        return httpx.BasicAuth(self.credentials["account_sid"], self.credentials["auth_token"])
+
+    @property
+    def _account_path(self) -> str:
+        return f"/{API_VERSION}/Accounts/{self.credentials['account_sid']}"
+
+    async def send(self, request: SendRequest) -> SendOutcome:
+        # WhatsApp goes through the same API with prefixed addresses.
+        prefix = "whatsapp:" if request.channel == "whatsapp" else ""
+        form: list[tuple[str, str]] = [
+            ("To", prefix + request.to_number),
+            ("From", prefix + request.from_number),
+            ("Body", request.body),
+            ("StatusCallback", self.status_callback_url(request)),
+        ]
+        service = self.credentials.get("messaging_service_sid")
+        if service:
+            form.append(("MessagingServiceSid", service))
+        form.extend(("MediaUrl", url) for url in request.media_urls)
+        response = await self.client.post(
+            f"{self._account_path}/Messages.json", data=dict_list(form), auth=self._auth
+        )
+        body = json_or_empty(response)
+        if response.status_code not in (200, 201):
+            code = str(body.get("code") or response.status_code)
+            message = str(body.get("message") or ERRORS.get(code) or response.reason_phrase)
+            return http_error(response, code, message, permanent=PERMANENT, retryable=RETRYABLE)
+        return Result(
+            provider_message_id=str(body["sid"]),
+            price=_price(body.get("price")),
+            currency=(str(body["price_unit"]).upper() if body.get("price_unit") else None),
+        )
+
+    async def check_credentials(self) -> None:
+        try:
+            response = await self.client.get(f"{self._account_path}.json", auth=self._auth)
+        except httpx.TransportError as error:
+            raise CarrierUnreachable(f"Twilio could not be reached: {error!r}") from None
+        if response.status_code in (401, 403, 404):
+            body = json_or_empty(response)
+            raise CredentialsRejected(
+                f"Twilio refused account_sid/auth_token ({body.get('code', response.status_code)}"
+                f" {body.get('message', response.reason_phrase)})"
+            )
+        if response.status_code >= 400:
+            raise CarrierUnreachable(f"Twilio answered {response.status_code}")
+        status = json_or_empty(response).get("status")
+        if status not in (None, "active"):
+            raise CredentialsRejected(f"the Twilio account is {status}")
+
+    def parse_callback(self, request: CallbackRequest) -> CallbackBatch:
+        params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+        verify(
+            self.credentials["auth_token"],
+            request.url,
+            params,
+            request.headers.get("x-twilio-signature"),
+        )
+        values = dict(params)
+        batch = CallbackBatch()
+        status = values.get("MessageStatus") or values.get("SmsStatus")
+        if status and status not in ("received", "receiving"):
+            mapped = STATUSES.get(status)
+            if mapped is not None:
+                code = values.get("ErrorCode") or None
+                batch.receipts.append(
+                    Receipt(
+                        provider_message_id=values.get("MessageSid") or values.get("SmsSid"),
+                        reference=request.query.get("ref"),
+                        status=mapped,
+                        error_code=code,
+                        error_message=values.get("ErrorMessage") or ERRORS.get(code or ""),
+                        price=_price(values.get("Price")),
+                        currency=values.get("PriceUnit"),
+                    )
+                )
+            return batch
+        count = int(values.get("NumMedia") or 0)
+        media = [values[f"MediaUrl{i}"] for i in range(count) if values.get(f"MediaUrl{i}")]
+        sender = values.get("From", "")
+        whatsapp = sender.startswith("whatsapp:")
+        batch.inbound.append(
+            InboundPart(
+                InboundMessage(
+                    from_number=e164(sender),
+                    to_number=e164(values.get("To", "")),
+                    body=values.get("Body", ""),
+                    media_urls=tuple(media),
+                    provider_message_id=values.get("MessageSid") or values.get("SmsSid"),
+                    channel="whatsapp" if whatsapp else "mms" if media else "sms",
+                )
+            )
+        )
+        return batch
+
+    def media_auth(self, url: str) -> httpx.Auth | None:
+        return self._auth if self._on_api_host(url) else None
+
+
+def dict_list(pairs: list[tuple[str, str]]) -> Mapping[str, list[str]]:
+    """Form fields, repeated keys kept (``MediaUrl`` may appear several times)."""
+    out: dict[str, list[str]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _price(value: object) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        # Twilio reports what was charged as a negative amount.
+        return abs(Decimal(str(value)))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,142 @@
+"""Provider accounts, inbound de-duplication, multi-part inbound texts and stored media."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import (
+    inbound_parts,
+    inbound_seen,
+    media,
+    messages,
+    numbers,
+    provider_accounts,
+)
+
+
+async def insert_account(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(provider_accounts).values(**row))
+
+
+async def list_accounts(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    query = (
+        select(provider_accounts)
+        .where(provider_accounts.c.project_id == project_id)
+        .order_by(provider_accounts.c.id)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:
+    query = select(provider_accounts).where(provider_accounts.c.id == account_id)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def numbers_using(conn: AsyncConnection, account_id: str) -> int:
+    query = select(func.count()).where(numbers.c.provider_account_id == account_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def delete_account(conn: AsyncConnection, project_id: str, account_id: str) -> bool:
+    result = await conn.execute(
+        delete(provider_accounts).where(
+            provider_accounts.c.project_id == project_id, provider_accounts.c.id == account_id
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def messages_for_receipts(
+    conn: AsyncConnection,
+    project_id: str,
+    provider: str,
+    references: Sequence[str],
+    provider_ids: Sequence[str],
+) -> Sequence[Row]:
+    """Outbound messages of a project found by our id or by the carrier's id."""
+    columns = (messages.c.id, messages.c.provider_message_id)
+    found: list[Row] = []
+    if references:
+        query = select(*columns).where(
+            messages.c.project_id == project_id,
+            messages.c.direction == "outbound",
+            messages.c.id.in_(list(set(references))),
+        )
+        found.extend(many((await conn.execute(query)).mappings().all()))
+    if provider_ids:
+        query = select(*columns).where(
+            messages.c.provider == provider,
+            messages.c.provider_message_id.in_(list(set(provider_ids))),
+            messages.c.project_id == project_id,
+            messages.c.direction == "outbound",
+        )
+        found.extend(many((await conn.execute(query)).mappings().all()))
+    return found
+
+
+async def seen(conn: AsyncConnection, account_id: str, provider_message_id: str) -> bool:
+    query = select(inbound_seen.c.account_id).where(
+        inbound_seen.c.account_id == account_id,
+        inbound_seen.c.provider_message_id == provider_message_id,
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def mark_seen(
+    conn: AsyncConnection, account_id: str, provider_message_id: str, now: float
+) -> bool:
+    """Record a carrier message id; False when it was already there (a repeat delivery)."""
+    if await seen(conn, account_id, provider_message_id):
+        return False
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(inbound_seen).values(
+                    account_id=account_id, provider_message_id=provider_message_id, created_at=now
+                )
+            )
+    except IntegrityError:  # a concurrent delivery of the same message won
+        return False
+    return True
+
+
+async def insert_part(conn: AsyncConnection, row: dict[str, Any]) -> bool:
+    """Hold one part of a concatenated text; False if that part is already held."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(inbound_parts).values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def parts(conn: AsyncConnection, account_id: str, group_key: str) -> Sequence[Row]:
+    query = (
+        select(inbound_parts)
+        .where(inbound_parts.c.account_id == account_id, inbound_parts.c.group_key == group_key)
+        .order_by(inbound_parts.c.part)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def delete_parts(conn: AsyncConnection, account_id: str, group_key: str) -> None:
+    await conn.execute(
+        delete(inbound_parts).where(
+            inbound_parts.c.account_id == account_id, inbound_parts.c.group_key == group_key
+        )
+    )
+
+
+async def insert_media(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(media), list(rows))
+
+
+async def get_media(conn: AsyncConnection, token: str) -> Row | None:
+    return one((await conn.execute(select(media).where(media.c.token == token))).mappings().first())
