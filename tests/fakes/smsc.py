@@ -118,6 +118,7 @@ class FakeSmsc:
         self.receipt_text = True
         self.receipt_tlvs = True
         self.answer_enquire_link = True
+        self.hold_receipts = False
         # records
         self.binds: list[tuple[str, str, int]] = []
         self.submits: list[Submitted] = []
@@ -172,6 +173,11 @@ class FakeSmsc:
     def drop_after(self, pdus: int) -> None:
         """Abort the connection when the ``pdus``-th PDU from now arrives (unprocessed)."""
         self._drop_countdown = pdus
+
+    def release_receipts(self) -> None:
+        """Start delivering receipts held back by ``hold_receipts``."""
+        self.hold_receipts = False
+        self._receipt_added.set()
 
     @property
     def bound_sessions(self) -> list[_Session]:
@@ -372,7 +378,11 @@ class FakeSmsc:
 
     async def _pump_receipts(self, session: _Session) -> None:
         while not session.closed:
-            if not self._receipts or len(session.unacked_receipts) >= self.receipt_window:
+            if (
+                self.hold_receipts
+                or not self._receipts
+                or len(session.unacked_receipts) >= self.receipt_window
+            ):
                 self._receipt_added.clear()
                 await self._receipt_added.wait()
                 continue
