@@ -7,6 +7,7 @@ from agentsms.config import Settings
 from agentsms.core import idempotency
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
+from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB, UnmatchedReceiptHandler
 from agentsms.core.receipts import ReportHandler
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.registry import ProviderRegistry
@@ -30,6 +31,7 @@ def build_handlers(
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
+        UNMATCHED_RECEIPTS_JOB: UnmatchedReceiptHandler(db).handle,
     }
 
 

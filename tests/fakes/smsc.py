@@ -119,6 +119,7 @@ class FakeSmsc:
         self.receipt_tlvs = True
         self.answer_enquire_link = True
         self.hold_receipts = False
+        self.decimal_receipt_ids = False
         # records
         self.binds: list[tuple[str, str, int]] = []
         self.submits: list[Submitted] = []
@@ -132,7 +133,7 @@ class FakeSmsc:
         self.outstanding = 0
         self.max_outstanding = 0
         self._drop_countdown: int | None = None
-        self._ids = itertools.count(0x1000)
+        self._next_id = 0x1000
         self._parts: dict[tuple[str, str, int, int], dict[int, Submitted]] = {}
         self._receipts: deque[tuple[str, str, str, str]] = deque()
         self._receipt_added = asyncio.Event()
@@ -174,9 +175,15 @@ class FakeSmsc:
         """Abort the connection when the ``pdus``-th PDU from now arrives (unprocessed)."""
         self._drop_countdown = pdus
 
+    @property
+    def next_message_id(self) -> str:
+        """The id the next accepted ``submit_sm`` gets."""
+        return f"{self._next_id:08x}"
+
     def release_receipts(self) -> None:
         """Start delivering receipts held back by ``hold_receipts``."""
         self.hold_receipts = False
+        self.decimal_receipt_ids = False
         self._receipt_added.set()
 
     @property
@@ -304,7 +311,10 @@ class FakeSmsc:
             status = RTHROTTLED
         else:
             status = self.refuse.get(decoded.destination_addr, ROK)
-        message_id = f"{next(self._ids):08x}" if status == ROK else None
+        message_id = None
+        if status == ROK:
+            message_id = self.next_message_id
+            self._next_id += 1
         record = Submitted(
             session.number,
             sequence,
@@ -400,6 +410,8 @@ class FakeSmsc:
     ) -> bytes:
         now = time.strftime("%y%m%d%H%M", time.gmtime())
         err = 0 if stat == "DELIVRD" else 12
+        if self.decimal_receipt_ids:  # hex ids in submit_sm_resp, decimal in receipts
+            message_id = str(int(message_id, 16))
         text = b""
         if self.receipt_text:
             text = (

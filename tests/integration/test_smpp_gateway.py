@@ -11,9 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from agentsms.core.provider_events import AccountScope, StoredProviderEvents
+from agentsms.core.provider_events import (
+    UNMATCHED_RECEIPTS_JOB,
+    AccountScope,
+    StoredProviderEvents,
+)
 from agentsms.ids import new_id
-from agentsms.providers.base import ProviderAccount
+from agentsms.providers.base import ProviderAccount, Receipt
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import SmppOptions, SmppProvider
 from agentsms.runtime import build_worker
@@ -150,6 +154,27 @@ async def test_a_receipt_naming_only_the_smsc_id_finds_the_message(smpp: SmppSet
         await fresh.close()
 
 
+async def test_a_receipt_that_comes_before_the_send_is_recorded_is_matched_later(
+    smpp: SmppSetup,
+) -> None:
+    # Another worker's session may get the receipt before this one has recorded the id.
+    smpp.smsc.hold_receipts = True
+    early = StoredProviderEvents(smpp.events.db, smpp.events.accounts, unmatched_retry_seconds=0)
+    smsc_id = smpp.smsc.next_message_id
+    await early.receipts("pa_smpp", [Receipt(provider_message_id=smsc_id, status="delivered")])
+    parked = await _jobs_of_kind(smpp, UNMATCHED_RECEIPTS_JOB)
+    assert [j["payload"]["receipts"][0]["provider_message_id"] for j in parked] == [smsc_id]
+
+    message_id = await _send(smpp, "receipt first")
+    await settle(smpp.gateway, [message_id], until={"sent", "delivered"})
+    assert smpp.smsc.submits[0].message_id == smsc_id
+
+    final = await settle(smpp.gateway, [message_id], within=15)
+    assert final[message_id]["status"] == "delivered"
+    assert smpp.smsc.receipts_sent == []  # the SMSC's own receipt is still held back
+    assert await _jobs_of_kind(smpp, UNMATCHED_RECEIPTS_JOB) == []
+
+
 async def test_an_inbound_deliver_sm_lands_as_an_inbound_message(smpp: SmppSetup) -> None:
     await smpp.provider.wait_bound()
     text = "Ja, passt. Bis morgen! \U0001f44d " * 4
@@ -198,6 +223,12 @@ async def test_messages_survive_a_dropped_smpp_connection_with_one_final_status_
     )
     for message_id in ids:
         assert (await events_of(smpp.gateway, message_id)).count("delivered") == 1
+
+
+async def _jobs_of_kind(setup: SmppSetup, kind: str) -> list[Any]:
+    query = select(tables.jobs).where(tables.jobs.c.kind == kind)
+    async with setup.gateway.db.read() as conn:
+        return list((await conn.execute(query)).mappings().all())
 
 
 async def _wait_status(setup: SmppSetup, message_id: str, status: str) -> Any:

@@ -374,6 +374,7 @@ class SmppProvider:
         self._tasks: list[asyncio.Task[None]] = []
         self._outbound: OrderedDict[str, _Outbound] = OrderedDict()
         self._by_id: dict[str, tuple[_Outbound, int]] = {}
+        self._by_number: dict[tuple[str, int], tuple[_Outbound, int]] = {}
         self._unknown_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._assemblies: dict[tuple[str, str, int, int, str], _Assembly] = {}
         self._incoming: asyncio.Queue[tuple[_Link, codec.Pdu]] = asyncio.Queue()
@@ -545,6 +546,14 @@ class SmppProvider:
         waits: list[asyncio.Future[codec.Pdu]] = []
         entries: list[_Outbound | None] = []
         for request in requests:
+            if request.media_urls or request.channel != "sms":
+                errors[request.reference] = SendError(
+                    "unsupported_channel",
+                    "SMPP carries SMS text only (no MMS, media or other channels)",
+                    retryable=False,
+                )
+                entries.append(None)
+                continue
             try:
                 entry, parts = self._prepare(request)
             except ValueError as error:
@@ -652,7 +661,7 @@ class SmppProvider:
                 return
             if message_id and entry.part_ids[index] is None:
                 entry.part_ids[index] = message_id
-                self._by_id[message_id] = (entry, index)
+                self._index(message_id, entry, index)
 
         return accepted
 
@@ -702,14 +711,14 @@ class SmppProvider:
             _, old = self._outbound.popitem(last=False)
             for message_id in old.part_ids:
                 if message_id is not None:
-                    self._by_id.pop(message_id, None)
+                    self._unindex(message_id)
 
     def _forget(self, reference: str) -> None:
         entry = self._outbound.pop(reference, None)
         if entry is not None:
             for message_id in entry.part_ids:
                 if message_id is not None:
-                    self._by_id.pop(message_id, None)
+                    self._unindex(message_id)
 
     # --- lookup ------------------------------------------------------------------------
 
@@ -767,6 +776,7 @@ class SmppProvider:
     async def _handle(self, batch: Sequence[tuple[_Link, codec.Pdu]]) -> None:
         receipts: list[Receipt] = []
         receipt_acks: list[tuple[_Link, codec.Pdu]] = []
+        undo: list[Callable[[], None]] = []
         for link, pdu in batch:
             try:
                 deliver = smpp34.decode(pdu.frame())
@@ -779,23 +789,26 @@ class SmppProvider:
             kind = deliver.esm_class & codec.ESM_TYPE_MASK
             if kind in (codec.ESM_DELIVERY_RECEIPT, codec.ESM_INTERMEDIATE_NOTIFICATION):
                 info = codec.parse_receipt(deliver.short_message, tlvs)
-                receipt = self._receipt(info) if info is not None else None
+                receipt = self._receipt(info, undo) if info is not None else None
                 if receipt is not None:
                     receipts.append(receipt)
                 receipt_acks.append((link, pdu))
             elif kind:
                 link.respond(pdu)  # SME acknowledgements: nothing to store
             else:
-                if receipts:
+                if receipt_acks:
                     # keep the SMSC's order: receipts before this text are stored first
-                    await self._store_receipts(receipts, receipt_acks)
-                    receipts, receipt_acks = [], []
+                    await self._store_receipts(receipts, receipt_acks, undo)
+                    receipts, receipt_acks, undo = [], [], []
                 await self._inbound(link, pdu, deliver, tlvs)
         if receipt_acks:
-            await self._store_receipts(receipts, receipt_acks)
+            await self._store_receipts(receipts, receipt_acks, undo)
 
     async def _store_receipts(
-        self, receipts: Sequence[Receipt], acks: Sequence[tuple[_Link, codec.Pdu]]
+        self,
+        receipts: Sequence[Receipt],
+        acks: Sequence[tuple[_Link, codec.Pdu]],
+        undo: Sequence[Callable[[], None]],
     ) -> None:
         status = codec.ROK
         if receipts:
@@ -804,12 +817,15 @@ class SmppProvider:
             except Exception:
                 log.exception("smpp.receipts_not_stored", account=self.account_id)
                 status = codec.RX_T_APPN
-                for receipt in receipts:
-                    self._unmark(receipt)
+                # The SMSC delivers these again: they must not look like repeats then.
+                for action in reversed(undo):
+                    action()
         for link, pdu in acks:
             link.respond(pdu, status)
 
-    def _receipt(self, info: codec.ReceiptInfo) -> Receipt | None:
+    def _receipt(self, info: codec.ReceiptInfo, undo: list[Callable[[], None]]) -> Receipt | None:
+        """The receipt to store for one part's report (None: nothing to store yet), noting
+        in ``undo`` how to forget the report should storing fail."""
         status = codec.STATE_STATUS.get(info.state, "sent")
         error_code = None if status in ("sent", "delivered") else info.state
         error_message = None
@@ -822,6 +838,7 @@ class SmppProvider:
             if status == "sent" or key in self._unknown_seen:
                 return None
             self._unknown_seen[key] = None
+            undo.append(lambda: self._unknown_seen.pop(key, None))
             while len(self._unknown_seen) > 10_000:
                 self._unknown_seen.popitem(last=False)
             return Receipt(info.message_id, status, None, error_code, error_message)
@@ -829,41 +846,37 @@ class SmppProvider:
         if status == "sent" or entry.states[index] is not None:
             return None  # intermediate, or a repeat of a part's final receipt
         entry.states[index] = info.state
+        undo.append(lambda: entry.states.__setitem__(index, None))
         if entry.reported:
             return None
         failed = status != "delivered"
         if not failed and not all(s == "DELIVRD" for s in entry.states):
             return None  # wait for the other parts
         entry.reported = True
+        undo.append(lambda: setattr(entry, "reported", False))
         return Receipt(entry.part_ids[0], status, entry.reference, error_code, error_message)
 
-    def _unmark(self, receipt: Receipt) -> None:
-        """A receipt the sink could not store: let the SMSC's next delivery of it count."""
-        entry = self._outbound.get(receipt.reference or "")
-        if entry is not None:
-            entry.reported = False
-            entry.states = [None] * len(entry.part_ids)
-        else:
-            for key in [k for k in self._unknown_seen if k[0] == receipt.provider_message_id]:
-                del self._unknown_seen[key]
+    def _index(self, message_id: str, entry: _Outbound, index: int) -> None:
+        self._by_id[message_id] = (entry, index)
+        for key in _numeric_keys(message_id):
+            self._by_number[key] = (entry, index)
+
+    def _unindex(self, message_id: str) -> None:
+        self._by_id.pop(message_id, None)
+        for key in _numeric_keys(message_id):
+            self._by_number.pop(key, None)
 
     def _find(self, message_id: str) -> tuple[_Outbound, int] | None:
         found = self._by_id.get(message_id)
         if found is not None:
             return found
-        # Some SMSCs answer submit_sm with a hex id and write it in decimal in receipts
-        # (or the other way round).
-        candidates: list[str] = []
-        if message_id.isdigit():
-            number = int(message_id)
-            candidates += [f"{number:x}", f"{number:X}"]
-        with contextlib.suppress(ValueError):
-            candidates.append(str(int(message_id, 16)))
-        for candidate in candidates:
-            found = self._by_id.get(candidate) or self._by_id.get(candidate.zfill(len(message_id)))
-            if found is not None:
-                return found
-        return None
+        # Some SMSCs answer submit_sm with a hex id and write it in decimal in receipts,
+        # or the other way round: the same number read the other way.
+        if _is_decimal(message_id):
+            found = self._by_number.get(("x", int(message_id)))
+        if found is None and _is_hex(message_id):
+            found = self._by_number.get(("d", int(message_id, 16)))
+        return found
 
     async def _inbound(
         self,
@@ -923,6 +936,24 @@ class SmppProvider:
             text = codec.decode_units(assembly.coding, units)
             if await self._store_inbound(sender, ours, text) == codec.ROK:
                 del self._assemblies[key]
+
+
+def _is_decimal(value: str) -> bool:
+    return bool(value) and all(c in "0123456789" for c in value)
+
+
+def _is_hex(value: str) -> bool:
+    return bool(value) and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _numeric_keys(message_id: str) -> list[tuple[str, int]]:
+    """A message id's value read as hex ("x") and as decimal ("d"), where it parses so."""
+    keys: list[tuple[str, int]] = []
+    if _is_hex(message_id) and len(message_id) <= 32:
+        keys.append(("x", int(message_id, 16)))
+    if _is_decimal(message_id) and len(message_id) <= 40:
+        keys.append(("d", int(message_id)))
+    return keys
 
 
 def _refusal(status: int, throttle_retry_after: float, earlier: SendError | None) -> SendError:

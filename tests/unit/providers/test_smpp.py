@@ -228,6 +228,44 @@ async def test_receipt_from_text_only(
     assert recorder.got_receipts[0].status == "delivered"
 
 
+async def test_receipts_with_decimal_ids_for_hex_message_ids(
+    smsc: FakeSmsc, make_provider: Factory, recorder: Recorder
+) -> None:
+    smsc.decimal_receipt_ids = True
+    provider = await make_provider(smsc)
+    [outcome] = await provider.send_many([request(21, "x" * 200)])
+    assert isinstance(outcome, SendResult)
+    await wait_until(lambda: len(recorder.got_receipts) == 1)
+    assert recorder.got_receipts[0].reference == "msg_00021"
+    assert recorder.got_receipts[0].provider_message_id == outcome.provider_message_id
+
+
+async def test_a_receipt_the_sink_could_not_store_counts_when_delivered_again(
+    smsc: FakeSmsc, make_provider: Factory, recorder: Recorder
+) -> None:
+    provider = await make_provider(smsc)
+    recorder.fail_next = 1
+    [outcome] = await provider.send_many([request(22, "y" * 400)])
+    assert isinstance(outcome, SendResult)
+    await wait_until(lambda: len(recorder.got_receipts) == 1)
+    await asyncio.sleep(0.05)
+    assert recorder.fail_next == 0
+    # three parts; those in the batch the sink refused were delivered again
+    assert len(smsc.receipts_sent) > 3
+    assert {mid for mid, _ in smsc.receipts_sent} == set(smsc.accepted_ids)
+    assert [(r.reference, r.status) for r in recorder.got_receipts] == [("msg_00022", "delivered")]
+
+
+async def test_mms_is_refused_permanently(smsc: FakeSmsc, make_provider: Factory) -> None:
+    provider = await make_provider(smsc)
+    mms = replace(request(23), channel="mms", media_urls=("https://example.com/a.jpg",))
+    [refused, sent] = await provider.send_many([mms, request(24)])
+    assert isinstance(refused, SendError)
+    assert (refused.code, refused.retryable) == ("unsupported_channel", False)
+    assert isinstance(sent, SendResult)
+    assert len(smsc.submits) == 1
+
+
 async def test_throttling_is_retryable_and_the_retry_goes_through(
     smsc: FakeSmsc, make_provider: Factory
 ) -> None:
