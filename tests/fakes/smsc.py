@@ -122,6 +122,7 @@ class FakeSmsc:
         self.decimal_receipt_ids = False
         # records
         self.binds: list[tuple[str, str, int]] = []
+        self.bind_times: list[float] = []
         self.submits: list[Submitted] = []
         self.messages: list[Accepted] = []
         self.receipts_sent: list[tuple[str, str]] = []
@@ -280,6 +281,7 @@ class FakeSmsc:
         else:
             status = ROK
         self.binds.append((system_id, password, status))
+        self.bind_times.append(time.monotonic())
         session.send(pdu(command_id | RESP, sequence, b"FAKESMSC\x00", status))
         if status != ROK:
             self._close(session)

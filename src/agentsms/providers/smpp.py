@@ -693,10 +693,10 @@ class SmppProvider:
             if pdu.command_id != codec.GENERIC_NACK and pdu.status == codec.ROK:
                 accepted(pdu)
                 if entry.part_ids[index] is None:
-                    errors.setdefault(
-                        entry.reference,
-                        SendError("smpp_no_message_id", "submit_sm_resp had no id", True),
-                    )
+                    # Accepted without an id: sending it again would text the person twice,
+                    # so it counts as sent (its receipts cannot be matched).
+                    log.warning("smpp.no_message_id", account=self.account_id)
+                    entry.part_ids[index] = f"{entry.reference}#{index + 1}"
                 return
             errors[entry.reference] = _refusal(
                 pdu.status, self.options.throttle_retry_after, errors.get(entry.reference)

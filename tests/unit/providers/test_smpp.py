@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
@@ -357,6 +358,19 @@ async def test_bad_password_is_a_clear_error(smsc: FakeSmsc, make_provider: Fact
     with pytest.raises(SmppBindError, match="invalid password"):
         await verify_account(account(smsc, "wrong"), FAST)
     await verify_account(account(smsc), FAST)  # the right one binds and unbinds
+
+
+async def test_reconnects_back_off_exponentially(smsc: FakeSmsc, make_provider: Factory) -> None:
+    options = replace(FAST, reconnect_initial=0.05, reconnect_max=0.2)
+    provider = await make_provider(smsc, options, password="wrong")
+    await provider.start()
+    await wait_until(lambda: len(smsc.bind_times) >= 5)
+    gaps = [b - a for a, b in itertools.pairwise(smsc.bind_times[:5])]
+    # 0.05, 0.1, 0.2, then capped at 0.2 (sleeps never end early; a busy machine only
+    # makes the gaps longer)
+    for gap, nominal in zip(gaps, [0.05, 0.1, 0.2, 0.2], strict=True):
+        assert gap >= nominal * 0.95, gaps
+    assert gaps[-1] < 0.4 + 1.0
 
 
 async def test_unreachable_smsc_is_retryable(make_provider: Factory) -> None:
