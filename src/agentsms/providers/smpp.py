@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import ssl
 import time
@@ -560,8 +561,15 @@ class SmppProvider:
                 errors[request.reference] = SendError("invalid_body", str(error), retryable=False)
                 entries.append(None)
                 continue
+            try:
+                frames = [self._encode_submit(request, entry, part) for part in parts]
+            except ValueError as error:
+                errors[request.reference] = SendError("invalid_address", str(error), False)
+                self._forget(request.reference)
+                entries.append(None)
+                continue
             entries.append(entry)
-            for index, part in enumerate(parts):
+            for index, frame in enumerate(frames):
                 if entry.part_ids[index] is not None:
                     continue  # accepted by an earlier attempt: not sent twice
                 await self._window.acquire()
@@ -571,7 +579,7 @@ class SmppProvider:
                     link = await self._ready_link(self.options.send_wait) or link
                 future = link.request(
                     codec.SUBMIT_SM,
-                    self._submit_builder(request, entry, part),
+                    functools.partial(_with_sequence, frame),
                     timeout=self.options.response_timeout,
                     on_late=self._accepted_callback(entry, index),
                 )
@@ -628,28 +636,31 @@ class SmppProvider:
             self._remember(entry)
         return entry, parts
 
-    def _submit_builder(
+    def _encode_submit(
         self, request: SendRequest, entry: _Outbound, part: codec.EncodedPart
-    ) -> Callable[[int], bytes]:
+    ) -> bytes:
+        """The ``submit_sm`` with sequence number 0 (set per send); ``ValueError`` for an
+        address SMPP cannot carry."""
         source_ton, source_npi, source = entry.source
         dest_ton, dest_npi, destination = codec.address(request.to_number)
-
-        def build(sequence: int) -> bytes:
-            return smpp34.SubmitSm(
-                source,
-                destination,
-                part.short_message,
-                source_addr_ton=source_ton,
-                source_addr_npi=source_npi,
-                dest_addr_ton=dest_ton,
-                dest_addr_npi=dest_npi,
-                esm_class=part.esm_class,
-                registered_delivery=self.options.registered_delivery,
-                data_coding=part.data_coding,
-                sequence_number=sequence,
-            ).encode()
-
-        return build
+        if source_ton == codec.TON_ALPHANUMERIC and len(source) > 11:
+            raise ValueError(f"from: alphanumeric sender {source!r} is longer than 11")
+        for field_name, value in (("from", source), ("to", destination)):
+            if not value or len(value.encode("latin-1", "replace")) > 20:
+                raise ValueError(f"{field_name}: {value!r} is not a valid SMPP address")
+        return smpp34.SubmitSm(
+            source,
+            destination,
+            part.short_message,
+            source_addr_ton=source_ton,
+            source_addr_npi=source_npi,
+            dest_addr_ton=dest_ton,
+            dest_addr_npi=dest_npi,
+            esm_class=part.esm_class,
+            registered_delivery=self.options.registered_delivery,
+            data_coding=part.data_coding,
+            sequence_number=0,
+        ).encode()
 
     def _accepted_callback(self, entry: _Outbound, index: int) -> Callable[[codec.Pdu], None]:
         def accepted(pdu: codec.Pdu) -> None:
@@ -936,6 +947,10 @@ class SmppProvider:
             text = codec.decode_units(assembly.coding, units)
             if await self._store_inbound(sender, ours, text) == codec.ROK:
                 del self._assemblies[key]
+
+
+def _with_sequence(frame: bytes, sequence: int) -> bytes:
+    return frame[:12] + sequence.to_bytes(4, "big") + frame[16:]
 
 
 def _is_decimal(value: str) -> bool:

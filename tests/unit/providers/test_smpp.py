@@ -257,6 +257,21 @@ async def test_a_receipt_the_sink_could_not_store_counts_when_delivered_again(
     assert [(r.reference, r.status) for r in recorder.got_receipts] == [("msg_00022", "delivered")]
 
 
+async def test_alphanumeric_senders_and_bad_addresses(
+    smsc: FakeSmsc, make_provider: Factory
+) -> None:
+    provider = await make_provider(smsc)
+    named = replace(request(25), from_number="ACME")
+    too_long = replace(request(26), from_number="ACME Corporation")
+    [sent, refused] = await provider.send_many([named, too_long])
+    assert isinstance(sent, SendResult)
+    assert (smsc.submits[0].source_addr, smsc.submits[0].source_addr_ton) == ("ACME", 5)
+    assert isinstance(refused, SendError)
+    assert (refused.code, refused.retryable) == ("invalid_address", False)
+    assert "longer than 11" in refused.message
+    assert len(smsc.submits) == 1
+
+
 async def test_mms_is_refused_permanently(smsc: FakeSmsc, make_provider: Factory) -> None:
     provider = await make_provider(smsc)
     mms = replace(request(23), channel="mms", media_urls=("https://example.com/a.jpg",))
