@@ -17,7 +17,7 @@ from agentsms.core.provider_events import (
     StoredProviderEvents,
 )
 from agentsms.ids import new_id
-from agentsms.providers.base import ProviderAccount, Receipt
+from agentsms.providers.base import InboundMessage, ProviderAccount, Receipt
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import SmppOptions, SmppProvider
 from agentsms.runtime import build_worker
@@ -196,6 +196,21 @@ async def test_an_inbound_text_to_a_foreign_number_is_acknowledged_and_dropped(
     await smpp.provider.wait_bound()
     assert await smpp.smsc.inject(PERSON, "+14155559999", "wrong number") == [0]
     assert await _inbound_rows(smpp, wait=False) == []
+
+
+async def test_events_for_an_unknown_account_change_nothing(smpp: SmppSetup) -> None:
+    message_id = await _send(smpp, "not for them")
+    smpp.smsc.hold_receipts = True
+    await settle(smpp.gateway, [message_id], until={"sent"})
+    row = await message_row(smpp.gateway, message_id)
+    receipt = Receipt(provider_message_id=row["provider_message_id"], status="delivered")
+    await smpp.events.receipts("pa_gone", [receipt])
+    await smpp.events.inbound(
+        "pa_gone", InboundMessage(from_number=PERSON, to_number=smpp.number, body="x")
+    )
+    assert (await message_row(smpp.gateway, message_id))["status"] == "sent"
+    assert await _inbound_rows(smpp, wait=False) == []
+    assert await _jobs_of_kind(smpp, UNMATCHED_RECEIPTS_JOB) == []
 
 
 async def test_messages_survive_a_dropped_smpp_connection_with_one_final_status_each(
