@@ -8,6 +8,7 @@ from agentsms.core import idempotency, provider_accounts
 from agentsms.core.carrier_callbacks import PARTS_JOB, CarrierEvents, PartsTimeoutHandler
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
+from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB, UnmatchedReceiptHandler
 from agentsms.core.receipts import ReportHandler
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
@@ -39,6 +40,7 @@ def build_handlers(
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
         PARTS_JOB: PartsTimeoutHandler(db).handle,
+        UNMATCHED_RECEIPTS_JOB: UnmatchedReceiptHandler(db).handle,
     }
 
 

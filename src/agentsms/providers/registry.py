@@ -25,6 +25,10 @@ class ProviderRegistry:
     def register(self, provider: Provider) -> None:
         self._providers[provider.name] = provider
 
+    def unregister(self, name: str) -> None:
+        """Forget an adapter (a provider account that was removed); unknown names are fine."""
+        self._providers.pop(name, None)
+
     def get(self, name: str) -> Provider:
         try:
             return self._providers[name]
