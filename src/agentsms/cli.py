@@ -78,13 +78,15 @@ def worker(
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
         db = Database(settings.database_url)
-        runner = build_worker(db, build_providers(db, settings), settings, concurrency)
+        providers = build_providers(db, settings)
+        runner = build_worker(db, providers, settings, concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
         try:
             await runner.run()
         finally:
+            await providers.aclose()  # unbinds the SMPP sessions
             await db.dispose()
 
     asyncio.run(main())

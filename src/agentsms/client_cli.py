@@ -822,7 +822,12 @@ def add_account(
         f"{', '.join(added.credentials_set)}",
         soft_wrap=True,
     )
-    out.print(f"callback URL (inbound texts and status):\n  {added.callback_url}", soft_wrap=True)
+    if added.callback_url:
+        out.print(
+            f"callback URL (inbound texts and status):\n  {added.callback_url}", soft_wrap=True
+        )
+    else:
+        out.print("inbound texts and status reports come over the carrier's own session")
 
 
 @accounts_app.command("list")
@@ -847,7 +852,7 @@ def list_accounts(
             item.name,
             item.api_base_url,
             ", ".join(item.credentials_set),
-            item.callback_url,
+            item.callback_url or "-",
         )
     out.print(table)
 

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     media_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     callback_tolerance_seconds: float = Field(default=300.0, gt=0)
+    # How often each worker re-reads the SMPP accounts: binds new ones, rebinds changed ones
+    # and unbinds removed ones (a deleted account is unbound at once in the process that
+    # deleted it).
+    smpp_sync_seconds: float = Field(default=15.0, gt=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,11 +5,17 @@ from __future__ import annotations
 from agentsms import metrics
 from agentsms.config import Settings
 from agentsms.core import idempotency, provider_accounts
-from agentsms.core.carrier_callbacks import PARTS_JOB, CarrierEvents, PartsTimeoutHandler
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
-from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB, UnmatchedReceiptHandler
+from agentsms.core.provider_events import (
+    PARTS_JOB,
+    UNMATCHED_RECEIPTS_JOB,
+    PartsTimeoutHandler,
+    StoredProviderEvents,
+    UnmatchedReceiptHandler,
+)
 from agentsms.core.receipts import ReportHandler
+from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
@@ -21,7 +27,7 @@ IDEMPOTENCY_PURGE_SECONDS = 600.0
 
 def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
     """The simulator, and a loader that builds each provider account's adapter on first use."""
-    events = CarrierEvents(db, settings)
+    events = StoredProviderEvents(db, settings)
 
     async def load_account(account_id: str) -> Provider:
         return await provider_accounts.load_adapter(db, settings, account_id, events)
@@ -47,10 +53,17 @@ def build_handlers(
 def build_worker(
     db: Database, providers: ProviderRegistry, settings: Settings, concurrency: int | None = None
 ) -> Worker:
+    """A worker with its handlers and periodic tasks: purging idempotency keys, and keeping
+    one bound session per SMPP account in ``providers`` (only workers bind: the caller
+    closes ``providers`` after the worker stops, which unbinds them)."""
+    sessions = SmppSessions(providers, StoredProviderEvents(db, settings))
 
     async def purge_idempotency_keys() -> None:
         async with db.write() as conn:
             await idempotency.purge_expired(conn)
+
+    async def sync_smpp_sessions() -> None:
+        await sessions.sync_from(db, settings)
 
     return Worker(
         db,
@@ -58,5 +71,8 @@ def build_worker(
         build_handlers(db, providers, settings),
         concurrency=concurrency,
         observe_latency=metrics.observe_job_latency,
-        periodic=[(IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys)],
+        periodic=[
+            (IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys),
+            (settings.smpp_sync_seconds, sync_smpp_sessions),
+        ],
     )

@@ -1,30 +1,29 @@
-"""SMPP end to end: the API, the dispatcher, the SMPP adapter and a fake SMSC on loopback,
-with receipts and inbound texts stored through ``StoredProviderEvents``."""
+"""SMPP end to end: an account and a number added through the API, the dispatcher, the
+SMPP session of this process (kept by ``SmppSessions``), a fake SMSC on loopback, and
+receipts and inbound texts stored through ``StoredProviderEvents``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
 from sqlalchemy import select
 
-from agentsms.core.provider_events import (
-    UNMATCHED_RECEIPTS_JOB,
-    AccountScope,
-    StoredProviderEvents,
-)
-from agentsms.ids import new_id
+from agentsms.app import create_app
+from agentsms.core import provider_accounts
+from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB, StoredProviderEvents
+from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.providers.base import InboundMessage, ProviderAccount, Receipt
-from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import SmppOptions, SmppProvider
-from agentsms.runtime import build_worker
 from agentsms.store import tables
-from agentsms.store.repositories import numbers as numbers_repo
-from agentsms.store.types import utcnow
-from tests.conftest import Gateway
+from agentsms.store.repositories import provider_accounts as accounts_repo
+from tests import conftest
+from tests.conftest import Gateway, open_gateway
 from tests.fakes.smsc import FakeSmsc, wait_until
 from tests.integration.helpers import events_of, message_row, settle
 
@@ -44,57 +43,64 @@ class SmppSetup:
     account: ProviderAccount
 
 
-async def _add_smpp_number(gateway: Gateway, number: str) -> None:
-    # The numbers API accepts provider accounts in the provider-accounts branch; here the
-    # row is written the way core.numbers.add_number writes it.
-    async with gateway.db.write() as conn:
-        await numbers_repo.insert_number(
-            conn,
-            {
-                "id": new_id("num"),
-                "project_id": gateway.project_id,
-                "number": number,
-                "provider": "smpp",
-                "country": "US",
-                "capabilities": ["sms"],
-                "throughput_mps": 10_000.0,
-                "price_per_segment": 0,
-                "currency": "USD",
-                "settings": {},
-                "created_at": utcnow(),
-            },
-        )
+@pytest.fixture(scope="session")
+async def smpp_app(backend_url: str) -> AsyncIterator[FastAPI]:
+    settings = conftest.test_settings(backend_url, secret_key=Fernet.generate_key().decode())
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def add_smpp_number(gateway: Gateway, smsc: FakeSmsc, number: str) -> str:
+    """An SMPP account (its credentials checked with a bind) and a number of it, through
+    the API; returns the account id."""
+    account = await gateway.client.post(
+        "/v1/provider-accounts",
+        json={
+            "provider": "smpp",
+            "name": "operator",
+            "credentials": {"system_id": smsc.system_id, "password": smsc.password},
+            "api_base_url": smsc.url,
+        },
+    )
+    assert account.status_code == 201, account.text
+    account_id: str = account.json()["id"]
+    added = await gateway.client.post(
+        "/v1/numbers",
+        json={
+            "number": number,
+            "provider_account_id": account_id,
+            "capabilities": ["sms"],
+            "throughput_mps": 10_000,
+        },
+    )
+    assert added.status_code == 201, added.text
+    assert (added.json()["provider"], added.json()["callback_url"]) == ("smpp", None)
+    return account_id
 
 
 @pytest.fixture
-async def smpp(gateway: Gateway) -> AsyncIterator[SmppSetup]:
+async def smpp(smpp_app: FastAPI) -> AsyncIterator[SmppSetup]:
     number = "+14155550177"
-    await _add_smpp_number(gateway, number)
-    project_id = gateway.project_id
-
-    async def scope(account_id: str) -> AccountScope | None:
-        return AccountScope(project_id, "smpp") if account_id == "pa_smpp" else None
-
-    events = StoredProviderEvents(gateway.db, scope)
-    async with FakeSmsc() as smsc:
-        account = ProviderAccount(
-            id="pa_smpp",
-            provider="smpp",
-            name="operator",
-            credentials={"system_id": "agentsms", "password": "secret"},
-            api_base_url=smsc.url,
-            callback_base_url="http://testserver/callbacks/smpp/pa_smpp",
-        )
-        provider = SmppProvider(account, events, OPTIONS)
-        registry = ProviderRegistry()
-        registry.register(provider)
-        worker = build_worker(gateway.db, registry, gateway.settings)
+    async with open_gateway(smpp_app, "smpp") as gateway, FakeSmsc() as smsc:
+        account_id = await add_smpp_number(gateway, smsc, number)
+        async with gateway.db.read() as conn:
+            row = await accounts_repo.get_account(conn, account_id)
+        assert row is not None
+        account = provider_accounts.open_account(row, gateway.settings)
+        events = StoredProviderEvents(gateway.db, gateway.settings)
+        sessions = SmppSessions(smpp_app.state.agentsms.providers, events, options=OPTIONS)
+        await sessions.sync([account])
+        provider = sessions.running()[account_id]
         try:
-            yield SmppSetup(
-                replace(gateway, worker=worker), smsc, provider, events, number, account
-            )
+            yield SmppSetup(gateway, smsc, provider, events, number, account)
         finally:
+            await sessions.close()
             await provider.close()
+            for row in (await gateway.client.get("/v1/numbers")).json()["data"]:
+                await gateway.client.delete(f"/v1/numbers/{row['id']}")
+            deleted = await gateway.client.delete(f"/v1/provider-accounts/{account_id}")
+            assert deleted.status_code == 204, deleted.text
 
 
 async def _send(setup: SmppSetup, body: str, to: str = PERSON) -> str:
@@ -159,9 +165,11 @@ async def test_a_receipt_that_comes_before_the_send_is_recorded_is_matched_later
 ) -> None:
     # Another worker's session may get the receipt before this one has recorded the id.
     smpp.smsc.hold_receipts = True
-    early = StoredProviderEvents(smpp.events.db, smpp.events.accounts, unmatched_retry_seconds=0)
+    early = StoredProviderEvents(smpp.events.db, smpp.events.settings, unmatched_retry_seconds=0)
     smsc_id = smpp.smsc.next_message_id
-    await early.receipts("pa_smpp", [Receipt(provider_message_id=smsc_id, status="delivered")])
+    await early.receipts(
+        smpp.account.id, [Receipt(provider_message_id=smsc_id, status="delivered")]
+    )
     parked = await _jobs_of_kind(smpp, UNMATCHED_RECEIPTS_JOB)
     assert [j["payload"]["receipts"][0]["provider_message_id"] for j in parked] == [smsc_id]
 

@@ -12,8 +12,8 @@ import structlog
 from fastapi import APIRouter, Request, Response
 
 from agentsms.api.deps import State
-from agentsms.core import carrier_callbacks
 from agentsms.core import provider_accounts as accounts
+from agentsms.core import provider_events
 from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.providers.carrier import CallbackRequest, HttpCarrier, SignatureInvalid
 from agentsms.store.repositories import provider_accounts as repo
@@ -55,7 +55,7 @@ async def carrier_callback(
         raise Forbidden(f"signature check failed: {error}") from None
     except (ValueError, KeyError, TypeError) as error:
         raise AgentsmsError(f"unreadable {provider} callback: {error!r}") from None
-    await carrier_callbacks.handle(state.db, state.settings, account, batch, adapter.media_auth)
+    await provider_events.handle(state.db, state.settings, account, batch, adapter.media_auth)
     return Response(adapter.callback_body, media_type=adapter.callback_content_type)
 
 

@@ -12,7 +12,7 @@ from agentsms.api.deps import CurrentProject, State
 from agentsms.api.state import AppState
 from agentsms.core import numbers as service
 from agentsms.core.numbers import NumberInput
-from agentsms.core.provider_accounts import callback_url
+from agentsms.core.provider_accounts import webhook_url
 
 router = APIRouter(prefix="/v1/numbers", tags=["numbers"])
 
@@ -23,7 +23,7 @@ def _number(row: Mapping[str, Any], state: AppState) -> schemas.Number:
     account_id = row.get("provider_account_id")
     if account_id:
         rendered.provider_account_id = account_id
-        rendered.callback_url = callback_url(state.settings, row["provider"], account_id)
+        rendered.callback_url = webhook_url(state.settings, row["provider"], account_id)
     return rendered
 
 

@@ -23,7 +23,7 @@ def render(row: Mapping[str, Any], settings: Settings) -> schemas.ProviderAccoun
         name=row["name"],
         api_base_url=row["api_base_url"],
         credentials_set=list(row["credential_keys"]),
-        callback_url=service.callback_url(settings, row["provider"], row["id"]),
+        callback_url=service.webhook_url(settings, row["provider"], row["id"]),
         created_at=row["created_at"],
     )
 

@@ -276,7 +276,10 @@ class ProviderAccount(BaseModel):
     name: str
     api_base_url: str
     credentials_set: list[str]
-    callback_url: str
+    callback_url: str | None = Field(
+        description="Paste into the carrier console for inbound texts and receipts; null for "
+        "SMPP (they come over the session)"
+    )
     created_at: datetime
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -13,10 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
 from agentsms.core.credentials import credential_box
-from agentsms.core.errors import AgentsmsError, Conflict, NotFound, invalid
+from agentsms.core.errors import AgentsmsError, Conflict, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
-from agentsms.providers.base import Provider, ProviderAccount, ProviderEvents
-from agentsms.providers.carrier import CarrierUnreachable, CredentialsRejected
+from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
+    Provider,
+    ProviderAccount,
+    ProviderEvents,
+)
 from agentsms.providers.catalog import CARRIERS, CarrierSpec
 from agentsms.store.db import Database
 from agentsms.store.repositories import provider_accounts as repo
@@ -25,6 +30,18 @@ from agentsms.store.types import utcnow
 log = structlog.get_logger("agentsms.provider_accounts")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 Row = Mapping[str, Any]
+
+
+class AccountAdapter(Provider, Protocol):
+    """What every account adapter has beyond :class:`Provider`."""
+
+    async def check_credentials(self) -> None:
+        """Raise ``CredentialsRejected`` or ``CarrierUnreachable``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close connections (an SMPP session unbinds)."""
+        ...
 
 
 class CarrierUnavailable(AgentsmsError):
@@ -53,6 +70,15 @@ def public_url(settings: Settings) -> str:
 def callback_url(settings: Settings, provider: str, account_id: str) -> str:
     """The one webhook URL of an account: inbound texts and delivery receipts."""
     return f"{public_url(settings)}/callbacks/{provider}/{account_id}"
+
+
+def webhook_url(settings: Settings, provider: str, account_id: str) -> str | None:
+    """The URL to paste into the carrier's console; None for carriers that push over their
+    own session (SMPP)."""
+    carrier = CARRIERS.get(provider)
+    if carrier is None or not carrier.webhooks:
+        return None
+    return callback_url(settings, provider, account_id)
 
 
 def validate(project_id: str, spec: AccountInput, settings: Settings) -> ProviderAccount:
@@ -102,18 +128,11 @@ def _base_url(carrier: CarrierSpec, given: str | None, settings: Settings) -> st
 
 
 async def verify(account: ProviderAccount) -> None:
-    """Ask the carrier whether the credentials work (422 naming ``credentials`` if not)."""
+    """Ask the carrier whether the credentials work (422 naming the credential if not,
+    502 if the carrier cannot be reached). For SMPP this binds once and unbinds."""
+    adapter = build_adapter(account, None)
     try:
-        adapter = build_adapter(account, None)
-    except LookupError:
-        log.warning("provider_accounts.unchecked", provider=account.provider, reason="no adapter")
-        return
-    check = getattr(adapter, "check_credentials", None)
-    try:
-        if check is None:
-            log.info("provider_accounts.unchecked", provider=account.provider)
-            return
-        await check()
+        await adapter.check_credentials()
     except CredentialsRejected as error:
         field_name = f"credentials.{error.key}" if error.key else "credentials"
         raise invalid(field_name, str(error), code="credentials_rejected") from None
@@ -122,9 +141,7 @@ async def verify(account: ProviderAccount) -> None:
             f"{account.provider} could not check the credentials: {error}"
         ) from None
     finally:
-        close = getattr(adapter, "aclose", None)
-        if close is not None:
-            await close()
+        await adapter.aclose()
 
 
 async def store(
@@ -182,13 +199,18 @@ def open_account(row: Row, settings: Settings) -> ProviderAccount:
 
 def build_adapter(
     account: ProviderAccount, events: ProviderEvents | None, settings: Settings | None = None
-) -> Provider:
-    """The adapter of an account (``LookupError`` when this build has none for it)."""
+) -> AccountAdapter:
+    """The adapter of an account (``LookupError`` for a provider this build does not
+    know; ``ValidationFailed`` naming the field when the adapter cannot use the account)."""
     carrier = CARRIERS.get(account.provider)
-    adapter_class = carrier.adapter_class() if carrier else None
-    if adapter_class is None:
+    if carrier is None:
         raise LookupError(f"this agentsms has no adapter for {account.provider!r}")
-    adapter: Provider = adapter_class(account, events=events)
+    try:
+        adapter: AccountAdapter = carrier.adapter_class()(account, events=events)
+    except ValueError as error:
+        # Adapters name the field first: "credentials.password: SMPP allows at most 8 ..."
+        field_name, _, reason = str(error).partition(": ")
+        raise invalid(field_name, reason) from None
     if settings is not None and hasattr(adapter, "tolerance_seconds"):
         adapter.tolerance_seconds = settings.callback_tolerance_seconds
     return adapter
@@ -202,4 +224,14 @@ async def load_adapter(
         row = await repo.get_account(conn, account_id)
     if row is None:
         raise LookupError(f"provider account {account_id} does not exist")
-    return build_adapter(open_account(row, settings), events, settings)
+    try:
+        return build_adapter(open_account(row, settings), events, settings)
+    except ValidationFailed as error:
+        raise LookupError(f"provider account {account_id} is unusable: {error.detail}") from None
+
+
+async def load_accounts(db: Database, settings: Settings, provider: str) -> list[ProviderAccount]:
+    """Every project's accounts at one carrier, decrypted (never log the result)."""
+    async with db.read() as conn:
+        rows = await repo.accounts_of_provider(conn, provider)
+    return [open_account(row, settings) for row in rows]

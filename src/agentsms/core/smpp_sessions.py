@@ -1,33 +1,33 @@
 """The long-lived SMPP sessions of a worker process: one per SMPP provider account.
 
-HTTP carriers are stateless adapters; an SMPP account is a TCP session that must stay
-bound to receive receipts and inbound texts. :class:`SmppSessions` keeps one
-:class:`SmppProvider` per account in the process's :class:`ProviderRegistry`: ``sync``
-starts sessions for new accounts, restarts those whose settings or credentials changed,
-and unbinds those that are gone; ``close`` unbinds them all at shutdown.
+HTTP carriers are stateless adapters, built on first use; an SMPP account is a TCP
+session that must stay bound to receive receipts and inbound texts, whether or not this
+process has sent anything through it yet. :class:`SmppSessions` keeps the SMPP adapters
+in the process's :class:`ProviderRegistry` (by account id, where the dispatcher finds
+them) in step with the database: ``sync`` starts sessions for new accounts, rebinds those
+whose address or credentials changed, and unbinds those that are gone. Only worker
+processes (``agentsms worker``, and ``serve`` with its built-in worker) sync: an SMSC
+limits the binds of a system_id, so API-only processes never bind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
+from agentsms.config import Settings
+from agentsms.core import provider_accounts
 from agentsms.providers.base import ProviderAccount, ProviderEvents
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import SmppOptions, SmppProvider
+from agentsms.store.db import Database
 
 log = structlog.get_logger("agentsms.smpp_sessions")
 
 
-def account_provider_name(account: ProviderAccount) -> str:
-    """The registry name of an account's session (also ``messages.provider`` for the
-    messages it sends, and ``AccountScope.provider`` for its receipts)."""
-    return f"smpp:{account.id}"
-
-
 class SmppSessions:
-    """One bound SMPP session per SMPP provider account, registered by name."""
+    """One bound SMPP session per SMPP provider account, kept in a registry."""
 
     def __init__(
         self,
@@ -35,48 +35,43 @@ class SmppSessions:
         events: ProviderEvents,
         *,
         options: SmppOptions | None = None,
-        name_of: Callable[[ProviderAccount], str] = account_provider_name,
     ) -> None:
         self.registry = registry
         self.events = events
         self.options = options
-        self.name_of = name_of
-        self._sessions: dict[str, tuple[ProviderAccount, SmppProvider]] = {}
 
-    def get(self, account_id: str) -> SmppProvider | None:
-        found = self._sessions.get(account_id)
-        return None if found is None else found[1]
+    def running(self) -> dict[str, SmppProvider]:
+        """The SMPP adapters of this process, by account id."""
+        return {
+            account_id: adapter
+            for account_id, adapter in self.registry.loaded().items()
+            if isinstance(adapter, SmppProvider)
+        }
 
     async def sync(self, accounts: Sequence[ProviderAccount]) -> None:
         """Make the running sessions match ``accounts`` (non-SMPP accounts are ignored)."""
         wanted = {a.id: a for a in accounts if a.provider == "smpp"}
-        for account_id in [i for i in self._sessions if i not in wanted]:
-            await self._stop(account_id)
+        for account_id in self.running().keys() - wanted.keys():
+            await self.registry.forget(account_id)
+            log.info("smpp_sessions.stopped", account_id=account_id)
+        running = self.running()
         for account_id, account in wanted.items():
-            running = self._sessions.get(account_id)
-            if running is not None and running[0] == account:
-                continue
-            if running is not None:
-                await self._stop(account_id)
-            try:
-                provider = SmppProvider(
-                    account, self.events, self.options, name=self.name_of(account)
-                )
-            except ValueError as error:
-                log.error("smpp_sessions.bad_account", account=account_id, error=str(error))
-                continue
-            self._sessions[account_id] = (account, provider)
-            self.registry.register(provider)
-            await provider.start()
-            log.info("smpp_sessions.started", account=account_id, provider=provider.name)
+            session = running.get(account_id)
+            if session is None or session.account != account:
+                try:
+                    session = SmppProvider(account, self.events, self.options)
+                except ValueError as error:
+                    log.error("smpp_sessions.bad_account", account_id=account_id, error=str(error))
+                    continue
+                await self.registry.install(account_id, session)
+                log.info("smpp_sessions.started", account_id=account_id)
+            await session.start()  # a no-op for a session that runs
+
+    async def sync_from(self, db: Database, settings: Settings) -> None:
+        """``sync`` with every SMPP account in the database (the worker's periodic task)."""
+        await self.sync(await provider_accounts.load_accounts(db, settings, "smpp"))
 
     async def close(self) -> None:
         """Unbind every session."""
-        for account_id in list(self._sessions):
-            await self._stop(account_id)
-
-    async def _stop(self, account_id: str) -> None:
-        _, provider = self._sessions.pop(account_id)
-        self.registry.unregister(provider.name)
-        await provider.close()
-        log.info("smpp_sessions.stopped", account=account_id)
+        for account_id in self.running():
+            await self.registry.forget(account_id)

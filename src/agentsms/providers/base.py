@@ -82,6 +82,19 @@ class InboundMessage:
     channel: Channel = "sms"
 
 
+class CredentialsRejected(Exception):
+    """The carrier refused the credentials (or one of them is malformed)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class CarrierUnreachable(Exception):
+    """The carrier could not be asked (network error, a 5xx answer, an SMSC that does not
+    answer)."""
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A carrier adapter."""

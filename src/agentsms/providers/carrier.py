@@ -36,18 +36,6 @@ class SignatureInvalid(Exception):
     """A callback's signature is missing, stale or wrong: answer 403 and change nothing."""
 
 
-class CredentialsRejected(Exception):
-    """The carrier refused the credentials (or one of them is malformed)."""
-
-    def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-class CarrierUnreachable(Exception):
-    """The carrier could not be asked (network error or a 5xx answer)."""
-
-
 @dataclass(frozen=True, slots=True)
 class CallbackRequest:
     """A carrier's webhook as it reached us. ``url`` is the URL the carrier called, as it

@@ -16,16 +16,14 @@ class CarrierSpec:
     default_api_base_url: str | None
     adapter: str  # "module:Class", imported when first needed
     schemes: tuple[str, ...] = ("https", "http")
+    webhooks: bool = True  # False: receipts and texts come over the adapter's own session
 
-    def adapter_class(self) -> type | None:
-        """The adapter class, or None when this build does not have it."""
+    def adapter_class(self) -> type:
+        """The adapter class, built as ``cls(account, events=events)``."""
         module_name, _, class_name = self.adapter.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            return None
-        found = getattr(module, class_name, None)
-        return found if isinstance(found, type) else None
+        found = getattr(importlib.import_module(module_name), class_name)
+        assert isinstance(found, type)
+        return found
 
 
 CARRIERS: dict[str, CarrierSpec] = {
@@ -66,6 +64,7 @@ CARRIERS: dict[str, CarrierSpec] = {
             None,
             "agentsms.providers.smpp:SmppProvider",
             schemes=("smpp", "smpps"),
+            webhooks=False,
         ),
     )
 }

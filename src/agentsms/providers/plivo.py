@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
     InboundMessage,
     Receipt,
     ReceiptStatus,
@@ -26,8 +28,6 @@ from agentsms.providers.base import (
 from agentsms.providers.carrier import (
     CallbackBatch,
     CallbackRequest,
-    CarrierUnreachable,
-    CredentialsRejected,
     HttpCarrier,
     InboundPart,
     SignatureInvalid,

@@ -25,10 +25,6 @@ class ProviderRegistry:
     def register(self, provider: Provider) -> None:
         self._providers[provider.name] = provider
 
-    def unregister(self, name: str) -> None:
-        """Forget an adapter (a provider account that was removed); unknown names are fine."""
-        self._providers.pop(name, None)
-
     def get(self, name: str) -> Provider:
         try:
             return self._providers[name]
@@ -57,6 +53,17 @@ class ProviderRegistry:
             if found is None:
                 found = self._accounts[account_id] = await self.account_loader(account_id)
         return found
+
+    def loaded(self) -> dict[str, Provider]:
+        """The account adapters this process has built, by account id."""
+        return dict(self._accounts)
+
+    async def install(self, account_id: str, adapter: Provider) -> None:
+        """Use ``adapter`` for an account from now on (closing the one it replaces)."""
+        previous = self._accounts.get(account_id)
+        self._accounts[account_id] = adapter
+        if previous is not None and previous is not adapter:
+            await _close(previous)
 
     async def forget(self, account_id: str) -> None:
         """Drop (and close) an account's adapter, e.g. when the account is deleted."""

@@ -53,6 +53,8 @@ import structlog
 
 from agentsms.providers import _smpp_codec as codec
 from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
     InboundMessage,
     Lookup,
     ProviderAccount,
@@ -79,6 +81,7 @@ _BIND_REASONS: Final[dict[int, str]] = {
     0x53: "invalid system_type",
 }
 _AUTH_STATUSES: Final = frozenset({0x0D, 0x0E, 0x0F, 0x53})
+_BIND_KEYS: Final[dict[int, str]] = {0x0E: "password", 0x0F: "system_id", 0x53: "system_type"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,21 +355,28 @@ class _Assembly:
 
 
 class SmppProvider:
-    """A carrier reached over SMPP 3.4 (transceiver bind)."""
+    """A carrier reached over SMPP 3.4 (transceiver bind).
+
+    Building one does not connect: :meth:`start` (or the first :meth:`send_many`) starts
+    the session, :meth:`check_credentials` binds once to test the credentials, and
+    :meth:`aclose` unbinds. ``ValueError`` (``"<field>: <reason>"``) for an account it
+    cannot use. Without ``events`` pushed traffic is refused (the SMSC delivers it again
+    to a session that can store it).
+    """
+
+    name = "smpp"
 
     def __init__(
         self,
         account: ProviderAccount,
-        events: ProviderEvents,
+        events: ProviderEvents | None = None,
         options: SmppOptions | None = None,
-        *,
-        name: str = "smpp",
     ) -> None:
-        self.name = name
+        self.account = account
         self.account_id = account.id
         self.endpoint = Endpoint.from_account(account, options)
         self.options = self.endpoint.options
-        self._events = events
+        self._events: ProviderEvents = events if events is not None else _NoEvents()
         self._window = asyncio.Semaphore(self.options.window)
         self._link: _Link | None = None
         self._changed = asyncio.Event()
@@ -413,22 +423,46 @@ class SmppProvider:
         where = f"{self.endpoint.host}:{self.endpoint.port}"
         raise SmppError(f"could not bind to the SMSC at {where}: {self.last_error or 'timeout'}")
 
+    async def check_credentials(self) -> None:
+        """Bind once with the account's credentials and unbind (the session is not
+        started): :class:`CredentialsRejected` naming the credential the SMSC refused,
+        :class:`CarrierUnreachable` when it cannot be reached or refuses for another
+        reason (e.g. this system_id is already bound as often as the SMSC allows)."""
+        where = f"{self.endpoint.host}:{self.endpoint.port}"
+        try:
+            link = await self._connect()
+        except SmppBindError as error:
+            if error.permanent:
+                raise CredentialsRejected(str(error), key=_BIND_KEYS.get(error.status)) from None
+            raise CarrierUnreachable(str(error)) from None
+        except (OSError, TimeoutError, SmppError, _ConnectionLost, _ResponseTimeout) as error:
+            raise CarrierUnreachable(f"could not bind to the SMSC at {where}: {error!r}") from None
+        await self._unbind(link)
+
     async def close(self) -> None:
         """Unbind politely and stop the session."""
         self._closing = True
         link = self._link
-        if link is not None and not link.closed.is_set():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    link.request(codec.UNBIND, timeout=self.options.response_timeout), 2.0
-                )
-            link.close("unbound")
+        if link is not None:
+            await self._unbind(link)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+    async def aclose(self) -> None:
+        """The registry's name for :meth:`close`."""
+        await self.close()
+
+    async def _unbind(self, link: _Link) -> None:
+        if not link.closed.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    link.request(codec.UNBIND, timeout=self.options.response_timeout), 2.0
+                )
+            link.close("unbound")
 
     async def _ready_link(self, within: float) -> _Link | None:
         """The bound link, waiting up to ``within`` seconds for one; None when there is none (a
@@ -982,18 +1016,6 @@ def _refusal(status: int, throttle_retry_after: float, earlier: SendError | None
         retryable=retryable,
         retry_after=throttle_retry_after if status in codec.THROTTLE_STATUSES else None,
     )
-
-
-async def verify_account(
-    account: ProviderAccount, options: SmppOptions | None = None, within: float = 10.0
-) -> None:
-    """Bind once with the account's credentials and unbind: raises :class:`SmppBindError`
-    when the SMSC refuses them, :class:`SmppError` when it cannot be reached."""
-    provider = SmppProvider(account, _NoEvents(), replace(options or SmppOptions(), send_wait=0))
-    try:
-        await provider.wait_bound(within)
-    finally:
-        await provider.close()
 
 
 class _NoEvents:

@@ -16,6 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
     InboundMessage,
     Receipt,
     ReceiptStatus,
@@ -26,8 +28,6 @@ from agentsms.providers.base import (
 from agentsms.providers.carrier import (
     CallbackBatch,
     CallbackRequest,
-    CarrierUnreachable,
-    CredentialsRejected,
     HttpCarrier,
     InboundPart,
     SignatureInvalid,

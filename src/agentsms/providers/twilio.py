@@ -13,13 +13,19 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from agentsms.providers.base import InboundMessage, Receipt, ReceiptStatus, SendOutcome, SendRequest
+from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
+    InboundMessage,
+    Receipt,
+    ReceiptStatus,
+    SendOutcome,
+    SendRequest,
+)
 from agentsms.providers.base import SendResult as Result
 from agentsms.providers.carrier import (
     CallbackBatch,
     CallbackRequest,
-    CarrierUnreachable,
-    CredentialsRejected,
     HttpCarrier,
     InboundPart,
     SignatureInvalid,

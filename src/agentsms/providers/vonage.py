@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from agentsms.providers.base import (
+    CarrierUnreachable,
     Channel,
+    CredentialsRejected,
     InboundMessage,
     Receipt,
     ReceiptStatus,
@@ -31,8 +33,6 @@ from agentsms.providers.base import (
 from agentsms.providers.carrier import (
     CallbackBatch,
     CallbackRequest,
-    CarrierUnreachable,
-    CredentialsRejected,
     HttpCarrier,
     InboundPart,
     SignatureInvalid,

@@ -43,9 +43,10 @@ async def test_sync_starts_restarts_and_stops_sessions() -> None:
         twilio = _account("pa_3", "https://api.twilio.com", provider="twilio")
         try:
             await sessions.sync([one, two, twilio])
-            assert registry.names() == ["smpp:pa_1", "smpp:pa_2"]
+            assert sorted(sessions.running()) == ["pa_1", "pa_2"]
             await wait_until(lambda: first.bound_sessions != [] and second.bound_sessions != [])
-            provider = registry.get("smpp:pa_1")
+            provider = await registry.for_account("pa_1")  # where the dispatcher finds it
+            assert provider is sessions.running()["pa_1"]
             request = SendRequest("msg_1", "+14155550100", "+4915112345678", "hi", "sms")
             assert [type(o).__name__ for o in await provider.send_many([request])] == ["SendResult"]
 
@@ -54,10 +55,11 @@ async def test_sync_starts_restarts_and_stops_sessions() -> None:
 
             changed = replace(one, credentials={"system_id": "agentsms", "password": "new"})
             await sessions.sync([changed])
-            assert registry.names() == ["smpp:pa_1"]
+            assert sorted(registry.loaded()) == ["pa_1"]
             await wait_until(lambda: first.connections == 2 and first.binds[-1][2] == 0x0E)
             await wait_until(lambda: second.bound_sessions == [])  # pa_2 unbound
-            assert registry.get("smpp:pa_1") is not provider
+            assert first.bound_sessions == []  # the old session of pa_1 unbound too
+            assert await registry.for_account("pa_1") is not provider
         finally:
             await sessions.close()
-        assert registry.names() == []
+        assert registry.loaded() == {}

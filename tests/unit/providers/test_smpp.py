@@ -12,6 +12,8 @@ from tests.fakes.smsc import FakeSmsc, wait_until
 
 from agentsms.core.segments import count_segments
 from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
     InboundMessage,
     Lookup,
     Provider,
@@ -21,7 +23,7 @@ from agentsms.providers.base import (
     SendRequest,
     SendResult,
 )
-from agentsms.providers.smpp import SmppBindError, SmppOptions, SmppProvider, verify_account
+from agentsms.providers.smpp import SmppBindError, SmppOptions, SmppProvider
 
 OURS = "+14155550100"
 FAST = SmppOptions(
@@ -370,9 +372,18 @@ async def test_bad_password_is_a_clear_error(smsc: FakeSmsc, make_provider: Fact
     assert (outcome.code, outcome.retryable) == ("ESME_RINVPASWD", False)
     assert smsc.submits == []
 
-    with pytest.raises(SmppBindError, match="invalid password"):
-        await verify_account(account(smsc, "wrong"), FAST)
-    await verify_account(account(smsc), FAST)  # the right one binds and unbinds
+    wrong = SmppProvider(account(smsc, "wrong"), None, FAST)
+    with pytest.raises(CredentialsRejected, match="invalid password") as rejected:
+        await wrong.check_credentials()
+    assert rejected.value.key == "password"
+    binds = len(smsc.binds)
+    await SmppProvider(account(smsc), None, FAST).check_credentials()  # binds and unbinds
+    assert smsc.binds[binds:] == [("agentsms", "secret", 0)]
+    await wait_until(lambda: smsc.bound_sessions == [])
+    async with FakeSmsc() as gone:
+        unreachable = SmppProvider(account(gone), None, FAST)
+    with pytest.raises(CarrierUnreachable, match="could not bind"):
+        await unreachable.check_credentials()
 
 
 async def test_reconnects_back_off_exponentially(smsc: FakeSmsc, make_provider: Factory) -> None:

@@ -172,24 +172,6 @@ async def mark_sent(
     await conn.execute(statement, list(rows))
 
 
-async def ids_by_provider_message_ids(
-    conn: AsyncConnection, project_id: str, provider: str, provider_message_ids: Sequence[str]
-) -> dict[str, str]:
-    """Our outbound message ids by the carrier's ids (for receipts that name only theirs)."""
-    found: dict[str, str] = {}
-    wanted = list(dict.fromkeys(provider_message_ids))
-    for start in range(0, len(wanted), 500):
-        query = select(messages.c.provider_message_id, messages.c.id).where(
-            messages.c.provider == provider,
-            messages.c.provider_message_id.in_(wanted[start : start + 500]),
-            messages.c.project_id == project_id,
-            messages.c.direction == "outbound",
-        )
-        for provider_id, message_id in (await conn.execute(query)).all():
-            found[provider_id] = message_id
-    return found
-
-
 def _constants(values: Sequence[str]) -> list[ColumnElement[str]]:
     """Inline SQL string literals: executemany cannot expand a bound IN list.
 

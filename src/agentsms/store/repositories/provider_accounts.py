@@ -19,6 +19,8 @@ from agentsms.store.tables import (
     provider_accounts,
 )
 
+_CHUNK = 500
+
 
 async def insert_account(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(provider_accounts).values(**row))
@@ -28,6 +30,16 @@ async def list_accounts(conn: AsyncConnection, project_id: str) -> Sequence[Row]
     query = (
         select(provider_accounts)
         .where(provider_accounts.c.project_id == project_id)
+        .order_by(provider_accounts.c.id)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def accounts_of_provider(conn: AsyncConnection, provider: str) -> Sequence[Row]:
+    """Every project's accounts at one carrier."""
+    query = (
+        select(provider_accounts)
+        .where(provider_accounts.c.provider == provider)
         .order_by(provider_accounts.c.id)
     )
     return many((await conn.execute(query)).mappings().all())
@@ -54,27 +66,35 @@ async def delete_account(conn: AsyncConnection, project_id: str, account_id: str
 
 async def messages_for_receipts(
     conn: AsyncConnection,
-    project_id: str,
-    provider: str,
+    account: Row,
     references: Sequence[str],
     provider_ids: Sequence[str],
 ) -> Sequence[Row]:
-    """Outbound messages of a project found by our id or by the carrier's id."""
+    """Outbound messages of an account's project found by our id, or by the carrier's id
+    among the messages of the account's provider that were not sent from another account's
+    number (two SMSCs may issue the same ids; a number removed since still matches)."""
     columns = (messages.c.id, messages.c.provider_message_id)
+    project_id = account["project_id"]
+    others = select(numbers.c.id).where(
+        numbers.c.project_id == project_id, numbers.c.provider_account_id != account["id"]
+    )
     found: list[Row] = []
-    if references:
+    wanted = list(dict.fromkeys(references))
+    for start in range(0, len(wanted), _CHUNK):
         query = select(*columns).where(
             messages.c.project_id == project_id,
             messages.c.direction == "outbound",
-            messages.c.id.in_(list(set(references))),
+            messages.c.id.in_(wanted[start : start + _CHUNK]),
         )
         found.extend(many((await conn.execute(query)).mappings().all()))
-    if provider_ids:
+    wanted = list(dict.fromkeys(provider_ids))
+    for start in range(0, len(wanted), _CHUNK):
         query = select(*columns).where(
-            messages.c.provider == provider,
-            messages.c.provider_message_id.in_(list(set(provider_ids))),
+            messages.c.provider == account["provider"],
+            messages.c.provider_message_id.in_(wanted[start : start + _CHUNK]),
             messages.c.project_id == project_id,
             messages.c.direction == "outbound",
+            messages.c.number_id.not_in(others),
         )
         found.extend(many((await conn.execute(query)).mappings().all()))
     return found

@@ -1,0 +1,158 @@
+"""An SMPP operator account through the native API, with the app's own worker running:
+the account's credentials are checked with a bind, its number sends through the session
+the worker keeps, the fake SMSC's receipts and inbound texts come back over it, and
+deleting the account unbinds it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+
+from agentsms.app import create_app
+from tests import conftest
+from tests.conftest import Gateway, open_gateway
+from tests.fakes.smsc import FakeSmsc, wait_until
+from tests.integration.helpers import assert_problem, problem_fields
+
+OURS = "+14155550188"
+PERSON = "+4915112345670"
+
+
+@pytest.fixture(scope="module")
+async def worker_app(backend_url: str) -> AsyncIterator[FastAPI]:
+    """``agentsms serve`` as one process: the API and its built-in worker."""
+    settings = conftest.test_settings(
+        backend_url, secret_key=Fernet.generate_key().decode(), smpp_sync_seconds=0.1
+    )
+    app = create_app(settings, run_worker=True)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def gw(worker_app: FastAPI) -> AsyncIterator[Gateway]:
+    async with open_gateway(worker_app, "smpp-accounts") as opened:
+        yield opened
+
+
+def account_body(smsc: FakeSmsc, **credentials: str) -> dict[str, Any]:
+    return {
+        "provider": "smpp",
+        "name": "operator",
+        "credentials": {"system_id": smsc.system_id, "password": smsc.password} | credentials,
+        "api_base_url": smsc.url,
+    }
+
+
+async def wait_status(gw: Gateway, message_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while True:
+        body: dict[str, Any] = (await gw.client.get(f"/v1/messages/{message_id}")).json()
+        if body["status"] == status:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message_id} is {body['status']}, not {status}")
+        await asyncio.sleep(0.02)
+
+
+async def test_an_smpp_account_sends_and_receives_through_the_worker_session(
+    gw: Gateway,
+) -> None:
+    async with FakeSmsc() as smsc:
+        wrong = await gw.client.post(
+            "/v1/provider-accounts", json=account_body(smsc, password="wrong")
+        )
+        fields = problem_fields(assert_problem(wrong, 422, "credentials_rejected"))
+        assert "invalid password" in fields["credentials.password"]
+        assert smsc.binds == [("agentsms", "wrong", 0x0E)]
+        assert (await gw.client.get("/v1/provider-accounts")).json()["data"] == []
+
+        created = await gw.client.post("/v1/provider-accounts", json=account_body(smsc))
+        assert created.status_code == 201, created.text
+        account = created.json()
+        assert (account["provider"], account["callback_url"]) == ("smpp", None)
+        assert account["credentials_set"] == ["password", "system_id"]
+        assert "secret" not in created.text
+        # The check bound and unbound; the worker's session binds on its own.
+        await wait_until(lambda: len(smsc.bound_sessions) == 1)
+        assert [status for *_, status in smsc.binds] == [0x0E, 0, 0]
+
+        number = await gw.client.post(
+            "/v1/numbers",
+            json={"number": OURS, "provider_account_id": account["id"], "capabilities": ["sms"]},
+        )
+        assert number.status_code == 201, number.text
+        assert number.json()["provider"] == "smpp"
+
+        short = "Your table for two is booked for 8pm."
+        long = "Здравствуйте! Ваш столик на двоих забронирован на 20:00. " * 3
+        ids = []
+        for body in (short, long):
+            sent = await gw.client.post(
+                "/v1/messages", json={"to": PERSON, "from": OURS, "body": body}
+            )
+            assert sent.status_code == 202, sent.text
+            ids.append(sent.json()["id"])
+
+        delivered = [await wait_status(gw, message_id, "delivered") for message_id in ids]
+
+        assert [m.text for m in smsc.messages] == [short, long]
+        assert [m.destination_addr for m in smsc.messages] == [PERSON.lstrip("+")] * 2
+        long_parts = [s for s in smsc.submits if s.data_coding == 8]
+        assert len(long_parts) == delivered[1]["segments"] == 3
+        assert [part.udh[1:] for part in long_parts if part.udh] == [(3, 1), (3, 2), (3, 3)]
+        assert len({part.udh[0] for part in long_parts if part.udh}) == 1
+        assert [m["provider_message_id"] for m in delivered] == [
+            smsc.messages[0].message_ids[0],
+            smsc.messages[1].message_ids[0],
+        ]
+
+        reply = "Спасибо, до встречи!"
+        assert await smsc.inject(PERSON, OURS, reply) == [0]
+        listed = await _inbound(gw)
+        assert [(m["from"], m["to"], m["body"]) for m in listed] == [(PERSON, OURS, reply)]
+
+        assert (await gw.client.delete(f"/v1/numbers/{number.json()['id']}")).status_code == 204
+        removed = await gw.client.delete(f"/v1/provider-accounts/{account['id']}")
+        assert removed.status_code == 204
+        await wait_until(lambda: smsc.bound_sessions == [])
+
+
+async def test_an_unreachable_smsc_and_unusable_credentials_store_nothing(gw: Gateway) -> None:
+    async with FakeSmsc() as smsc:
+        too_long = await gw.client.post(
+            "/v1/provider-accounts", json=account_body(smsc, password="much-too-long")
+        )
+        fields = problem_fields(assert_problem(too_long, 422, "validation_failed"))
+        assert "at most 8" in fields["credentials.password"]
+        bad_option = account_body(smsc)
+        bad_option["api_base_url"] += "?window=0"
+        fields = problem_fields(
+            assert_problem(
+                await gw.client.post("/v1/provider-accounts", json=bad_option),
+                422,
+                "validation_failed",
+            )
+        )
+        assert "window" in fields["api_base_url"]
+        assert smsc.binds == []
+    # The SMSC is gone: nothing listens on its port any more.
+    unreachable = await gw.client.post("/v1/provider-accounts", json=account_body(smsc))
+    problem = assert_problem(unreachable, 502, "carrier_unavailable")
+    assert smsc.url.removeprefix("smpp://") in problem["detail"]
+    assert (await gw.client.get("/v1/provider-accounts")).json()["data"] == []
+
+
+async def _inbound(gw: Gateway) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while True:
+        page = (await gw.client.get("/v1/messages", params={"from": PERSON})).json()
+        if page["data"] or time.monotonic() > deadline:
+            return list(page["data"])
+        await asyncio.sleep(0.02)
