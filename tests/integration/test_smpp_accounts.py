@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from agentsms.app import create_app
+from agentsms.core.provider_events import StoredProviderEvents
+from agentsms.providers.base import Receipt
 from tests import conftest
 from tests.conftest import Gateway, open_gateway
 from tests.fakes.smsc import FakeSmsc, wait_until
@@ -39,6 +41,11 @@ async def worker_app(backend_url: str) -> AsyncIterator[FastAPI]:
 async def gw(worker_app: FastAPI) -> AsyncIterator[Gateway]:
     async with open_gateway(worker_app, "smpp-accounts") as opened:
         yield opened
+        # Accounts left behind would keep the worker redialling SMSCs that are gone.
+        for number in (await opened.client.get("/v1/numbers")).json()["data"]:
+            await opened.client.delete(f"/v1/numbers/{number['id']}")
+        for account in (await opened.client.get("/v1/provider-accounts")).json()["data"]:
+            await opened.client.delete(f"/v1/provider-accounts/{account['id']}")
 
 
 def account_body(smsc: FakeSmsc, **credentials: str) -> dict[str, Any]:
@@ -156,3 +163,39 @@ async def _inbound(gw: Gateway) -> list[dict[str, Any]]:
         if page["data"] or time.monotonic() > deadline:
             return list(page["data"])
         await asyncio.sleep(0.02)
+
+
+async def test_two_smpp_accounts_with_the_same_smsc_ids_keep_their_receipts_apart(
+    gw: Gateway,
+) -> None:
+    # Two SMSCs number their messages alike: a receipt that names only the SMSC's id (as
+    # after a worker restart) must move the message of its own account only.
+    async with FakeSmsc() as first, FakeSmsc() as second:
+        ids: dict[str, str] = {}
+        accounts: dict[str, str] = {}
+        for smsc, ours in ((first, OURS), (second, "+14155550189")):
+            smsc.hold_receipts = True
+            created = await gw.client.post("/v1/provider-accounts", json=account_body(smsc))
+            assert created.status_code == 201, created.text
+            accounts[ours] = created.json()["id"]
+            number = await gw.client.post(
+                "/v1/numbers", json={"number": ours, "provider_account_id": accounts[ours]}
+            )
+            assert number.status_code == 201, number.text
+            sent = await gw.client.post(
+                "/v1/messages", json={"to": PERSON, "from": ours, "body": f"from {ours}"}
+            )
+            assert sent.status_code == 202, sent.text
+            ids[ours] = sent.json()["id"]
+        rows = [await wait_status(gw, ids[ours], "sent") for ours in ids]
+        assert rows[0]["provider_message_id"] == rows[1]["provider_message_id"]
+
+        # SMPP takes no webhooks; the receipt goes into the session's sink directly.
+        callback = await gw.client.post(f"/callbacks/smpp/{accounts['+14155550189']}")
+        assert_problem(callback, 404, "not_found")
+        events = StoredProviderEvents(gw.db, gw.settings)
+        receipt = Receipt(provider_message_id=rows[1]["provider_message_id"], status="undelivered")
+        await events.receipts(accounts["+14155550189"], [receipt])
+
+        await wait_status(gw, ids["+14155550189"], "undelivered")
+        assert (await gw.client.get(f"/v1/messages/{ids[OURS]}")).json()["status"] == "sent"

@@ -36,9 +36,10 @@ async def carrier_callback(
         account = await repo.get_account(conn, account_id)
     if account is None or account["provider"] != provider:
         raise NotFound(f"no {provider} account {account_id}")
-    adapter = await state.providers.for_account(account_id)
-    if not isinstance(adapter, HttpCarrier):
+    if accounts.webhook_url(state.settings, provider, account_id) is None:
         raise NotFound(f"{provider} does not take HTTP callbacks")
+    adapter = await state.providers.for_account(account_id)
+    assert isinstance(adapter, HttpCarrier)
     url = f"{accounts.public_url(state.settings)}{request.url.path}"
     if request.url.query:
         url += f"?{request.url.query}"
