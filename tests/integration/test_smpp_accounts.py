@@ -90,12 +90,21 @@ async def test_an_smpp_account_sends_and_receives_through_the_worker_session(
         await wait_until(lambda: len(smsc.bound_sessions) == 1)
         assert [status for *_, status in smsc.binds] == [0x0E, 0, 0]
 
-        number = await gw.client.post(
+        mms = await gw.client.post(
             "/v1/numbers",
-            json={"number": OURS, "provider_account_id": account["id"], "capabilities": ["sms"]},
+            json={
+                "number": OURS,
+                "provider_account_id": account["id"],
+                "capabilities": ["sms", "mms"],
+            },
+        )
+        fields = problem_fields(assert_problem(mms, 422, "validation_failed"))
+        assert fields["capabilities"] == "smpp numbers carry sms only"
+        number = await gw.client.post(
+            "/v1/numbers", json={"number": OURS, "provider_account_id": account["id"]}
         )
         assert number.status_code == 201, number.text
-        assert number.json()["provider"] == "smpp"
+        assert (number.json()["provider"], number.json()["capabilities"]) == ("smpp", ["sms"])
 
         short = "Your table for two is booked for 8pm."
         long = "Здравствуйте! Ваш столик на двоих забронирован на 20:00. " * 3

@@ -166,10 +166,6 @@ class Batch(BaseModel):
     )
 
 
-def _sms_and_mms() -> list[Channel]:
-    return ["sms", "mms"]
-
-
 class NumberCreate(_Strict):
     number: str = Field(max_length=32)
     provider: str | None = Field(
@@ -178,7 +174,9 @@ class NumberCreate(_Strict):
     provider_account_id: str | None = Field(
         default=None, max_length=40, description="The carrier account this number belongs to"
     )
-    capabilities: list[Channel] = Field(default_factory=_sms_and_mms)
+    capabilities: list[Channel] | None = Field(
+        default=None, description="Default: sms and mms (sms for an SMPP number)"
+    )
     throughput_mps: float = Field(default=1.0, gt=0, description="Messages per second")
     price_per_segment: Decimal = Field(default=Decimal("0"), ge=0)
     currency: str = Field(default="USD", min_length=3, max_length=3)

@@ -32,7 +32,7 @@ class NumberInput:
 
     number: str
     provider: str | None = None  # default: the account's provider, else the simulator
-    capabilities: Sequence[str] = ("sms", "mms")
+    capabilities: Sequence[str] | None = None  # default: sms and mms, or all the carrier has
     throughput_mps: float = LONG_CODE_MPS
     price_per_segment: str = "0"
     currency: str = "USD"
@@ -68,9 +68,16 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
     """Validate and store a sender number."""
     phone = parse_phone_field(spec.number, "number")
     provider = await _provider(conn, project_id, spec)
-    unknown = [c for c in spec.capabilities if c not in CHANNELS]
-    if unknown or not spec.capabilities:
+    carrier = CARRIERS.get(provider)
+    limited = carrier.channels if carrier is not None else None
+    capabilities = list(spec.capabilities or ())
+    if spec.capabilities is None:
+        capabilities = list(limited or ("sms", "mms"))
+    unknown = [c for c in capabilities if c not in CHANNELS]
+    if unknown or not capabilities:
         raise invalid("capabilities", f"each must be one of {', '.join(CHANNELS)}")
+    if limited is not None and not set(capabilities) <= set(limited):
+        raise invalid("capabilities", f"{provider} numbers carry {', '.join(limited)} only")
     if not spec.throughput_mps > 0:
         raise invalid("throughput_mps", "must be greater than 0")
     try:
@@ -88,7 +95,7 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
         "provider": provider,
         "provider_account_id": spec.provider_account_id,
         "country": phone.country,
-        "capabilities": list(dict.fromkeys(spec.capabilities)),
+        "capabilities": list(dict.fromkeys(capabilities)),
         "throughput_mps": float(spec.throughput_mps),
         "price_per_segment": price,
         "currency": spec.currency.upper(),

@@ -17,6 +17,7 @@ class CarrierSpec:
     adapter: str  # "module:Class", imported when first needed
     schemes: tuple[str, ...] = ("https", "http")
     webhooks: bool = True  # False: receipts and texts come over the adapter's own session
+    channels: tuple[str, ...] | None = None  # what its numbers can carry, if limited
 
     def adapter_class(self) -> type:
         """The adapter class, built as ``cls(account, events=events)``."""
@@ -65,6 +66,7 @@ CARRIERS: dict[str, CarrierSpec] = {
             "agentsms.providers.smpp:SmppProvider",
             schemes=("smpp", "smpps"),
             webhooks=False,
+            channels=("sms",),
         ),
     )
 }
