@@ -6,6 +6,8 @@ account is deleted through the API process."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.processes import Cluster, client, wait_for
+from tests.acceptance.processes import API_KEY, Api, Cluster, agentsms_command, client, wait_for
 from tests.fakes.smsc import FakeSmsc
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(120)]
@@ -37,6 +39,24 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         made.close()
 
 
+async def cli(server: Api, *args: str) -> str:
+    """Run the ``agentsms`` CLI without blocking the loop the fake SMSC answers on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTSMS_")} | {
+        "AGENTSMS_URL": server.url,
+        "AGENTSMS_API_KEY": API_KEY,
+    }
+    process = await asyncio.create_subprocess_exec(
+        *agentsms_command(),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
 async def status_of(api: httpx.AsyncClient, message_id: str) -> str:
     return str((await api.get(f"/v1/messages/{message_id}")).json()["status"])
 
@@ -54,10 +74,19 @@ async def test_only_the_worker_process_binds_and_it_follows_the_accounts(
         }
         wrong = await api.post("/v1/provider-accounts", json=body)
         assert wrong.status_code == 422, wrong.text
-        body["credentials"]["password"] = smsc.password
-        created = await api.post("/v1/provider-accounts", json=body)
-        assert created.status_code == 201, created.text
-        account_id = created.json()["id"]
+        # The way a person adds it: the CLI, against the API process.
+        added = await cli(
+            server,
+            "accounts", "add", "--provider", "smpp", "--name", "operator",
+            "--api-base-url", smsc.url,
+            "--credential", f"system_id={smsc.system_id}",
+            "--credential", f"password={smsc.password}",
+        )  # fmt: skip
+        assert "come over the carrier's own session" in added
+        assert smsc.password not in added
+        match = re.search(r"\bacct_\w+", added)
+        assert match is not None, added
+        account_id = match.group(0)
         number = await api.post(
             "/v1/numbers", json={"number": OURS, "provider_account_id": account_id}
         )

@@ -31,9 +31,6 @@ class ProviderRegistry:
         except KeyError:
             raise LookupError(f"no provider named {name!r}") from None
 
-    def names(self) -> list[str]:
-        return sorted(self._providers)
-
     async def resolve(self, name: str, account_id: str | None) -> Provider:
         """The adapter for a number: its account's when it has one, else by name."""
         if account_id is None:
@@ -51,7 +48,10 @@ class ProviderRegistry:
         async with lock:
             found = self._accounts.get(account_id)
             if found is None:
-                found = self._accounts[account_id] = await self.account_loader(account_id)
+                built = await self.account_loader(account_id)
+                found = self._accounts.setdefault(account_id, built)
+                if found is not built:  # installed meanwhile (a worker's SMPP session)
+                    await _close(built)
         return found
 
     def loaded(self) -> dict[str, Provider]:
