@@ -15,8 +15,11 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from agentsms.app import create_app
+from agentsms.core import provider_accounts
 from agentsms.core.provider_events import StoredProviderEvents
 from agentsms.providers.base import Receipt
+from agentsms.store.repositories import provider_accounts as accounts_repo
+from agentsms.store.types import utcnow
 from tests import conftest
 from tests.conftest import Gateway, open_gateway
 from tests.fakes.smsc import FakeSmsc, wait_until
@@ -208,3 +211,30 @@ async def test_two_smpp_accounts_with_the_same_smsc_ids_keep_their_receipts_apar
 
         await wait_status(gw, ids["+14155550189"], "undelivered")
         assert (await gw.client.get(f"/v1/messages/{ids[OURS]}")).json()["status"] == "sent"
+
+
+async def test_an_account_this_process_cannot_decrypt_is_left_out_of_the_sessions(
+    gw: Gateway,
+) -> None:
+    async with FakeSmsc() as smsc:
+        good = await gw.client.post("/v1/provider-accounts", json=account_body(smsc))
+        assert good.status_code == 201, good.text
+        async with gw.db.write() as conn:
+            await accounts_repo.insert_account(
+                conn,
+                {
+                    "id": "acct_sealed_with_another_key",
+                    "project_id": gw.project_id,
+                    "provider": "smpp",
+                    "name": "elsewhere",
+                    "api_base_url": smsc.url,
+                    "credentials": Fernet(Fernet.generate_key()).encrypt(b"{}").decode(),
+                    "credential_keys": ["password", "system_id"],
+                    "created_at": utcnow(),
+                },
+            )
+        opened = await provider_accounts.load_accounts(gw.db, gw.settings, "smpp")
+        ids = [account.id for account in opened]
+        assert good.json()["id"] in ids
+        assert "acct_sealed_with_another_key" not in ids
+        await wait_until(lambda: len(smsc.bound_sessions) == 1)

@@ -231,7 +231,14 @@ async def load_adapter(
 
 
 async def load_accounts(db: Database, settings: Settings, provider: str) -> list[ProviderAccount]:
-    """Every project's accounts at one carrier, decrypted (never log the result)."""
+    """Every project's accounts at one carrier, decrypted (never log the result); one whose
+    credentials this process cannot decrypt is logged and left out."""
     async with db.read() as conn:
         rows = await repo.accounts_of_provider(conn, provider)
-    return [open_account(row, settings) for row in rows]
+    opened: list[ProviderAccount] = []
+    for row in rows:
+        try:
+            opened.append(open_account(row, settings))
+        except ValueError as error:
+            log.error("provider_accounts.undecryptable", account_id=row["id"], reason=str(error))
+    return opened
