@@ -10,8 +10,18 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__
-from agentsms.api import batches, events, health, messages, numbers, problems, project, simulator
+from agentsms import __version__, dashboard
+from agentsms.api import (
+    api_keys,
+    batches,
+    events,
+    health,
+    messages,
+    numbers,
+    problems,
+    project,
+    simulator,
+)
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
@@ -69,8 +79,9 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
-    for module in (messages, batches, numbers, project, simulator, events, health):
+    for module in (messages, batches, numbers, project, api_keys, simulator, events, health):
         app.include_router(module.router)
+    dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +19,11 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     public_url: str | None = None
+    # Signs dashboard session cookies. Unset: a random one kept in ``data_dir/secret_key``
+    # (set it explicitly when several API processes on different machines share sessions).
+    secret_key: SecretStr | None = None
+    data_dir: Path = Path(".agentsms")
+    dashboard_session_hours: float = Field(default=12.0, gt=0)
 
     rate_limit_storage_url: str = "memory://"
     default_rate_limit_per_second: int = Field(default=100, ge=1)
