@@ -47,7 +47,8 @@ class CsvRecipient:
 
 def read_csv(text: str, *, max_rows: int, field_name: str = "file") -> list[CsvRecipient]:
     """Parse a recipients CSV: a ``to``/``phone``/``number`` column, optional ``body`` and
-    ``external_id``; every other column is a variable for ``{{column}}`` placeholders.
+    ``external_id``; every other column is a variable for ``{{column}}`` placeholders (an
+    empty cell counts as missing, so a text that uses it is refused for that row).
 
     Raises ``ValidationFailed`` naming ``field_name`` when the file cannot be used at all.
     """
@@ -74,7 +75,8 @@ def read_csv(text: str, *, max_rows: int, field_name: str = "file") -> list[CsvR
                 CsvRecipient(
                     line=reader.line_num,
                     to=values.get(column, ""),
-                    variables={name.strip(): values.get(name, "") for name in variables},
+                    # An empty cell is a missing value: "Hi {{name}}" never goes out as "Hi ".
+                    variables={n.strip(): values[n] for n in variables if values.get(n)},
                     body=values.get(by_key.get("body", ""), "") or None,
                     external_id=values.get(by_key.get("external_id", ""), "") or None,
                 )

@@ -233,7 +233,7 @@ async def batch_detail(request: Request, viewer: SignedIn, batch_id: str) -> Res
         seq = await core_events.last_seq(conn, viewer.project.id)
         row, counts = await messages_service.get_batch(conn, viewer.project.id, batch_id)
         where = MessageFilter(project_id=viewer.project.id, batch_id=batch_id)
-        recent = await messages_service.list_messages(conn, where, 20)
+        recent = await messages_service.list_messages(conn, where, 10)
     canceled = request.query_params.get("canceled")
     context = {"b": progress(row, counts), "seq": seq, "recent": recent, "canceled": canceled}
     return page(request, "batch.html", context, nav="batches")
