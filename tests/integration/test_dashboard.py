@@ -367,3 +367,23 @@ async def test_static_files_are_served_from_the_package(gateway: Gateway) -> Non
         assert "htmx" in htmx.text[:2000]
         sse = await visitor.get("/dashboard/static/htmx-ext-sse.min.js")
         assert 'defineExtension("sse"' in sse.text
+
+
+async def test_csv_preview_shows_the_first_rows_and_every_bad_one(gateway: Gateway) -> None:
+    lines = [f"+1415555{2600 + i},P{i}" for i in range(60)]
+    lines[45] = "+1415,P45"
+    csv = "to,name\n" + "\n".join(lines) + "\n"
+    async with signed_in(gateway) as person:
+        response = await person.http.post(
+            "/dashboard/compose/preview",
+            data={"body": "Hi {{name}}"},
+            files={"file": ("people.csv", csv.encode(), "text/csv")},
+            headers={"X-CSRF-Token": person.csrf},
+        )
+        html = response.text
+        assert "60 recipients, <strong" in html
+        assert "1 with problems" in html
+        assert "21 shown" in html
+        assert "Hi P19" in html
+        assert "Hi P20" not in html
+        assert "+1415</td>" in html  # line 47's bad number, beyond the first 20

@@ -27,7 +27,8 @@ from agentsms.dashboard.web import (
 
 router = APIRouter(prefix=f"{PREFIX}/compose", route_class=DashboardRoute, include_in_schema=False)
 
-PREVIEW_ROWS = 100
+PREVIEW_ROWS = 20  # shown in full; rows with problems are shown wherever they are
+MAX_PROBLEM_ROWS = 200
 Text = Annotated[str, Form()]
 FromField = Annotated[str, Form(alias="from")]
 
@@ -136,15 +137,22 @@ async def preview(
     context: dict[str, Any] = {"errors": {}, "rows": [], "csv_text": csv_text, "total": 0}
     try:
         recipients, text = await _recipients(viewer, file, csv_text)
-        async with viewer.state.db.read() as conn:
-            rows = await service.preview(
-                conn, viewer.project.id, recipients[:PREVIEW_ROWS], body, from_=from_ or None
-            )
-        context.update(rows=rows, csv_text=text, total=len(recipients))
-        context["invalid"] = sum(1 for row in rows if row.errors)
+        context.update(await _preview(viewer, recipients, body, from_), csv_text=text)
     except ValidationFailed as error:
         context["errors"] = errors_by_field(error.errors)
     return page(request, "_preview.html", context)
+
+
+async def _preview(
+    viewer: Viewer, recipients: list[CsvRecipient], body: str, from_: str
+) -> dict[str, Any]:
+    """Every row checked; the first ``PREVIEW_ROWS`` shown, and every row with a problem."""
+    async with viewer.state.db.read() as conn:
+        rows = await service.preview(conn, viewer.project.id, recipients, body, from_=from_ or None)
+    problems = [row for row in rows if row.errors]
+    head = rows[:PREVIEW_ROWS]
+    shown = head + [row for row in problems[:MAX_PROBLEM_ROWS] if row.line > head[-1].line]
+    return {"rows": shown, "total": len(rows), "invalid": len(problems), "errors": {}}
 
 
 @router.post("/batch", dependencies=[Protected])
@@ -201,16 +209,8 @@ async def send_batch(
     context = await _form_context(viewer, "csv", **values)
     context["errors"] = errors_by_field(errors)
     if recipients:
-        async with viewer.state.db.read() as conn:
-            rows = await service.preview(
-                conn, viewer.project.id, recipients[:PREVIEW_ROWS], body, from_=from_ or None
-            )
-        context["preview"] = {
-            "rows": rows,
-            "csv_text": csv_text,
-            "total": len(recipients),
-            "invalid": sum(1 for row in rows if row.errors),
-            "errors": {},
+        context["preview"] = await _preview(viewer, recipients, body, from_) | {
+            "csv_text": csv_text
         }
     return page(request, "compose.html", context, status_code=422, nav="compose")
 
