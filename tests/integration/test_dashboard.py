@@ -387,3 +387,20 @@ async def test_csv_preview_shows_the_first_rows_and_every_bad_one(gateway: Gatew
         assert "Hi P19" in html
         assert "Hi P20" not in html
         assert "+1415</td>" in html  # line 47's bad number, beyond the first 20
+
+
+async def test_overview_counts_delivery_rate_and_time_to_delivery(gateway: Gateway) -> None:
+    for n in range(3):
+        await gateway.client.post("/v1/messages", json={"to": f"+1415555267{n}", "body": "x"})
+    await gateway.drain()
+    later = await gateway.client.post(
+        "/v1/messages", json={"to": "+14155552679", "body": "y", "send_at": "2099-01-01T00:00:00Z"}
+    )
+    await gateway.client.post(f"/v1/messages/{later.json()['id']}/cancel")
+    async with signed_in(gateway) as person:
+        html = (await person.get("/dashboard")).text
+    assert re.search(r'id="fig-total">4<', html)
+    assert re.search(r'id="fig-rate">100.0 %<', html)  # canceled is not a failure
+    assert "3 delivered, 0 not" in html
+    assert re.search(r'id="fig-median">[\d.]+ (ms|s)<', html)
+    assert 'class="f-delivered"' in html  # a bar segment of delivered messages
