@@ -1,8 +1,10 @@
 """Browser tests: Playwright driving Debian's chromium against a real ``agentsms serve``.
 
 Never ``playwright install``: the browser is ``/usr/bin/chromium`` (``apt-get install
-chromium``; ``.ci/run`` does it). One server and one browser serve the whole module; each
-test gets a fresh browser context (its own cookies).
+chromium``; ``.ci/run`` does it). One server and one browser serve a test module; each
+test gets a fresh browser context (its own cookies). Module scope, not session scope:
+Playwright's sync API runs an event loop of its own in this thread, which must be gone
+before the asyncio tests of other modules run theirs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ DELIVERY_DELAY_SECONDS = 2.0
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("browser")
     server = start_server(
@@ -38,13 +40,13 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), (
         f"{CHROMIUM} is missing: apt-get install -y chromium (never playwright install)"

@@ -314,16 +314,12 @@ async def test_api_keys_created_once_and_revoked(gateway: Gateway) -> None:
         key_id = re.search(r'id="key-(key_\w+)"', listing.text)
         assert key_id is not None
         assert key_id.group(1) != ""
+        keys = tables.api_keys
+        query = select(keys).where(
+            keys.c.project_id == gateway.project_id, keys.c.name == "billing agent"
+        )
         async with gateway.db.read() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        select(tables.api_keys).where(tables.api_keys.c.name == "billing agent")
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = (await conn.execute(query)).mappings().all()
         [row] = rows
         revoked = await person.post(f"/dashboard/api-keys/{row['id']}/revoke")
         assert revoked.status_code == 200
@@ -404,3 +400,13 @@ async def test_overview_counts_delivery_rate_and_time_to_delivery(gateway: Gatew
     assert "3 delivered, 0 not" in html
     assert re.search(r'id="fig-median">[\d.]+ (ms|s)<', html)
     assert 'class="f-delivered"' in html  # a bar segment of delivered messages
+
+
+async def test_pages_forbid_framing_caching_and_foreign_scripts(gateway: Gateway) -> None:
+    async with browser(gateway) as visitor:
+        page = await visitor.get("/dashboard/login")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
