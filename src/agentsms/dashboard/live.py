@@ -8,6 +8,10 @@ HTML ready to swap in with htmx's SSE extension:
 * ``timeline-<message id>``: the message's timeline, when ``message=<id>`` is asked for;
 * ``batch-<batch id>``: the batch's progress bars, when ``batch=<id>`` is asked for.
 
+Without a valid session (never signed in, signed out, key revoked) it answers ``204``,
+which tells an ``EventSource`` to stop reconnecting; an open stream re-checks its session
+every ``RECHECK_SECONDS`` and ends once the key is revoked.
+
 Pages pass ``after=<seq>`` (the newest event when they were rendered) so nothing that
 happens between the render and the connection is missed; reconnects resume from
 ``Last-Event-ID``.
@@ -15,19 +19,24 @@ happens between the render and the connection is missed; reconnects resume from
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.responses import Response
 
 from agentsms.core import messages as messages_service
-from agentsms.core.errors import NotFound
+from agentsms.core import projects
+from agentsms.core.errors import NotFound, Unauthorized
 from agentsms.core.events import follow
 from agentsms.dashboard.pages import progress
 from agentsms.dashboard.sessions import CSRF_FIELD
-from agentsms.dashboard.web import PREFIX, DashboardRoute, SignedIn, Viewer, templates
+from agentsms.dashboard.web import PREFIX, DashboardRoute, MaybeSignedIn, Viewer, templates
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
+
+RECHECK_SECONDS = 30.0
 
 
 def _html(name: str, viewer: Viewer, **context: object) -> str:
@@ -39,19 +48,32 @@ def _html(name: str, viewer: Viewer, **context: object) -> str:
 @router.get("/stream")
 async def stream(
     request: Request,
-    viewer: SignedIn,
+    viewer: MaybeSignedIn,
     after: int | None = None,
     batch: str | None = None,
     message: str | None = None,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
-) -> EventSourceResponse:
+) -> Response:
+    if viewer is None:
+        return Response(status_code=204)
     if last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
     project_id = viewer.project.id
     db = viewer.state.db
 
+    key_id = viewer.session.key_id
+    assert key_id is not None
+
     async def events() -> AsyncIterator[ServerSentEvent]:
+        checked = time.monotonic()
         async for rows in follow(db, project_id, after):
+            if time.monotonic() - checked > RECHECK_SECONDS:
+                checked = time.monotonic()
+                try:
+                    async with db.read() as conn:
+                        await projects.project_for_key_id(conn, key_id)
+                except Unauthorized:
+                    return
             if not rows:
                 continue
             last = str(rows[-1]["seq"])

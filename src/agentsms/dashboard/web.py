@@ -143,7 +143,15 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfRefused
 
 
+async def viewer_or_none(request: Request) -> Viewer | None:
+    try:
+        return await viewer(request)
+    except SignInRequired:
+        return None
+
+
 SignedIn = Annotated[Viewer, Depends(viewer)]
+MaybeSignedIn = Annotated[Viewer | None, Depends(viewer_or_none)]
 Protected = Depends(csrf_protect)
 
 
