@@ -410,3 +410,23 @@ async def test_pages_forbid_framing_caching_and_foreign_scripts(gateway: Gateway
     policy = page.headers["content-security-policy"]
     assert "script-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+
+
+async def test_messages_page_paginates_with_a_cursor_keeping_filters(gateway: Gateway) -> None:
+    recipients = [f"+1415555{2600 + i}" for i in range(51)]
+    batch = (
+        await gateway.client.post("/v1/batches", json={"recipients": recipients, "body": "x"})
+    ).json()
+    await gateway.client.post("/v1/messages", json={"to": "+14155552671", "body": "not in it"})
+    async with signed_in(gateway) as person:
+        first = await person.get("/dashboard/messages", params={"batch": batch["id"]})
+        assert first.text.count('<tr id="row-') == 50
+        next_url = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+        assert next_url is not None
+        assert f"batch={batch['id']}" in next_url.group(1)
+        second = await person.get(next_url.group(1).replace("&amp;", "&"))
+        ids = re.findall(r'<tr id="row-(msg_\w+)"', first.text + second.text)
+        assert sorted(ids, reverse=True) == ids
+        assert sorted(ids) == sorted(batch["message_ids"])
+        assert 'rel="next"' not in second.text
+        assert ">Newest<" in second.text
