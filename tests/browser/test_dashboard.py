@@ -51,7 +51,7 @@ def test_csv_upload_of_50_rows_reaches_100_percent(page: Page, dashboard_server:
     expect(summary).to_have_text("50 recipients; 20 shown.")
     expect(page.locator("table.preview")).to_contain_text("Hi Person 0, your table is ready.")
     expect(page.locator("table.preview")).to_contain_text("Hi Person 19, your table is ready.")
-    screenshot(page, "csv-preview", full_page=False)
+    screenshot(page, "csv-preview")
     page.get_by_role("button", name="Send to everyone").click()
 
     expect(page.get_by_role("heading", name=re.compile(r"Batch batch_"))).to_be_visible()
