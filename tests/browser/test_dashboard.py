@@ -20,7 +20,7 @@ def test_sign_in_compose_and_watch_delivery_live(page: Page, dashboard_server: S
     sign_in(page, dashboard_server.api_key)
     page.get_by_role("link", name="Compose").click()
     page.get_by_label("To", exact=True).fill("+14155552671")
-    page.get_by_label("Text", exact=True).press_sequentially("Your order is ready 📦")
+    page.get_by_label("Text", exact=True).press_sequentially("Your table is ready 😀")
     counter = page.locator("#counter")
     expect(counter).to_contain_text("UCS-2")
     expect(counter).to_contain_text("1 segment")
