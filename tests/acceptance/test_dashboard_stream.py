@@ -52,6 +52,25 @@ def test_stream_sends_each_status_as_html_until_delivered(server: Server) -> Non
     assert 'class="badge s-delivered"' in timeline
 
 
+def test_stream_moves_the_bar_of_every_batch_that_moved(server: Server) -> None:
+    with server.client() as api:
+        recipients = ["+14155552671", "+14155552672"]
+        batch = api.post("/v1/batches", json={"recipients": recipients, "body": "hi"}).json()
+    percents: list[str] = []
+    with signed_in(server) as http:
+        params = {"after": "0", "batches": "1"}
+        with connect_sse(http, "GET", "/dashboard/stream", params=params) as source:
+            deadline = time.monotonic() + 20
+            for event in source.iter_sse():
+                if event.event == f"batchbar-{batch['id']}":
+                    found = re.search(r'data-done-percent="(\d+)"', event.data)
+                    assert found is not None, event.data
+                    percents.append(found.group(1))
+                if (percents and percents[-1] == "100") or time.monotonic() > deadline:
+                    break
+    assert percents[-1] == "100", percents
+
+
 def test_stream_without_a_session_says_no_content(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=10.0) as http:
         response = http.get("/dashboard/stream")

@@ -105,3 +105,18 @@ def test_phone_sized_screen_and_keyboard(page: Page, dashboard_server: Server) -
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="agentsms")).to_be_focused()
     screenshot(page, "messages-phone", full_page=False)
+
+
+def test_batches_list_moves_live(page: Page, dashboard_server: Server) -> None:
+    with dashboard_server.client() as api:
+        recipients = [f"+1415555{2700 + i}" for i in range(5)]
+        batch = api.post("/v1/batches", json={"recipients": recipients, "body": "hello"}).json()
+    sign_in(page, dashboard_server.api_key)
+    page.goto("/dashboard/batches")
+    row = page.locator("tr", has=page.get_by_role("link", name=batch["id"]))
+    done = row.locator("[data-done-percent]")
+    assert done.inner_text() != "100 % done"
+    page.evaluate(NO_RELOAD)
+    expect(done).to_have_text("100 % done")
+    assert page.evaluate(SAME_PAGE), "the page was reloaded"
+    screenshot(page, "batches-list")

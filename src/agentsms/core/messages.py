@@ -402,6 +402,15 @@ async def list_batches(
     return [(row, counts[row["id"]]) for row in rows]
 
 
+async def batches_by_ids(
+    conn: AsyncConnection, project_id: str, batch_ids: Sequence[str]
+) -> list[tuple[Row, dict[str, int]]]:
+    """The project's batches among ``batch_ids``, each with its counts per status."""
+    rows = await repo.get_batches(conn, project_id, batch_ids)
+    counts = await repo.batches_status_counts(conn, [row["id"] for row in rows])
+    return [(row, counts[row["id"]]) for row in rows]
+
+
 async def cancel_batch(conn: AsyncConnection, project_id: str, batch_id: str) -> int:
     """Cancel every message of the batch that has not started sending; how many were."""
     await get_batch(conn, project_id, batch_id)

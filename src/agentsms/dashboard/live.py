@@ -6,7 +6,9 @@ HTML ready to swap in with htmx's SSE extension:
 * ``status-<message id>``: the message's current status badge, for every message whose
   status changed (pages put ``sse-swap="status-msg_…"`` where a status is shown);
 * ``timeline-<message id>``: the message's timeline, when ``message=<id>`` is asked for;
-* ``batch-<batch id>``: the batch's progress bars, when ``batch=<id>`` is asked for.
+* ``batch-<batch id>``: the batch's progress bars, when ``batch=<id>`` is asked for;
+* ``batchbar-<batch id>``: a batch's one-line bar, for every batch that moved, when
+  ``batches=1`` is asked for (the batches list).
 
 Without a valid session (never signed in, signed out, key revoked) it answers ``204``,
 which tells an ``EventSource`` to stop reconnecting; an open stream re-checks its session
@@ -52,6 +54,7 @@ async def stream(
     after: int | None = None,
     batch: str | None = None,
     message: str | None = None,
+    batches: bool = False,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> Response:
     if viewer is None:
@@ -93,6 +96,16 @@ async def stream(
                         event=f"timeline-{message}",
                         id=last,
                     )
+                if batches:
+                    moved = {r["batch_id"] for r in current.values() if r["batch_id"]}
+                    for row, counts in await messages_service.batches_by_ids(
+                        conn, project_id, sorted(moved)
+                    ):
+                        yield ServerSentEvent(
+                            data=_html("_batch_bar.html", viewer, b=progress(row, counts)),
+                            event=f"batchbar-{row['id']}",
+                            id=last,
+                        )
                 if batch is not None and any(r["batch_id"] == batch for r in current.values()):
                     try:
                         row, counts = await messages_service.get_batch(conn, project_id, batch)

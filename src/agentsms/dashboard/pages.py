@@ -195,6 +195,7 @@ async def cancel_message(request: Request, viewer: SignedIn, message_id: str) ->
 @router.get("/batches")
 async def batches(request: Request, viewer: SignedIn, cursor: str | None = None) -> Response:
     async with viewer.state.db.read() as conn:
+        seq = await core_events.last_seq(conn, viewer.project.id)
         found = await messages_service.list_batches(
             conn, viewer.project.id, before_id=cursor or None, limit=PAGE_SIZE + 1
         )
@@ -204,6 +205,7 @@ async def batches(request: Request, viewer: SignedIn, cursor: str | None = None)
         "rows": rows,
         "next_url": next_url,
         "first_url": f"{PREFIX}/batches" if cursor else None,
+        "seq": seq,
     }
     return page(request, "batches.html", context, nav="batches")
 

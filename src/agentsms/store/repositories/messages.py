@@ -280,3 +280,14 @@ async def sent_counts_by_number(
         .group_by(messages.c.number_id)
     )
     return {number_id: int(n) for number_id, n in (await conn.execute(query)).all()}
+
+
+async def get_batches(
+    conn: AsyncConnection, project_id: str, batch_ids: Sequence[str]
+) -> Sequence[Row]:
+    if not batch_ids:
+        return []
+    query = select(batches).where(
+        batches.c.project_id == project_id, batches.c.id.in_(list(batch_ids))
+    )
+    return many((await conn.execute(query)).mappings().all())
