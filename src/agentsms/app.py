@@ -10,8 +10,9 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__
+from agentsms import __version__, dashboard
 from agentsms.api import (
+    api_keys,
     batches,
     callbacks,
     events,
@@ -87,6 +88,7 @@ def create_app(
         batches,
         numbers,
         project,
+        api_keys,
         simulator,
         events,
         health,
@@ -94,6 +96,7 @@ def create_app(
         callbacks,
     ):
         app.include_router(module.router)
+    dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

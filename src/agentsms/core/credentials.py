@@ -67,10 +67,25 @@ def credential_box(settings: Settings) -> CredentialBox:
     return _box(settings.secret_key, settings.database_url)
 
 
+def deployment_secrets(settings: Settings) -> list[str] | None:
+    """The deployment's secrets, current first: ``AGENTSMS_SECRET_KEY`` (comma-separated
+    during a rotation), else on SQLite the generated key file beside the database, else None.
+    """
+    if settings.secret_key:
+        return _split(settings.secret_key)
+    if settings.is_sqlite:
+        return [_dev_key(settings.database_url)]
+    return None
+
+
+def _split(secret_key: str) -> list[str]:
+    return [k.strip() for k in secret_key.split(",") if k.strip()]
+
+
 @functools.cache
 def _box(secret_key: str | None, database_url: str) -> CredentialBox:
     if secret_key:
-        return CredentialBox([k.strip() for k in secret_key.split(",") if k.strip()])
+        return CredentialBox(_split(secret_key))
     if not database_url.startswith("sqlite"):
         raise NotConfigured(
             'set AGENTSMS_SECRET_KEY (e.g. the output of `python -c "from '
