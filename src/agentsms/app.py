@@ -14,8 +14,10 @@ from agentsms import __version__
 from agentsms.api import (
     batches,
     callbacks,
+    compat,
     events,
     health,
+    media,
     messages,
     numbers,
     problems,
@@ -92,8 +94,10 @@ def create_app(
         health,
         provider_accounts,
         callbacks,
+        media,
     ):
         app.include_router(module.router)
+    compat.install(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -69,16 +69,37 @@ def credential_box(settings: Settings) -> CredentialBox:
 
 @functools.cache
 def _box(secret_key: str | None, database_url: str) -> CredentialBox:
+    return CredentialBox(list(_secrets(secret_key, database_url, "store carrier credentials")))
+
+
+def _secrets(secret_key: str | None, database_url: str, purpose: str) -> tuple[str, ...]:
+    """The deployment's secret keys, newest first (``NotConfigured`` when there are none)."""
     if secret_key:
-        return CredentialBox([k.strip() for k in secret_key.split(",") if k.strip()])
+        return tuple(k.strip() for k in secret_key.split(",") if k.strip())
     if not database_url.startswith("sqlite"):
         raise NotConfigured(
             'set AGENTSMS_SECRET_KEY (e.g. the output of `python -c "from '
             'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`) '
-            "in every agentsms process to store carrier credentials on PostgreSQL",
+            f"in every agentsms process to {purpose} on PostgreSQL",
             code="secret_key_missing",
         )
-    return CredentialBox([_dev_key(database_url)])
+    return (_dev_key(database_url),)
+
+
+def signing_keys(settings: Settings, purpose: str) -> tuple[bytes, ...]:
+    """HMAC keys for ``purpose`` derived from the deployment's secret keys: the first signs,
+    every one verifies (rotation as for credentials). Distinct purposes get unrelated keys."""
+    return _signing_keys(settings.secret_key, settings.database_url, purpose)
+
+
+@functools.cache
+def _signing_keys(secret_key: str | None, database_url: str, purpose: str) -> tuple[bytes, ...]:
+    return tuple(
+        HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"agentsms-{purpose}".encode()
+        ).derive(key.encode())
+        for key in _secrets(secret_key, database_url, f"sign {purpose}")
+    )
 
 
 def prepare(settings: Settings) -> None:

@@ -80,6 +80,22 @@ async def authenticate(conn: AsyncConnection, api_key: str) -> Project:
     return _project(row)
 
 
+async def authenticate_key(conn: AsyncConnection, api_key: str) -> tuple[Project, str]:
+    """The project owning ``api_key`` and the key's id (for credentials derived from it)."""
+    row = await repo.key_and_project_for_hash(conn, hash_key(api_key))
+    if row is None:
+        raise Unauthorized("invalid API key")
+    return _project(row), str(row["key_id"])
+
+
+async def authenticate_key_id(conn: AsyncConnection, key_id: str) -> Project:
+    """The project of the API key ``key_id``; ``Unauthorized`` once the key is revoked."""
+    row = await repo.project_for_key_id(conn, key_id)
+    if row is None:
+        raise Unauthorized("the API key this credential was issued from is revoked")
+    return _project(row)
+
+
 async def get_project(conn: AsyncConnection, project_id: str) -> Project | None:
     row = await repo.get_project(conn, project_id)
     return None if row is None else _project(row)

@@ -73,3 +73,23 @@ async def project_for_key_hash(conn: AsyncConnection, key_hash: str) -> Row | No
 async def key_exists(conn: AsyncConnection, key_hash: str) -> bool:
     query = select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
     return (await conn.execute(query)).first() is not None
+
+
+async def key_and_project_for_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
+    """The unrevoked key with this hash (``key_id``) and its project's columns."""
+    query = (
+        select(api_keys.c.id.label("key_id"), projects)
+        .join(api_keys, api_keys.c.project_id == projects.c.id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def project_for_key_id(conn: AsyncConnection, key_id: str) -> Row | None:
+    """The project owning the unrevoked key ``key_id``."""
+    query = (
+        select(projects)
+        .join(api_keys, api_keys.c.project_id == projects.c.id)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    )
+    return one((await conn.execute(query)).mappings().first())
