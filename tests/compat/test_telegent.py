@@ -437,6 +437,13 @@ async def test_body_is_sent_as_written_and_keys_match_in_any_case(gateway: Gatew
     assert response.status_code == 200, response.text
     (row,) = await message_rows(gateway)
     assert row["body"] == "Hi {{name}}"  # Telegent has no templates
+    # Metrics count the request under the route it matched, whatever case it came in.
+    metrics = (await gateway.client.get("/metrics")).text
+    route = f'route="{BASE}/v1.0/message/outbound",status="200"'
+    assert any(
+        line.startswith("agentsms_http_requests_total{") and route in line
+        for line in metrics.splitlines()
+    )
 
 
 async def test_details_per_recipient_before_and_after_delivery(gateway: Gateway) -> None:
@@ -816,6 +823,21 @@ async def test_504_when_the_database_does_not_answer_in_time() -> None:
     finally:
         silent.close()
     assert_telegent_error(response, 504)
+
+
+async def test_openapi_documents_the_telegent_surface(gateway: Gateway) -> None:
+    spec = (await gateway.client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    outbound = paths[f"{BASE}/v1.0/message/outbound"]["post"]
+    body = outbound["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"To", "From", "Body"}
+    assert body["properties"]["To"]["items"]["properties"]["Number"]["type"] == "string"
+    assert {"200", "400", "401", "403", "404", "405", "408", "429", "500", "503", "504"} <= set(
+        outbound["responses"]
+    )
+    token = paths[f"{BASE}/v1.0/oauth2/tokens"]["post"]["requestBody"]
+    assert "AccountKey" in token["content"]["application/json"]["schema"]["properties"]
+    assert "get" in paths[f"{BASE}/v1.0/message/details"]
 
 
 @pytest.mark.parametrize("status", sorted(ERROR_EXAMPLES))

@@ -1,9 +1,9 @@
 """Vendor-compatible APIs: each vendor's paths, shapes and error bodies under
 ``/compat/<vendor>``, translated onto agentsms's core (see ``_common`` for the plumbing).
 
-To add a vendor: write ``api/compat/<vendor>.py`` with an ``APIRouter`` (paths without the
-prefix), a ``render_error(Failure) -> Response`` and ``VENDOR = Vendor(name, router,
-render_error)``, and append it to ``VENDORS``.
+To add a vendor: write ``api/compat/<vendor>.py`` with an
+``APIRouter(prefix="/compat/<vendor>")``, a ``render_error(Failure) -> Response`` and
+``VENDOR = Vendor(name, router, render_error)``, and append it to ``VENDORS``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Plumbing shared by the vendor-compatible APIs mounted under ``/compat/<vendor>``.
 
-A vendor module builds an ``APIRouter`` (paths without the prefix) and a ``Vendor``
-naming it and the function that renders a ``Failure`` in the vendor's own error body.
+A vendor module builds an ``APIRouter(prefix="/compat/<vendor>")`` and a ``Vendor`` naming
+it and the function that renders a ``Failure`` in the vendor's own error body.
 ``install`` (called by ``api.compat.install``) then makes every error under the vendor's
 prefix come out in that body: our domain errors, request validation, unknown paths (404),
 wrong methods (405), rate limits (429), a request body that does not arrive in time (408),
@@ -109,7 +109,7 @@ ErrorRenderer = Callable[[Failure], Response]
 
 @dataclass(frozen=True, slots=True)
 class Vendor:
-    """One vendor surface: ``router`` is mounted at ``/compat/{name}``."""
+    """One vendor surface: ``router`` has the prefix ``/compat/{name}``."""
 
     name: str
     router: APIRouter
@@ -202,7 +202,9 @@ def install(app: FastAPI, settings: Settings, vendors: Sequence[Vendor]) -> None
     Call after ``problems.install`` (whose handlers stay in force outside the prefixes).
     """
     for vendor in vendors:
-        app.include_router(vendor.router, prefix=vendor.prefix)
+        if vendor.router.prefix != vendor.prefix:
+            raise ValueError(f"{vendor.name}: its router's prefix must be {vendor.prefix}")
+        app.include_router(vendor.router)
     for kind in (AgentsmsError, RequestValidationError, StarletteHTTPException):
         original: Handler = app.exception_handlers[kind]
         app.exception_handlers[kind] = _scoped(vendors, original)
@@ -258,7 +260,8 @@ class CompatGuard:
             await self.app(scope, receive, send)
             return
         if vendor.case_insensitive_paths:
-            scope = dict(scope, path=scope["path"].lower())
+            # In place, so the outer middleware sees the route the router matched.
+            scope["path"] = scope["path"].lower()
         deadline = time.monotonic() + self.body_timeout
         body_done = False
         started = False
@@ -493,3 +496,22 @@ def fold_keys(value: Any, annotation: Any) -> Any:
                 folded[hit[0]] = fold_keys(item, hit[1])
         return folded
     return value
+
+
+def json_body_docs(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body that ``parse_json`` reads (inlined schema)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": True, "content": content}}

@@ -31,6 +31,7 @@ from agentsms.api.compat._common import (
     exchange_api_key,
     failure_from,
     issue_token,
+    json_body_docs,
     parse_json,
     project_for_token,
 )
@@ -44,7 +45,7 @@ from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "telegent"
 ID_PREFIX = "TMID-"
-router = APIRouter(tags=["compat: Telegent"])
+router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Telegent"])
 Row = Mapping[str, Any]
 
 # -- errors -----------------------------------------------------------------------------------
@@ -223,6 +224,7 @@ def _check_scope(claims: TokenClaims, request: Request) -> None:
     response_model=TokenResponse,
     responses=_ERRORS,
     summary="Exchange AccountKey and AccountSecret for a bearer token",
+    openapi_extra=json_body_docs(TokenRequest),
 )
 async def create_token(request: Request, state: State) -> Response:
     """``AccountKey`` is the project id, ``AccountSecret`` one of its API keys."""
@@ -337,6 +339,7 @@ def _renamed(error: ValidationFailed, urls: int) -> ValidationFailed:
     response_model=OutboundResponse,
     responses=_ERRORS,
     summary="Send Outbound Message",
+    openapi_extra=json_body_docs(OutboundRequest),
 )
 async def send_outbound(request: Request, state: State) -> OutboundResponse:
     """One message per ``To`` recipient from ``From``; ``MessageId`` names them all."""
