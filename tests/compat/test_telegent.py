@@ -514,6 +514,10 @@ async def test_400_names_each_bad_field_and_stores_nothing(gateway: Gateway) -> 
         (good | {"To": [{"Number": "+18015737111"}, {"Number": "12"}]}, ("To[1].Number",)),
         (good | {"From": "+14155550123"}, ("From", "sender pool")),
         (good | {"Owner": "nobody"}, ("Owner",)),
+        (
+            good | {"Owner": "nobody", "MmsBase64": [{"Base64": "AAAA", "BaseType": "x"}]},
+            ("Owner", "MmsBase64[0].BaseType"),
+        ),
         (good | {"MmsMedia": [{"MediaUrl": "ftp://x"}]}, ("MmsMedia[0].MediaUrl",)),
         (
             good | {"MmsBase64": [{"Base64": "***", "BaseType": "audio/wav"}]},

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import JSONResponse, Response
 
 from agentsms.api.compat._common import (
@@ -352,8 +353,14 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
             f"To: at most {settings.max_batch_recipients} recipients per request",
             errors=[FieldError("To", f"at most {settings.max_batch_recipients} per request")],
         )
-    owner = None if body.Owner is None else parse_phone_field(body.Owner, "Owner").e164
     urls = [item.MediaUrl for item in body.MmsMedia or []]
+    faults: list[FieldError] = []
+    owner = None
+    if body.Owner is not None:
+        try:
+            owner = parse_phone_field(body.Owner, "Owner").e164
+        except ValidationFailed as error:
+            faults.extend(error.errors)
     checked = [
         media.check_upload(
             f"MmsBase64[{i}]",
@@ -364,7 +371,7 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
         for i, item in enumerate(body.MmsBase64 or [])
     ]
     try:
-        uploads = media.require_uploads(checked)
+        uploads = media.require_uploads([*checked, (None, faults)])
     except ValidationFailed as error:
         raise _renamed(error, len(urls)) from None
     has_media = bool(urls or uploads)
@@ -414,7 +421,9 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
     )
 
 
-async def _batch_messages(conn: Any, project_id: str, batch_id: str, total: int) -> list[Row]:
+async def _batch_messages(
+    conn: AsyncConnection, project_id: str, batch_id: str, total: int
+) -> list[Row]:
     where = MessageFilter(project_id=project_id, batch_id=batch_id)
     rows = await service.list_messages(conn, where, max(total, 1))
     return sorted(rows, key=lambda row: str(row["id"]))
