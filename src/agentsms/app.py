@@ -10,8 +10,9 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__
+from agentsms import __version__, dashboard
 from agentsms.api import (
+    api_keys,
     batches,
     callbacks,
     compat,
@@ -89,6 +90,7 @@ def create_app(
         batches,
         numbers,
         project,
+        api_keys,
         simulator,
         events,
         health,
@@ -98,6 +100,7 @@ def create_app(
     ):
         app.include_router(module.router)
     compat.install(app, settings)
+    dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     public_url: str | None = None
+    dashboard_session_hours: float = Field(default=12.0, gt=0)
 
     rate_limit_storage_url: str = "memory://"
     default_rate_limit_per_second: int = Field(default=100, ge=1)
@@ -43,9 +44,10 @@ class Settings(BaseSettings):
 
     simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
 
-    # Carriers: the key that encrypts provider credentials at rest (a Fernet key, or several
-    # separated by commas: the first encrypts, all decrypt), plain-http carrier URLs for
-    # tests and private networks, and the caps of inbound media fetches.
+    # The deployment's secret: it encrypts provider credentials at rest and signs dashboard
+    # sessions. Several, separated by commas, during a rotation: the first encrypts and
+    # signs, all decrypt and verify. Unset on SQLite: a key file generated next to the
+    # database. Also: plain-http URLs for tests and private networks, media fetch caps.
     secret_key: str | None = None
     allow_insecure_urls: bool = False
     media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)

@@ -798,7 +798,7 @@ async def test_503_when_the_database_cannot_be_reached() -> None:
     assert response.json()["StatusCode"] == 503
     assert_telegent_error(details, 401)  # a token is checked before the database is asked
     # Without AGENTSMS_SECRET_KEY a PostgreSQL deployment cannot sign or check tokens.
-    async with own_app(url) as app, telegent_client(app) as client:
+    async with own_app(url, secret_key=None) as app, telegent_client(app) as client:
         unconfigured = await client.get(
             "/v1.0/message/details",
             params={"MessageId": "TMID-1"},

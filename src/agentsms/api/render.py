@@ -88,3 +88,13 @@ def event(row: Row) -> schemas.MessageEvent:
         data=dict(row["data"] or {}),
         created_at=row["created_at"],
     )
+
+
+def api_key(row: Row) -> schemas.ApiKey:
+    return schemas.ApiKey(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )

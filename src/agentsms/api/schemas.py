@@ -288,3 +288,33 @@ class ProviderAccount(BaseModel):
 
 class ProviderAccountList(BaseModel):
     data: list[ProviderAccount]
+
+
+# -- API keys -----------------------------------------------------------------------------
+
+
+class ApiKeyCreate(_Strict):
+    """``POST /v1/api-keys``: a new key for the calling project."""
+
+    name: str = Field(description="What the key is for, e.g. 'billing agent'", max_length=200)
+
+
+class ApiKey(BaseModel):
+    """An API key without its secret; ``prefix`` is its first 8 characters."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    """A key just created: ``key`` is the secret, shown this once only."""
+
+    key: str
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKey]

@@ -67,39 +67,33 @@ def credential_box(settings: Settings) -> CredentialBox:
     return _box(settings.secret_key, settings.database_url)
 
 
+def deployment_secrets(settings: Settings) -> list[str] | None:
+    """The deployment's secrets, current first: ``AGENTSMS_SECRET_KEY`` (comma-separated
+    during a rotation), else on SQLite the generated key file beside the database, else None.
+    """
+    if settings.secret_key:
+        return _split(settings.secret_key)
+    if settings.is_sqlite:
+        return [_dev_key(settings.database_url)]
+    return None
+
+
+def _split(secret_key: str) -> list[str]:
+    return [k.strip() for k in secret_key.split(",") if k.strip()]
+
+
 @functools.cache
 def _box(secret_key: str | None, database_url: str) -> CredentialBox:
-    return CredentialBox(list(_secrets(secret_key, database_url, "store carrier credentials")))
-
-
-def _secrets(secret_key: str | None, database_url: str, purpose: str) -> tuple[str, ...]:
-    """The deployment's secret keys, newest first (``NotConfigured`` when there are none)."""
     if secret_key:
-        return tuple(k.strip() for k in secret_key.split(",") if k.strip())
+        return CredentialBox(_split(secret_key))
     if not database_url.startswith("sqlite"):
         raise NotConfigured(
             'set AGENTSMS_SECRET_KEY (e.g. the output of `python -c "from '
             'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`) '
-            f"in every agentsms process to {purpose} on PostgreSQL",
+            "in every agentsms process to store carrier credentials on PostgreSQL",
             code="secret_key_missing",
         )
-    return (_dev_key(database_url),)
-
-
-def signing_keys(settings: Settings, purpose: str) -> tuple[bytes, ...]:
-    """HMAC keys for ``purpose`` derived from the deployment's secret keys: the first signs,
-    every one verifies (rotation as for credentials). Distinct purposes get unrelated keys."""
-    return _signing_keys(settings.secret_key, settings.database_url, purpose)
-
-
-@functools.cache
-def _signing_keys(secret_key: str | None, database_url: str, purpose: str) -> tuple[bytes, ...]:
-    return tuple(
-        HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=f"agentsms-{purpose}".encode()
-        ).derive(key.encode())
-        for key in _secrets(secret_key, database_url, f"sign {purpose}")
-    )
+    return CredentialBox([_dev_key(database_url)])
 
 
 def prepare(settings: Settings) -> None:
@@ -156,3 +150,28 @@ def _as_fernet_key(value: str) -> bytes:
         pass
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"agentsms-credentials")
     return base64.urlsafe_b64encode(derived.derive(value.encode()))
+
+
+def signing_keys(settings: Settings, purpose: str) -> tuple[bytes, ...]:
+    """HMAC keys for ``purpose`` derived from the deployment's secrets: the first signs,
+    every one verifies (rotation as for credentials). Distinct purposes get unrelated keys.
+
+    ``NotConfigured`` on PostgreSQL without ``AGENTSMS_SECRET_KEY``.
+    """
+    secrets = deployment_secrets(settings)
+    if not secrets:
+        raise NotConfigured(
+            f"set AGENTSMS_SECRET_KEY in every agentsms process to sign {purpose} on PostgreSQL",
+            code="secret_key_missing",
+        )
+    return _signing_keys(tuple(secrets), purpose)
+
+
+@functools.cache
+def _signing_keys(secrets: tuple[str, ...], purpose: str) -> tuple[bytes, ...]:
+    return tuple(
+        HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"agentsms-{purpose}".encode()
+        ).derive(secret.encode())
+        for secret in secrets
+    )

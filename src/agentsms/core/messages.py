@@ -401,3 +401,72 @@ async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> l
     }
     later = [dict(event) for event in await events_repo.events_for_message(conn, message_id)]
     return [first, *(event for event in later if event["status"] != accepted)]
+
+
+async def list_batches(
+    conn: AsyncConnection, project_id: str, *, before_id: str | None = None, limit: int = 50
+) -> list[tuple[Row, dict[str, int]]]:
+    """The project's batches, newest first, each with its counts per status."""
+    rows = await repo.list_batches(conn, project_id, before_id=before_id, limit=limit)
+    counts = await repo.batches_status_counts(conn, [row["id"] for row in rows])
+    return [(row, counts[row["id"]]) for row in rows]
+
+
+async def batches_by_ids(
+    conn: AsyncConnection, project_id: str, batch_ids: Sequence[str]
+) -> list[tuple[Row, dict[str, int]]]:
+    """The project's batches among ``batch_ids``, each with its counts per status."""
+    rows = await repo.get_batches(conn, project_id, batch_ids)
+    counts = await repo.batches_status_counts(conn, [row["id"] for row in rows])
+    return [(row, counts[row["id"]]) for row in rows]
+
+
+async def cancel_batch(conn: AsyncConnection, project_id: str, batch_id: str) -> int:
+    """Cancel every message of the batch that has not started sending; how many were."""
+    await get_batch(conn, project_id, batch_id)
+    pending = await repo.batch_ids_with_status(conn, batch_id, statuses.CANCELABLE)
+    now = utcnow()
+    changed = await repo.set_status_where(
+        conn,
+        pending,
+        from_statuses=statuses.CANCELABLE,
+        values={"status": statuses.CANCELED, "updated_at": now},
+    )
+    for message_id in changed:
+        await queue.cancel_by_ref(conn, SEND_JOB, message_id)
+    rows = await repo.messages_by_ids(conn, changed)
+    await record_events(conn, [(rows[i], statuses.CANCELED, {}) for i in changed], now)
+    return len(changed)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What ``check`` found for one spec: the message it would send, or why not."""
+
+    message: Row | None
+    errors: list[FieldError]
+
+
+async def check(
+    conn: AsyncConnection, project_id: str, specs: Sequence[OutboundSpec]
+) -> list[Checked]:
+    """Validate, fill and price each spec exactly as a send would, writing nothing.
+
+    Field names in each ``errors`` are the spec's own (``to``, ``body``, ...). A sender chosen
+    from the pool here may differ from the one a real send picks when several qualify.
+    """
+    intake = _Intake(project_id, await _pool(conn, project_id, specs), utcnow())
+    found: list[Checked] = []
+    for spec in specs:
+        before = len(intake.errors)
+        row = intake.build(spec, "")
+        found.append(Checked(row, intake.errors[before:]))
+    return found
+
+
+async def get_messages(
+    conn: AsyncConnection, project_id: str, message_ids: Sequence[str]
+) -> dict[str, Row]:
+    """The project's messages among ``message_ids`` (others are left out), by id."""
+    found = await repo.messages_by_ids(conn, message_ids)
+    return {i: row for i, row in found.items() if row["project_id"] == project_id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,6 +15,7 @@ from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
 from agentsms.ids import new_id
 from agentsms.providers.catalog import CARRIERS
+from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as repo
 from agentsms.store.repositories import provider_accounts as accounts_repo
 from agentsms.store.types import utcnow
@@ -222,3 +224,22 @@ class SenderPool:
             return invalid("from", "this project has no sender numbers; add one first")
         what = f"the {channel} channel" if channel else "media" if has_media else "this message"
         return invalid("from", f"no number in this project's pool can carry {what}")
+
+
+@dataclass(frozen=True, slots=True)
+class NumberHealth:
+    """A sender number with what it did lately."""
+
+    number: Row
+    sent_last_hour: int
+    recent_errors: list[Row]
+
+
+async def number_health(
+    conn: AsyncConnection, project_id: str, now: datetime, *, errors_per_number: int = 3
+) -> list[NumberHealth]:
+    """Each number of the pool, its sends in the last hour and its newest errors."""
+    rows = await repo.list_numbers(conn, project_id)
+    sent = await messages_repo.sent_counts_by_number(conn, project_id, now - timedelta(hours=1))
+    errors = await messages_repo.recent_errors_by_number(conn, project_id, errors_per_number)
+    return [NumberHealth(row, sent.get(row["id"], 0), errors.get(row["id"], [])) for row in rows]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import numbers as numbers_service
-from agentsms.core.errors import Unauthorized, invalid
+from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import projects as repo
@@ -80,22 +80,6 @@ async def authenticate(conn: AsyncConnection, api_key: str) -> Project:
     return _project(row)
 
 
-async def authenticate_key(conn: AsyncConnection, api_key: str) -> tuple[Project, str]:
-    """The project owning ``api_key`` and the key's id (for credentials derived from it)."""
-    row = await repo.key_and_project_for_hash(conn, hash_key(api_key))
-    if row is None:
-        raise Unauthorized("invalid API key")
-    return _project(row), str(row["key_id"])
-
-
-async def authenticate_key_id(conn: AsyncConnection, key_id: str) -> Project:
-    """The project of the API key ``key_id``; ``Unauthorized`` once the key is revoked."""
-    row = await repo.project_for_key_id(conn, key_id)
-    if row is None:
-        raise Unauthorized("the API key this credential was issued from is revoked")
-    return _project(row)
-
-
 async def get_project(conn: AsyncConnection, project_id: str) -> Project | None:
     row = await repo.get_project(conn, project_id)
     return None if row is None else _project(row)
@@ -135,3 +119,64 @@ async def ensure_bootstrap(conn: AsyncConnection, api_key: str) -> Project:
     if not await numbers_repo.list_numbers(conn, project.id):
         await numbers_service.add_simulator_number(conn, project.id, DEFAULT_SIMULATOR_NUMBER)
     return project
+
+
+# -- API keys -----------------------------------------------------------------------------
+
+MAX_KEY_NAME = 200
+Row = Mapping[str, Any]
+
+
+async def create_api_key(conn: AsyncConnection, project_id: str, name: str) -> tuple[Row, str]:
+    """A new key for the project: its row and the key in clear (shown this once only)."""
+    name = name.strip()
+    if not name:
+        raise invalid("name", "must not be empty")
+    if len(name) > MAX_KEY_NAME:
+        raise invalid("name", f"is {len(name)} characters; the limit is {MAX_KEY_NAME}")
+    key = new_api_key()
+    key_id = await add_api_key(conn, project_id, key, name=name)
+    row = await repo.get_api_key(conn, project_id, key_id)
+    assert row is not None
+    return row, key
+
+
+async def list_api_keys(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    """The project's keys (never their secrets): active ones first, newest first."""
+    return await repo.list_api_keys(conn, project_id)
+
+
+async def revoke_api_key(conn: AsyncConnection, project_id: str, key_id: str) -> Row:
+    """Revoke a key at once. Revoking a revoked key changes nothing; the last active key of
+    a project cannot be revoked (``Conflict``), so a project never locks itself out."""
+    row = await repo.get_api_key(conn, project_id, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    if row["revoked_at"] is not None:
+        return row
+    if await repo.count_active_keys(conn, project_id) <= 1:
+        raise Conflict(
+            "this is the project's last active API key; create another before revoking it",
+            code="last_api_key",
+        )
+    await repo.revoke_api_key(conn, project_id, key_id, utcnow())
+    revoked = await repo.get_api_key(conn, project_id, key_id)
+    assert revoked is not None
+    return revoked
+
+
+async def authenticate_key(conn: AsyncConnection, api_key: str) -> tuple[Project, str]:
+    """The project owning ``api_key`` and the key's id (for sessions that outlive a request)."""
+    key = await repo.key_for_hash(conn, hash_key(api_key))
+    row = None if key is None else await repo.get_project(conn, key["project_id"])
+    if key is None or row is None:
+        raise Unauthorized("invalid API key")
+    return _project(row), str(key["id"])
+
+
+async def project_for_key_id(conn: AsyncConnection, key_id: str) -> Project:
+    """The project of the unrevoked key ``key_id``; ``Unauthorized`` once it is revoked."""
+    row = await repo.project_for_key_id(conn, key_id)
+    if row is None:
+        raise Unauthorized("the API key of this session was revoked")
+    return _project(row)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from agentsms.store.bulk import insert_rows
 from agentsms.store.tables import jobs
@@ -143,11 +144,18 @@ def _payload(value: Any) -> dict[str, Any]:
 
 
 async def heartbeat(conn: AsyncConnection, *, owner: str, lease_seconds: float) -> int:
-    """Extend the lease of every job ``owner`` is running."""
+    """Extend the lease of every job ``owner`` is running.
+
+    On PostgreSQL rows another transaction holds (the owner's own handlers finishing them)
+    are skipped rather than waited for: waiting on rows locked in another order is how a
+    heartbeat deadlocked with a handler. A job being finished needs no longer lease.
+    """
+    mine: ColumnElement[bool] = (jobs.c.lease_owner == owner) & (jobs.c.status == RUNNING)
+    if conn.dialect.name != "sqlite":
+        locked = select(jobs.c.id).where(mine).order_by(jobs.c.id).with_for_update(skip_locked=True)
+        mine = jobs.c.id.in_(locked.scalar_subquery())
     result = await conn.execute(
-        update(jobs)
-        .where(jobs.c.lease_owner == owner, jobs.c.status == RUNNING)
-        .values(lease_expires_at=time.time() + lease_seconds)
+        update(jobs).where(mine).values(lease_expires_at=time.time() + lease_seconds)
     )
     return int(result.rowcount or 0)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentsms.api.events import SETTLE, SettleWindow
+from agentsms.core.events import SETTLE, SettleWindow
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

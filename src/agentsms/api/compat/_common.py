@@ -431,7 +431,7 @@ async def project_for_token(
         project = cached[0]
     else:
         async with state.db.read() as conn:
-            project = await projects.authenticate_key_id(conn, claims.key_id)
+            project = await projects.project_for_key_id(conn, claims.key_id)
         state.key_cache[cache_key] = (project, now + state.settings.api_key_cache_seconds)
     if project.id != claims.project_id:
         raise Unauthorized("invalid bearer token")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -37,6 +38,7 @@ class MessageFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     before_id: str | None = None
+    number: str | None = None
 
 
 async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -80,6 +82,10 @@ async def list_messages(conn: AsyncConnection, where: MessageFilter, limit: int)
         query = query.where(messages.c.created_at < where.created_before)
     if where.before_id is not None:
         query = query.where(messages.c.id < where.before_id)
+    if where.number is not None:
+        query = query.where(
+            or_(messages.c.to_number == where.number, messages.c.from_number == where.number)
+        )
     query = query.order_by(messages.c.id.desc()).limit(limit)
     return many((await conn.execute(query)).mappings().all())
 
@@ -197,3 +203,109 @@ def _constants(values: Sequence[str]) -> list[ColumnElement[str]]:
     """
     assert all(value.isalpha() for value in values)
     return [literal_column(f"'{value}'") for value in values]
+
+
+async def list_batches(
+    conn: AsyncConnection, project_id: str, *, before_id: str | None, limit: int
+) -> Sequence[Row]:
+    """The project's batches, newest first, before the cursor ``before_id``."""
+    query = select(batches).where(batches.c.project_id == project_id)
+    if before_id is not None:
+        query = query.where(batches.c.id < before_id)
+    query = query.order_by(batches.c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def batches_status_counts(
+    conn: AsyncConnection, batch_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """``batch_status_counts`` for many batches in one query."""
+    found: dict[str, dict[str, int]] = {batch_id: {} for batch_id in batch_ids}
+    if not batch_ids:
+        return found
+    query = (
+        select(messages.c.batch_id, messages.c.status, func.count())
+        .where(messages.c.batch_id.in_(list(batch_ids)))
+        .group_by(messages.c.batch_id, messages.c.status)
+    )
+    for batch_id, status, count in (await conn.execute(query)).all():
+        found[batch_id][status] = int(count)
+    return found
+
+
+async def batch_ids_with_status(
+    conn: AsyncConnection, batch_id: str, statuses: Sequence[str]
+) -> list[str]:
+    query = select(messages.c.id).where(
+        messages.c.batch_id == batch_id, messages.c.status.in_(list(statuses))
+    )
+    return [row[0] for row in (await conn.execute(query)).all()]
+
+
+async def outbound_timings(
+    conn: AsyncConnection, project_id: str, since: datetime, limit: int
+) -> Sequence[Row]:
+    """``created_at``, ``status`` and ``delivered_at`` of outbound messages created since."""
+    query = (
+        select(messages.c.created_at, messages.c.status, messages.c.delivered_at)
+        .where(
+            messages.c.project_id == project_id,
+            messages.c.direction == "outbound",
+            messages.c.created_at >= since,
+        )
+        .order_by(messages.c.id.desc())
+        .limit(limit)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def recent_errors_by_number(
+    conn: AsyncConnection, project_id: str, per_number: int, scan: int = 2000
+) -> dict[str, list[Row]]:
+    """The newest messages with an error, up to ``per_number`` per sender number id
+    (looking at the project's ``scan`` newest failed messages)."""
+    query = (
+        select(
+            messages.c.id,
+            messages.c.number_id,
+            messages.c.error_code,
+            messages.c.error_message,
+            messages.c.updated_at,
+        )
+        .where(messages.c.project_id == project_id, messages.c.error_code.is_not(None))
+        .order_by(messages.c.id.desc())
+        .limit(scan)
+    )
+    found: dict[str, list[Row]] = {}
+    for row in many((await conn.execute(query)).mappings().all()):
+        bucket = found.setdefault(row["number_id"], [])
+        if len(bucket) < per_number:
+            bucket.append(row)
+    return found
+
+
+async def sent_counts_by_number(
+    conn: AsyncConnection, project_id: str, since: datetime
+) -> dict[str, int]:
+    """Outbound messages handed to a carrier since ``since``, per sender number id."""
+    query = (
+        select(messages.c.number_id, func.count())
+        .where(
+            messages.c.project_id == project_id,
+            messages.c.direction == "outbound",
+            messages.c.sent_at >= since,
+        )
+        .group_by(messages.c.number_id)
+    )
+    return {number_id: int(n) for number_id, n in (await conn.execute(query)).all()}
+
+
+async def get_batches(
+    conn: AsyncConnection, project_id: str, batch_ids: Sequence[str]
+) -> Sequence[Row]:
+    if not batch_ids:
+        return []
+    query = select(batches).where(
+        batches.c.project_id == project_id, batches.c.id.in_(list(batch_ids))
+    )
+    return many((await conn.execute(query)).mappings().all())

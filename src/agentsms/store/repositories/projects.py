@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.repositories import Row, one
+from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import api_keys, projects
 
 
@@ -75,13 +76,9 @@ async def key_exists(conn: AsyncConnection, key_hash: str) -> bool:
     return (await conn.execute(query)).first() is not None
 
 
-async def key_and_project_for_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
-    """The unrevoked key with this hash (``key_id``) and its project's columns."""
-    query = (
-        select(api_keys.c.id.label("key_id"), projects)
-        .join(api_keys, api_keys.c.project_id == projects.c.id)
-        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    )
+async def key_for_hash(conn: AsyncConnection, key_hash: str) -> Row | None:
+    """The unrevoked key row with this hash."""
+    query = select(api_keys).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     return one((await conn.execute(query)).mappings().first())
 
 
@@ -93,3 +90,38 @@ async def project_for_key_id(conn: AsyncConnection, key_id: str) -> Row | None:
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
     )
     return one((await conn.execute(query)).mappings().first())
+
+
+async def list_api_keys(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    query = (
+        select(api_keys)
+        .where(api_keys.c.project_id == project_id)
+        .order_by(api_keys.c.revoked_at.is_not(None), api_keys.c.id.desc())
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def get_api_key(conn: AsyncConnection, project_id: str, key_id: str) -> Row | None:
+    query = select(api_keys).where(api_keys.c.project_id == project_id, api_keys.c.id == key_id)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def count_active_keys(conn: AsyncConnection, project_id: str) -> int:
+    query = select(func.count()).where(
+        api_keys.c.project_id == project_id, api_keys.c.revoked_at.is_(None)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def revoke_api_key(
+    conn: AsyncConnection, project_id: str, key_id: str, revoked_at: datetime
+) -> None:
+    await conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.project_id == project_id,
+            api_keys.c.id == key_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=revoked_at)
+    )

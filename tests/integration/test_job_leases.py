@@ -1,0 +1,79 @@
+"""Job leases on a real database: heartbeats extend them and never wait on a busy row."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import select, text
+
+from agentsms.jobs import queue
+from agentsms.jobs.queue import NewJob
+from agentsms.store.db import Database
+from agentsms.store.tables import jobs
+
+KIND = "test.lease"
+
+
+async def _leases(db: Database, owner: str) -> dict[int, float]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(jobs.c.id, jobs.c.lease_expires_at).where(jobs.c.lease_owner == owner)
+        )
+        return {int(row.id): float(row.lease_expires_at) for row in rows}
+
+
+async def test_heartbeat_extends_only_the_owners_leases(backend_url: str) -> None:
+    db = Database(backend_url)
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=KIND, ref=f"r{i}") for i in range(4)])
+            mine = await queue.claim(conn, owner="me", limit=3, lease_seconds=5, kinds=[KIND])
+            theirs = await queue.claim(conn, owner="them", limit=3, lease_seconds=5, kinds=[KIND])
+        assert len(mine) == 3
+        assert len(theirs) == 1
+        before_mine, before_theirs = await _leases(db, "me"), await _leases(db, "them")
+        async with db.write() as conn:
+            extended = await queue.heartbeat(conn, owner="me", lease_seconds=60)
+        assert extended == 3
+        after_mine = await _leases(db, "me")
+        assert set(after_mine) == {job.id for job in mine}
+        assert all(after_mine[i] >= time.time() + 50 > before_mine[i] for i in after_mine)
+        assert await _leases(db, "them") == before_theirs
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()
+
+
+async def test_heartbeat_skips_a_row_another_transaction_holds(backend_url: str) -> None:
+    """PostgreSQL: a handler finishing a job holds its row; the heartbeat must not wait for
+    it (waiting on rows locked in a different order is how two transactions deadlock)."""
+    db = Database(backend_url)
+    if db.is_sqlite:
+        await db.dispose()
+        pytest.skip("SQLite write transactions are exclusive: there are no row locks")
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=KIND, ref=f"r{i}") for i in range(3)])
+            claimed = await queue.claim(conn, owner="me", limit=3, lease_seconds=5, kinds=[KIND])
+        busy = claimed[0].id
+        async with db.engine.connect() as holder:
+            await holder.begin()
+            await holder.execute(
+                text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": busy}
+            )
+            async with db.write() as conn:
+                extended = await asyncio.wait_for(
+                    queue.heartbeat(conn, owner="me", lease_seconds=60), timeout=5
+                )
+            assert extended == 2
+            await holder.rollback()
+        leases = await _leases(db, "me")
+        assert leases[busy] < time.time() + 50
+        assert all(leases[job.id] >= time.time() + 50 for job in claimed[1:])
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()
