@@ -15,8 +15,10 @@ from agentsms.api import (
     api_keys,
     batches,
     callbacks,
+    compat,
     events,
     health,
+    media,
     messages,
     numbers,
     problems,
@@ -94,8 +96,10 @@ def create_app(
         health,
         provider_accounts,
         callbacks,
+        media,
     ):
         app.include_router(module.router)
+    compat.install(app, settings)
     dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

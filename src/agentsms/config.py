@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_recipients: int = 10_000
     api_key_cache_seconds: float = 5.0
+    # Vendor-compatible APIs (/compat/...): how long a request body may take to arrive
+    # (then 408), how long an answer may take (then 504: the database did not answer in
+    # time), and the lifetime of the bearer tokens vendors exchange credentials for.
+    request_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    compat_response_timeout_seconds: float = Field(default=60.0, gt=0)
+    compat_token_seconds: int = Field(default=3600, ge=60)
 
     worker_poll_interval: float = Field(default=0.1, gt=0)
     worker_claim_batch: int = Field(default=500, ge=1)

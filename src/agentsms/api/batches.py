@@ -39,6 +39,7 @@ def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
                     send_at=body.send_at,
                     validity_seconds=body.validity_seconds,
                     variables=body.variables,
+                    literal=body.literal,
                 )
             )
         else:
@@ -58,6 +59,7 @@ def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
                     external_id=recipient.external_id,
                     validity_seconds=body.validity_seconds,
                     variables=body.variables | recipient.variables,
+                    literal=body.literal,
                 )
             )
     return BatchSpec(items=items, spacing_seconds=body.spacing_seconds, metadata=body.metadata)

@@ -36,6 +36,7 @@ def to_spec(body: schemas.MessageCreate) -> OutboundSpec:
         external_id=body.external_id,
         validity_seconds=body.validity_seconds,
         variables=body.variables,
+        literal=body.literal,
     )
 
 

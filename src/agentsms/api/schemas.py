@@ -65,6 +65,9 @@ class MessageCreate(_Strict):
     external_id: str | None = Field(default=None, max_length=200)
     validity_seconds: int | None = Field(default=None, gt=0)
     variables: dict[str, Any] = Field(default_factory=dict)
+    literal: bool = Field(
+        default=False, description="Send the body as written: no {{variables}} filling"
+    )
 
 
 class Recipient(_Strict):
@@ -110,6 +113,9 @@ class BatchCreate(_Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
     validity_seconds: int | None = Field(default=None, gt=0)
     variables: dict[str, Any] = Field(default_factory=dict)
+    literal: bool = Field(
+        default=False, description="Send the body as written: no {{variables}} filling"
+    )
 
 
 class Message(BaseModel):

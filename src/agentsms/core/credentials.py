@@ -150,3 +150,28 @@ def _as_fernet_key(value: str) -> bytes:
         pass
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"agentsms-credentials")
     return base64.urlsafe_b64encode(derived.derive(value.encode()))
+
+
+def signing_keys(settings: Settings, purpose: str) -> tuple[bytes, ...]:
+    """HMAC keys for ``purpose`` derived from the deployment's secrets: the first signs,
+    every one verifies (rotation as for credentials). Distinct purposes get unrelated keys.
+
+    ``NotConfigured`` on PostgreSQL without ``AGENTSMS_SECRET_KEY``.
+    """
+    secrets = deployment_secrets(settings)
+    if not secrets:
+        raise NotConfigured(
+            f"set AGENTSMS_SECRET_KEY in every agentsms process to sign {purpose} on PostgreSQL",
+            code="secret_key_missing",
+        )
+    return _signing_keys(tuple(secrets), purpose)
+
+
+@functools.cache
+def _signing_keys(secrets: tuple[str, ...], purpose: str) -> tuple[bytes, ...]:
+    return tuple(
+        HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=f"agentsms-{purpose}".encode()
+        ).derive(secret.encode())
+        for secret in secrets
+    )

@@ -1,5 +1,9 @@
-"""Inbound MMS media: fetched from the carrier with a strict client and stored, so the
-message points at agentsms (``GET /media/{token}``) instead of a carrier URL that expires.
+"""Stored media, served at ``GET /media/{token}`` (an unguessable 256-bit token).
+
+Inbound MMS media is fetched from the carrier with a strict client and stored, so the
+message points at agentsms instead of a carrier URL that expires. Outbound media a
+caller uploads (``POST /v1/media``, or inline base64 in a vendor API) is stored the same
+way, and its URL is what the carrier is given to fetch.
 
 ``fetch`` is the one place that reaches out; it refuses non-https URLs (unless
 ``AGENTSMS_ALLOW_INSECURE_URLS``), follows at most a few redirects (each re-checked, the
@@ -10,14 +14,21 @@ carrier's credentials only sent to the carrier's own API host), and stops at
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
+from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.store.repositories import provider_accounts as repo
+from agentsms.store.types import utcnow
 
 MAX_REDIRECTS = 3
 AuthFor = Callable[[str], httpx.Auth | None]
@@ -45,6 +56,83 @@ def new_token() -> str:
 def media_url(settings: Settings, token: str) -> str:
     base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
     return f"{base}/media/{token}"
+
+
+_TOKEN = r"[A-Za-z0-9!#$&^_.+-]{1,100}"
+_CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+UPLOAD_SOURCE = "upload"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Media a caller sent with its request, checked and ready to store."""
+
+    content_type: str
+    data: bytes
+
+
+def check_upload(
+    field: str, content_type: str | None, data: bytes | None, max_bytes: int
+) -> tuple[Upload | None, list[FieldError]]:
+    """An upload, or what is wrong with it: errors name ``{field}.content_type`` and
+    ``{field}.data``; ``data`` is None when the caller's encoding of it was unreadable."""
+    errors: list[FieldError] = []
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if not _CONTENT_TYPE.fullmatch(kind):
+        errors.append(FieldError(f"{field}.content_type", "must be a MIME type like image/png"))
+    if data is None:
+        errors.append(FieldError(f"{field}.data", "is not valid base64"))
+    elif not data:
+        errors.append(FieldError(f"{field}.data", "must not be empty"))
+    elif len(data) > max_bytes:
+        errors.append(
+            FieldError(f"{field}.data", f"is {len(data)} bytes; the limit is {max_bytes}")
+        )
+    if errors or data is None:
+        return None, errors
+    return Upload(kind, data), errors
+
+
+def decode_base64(value: str) -> bytes | None:
+    """Standard or URL-safe base64 (padding optional, whitespace ignored); None if not."""
+    compact = "".join(value.split()).replace("-", "+").replace("_", "/")
+    compact += "=" * (-len(compact) % 4)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def store_uploads(
+    conn: AsyncConnection, settings: Settings, project_id: str, uploads: Sequence[Upload]
+) -> list[str]:
+    """Store ``uploads`` for ``project_id``; their public URLs, in order."""
+    now = utcnow()
+    tokens = [new_token() for _ in uploads]
+    rows = [
+        {
+            "token": token,
+            "project_id": project_id,
+            "content_type": upload.content_type,
+            "size": len(upload.data),
+            "data": upload.data,
+            "source_url": UPLOAD_SOURCE,
+            "created_at": now,
+        }
+        for token, upload in zip(tokens, uploads, strict=True)
+    ]
+    await repo.insert_media(conn, rows)
+    return [media_url(settings, token) for token in tokens]
+
+
+def require_uploads(
+    checked: Sequence[tuple[Upload | None, list[FieldError]]],
+) -> list[Upload]:
+    """The uploads of ``checked``, or one ``ValidationFailed`` naming every fault."""
+    errors = [error for _, faults in checked for error in faults]
+    if errors:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    return [upload for upload, _ in checked if upload is not None]
 
 
 def _check_url(url: str, settings: Settings) -> None:

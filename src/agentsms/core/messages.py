@@ -53,6 +53,8 @@ class OutboundSpec:
     external_id: str | None = None
     validity_seconds: int | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    # The body as written, ``{{...}}`` included (for callers whose APIs have no templates).
+    literal: bool = False
 
 
 @dataclass(slots=True)
@@ -113,7 +115,7 @@ class _Intake:
             to = None
         body = spec.body or ""
         try:
-            body = fill(body, spec.variables)
+            body = body if spec.literal else fill(body, spec.variables)
         except MissingVariableError as missing:
             self.error(prefix, "body", f"missing variable '{missing.name}'")
         if len(body) > MAX_BODY_CHARS:

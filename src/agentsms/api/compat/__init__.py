@@ -1,0 +1,22 @@
+"""Vendor-compatible APIs: each vendor's paths, shapes and error bodies under
+``/compat/<vendor>``, translated onto agentsms's core (see ``_common`` for the plumbing).
+
+To add a vendor: write ``api/compat/<vendor>.py`` with an
+``APIRouter(prefix="/compat/<vendor>")``, a ``render_error(Failure) -> Response`` and
+``VENDOR = Vendor(name, router, render_error)``, and append it to ``VENDORS``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from agentsms.api.compat import _common, telegent
+from agentsms.api.compat._common import Vendor
+from agentsms.config import Settings
+
+VENDORS: list[Vendor] = [telegent.VENDOR]
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount every vendor surface; call after ``problems.install``."""
+    _common.install(app, settings, VENDORS)
