@@ -37,6 +37,12 @@ class Settings(BaseSettings):
 
     simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
 
+    # Outbound URLs (webhooks, agents, media). Insecure allows http and private targets.
+    allow_insecure_urls: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    outbound_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
