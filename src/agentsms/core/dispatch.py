@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import statuses
+from agentsms.core import compliance, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
 from agentsms.jobs import queue
@@ -38,6 +38,7 @@ from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import pacing as pacing_repo
 
 log = structlog.get_logger("agentsms.dispatch")
@@ -98,8 +99,19 @@ class Dispatcher:
             numbers = await numbers_repo.numbers_by_ids(
                 conn, [m["number_id"] for m in found.values() if m["number_id"]]
             )
+            # Nobody is texted after opting out, whenever the message was queued; only the
+            # compliance answers (the opt-out confirmation itself) still go.
+            opted_out = await optouts_repo.opted_out_pairs(
+                conn,
+                [
+                    (m["project_id"], m["to_number"])
+                    for m in found.values()
+                    if m["purpose"] != compliance.COMPLIANCE and not m["in_flight"]
+                ],
+            )
         finished: list[int] = []
         expired: list[tuple[Job, Row]] = []
+        refused: list[tuple[Job, Row]] = []
         candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
         for job in jobs:
             message = found.get(job.ref or "")
@@ -107,6 +119,12 @@ class Dispatcher:
                 finished.append(job.id)
             elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
                 expired.append((job, message))
+            elif (
+                (message["project_id"], message["to_number"]) in opted_out
+                and not message["in_flight"]
+                and message["purpose"] != compliance.COMPLIANCE
+            ):
+                refused.append((job, message))
             else:
                 candidates[message["number_id"] or ""].append((job, message))
         work: list[_Work] = []
@@ -132,6 +150,19 @@ class Dispatcher:
                 await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
             await queue.finish(conn, finished)
             await self._expire(conn, expired, now_dt)
+            for job, message in refused:
+                await _mark_failed(
+                    conn,
+                    message,
+                    SendError(
+                        code=compliance.RECIPIENT_OPTED_OUT,
+                        message="the recipient opted out before this message was sent",
+                        retryable=False,
+                    ),
+                    now_dt,
+                    attempts=job.attempts,
+                )
+            await queue.finish(conn, [job.id for job, _ in refused])
             fresh = [w.message["id"] for w in work if not w.uncertain]
             if fresh:
                 # Guarded: a message canceled since it was read is not sent.

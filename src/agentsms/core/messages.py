@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import statuses
+from agentsms.core import compliance, conversations, personas, statuses
+from agentsms.core.conversations import ConversationInput, OutboundThread
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone
@@ -29,6 +30,7 @@ from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
 
@@ -53,6 +55,14 @@ class OutboundSpec:
     external_id: str | None = None
     validity_seconds: int | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    conversation: ConversationInput | None = None
+    """Settings for the conversation this message opens or resumes."""
+    new_conversation: bool = False
+    """End the thread's open conversation and start a fresh one."""
+    conversation_id: str | None = None
+    """Send within this conversation (agent replies, human takeover, timers)."""
+    purpose: str | None = None
+    """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
 
 
 @dataclass(slots=True)
@@ -80,6 +90,10 @@ class _Intake:
         self.now = now
         self.errors: list[FieldError] = []
         self._segments: dict[str, SegmentInfo] = {}
+        self.threads: list[OutboundThread] = []
+        self.prefixes: list[str] = []
+        # Rows sent without a body or media: the conversation's agent writes them.
+        self.openings: set[str] = set()
 
     def error(self, prefix: str, name: str, message: str) -> None:
         self.errors.append(FieldError(f"{prefix}{name}", message))
@@ -113,7 +127,8 @@ class _Intake:
         if len(body) > MAX_BODY_CHARS:
             self.error(prefix, "body", f"is {len(body)} characters; the limit is {MAX_BODY_CHARS}")
         media = list(spec.media_urls)
-        if not body and not media:
+        opening = not body and not media and spec.purpose is None and not spec.conversation_id
+        if not body and not media and not opening:
             self.error(prefix, "body", "must not be empty unless media_urls is given")
         if len(media) > MAX_MEDIA:
             self.error(prefix, "media_urls", f"at most {MAX_MEDIA} media per message")
@@ -148,7 +163,7 @@ class _Intake:
         when = send_at if send_at is not None else spec.send_at
         scheduled = when is not None and when > self.now
         price = Decimal(number["price_per_segment"]) * segments
-        return {
+        row = {
             "id": new_id("msg"),
             "project_id": self.project_id,
             "batch_id": batch_id,
@@ -185,7 +200,21 @@ class _Intake:
             "attempts": 0,
             "created_at": self.now,
             "updated_at": self.now,
+            "purpose": spec.purpose,
         }
+        self.threads.append(
+            OutboundThread(
+                row=row,
+                number=number,
+                conversation_id=spec.conversation_id,
+                new_conversation=spec.new_conversation,
+                given=spec.conversation,
+            )
+        )
+        self.prefixes.append(prefix)
+        if opening:
+            self.openings.add(row["id"])
+        return row
 
 
 async def _pool(
@@ -205,7 +234,12 @@ async def _pool(
     return pool
 
 
-async def _store(conn: AsyncConnection, rows: Sequence[dict[str, Any]], max_attempts: int) -> None:
+async def _store(
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    max_attempts: int,
+    openings: set[str] | frozenset[str] = frozenset(),
+) -> None:
     # No event row at intake: the message row itself records its creation, and timelines
     # start from it (see ``timeline``). This halves the writes of a 10,000-recipient batch.
     await repo.insert_messages(conn, rows)
@@ -218,9 +252,97 @@ async def _store(conn: AsyncConnection, rows: Sequence[dict[str, Any]], max_atte
                 run_at=row["send_at"].timestamp() if row["send_at"] else None,
                 max_attempts=max_attempts,
             )
+            if row["id"] not in openings
+            # The agent writes this one first; its turn enqueues the send.
+            else NewJob(
+                kind=conversations.TURN_JOB,
+                ref=row["conversation_id"],
+                payload={"opening_message_id": row["id"]},
+                run_at=row["send_at"].timestamp() if row["send_at"] else None,
+            )
             for row in rows
         ],
     )
+
+
+async def _project_settings(
+    conn: AsyncConnection, project_id: str, given: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    if given is not None:
+        return given
+    row = await projects_repo.get_project(conn, project_id)
+    return {} if row is None else dict(row["settings"] or {})
+
+
+def _code(error: FieldError) -> str:
+    if error.message.endswith(compliance.OPTED_OUT_REASON):
+        return compliance.RECIPIENT_OPTED_OUT
+    if error.message.startswith(conversations.TIMEOUT_REASON):
+        return conversations.INVALID_TIMEOUT_CONFIG
+    return "validation_failed"
+
+
+def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:
+    """The request's errors; the code is the specific one when all errors share it."""
+    codes = {_code(e) for e in errors}
+    code = codes.pop() if len(codes) == 1 else "validation_failed"
+    raise ValidationFailed(detail or _summary(errors), errors=errors, code=code)
+
+
+async def _converse(
+    conn: AsyncConnection,
+    project_id: str,
+    project_settings: Mapping[str, Any],
+    intake: _Intake,
+    rows: Sequence[dict[str, Any]],
+    given: ConversationInput | None,
+    given_prefix: str,
+) -> None:
+    """The conversation side of intake: opt-outs, conversations, openings, quiet hours,
+    timers. Adds to ``intake.errors`` (the caller raises) or writes; never both."""
+    if given is not None and given.settings:
+        intake.errors.extend(conversations.validate_given(given, project_settings, given_prefix))
+        intake.errors.extend(
+            await personas.check_references(conn, project_id, given.settings, given_prefix)
+        )
+    intake.errors.extend(await compliance.opted_out_fields(conn, project_id, rows, intake.prefixes))
+    if intake.errors:
+        return
+    attached = await conversations.attach_outbound(
+        conn, project_id, project_settings, intake.threads, intake.now
+    )
+    restarted: set[str] = set()
+    for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
+        row = thread.row
+        settings = item.settings
+        if row["id"] in intake.openings and not conversations.has_agent(settings):
+            intake.errors.append(
+                FieldError(
+                    f"{prefix}body",
+                    "must not be empty unless media_urls is given or the conversation has an "
+                    "agent (persona_id, pathway_id or persona_settings) to write it",
+                )
+            )
+            continue
+        if row["purpose"] != compliance.COMPLIANCE:
+            quiet = compliance.parse_quiet_hours(
+                settings.get("quiet_hours", project_settings.get("quiet_hours"))
+            )
+            if quiet is not None:
+                when = row["send_at"] or intake.now
+                allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
+                if allowed > max(when, intake.now):
+                    row["send_at"] = allowed
+                    row["status"] = statuses.SCHEDULED
+        conversation = item.conversation
+        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE) and (
+            conversation["id"] not in restarted
+        ):
+            restarted.add(conversation["id"])
+            start = row["send_at"].timestamp() if row["send_at"] else None
+            await conversations.restart_timers(
+                conn, conversation, settings, engaged=bool(conversation["engaged"]), now=start
+            )
 
 
 async def send_message(
@@ -229,16 +351,22 @@ async def send_message(
     spec: OutboundSpec,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    project_settings: Mapping[str, Any] | None = None,
 ) -> Row:
     """Accept one outbound message: validated, priced, stored and queued.
 
     ``max_attempts`` bounds its send job's tries (``Settings.job_max_attempts``).
+    ``project_settings`` saves a read when the caller has them (the API's cached project).
     """
     intake = _Intake(project_id, await _pool(conn, project_id, [spec]), utcnow())
     row = intake.build(spec, "")
     if row is None:
-        raise ValidationFailed(_summary(intake.errors), errors=intake.errors)
-    await _store(conn, [row], max_attempts)
+        _raise(intake.errors)
+    settings = await _project_settings(conn, project_id, project_settings)
+    await _converse(conn, project_id, settings, intake, [row], spec.conversation, "conversation.")
+    if intake.errors:
+        _raise(intake.errors)
+    await _store(conn, [row], max_attempts, intake.openings)
     return row
 
 
@@ -248,6 +376,7 @@ async def send_batch(
     spec: BatchSpec,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    project_settings: Mapping[str, Any] | None = None,
 ) -> BatchResult:
     """Accept many outbound messages at once; any invalid item rejects the whole batch."""
     if not spec.items:
@@ -274,13 +403,19 @@ async def send_batch(
         )
         if row is not None:
             rows.append(row)
+    if not intake.errors:
+        settings = await _project_settings(conn, project_id, project_settings)
+        given = spec.items[0].conversation
+        await _converse(conn, project_id, settings, intake, rows, given, "conversation.")
     if intake.errors:
-        bad = sorted({_index(e.field) for e in intake.errors})
-        raise ValidationFailed(
+        bad = sorted({_index(e.field) for e in intake.errors if e.field.startswith("recipients[")})
+        _raise(
+            intake.errors,
             f"{len(bad)} of {len(spec.items)} recipients are invalid: indexes "
             + ", ".join(str(i) for i in bad[:50])
-            + (" …" if len(bad) > 50 else ""),
-            errors=intake.errors,
+            + (" …" if len(bad) > 50 else "")
+            if bad
+            else None,
         )
     batch = {
         "id": batch_id,
@@ -290,7 +425,7 @@ async def send_batch(
         "created_at": now,
     }
     await repo.insert_batch(conn, batch)
-    await _store(conn, rows, max_attempts)
+    await _store(conn, rows, max_attempts, intake.openings)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1

@@ -1,0 +1,156 @@
+"""Conversations: one thread of texts between a sender number and a person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import conversations, jobs, messages
+
+ACTIVE = ("open", "needs_attention")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """What ``GET /v1/conversations`` narrows by."""
+
+    project_id: str
+    status: str | None = None
+    agent_number: str | None = None
+    user_number: str | None = None
+    persona_id: str | None = None
+    outcome: str | None = None
+    before_id: str | None = None
+
+
+async def active_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Row]:
+    """The active conversation of each thread key that has one."""
+    found: dict[str, Row] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(set(keys[start : start + 500]))
+        query = select(conversations).where(conversations.c.thread_key.in_(chunk))
+        for row in many((await conn.execute(query)).mappings()):
+            found[row["thread_key"]] = row
+    return found
+
+
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert conversations, skipping any whose thread already has an active one."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), 500):
+        statement = (
+            dialect.insert(conversations)
+            .values(list(rows[start : start + 500]))
+            .on_conflict_do_nothing(index_elements=["thread_key"])
+        )
+        await conn.execute(statement)
+
+
+async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
+    query = select(conversations).where(
+        conversations.c.id == conversation_id, conversations.c.project_id == project_id
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def get_by_id(conn: AsyncConnection, conversation_id: str) -> Row | None:
+    query = select(conversations).where(conversations.c.id == conversation_id)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def active_for_user(
+    conn: AsyncConnection, project_id: str, user_number: str
+) -> Sequence[Row]:
+    query = select(conversations).where(
+        conversations.c.project_id == project_id,
+        conversations.c.user_number == user_number,
+        conversations.c.status.in_(ACTIVE),
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def update_one(conn: AsyncConnection, conversation_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(**values)
+    )
+
+
+async def update_each(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Per-row updates in one executemany (``rows`` each hold ``b_id`` plus new values)."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "b_id"]
+    statement = (
+        update(conversations)
+        .where(conversations.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    await conn.execute(statement, list(rows))
+
+
+async def end_where_active(
+    conn: AsyncConnection, ids: Sequence[str], values: dict[str, Any]
+) -> list[str]:
+    """End those of ``ids`` still active; returns the ids that changed."""
+    if not ids:
+        return []
+    statement = (
+        update(conversations)
+        .where(conversations.c.id.in_(list(ids)), conversations.c.status.in_(ACTIVE))
+        .values(thread_key=None, **values)
+        .returning(conversations.c.id)
+    )
+    return [row[0] for row in (await conn.execute(statement)).all()]
+
+
+async def list_conversations(
+    conn: AsyncConnection, where: ConversationFilter, limit: int
+) -> Sequence[Row]:
+    c = conversations.c
+    query = select(conversations).where(c.project_id == where.project_id)
+    if where.status is not None:
+        query = query.where(c.status == where.status)
+    if where.agent_number is not None:
+        query = query.where(c.agent_number == where.agent_number)
+    if where.user_number is not None:
+        query = query.where(c.user_number == where.user_number)
+    if where.persona_id is not None:
+        query = query.where(c.settings["persona_id"].as_string() == where.persona_id)
+    if where.outcome is not None:
+        query = query.where(c.outcome == where.outcome)
+    if where.before_id is not None:
+        query = query.where(c.id < where.before_id)
+    query = query.order_by(c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def messages_of(
+    conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
+) -> Sequence[Row]:
+    """The conversation's messages, oldest first (the newest ``limit`` when given)."""
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
+    if limit is None:
+        query = query.order_by(messages.c.id)
+        return many((await conn.execute(query)).mappings().all())
+    query = query.order_by(messages.c.id.desc()).limit(limit)
+    return list(reversed(many((await conn.execute(query)).mappings().all())))
+
+
+async def cancel_jobs(conn: AsyncConnection, kinds: Sequence[str], refs: Sequence[str]) -> None:
+    """Delete the queued jobs of ``kinds`` for these conversations (running ones finish)."""
+    for start in range(0, len(refs), 500):
+        await conn.execute(
+            delete(jobs).where(
+                jobs.c.kind.in_(list(kinds)),
+                jobs.c.ref.in_(list(refs[start : start + 500])),
+                jobs.c.status == "queued",
+            )
+        )
