@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from agentsms import __version__
-from agentsms.api import batches, events, health, messages, numbers, problems, project, simulator
+from agentsms.api import (
+    batches,
+    events,
+    health,
+    messages,
+    numbers,
+    problems,
+    project,
+    simulator,
+    webhook_endpoints,
+)
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
@@ -20,6 +30,7 @@ from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from agentsms.webhooks.ssrf import warn_if_insecure
 
 log = structlog.get_logger("agentsms.app")
 
@@ -36,6 +47,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
+        warn_if_insecure(settings)
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
         if settings.bootstrap_api_key:
@@ -71,6 +83,7 @@ def create_app(
     problems.install(app)
     for module in (messages, batches, numbers, project, simulator, events, health):
         app.include_router(module.router)
+    app.include_router(webhook_endpoints.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     allow_insecure_urls: bool = False
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Delay after attempt 1, 2, ... (the last repeats), each with +-20 % jitter.
+    webhook_retry_schedule: list[float] = [5, 300, 1800, 7200, 18000, 36000]
     outbound_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property

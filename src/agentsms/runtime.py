@@ -12,6 +12,9 @@ from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
+from agentsms.webhooks.delivery import DeliveryHandler
+from agentsms.webhooks.events import DELIVER_JOB
+from agentsms.webhooks.ssrf import warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
 
@@ -30,12 +33,15 @@ def build_handlers(
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
+        DELIVER_JOB: DeliveryHandler(db, settings).handle,
     }
 
 
 def build_worker(
     db: Database, providers: ProviderRegistry, settings: Settings, concurrency: int | None = None
 ) -> Worker:
+
+    warn_if_insecure(settings)
 
     async def purge_idempotency_keys() -> None:
         async with db.write() as conn:

@@ -324,3 +324,70 @@ simulator_people = Table(
     Column("pending", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# --- webhooks: customer endpoints, the events sent to them, every delivery attempt ---
+
+# ``kind`` is "endpoint" (created through the API, own secret) or "override" (a per-send or
+# per-conversation ``webhook_url``, created on first use, signed with the project secret).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("event_types", JSONType, nullable=False),
+    Column("secret", String(100), nullable=True),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_endpoints_project", "project_id", "id"),
+)
+
+# The signing secret of a project's per-send / per-conversation ``webhook_url`` deliveries.
+webhook_project_secrets = Table(
+    "webhook_project_secrets",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("type", String(60), nullable=False),
+    # The whole envelope as sent: {id, type, created_at, data}.
+    Column("payload", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_events_project", "project_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("next_retry_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
+)

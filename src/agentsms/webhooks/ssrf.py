@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 
 import httpcore
 import httpx
+import structlog
 
 from agentsms.config import Settings
 from agentsms.core.errors import ValidationFailed, invalid
@@ -164,6 +165,17 @@ def vet_url(url: str | httpx.URL, *, allow_insecure: bool) -> httpx.URL:
         if reason is not None:
             raise UnsafeURL(reason)
     return parsed
+
+
+def warn_if_insecure(settings: Settings) -> None:
+    """Log a loud warning at startup when outbound URL checks are off."""
+    if settings.allow_insecure_urls:
+        structlog.get_logger("agentsms.webhooks").warning(
+            "insecure_urls_allowed",
+            detail="AGENTSMS_ALLOW_INSECURE_URLS is on: webhook, agent and media URLs may "
+            "use http and reach loopback and private addresses. Use only for local "
+            "development and tests.",
+        )
 
 
 def check_url(url: str, field: str, settings: Settings) -> None:
