@@ -281,29 +281,32 @@ class Pathway:
 def _field(prefix: str, loc: Sequence[int | str]) -> str:
     path = prefix
     for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in NODE_TYPES and path.count(".nodes.") and "." not in path.split(".nodes.")[-1]:
-            # pydantic names the union member of a discriminated node: not a real field
-            continue
-        else:
-            path += f".{'in' if part == 'in_' else part}"
+        path += f"[{part}]" if isinstance(part, int) else f".{'in' if part == 'in_' else part}"
     return path
 
 
-def _pydantic_errors(error: ValidationError, prefix: str) -> list[FieldError]:
+def _pydantic_errors(
+    error: ValidationError, prefix: str, *, node: bool = False
+) -> list[FieldError]:
     found = []
     for item in error.errors():
         message = str(item["msg"]).removeprefix("Value error, ")
+        loc = item["loc"]
+        if node and loc and loc[0] in NODE_TYPES:
+            loc = loc[1:]  # pydantic names the member of the node union first
+        field = _field(prefix, loc)
         if item["type"] == "missing":
             message = "required"
         elif item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "union_tag_invalid":
-            message = f"unknown node type; expected one of {', '.join(NODE_TYPES)}"
+            field, message = f"{field}.type", f"unknown node type; one of {', '.join(NODE_TYPES)}"
         elif item["type"] == "union_tag_not_found":
-            message = f"required: the node type, one of {', '.join(NODE_TYPES)}"
-        found.append(FieldError(_field(prefix, item["loc"]), message))
+            field, message = (
+                f"{field}.type",
+                f"required: the node type, one of {', '.join(NODE_TYPES)}",
+            )
+        found.append(FieldError(field, message))
     return found
 
 
@@ -424,7 +427,7 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
         try:
             node = _node_adapter.validate_python(value)
         except ValidationError as exc:
-            errors.extend(_pydantic_errors(exc, field))
+            errors.extend(_pydantic_errors(exc, field, node=True))
             if isinstance(value, Mapping) and isinstance(value.get("id"), str):
                 fields.setdefault(value["id"], field)  # known id: no "unknown node" noise
             continue
@@ -483,12 +486,21 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
     return Pathway(header, nodes)
 
 
-def load_pathway_text(text: str) -> Any:
-    """Parse a pathway written in JSON or YAML (YAML is a superset of JSON)."""
+def load_pathway_text(text: str, field: str = "agent.pathway") -> Any:
+    """Parse a pathway written in JSON or YAML; :class:`ValidationFailed` when it is neither."""
     try:
         return json.loads(text)
     except ValueError:
+        pass
+    try:
         return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        raise ValidationFailed(
+            f"{field}: not valid JSON or YAML: {reason}",
+            errors=[FieldError(field, f"not valid JSON or YAML: {reason}")],
+            code="INVALID_PATHWAY",
+        ) from None
 
 
 def load_demo_pathway() -> dict[str, Any]:
