@@ -26,8 +26,11 @@ import trustme
 
 from agentsms.config import Settings
 from agentsms.core.errors import ValidationFailed
-from agentsms.webhooks import BlockedRequest, check_url, safe_client
+from agentsms.webhooks import BlockedRequest, check_url, emit, safe_client
+from agentsms.webhooks.delivery import DeliveryHandler
+from agentsms.webhooks.events import DELIVER_JOB
 from agentsms.webhooks.ssrf import ResponseTooLarge
+from tests.conftest import Gateway
 
 PUBLIC = "93.184.216.34"  # a globally routable address; dialed to the local TLS server
 
@@ -216,6 +219,7 @@ def _hostile_urls(port: int) -> list[str]:
 async def test_more_than_twenty_hostile_urls_never_reach_loopback(
     listener: Listener, public_site: PublicSite
 ) -> None:
+    start = len(listener.hits)
     urls = _hostile_urls(listener.port)
     assert len(urls) >= 20
     async with client_for(public_site) as client:
@@ -224,12 +228,13 @@ async def test_more_than_twenty_hostile_urls_never_reach_loopback(
                 await client.get(url)
             with pytest.raises((BlockedRequest, httpx.InvalidURL, httpx.UnsupportedProtocol)):
                 await client.post(url, content=b"{}")
-    assert listener.hits == []
+    assert listener.hits[start:] == []
 
 
 async def test_redirects_to_hostile_urls_are_refused_at_each_hop(
     listener: Listener, public_site: PublicSite
 ) -> None:
+    start = len(listener.hits)
     targets = _hostile_urls(listener.port)
     before = len(public_site.paths)
     async with client_for(public_site) as client:
@@ -242,7 +247,7 @@ async def test_redirects_to_hostile_urls_are_refused_at_each_hop(
                 await client.get(url, params={"to": target})
     # Every redirect really came from the allowed server, and none of them was followed.
     assert len(public_site.paths) - before == len(targets)
-    assert listener.hits == []
+    assert listener.hits[start:] == []
 
 
 async def test_literal_hostile_hosts_are_refused_when_stored(listener: Listener) -> None:
@@ -271,10 +276,11 @@ async def test_allowed_site_works_with_sni_host_header_and_checked_address(
 async def test_a_name_with_one_bad_address_is_refused(
     listener: Listener, public_site: PublicSite
 ) -> None:
+    start = len(listener.hits)
     async with client_for(public_site) as client:
         with pytest.raises(BlockedRequest, match=r"127\.0\.0\.1"):
             await client.get(f"https://mixed.test:{public_site.port}/ok")
-    assert listener.hits == []
+    assert listener.hits[start:] == []
 
 
 async def test_redirect_chains_are_capped(public_site: PublicSite) -> None:
@@ -308,3 +314,28 @@ async def test_the_listener_does_count_connections_when_checks_are_off(
         with pytest.raises(httpx.HTTPError):
             await client.get(f"http://127.0.0.1:{listener.port}/")
     assert len(listener.hits) == before + 1
+
+
+async def test_webhook_delivery_to_a_name_resolving_to_loopback_is_refused_and_logged(
+    gateway: Gateway, listener: Listener
+) -> None:
+    """Through the real delivery job, insecure mode off: the attempt is logged as refused."""
+    start = len(listener.hits)
+    client = safe_client(gateway.settings, follow_redirects=False, resolver=fake_dns)
+    settings = gateway.settings.model_copy(update={"webhook_max_attempts": 1})
+    gateway.worker.handlers[DELIVER_JOB] = DeliveryHandler(gateway.db, settings, client).handle
+    created = await gateway.client.post(
+        "/v1/webhook-endpoints", json={"url": f"https://loopback.test:{listener.port}/hook"}
+    )
+    assert created.status_code == 201
+    endpoint = created.json()
+    async with gateway.db.write() as conn:
+        await emit(conn, project_id=gateway.project_id, event_type="message.sent", data={})
+    await gateway.drain()
+    logs = (await gateway.client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries")).json()
+    [log] = logs["data"]
+    assert log["status"] == "failed"
+    assert log["status_code"] is None
+    assert "loopback" in log["error"]
+    assert listener.hits[start:] == []
+    await client.aclose()
