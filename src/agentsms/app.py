@@ -13,10 +13,12 @@ from fastapi_offline import FastAPIOffline
 from agentsms import __version__
 from agentsms.api import (
     batches,
+    conversations,
     events,
     health,
     messages,
     numbers,
+    personas,
     problems,
     project,
     simulator,
@@ -84,6 +86,8 @@ def create_app(
     for module in (messages, batches, numbers, project, simulator, events, health):
         app.include_router(module.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(conversations.router)
+    app.include_router(personas.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     return app

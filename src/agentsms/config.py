@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     uncertain_send_policy: Literal["resend", "fail"] = "resend"
 
     simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
+    agent_max_attempts: int = Field(default=3, ge=1)  # then the conversation needs attention
 
     # Outbound URLs (webhooks, agents, media). Insecure allows http and private targets.
     allow_insecure_urls: bool = False

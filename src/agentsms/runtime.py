@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import idempotency
+from agentsms.core import conversations, idempotency
+from agentsms.core.agent_turns import ConversationJobs
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.core.receipts import ReportHandler
+from agentsms.core.simulated_people import PersonReplies
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.registry import ProviderRegistry
-from agentsms.providers.simulator import REPORT_JOB, SimulatorProvider
+from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
 from agentsms.webhooks.delivery import DeliveryHandler
 from agentsms.webhooks.events import DELIVER_JOB
@@ -33,6 +35,9 @@ def build_handlers(
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
+        conversations.TURN_JOB: ConversationJobs(db, settings).handle_turns,
+        conversations.TIMER_JOB: ConversationJobs(db, settings).handle_timers,
+        PERSON_REPLY_JOB: PersonReplies(db).handle,
         DELIVER_JOB: DeliveryHandler(db, settings).handle,
     }
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import webhooks
+from agentsms.core.compliance import quiet_hours_problem
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.jobs import queue
@@ -123,6 +124,25 @@ def timeout_problem(settings: Mapping[str, Any], prefix: str) -> FieldError | No
             f"{TIMEOUT_REASON} ({timeout}), got {warning}",
         )
     return None
+
+
+def defaults_problem(value: Any) -> str | None:
+    """Why a ``conversation`` defaults object (project or number settings) is invalid."""
+    if not isinstance(value, Mapping):
+        return "must be an object of conversation settings"
+    unknown = sorted(set(value) - set(SETTING_KEYS))
+    if unknown:
+        return f"unknown key {unknown[0]!r}; allowed: {', '.join(SETTING_KEYS)}"
+    if value.get("policy") is not None and value["policy"] not in POLICIES:
+        return f"unknown policy; one of {', '.join(POLICIES)}"
+    for key in ("timeout_seconds", "warning_seconds"):
+        seconds = value.get(key)
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+        ):
+            return f"{key} must be a number of seconds greater than 0"
+    problem = timeout_problem(effective_settings({}, {}, value), "")
+    return None if problem is None else f"warning_seconds {problem.message}"
 
 
 def has_agent(settings: Mapping[str, Any]) -> bool:
@@ -260,14 +280,14 @@ async def attach_outbound(
             conversation = explicit[item.conversation_id]
         else:
             conversation = by_key[next(key_iter)]
-        given = item.given
-        if given is not None and conversation["id"] not in created:
+        sent_with = item.given
+        if sent_with is not None and conversation["id"] not in created:
             changed = False
-            if given.settings:
-                conversation["settings"] = dict(conversation["settings"]) | given.settings
+            if sent_with.settings:
+                conversation["settings"] = dict(conversation["settings"]) | sent_with.settings
                 changed = True
-            if given.metadata is not None:
-                conversation["metadata"] = dict(conversation["metadata"]) | given.metadata
+            if sent_with.metadata is not None:
+                conversation["metadata"] = dict(conversation["metadata"]) | sent_with.metadata
                 changed = True
             if changed:
                 updates[conversation["id"]] = {
@@ -353,6 +373,10 @@ def validate_given(
         errors.append(
             FieldError(f"{prefix}policy", f"unknown policy; one of {', '.join(POLICIES)}")
         )
+    if "quiet_hours" in given.settings:
+        reason = quiet_hours_problem(given.settings["quiet_hours"])
+        if reason is not None:
+            errors.append(FieldError(f"{prefix}quiet_hours", reason))
     merged = effective_settings(project_settings, {}, given.settings)
     problem = timeout_problem(merged, prefix)
     if problem is not None:

@@ -43,6 +43,7 @@ def _check_agent(config: Mapping[str, Any], field: str) -> None:
         raise ValidationFailed(
             "; ".join(f"{e.field}: {e.message}" for e in errors) or failed.detail,
             errors=errors or [FieldError(field, failed.detail)],
+            code=failed.code,
         ) from None
 
 

@@ -154,3 +154,25 @@ async def cancel_jobs(conn: AsyncConnection, kinds: Sequence[str], refs: Sequenc
                 jobs.c.status == "queued",
             )
         )
+
+
+async def earlier_job_pending(conn: AsyncConnection, kind: str, ref: str, job_id: int) -> bool:
+    """Whether a job of ``kind`` for ``ref`` queued before ``job_id`` is still unfinished."""
+    query = select(jobs.c.id).where(
+        jobs.c.kind == kind,
+        jobs.c.ref == ref,
+        jobs.c.id < job_id,
+        jobs.c.status.in_(["queued", "running"]),
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def update_where_status(
+    conn: AsyncConnection, conversation_id: str, statuses: Sequence[str], values: dict[str, Any]
+) -> bool:
+    result = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.status.in_(list(statuses)))
+        .values(**values)
+    )
+    return bool(result.rowcount)
