@@ -26,8 +26,9 @@ from agentsms.agents.base import (
     Ending,
     HistoryEntry,
 )
-from agentsms.agents.config import parse_agent_config
-from agentsms.agents.pathway import load_demo_pathway
+from agentsms.agents.config import FlowAgentConfig, parse_agent_config
+from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
+from agentsms.core.errors import invalid
 
 __all__ = [
     "Agent",
@@ -37,7 +38,9 @@ __all__ = [
     "Ending",
     "HistoryEntry",
     "build_agent",
+    "check_start_node",
     "load_demo_pathway",
+    "load_pathway_text",
     "validate_agent_config",
 ]
 
@@ -59,3 +62,20 @@ def build_agent(config: Mapping[str, Any], *, http: httpx.AsyncClient | None = N
     client is used, which is only right for tests and local development.
     """
     return parse_agent_config(config).build(http=http)
+
+
+def check_start_node(
+    config: Mapping[str, Any], start_node_id: str | None, field: str = "start_node_id"
+) -> None:
+    """Reject (422) a ``start_node_id`` that names no node of a flow agent's pathway.
+
+    Only flow agents have nodes: for other kinds a ``start_node_id`` is refused too.
+    """
+    if start_node_id is None:
+        return
+    parsed = parse_agent_config(config)
+    if not isinstance(parsed, FlowAgentConfig):
+        raise invalid(field, f"only flow agents have nodes (this agent is {parsed.kind!r})")
+    nodes = parse_pathway(parsed.pathway).nodes
+    if start_node_id not in nodes:
+        raise invalid(field, f"unknown node {start_node_id!r}; the pathway has {', '.join(nodes)}")

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +24,7 @@ import regex
 
 from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending
 from agentsms.agents.config import LlmAgentConfig
+from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
     REGEX_TIMEOUT_SECONDS,
     AskNode,
@@ -88,50 +89,6 @@ def _search(pattern: str, text: str) -> regex.Match[str] | None:
         return regex.search(pattern, text, regex.IGNORECASE, timeout=REGEX_TIMEOUT_SECONDS)
     except TimeoutError:
         return None
-
-
-# Single words that date parsers read as dates but people rarely mean as one.
-_NOT_DATES = frozenset(
-    {"we", "may", "mar", "march", "sat", "sun", "mon", "now", "second", "a", "i", "on", "at"}
-)
-_HAS_TIME = re.compile(
-    r"\d\s*(?:am|pm|a\.m\.|p\.m\.|h\b)|\d{1,2}:\d{2}|\b(?:noon|midday|midnight|morning|"
-    r"afternoon|evening|tonight|o'?clock)\b",
-    re.IGNORECASE,
-)
-
-
-def find_datetime(text: str, base: datetime, tz: ZoneInfo) -> tuple[str, str] | None:
-    """The date/time phrase in ``text`` as ``(ISO 8601, readable text)``, relative to ``base``.
-
-    A phrase with a time gives a datetime with offset in ``tz``; a bare day gives a date.
-    """
-    from dateparser.search import search_dates
-
-    local_base = base.astimezone(tz).replace(tzinfo=None)
-    found = search_dates(
-        text,
-        languages=["en"],
-        settings={
-            "RELATIVE_BASE": local_base,
-            "PREFER_DATES_FROM": "future",
-            "RETURN_AS_TIMEZONE_AWARE": False,
-        },
-    )
-    candidates = [
-        (phrase, value)
-        for phrase, value in found or []
-        if phrase.strip().casefold() not in _NOT_DATES
-    ]
-    if not candidates:
-        return None
-    phrase, value = max(candidates, key=lambda item: len(item[0]))
-    if _HAS_TIME.search(phrase):
-        moment = value.replace(tzinfo=tz)
-        hour = moment.strftime("%I:%M %p").lstrip("0")
-        return moment.isoformat(), f"{moment:%A, %B} {moment.day} at {hour}"
-    day: date = value.date()
-    return day.isoformat(), f"{day:%A, %B} {day.day}"
 
 
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")

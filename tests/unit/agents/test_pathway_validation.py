@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from agentsms.agents import build_agent, load_demo_pathway, validate_agent_config
+from agentsms.agents import (
+    build_agent,
+    check_start_node,
+    load_demo_pathway,
+    validate_agent_config,
+)
 from agentsms.agents.pathway import load_pathway_text, parse_pathway
 from agentsms.core.errors import ValidationFailed
 
@@ -338,3 +343,18 @@ def test_valid_agent_configs_build(config: dict[str, Any]) -> None:
     validate_agent_config(config)
     agent = build_agent(config)
     assert callable(agent.respond)
+
+
+def test_check_start_node() -> None:
+    demo = {"kind": "flow", "pathway": load_demo_pathway()}
+    check_start_node(demo, None)
+    check_start_node(demo, "ask_new_time")
+    with pytest.raises(ValidationFailed) as failed:
+        check_start_node(demo, "nope", "conversation.start_node_id")
+    assert failed.value.errors[0].field == "conversation.start_node_id"
+    assert "unknown node 'nope'" in failed.value.errors[0].message
+    webhook = {"kind": "webhook", "url": "https://agent.example/turn", "secret": SECRET}
+    check_start_node(webhook, None)
+    with pytest.raises(ValidationFailed) as failed:
+        check_start_node(webhook, "remind")
+    assert "only flow agents have nodes" in failed.value.errors[0].message
