@@ -200,6 +200,8 @@ class FlowAgent:
                 self._say(run, node.text, silent=silent)
                 return node.id
             elif isinstance(node, ExtractNode):
+                if silent and node.source is None:
+                    return node.id  # it reads the reply: let _answer feed it
                 if self._extract(run, node, text):
                     node_id = node.next
                     continue

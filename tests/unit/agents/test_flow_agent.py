@@ -508,3 +508,41 @@ async def test_llm_node_takes_the_turn_and_routes_its_outcome(
     assert output.ending is not None
     assert output.ending.outcome == "booked"
     assert output.ending.extracted == {"day": "Tuesday"}
+
+
+ZIP = flow(
+    [
+        {
+            "id": "zip",
+            "type": "extract",
+            "variable": "zip",
+            "method": "regex",
+            "pattern": r"\b(\d{5})\b",
+            "next": "done",
+            "unclear": {"text": "Please send the 5 digits of your ZIP code.", "next": "give_up"},
+        },
+        {"id": "done", "type": "end", "outcome": "zip_given", "text": "Thanks! {{zip}} it is."},
+        {"id": "give_up", "type": "end", "outcome": "no_zip"},
+    ],
+    start="zip",
+)
+
+
+async def test_the_callers_question_answered_by_an_extract_start_node() -> None:
+    chat = Chat(build_agent(ZIP))
+    chat.greeting("What's your ZIP code?")
+    output = await chat.say("it's 10001 thanks")
+    assert output.replies == ["Thanks! 10001 it is."]
+    assert output.ending is not None
+    assert output.ending.extracted == {"zip": "10001"}
+
+
+async def test_an_extract_start_node_asks_again_once_per_unusable_reply() -> None:
+    chat = Chat(build_agent(ZIP))
+    chat.greeting("What's your ZIP code?")
+    assert (await chat.say("not sure")).replies == ["Please send the 5 digits of your ZIP code."]
+    assert chat.state["retries"] == 1
+    assert (await chat.say("hmm")).replies == ["Please send the 5 digits of your ZIP code."]
+    output = await chat.say("no idea")
+    assert output.ending is not None
+    assert output.ending.outcome == "no_zip"
