@@ -546,3 +546,42 @@ async def test_an_extract_start_node_asks_again_once_per_unusable_reply() -> Non
     output = await chat.say("no idea")
     assert output.ending is not None
     assert output.ending.outcome == "no_zip"
+
+
+async def test_llm_node_ending_outside_the_routes_ends_the_flow_with_its_variables(
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+) -> None:
+    config = flow(
+        [
+            {
+                "id": "name",
+                "type": "ask",
+                "text": "Your name?",
+                "save_as": "person",
+                "next": "ai",
+            },
+            {"id": "ai", "type": "llm", "agent": llm_config},
+        ],
+        start="name",
+    )
+    chat = Chat(build_agent(config), dispositions=["done", "escalated"])
+    await chat.open()
+    chat_server.end("escalated", {"reason": "angry"}, message="A colleague will call you.")
+    output = await chat.say("Kim")
+    assert output.replies == ["A colleague will call you."]
+    assert output.ending is not None
+    assert output.ending.outcome == "escalated"
+    assert output.ending.extracted == {"person": "Kim", "reason": "angry"}
+    assert output.current_node_id == "ai"
+    [request] = chat_server.requests
+    assert '"person": "Kim"' in request.system_prompt  # flow variables reach the model
+
+
+async def test_llm_node_failure_fails_the_turn(
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+) -> None:
+    config = flow([{"id": "ai", "type": "llm", "agent": llm_config}], start="ai")
+    chat_server.fail(429)
+    with pytest.raises(AgentFailed) as failed:
+        await Chat(build_agent(config)).open()
+    assert failed.value.retryable is True
