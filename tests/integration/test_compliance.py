@@ -1,4 +1,4 @@
-"""Opt-out, opt-in and help keywords; sends to opted-out people refused at the API and at dispatch."""
+"""Opt-out, opt-in and help keywords; texts to opted-out people refused at intake and dispatch."""
 
 from __future__ import annotations
 

@@ -240,12 +240,21 @@ class ConversationJobs:
                     conn, job.id, run_at=time.time() + delay, error=f"agent: {failure.message}"
                 )
                 return
-            await repo.update_where_status(
+            handed = await repo.update_where_status(
                 conn,
                 conversation_id,
                 (conversations.OPEN,),
                 {"status": conversations.NEEDS_ATTENTION, "updated_at": utcnow()},
             )
+            conversation = await repo.get_by_id(conn, conversation_id)
+            if handed and conversation is not None:
+                await conversations.emit(
+                    conn,
+                    conversation,
+                    "conversation.needs_attention",
+                    await _effective(conn, conversation),
+                    {"error": failure.message},
+                )
             if opening:
                 await _drop_opening(conn, opening, "agent_failed", failed=True)
             await queue.finish(conn, [job.id])

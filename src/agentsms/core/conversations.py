@@ -30,6 +30,7 @@ from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks.events import Event, emit_many
 
 Row = Mapping[str, Any]
 
@@ -302,14 +303,17 @@ async def attach_outbound(
         )
         results.append(Attached(conversation, settings, conversation["id"] in created))
     await repo.update_each(conn, list(updates.values()))
-    seen: set[str] = set()
+    started: dict[str, Event] = {}
     for attached in results:
         conversation = attached.conversation
-        if attached.created and conversation["id"] not in seen:
-            seen.add(conversation["id"])
-            await emit(
-                conn, conversation, "conversation.started", attached.settings, with_history=False
+        if attached.created and conversation["id"] not in started:
+            started[conversation["id"]] = Event(
+                "conversation.started",
+                _event_data(conversation, []),
+                attached.settings.get("webhook_url"),
             )
+    # One lookup of the project's endpoints for a whole batch of new conversations.
+    await emit_many(conn, project_id, list(started.values()))
     return results
 
 
@@ -591,6 +595,14 @@ async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[s
     }
 
 
+def _event_data(conversation: Row, recent: Sequence[Row]) -> dict[str, Any]:
+    return {
+        "conversation": public(conversation),
+        "metadata": dict(conversation["metadata"] or {}),
+        "recent_history": [history_entry(m) for m in recent],
+    }
+
+
 async def emit(
     conn: AsyncConnection,
     conversation: Row,
@@ -606,12 +618,7 @@ async def emit(
         if with_history
         else []
     )
-    data: dict[str, Any] = {
-        "conversation": public(conversation),
-        "metadata": dict(conversation["metadata"] or {}),
-        "recent_history": [history_entry(m) for m in recent],
-        **(extra or {}),
-    }
+    data = _event_data(conversation, recent) | dict(extra or {})
     await webhooks.emit(
         conn,
         project_id=conversation["project_id"],
