@@ -26,6 +26,7 @@ from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending
 from agentsms.agents.config import LlmAgentConfig
 from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
+    PLACEHOLDER,
     REGEX_TIMEOUT_SECONDS,
     AskNode,
     BranchNode,
@@ -42,8 +43,6 @@ from agentsms.agents.pathway import (
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\|([^}]*))?\}\}")
-
 
 def render(template: str, scope: Mapping[str, Any], *, url: bool = False) -> str:
     """Fill ``{{name}}`` / ``{{name | fallback}}`` / ``{{a.b}}`` from ``scope``.
@@ -58,7 +57,7 @@ def render(template: str, scope: Mapping[str, Any], *, url: bool = False) -> str
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         return quote(text, safe="") if url else text
 
-    return _PLACEHOLDER.sub(substitute, template)
+    return PLACEHOLDER.sub(substitute, template)
 
 
 def lookup(scope: Mapping[str, Any], name: str) -> Any:
@@ -449,7 +448,7 @@ def _schema_names(schemas: Any) -> list[str]:
 
 def _render_json(value: Any, scope: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
-        whole = _PLACEHOLDER.fullmatch(value.strip())
+        whole = PLACEHOLDER.fullmatch(value.strip())
         if whole is not None and whole.group(2) is None:
             return lookup(scope, whole.group(1))  # keep the variable's JSON type
         return render(value, scope)

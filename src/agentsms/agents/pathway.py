@@ -24,6 +24,7 @@ a field path naming the node, e.g. ``agent.pathway.nodes.confirm.next``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -38,6 +39,8 @@ NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_NODES = 500
 REGEX_TIMEOUT_SECONDS = 0.1
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\|([^{}]*))?\}\}")
+"""``{{name}}``, ``{{a.b}}`` or ``{{name | fallback}}`` in a text."""
 """Customer regexes run with a time limit so a pathological pattern cannot hang a worker."""
 
 
@@ -385,6 +388,33 @@ def _check_regexes(node: Node, field: str, errors: list[FieldError]) -> None:
                 _compile(condition.matches, f"{field}.branches[{index}].matches", errors)
 
 
+def _templates(node: Node) -> Iterator[tuple[str, str]]:
+    """``(field suffix, template)`` for every text of ``node`` that is filled in."""
+    for name in ("text", "outcome", "url", "timezone", "task"):
+        value = getattr(node, name, None)
+        if isinstance(value, str):
+            yield name, value
+    for name in ("unclear",):
+        rule = getattr(node, name, None)
+        if isinstance(rule, Retry) and rule.text is not None:
+            yield f"{name}.text", rule.text
+    if isinstance(node, WebhookNode):
+        for key, value in node.headers.items():
+            yield f"headers.{key}", value
+
+
+def _check_templates(node: Node, field: str, errors: list[FieldError]) -> None:
+    for suffix, template in _templates(node):
+        rest = PLACEHOLDER.sub("", template)
+        if "{{" in rest or "}}" in rest:
+            errors.append(
+                FieldError(
+                    f"{field}.{suffix}",
+                    "malformed placeholder: use {{name}}, {{a.b}} or {{name | fallback}}",
+                )
+            )
+
+
 def _loop_without_wait(nodes: Mapping[str, Node]) -> str | None:
     """A node on a cycle that never waits for a reply (it would spin forever), if any."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -437,6 +467,7 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
         fields[node.id] = field
         nodes.append(node)
         _check_regexes(node, field, errors)
+        _check_templates(node, field, errors)
         if isinstance(node, LlmNode):
             from agentsms.agents.config import check_llm_config
 

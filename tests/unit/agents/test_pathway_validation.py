@@ -203,7 +203,17 @@ def case_negative_retries(p: dict[str, Any]) -> None:
     node(p, "q")["unclear"]["max_retries"] = -1
 
 
+def case_bad_placeholder(p: dict[str, Any]) -> None:
+    node(p, "q")["text"] = "Hi {{ first name }}, yes or no?"
+
+
+def case_unclosed_placeholder(p: dict[str, Any]) -> None:
+    node(p, "q")["unclear"]["text"] = "Sorry {{name, yes or no?"
+
+
 CASES = [
+    (case_bad_placeholder, "agent.pathway.nodes.q.text", "malformed placeholder"),
+    (case_unclosed_placeholder, "agent.pathway.nodes.q.unclear.text", "malformed placeholder"),
     (case_unknown_next, "agent.pathway.nodes.q.answers[0].next", "unknown node 'nowhere'"),
     (case_unknown_unclear_next, "agent.pathway.nodes.q.unclear.next", "unknown node 'gone'"),
     (case_missing_start, "agent.pathway.start", "required"),
