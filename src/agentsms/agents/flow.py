@@ -372,7 +372,10 @@ class FlowAgent:
                 return node.on_error
             if isinstance(exc, AgentFailed):
                 raise
-            raise AgentFailed(f"node {node.id!r}: webhook failed: {exc}", retryable=True) from exc
+            retryable = bool(getattr(exc, "retryable", True))  # False: can never succeed
+            raise AgentFailed(
+                f"node {node.id!r}: webhook failed: {exc!r}", retryable=retryable
+            ) from exc
         finally:
             if self.http is None:
                 await client.aclose()

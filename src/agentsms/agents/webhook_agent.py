@@ -105,7 +105,9 @@ class WebhookAgent:
         except httpx.TimeoutException as exc:
             raise AgentFailed(f"agent webhook timed out: {exc!r}", retryable=True) from exc
         except httpx.HTTPError as exc:
-            raise AgentFailed(f"agent webhook failed: {exc!r}", retryable=True) from exc
+            # A client may mark errors that can never succeed (e.g. an SSRF refusal).
+            retryable = bool(getattr(exc, "retryable", True))
+            raise AgentFailed(f"agent webhook failed: {exc!r}", retryable=retryable) from exc
         finally:
             if self.http is None:
                 await client.aclose()

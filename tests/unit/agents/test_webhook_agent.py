@@ -21,6 +21,8 @@ from tests.fakes.chat_completions import ServerThread
 from tests.unit.agents.conftest import Chat
 
 from agentsms.agents import AgentFailed, build_agent
+from agentsms.config import Settings
+from agentsms.webhooks import safe_client
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -237,3 +239,36 @@ async def test_uses_the_given_http_client(customer: CustomerAgent, config: dict[
     assert output.replies == ["ok"]
     assert customer.received[0]["headers"]["x-gateway"] == "safe-client"
     assert json.loads(customer.received[0]["raw"])["history"][0]["text"] == "hello"
+
+
+class Refused(httpx.ConnectError):
+    """What a guarding client raises for a request that can never be allowed."""
+
+    retryable = False
+
+
+class RefusingTransport(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise Refused("refused by policy", request=request)
+
+
+async def test_an_error_marked_not_retryable_fails_at_once(
+    customer: CustomerAgent, config: dict[str, Any]
+) -> None:
+    async with httpx.AsyncClient(transport=RefusingTransport()) as http:
+        with pytest.raises(AgentFailed) as failed:
+            await chat_for(config, http=http).say("hello")
+    assert failed.value.retryable is False
+    assert "refused by policy" in str(failed.value)
+    assert customer.received == []
+
+
+async def test_the_ssrf_safe_client_keeps_the_agent_off_loopback(
+    customer: CustomerAgent, config: dict[str, Any]
+) -> None:
+    customer.answer({"reply": "must not be reached"})
+    async with safe_client(Settings(allow_insecure_urls=False)) as http:
+        with pytest.raises(AgentFailed):
+            await chat_for(config, http=http).say("hello")
+    assert customer.received == []
+    assert customer.rejected == 0
