@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -24,6 +25,8 @@ from agentsms.agents.config import LlmAgentConfig
 END_TOOL = "end_conversation"
 NO_KEY = "not-needed"
 """Sent as the API key to servers that take none (``api_key_env: null``)."""
+_THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+"""Reasoning models served locally (e.g. through Ollama) prefix their answer with this."""
 OPENING_CUE = "(No text has been exchanged yet. Write the opening message.)"
 
 _GUIDANCE = (
@@ -168,7 +171,8 @@ class LlmAgent:
         if not completion.choices:
             raise AgentFailed("LLM answered without a choice", retryable=True)
         message = completion.choices[0].message
-        replies = [message.content.strip()] if message.content and message.content.strip() else []
+        text = _THINKING.sub("", message.content or "").strip()
+        replies = [text] if text else []
         ending = None
         for call in message.tool_calls or []:
             name = call.function.name if call.type == "function" else call.custom.name

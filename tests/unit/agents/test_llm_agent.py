@@ -250,3 +250,11 @@ async def test_an_empty_answer_fails_retryably(
     with pytest.raises(AgentFailed) as failed:
         await chat_for(llm_config).say("hello?")
     assert failed.value.retryable is True
+
+
+async def test_reasoning_blocks_are_not_texted(
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+) -> None:
+    chat_server.reply("<think>She wants Tuesday.\nCheck the slot.</think>\n\nTuesday at 3 works!")
+    output = await chat_for(llm_config).say("Can I come Tuesday?")
+    assert output.replies == ["Tuesday at 3 works!"]
