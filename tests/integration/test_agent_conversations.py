@@ -95,7 +95,7 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
 async def test_a_bodyless_send_without_an_agent_is_refused(gateway: Gateway) -> None:
     response = await gateway.client.post("/v1/messages", json={"to": "+14155554102"})
     body = assert_problem(response, 422, "validation_failed")
-    assert "agent" in problem_fields(body)["body"]
+    assert problem_fields(body) == {"body": "must not be empty unless media_urls is given"}
 
 
 async def test_pathways_are_validated_on_upload_and_usable_by_id(gateway: Gateway) -> None:
@@ -423,3 +423,66 @@ async def test_the_agent_never_sees_an_opt_out(gateway: Gateway, word: str) -> N
                 await gw.client.get(f"/v1/conversations/{sent.json()['conversation_id']}")
             ).json()
             assert shown["status"] == "opted_out"
+
+
+async def test_a_numbers_default_persona_answers_a_stranger(gateway: Gateway) -> None:
+    persona = await _persona(
+        gateway,
+        name="Front desk",
+        agent={"kind": "flow", "pathway": load_demo_pathway()},
+        publish=True,
+    )
+    number = await gateway.client.post(
+        "/v1/numbers",
+        json={
+            "number": "+14155550142",
+            "throughput_mps": 100,
+            "settings": {"conversation": {"persona_id": persona["id"]}},
+        },
+    )
+    assert number.status_code == 201, number.text
+    inbound = await gateway.client.post(
+        "/v1/simulator/inbound",
+        json={"from": "+14155554301", "to": "+14155550142", "body": "yes"},
+    )
+    cid = inbound.json()["conversation_id"]
+    # The pathway starts from its first node: the stranger gets the greeting question.
+    shown = await wait_for(gateway, cid, lambda c: len(c["messages"]) == 2)
+    assert shown["messages"][1]["body"].startswith("Hi there, this is a reminder")
+    await gateway.client.post(
+        "/v1/simulator/inbound",
+        json={"from": "+14155554301", "to": "+14155550142", "body": "yes"},
+    )
+    shown = await wait_for(gateway, cid, lambda c: c["status"] == "ended")
+    assert shown["outcome"] == "confirmed"
+    assert shown["messages"][-1]["direction"] == "outbound"
+    assert shown["messages"][-1]["from"] == "+14155550142"
+    listed = (
+        await gateway.client.get("/v1/conversations", params={"persona_id": persona["id"]})
+    ).json()["data"]
+    assert [c["id"] for c in listed] == [cid]
+
+
+async def test_a_bodyless_batch_gets_one_opening_per_recipient(gateway: Gateway) -> None:
+    persona = await _persona(
+        gateway,
+        name="Batch",
+        agent={"kind": "flow", "pathway": load_demo_pathway()},
+        publish=True,
+    )
+    batch = await gateway.client.post(
+        "/v1/batches",
+        json={
+            "recipients": [
+                {"to": "+14155554401"},
+                {"to": "+14155554402"},
+            ],
+            "conversation": {"persona_id": persona["id"], "metadata": {"name": "Sam"}},
+        },
+    )
+    assert batch.status_code == 202, batch.text
+    await gateway.drain()
+    for message_id in batch.json()["message_ids"]:
+        message = (await gateway.client.get(f"/v1/messages/{message_id}")).json()
+        assert message["body"].startswith("Hi Sam, this is a reminder")
+        assert message["status"] in ("sent", "delivered")

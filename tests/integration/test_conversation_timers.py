@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from agentsms.core.conversations import TIMER_JOB
 from agentsms.jobs import queue
 from agentsms.store import tables
 from tests.conftest import Gateway
+from tests.integration.conversation_helpers import forget_deliveries
+
+
+@pytest.fixture(autouse=True)
+async def _no_lingering_deliveries(gateway: Gateway) -> AsyncIterator[None]:
+    yield
+    await forget_deliveries(gateway)
+
 
 PERSON = "+14155555101"
 OURS = "+14155550100"

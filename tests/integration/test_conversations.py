@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from agentsms.store import tables
 from tests.conftest import Gateway
+from tests.integration.conversation_helpers import forget_deliveries
 from tests.integration.helpers import assert_problem, count, jobs_for, problem_fields
+
+
+@pytest.fixture(autouse=True)
+async def _no_lingering_deliveries(gateway: Gateway) -> AsyncIterator[None]:
+    yield
+    await forget_deliveries(gateway)
+
 
 PERSON = "+14155553201"
 

@@ -201,6 +201,21 @@ def _new_conversation(
     }
 
 
+def _with_default_persona(
+    project_settings: Mapping[str, Any], number: Row, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new conversation records the persona it starts with, even a default one, so that
+    listing by persona finds it."""
+    stored = dict(settings)
+    if "persona_id" not in stored:
+        persona = effective_settings(project_settings, number.get("settings") or {}, {}).get(
+            "persona_id"
+        )
+        if persona is not None:
+            stored["persona_id"] = str(persona)
+    return stored
+
+
 @dataclass(slots=True)
 class OutboundThread:
     """What ``attach_outbound`` needs to know about one outbound row."""
@@ -260,18 +275,17 @@ async def attach_outbound(
             item.number,
             item.row["to_number"],
             item.row["channel"],
-            given.settings,
+            _with_default_persona(project_settings, item.number, given.settings),
             given.metadata or {},
             now,
         )
     created: set[str] = set()
     if fresh:
-        await repo.insert_new(conn, list(fresh.values()))
-        stored = await repo.active_by_keys(conn, list(fresh))
-        for key, row in stored.items():
-            by_key[key] = dict(row)
-            if row["id"] == fresh[key]["id"]:
-                created.add(row["id"])
+        created = await repo.insert_new(conn, list(fresh.values()))
+        by_key.update({k: row for k, row in fresh.items() if row["id"] in created})
+        lost = [k for k, row in fresh.items() if row["id"] not in created]
+        if lost:
+            by_key.update({k: dict(v) for k, v in (await repo.active_by_keys(conn, lost)).items()})
     # Settings given with a send replace the stored ones of a resumed conversation.
     updates: dict[str, dict[str, Any]] = {}
     results: list[Attached] = []
@@ -344,17 +358,13 @@ async def attach_inbound(
             number,
             user_number,
             channel,
-            {},
+            _with_default_persona(project_settings, number, {}),
             {},
             now,
             status=OPTED_OUT if opted_out else OPEN,
         )
-        await repo.insert_new(conn, [fresh])
-        if opted_out:
-            conversation, created = fresh, True
-        else:
-            conversation = dict((await repo.active_by_keys(conn, [key]))[key])
-            created = conversation["id"] == fresh["id"]
+        created = bool(await repo.insert_new(conn, [fresh]))
+        conversation = fresh if created else dict((await repo.active_by_keys(conn, [key]))[key])
     settings = effective_settings(
         project_settings, number.get("settings") or {}, conversation["settings"]
     )

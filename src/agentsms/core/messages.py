@@ -317,11 +317,9 @@ async def _converse(
         settings = item.settings
         if row["id"] in intake.openings and not conversations.has_agent(settings):
             intake.errors.append(
-                FieldError(
-                    f"{prefix}body",
-                    "must not be empty unless media_urls is given or the conversation has an "
-                    "agent (persona_id, pathway_id or persona_settings) to write it",
-                )
+                # Without an agent to write it (persona_id, pathway_id or persona_settings
+                # in the conversation settings), a message needs a body as it always did.
+                FieldError(f"{prefix}body", "must not be empty unless media_urls is given")
             )
             continue
         if row["purpose"] != compliance.COMPLIANCE:

@@ -40,18 +40,20 @@ async def active_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str
     return found
 
 
-async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert conversations, skipping any whose thread already has an active one."""
-    if not rows:
-        return
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert conversations, skipping any whose thread already has an active one (another
+    writer got there first); returns the ids inserted."""
+    inserted: set[str] = set()
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), 500):
         statement = (
             dialect.insert(conversations)
             .values(list(rows[start : start + 500]))
             .on_conflict_do_nothing(index_elements=["thread_key"])
+            .returning(conversations.c.id)
         )
-        await conn.execute(statement)
+        inserted.update(row[0] for row in (await conn.execute(statement)).all())
+    return inserted
 
 
 async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
