@@ -486,3 +486,79 @@ async def test_a_bodyless_batch_gets_one_opening_per_recipient(gateway: Gateway)
         message = (await gateway.client.get(f"/v1/messages/{message_id}")).json()
         assert message["body"].startswith("Hi Sam, this is a reminder")
         assert message["status"] in ("sent", "delivered")
+
+
+async def test_an_llm_persona_holds_a_conversation_and_ends_it_with_a_tool_call(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.chat_completions import FakeChatCompletions
+
+    monkeypatch.setenv("AGENTSMS_TEST_LLM_KEY", "sk-test-key")
+    fake = FakeChatCompletions().start()
+    try:
+        fake.reply("Hi Ana! Is Tuesday at 10 still good for your cleaning?")
+        fake.end("confirmed", {"day": "Tuesday"}, text="Great, see you Tuesday at 10. Bye!")
+        async with insecure_gateway(gateway) as gw:
+            confirmed = await gw.client.post("/v1/dispositions", json={"name": "confirmed"})
+            persona = await _persona(
+                gw,
+                name="Dental assistant",
+                agent={
+                    "kind": "llm",
+                    "model": "gpt-test",
+                    "base_url": fake.base_url,
+                    "api_key_env": "AGENTSMS_TEST_LLM_KEY",
+                    "system_prompt": "You are the assistant of Acme Dental.",
+                },
+                publish=True,
+            )
+            person = "+14155554501"
+            await gw.client.put(
+                f"/v1/simulator/people/{person}",
+                json={"replies": ["Yes, that works"], "delay_seconds": 0},
+            )
+            sent = await gw.client.post(
+                "/v1/messages",
+                json={
+                    "to": person,
+                    "conversation": {
+                        "persona_id": persona["id"],
+                        "context": "Patient Ana, cleaning on Tuesday at 10.",
+                        "task_context": "Confirm the appointment.",
+                        "disposition_ids": [confirmed.json()["id"]],
+                    },
+                },
+            )
+            assert sent.status_code == 202, sent.text
+            cid = sent.json()["conversation_id"]
+            shown = await wait_for(gw, cid, lambda c: c["status"] == "ended")
+            assert shown["outcome"] == "confirmed"
+            assert shown["extracted"] == {"day": "Tuesday"}
+            assert [(m["direction"], m["body"]) for m in shown["messages"]] == [
+                ("outbound", "Hi Ana! Is Tuesday at 10 still good for your cleaning?"),
+                ("inbound", "Yes, that works"),
+                ("outbound", "Great, see you Tuesday at 10. Bye!"),
+            ]
+            assert len(fake.requests) == 2
+            prompt = fake.requests[1].system_prompt
+            assert "Acme Dental" in prompt
+            assert "Patient Ana, cleaning on Tuesday at 10." in prompt
+            assert "Confirm the appointment." in prompt
+            said = [m.get("content") for m in fake.requests[1].messages]
+            assert "Yes, that works" in said
+    finally:
+        fake.stop()
+
+
+async def test_a_private_webhook_url_is_refused_at_send_time(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/v1/messages",
+        json={
+            "to": "+14155554601",
+            "body": "hi",
+            "conversation": {"webhook_url": "http://127.0.0.1:9/hook"},
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "conversation.webhook_url" in problem_fields(response.json())
+    assert (await gateway.client.get("/v1/conversations")).json()["data"] == []
