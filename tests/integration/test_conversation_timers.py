@@ -30,11 +30,20 @@ OURS = "+14155550100"
 
 
 async def run_timers_at(gateway: Gateway, fake_now: float) -> int:
-    """Run the timer jobs that are due at ``fake_now`` (the clock jumps; nobody sleeps)."""
+    """Run this project's timer jobs that are due at ``fake_now`` (the clock jumps; nobody
+    sleeps). Other tests' timers (other projects) go back to the queue untouched."""
+    mine = select(tables.conversations.c.id).where(
+        tables.conversations.c.project_id == gateway.project_id
+    )
     async with gateway.db.write() as conn:
+        ours = {row[0] for row in (await conn.execute(mine)).all()}
         claimed = await queue.claim(
-            conn, owner="fake-clock", limit=100, lease_seconds=30, kinds=[TIMER_JOB], now=fake_now
+            conn, owner="fake-clock", limit=1000, lease_seconds=30, kinds=[TIMER_JOB], now=fake_now
         )
+        for job in claimed:
+            if job.ref not in ours:
+                await queue.release_many(conn, [job.id], run_at=job.run_at)
+        claimed = [job for job in claimed if job.ref in ours]
     if claimed:
         await gateway.worker.handlers[TIMER_JOB](claimed)
     await gateway.drain()

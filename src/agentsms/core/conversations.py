@@ -28,6 +28,7 @@ from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import conversations as repo
+from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks.events import Event, emit_many
@@ -423,6 +424,32 @@ async def end_conversations(
         values["extracted"] = dict(extracted)
     changed = await repo.end_where_active(conn, ids, values)
     await repo.cancel_jobs(conn, (TIMER_JOB, TURN_JOB), changed)
+    # An opening the agent was still to write will not be written now.
+    dropped = await repo.cancel_openings(
+        conn,
+        changed,
+        {
+            "status": "canceled",
+            "error_code": "conversation_ended",
+            "error_message": "the conversation ended before its agent wrote this message",
+            "updated_at": now,
+        },
+    )
+    await events_repo.insert_events(
+        conn,
+        [
+            {
+                "id": new_id("evt"),
+                "project_id": row["project_id"],
+                "message_id": row["id"],
+                "type": "message.canceled",
+                "status": "canceled",
+                "data": {"error_code": "conversation_ended"},
+                "created_at": now,
+            }
+            for row in dropped
+        ],
+    )
     for conversation_id in changed:
         row = await repo.get(conn, project_id, conversation_id)
         if row is not None:
@@ -590,6 +617,11 @@ def history_entry(message: Row) -> dict[str, Any]:
         "status": message["status"],
         "created_at": _iso(message["created_at"]),
     }
+
+
+async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, str]:
+    """The per-conversation webhook URLs of those conversations that have one (one query)."""
+    return await repo.webhook_urls(conn, conversation_ids)
 
 
 async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import message_events
 
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
@@ -200,7 +201,8 @@ class _Intake:
             "attempts": 0,
             "created_at": self.now,
             "updated_at": self.now,
-            "purpose": spec.purpose,
+            # An opening is the agent's to write.
+            "purpose": "agent" if opening else spec.purpose,
         }
         self.threads.append(
             OutboundThread(
@@ -263,6 +265,7 @@ async def _store(
             for row in rows
         ],
     )
+    await message_events.on_accepted(conn, rows)
 
 
 async def _project_settings(
@@ -499,6 +502,7 @@ async def record_events(
             for row, status, data in changes
         ],
     )
+    await message_events.on_status_changes(conn, changes)
 
 
 async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> list[dict[str, Any]]:

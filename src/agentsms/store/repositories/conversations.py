@@ -178,3 +178,37 @@ async def update_where_status(
         .values(**values)
     )
     return bool(result.rowcount)
+
+
+async def cancel_openings(
+    conn: AsyncConnection, conversation_ids: Sequence[str], values: dict[str, Any]
+) -> Sequence[Row]:
+    """Cancel the conversations' openings still waiting for their agent; returns them."""
+    if not conversation_ids:
+        return []
+    statement = (
+        update(messages)
+        .where(
+            messages.c.conversation_id.in_(list(conversation_ids)),
+            messages.c.purpose == "agent",
+            messages.c.body == "",
+            messages.c.status.in_(["scheduled", "queued"]),
+        )
+        .values(**values)
+        .returning(messages.c.id, messages.c.project_id)
+    )
+    return many((await conn.execute(statement)).mappings().all())
+
+
+async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    wanted = list(set(conversation_ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations.c.id, conversations.c.settings).where(
+            conversations.c.id.in_(wanted[start : start + 500])
+        )
+        for conversation_id, settings in (await conn.execute(query)).all():
+            url = (settings or {}).get("webhook_url")
+            if url:
+                found[conversation_id] = str(url)
+    return found
