@@ -448,3 +448,91 @@ async def test_per_send_webhook_url_is_signed_with_the_project_secret(
     await gw.drain()
     second = receiver.at("/override")[1]
     assert verified(secret, second) == verified(rotated["secret"], second)
+
+
+# --- message events from the real send path --------------------------------------------
+
+
+def _events(receiver: Receiver, path: str, secret: str) -> list[dict[str, Any]]:
+    return [verified(secret, request) for request in receiver.at(path)]
+
+
+async def test_a_send_reports_queued_sent_delivered_with_the_message_resource(
+    gw: Gateway, receiver: Receiver
+) -> None:
+    endpoint = await create(gw, receiver.url("/messages"), event_types=["message.*"])
+    sent = await gw.client.post(
+        "/v1/messages",
+        json={"to": "+14155552671", "body": "your table is ready", "metadata": {"order": "A1"}},
+    )
+    assert sent.status_code == 202
+    message_id = sent.json()["id"]
+    await gw.drain()
+
+    events = _events(receiver, "/messages", endpoint["secret"])
+    assert [e["type"] for e in events] == ["message.queued", "message.sent", "message.delivered"]
+    assert all(e["data"]["message"]["id"] == message_id for e in events)
+    assert all(e["data"]["metadata"] == {"order": "A1"} for e in events)
+    assert events[0]["data"]["message"] == sent.json()  # the shape of the 202 answer
+    final = (await gw.client.get(f"/v1/messages/{message_id}")).json()
+    assert events[-1]["data"]["message"] == final  # the shape of GET /v1/messages/{id}
+    assert len({e["id"] for e in events}) == 3
+
+    # Every outbound text opens a conversation: its metadata and history come along.
+    conversation_id = final["conversation_id"]
+    assert conversation_id is not None
+    assert events[0]["data"]["conversation"]["id"] == conversation_id
+    assert events[0]["data"]["conversation_metadata"] == {}
+    history = events[-1]["data"]["recent_history"]
+    assert any(entry["body"] == "your table is ready" for entry in history)
+
+
+async def test_an_inbound_text_reports_message_received(gw: Gateway, receiver: Receiver) -> None:
+    endpoint = await create(gw, receiver.url("/inbound"), event_types=["message.received"])
+    answer = await gw.client.post(
+        "/v1/simulator/inbound",
+        json={"from": "+14155552671", "to": "+14155550100", "body": "running late"},
+    )
+    assert answer.status_code in (200, 201, 202), answer.text
+    await gw.drain()
+    [event] = _events(receiver, "/inbound", endpoint["secret"])
+    assert event["type"] == "message.received"
+    assert event["data"]["message"]["body"] == "running late"
+    assert event["data"]["message"]["direction"] == "inbound"
+
+
+async def test_a_conversation_webhook_url_gets_its_events_without_any_endpoint(
+    insecure_app: FastAPI, receiver: Receiver
+) -> None:
+    async with open_gateway(insecure_app, "conversation-hook") as gateway:
+        sent = await gateway.client.post(
+            "/v1/messages",
+            json={
+                "to": "+14155552672",
+                "body": "hello",
+                "conversation": {"webhook_url": receiver.url("/conversation")},
+            },
+        )
+        assert sent.status_code == 202, sent.text
+        await gateway.drain()
+        secret = (await gateway.client.get("/v1/webhook-signing-secret")).json()["secret"]
+        events = _events(receiver, "/conversation", secret)
+        types = [e["type"] for e in events]
+        assert "conversation.started" in types
+        assert types.index("conversation.started") < types.index("message.queued")
+        assert "message.delivered" in types
+        delivered = events[types.index("message.delivered")]
+        assert delivered["data"]["conversation"]["id"] == sent.json()["conversation_id"]
+
+
+async def test_a_bad_conversation_webhook_url_is_refused_at_the_api(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/v1/messages",
+        json={
+            "to": "+14155552673",
+            "body": "hello",
+            "conversation": {"webhook_url": "https://169.254.169.254/latest/meta-data"},
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "conversation.webhook_url"

@@ -117,7 +117,11 @@ async def emit_many(
     event_rows: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
     for event in events:
-        targets = [e["id"] for e in endpoints if subscribed(e["event_types"], event.type)]
+        targets = [
+            e["id"]
+            for e in endpoints
+            if e["kind"] == repo.ENDPOINT and subscribed(e["event_types"], event.type)
+        ]
         if event.webhook_url:
             targets.append(overrides[event.webhook_url])
         if not targets:
@@ -166,6 +170,16 @@ async def enqueue_delivery(
     A ``resend`` is a single attempt: it is not retried when it fails.
     """
     await queue.enqueue_many(conn, _jobs(event_id, [endpoint_id], resend=resend))
+
+
+async def register_webhook_url(conn: AsyncConnection, project_id: str, url: str) -> None:
+    """Note that a conversation of the project sends its events to ``url`` (caller's tx).
+
+    Call it when a per-send / per-conversation ``webhook_url`` is stored: the message
+    hooks skip all webhook work for projects without any endpoint, and this makes the
+    project have one (the implicit "override" endpoint of that URL) from the first event.
+    """
+    await _override_endpoint(conn, project_id, url)
 
 
 async def _override_endpoint(conn: AsyncConnection, project_id: str, url: str) -> str:

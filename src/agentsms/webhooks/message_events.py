@@ -3,7 +3,8 @@
 ``on_accepted`` runs at intake (``message.queued`` / ``message.scheduled``) and
 ``on_status_changes`` where ``core.messages.record_events`` appends status events. Both
 do nothing beyond one indexed query per project when the project has no enabled endpoint
-and the messages have no conversation with a ``webhook_url``; otherwise each event carries
+(a conversation ``webhook_url`` counts once registered with
+``events.register_webhook_url``); otherwise each event carries
 the message resource (the JSON of ``GET /v1/messages/{id}``), its metadata, and for a
 message in a conversation the conversation, its metadata and its recent history.
 """
@@ -46,18 +47,25 @@ async def _emit(
             by_project.setdefault(str(change[0]["project_id"]), []).append(change)
     for project_id, items in by_project.items():
         endpoints = await repo.active_endpoints(conn, project_id)
-        conversation_ids = {
-            str(row["conversation_id"]) for row, _, _ in items if row.get("conversation_id")
-        }
-        contexts = await _contexts(conn, conversation_ids)
+        if not endpoints:
+            continue  # the common case: nobody listens, one indexed query and done
+        listening = [e for e in endpoints if e["kind"] == repo.ENDPOINT]
+        hooked: Mapping[str, str] = {}
+        if len(listening) < len(endpoints):
+            # Some conversation of the project has a webhook_url: find out which.
+            hooked = await _webhook_urls(conn, items)
         wanted = [
             item
             for item in items
-            if _hooked(contexts, item[0])
-            or any(subscribed(e["event_types"], f"message.{item[1]}") for e in endpoints)
+            if str(item[0].get("conversation_id") or "") in hooked
+            or any(subscribed(e["event_types"], f"message.{item[1]}") for e in listening)
         ]
         if not wanted:
             continue
+        contexts = await _contexts(
+            conn,
+            {str(row["conversation_id"]) for row, _, _ in wanted if row.get("conversation_id")},
+        )
         current: Mapping[str, Row] = {}
         if reread:
             # The rows given may predate the change; payloads show the message as it is now.
@@ -76,9 +84,20 @@ async def _emit(
         await emit_many(conn, project_id, events, endpoints=endpoints)
 
 
-def _hooked(contexts: Mapping[str, dict[str, Any]], row: Row) -> bool:
-    context = contexts.get(str(row.get("conversation_id") or ""))
-    return bool(context and context.get("webhook_url"))
+async def _webhook_urls(
+    conn: AsyncConnection, items: Sequence[tuple[Row, str, Mapping[str, Any]]]
+) -> Mapping[str, str]:
+    ids = sorted({str(row["conversation_id"]) for row, _, _ in items if row.get("conversation_id")})
+    if not ids:
+        return {}
+    # Imported when used: core.conversations imports core.messages, which calls us.
+    conversations = importlib.import_module("agentsms.core.conversations")
+    webhook_urls = getattr(conversations, "webhook_urls", None)
+    if webhook_urls is not None:
+        found: Mapping[str, str] = await webhook_urls(conn, ids)
+        return found
+    contexts = await _contexts(conn, set(ids))
+    return {cid: c["webhook_url"] for cid, c in contexts.items() if c.get("webhook_url")}
 
 
 async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:

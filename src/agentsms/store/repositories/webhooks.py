@@ -57,10 +57,14 @@ async def list_endpoints(
 
 
 async def active_endpoints(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
-    """The project's enabled API-created endpoints (id and event types only): cheap."""
-    query = select(webhook_endpoints.c.id, webhook_endpoints.c.event_types).where(
+    """The project's enabled endpoints of both kinds (id, kind, event types): cheap.
+
+    An empty answer means no event of the project goes anywhere.
+    """
+    query = select(
+        webhook_endpoints.c.id, webhook_endpoints.c.kind, webhook_endpoints.c.event_types
+    ).where(
         webhook_endpoints.c.project_id == project_id,
-        webhook_endpoints.c.kind == ENDPOINT,
         webhook_endpoints.c.deleted_at.is_(None),
         webhook_endpoints.c.disabled_at.is_(None),
     )

@@ -87,9 +87,7 @@ def upgrade() -> None:
         _time("created_at", False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )
-    op.create_index(
-        "ix_webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"]
-    )
+    op.create_index("ix_webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index(
         "ix_webhook_deliveries_event", "webhook_deliveries", ["event_id", "endpoint_id"]
     )
