@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     # Delay after attempt 1, 2, ... (the last repeats), each with +-20 % jitter.
-    webhook_retry_schedule: list[float] = [5, 300, 1800, 7200, 18000, 36000]
+    webhook_retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 300, 1800, 7200, 18000, 36000]
     outbound_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property

@@ -450,6 +450,19 @@ async def test_per_send_webhook_url_is_signed_with_the_project_secret(
     assert verified(secret, second) == verified(rotated["secret"], second)
 
 
+async def test_deleting_an_endpoint_drops_its_queued_deliveries(
+    gw: Gateway, receiver: Receiver
+) -> None:
+    endpoint = await create(gw, receiver.url("/deleted"))
+    await send_event(gw)
+    assert (await gw.client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")).status_code == 204
+    await gw.drain()
+    assert receiver.at("/deleted") == []
+    async with gw.db.read() as conn:
+        left = (await conn.execute(select(func.count()).where(jobs.c.kind == DELIVER_JOB))).scalar()
+    assert left == 0
+
+
 # --- message events from the real send path --------------------------------------------
 
 

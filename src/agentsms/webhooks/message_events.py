@@ -105,6 +105,10 @@ async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str,
         return {}
     # Imported when used: core.conversations imports core.messages, which calls us.
     conversations = importlib.import_module("agentsms.core.conversations")
+    bulk = getattr(conversations, "webhook_contexts", None)
+    if bulk is not None:
+        many: Mapping[str, Mapping[str, Any]] = await bulk(conn, sorted(ids))
+        return {cid: dict(context) for cid, context in many.items()}
     webhook_context = getattr(conversations, "webhook_context", None)
     if webhook_context is None:
         return {}
