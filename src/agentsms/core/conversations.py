@@ -29,6 +29,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
+from agentsms.store.repositories import webhooks as webhooks_repo
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks.events import Event, emit_many
@@ -282,9 +283,14 @@ async def attach_outbound(
         )
     created: set[str] = set()
     if fresh:
-        created = await repo.insert_new(conn, list(fresh.values()))
-        by_key.update({k: row for k, row in fresh.items() if row["id"] in created})
-        lost = [k for k, row in fresh.items() if row["id"] not in created]
+        await repo.insert_new(conn, list(fresh.values()))
+        # Read back: a concurrent writer may have opened some of these threads first.
+        stored = await repo.active_ids_by_keys(conn, list(fresh))
+        for key, row in fresh.items():
+            if stored.get(key) == row["id"]:
+                by_key[key] = row
+                created.add(row["id"])
+        lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
         if lost:
             by_key.update({k: dict(v) for k, v in (await repo.active_by_keys(conn, lost)).items()})
     # Settings given with a send replace the stored ones of a resumed conversation.
@@ -318,17 +324,19 @@ async def attach_outbound(
         )
         results.append(Attached(conversation, settings, conversation["id"] in created))
     await repo.update_each(conn, list(updates.values()))
-    started: dict[str, Event] = {}
-    for attached in results:
-        conversation = attached.conversation
-        if attached.created and conversation["id"] not in started:
-            started[conversation["id"]] = Event(
-                "conversation.started",
-                _event_data(conversation, []),
-                attached.settings.get("webhook_url"),
-            )
-    # One lookup of the project's endpoints for a whole batch of new conversations.
-    await emit_many(conn, project_id, list(started.values()))
+    if created:
+        # One lookup of the project's endpoints for a whole batch of new conversations, and
+        # no payloads built when nobody listens.
+        endpoints = await webhooks_repo.active_endpoints(conn, project_id)
+        started: dict[str, Event] = {}
+        for attached in results:
+            conversation = attached.conversation
+            url = attached.settings.get("webhook_url")
+            if attached.created and conversation["id"] not in started and (endpoints or url):
+                started[conversation["id"]] = Event(
+                    "conversation.started", _event_data(conversation, []), url
+                )
+        await emit_many(conn, project_id, list(started.values()), endpoints=endpoints)
     return results
 
 
@@ -364,8 +372,12 @@ async def attach_inbound(
             now,
             status=OPTED_OUT if opted_out else OPEN,
         )
-        created = bool(await repo.insert_new(conn, [fresh]))
-        conversation = fresh if created else dict((await repo.active_by_keys(conn, [key]))[key])
+        await repo.insert_new(conn, [fresh])
+        if opted_out:
+            conversation, created = fresh, True  # not active: no thread to share
+        else:
+            conversation = dict((await repo.active_by_keys(conn, [key]))[key])
+            created = conversation["id"] == fresh["id"]
     settings = effective_settings(
         project_settings, number.get("settings") or {}, conversation["settings"]
     )

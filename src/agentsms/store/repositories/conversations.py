@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.bulk import insert_rows
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import conversations, jobs, messages
 
@@ -40,20 +40,22 @@ async def active_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str
     return found
 
 
-async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert conversations, skipping any whose thread already has an active one (another
-    writer got there first); returns the ids inserted."""
-    inserted: set[str] = set()
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for start in range(0, len(rows), 500):
-        statement = (
-            dialect.insert(conversations)
-            .values(list(rows[start : start + 500]))
-            .on_conflict_do_nothing(index_elements=["thread_key"])
-            .returning(conversations.c.id)
+async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
+    """The id of the active conversation of each thread key that has one."""
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(set(keys[start : start + 500]))
+        query = select(conversations.c.thread_key, conversations.c.id).where(
+            conversations.c.thread_key.in_(chunk)
         )
-        inserted.update(row[0] for row in (await conn.execute(statement)).all())
-    return inserted
+        found.update({key: cid for key, cid in (await conn.execute(query)).all()})
+    return found
+
+
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert conversations, skipping any whose thread already has an active one (another
+    writer got there first); read the threads back to learn which rows went in."""
+    await insert_rows(conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING")
 
 
 async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
