@@ -146,3 +146,42 @@ async def test_opt_out_during_a_queued_batch_fails_the_rest_without_a_carrier_ca
     # Only the confirmation reached the opted-out person's phone.
     assert await _carrier_sends_to(gateway, people[1]) == 1
     assert await _carrier_sends_to(gateway, people[0]) == 2
+
+
+async def test_an_opt_out_before_the_agent_writes_the_opening_cancels_it(
+    gateway: Gateway,
+) -> None:
+    from agentsms.agents import load_demo_pathway
+
+    persona = await gateway.client.post(
+        "/v1/personas",
+        json={
+            "name": "R",
+            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
+            "publish": True,
+        },
+    )
+    person = "+14155553901"
+    sent = await gateway.client.post(
+        "/v1/messages", json={"to": person, "conversation": {"persona_id": persona.json()["id"]}}
+    )
+    assert sent.status_code == 202, sent.text
+    await _inbound(gateway, "STOP", person=person)
+    await gateway.drain()
+    opening = (await gateway.client.get(f"/v1/messages/{sent.json()['id']}")).json()
+    assert opening["status"] == "canceled"
+    assert opening["error_code"] == "conversation_ended"
+    # The person's phone got the confirmation and nothing from the agent.
+    assert await _carrier_sends_to(gateway, person) == 1
+
+
+async def test_number_conversation_defaults_are_validated(gateway: Gateway) -> None:
+    response = await gateway.client.post(
+        "/v1/numbers",
+        json={
+            "number": "+14155550177",
+            "settings": {"conversation": {"timeout_seconds": 5, "warning_seconds": 9}},
+        },
+    )
+    assert_problem(response, 422, "validation_failed")
+    assert "settings.conversation" in problem_fields(response.json())
