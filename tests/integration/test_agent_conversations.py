@@ -562,3 +562,21 @@ async def test_a_private_webhook_url_is_refused_at_send_time(gateway: Gateway) -
     assert response.status_code == 422, response.text
     assert "conversation.webhook_url" in problem_fields(response.json())
     assert (await gateway.client.get("/v1/conversations")).json()["data"] == []
+
+
+async def test_a_pathway_can_be_uploaded_as_yaml(gateway: Gateway) -> None:
+    from importlib import resources
+
+    text = (
+        resources.files("agentsms.agents")
+        .joinpath("pathways/appointment_reminder.yaml")
+        .read_text(encoding="utf-8")
+    )
+    created = await gateway.client.post("/v1/pathways", json={"name": "yaml", "document": text})
+    assert created.status_code == 201, created.text
+    assert created.json()["versions"][0]["document"] == load_demo_pathway()
+    broken = await gateway.client.post(
+        "/v1/pathways", json={"name": "bad", "document": "nodes: [unclosed"}
+    )
+    assert broken.status_code == 422
+    assert "document" in problem_fields(broken.json())

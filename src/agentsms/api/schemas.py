@@ -378,7 +378,9 @@ class PersonaList(BaseModel):
 
 
 class PathwayVersionCreate(_Strict):
-    document: dict[str, Any]
+    document: dict[str, Any] | str = Field(
+        description="The pathway: a JSON object, or its JSON or YAML text"
+    )
 
 
 class PathwayCreate(PathwayVersionCreate):

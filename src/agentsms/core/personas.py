@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import agents
+from agentsms.agents.pathway import load_pathway_text
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import personas as repo
@@ -50,12 +51,23 @@ def _check_agent(config: Mapping[str, Any], field: str) -> None:
 # --- pathways ---------------------------------------------------------------------------
 
 
+def _document(document: Mapping[str, Any] | str) -> dict[str, Any]:
+    """A pathway given as an object, or as JSON or YAML text."""
+    if isinstance(document, str):
+        loaded = load_pathway_text(document, "document")
+        if not isinstance(loaded, Mapping):
+            raise invalid("document", "must be a pathway object (JSON or YAML)")
+        return dict(loaded)
+    return dict(document)
+
+
 async def create_pathway(
-    conn: AsyncConnection, project_id: str, name: str, document: Mapping[str, Any]
+    conn: AsyncConnection, project_id: str, name: str, document: Mapping[str, Any] | str
 ) -> tuple[Row, Row]:
     """A pathway and its version 1, validated (errors name the node)."""
     if not name.strip():
         raise invalid("name", "must not be empty")
+    document = _document(document)
     _check_agent({"kind": "flow", "pathway": dict(document)}, "document")
     now = utcnow()
     row = {"id": new_id("pw"), "project_id": project_id, "name": name.strip(), "created_at": now}
@@ -66,9 +78,10 @@ async def create_pathway(
 
 
 async def add_pathway_version(
-    conn: AsyncConnection, project_id: str, pathway_id: str, document: Mapping[str, Any]
+    conn: AsyncConnection, project_id: str, pathway_id: str, document: Mapping[str, Any] | str
 ) -> Row:
     await get_pathway(conn, project_id, pathway_id)
+    document = _document(document)
     _check_agent({"kind": "flow", "pathway": dict(document)}, "document")
     number = await repo.latest_version(conn, pathway_versions, pathway_id) + 1
     version = {
