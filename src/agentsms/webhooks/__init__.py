@@ -9,6 +9,6 @@ endpoint (plus one to a per-conversation ``webhook_url``). ``check_url`` and
 from __future__ import annotations
 
 from agentsms.webhooks.events import emit
-from agentsms.webhooks.ssrf import BlockedRequest, UnsafeURL, check_url, safe_client
+from agentsms.webhooks.ssrf import BlockedRequest, UnsafeURL, check_url, safe_client, url_problem
 
-__all__ = ["BlockedRequest", "UnsafeURL", "check_url", "emit", "safe_client"]
+__all__ = ["BlockedRequest", "UnsafeURL", "check_url", "emit", "safe_client", "url_problem"]

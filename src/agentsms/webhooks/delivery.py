@@ -143,18 +143,18 @@ class DeliveryHandler:
             }
             started = time.monotonic()
             try:
-                response = await self.client.post(
-                    str(endpoint["url"]), content=body.encode(), headers=headers
-                )
+                async with self.client.stream(
+                    "POST", str(endpoint["url"]), content=body.encode(), headers=headers
+                ) as response:
+                    code = response.status_code
+                    location = response.headers.get("location", "")
+                    text = await _start_of_body(response)
             except httpx.HTTPError as error:
                 return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
-        code = response.status_code
-        text = response.text[:MAX_LOGGED_BODY] if response.content else None
         if 200 <= code < 300:
             return _Outcome(plan, True, code, None, text, _ms(started), gone=False)
         if 300 <= code < 400:
-            where = response.headers.get("location", "")
-            reason = f"redirects are not followed ({code} to {where or 'nowhere'})"
+            reason = f"redirects are not followed ({code} to {location or 'nowhere'})"
         elif code == 410:
             reason = "410 Gone: the endpoint is disabled"
         else:
@@ -226,6 +226,19 @@ class DeliveryHandler:
                         )
             await repo.insert_deliveries(conn, rows)
             await queue.finish(conn, done)
+
+
+async def _start_of_body(response: httpx.Response) -> str | None:
+    """The first ``MAX_LOGGED_BODY`` characters; the rest is not read (a big body is fine)."""
+    raw = b""
+    try:
+        async for chunk in response.aiter_raw():
+            raw += chunk
+            if len(raw) >= MAX_LOGGED_BODY * 4:
+                break
+    except httpx.HTTPError:
+        pass  # the status decides; a body that stalls or breaks off is only not logged
+    return raw.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY] or None
 
 
 def _ms(started: float) -> int:

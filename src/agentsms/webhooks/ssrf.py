@@ -178,6 +178,19 @@ def warn_if_insecure(settings: Settings) -> None:
         )
 
 
+def url_problem(url: str, settings: Settings) -> str | None:
+    """Why ``url`` can never be fetched (as ``check_url`` would refuse it), or ``None``.
+
+    For callers that collect every field error before answering (e.g. a batch's
+    ``recipients[3].media_urls[0]``).
+    """
+    try:
+        vet_url(url, allow_insecure=settings.allow_insecure_urls)
+    except UnsafeURL as unsafe:
+        return unsafe.reason
+    return None
+
+
 def check_url(url: str, field: str, settings: Settings) -> None:
     """Refuse (``ValidationFailed``, 422 naming ``field``) a URL that can never be allowed.
 
