@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # Delay after attempt 1, 2, ... (the last repeats), each with +-20 % jitter.
     webhook_retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 300, 1800, 7200, 18000, 36000]
     outbound_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
+    webhook_retention_days: float = Field(default=30.0, gt=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -14,11 +14,12 @@ from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
-from agentsms.webhooks.delivery import DeliveryHandler
+from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
 from agentsms.webhooks.ssrf import warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
+WEBHOOK_PURGE_SECONDS = 3600.0
 
 
 def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
@@ -52,11 +53,17 @@ def build_worker(
         async with db.write() as conn:
             await idempotency.purge_expired(conn)
 
+    async def purge_webhook_log() -> None:
+        await purge_old(db, settings)
+
     return Worker(
         db,
         settings,
         build_handlers(db, providers, settings),
         concurrency=concurrency,
         observe_latency=metrics.observe_job_latency,
-        periodic=[(IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys)],
+        periodic=[
+            (IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys),
+            (WEBHOOK_PURGE_SECONDS, purge_webhook_log),
+        ],
     )

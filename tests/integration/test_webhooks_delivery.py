@@ -24,7 +24,7 @@ from standardwebhooks.webhooks import Webhook
 from agentsms.app import create_app
 from agentsms.store.tables import jobs, webhook_events
 from agentsms.webhooks import emit
-from agentsms.webhooks.delivery import DeliveryHandler
+from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
 from tests import conftest
 from tests.conftest import Gateway, open_gateway
@@ -471,6 +471,18 @@ async def test_a_big_answer_body_is_not_a_failure(gw: Gateway, receiver: Receive
     [log] = await deliveries(gw, endpoint["id"])
     assert log["status"] == "succeeded"
     assert log["response_body"] == "x" * 1000
+
+
+async def test_old_events_and_logs_are_purged(gw: Gateway, receiver: Receiver) -> None:
+    endpoint = await create(gw, receiver.url("/purge"))
+    await send_event(gw)
+    await gw.drain()
+    assert len(await deliveries(gw, endpoint["id"])) == 1
+    await purge_old(gw.db, gw.settings)  # 30 days: nothing is that old
+    assert len(await deliveries(gw, endpoint["id"])) == 1
+    await asyncio.sleep(0.01)
+    await purge_old(gw.db, gw.settings.model_copy(update={"webhook_retention_days": 1e-9}))
+    assert await deliveries(gw, endpoint["id"]) == []
 
 
 # --- message events from the real send path --------------------------------------------

@@ -241,6 +241,13 @@ async def _start_of_body(response: httpx.Response) -> str | None:
     return raw.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY] or None
 
 
+async def purge_old(db: Database, settings: Settings) -> None:
+    """Forget events and delivery logs older than ``Settings.webhook_retention_days``."""
+    before = utcnow() - timedelta(days=settings.webhook_retention_days)
+    async with db.write() as conn:
+        await repo.purge_before(conn, before)
+
+
 def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
@@ -167,3 +168,10 @@ async def get_delivery(conn: AsyncConnection, endpoint_id: str, delivery_id: str
         webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.endpoint_id == endpoint_id
     )
     return one((await conn.execute(query)).mappings().first())
+
+
+async def purge_before(conn: AsyncConnection, before: datetime) -> int:
+    """Delete events and delivery attempts older than ``before``; returns events deleted."""
+    await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.created_at < before))
+    result = await conn.execute(delete(webhook_events).where(webhook_events.c.created_at < before))
+    return int(result.rowcount or 0)
