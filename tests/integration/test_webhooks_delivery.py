@@ -109,10 +109,12 @@ async def gw(insecure_app: FastAPI) -> AsyncIterator[Gateway]:
         yield opened
 
 
-def use_handler(gateway: Gateway, **overrides: Any) -> None:
+def use_handler(gateway: Gateway, **overrides: Any) -> DeliveryHandler:
     """Run deliveries with these settings (e.g. a retry schedule) for this test."""
     settings = gateway.settings.model_copy(update=overrides)
-    gateway.worker.handlers[DELIVER_JOB] = DeliveryHandler(gateway.db, settings).handle
+    handler = DeliveryHandler(gateway.db, settings)
+    gateway.worker.handlers[DELIVER_JOB] = handler.handle
+    return handler
 
 
 async def create(gateway: Gateway, url: str, **fields: Any) -> dict[str, Any]:
@@ -483,6 +485,23 @@ async def test_old_events_and_logs_are_purged(gw: Gateway, receiver: Receiver) -
     await asyncio.sleep(0.01)
     await purge_old(gw.db, gw.settings.model_copy(update={"webhook_retention_days": 1e-9}))
     assert await deliveries(gw, endpoint["id"]) == []
+
+
+async def test_a_slow_endpoint_does_not_hold_up_sending(gw: Gateway, receiver: Receiver) -> None:
+    handler = use_handler(gw, webhook_timeout_seconds=10)
+    endpoint = await create(gw, receiver.url("/sluggish"), event_types=["conversation.ended"])
+    receiver.on("/sluggish", (200, {}, 4.0))  # longer than the handler waits inline (2 s)
+    await send_event(gw, "conversation.ended")
+    sent = await gw.client.post("/v1/messages", json={"to": "+14155552674", "body": "hi"})
+    await gw.drain()
+    # The text went out while the webhook attempt was still waiting for its answer.
+    message = (await gw.client.get(f"/v1/messages/{sent.json()['id']}")).json()
+    assert message["status"] == "delivered"
+    assert await deliveries(gw, endpoint["id"]) == []
+    await handler.idle()
+    [log] = await deliveries(gw, endpoint["id"])
+    assert log["status"] == "succeeded"
+    assert log["duration_ms"] >= 4000
 
 
 # --- message events from the real send path --------------------------------------------

@@ -39,6 +39,7 @@ log = structlog.get_logger("agentsms.webhooks")
 MAX_LOGGED_BODY = 1000
 CONCURRENCY = 50
 JITTER = 0.2
+INLINE_WAIT = 2.0
 
 
 def retry_delay(attempt: int, schedule: Sequence[float]) -> float:
@@ -94,11 +95,47 @@ class DeliveryHandler:
         self.settings = settings
         self.client = client or safe_client(settings, follow_redirects=False)
         self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, jobs: Sequence[Job]) -> None:
+        """Attempt each job; results within ``INLINE_WAIT`` s are recorded in one transaction.
+
+        Attempts still running then (a slow endpoint) finish in the background and record
+        themselves, so one slow customer endpoint does not hold up the worker's other jobs
+        (sends, receipts) for the 15 s timeout. Their jobs stay leased (the worker keeps
+        heartbeating them); if the process dies, the lease runs out and the job is retried.
+        """
         plans = await self._plan(jobs)
-        outcomes = await asyncio.gather(*(self._attempt(plan) for plan in plans))
-        await self._record(list(zip(plans, outcomes, strict=True)))
+        if not plans:
+            return
+        tasks = [asyncio.create_task(self._attempt_safely(plan)) for plan in plans]
+        done, _ = await asyncio.wait(tasks, timeout=INLINE_WAIT)
+        await self._record(
+            [(p, t.result()) for p, t in zip(plans, tasks, strict=True) if t in done]
+        )
+        for plan, task in zip(plans, tasks, strict=True):
+            if task not in done:
+                later = asyncio.create_task(self._record_later(plan, task))
+                self._background.add(later)
+                later.add_done_callback(self._background.discard)
+
+    async def idle(self) -> None:
+        """Wait until attempts that went on in the background are recorded."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _record_later(self, plan: _Plan, task: asyncio.Task[_Outcome | None]) -> None:
+        try:
+            await self._record([(plan, await task)])
+        except Exception:
+            log.exception("webhook.record_failed", job_id=plan.job.id)
+
+    async def _attempt_safely(self, plan: _Plan) -> _Outcome | None:
+        try:
+            return await self._attempt(plan)
+        except Exception as error:  # a bug must not leave the job leased forever
+            log.exception("webhook.attempt_crashed", job_id=plan.job.id)
+            return _Outcome(plan, False, None, repr(error), None, 0, gone=False)
 
     async def _plan(self, jobs: Sequence[Job]) -> list[_Plan]:
         now = utcnow()
