@@ -13,11 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from agentsms.agents import load_demo_pathway
 from agentsms.app import create_app
+from agentsms.store import tables
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
+from tests.integration.conversation_helpers import forget_deliveries
 from tests.integration.helpers import assert_problem, problem_fields
 
 SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -51,6 +54,11 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
     gateway: Gateway,
 ) -> None:
     person = "+14155554101"
+    hook = await gateway.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/ended", "event_types": ["conversation.ended"]},
+    )
+    assert hook.status_code == 201, hook.text
     persona = await _persona(
         gateway,
         name="Reminders",
@@ -90,6 +98,18 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
     assert shown["messages"][0]["id"] == sent.json()["id"]
     log = (await gateway.client.get("/v1/simulator/log", params={"to": person})).json()
     assert [row["body"] for row in log["data"]] == [texts[0][1], texts[2][1]]
+
+    query = select(tables.webhook_events.c.payload).where(
+        tables.webhook_events.c.project_id == gateway.project_id,
+        tables.webhook_events.c.type == "conversation.ended",
+    )
+    async with gateway.db.read() as conn:
+        (ended,) = [dict(row[0]) for row in (await conn.execute(query)).all()]
+    assert ended["data"]["outcome"] == "rescheduled"
+    assert ended["data"]["extracted"] == shown["extracted"]
+    assert ended["data"]["metadata"] == {"name": "Ana", "time": "on Tue Dec 2 at 3 PM"}
+    assert [h["role"] for h in ended["data"]["recent_history"]] == ["agent", "person", "agent"]
+    await forget_deliveries(gateway)
 
 
 async def test_a_bodyless_send_without_an_agent_is_refused(gateway: Gateway) -> None:

@@ -145,6 +145,8 @@ async def test_warning_then_timeout_with_a_fake_clock(gateway: Gateway) -> None:
     ]
     (ended,) = await event_payloads(gateway, "conversation.ended")
     assert ended["data"]["conversation"]["end_reason"] == "timeout"
+    assert ended["data"]["reason"] == "timeout"
+    assert ended["data"]["outcome"] is None
     assert ended["data"]["metadata"] == {"order": 7}
     assert [h["body"] for h in ended["data"]["recent_history"]][-1] == "Closing this chat."
 

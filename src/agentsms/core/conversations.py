@@ -465,7 +465,17 @@ async def end_conversations(
     for conversation_id in changed:
         row = await repo.get(conn, project_id, conversation_id)
         if row is not None:
-            await emit(conn, row, "conversation.ended", row["settings"])
+            await emit(
+                conn,
+                row,
+                "conversation.ended",
+                row["settings"],
+                {
+                    "outcome": row["outcome"],
+                    "extracted": dict(row["extracted"] or {}),
+                    "reason": row["end_reason"],
+                },
+            )
     return changed
 
 
