@@ -600,3 +600,64 @@ async def test_a_pathway_can_be_uploaded_as_yaml(gateway: Gateway) -> None:
     )
     assert broken.status_code == 422
     assert "document" in problem_fields(broken.json())
+
+
+async def test_the_agent_gets_dispositions_schemas_context_and_start_node(
+    gateway: Gateway,
+) -> None:
+    person = "+14155554701"
+    with agent_server() as (server, url):
+        async with insecure_gateway(gateway) as gw:
+            disposition = await gw.client.post("/v1/dispositions", json={"name": "booked"})
+            schema = await gw.client.post(
+                "/v1/extraction-schemas",
+                json={
+                    "name": "booking",
+                    "schema": {"type": "object", "properties": {"day": {"type": "string"}}},
+                },
+            )
+            sent = await gw.client.post(
+                "/v1/messages",
+                json={
+                    "to": person,
+                    "conversation": {
+                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET},
+                        "context": "ctx",
+                        "task_context": "task",
+                        "start_node_id": "ask_day",
+                        "disposition_ids": [disposition.json()["id"]],
+                        "citation_schema_ids": [schema.json()["id"]],
+                        "metadata": {"k": 1},
+                    },
+                },
+            )
+            assert sent.status_code == 202, sent.text
+            await gw.drain()
+            (turn,) = server.turns
+            assert turn["history"] == []  # the opening: nobody has written yet
+            assert turn["context"] == "ctx"
+            assert turn["task_context"] == "task"
+            assert turn["start_node_id"] == "ask_day"
+            assert turn["dispositions"] == ["booked"]
+            assert turn["extraction_schemas"] == [
+                {"title": "booking", "type": "object", "properties": {"day": {"type": "string"}}}
+            ]
+            assert turn["metadata"] == {"k": 1}
+            message = (await gw.client.get(f"/v1/messages/{sent.json()['id']}")).json()
+            assert message["body"] == "opening"
+
+
+async def test_start_node_id_starts_the_flow_there(gateway: Gateway) -> None:
+    persona = await _persona(
+        gateway, name="S", agent={"kind": "flow", "pathway": load_demo_pathway()}, publish=True
+    )
+    sent = await gateway.client.post(
+        "/v1/messages",
+        json={
+            "to": "+14155554702",
+            "conversation": {"persona_id": persona["id"], "start_node_id": "ask_new_time"},
+        },
+    )
+    await gateway.drain()
+    message = (await gateway.client.get(f"/v1/messages/{sent.json()['id']}")).json()
+    assert message["body"] == "No problem. What day and time would work better for you?"
