@@ -276,3 +276,30 @@ async def test_quiet_hours_defer_sends_to_the_next_allowed_time(gateway: Gateway
     ]
     assert [r["status"] for r in rows] == ["queued"]
     await gateway.client.post(f"/v1/messages/{deferred.json()['id']}/cancel")
+
+
+async def test_a_queued_send_reaching_quiet_hours_waits_at_dispatch(gateway: Gateway) -> None:
+    person = "+14155555104"
+    queued = await gateway.client.post("/v1/messages", json={"to": person, "body": "later"})
+    assert queued.json()["status"] == "queued"
+    now = datetime.now(UTC)
+    end = (now + timedelta(hours=3)).strftime("%H:%M")
+    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": end, "timezone": "UTC"}
+    patched = await gateway.client.patch("/v1/project", json={"settings": {"quiet_hours": quiet}})
+    assert patched.status_code == 200, patched.text
+    await gateway.drain()
+    message = (await gateway.client.get(f"/v1/messages/{queued.json()['id']}")).json()
+    assert message["status"] == "queued"  # not sent, not dropped
+    (job,) = [
+        j for j in await jobs_of_kind(gateway, "message.send") if j["ref"] == queued.json()["id"]
+    ]
+    assert abs(job["run_at"] - _next_utc(end, now).timestamp()) < 1
+    log = (await gateway.client.get("/v1/simulator/log", params={"to": person})).json()
+    assert log["data"] == []
+    await gateway.client.post(f"/v1/messages/{queued.json()['id']}/cancel")
+
+
+async def jobs_of_kind(gateway: Gateway, kind: str) -> list[Any]:
+    query = select(tables.jobs).where(tables.jobs.c.kind == kind)
+    async with gateway.db.read() as conn:
+        return list((await conn.execute(query)).mappings().all())

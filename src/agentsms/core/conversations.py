@@ -22,7 +22,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import webhooks
-from agentsms.core.compliance import quiet_hours_problem
+from agentsms.core.compliance import (
+    COMPLIANCE,
+    next_allowed,
+    parse_quiet_hours,
+    quiet_hours_problem,
+)
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.jobs import queue
@@ -146,6 +151,43 @@ def defaults_problem(value: Any) -> str | None:
             return f"{key} must be a number of seconds greater than 0"
     problem = timeout_problem(effective_settings({}, {}, value), "")
     return None if problem is None else f"warning_seconds {problem.message}"
+
+
+def quiet_hours_for(
+    project_settings: Mapping[str, Any],
+    number_settings: Mapping[str, Any],
+    conversation_settings: Mapping[str, Any],
+) -> Any:
+    """The quiet hours that apply: the conversation's (or ``false``), then the number's and
+    the project's conversation defaults, then the project's ``quiet_hours`` setting."""
+    settings = effective_settings(project_settings, number_settings, conversation_settings)
+    return settings.get("quiet_hours", project_settings.get("quiet_hours"))
+
+
+def may_have_quiet_hours(project_settings: Mapping[str, Any]) -> bool:
+    """Whether a project uses quiet hours as a default (then dispatch checks each send)."""
+    defaults = project_settings.get("conversation") or {}
+    return bool(project_settings.get("quiet_hours") or defaults.get("quiet_hours"))
+
+
+def quiet_until(
+    message: Row,
+    project_settings: Mapping[str, Any],
+    number_settings: Mapping[str, Any],
+    conversation_settings: Mapping[str, Any],
+    now: datetime,
+) -> datetime | None:
+    """When a queued message that reached its send time inside quiet hours may go, or
+    ``None`` when it may go now (compliance answers always may)."""
+    if message.get("purpose") == COMPLIANCE:
+        return None
+    quiet = parse_quiet_hours(
+        quiet_hours_for(project_settings, number_settings, conversation_settings)
+    )
+    if quiet is None:
+        return None
+    allowed = next_allowed(now, message["to_number"], quiet)
+    return allowed if allowed > now else None
 
 
 def has_agent(settings: Mapping[str, Any]) -> bool:

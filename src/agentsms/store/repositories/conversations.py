@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
 from agentsms.store.repositories import Row, many, one
-from agentsms.store.tables import conversations, jobs, messages
+from agentsms.store.tables import conversations, jobs, messages, projects
 
 ACTIVE = ("open", "needs_attention")
 
@@ -213,4 +213,24 @@ async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -
             url = (settings or {}).get("webhook_url")
             if url:
                 found[conversation_id] = str(url)
+    return found
+
+
+async def project_settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    query = select(projects.c.id, projects.c.settings).where(projects.c.id.in_(wanted))
+    return {pid: dict(settings or {}) for pid, settings in (await conn.execute(query)).all()}
+
+
+async def settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    """Each conversation's stored settings."""
+    found: dict[str, Any] = {}
+    wanted = list(set(ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations.c.id, conversations.c.settings).where(
+            conversations.c.id.in_(wanted[start : start + 500])
+        )
+        found.update({cid: dict(s or {}) for cid, s in (await conn.execute(query)).all()})
     return found
