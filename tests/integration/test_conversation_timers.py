@@ -303,3 +303,20 @@ async def jobs_of_kind(gateway: Gateway, kind: str) -> list[Any]:
     query = select(tables.jobs).where(tables.jobs.c.kind == kind)
     async with gateway.db.read() as conn:
         return list((await conn.execute(query)).mappings().all())
+
+
+async def test_a_batch_starts_timers_for_each_conversation(gateway: Gateway) -> None:
+    people = ["+14155555201", "+14155555202", "+14155555203"]
+    batch = await gateway.client.post(
+        "/v1/batches",
+        json={"recipients": people, "body": "hi", "conversation": {"timeout_seconds": 60}},
+    )
+    assert batch.status_code == 202, batch.text
+    listed = (await gateway.client.get("/v1/conversations")).json()["data"]
+    assert len(listed) == 3
+    for conversation in listed:
+        (job,) = await timer_jobs(gateway, conversation["id"])
+        assert job["payload"]["stage"] == "timeout"
+    assert await run_timers_at(gateway, time.time() + 61) == 3
+    ended = (await gateway.client.get("/v1/conversations", params={"status": "ended"})).json()
+    assert len(ended["data"]) == 3

@@ -521,6 +521,16 @@ async def end_conversations(
     return changed
 
 
+@dataclass(frozen=True, slots=True)
+class TimerStart:
+    """Activity in a conversation that (re)starts its silence timers."""
+
+    conversation: Row
+    settings: Mapping[str, Any]
+    engaged: bool
+    at: float | None = None
+
+
 async def restart_timers(
     conn: AsyncConnection,
     conversation: Row,
@@ -530,25 +540,37 @@ async def restart_timers(
     now: float | None = None,
 ) -> None:
     """(Re)start the silence timers after activity; nothing to do when none is configured."""
-    warning = settings.get("warning_seconds")
-    timeout = settings.get("timeout_seconds")
-    if warning is None and timeout is None:
-        return
-    if settings.get("engaged_only") and not engaged:
-        return
-    epoch = time.time() if now is None else now
-    await repo.cancel_jobs(conn, (TIMER_JOB,), [conversation["id"]])
-    await repo.update_one(conn, conversation["id"], {"timer_epoch": epoch})
-    jobs = [
-        NewJob(
-            kind=TIMER_JOB,
-            ref=conversation["id"],
-            payload={"stage": stage, "epoch": epoch},
-            run_at=epoch + float(seconds),
+    await restart_timers_many(conn, [TimerStart(conversation, settings, engaged, now)])
+
+
+async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart]) -> None:
+    """``restart_timers`` for many conversations in a few statements (a batch's)."""
+    jobs: list[NewJob] = []
+    epochs: list[dict[str, Any]] = []
+    for start in starts:
+        warning = start.settings.get("warning_seconds")
+        timeout = start.settings.get("timeout_seconds")
+        if warning is None and timeout is None:
+            continue
+        if start.settings.get("engaged_only") and not start.engaged:
+            continue
+        epoch = time.time() if start.at is None else start.at
+        conversation_id = start.conversation["id"]
+        epochs.append({"b_id": conversation_id, "timer_epoch": epoch})
+        jobs.extend(
+            NewJob(
+                kind=TIMER_JOB,
+                ref=conversation_id,
+                payload={"stage": stage, "epoch": epoch},
+                run_at=epoch + float(seconds),
+            )
+            for stage, seconds in (("warning", warning), ("timeout", timeout))
+            if seconds is not None
         )
-        for stage, seconds in (("warning", warning), ("timeout", timeout))
-        if seconds is not None
-    ]
+    if not epochs:
+        return
+    await repo.cancel_jobs(conn, (TIMER_JOB,), [e["b_id"] for e in epochs])
+    await repo.update_each(conn, epochs)
     await queue.enqueue_many(conn, jobs)
 
 

@@ -302,7 +302,8 @@ async def _converse(
     given_prefix: str,
 ) -> None:
     """The conversation side of intake: opt-outs, conversations, openings, quiet hours,
-    timers. Adds to ``intake.errors`` (the caller raises) or writes; never both."""
+    timers. Problems go to ``intake.errors``: the caller raises, and the edge's transaction
+    takes back anything written here."""
     if given is not None and given.settings:
         intake.errors.extend(conversations.validate_given(given, project_settings, given_prefix))
         intake.errors.extend(
@@ -314,7 +315,7 @@ async def _converse(
     attached = await conversations.attach_outbound(
         conn, project_id, project_settings, intake.threads, intake.now
     )
-    restarted: set[str] = set()
+    timers: dict[str, conversations.TimerStart] = {}
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
         row = thread.row
         settings = item.settings
@@ -336,14 +337,18 @@ async def _converse(
                     row["send_at"] = allowed
                     row["status"] = statuses.SCHEDULED
         conversation = item.conversation
-        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE) and (
-            conversation["id"] not in restarted
-        ):
-            restarted.add(conversation["id"])
-            start = row["send_at"].timestamp() if row["send_at"] else None
-            await conversations.restart_timers(
-                conn, conversation, settings, engaged=bool(conversation["engaged"]), now=start
+        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE):
+            timers.setdefault(
+                conversation["id"],
+                conversations.TimerStart(
+                    conversation,
+                    settings,
+                    bool(conversation["engaged"]),
+                    row["send_at"].timestamp() if row["send_at"] else None,
+                ),
             )
+    if not intake.errors:
+        await conversations.restart_timers_many(conn, list(timers.values()))
 
 
 async def send_message(
