@@ -87,7 +87,10 @@ async def test_start_opts_back_in_but_yes_from_others_is_an_ordinary_reply(
     assert [("resubscribed" in r["body"]) for r in confirmations] == [False, True]
     allowed = await gateway.client.post("/v1/messages", json={"to": PERSON, "body": "welcome back"})
     assert allowed.status_code == 202, allowed.text
-    assert back["conversation_id"]
+    # Opting back in starts an open conversation, which the next send continues.
+    assert allowed.json()["conversation_id"] == back["conversation_id"]
+    shown = (await gateway.client.get(f"/v1/conversations/{back['conversation_id']}")).json()
+    assert shown["status"] == "open"
 
     other = "+14155553701"
     sent = await gateway.client.post(

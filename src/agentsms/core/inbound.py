@@ -51,8 +51,18 @@ async def receive(
     settings: Mapping[str, Any] = {} if project is None else dict(project["settings"] or {})
     opted_out = await optouts_repo.get(conn, project_id, sender.e164) is not None
     channel = inbound.channel if not inbound.media_urls or inbound.channel != "sms" else "mms"
+    keyword = compliance.classify(inbound.body, settings)
+    # An opted-out person's texts are recorded in a conversation that is already over,
+    # except the one that opts them back in: that starts an open one.
     attached = await conversations.attach_inbound(
-        conn, project_id, settings, number, sender.e164, channel, now, opted_out=opted_out
+        conn,
+        project_id,
+        settings,
+        number,
+        sender.e164,
+        channel,
+        now,
+        opted_out=opted_out and keyword != "opt_in",
     )
     conversation = attached.conversation
     row = {
@@ -93,7 +103,6 @@ async def receive(
     await repo.insert_messages(conn, [row])
     await record_events(conn, [(row, statuses.RECEIVED, {})], now)
 
-    keyword = compliance.classify(inbound.body, settings)
     reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
     if keyword == "opt_out":
         newly = await optouts_repo.record(
