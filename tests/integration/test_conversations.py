@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -267,3 +268,24 @@ async def test_webhook_context_has_conversation_and_history(gateway: Gateway) ->
     assert [h["role"] for h in context["recent_history"]] == ["agent", "person"]
     assert context["webhook_url"] == "https://hooks.example.com/x"
     assert await jobs_for(gateway, sent["conversation_id"]) == []
+
+
+async def test_concurrent_first_sends_share_one_conversation(gateway: Gateway) -> None:
+    person = "+14155553501"
+    responses = await asyncio.gather(
+        *(
+            gateway.client.post("/v1/messages", json={"to": person, "body": f"text {i}"})
+            for i in range(6)
+        )
+    )
+    assert all(r.status_code == 202 for r in responses), [r.text for r in responses]
+    assert len({r.json()["conversation_id"] for r in responses}) == 1
+    assert (
+        await count(
+            gateway,
+            tables.conversations,
+            tables.conversations.c.project_id == gateway.project_id,
+            tables.conversations.c.user_number == person,
+        )
+        == 1
+    )
