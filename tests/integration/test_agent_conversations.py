@@ -267,6 +267,7 @@ class _AgentServer:
         self.status = 200
         self.turns: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.answer: dict[str, Any] | None = None  # instead of 're: <last text>'
 
 
 @contextmanager
@@ -281,7 +282,7 @@ def agent_server() -> Iterator[tuple[_AgentServer, str]]:
                 state.turns.append(body)
                 status = state.status
             people = [h["text"] for h in body["history"] if h["role"] == "person"]
-            answer = {"reply": f"re: {people[-1]}" if people else "opening"}
+            answer = state.answer or {"reply": f"re: {people[-1]}" if people else "opening"}
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("content-type", "application/json")
@@ -661,3 +662,35 @@ async def test_start_node_id_starts_the_flow_there(gateway: Gateway) -> None:
     await gateway.drain()
     message = (await gateway.client.get(f"/v1/messages/{sent.json()['id']}")).json()
     assert message["body"] == "No problem. What day and time would work better for you?"
+
+
+async def test_agent_text_is_sent_as_written_and_an_unsendable_reply_needs_a_human(
+    gateway: Gateway,
+) -> None:
+    person = "+14155554801"
+    with agent_server() as (server, url):
+        async with insecure_gateway(gateway) as gw:
+            server.answer = {"reply": "Your code is {{code}}, literally."}
+            sent = await gw.client.post(
+                "/v1/messages",
+                json={
+                    "to": person,
+                    "body": "Hi",
+                    "conversation": {
+                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
+                    },
+                },
+            )
+            cid = sent.json()["conversation_id"]
+            await gw.client.post(
+                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "?"}
+            )
+            shown = await wait_for(gw, cid, lambda c: len(c["messages"]) == 3)
+            assert shown["messages"][-1]["body"] == "Your code is {{code}}, literally."
+
+            server.answer = {"replies": ["x" * 2000]}
+            await gw.client.post(
+                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "!"}
+            )
+            shown = await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
+            assert [m["body"] for m in shown["messages"]][-1] == "!"

@@ -26,6 +26,7 @@ from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry
 from agentsms.config import Settings
 from agentsms.core import conversations, personas, statuses
 from agentsms.core.clock import from_epoch
+from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
 from agentsms.core.messages import SEND_JOB, OutboundSpec, record_events, send_message
 from agentsms.core.segments import count_segments
@@ -240,21 +241,7 @@ class ConversationJobs:
                     conn, job.id, run_at=time.time() + delay, error=f"agent: {failure.message}"
                 )
                 return
-            handed = await repo.update_where_status(
-                conn,
-                conversation_id,
-                (conversations.OPEN,),
-                {"status": conversations.NEEDS_ATTENTION, "updated_at": utcnow()},
-            )
-            conversation = await repo.get_by_id(conn, conversation_id)
-            if handed and conversation is not None:
-                await conversations.emit(
-                    conn,
-                    conversation,
-                    "conversation.needs_attention",
-                    await _effective(conn, conversation),
-                    {"error": failure.message},
-                )
+            await _hand_to_human(conn, conversation_id, failure.message)
             if opening:
                 await _drop_opening(conn, opening, "agent_failed", failed=True)
             await queue.finish(conn, [job.id])
@@ -284,6 +271,7 @@ class ConversationJobs:
                 replies = replies[1:]
             else:
                 await _drop_opening(conn, opening, "agent_wrote_nothing")
+        unsendable: list[str] = []
         for text in replies:
             try:
                 await send_in_conversation(
@@ -295,10 +283,13 @@ class ConversationJobs:
                     max_attempts=self.settings.job_max_attempts,
                 )
             except ValidationFailed as refused:
-                # An opted-out person is never texted, whatever the agent says.
+                # An opted-out person is never texted, whatever the agent says; any other
+                # refusal (e.g. a reply too long) hands the conversation to a human.
                 log.warning(
                     "turn.reply_refused", conversation_id=conversation_id, error=str(refused)
                 )
+                if refused.code != RECIPIENT_OPTED_OUT:
+                    unsendable.append(refused.detail)
         await repo.update_one(
             conn,
             conversation_id,
@@ -308,6 +299,9 @@ class ConversationJobs:
                 "updated_at": utcnow(),
             },
         )
+        if unsendable and output.ending is None:
+            await _hand_to_human(conn, conversation_id, "agent reply refused: " + unsendable[0])
+            return
         if output.ending is not None:
             await conversations.end_conversations(
                 conn,
@@ -385,6 +379,25 @@ class ConversationJobs:
                 "timer.text_refused", conversation_id=conversation["id"], error=str(refused)
             )
             return None
+
+
+async def _hand_to_human(conn: AsyncConnection, conversation_id: str, error: str) -> None:
+    """The agent cannot go on: the conversation needs attention (and says so by webhook)."""
+    handed = await repo.update_where_status(
+        conn,
+        conversation_id,
+        (conversations.OPEN,),
+        {"status": conversations.NEEDS_ATTENTION, "updated_at": utcnow()},
+    )
+    conversation = await repo.get_by_id(conn, conversation_id)
+    if handed and conversation is not None:
+        await conversations.emit(
+            conn,
+            conversation,
+            "conversation.needs_attention",
+            await _effective(conn, conversation),
+            {"error": error},
+        )
 
 
 async def _effective(conn: AsyncConnection, conversation: Row) -> dict[str, Any]:

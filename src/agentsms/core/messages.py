@@ -122,7 +122,9 @@ class _Intake:
             to = None
         body = spec.body or ""
         try:
-            body = fill(body, spec.variables)
+            # Only a caller's template is filled: an agent's or a person's text is sent as is.
+            if spec.purpose is None:
+                body = fill(body, spec.variables)
         except MissingVariableError as missing:
             self.error(prefix, "body", f"missing variable '{missing.name}'")
         if len(body) > MAX_BODY_CHARS:
