@@ -183,6 +183,8 @@ async def test_persona_versions_draft_and_production(gateway: Gateway) -> None:
         "/v1/messages",
         json={"to": "+14155554105", "conversation": {"persona_id": persona["alias"]}},
     )
+    by_persona = await gateway.client.get("/v1/conversations", params={"persona_id": persona["id"]})
+    assert [c["id"] for c in by_persona.json()["data"]] == [production.json()["conversation_id"]]
     draft = await gateway.client.post(
         "/v1/messages",
         json={

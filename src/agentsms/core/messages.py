@@ -314,6 +314,8 @@ async def _converse(
     intake.errors.extend(await compliance.opted_out_fields(conn, project_id, rows, intake.prefixes))
     if intake.errors:
         return
+    if given is not None:
+        await personas.canonical_persona_id(conn, project_id, given.settings)
     attached = await conversations.attach_outbound(
         conn, project_id, project_settings, intake.threads, intake.now
     )

@@ -354,6 +354,17 @@ async def check_references(
     return errors
 
 
+async def canonical_persona_id(
+    conn: AsyncConnection, project_id: str, settings: dict[str, Any]
+) -> None:
+    """Store a persona named by its numeric alias under its id (listing by persona finds it)."""
+    ref = settings.get("persona_id")
+    if isinstance(ref, str) and ref.isdigit():
+        persona = await repo.get_persona(conn, project_id, ref)
+        if persona is not None:
+            settings["persona_id"] = persona["id"]
+
+
 async def agent_inputs(
     conn: AsyncConnection, project_id: str, settings: Mapping[str, Any]
 ) -> tuple[list[str], list[dict[str, Any]]]:
