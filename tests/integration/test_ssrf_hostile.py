@@ -203,7 +203,10 @@ LITERAL_HOSTS = [
     "224.0.0.1",
     "255.255.255.255",
     "localhost",
+    "localhost.",
+    "LOCALHOST",
     "api.localhost",
+    "example.com@127.0.0.1",  # userinfo trick: the host is 127.0.0.1
 ]
 NAME_HOSTS = [name for name in NAMES if name != "good.test"]
 

@@ -157,7 +157,8 @@ def vet_url(url: str | httpx.URL, *, allow_insecure: bool) -> httpx.URL:
         raise UnsafeURL("must have a host")
     if allow_insecure:
         return parsed
-    if host == "localhost" or host.endswith(".localhost"):
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
         raise UnsafeURL(f"{host} always names this machine")
     address = literal_address(host)
     if address is not None:
