@@ -299,9 +299,13 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
 class BlockedRequest(httpx.ConnectError):
     """A request refused by the SSRF checks (bad scheme, or a host with a forbidden address)."""
 
+    retryable = False  # the same URL will be refused again
+
 
 class ResponseTooLarge(httpx.HTTPError):
     """The response body went over the configured cap."""
+
+    retryable = False
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"response body is larger than {limit} bytes")
