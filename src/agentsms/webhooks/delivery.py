@@ -143,10 +143,12 @@ class DeliveryHandler:
         async with self.db.read() as conn:
             pairs = [(job.payload["event_id"], job.payload["endpoint_id"]) for job in jobs]
             counts = await repo.attempts_so_far(conn, pairs)
+            events = await repo.events_by_ids(conn, [event_id for event_id, _ in pairs])
+            endpoints = await repo.endpoints_by_ids(conn, [endpoint_id for _, endpoint_id in pairs])
             secrets: dict[str, Row | None] = {}
             for job, pair in zip(jobs, pairs, strict=True):
-                event = await repo.get_event(conn, pair[0])
-                endpoint = await repo.endpoint_by_id(conn, pair[1])
+                event = events.get(pair[0])
+                endpoint = endpoints.get(pair[1])
                 keys: list[str] = []
                 if endpoint is not None:
                     if endpoint["kind"] == repo.OVERRIDE:

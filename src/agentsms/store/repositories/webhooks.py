@@ -36,10 +36,16 @@ async def get_endpoint(conn: AsyncConnection, project_id: str, endpoint_id: str)
     return one((await conn.execute(query)).mappings().first())
 
 
-async def endpoint_by_id(conn: AsyncConnection, endpoint_id: str) -> Row | None:
-    """Any endpoint, deleted or not (a delivery job finds out its endpoint is gone)."""
-    query = select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
-    return one((await conn.execute(query)).mappings().first())
+async def endpoints_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    """Endpoints by id, deleted or not."""
+    found: dict[str, Row] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        query = select(webhook_endpoints).where(
+            webhook_endpoints.c.id.in_(unique[start : start + 500])
+        )
+        found |= {row["id"]: row for row in many((await conn.execute(query)).mappings().all())}
+    return found
 
 
 async def list_endpoints(
@@ -117,9 +123,13 @@ async def insert_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
     await insert_rows(conn, webhook_events, rows)
 
 
-async def get_event(conn: AsyncConnection, event_id: str) -> Row | None:
-    query = select(webhook_events).where(webhook_events.c.id == event_id)
-    return one((await conn.execute(query)).mappings().first())
+async def events_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    found: dict[str, Row] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        query = select(webhook_events).where(webhook_events.c.id.in_(unique[start : start + 500]))
+        found |= {row["id"]: row for row in many((await conn.execute(query)).mappings().all())}
+    return found
 
 
 async def insert_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -133,12 +143,14 @@ async def attempts_so_far(
     if not pairs:
         return {}
     events = sorted({event_id for event_id, _ in pairs})
-    query = (
-        select(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id, func.count())
-        .where(webhook_deliveries.c.event_id.in_(events))
-        .group_by(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id)
-    )
-    counts = {(e, p): int(n) for e, p, n in (await conn.execute(query)).all()}
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(events), 500):
+        query = (
+            select(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id, func.count())
+            .where(webhook_deliveries.c.event_id.in_(events[start : start + 500]))
+            .group_by(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id)
+        )
+        counts |= {(e, p): int(n) for e, p, n in (await conn.execute(query)).all()}
     return {pair: counts.get(pair, 0) for pair in pairs}
 
 
