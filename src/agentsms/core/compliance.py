@@ -19,10 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import FieldError
-from agentsms.store.repositories import optouts as repo
 
 RECIPIENT_OPTED_OUT = "RECIPIENT_OPTED_OUT"
 COMPLIANCE = "compliance"
@@ -90,21 +88,15 @@ def setting_problem(key: str, value: Any) -> str | None:
     return "unknown setting"
 
 
-async def opted_out_fields(
-    conn: AsyncConnection,
-    project_id: str,
-    rows: Sequence[Mapping[str, Any]],
-    prefixes: Sequence[str],
+def opted_out_fields(
+    rows: Sequence[Mapping[str, Any]], prefixes: Sequence[str], opted_out: set[str]
 ) -> list[FieldError]:
-    """An error naming ``<prefix>to`` for each row whose recipient opted out."""
-    recipients = [r["to_number"] for r in rows if r.get("purpose") != COMPLIANCE]
-    if not recipients:
-        return []
-    out = await repo.opted_out(conn, project_id, recipients)
+    """An error naming ``<prefix>to`` for each row whose recipient opted out (compliance
+    answers excepted)."""
     return [
         FieldError(f"{prefix}to", f"{row['to_number']} {OPTED_OUT_REASON}")
         for row, prefix in zip(rows, prefixes, strict=True)
-        if row["to_number"] in out and row.get("purpose") != COMPLIANCE
+        if row["to_number"] in opted_out and row.get("purpose") != COMPLIANCE
     ]
 
 

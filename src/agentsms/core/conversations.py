@@ -34,6 +34,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
+from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import webhooks as webhooks_repo
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
@@ -277,11 +278,14 @@ async def attach_outbound(
     project_settings: Mapping[str, Any],
     threads: Sequence[OutboundThread],
     now: datetime,
+    *,
+    active: Mapping[str, Row] | None = None,
 ) -> list[Attached]:
     """Put each outbound row in its conversation (opening it when needed); in row order.
 
     Stores the given settings on the conversation (only the keys given replace the stored
-    ones) and emits ``conversation.started`` for the conversations it opens.
+    ones) and emits ``conversation.started`` for the conversations it opens. ``active``
+    (from ``lookup_outbound``) saves reading the threads' active conversations again.
     """
     by_key: dict[str, dict[str, Any]] = {}
     explicit_ids = [t.conversation_id for t in threads if t.conversation_id]
@@ -297,7 +301,11 @@ async def attach_outbound(
         for t in keyed
     ]
     if keys:
-        by_key = {k: dict(v) for k, v in (await repo.active_by_keys(conn, keys)).items()}
+        if active is None:
+            active = await repo.active_by_keys(conn, keys)
+        by_key = {k: dict(v) for k, v in active.items() if k in set(keys)}
+        for row in by_key.values():
+            row.pop("opted_out", None)
     # new_conversation: the open conversation is archived (ended) and a fresh one started.
     archive = {
         by_key[k]["id"]
@@ -426,6 +434,39 @@ async def attach_inbound(
     if created:
         await emit(conn, conversation, "conversation.started", settings, with_history=False)
     return Attached(conversation, settings, created)
+
+
+def outbound_keys(project_id: str, threads: Sequence[OutboundThread]) -> list[str]:
+    """The thread keys of the sends that are not aimed at a given conversation."""
+    return [
+        thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
+        for t in threads
+        if not t.conversation_id
+    ]
+
+
+async def lookup_outbound(
+    conn: AsyncConnection, project_id: str, threads: Sequence[OutboundThread]
+) -> tuple[dict[str, Row], set[str]]:
+    """The threads' active conversations, and which of the recipients opted out.
+
+    One query when every recipient already has an active conversation (the usual case of a
+    reply or follow-up); one more for the recipients of new threads and explicit
+    conversations.
+    """
+    keys = outbound_keys(project_id, threads)
+    active = await repo.active_by_keys(conn, keys, with_opt_out=True) if keys else {}
+    opted = {row["user_number"] for row in active.values() if row["opted_out"]}
+    unknown = [
+        t.row["to_number"]
+        for t in threads
+        if t.conversation_id
+        or thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
+        not in active
+    ]
+    if unknown:
+        opted |= await optouts_repo.opted_out(conn, project_id, unknown)
+    return active, opted
 
 
 def validate_given(

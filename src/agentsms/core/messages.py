@@ -311,13 +311,14 @@ async def _converse(
         intake.errors.extend(
             await personas.check_references(conn, project_id, given.settings, given_prefix)
         )
-    intake.errors.extend(await compliance.opted_out_fields(conn, project_id, rows, intake.prefixes))
+    active, opted_out = await conversations.lookup_outbound(conn, project_id, intake.threads)
+    intake.errors.extend(compliance.opted_out_fields(rows, intake.prefixes, opted_out))
     if intake.errors:
         return
     if given is not None:
         await personas.canonical_persona_id(conn, project_id, given.settings)
     attached = await conversations.attach_outbound(
-        conn, project_id, project_settings, intake.threads, intake.now
+        conn, project_id, project_settings, intake.threads, intake.now, active=active
     )
     timers: dict[str, conversations.TimerStart] = {}
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
 from agentsms.store.repositories import Row, many, one
-from agentsms.store.tables import conversations, jobs, messages, projects
+from agentsms.store.tables import conversations, jobs, messages, optouts, projects
 
 ACTIVE = ("open", "needs_attention")
 
@@ -29,12 +29,25 @@ class ConversationFilter:
     before_id: str | None = None
 
 
-async def active_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, Row]:
-    """The active conversation of each thread key that has one."""
+async def active_by_keys(
+    conn: AsyncConnection, keys: Sequence[str], *, with_opt_out: bool = False
+) -> dict[str, Row]:
+    """The active conversation of each thread key that has one; ``with_opt_out`` adds an
+    ``opted_out`` column (whether its person opted out of the project) in the same query."""
     found: dict[str, Row] = {}
+    columns: list[Any] = [conversations]
+    if with_opt_out:
+        columns.append(
+            exists()
+            .where(
+                optouts.c.project_id == conversations.c.project_id,
+                optouts.c.recipient == conversations.c.user_number,
+            )
+            .label("opted_out")
+        )
     for start in range(0, len(keys), 500):
         chunk = list(set(keys[start : start + 500]))
-        query = select(conversations).where(conversations.c.thread_key.in_(chunk))
+        query = select(*columns).where(conversations.c.thread_key.in_(chunk))
         for row in many((await conn.execute(query)).mappings()):
             found[row["thread_key"]] = row
     return found
