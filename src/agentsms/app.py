@@ -16,15 +16,18 @@ from agentsms.api import (
     batches,
     callbacks,
     compat,
+    conversations,
     events,
     health,
     media,
     messages,
     numbers,
+    personas,
     problems,
     project,
     provider_accounts,
     simulator,
+    webhook_endpoints,
 )
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
@@ -34,6 +37,7 @@ from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from agentsms.webhooks.ssrf import warn_if_insecure
 
 log = structlog.get_logger("agentsms.app")
 
@@ -50,6 +54,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url)
+        warn_if_insecure(settings)
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
         credentials.prepare(settings)
@@ -97,6 +102,9 @@ def create_app(
         provider_accounts,
         callbacks,
         media,
+        webhook_endpoints,
+        conversations,
+        personas,
     ):
         app.include_router(module.router)
     compat.install(app, settings)

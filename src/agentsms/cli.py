@@ -151,10 +151,18 @@ def quickstart(
         key_file.write_text(key + "\n")
         key_file.chmod(0o600)
     url = f"http://{host}:{port}"
+    from agentsms.demo import start_demo
+
+    demo = asyncio.run(start_demo(settings.database_url, key))
     typer.echo(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)
 API key: {key}
+
+Demo: the appointment-reminder agent is texting a simulated person ({demo.person}), who
+asks to reschedule. In a few seconds, see the whole exchange, its outcome and extracted data:
+
+  .venv/bin/agentsms conversations show {demo.conversation_id} --url {url} --api-key {key}
 
 Send a text through the built-in carrier simulator:
 
@@ -170,7 +178,8 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 
 
 def main() -> None:
-    from agentsms import client_cli
+    from agentsms import client_cli, conversations_cli
 
     client_cli.register(app)
+    conversations_cli.register(app)
     app()

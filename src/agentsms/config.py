@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,13 +43,23 @@ class Settings(BaseSettings):
     uncertain_send_policy: Literal["resend", "fail"] = "resend"
 
     simulator_delivery_delay_seconds: float = Field(default=0.5, ge=0)
+    agent_max_attempts: int = Field(default=3, ge=1)  # then the conversation needs attention
+
+    # Outbound URLs (webhooks, agents, media, carrier APIs): insecure allows http and
+    # loopback/private targets, for local development and tests only (warned at startup).
+    allow_insecure_urls: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Delay after attempt 1, 2, ... (the last repeats), each with +-20 % jitter.
+    webhook_retry_schedule: list[Annotated[float, Field(ge=0)]] = [5, 300, 1800, 7200, 18000, 36000]
+    outbound_max_response_bytes: int = Field(default=1024 * 1024, ge=1024)
+    webhook_retention_days: float = Field(default=30.0, gt=0)
 
     # The deployment's secret: it encrypts provider credentials at rest and signs dashboard
     # sessions. Several, separated by commas, during a rotation: the first encrypts and
     # signs, all decrypt and verify. Unset on SQLite: a key file generated next to the
-    # database. Also: plain-http URLs for tests and private networks, media fetch caps.
+    # database. Also: the caps of inbound media fetches.
     secret_key: str | None = None
-    allow_insecure_urls: bool = False
     media_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     media_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     callback_tolerance_seconds: float = Field(default=300.0, gt=0)

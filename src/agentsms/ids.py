@@ -7,7 +7,21 @@ from typing import Literal
 
 from ulid import ULID
 
-Prefix = Literal["msg", "conv", "batch", "num", "key", "evt", "proj", "acct", "tpl"]
+Prefix = Literal[
+    "msg",
+    "conv",
+    "batch",
+    "num",
+    "key",
+    "evt",
+    "proj",
+    "acct",
+    "tpl",
+    "persona",
+    "pw",
+    "disp",
+    "xs",
+]
 
 
 def new_id(prefix: Prefix) -> str:

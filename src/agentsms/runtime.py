@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import idempotency, provider_accounts
+from agentsms.core import conversations, idempotency, provider_accounts
+from agentsms.core.agent_turns import ConversationJobs
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.core.provider_events import (
@@ -15,14 +16,19 @@ from agentsms.core.provider_events import (
     UnmatchedReceiptHandler,
 )
 from agentsms.core.receipts import ReportHandler
+from agentsms.core.simulated_people import PersonReplies
 from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
-from agentsms.providers.simulator import REPORT_JOB, SimulatorProvider
+from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
+from agentsms.webhooks.delivery import DeliveryHandler, purge_old
+from agentsms.webhooks.events import DELIVER_JOB
+from agentsms.webhooks.ssrf import warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
+WEBHOOK_PURGE_SECONDS = 3600.0
 
 
 def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
@@ -47,6 +53,10 @@ def build_handlers(
         REPORT_JOB: ReportHandler(db).handle,
         PARTS_JOB: PartsTimeoutHandler(db).handle,
         UNMATCHED_RECEIPTS_JOB: UnmatchedReceiptHandler(db).handle,
+        conversations.TURN_JOB: ConversationJobs(db, settings).handle_turns,
+        conversations.TIMER_JOB: ConversationJobs(db, settings).handle_timers,
+        PERSON_REPLY_JOB: PersonReplies(db).handle,
+        DELIVER_JOB: DeliveryHandler(db, settings).handle,
     }
 
 
@@ -58,12 +68,17 @@ def build_worker(
     closes ``providers`` after the worker stops, which unbinds them)."""
     sessions = SmppSessions(providers, StoredProviderEvents(db, settings))
 
+    warn_if_insecure(settings)
+
     async def purge_idempotency_keys() -> None:
         async with db.write() as conn:
             await idempotency.purge_expired(conn)
 
     async def sync_smpp_sessions() -> None:
         await sessions.sync_from(db, settings)
+
+    async def purge_webhook_log() -> None:
+        await purge_old(db, settings)
 
     return Worker(
         db,
@@ -74,5 +89,6 @@ def build_worker(
         periodic=[
             (IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys),
             (settings.smpp_sync_seconds, sync_smpp_sessions),
+            (WEBHOOK_PURGE_SECONDS, purge_webhook_log),
         ],
     )

@@ -110,12 +110,13 @@ async def test_compose_errors_are_shown_beside_their_fields(gateway: Gateway) ->
         assert field_error(html, "send_at") == "must be a date and time like 2026-11-29T14:30"
         assert (await message_rows(gateway)) == []
         # With a valid time, the core's own field errors appear beside each field.
+        too_long = "x" * 1601
         response = await person.post(
-            "/dashboard/compose/message", {"to": "0044", "body": "", "from": "+14155550999"}
+            "/dashboard/compose/message", {"to": "0044", "body": too_long, "from": "+14155550999"}
         )
         html = response.text
         assert field_error(html, "to") is not None
-        assert "must not be empty" in (field_error(html, "body") or "")
+        assert "the limit is 1600" in (field_error(html, "body") or "")
         assert field_error(html, "from") == "is not a number in this project&#39;s sender pool"
         assert 'value="0044"' in html  # what was typed is kept
         assert await message_rows(gateway) == []

@@ -9,7 +9,8 @@ from starlette.responses import Response
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.idempotent import accept
-from agentsms.api.messages import IdempotencyKey
+from agentsms.api.messages import IdempotencyKey, conversation_input
+from agentsms.config import Settings
 from agentsms.core import messages as service
 from agentsms.core.errors import FieldError, ValidationFailed
 from agentsms.core.messages import BatchSpec, OutboundSpec
@@ -18,7 +19,7 @@ from agentsms.store.repositories.messages import MessageFilter
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
-def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
+def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings | None = None) -> BatchSpec:
     if len(body.recipients) > limit:
         raise ValidationFailed(
             f"recipients: at most {limit} per request",
@@ -27,6 +28,7 @@ def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
             ],
         )
     items: list[OutboundSpec] = []
+    given = conversation_input(body.conversation, settings or Settings())
     for recipient in body.recipients:
         if isinstance(recipient, str):
             items.append(
@@ -40,6 +42,8 @@ def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
                     validity_seconds=body.validity_seconds,
                     variables=body.variables,
                     literal=body.literal,
+                    conversation=given,
+                    new_conversation=body.new_conversation,
                 )
             )
         else:
@@ -60,6 +64,8 @@ def to_spec(body: schemas.BatchCreate, limit: int) -> BatchSpec:
                     validity_seconds=body.validity_seconds,
                     variables=body.variables | recipient.variables,
                     literal=body.literal,
+                    conversation=given,
+                    new_conversation=body.new_conversation,
                 )
             )
     return BatchSpec(items=items, spacing_seconds=body.spacing_seconds, metadata=body.metadata)
@@ -79,11 +85,15 @@ async def create_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Validate every recipient, then store and queue them all in one transaction."""
-    spec = to_spec(body, state.settings.max_batch_recipients)
+    spec = to_spec(body, state.settings.max_batch_recipients, state.settings)
 
     async def work(conn: AsyncConnection) -> schemas.Batch:
         result = await service.send_batch(
-            conn, project.id, spec, max_attempts=state.settings.job_max_attempts
+            conn,
+            project.id,
+            spec,
+            max_attempts=state.settings.job_max_attempts,
+            project_settings=project.settings,
         )
         return render.batch(result.batch, result.counts, result.message_ids)
 

@@ -8,10 +8,13 @@ from fastapi import APIRouter, Header, Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
+from agentsms import webhooks
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.idempotent import accept
+from agentsms.config import Settings
 from agentsms.core import messages as service
+from agentsms.core.conversations import ConversationInput
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.store.repositories.messages import MessageFilter
@@ -24,7 +27,21 @@ IdempotencyKey = Annotated[
 ]
 
 
-def to_spec(body: schemas.MessageCreate) -> OutboundSpec:
+def conversation_input(
+    options: schemas.ConversationOptions | None, settings: Settings
+) -> ConversationInput | None:
+    """A send's ``conversation`` object: the given fields only, the webhook URL vetted."""
+    if options is None:
+        return None
+    given = options.model_dump(exclude_unset=True, exclude={"metadata"})
+    if given.get("persona_id") is not None:
+        given["persona_id"] = str(given["persona_id"])
+    if options.webhook_url is not None:
+        webhooks.check_url(options.webhook_url, "conversation.webhook_url", settings)
+    return ConversationInput(settings=given, metadata=options.metadata)
+
+
+def to_spec(body: schemas.MessageCreate, settings: Settings | None = None) -> OutboundSpec:
     return OutboundSpec(
         to=body.to,
         body=body.body,
@@ -37,6 +54,8 @@ def to_spec(body: schemas.MessageCreate) -> OutboundSpec:
         validity_seconds=body.validity_seconds,
         variables=body.variables,
         literal=body.literal,
+        conversation=conversation_input(body.conversation, settings or Settings()),
+        new_conversation=body.new_conversation,
     )
 
 
@@ -55,9 +74,15 @@ async def create_message(
 ) -> Response:
     """Validate, store and queue one message. ``202`` means it is committed."""
 
+    spec = to_spec(body, state.settings)
+
     async def work(conn: AsyncConnection) -> schemas.Message:
         row = await service.send_message(
-            conn, project.id, to_spec(body), max_attempts=state.settings.job_max_attempts
+            conn,
+            project.id,
+            spec,
+            max_attempts=state.settings.job_max_attempts,
+            project_settings=project.settings,
         )
         return render.message(row)
 

@@ -50,6 +50,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class ConversationOptions(_Strict):
+    """Settings for the conversation a send opens or resumes; stored on it until replaced.
+
+    Only the fields given replace the stored ones; the rest come from the sender number's
+    ``settings.conversation`` and then the project's ``settings.conversation``.
+    """
+
+    context: str | None = Field(default=None, max_length=20_000, description="For the agent")
+    task_context: str | None = Field(default=None, max_length=20_000)
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Merged into the conversation's metadata"
+    )
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="Also receives this conversation's events"
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, description="End the conversation after this much silence"
+    )
+    timeout_message: str | None = Field(default=None, max_length=1600)
+    warning_seconds: float | None = Field(
+        default=None, gt=0, description="Warn after this much silence (< timeout_seconds)"
+    )
+    warning_message: str | None = Field(default=None, max_length=1600)
+    policy: str | None = Field(
+        default=None, description="A named timeout policy: 'polyai' (24 h warning, 10 min end)"
+    )
+    persona_id: str | int | None = Field(default=None, description="Persona id or numeric alias")
+    persona_version: Literal["production", "draft"] | int | None = None
+    persona_settings: dict[str, Any] | None = Field(
+        default=None, description="Agent config fields that override the persona's"
+    )
+    pathway_id: str | None = None
+    pathway_version: int | None = Field(default=None, ge=1)
+    start_node_id: str | None = Field(default=None, max_length=100)
+    disposition_ids: list[str] | None = None
+    citation_schema_ids: list[str] | None = None
+    quiet_hours: dict[str, Any] | Literal[False] | None = Field(
+        default=None,
+        description='{"start": "21:00", "end": "08:00", "timezone": optional}, or false',
+    )
+
+
 class MessageCreate(_Strict):
     """``POST /v1/messages``: one message to one recipient."""
 
@@ -67,6 +109,10 @@ class MessageCreate(_Strict):
     variables: dict[str, Any] = Field(default_factory=dict)
     literal: bool = Field(
         default=False, description="Send the body as written: no {{variables}} filling"
+    )
+    conversation: ConversationOptions | None = None
+    new_conversation: bool = Field(
+        default=False, description="End the open conversation with this person; start anew"
     )
 
 
@@ -116,6 +162,8 @@ class BatchCreate(_Strict):
     literal: bool = Field(
         default=False, description="Send the body as written: no {{variables}} filling"
     )
+    conversation: ConversationOptions | None = None
+    new_conversation: bool = False
 
 
 class Message(BaseModel):
@@ -319,3 +367,164 @@ class ApiKeyCreated(ApiKey):
 
 class ApiKeyList(BaseModel):
     data: list[ApiKey]
+
+
+ConversationStatus = Literal["open", "needs_attention", "ended", "opted_out"]
+
+
+class Conversation(BaseModel):
+    """A thread between one of the project's numbers and a person."""
+
+    id: str
+    object: Literal["conversation"] = "conversation"
+    status: ConversationStatus
+    agent_number: str
+    user_number: str
+    channel: str
+    persona_id: str | None
+    agent_paused: bool
+    metadata: dict[str, Any]
+    settings: dict[str, Any] = Field(description="As given at send time (not the defaults)")
+    outcome: str | None
+    extracted: dict[str, Any]
+    end_reason: str | None
+    current_node_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    messages: list[Message] | None = Field(default=None, description="Oldest first")
+
+
+class ConversationPage(BaseModel):
+    data: list[Conversation]
+    next_cursor: str | None
+
+
+class ConversationMessageCreate(_Strict):
+    """A text a human sends within the conversation; the agent is paused."""
+
+    body: str | None = None
+    media_urls: list[str] = Field(default_factory=list)
+
+
+class ConversationEnd(_Strict):
+    outcome: str | None = Field(default=None, max_length=100)
+    extracted: dict[str, Any] | None = None
+
+
+class ConversationUpdate(_Strict):
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Merged; a null value removes the key"
+    )
+    context: str | None = Field(default=None, max_length=20_000)
+    task_context: str | None = Field(default=None, max_length=20_000)
+
+
+class AgentControl(_Strict):
+    paused: bool = Field(description="true: a human answers; false: the agent answers again")
+
+
+class PersonaVersionCreate(_Strict):
+    """An agent config (``agent``) or a stored pathway (``pathway_id``)."""
+
+    agent: dict[str, Any] | None = None
+    pathway_id: str | None = None
+    pathway_version: int | None = Field(default=None, ge=1)
+
+
+class PersonaCreate(PersonaVersionCreate):
+    name: str = Field(max_length=200)
+    publish: bool = Field(default=False, description="Make version 1 the production version")
+
+
+class PersonaVersion(BaseModel):
+    version: int
+    config: dict[str, Any]
+    created_at: datetime
+
+
+class Persona(BaseModel):
+    id: str
+    object: Literal["persona"] = "persona"
+    alias: int = Field(description="A small number naming the persona in this project")
+    name: str
+    production_version: int | None
+    versions: list[PersonaVersion]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonaList(BaseModel):
+    data: list[Persona]
+
+
+class PathwayVersionCreate(_Strict):
+    document: dict[str, Any] | str = Field(
+        description="The pathway: a JSON object, or its JSON or YAML text"
+    )
+
+
+class PathwayCreate(PathwayVersionCreate):
+    name: str = Field(max_length=200)
+
+
+class PathwayVersion(BaseModel):
+    version: int
+    document: dict[str, Any]
+    created_at: datetime
+
+
+class Pathway(BaseModel):
+    id: str
+    object: Literal["pathway"] = "pathway"
+    name: str
+    versions: list[PathwayVersion]
+    created_at: datetime
+
+
+class PathwayList(BaseModel):
+    data: list[Pathway]
+
+
+class DispositionCreate(_Strict):
+    name: str = Field(max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class Disposition(BaseModel):
+    id: str
+    object: Literal["disposition"] = "disposition"
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class DispositionList(BaseModel):
+    data: list[Disposition]
+
+
+class ExtractionSchemaCreate(_Strict):
+    name: str = Field(max_length=100)
+    definition: dict[str, Any] = Field(alias="schema", description="A JSON schema (object)")
+
+
+class ExtractionSchema(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    object: Literal["extraction_schema"] = "extraction_schema"
+    name: str
+    definition: dict[str, Any] = Field(alias="schema")
+    created_at: datetime
+
+
+class ExtractionSchemaList(BaseModel):
+    data: list[ExtractionSchema]
+
+
+class SimulatedPerson(_Strict):
+    """A scripted person: the simulator answers texts to ``number`` with ``replies`` in order."""
+
+    number: str | None = Field(default=None, max_length=32)
+    replies: list[str] = Field(min_length=1)
+    delay_seconds: float = Field(default=1.0, ge=0, le=3600)

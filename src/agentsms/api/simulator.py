@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
 
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
-from agentsms.core import inbound
+from agentsms.core import inbound, simulated_people
 from agentsms.providers.base import InboundMessage
 from agentsms.store.repositories import simulator as log_repo
 
@@ -67,3 +70,44 @@ async def send_log(
             for row in rows[:limit]
         ],
     }
+
+
+def _person(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "number": row["number"],
+        "replies": list(row["replies"]),
+        "delay_seconds": row["delay_seconds"],
+        "next_reply": row["next_index"],
+    }
+
+
+@router.put("/people/{number}", summary="Script a simulated person")
+async def put_person(
+    number: str, body: schemas.SimulatedPerson, project: CurrentProject, state: State
+) -> dict[str, Any]:
+    """The simulator answers texts to ``number`` with ``replies`` in order, after the delay."""
+    async with state.db.write() as conn:
+        row = await simulated_people.put_person(
+            conn, project.id, number, body.replies, body.delay_seconds
+        )
+    return _person(row)
+
+
+@router.get("/people", summary="The scripted people")
+async def list_people(project: CurrentProject, state: State) -> dict[str, Any]:
+    async with state.db.read() as conn:
+        rows = await simulated_people.list_people(conn, project.id)
+    return {"data": [_person(row) for row in rows]}
+
+
+@router.get("/people/{number}", summary="A scripted person")
+async def get_person(number: str, project: CurrentProject, state: State) -> dict[str, Any]:
+    async with state.db.read() as conn:
+        return _person(await simulated_people.get_person(conn, project.id, number))
+
+
+@router.delete("/people/{number}", status_code=204, summary="Stop simulating a person")
+async def delete_person(number: str, project: CurrentProject, state: State) -> Response:
+    async with state.db.write() as conn:
+        await simulated_people.delete_person(conn, project.id, number)
+    return Response(status_code=204)

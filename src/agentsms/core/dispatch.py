@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import statuses
+from agentsms.core import compliance, conversations, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
 from agentsms.jobs import queue
@@ -37,8 +38,10 @@ from agentsms.providers.base import (
 )
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
+from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import pacing as pacing_repo
 
 log = structlog.get_logger("agentsms.dispatch")
@@ -99,8 +102,21 @@ class Dispatcher:
             numbers = await numbers_repo.numbers_by_ids(
                 conn, [m["number_id"] for m in found.values() if m["number_id"]]
             )
+            # Nobody is texted after opting out, whenever the message was queued; only the
+            # compliance answers (the opt-out confirmation itself) still go.
+            opted_out = await optouts_repo.opted_out_pairs(
+                conn,
+                [
+                    (m["project_id"], m["to_number"])
+                    for m in found.values()
+                    if m["purpose"] != compliance.COMPLIANCE and not m["in_flight"]
+                ],
+            )
+            quiet = await _QuietHours.read(conn, found.values(), numbers)
         finished: list[int] = []
         expired: list[tuple[Job, Row]] = []
+        refused: list[tuple[Job, Row]] = []
+        deferred: list[tuple[Job, float]] = []
         candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
         for job in jobs:
             message = found.get(job.ref or "")
@@ -108,6 +124,14 @@ class Dispatcher:
                 finished.append(job.id)
             elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
                 expired.append((job, message))
+            elif (
+                (message["project_id"], message["to_number"]) in opted_out
+                and not message["in_flight"]
+                and message["purpose"] != compliance.COMPLIANCE
+            ):
+                refused.append((job, message))
+            elif not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None:
+                deferred.append((job, until.timestamp()))
             else:
                 candidates[message["number_id"] or ""].append((job, message))
         work: list[_Work] = []
@@ -133,6 +157,22 @@ class Dispatcher:
                 await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
             await queue.finish(conn, finished)
             await self._expire(conn, expired, now_dt)
+            for job, message in refused:
+                await _mark_failed(
+                    conn,
+                    message,
+                    SendError(
+                        code=compliance.RECIPIENT_OPTED_OUT,
+                        message="the recipient opted out before this message was sent",
+                        retryable=False,
+                    ),
+                    now_dt,
+                    attempts=job.attempts,
+                )
+            await queue.finish(conn, [job.id for job, _ in refused])
+            for job, run_at in deferred:
+                # Quiet hours began while it waited: it goes when they end, never dropped.
+                await queue.release_many(conn, [job.id], run_at=run_at)
             fresh = [w.message["id"] for w in work if not w.uncertain]
             if fresh:
                 # Guarded: a message canceled since it was read is not sent.
@@ -394,6 +434,51 @@ def _request(item: _Work) -> SendRequest:
         media_urls=tuple(message["media_urls"] or ()),
         number_settings=(item.number or {}).get("settings") or {},
     )
+
+
+class _QuietHours:
+    """Quiet hours of the claimed messages' projects; read only for projects that use them
+    as a default (a send's own quiet hours were applied when it was accepted)."""
+
+    def __init__(
+        self,
+        projects: Mapping[str, Any],
+        numbers: Mapping[str, Row],
+        conversations_settings: Mapping[str, Any],
+    ) -> None:
+        self.projects = projects
+        self.numbers = numbers
+        self.conversations = conversations_settings
+
+    @classmethod
+    async def read(
+        cls, conn: AsyncConnection, messages: Iterable[Row], numbers: Mapping[str, Row]
+    ) -> _QuietHours:
+        pending = [m for m in messages if m["status"] in statuses.PENDING]
+        settings = await conversations_repo.project_settings_by_ids(
+            conn, [m["project_id"] for m in pending]
+        )
+        quiet = {pid: s for pid, s in settings.items() if conversations.may_have_quiet_hours(s)}
+        conversation_ids = [
+            m["conversation_id"]
+            for m in pending
+            if m["project_id"] in quiet and m["conversation_id"]
+        ]
+        stored = await conversations_repo.settings_by_ids(conn, conversation_ids)
+        return cls(quiet, numbers, stored)
+
+    def until(self, message: Row, now: datetime) -> datetime | None:
+        project = self.projects.get(message["project_id"])
+        if project is None:
+            return None
+        number = self.numbers.get(message["number_id"] or "")
+        return conversations.quiet_until(
+            message,
+            project,
+            (number or {}).get("settings") or {},
+            self.conversations.get(message["conversation_id"] or "", {}),
+            now,
+        )
 
 
 def _interval(number: Row | None) -> float:

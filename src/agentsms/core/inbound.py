@@ -1,4 +1,11 @@
-"""Inbound texts: the one path every carrier's (and the simulator's) inbound message takes."""
+"""Inbound texts: the one path every carrier's (and the simulator's) inbound message takes.
+
+Compliance comes first, before any agent sees the text: an opt-out keyword records the
+opt-out, sends one confirmation and ends the person's conversations; an opt-in keyword
+from an opted-out person lifts it; a help keyword gets the project's help text. Any other
+text joins the thread's conversation (or starts one), restarts its silence timers and, when
+the conversation has an agent that is not paused, queues an agent turn.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import statuses
+from agentsms import webhooks
+from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
-from agentsms.core.messages import record_events
+from agentsms.core.messages import OutboundSpec, record_events, send_message
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.segments import count_segments
 from agentsms.ids import new_id
+from agentsms.jobs import queue
+from agentsms.jobs.queue import NewJob
 from agentsms.providers.base import InboundMessage
+from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import optouts as optouts_repo
+from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.types import utcnow
 
 Row = Mapping[str, Any]
@@ -24,7 +37,7 @@ Row = Mapping[str, Any]
 async def receive(
     conn: AsyncConnection, project_id: str, provider: str, inbound: InboundMessage
 ) -> Row:
-    """Store a text a person sent to one of the project's numbers."""
+    """Store a text a person sent to one of the project's numbers, and act on it."""
     sender = parse_phone_field(inbound.from_number, "from")
     ours = parse_phone_field(inbound.to_number, "to")
     number = await numbers_repo.find_by_e164(conn, project_id, ours.e164)
@@ -34,11 +47,29 @@ async def receive(
         raise invalid("body", "must not be empty unless media_urls is given")
     now = utcnow()
     info = count_segments(inbound.body)
+    project = await projects_repo.get_project(conn, project_id)
+    settings: Mapping[str, Any] = {} if project is None else dict(project["settings"] or {})
+    opted_out = await optouts_repo.get(conn, project_id, sender.e164) is not None
+    channel = inbound.channel if not inbound.media_urls or inbound.channel != "sms" else "mms"
+    keyword = compliance.classify(inbound.body, settings)
+    # An opted-out person's texts are recorded in a conversation that is already over,
+    # except the one that opts them back in: that starts an open one.
+    attached = await conversations.attach_inbound(
+        conn,
+        project_id,
+        settings,
+        number,
+        sender.e164,
+        channel,
+        now,
+        opted_out=opted_out and keyword != "opt_in",
+    )
+    conversation = attached.conversation
     row = {
         "id": new_id("msg"),
         "project_id": project_id,
         "batch_id": None,
-        "conversation_id": None,
+        "conversation_id": conversation["id"],
         "direction": "inbound",
         "to_number": ours.e164,
         "from_number": sender.e164,
@@ -46,7 +77,7 @@ async def receive(
         "contact": sender.e164,
         "body": inbound.body,
         "media_urls": list(inbound.media_urls),
-        "channel": inbound.channel if not inbound.media_urls or inbound.channel != "sms" else "mms",
+        "channel": channel,
         "status": statuses.RECEIVED,
         "segments": info.segments,
         "encoding": info.encoding,
@@ -67,7 +98,99 @@ async def receive(
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
+        "purpose": None,
     }
     await repo.insert_messages(conn, [row])
     await record_events(conn, [(row, statuses.RECEIVED, {})], now)
+
+    reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
+    if keyword == "opt_out":
+        newly = await optouts_repo.record(
+            conn, project_id, sender.e164, inbound.body.strip().upper(), now
+        )
+        active = await conversations_repo.active_for_user(conn, project_id, sender.e164)
+        await conversations.end_conversations(
+            conn,
+            project_id,
+            [c["id"] for c in active],
+            status=conversations.OPTED_OUT,
+            reason="opt_out",
+            now=now,
+        )
+        if newly:
+            await reply_to.send(compliance.message_for("opt_out", settings))
+            await reply_to.emit("recipient.opted_out", inbound.body.strip().upper(), attached)
+    elif keyword == "opt_in" and opted_out:
+        await optouts_repo.remove(conn, project_id, sender.e164)
+        await reply_to.send(compliance.message_for("opt_in", settings))
+        await reply_to.emit("recipient.opted_in", inbound.body.strip().upper(), attached)
+    elif keyword == "help":
+        await reply_to.send(compliance.message_for("help", settings))
+    elif not opted_out and conversation["status"] in conversations.ACTIVE:
+        if not conversation["engaged"]:
+            await conversations_repo.update_one(conn, conversation["id"], {"engaged": True})
+        await conversations.restart_timers(conn, conversation, attached.settings, engaged=True)
+        if (
+            conversation["status"] == conversations.OPEN
+            and not conversation["agent_paused"]
+            and conversations.has_agent(attached.settings)
+        ):
+            await queue.enqueue(
+                conn,
+                NewJob(
+                    kind=conversations.TURN_JOB,
+                    ref=conversation["id"],
+                    payload={"message_id": row["id"]},
+                ),
+            )
     return row
+
+
+class _Replier:
+    """Answers a compliance keyword within the conversation the keyword arrived in."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        project_id: str,
+        settings: Mapping[str, Any],
+        conversation: Row,
+        ours: str,
+        person: str,
+    ) -> None:
+        self.conn = conn
+        self.project_id = project_id
+        self.settings = settings
+        self.conversation = conversation
+        self.ours = ours
+        self.person = person
+
+    async def send(self, text: str) -> None:
+        await send_message(
+            self.conn,
+            self.project_id,
+            OutboundSpec(
+                to=self.person,
+                from_=self.ours,
+                body=text,
+                channel=self.conversation["channel"],
+                conversation_id=self.conversation["id"],
+                purpose=compliance.COMPLIANCE,
+            ),
+            project_settings=self.settings,
+        )
+
+    async def emit(self, event_type: str, keyword: str, attached: conversations.Attached) -> None:
+        await webhooks.emit(
+            self.conn,
+            project_id=self.project_id,
+            event_type=event_type,
+            data={
+                "recipient": self.person,
+                "number": self.ours,
+                "keyword": keyword,
+                "conversation_id": self.conversation["id"],
+                "metadata": dict(self.conversation["metadata"] or {}),
+            },
+            webhook_url=attached.settings.get("webhook_url"),
+        )

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import statuses
+from agentsms.core import compliance, conversations, personas, statuses
+from agentsms.core.conversations import ConversationInput, OutboundThread
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone
@@ -29,8 +30,10 @@ from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
+from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import message_events
 
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
@@ -55,6 +58,14 @@ class OutboundSpec:
     variables: Mapping[str, Any] = field(default_factory=dict)
     # The body as written, ``{{...}}`` included (for callers whose APIs have no templates).
     literal: bool = False
+    conversation: ConversationInput | None = None
+    """Settings for the conversation this message opens or resumes."""
+    new_conversation: bool = False
+    """End the thread's open conversation and start a fresh one."""
+    conversation_id: str | None = None
+    """Send within this conversation (agent replies, human takeover, timers)."""
+    purpose: str | None = None
+    """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
 
 
 @dataclass(slots=True)
@@ -85,6 +96,10 @@ class _Intake:
         self.errors: list[FieldError] = []
         self._segments: dict[str, SegmentInfo] = {}
         self._ids = iter(new_ids("msg", expected))
+        self.threads: list[OutboundThread] = []
+        self.prefixes: list[str] = []
+        # Rows sent without a body or media: the conversation's agent writes them.
+        self.openings: set[str] = set()
 
     def next_id(self) -> str:
         return next(self._ids, None) or new_id("msg")
@@ -115,13 +130,16 @@ class _Intake:
             to = None
         body = spec.body or ""
         try:
-            body = body if spec.literal else fill(body, spec.variables)
+            # Only a caller's template is filled: an agent's or a person's text is sent as is.
+            if spec.purpose is None and not spec.literal:
+                body = fill(body, spec.variables)
         except MissingVariableError as missing:
             self.error(prefix, "body", f"missing variable '{missing.name}'")
         if len(body) > MAX_BODY_CHARS:
             self.error(prefix, "body", f"is {len(body)} characters; the limit is {MAX_BODY_CHARS}")
         media = list(spec.media_urls)
-        if not body and not media:
+        opening = not body and not media and spec.purpose is None and not spec.conversation_id
+        if not body and not media and not opening:
             self.error(prefix, "body", "must not be empty unless media_urls is given")
         if len(media) > MAX_MEDIA:
             self.error(prefix, "media_urls", f"at most {MAX_MEDIA} media per message")
@@ -156,7 +174,7 @@ class _Intake:
         when = send_at if send_at is not None else spec.send_at
         scheduled = when is not None and when > self.now
         price = Decimal(number["price_per_segment"]) * segments
-        return {
+        row = {
             "id": self.next_id(),
             "project_id": self.project_id,
             "batch_id": batch_id,
@@ -193,7 +211,22 @@ class _Intake:
             "attempts": 0,
             "created_at": self.now,
             "updated_at": self.now,
+            # An opening is the agent's to write.
+            "purpose": "agent" if opening else spec.purpose,
         }
+        self.threads.append(
+            OutboundThread(
+                row=row,
+                number=number,
+                conversation_id=spec.conversation_id,
+                new_conversation=spec.new_conversation,
+                given=spec.conversation,
+            )
+        )
+        self.prefixes.append(prefix)
+        if opening:
+            self.openings.add(row["id"])
+        return row
 
 
 async def _pool(
@@ -213,7 +246,12 @@ async def _pool(
     return pool
 
 
-async def _store(conn: AsyncConnection, rows: Sequence[dict[str, Any]], max_attempts: int) -> None:
+async def _store(
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    max_attempts: int,
+    openings: set[str] | frozenset[str] = frozenset(),
+) -> None:
     # No event row at intake: the message row itself records its creation, and timelines
     # start from it (see ``timeline``). This halves the writes of a 10,000-recipient batch.
     await repo.insert_messages(conn, rows)
@@ -226,9 +264,104 @@ async def _store(conn: AsyncConnection, rows: Sequence[dict[str, Any]], max_atte
                 run_at=row["send_at"].timestamp() if row["send_at"] else None,
                 max_attempts=max_attempts,
             )
+            if row["id"] not in openings
+            # The agent writes this one first; its turn enqueues the send.
+            else NewJob(
+                kind=conversations.TURN_JOB,
+                ref=row["conversation_id"],
+                payload={"opening_message_id": row["id"]},
+                run_at=row["send_at"].timestamp() if row["send_at"] else None,
+            )
             for row in rows
         ],
     )
+    await message_events.on_accepted(conn, rows)
+
+
+async def _project_settings(
+    conn: AsyncConnection, project_id: str, given: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    if given is not None:
+        return given
+    row = await projects_repo.get_project(conn, project_id)
+    return {} if row is None else dict(row["settings"] or {})
+
+
+def _code(error: FieldError) -> str:
+    if error.message.endswith(compliance.OPTED_OUT_REASON):
+        return compliance.RECIPIENT_OPTED_OUT
+    if error.message.startswith(conversations.TIMEOUT_REASON):
+        return conversations.INVALID_TIMEOUT_CONFIG
+    return "validation_failed"
+
+
+def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:
+    """The request's errors; the code is the specific one when all errors share it."""
+    codes = {_code(e) for e in errors}
+    code = codes.pop() if len(codes) == 1 else "validation_failed"
+    raise ValidationFailed(detail or _summary(errors), errors=errors, code=code)
+
+
+async def _converse(
+    conn: AsyncConnection,
+    project_id: str,
+    project_settings: Mapping[str, Any],
+    intake: _Intake,
+    rows: Sequence[dict[str, Any]],
+    given: ConversationInput | None,
+    given_prefix: str,
+) -> None:
+    """The conversation side of intake: opt-outs, conversations, openings, quiet hours,
+    timers. Problems go to ``intake.errors``: the caller raises, and the edge's transaction
+    takes back anything written here."""
+    if given is not None and given.settings:
+        intake.errors.extend(conversations.validate_given(given, project_settings, given_prefix))
+        intake.errors.extend(
+            await personas.check_references(conn, project_id, given.settings, given_prefix)
+        )
+    active, opted_out = await conversations.lookup_outbound(conn, project_id, intake.threads)
+    intake.errors.extend(compliance.opted_out_fields(rows, intake.prefixes, opted_out))
+    if intake.errors:
+        return
+    if given is not None:
+        await personas.canonical_persona_id(conn, project_id, given.settings)
+    attached = await conversations.attach_outbound(
+        conn, project_id, project_settings, intake.threads, intake.now, active=active
+    )
+    timers: dict[str, conversations.TimerStart] = {}
+    for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
+        row = thread.row
+        settings = item.settings
+        if row["id"] in intake.openings and not conversations.has_agent(settings):
+            intake.errors.append(
+                # Without an agent to write it (persona_id, pathway_id or persona_settings
+                # in the conversation settings), a message needs a body as it always did.
+                FieldError(f"{prefix}body", "must not be empty unless media_urls is given")
+            )
+            continue
+        if row["purpose"] != compliance.COMPLIANCE:
+            quiet = compliance.parse_quiet_hours(
+                settings.get("quiet_hours", project_settings.get("quiet_hours"))
+            )
+            if quiet is not None:
+                when = row["send_at"] or intake.now
+                allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
+                if allowed > max(when, intake.now):
+                    row["send_at"] = allowed
+                    row["status"] = statuses.SCHEDULED
+        conversation = item.conversation
+        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE):
+            timers.setdefault(
+                conversation["id"],
+                conversations.TimerStart(
+                    conversation,
+                    settings,
+                    bool(conversation["engaged"]),
+                    row["send_at"].timestamp() if row["send_at"] else None,
+                ),
+            )
+    if not intake.errors:
+        await conversations.restart_timers_many(conn, list(timers.values()))
 
 
 async def send_message(
@@ -237,16 +370,22 @@ async def send_message(
     spec: OutboundSpec,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    project_settings: Mapping[str, Any] | None = None,
 ) -> Row:
     """Accept one outbound message: validated, priced, stored and queued.
 
     ``max_attempts`` bounds its send job's tries (``Settings.job_max_attempts``).
+    ``project_settings`` saves a read when the caller has them (the API's cached project).
     """
     intake = _Intake(project_id, await _pool(conn, project_id, [spec]), utcnow())
     row = intake.build(spec, "")
     if row is None:
-        raise ValidationFailed(_summary(intake.errors), errors=intake.errors)
-    await _store(conn, [row], max_attempts)
+        _raise(intake.errors)
+    settings = await _project_settings(conn, project_id, project_settings)
+    await _converse(conn, project_id, settings, intake, [row], spec.conversation, "conversation.")
+    if intake.errors:
+        _raise(intake.errors)
+    await _store(conn, [row], max_attempts, intake.openings)
     return row
 
 
@@ -256,6 +395,7 @@ async def send_batch(
     spec: BatchSpec,
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    project_settings: Mapping[str, Any] | None = None,
 ) -> BatchResult:
     """Accept many outbound messages at once; any invalid item rejects the whole batch."""
     if not spec.items:
@@ -284,13 +424,19 @@ async def send_batch(
         )
         if row is not None:
             rows.append(row)
+    if not intake.errors:
+        settings = await _project_settings(conn, project_id, project_settings)
+        given = spec.items[0].conversation
+        await _converse(conn, project_id, settings, intake, rows, given, "conversation.")
     if intake.errors:
-        bad = sorted({_index(e.field) for e in intake.errors})
-        raise ValidationFailed(
+        bad = sorted({_index(e.field) for e in intake.errors if e.field.startswith("recipients[")})
+        _raise(
+            intake.errors,
             f"{len(bad)} of {len(spec.items)} recipients are invalid: indexes "
             + ", ".join(str(i) for i in bad[:50])
-            + (" …" if len(bad) > 50 else ""),
-            errors=intake.errors,
+            + (" …" if len(bad) > 50 else "")
+            if bad
+            else None,
         )
     batch = {
         "id": batch_id,
@@ -300,7 +446,7 @@ async def send_batch(
         "created_at": now,
     }
     await repo.insert_batch(conn, batch)
-    await _store(conn, rows, max_attempts)
+    await _store(conn, rows, max_attempts, intake.openings)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -376,6 +522,7 @@ async def record_events(
             for row, status, data in changes
         ],
     )
+    await message_events.on_status_changes(conn, changes)
 
 
 async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> list[dict[str, Any]]:
@@ -455,7 +602,8 @@ async def check(
     Field names in each ``errors`` are the spec's own (``to``, ``body``, ...). A sender chosen
     from the pool here may differ from the one a real send picks when several qualify.
     """
-    intake = _Intake(project_id, await _pool(conn, project_id, specs), utcnow())
+    pool = await _pool(conn, project_id, specs)
+    intake = _Intake(project_id, pool, utcnow(), expected=len(specs))
     found: list[Checked] = []
     for spec in specs:
         before = len(intake.errors)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.core.conversations import defaults_problem
 from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
 from agentsms.ids import new_id
@@ -80,6 +81,10 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
         raise invalid("capabilities", f"each must be one of {', '.join(CHANNELS)}")
     if limited is not None and not set(capabilities) <= set(limited):
         raise invalid("capabilities", f"{provider} numbers carry {', '.join(limited)} only")
+    if "conversation" in spec.settings:
+        problem = defaults_problem(spec.settings["conversation"])
+        if problem is not None:
+            raise invalid("settings.conversation", problem)
     if not spec.throughput_mps > 0:
         raise invalid("throughput_mps", "must be greater than 0")
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.core import compliance, conversations
 from agentsms.core import numbers as numbers_service
 from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
@@ -95,8 +96,19 @@ async def update_project(
     """Rename the project and/or merge ``changes`` into its settings."""
     settings = dict(project.settings)
     for key, value in changes.items():
+        if key in compliance.SETTINGS_KEYS or key == "conversation":
+            problem = (
+                conversations.defaults_problem(value)
+                if key == "conversation"
+                else compliance.setting_problem(key, value)
+            )
+            if problem is not None:
+                raise invalid(f"settings.{key}", problem)
+            settings[key] = value
+            continue
         if key not in SETTINGS_KEYS:
-            raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(SETTINGS_KEYS)}")
+            known = (*SETTINGS_KEYS, "conversation", *compliance.SETTINGS_KEYS)
+            raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(known)}")
         if key == "rate_limit_per_second" and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):

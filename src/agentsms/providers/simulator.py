@@ -9,6 +9,10 @@ Per-number settings (``numbers.settings``):
 ``delivery_delay_seconds``, ``failure_rate`` (share of sends reported undelivered),
 ``failure_code``, ``throttle_rate`` (share refused with a retryable 429),
 ``reject_recipients`` (numbers refused permanently, code 21610).
+
+Simulated people (``PUT /v1/simulator/people/{number}``) answer the texts they get from a
+script: after ``delay_seconds`` the next of their ``replies`` comes back as an inbound text
+(one answer per burst of texts), until the script runs out.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from agentsms.store.db import Database
 from agentsms.store.repositories import simulator as log_repo
 
 REPORT_JOB = "simulator.report"
+# A simulated person's scripted answer (see ``core.simulated_people``).
+PERSON_REPLY_JOB = "simulator.person_reply"
 _LANDLINE_TYPES = {phonenumbers.PhoneNumberType.FIXED_LINE}
 
 
@@ -89,6 +95,20 @@ class SimulatorProvider:
                 outcomes.append(SendResult(provider_message_id=provider_id))
             await log_repo.insert_sends(conn, new_rows)
             await log_repo.count_repeats(conn, repeats)
+            people = await log_repo.scripted_recipients(conn, [r["reference"] for r in new_rows])
+            for project_id, person, _, _ in people:
+                await log_repo.set_pending(conn, project_id, person, True)
+            await enqueue_many(
+                conn,
+                [
+                    NewJob(
+                        kind=PERSON_REPLY_JOB,
+                        payload={"project_id": project_id, "number": person, "to": ours},
+                        run_at=now + wait,
+                    )
+                    for project_id, person, ours, wait in people
+                ],
+            )
             await enqueue_many(
                 conn,
                 [

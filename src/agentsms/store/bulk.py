@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.store.types import UTCDateTime
 
 Encoder = Callable[[Any], Any]
-_plans: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Encoder | None]]] = {}
+_plans: dict[tuple[str, str, tuple[str, ...], str], tuple[str, list[Encoder | None]]] = {}
 
 
 @lru_cache(maxsize=1024)
@@ -67,26 +67,33 @@ def _encoder(column_type: Any, dialect: str) -> Encoder | None:
     return None
 
 
-def _plan(table: Table, dialect: str, columns: tuple[str, ...]) -> tuple[str, list[Encoder | None]]:
-    key = (table.name, dialect, columns)
+def _plan(
+    table: Table, dialect: str, columns: tuple[str, ...], suffix: str = ""
+) -> tuple[str, list[Encoder | None]]:
+    key = (table.name, dialect, columns, suffix)
     plan = _plans.get(key)
     if plan is None:
         if dialect == "sqlite":
             marks = ", ".join("?" for _ in columns)
         else:
             marks = ", ".join(f"${i + 1}" for i in range(len(columns)))
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}){suffix}"
         encoders = [_encoder(table.c[name].type, dialect) for name in columns]
         plan = _plans[key] = (sql, encoders)
     return plan
 
 
-async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany."""
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], *, suffix: str = ""
+) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany.
+
+    ``suffix`` is SQL of ours appended to the statement (e.g. an ``ON CONFLICT`` clause).
+    """
     if not rows:
         return
     columns = tuple(rows[0])
-    sql, encoders = _plan(table, conn.dialect.name, columns)
+    sql, encoders = _plan(table, conn.dialect.name, columns, suffix)
     pick = itemgetter(*columns)
     encoded = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
     values: list[tuple[Any, ...]] = []

@@ -258,3 +258,196 @@ media = Table(
     Column("source_url", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+# --- conversations, personas, compliance (issue 3, conversations helper) -------------------
+
+# Who wrote an outbound message, beyond the API caller: NULL for an API send, else "agent",
+# "human" (takeover), "compliance" (opt-out/opt-in/help answers, sent even to an opted-out
+# person), "warning" or "timeout" (conversation timers). Added by migration 0003.
+messages.append_column(Column("purpose", String(20), nullable=True))
+Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("number_id", String(40), nullable=True),
+    Column("agent_number", String(20), nullable=False),
+    Column("user_number", String(20), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    # "project|agent number|user number|channel" while the conversation is active (open or
+    # needs_attention), NULL once it is over: its unique index keeps one active per thread.
+    Column("thread_key", String(120), nullable=True, unique=True),
+    Column("agent_paused", Boolean, nullable=False),
+    Column("engaged", Boolean, nullable=False),
+    Column("settings", JSONType, nullable=False),
+    Column("metadata", JSONType, nullable=False),
+    Column("state", JSONType, nullable=False),
+    Column("current_node_id", String(100), nullable=True),
+    Column("outcome", String(100), nullable=True),
+    Column("extracted", JSONType, nullable=False),
+    Column("end_reason", String(40), nullable=True),
+    # When the silence timers were last (re)started; a timer job carries it and is stale
+    # when it no longer matches.
+    Column("timer_epoch", Float, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index("ix_conversations_project_id", "project_id", "id"),
+    Index("ix_conversations_project_user", "project_id", "user_number"),
+)
+
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("recipient", String(20), primary_key=True),
+    Column("keyword", String(40), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    # A small per-project number, for APIs that name personas by number.
+    Column("alias", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("production_version", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "alias", name="uq_personas_project_alias"),
+)
+
+persona_versions = Table(
+    "persona_versions",
+    metadata,
+    Column("persona_id", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("config", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+pathways = Table(
+    "pathways",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+pathway_versions = Table(
+    "pathway_versions",
+    metadata,
+    Column("pathway_id", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+dispositions = Table(
+    "dispositions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_dispositions_project_name"),
+)
+
+extraction_schemas = Table(
+    "extraction_schemas",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("schema", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_extraction_schemas_project_name"),
+)
+
+# Simulated people: the simulator answers texts to ``number`` from this script.
+simulator_people = Table(
+    "simulator_people",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("number", String(20), primary_key=True),
+    Column("replies", JSONType, nullable=False),
+    Column("delay_seconds", Float, nullable=False),
+    Column("next_index", Integer, nullable=False),
+    Column("pending", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- webhooks: customer endpoints, the events sent to them, every delivery attempt ---
+
+# ``kind`` is "endpoint" (created through the API, own secret) or "override" (a per-send or
+# per-conversation ``webhook_url``, created on first use, signed with the project secret).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("event_types", JSONType, nullable=False),
+    Column("secret", String(100), nullable=True),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("disabled_reason", Text, nullable=True),
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_endpoints_project", "project_id", "id"),
+)
+
+# The signing secret of a project's per-send / per-conversation ``webhook_url`` deliveries.
+webhook_project_secrets = Table(
+    "webhook_project_secrets",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("type", String(60), nullable=False),
+    # The whole envelope as sent: {id, type, created_at, data}.
+    Column("payload", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_events_project", "project_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(60), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("next_retry_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+    Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
+)

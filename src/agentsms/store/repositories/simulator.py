@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.repositories import Row, many
-from agentsms.store.tables import messages, simulator_sends
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import messages, simulator_people, simulator_sends
 
 
 async def existing_by_reference(conn: AsyncConnection, references: Sequence[str]) -> dict[str, Row]:
@@ -73,3 +73,75 @@ async def recent(conn: AsyncConnection, project_id: str, limit: int) -> Sequence
         .limit(limit)
     )
     return many((await conn.execute(query)).mappings().all())
+
+
+async def scripted_recipients(
+    conn: AsyncConnection, references: Sequence[str]
+) -> list[tuple[str, str, str, float]]:
+    """(project, person, our number, delay) for sends to simulated people with no reply due."""
+    if not references:
+        return []
+    query = (
+        select(
+            simulator_people.c.project_id,
+            simulator_people.c.number,
+            messages.c.from_number,
+            simulator_people.c.delay_seconds,
+        )
+        .join(
+            simulator_people,
+            (simulator_people.c.project_id == messages.c.project_id)
+            & (simulator_people.c.number == messages.c.to_number),
+        )
+        .where(messages.c.id.in_(list(references)), simulator_people.c.pending.is_(False))
+    )
+    found: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+    for project_id, number, ours, delay in (await conn.execute(query)).all():
+        found.setdefault((project_id, number), (project_id, number, ours, float(delay)))
+    return list(found.values())
+
+
+async def set_pending(conn: AsyncConnection, project_id: str, number: str, pending: bool) -> None:
+    await conn.execute(
+        update(simulator_people)
+        .where(simulator_people.c.project_id == project_id, simulator_people.c.number == number)
+        .values(pending=pending)
+    )
+
+
+async def get_person(conn: AsyncConnection, project_id: str, number: str) -> Row | None:
+    query = select(simulator_people).where(
+        simulator_people.c.project_id == project_id, simulator_people.c.number == number
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def list_people(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    query = (
+        select(simulator_people)
+        .where(simulator_people.c.project_id == project_id)
+        .order_by(simulator_people.c.number)
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def put_person(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await delete_person(conn, row["project_id"], row["number"])
+    await conn.execute(insert(simulator_people).values(**row))
+
+
+async def delete_person(conn: AsyncConnection, project_id: str, number: str) -> bool:
+    result = await conn.execute(
+        delete(simulator_people).where(
+            simulator_people.c.project_id == project_id, simulator_people.c.number == number
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def advance_person(conn: AsyncConnection, project_id: str, number: str, index: int) -> None:
+    await conn.execute(
+        update(simulator_people)
+        .where(simulator_people.c.project_id == project_id, simulator_people.c.number == number)
+        .values(next_index=index, pending=False)
+    )

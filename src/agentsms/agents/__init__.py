@@ -1,0 +1,81 @@
+"""Reply generation: one :class:`Agent` interface, three kinds (flow, llm, webhook).
+
+A persona version carries an *agent config*, a JSON object whose ``kind`` picks the
+agent:
+
+- ``{"kind": "flow", "pathway": {...}}``: a deterministic pathway (see
+  :mod:`agentsms.agents.pathway`), the built-in default that works offline;
+- ``{"kind": "llm", "model": ..., "base_url": ..., "api_key_env": ..., ...}``: any
+  OpenAI-compatible chat-completions endpoint (see :mod:`agentsms.agents.llm`);
+- ``{"kind": "webhook", "url": ..., "secret": ...}``: the customer's own agent behind
+  a signed POST (see :mod:`agentsms.agents.webhook_agent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from agentsms.agents.base import (
+    Agent,
+    AgentFailed,
+    AgentInput,
+    AgentOutput,
+    Ending,
+    HistoryEntry,
+)
+from agentsms.agents.config import FlowAgentConfig, parse_agent_config
+from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
+from agentsms.core.errors import invalid
+
+__all__ = [
+    "Agent",
+    "AgentFailed",
+    "AgentInput",
+    "AgentOutput",
+    "Ending",
+    "HistoryEntry",
+    "build_agent",
+    "check_start_node",
+    "load_demo_pathway",
+    "load_pathway_text",
+    "validate_agent_config",
+]
+
+
+def validate_agent_config(config: Mapping[str, Any]) -> None:
+    """Check an agent config on upload.
+
+    Raises :class:`agentsms.core.errors.ValidationFailed` listing every problem, each
+    with a field path under ``agent`` (e.g. ``agent.pathway.nodes.confirm.next``).
+    """
+    parse_agent_config(config)
+
+
+def build_agent(config: Mapping[str, Any], *, http: httpx.AsyncClient | None = None) -> Agent:
+    """The agent for a (validated) agent config.
+
+    ``http`` is the client used for outbound calls to customer URLs (webhook agents and
+    pathway webhook nodes); pass the SSRF-safe client in production. Without it a plain
+    client is used, which is only right for tests and local development.
+    """
+    return parse_agent_config(config).build(http=http)
+
+
+def check_start_node(
+    config: Mapping[str, Any], start_node_id: str | None, field: str = "start_node_id"
+) -> None:
+    """Reject (422) a ``start_node_id`` that names no node of a flow agent's pathway.
+
+    Only flow agents have nodes: for other kinds a ``start_node_id`` is refused too.
+    """
+    if start_node_id is None:
+        return
+    parsed = parse_agent_config(config)
+    if not isinstance(parsed, FlowAgentConfig):
+        raise invalid(field, f"only flow agents have nodes (this agent is {parsed.kind!r})")
+    nodes = parse_pathway(parsed.pathway).nodes
+    if start_node_id not in nodes:
+        raise invalid(field, f"unknown node {start_node_id!r}; the pathway has {', '.join(nodes)}")

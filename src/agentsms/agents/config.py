@@ -1,0 +1,157 @@
+"""Agent configs: the ``agent`` object of a persona version, validated by kind."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentsms.core.errors import FieldError, ValidationFailed
+
+if TYPE_CHECKING:
+    from agentsms.agents.base import Agent
+
+AGENT_KINDS = ("flow", "llm", "webhook")
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    return value
+
+
+class FlowAgentConfig(_Model):
+    """``{"kind": "flow", "pathway": {...}}``: a deterministic pathway."""
+
+    kind: Literal["flow"]
+    pathway: dict[str, Any]
+
+    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+        from agentsms.agents.flow import FlowAgent
+        from agentsms.agents.pathway import parse_pathway
+
+        return FlowAgent(parse_pathway(self.pathway), http=http)
+
+
+class LlmAgentConfig(_Model):
+    """An OpenAI-compatible chat-completions agent."""
+
+    kind: Literal["llm"] = "llm"
+    model: Annotated[str, Field(min_length=1)]
+    base_url: str | None = None
+    """Default: the OpenAI API. Any OpenAI-compatible server (vLLM, Ollama, ...)."""
+    api_key_env: Annotated[str, Field(pattern=ENV_NAME)] | None = "OPENAI_API_KEY"
+    """The environment variable holding the API key (``null`` for servers without keys)."""
+    system_prompt: str = ""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=100_000)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    max_history: int = Field(default=50, ge=1, le=1000)
+    """Only the newest texts are sent to the model."""
+
+    _check_base_url = field_validator("base_url")(
+        lambda value: None if value is None else _http_url(value)
+    )
+
+    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+        from agentsms.agents.llm import LlmAgent
+
+        return LlmAgent(self)
+
+
+class WebhookAgentConfig(_Model):
+    """``{"kind": "webhook", "url": ..., "secret": ...}``: the customer's own agent."""
+
+    kind: Literal["webhook"]
+    url: str
+    secret: Annotated[str, Field(min_length=1)]
+    """A Standard Webhooks secret (``whsec_`` + base64)."""
+    timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+
+    _check_url = field_validator("url")(_http_url)
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: str) -> str:
+        encoded = value.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be a Standard Webhooks secret: whsec_ + base64") from None
+        if len(key) < 16:
+            raise ValueError("the secret must hold at least 16 random bytes")
+        return value
+
+    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+        from agentsms.agents.webhook_agent import WebhookAgent
+
+        return WebhookAgent(self, http=http)
+
+
+AgentConfig = FlowAgentConfig | LlmAgentConfig | WebhookAgentConfig
+_MODELS: dict[str, type[FlowAgentConfig] | type[LlmAgentConfig] | type[WebhookAgentConfig]] = {
+    "flow": FlowAgentConfig,
+    "llm": LlmAgentConfig,
+    "webhook": WebhookAgentConfig,
+}
+
+
+def _errors(error: ValidationError, prefix: str) -> list[FieldError]:
+    found = []
+    for item in error.errors():
+        path = prefix + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
+        )
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "required"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown field"
+        found.append(FieldError(path, message))
+    return found
+
+
+def check_llm_config(raw: Any, prefix: str) -> list[FieldError]:
+    """Problems of an embedded ``llm`` config (as in a pathway's llm node)."""
+    if not isinstance(raw, Mapping):
+        return [FieldError(prefix, "must be an object")]
+    try:
+        LlmAgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        return _errors(exc, prefix)
+    return []
+
+
+def _fail(errors: Sequence[FieldError], code: str = "INVALID_AGENT_CONFIG") -> ValidationFailed:
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ValidationFailed(f"{first.field}: {first.message}{more}", errors=errors, code=code)
+
+
+def parse_agent_config(config: Any, prefix: str = "agent") -> AgentConfig:
+    """Validate an agent config (and its pathway); raise :class:`ValidationFailed`."""
+    if not isinstance(config, Mapping):
+        raise _fail([FieldError(prefix, "must be an object")])
+    kind = config.get("kind")
+    if kind not in _MODELS:
+        raise _fail([FieldError(f"{prefix}.kind", f"must be one of {', '.join(AGENT_KINDS)}")])
+    try:
+        parsed = _MODELS[kind].model_validate(config)
+    except ValidationError as exc:
+        raise _fail(_errors(exc, prefix)) from None
+    if isinstance(parsed, FlowAgentConfig):
+        from agentsms.agents.pathway import parse_pathway
+
+        parse_pathway(parsed.pathway, f"{prefix}.pathway")
+    return parsed

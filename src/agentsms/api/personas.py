@@ -1,0 +1,209 @@
+"""Personas, pathways, dispositions and extraction schemas of a project."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import APIRouter
+
+from agentsms.api import schemas
+from agentsms.api.deps import CurrentProject, State
+from agentsms.core import personas as service
+
+router = APIRouter(prefix="/v1", tags=["agents"])
+Row = Mapping[str, Any]
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"model": schemas.Problem},
+    409: {"model": schemas.Problem},
+    422: {"model": schemas.Problem},
+}
+
+
+def _persona_config(body: schemas.PersonaVersionCreate) -> dict[str, Any]:
+    return body.model_dump(exclude_none=True, include={"agent", "pathway_id", "pathway_version"})
+
+
+def _persona(row: Row, versions: Sequence[Row]) -> schemas.Persona:
+    return schemas.Persona(
+        id=row["id"],
+        alias=row["alias"],
+        name=row["name"],
+        production_version=row["production_version"],
+        versions=[
+            schemas.PersonaVersion(
+                version=v["version"], config=dict(v["config"]), created_at=v["created_at"]
+            )
+            for v in versions
+        ],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _pathway(row: Row, versions: Sequence[Row]) -> schemas.Pathway:
+    return schemas.Pathway(
+        id=row["id"],
+        name=row["name"],
+        versions=[
+            schemas.PathwayVersion(
+                version=v["version"], document=dict(v["document"]), created_at=v["created_at"]
+            )
+            for v in versions
+        ],
+        created_at=row["created_at"],
+    )
+
+
+@router.post("/personas", status_code=201, response_model=schemas.Persona, responses=_PROBLEMS)
+async def create_persona(
+    body: schemas.PersonaCreate, project: CurrentProject, state: State
+) -> schemas.Persona:
+    """A persona and its version 1 (a draft unless ``publish``)."""
+    async with state.db.write() as conn:
+        row, version = await service.create_persona(
+            conn, project.id, body.name, _persona_config(body), publish=body.publish
+        )
+    return _persona(row, [version])
+
+
+@router.get("/personas", response_model=schemas.PersonaList)
+async def list_personas(project: CurrentProject, state: State) -> schemas.PersonaList:
+    async with state.db.read() as conn:
+        rows = await service.list_personas(conn, project.id)
+        data = [_persona(r, await service.persona_versions_of(conn, r["id"])) for r in rows]
+    return schemas.PersonaList(data=data)
+
+
+@router.get("/personas/{persona_id}", response_model=schemas.Persona, responses=_PROBLEMS)
+async def get_persona(persona_id: str, project: CurrentProject, state: State) -> schemas.Persona:
+    """By id or numeric alias."""
+    async with state.db.read() as conn:
+        row = await service.get_persona(conn, project.id, persona_id)
+        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+
+
+@router.post(
+    "/personas/{persona_id}/versions",
+    status_code=201,
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Add a draft version",
+)
+async def add_persona_version(
+    persona_id: str, body: schemas.PersonaVersionCreate, project: CurrentProject, state: State
+) -> schemas.Persona:
+    async with state.db.write() as conn:
+        await service.add_persona_version(conn, project.id, persona_id, _persona_config(body))
+        row = await service.get_persona(conn, project.id, persona_id)
+        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+
+
+@router.post(
+    "/personas/{persona_id}/versions/{version}/publish",
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Make a version the production version",
+)
+async def publish_persona(
+    persona_id: str, version: int, project: CurrentProject, state: State
+) -> schemas.Persona:
+    async with state.db.write() as conn:
+        row = await service.publish(conn, project.id, persona_id, version)
+        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+
+
+@router.post("/pathways", status_code=201, response_model=schemas.Pathway, responses=_PROBLEMS)
+async def create_pathway(
+    body: schemas.PathwayCreate, project: CurrentProject, state: State
+) -> schemas.Pathway:
+    """Validated on upload; errors name the node (``document.nodes.<id>...``)."""
+    async with state.db.write() as conn:
+        row, version = await service.create_pathway(conn, project.id, body.name, body.document)
+    return _pathway(row, [version])
+
+
+@router.get("/pathways", response_model=schemas.PathwayList)
+async def list_pathways(project: CurrentProject, state: State) -> schemas.PathwayList:
+    async with state.db.read() as conn:
+        rows = await service.list_pathways(conn, project.id)
+        data = [_pathway(r, await service.pathway_versions_of(conn, r["id"])) for r in rows]
+    return schemas.PathwayList(data=data)
+
+
+@router.get("/pathways/{pathway_id}", response_model=schemas.Pathway, responses=_PROBLEMS)
+async def get_pathway(pathway_id: str, project: CurrentProject, state: State) -> schemas.Pathway:
+    async with state.db.read() as conn:
+        row = await service.get_pathway(conn, project.id, pathway_id)
+        return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
+
+
+@router.post(
+    "/pathways/{pathway_id}/versions",
+    status_code=201,
+    response_model=schemas.Pathway,
+    responses=_PROBLEMS,
+)
+async def add_pathway_version(
+    pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
+) -> schemas.Pathway:
+    async with state.db.write() as conn:
+        await service.add_pathway_version(conn, project.id, pathway_id, body.document)
+        row = await service.get_pathway(conn, project.id, pathway_id)
+        return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
+
+
+@router.post(
+    "/dispositions", status_code=201, response_model=schemas.Disposition, responses=_PROBLEMS
+)
+async def create_disposition(
+    body: schemas.DispositionCreate, project: CurrentProject, state: State
+) -> schemas.Disposition:
+    """An outcome a conversation may end with."""
+    async with state.db.write() as conn:
+        row = await service.create_disposition(conn, project.id, body.name, body.description)
+    return schemas.Disposition(**row)
+
+
+@router.get("/dispositions", response_model=schemas.DispositionList)
+async def list_dispositions(project: CurrentProject, state: State) -> schemas.DispositionList:
+    async with state.db.read() as conn:
+        rows = await service.list_dispositions(conn, project.id)
+    return schemas.DispositionList(
+        data=[
+            schemas.Disposition(
+                id=r["id"], name=r["name"], description=r["description"], created_at=r["created_at"]
+            )
+            for r in rows
+        ]
+    )
+
+
+def _schema(row: Row) -> schemas.ExtractionSchema:
+    return schemas.ExtractionSchema(
+        id=row["id"], name=row["name"], definition=dict(row["schema"]), created_at=row["created_at"]
+    )
+
+
+@router.post(
+    "/extraction-schemas",
+    status_code=201,
+    response_model=schemas.ExtractionSchema,
+    responses=_PROBLEMS,
+)
+async def create_extraction_schema(
+    body: schemas.ExtractionSchemaCreate, project: CurrentProject, state: State
+) -> schemas.ExtractionSchema:
+    """A JSON-schema extraction definition (``citation_schema_ids`` on a send name these)."""
+    async with state.db.write() as conn:
+        row = await service.create_extraction_schema(conn, project.id, body.name, body.definition)
+    return _schema(row)
+
+
+@router.get("/extraction-schemas", response_model=schemas.ExtractionSchemaList)
+async def list_extraction_schemas(
+    project: CurrentProject, state: State
+) -> schemas.ExtractionSchemaList:
+    async with state.db.read() as conn:
+        rows = await service.list_extraction_schemas(conn, project.id)
+    return schemas.ExtractionSchemaList(data=[_schema(r) for r in rows])

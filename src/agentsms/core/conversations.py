@@ -1,0 +1,797 @@
+"""Conversations: every text between a sender number and a person belongs to one.
+
+An outbound message opens or resumes the active conversation of its thread (project,
+sender number, person, channel family); an inbound text joins it or starts one. A
+conversation carries the settings given at send time (context for the agent, metadata,
+webhook URL, silence timers, persona...), merged over the sender number's defaults
+(``numbers.settings.conversation``) and the project's (``projects.settings.conversation``).
+
+Statuses: ``open`` (the agent answers), ``needs_attention`` (the agent failed; a human must
+look), ``ended`` and ``opted_out`` (final). Everything here runs on the caller's connection
+and never commits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms import webhooks
+from agentsms.core.compliance import (
+    COMPLIANCE,
+    next_allowed,
+    parse_quiet_hours,
+    quiet_hours_problem,
+)
+from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.ids import new_id
+from agentsms.jobs import queue
+from agentsms.jobs.queue import NewJob
+from agentsms.store.repositories import conversations as repo
+from agentsms.store.repositories import events as events_repo
+from agentsms.store.repositories import optouts as optouts_repo
+from agentsms.store.repositories import webhooks as webhooks_repo
+from agentsms.store.repositories.conversations import ConversationFilter
+from agentsms.store.types import utcnow
+from agentsms.webhooks.events import Event, emit_many
+
+Row = Mapping[str, Any]
+
+OPEN = "open"
+NEEDS_ATTENTION = "needs_attention"
+ENDED = "ended"
+OPTED_OUT = "opted_out"
+ACTIVE = (OPEN, NEEDS_ATTENTION)
+STATUSES = (OPEN, NEEDS_ATTENTION, ENDED, OPTED_OUT)
+
+TURN_JOB = "conversation.turn"
+TIMER_JOB = "conversation.timer"
+INVALID_TIMEOUT_CONFIG = "INVALID_TIMEOUT_CONFIG"
+TIMEOUT_REASON = "must be less than timeout_seconds"
+HISTORY_FOR_WEBHOOKS = 20
+
+# Settings a send may give (the ``conversation`` object), persisted on the conversation.
+SETTING_KEYS = (
+    "context",
+    "task_context",
+    "webhook_url",
+    "timeout_seconds",
+    "timeout_message",
+    "warning_seconds",
+    "warning_message",
+    "policy",
+    "persona_id",
+    "persona_version",
+    "persona_settings",
+    "pathway_id",
+    "pathway_version",
+    "start_node_id",
+    "disposition_ids",
+    "citation_schema_ids",
+    "quiet_hours",
+)
+
+DEFAULT_WARNING_MESSAGE = (
+    "Are you still there? This conversation will close in 10 minutes without a reply."
+)
+# Named timeout policies. "polyai": after 24 h of silence in an engaged conversation (the
+# person has replied at least once) send a warning; end it if no reply within 10 minutes.
+POLICIES: dict[str, dict[str, Any]] = {
+    "polyai": {
+        "warning_seconds": 24 * 3600,
+        "timeout_seconds": 24 * 3600 + 600,
+        "warning_message": DEFAULT_WARNING_MESSAGE,
+        "engaged_only": True,
+    },
+    "none": {},
+}
+
+
+@dataclass(slots=True)
+class ConversationInput:
+    """The ``conversation`` object of a send: only the given keys replace stored ones."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] | None = None
+
+
+def channel_family(channel: str) -> str:
+    """SMS and MMS share one thread on a phone; other channels have their own."""
+    return "sms" if channel in ("sms", "mms") else channel
+
+
+def thread_key(project_id: str, agent_number: str, user_number: str, channel: str) -> str:
+    return f"{project_id}|{agent_number}|{user_number}|{channel_family(channel)}"
+
+
+def effective_settings(
+    project_settings: Mapping[str, Any],
+    number_settings: Mapping[str, Any],
+    conversation_settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The conversation's settings over the number's defaults over the project's."""
+    merged: dict[str, Any] = dict(project_settings.get("conversation") or {})
+    merged.update(number_settings.get("conversation") or {})
+    merged.update({k: v for k, v in conversation_settings.items() if v is not None})
+    for key, value in POLICIES.get(str(merged.get("policy") or "none"), {}).items():
+        merged.setdefault(key, value)
+    return merged
+
+
+def timeout_problem(settings: Mapping[str, Any], prefix: str) -> FieldError | None:
+    """A warning must come before the timeout it warns about."""
+    warning = settings.get("warning_seconds")
+    timeout = settings.get("timeout_seconds")
+    if warning is not None and timeout is not None and float(warning) >= float(timeout):
+        return FieldError(
+            f"{prefix}warning_seconds",
+            f"{TIMEOUT_REASON} ({timeout}), got {warning}",
+        )
+    return None
+
+
+def defaults_problem(value: Any) -> str | None:
+    """Why a ``conversation`` defaults object (project or number settings) is invalid."""
+    if not isinstance(value, Mapping):
+        return "must be an object of conversation settings"
+    unknown = sorted(set(value) - set(SETTING_KEYS))
+    if unknown:
+        return f"unknown key {unknown[0]!r}; allowed: {', '.join(SETTING_KEYS)}"
+    if value.get("policy") is not None and value["policy"] not in POLICIES:
+        return f"unknown policy; one of {', '.join(POLICIES)}"
+    for key in ("timeout_seconds", "warning_seconds"):
+        seconds = value.get(key)
+        if seconds is not None and (
+            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+        ):
+            return f"{key} must be a number of seconds greater than 0"
+    problem = timeout_problem(effective_settings({}, {}, value), "")
+    return None if problem is None else f"warning_seconds {problem.message}"
+
+
+def quiet_hours_for(
+    project_settings: Mapping[str, Any],
+    number_settings: Mapping[str, Any],
+    conversation_settings: Mapping[str, Any],
+) -> Any:
+    """The quiet hours that apply: the conversation's (or ``false``), then the number's and
+    the project's conversation defaults, then the project's ``quiet_hours`` setting."""
+    settings = effective_settings(project_settings, number_settings, conversation_settings)
+    return settings.get("quiet_hours", project_settings.get("quiet_hours"))
+
+
+def may_have_quiet_hours(project_settings: Mapping[str, Any]) -> bool:
+    """Whether a project uses quiet hours as a default (then dispatch checks each send)."""
+    defaults = project_settings.get("conversation") or {}
+    return bool(project_settings.get("quiet_hours") or defaults.get("quiet_hours"))
+
+
+def quiet_until(
+    message: Row,
+    project_settings: Mapping[str, Any],
+    number_settings: Mapping[str, Any],
+    conversation_settings: Mapping[str, Any],
+    now: datetime,
+) -> datetime | None:
+    """When a queued message that reached its send time inside quiet hours may go, or
+    ``None`` when it may go now (compliance answers always may)."""
+    if message.get("purpose") == COMPLIANCE:
+        return None
+    quiet = parse_quiet_hours(
+        quiet_hours_for(project_settings, number_settings, conversation_settings)
+    )
+    if quiet is None:
+        return None
+    allowed = next_allowed(now, message["to_number"], quiet)
+    return allowed if allowed > now else None
+
+
+def has_agent(settings: Mapping[str, Any]) -> bool:
+    """Whether these settings name an agent (its config is resolved by ``core.personas``)."""
+    return bool(
+        settings.get("persona_id") or settings.get("pathway_id") or settings.get("persona_settings")
+    )
+
+
+@dataclass(slots=True)
+class Attached:
+    """An outbound row's conversation and that conversation's effective settings."""
+
+    conversation: dict[str, Any]
+    settings: dict[str, Any]
+    created: bool
+
+
+def _new_conversation(
+    project_id: str,
+    number: Row,
+    user_number: str,
+    channel: str,
+    settings: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    now: datetime,
+    *,
+    status: str = OPEN,
+) -> dict[str, Any]:
+    active = status in ACTIVE
+    return {
+        "id": new_id("conv"),
+        "project_id": project_id,
+        "number_id": number["id"],
+        "agent_number": number["number"],
+        "user_number": user_number,
+        "channel": channel_family(channel),
+        "status": status,
+        "thread_key": (
+            thread_key(project_id, number["number"], user_number, channel) if active else None
+        ),
+        "agent_paused": False,
+        "engaged": False,
+        "settings": dict(settings),
+        "metadata": dict(metadata),
+        "state": {},
+        "current_node_id": None,
+        "outcome": None,
+        "extracted": {},
+        "end_reason": None,
+        "timer_epoch": None,
+        "created_at": now,
+        "updated_at": now,
+        "ended_at": None if active else now,
+    }
+
+
+def _with_default_persona(
+    project_settings: Mapping[str, Any], number: Row, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A new conversation records the persona it starts with, even a default one, so that
+    listing by persona finds it."""
+    stored = dict(settings)
+    if "persona_id" not in stored:
+        persona = effective_settings(project_settings, number.get("settings") or {}, {}).get(
+            "persona_id"
+        )
+        if persona is not None:
+            stored["persona_id"] = str(persona)
+    return stored
+
+
+@dataclass(slots=True)
+class OutboundThread:
+    """What ``attach_outbound`` needs to know about one outbound row."""
+
+    row: dict[str, Any]
+    number: Row
+    conversation_id: str | None = None
+    new_conversation: bool = False
+    given: ConversationInput | None = None
+
+
+async def attach_outbound(
+    conn: AsyncConnection,
+    project_id: str,
+    project_settings: Mapping[str, Any],
+    threads: Sequence[OutboundThread],
+    now: datetime,
+    *,
+    active: Mapping[str, Row] | None = None,
+) -> list[Attached]:
+    """Put each outbound row in its conversation (opening it when needed); in row order.
+
+    Stores the given settings on the conversation (only the keys given replace the stored
+    ones) and emits ``conversation.started`` for the conversations it opens. ``active``
+    (from ``lookup_outbound``) saves reading the threads' active conversations again.
+    """
+    by_key: dict[str, dict[str, Any]] = {}
+    explicit_ids = [t.conversation_id for t in threads if t.conversation_id]
+    explicit: dict[str, dict[str, Any]] = {}
+    for conversation_id in dict.fromkeys(explicit_ids):
+        found = await repo.get(conn, project_id, conversation_id)
+        if found is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        explicit[conversation_id] = dict(found)
+    keyed = [t for t in threads if not t.conversation_id]
+    keys = [
+        thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
+        for t in keyed
+    ]
+    if keys:
+        if active is None:
+            active = await repo.active_by_keys(conn, keys)
+        by_key = {k: dict(v) for k, v in active.items() if k in set(keys)}
+        for row in by_key.values():
+            row.pop("opted_out", None)
+    # new_conversation: the open conversation is archived (ended) and a fresh one started.
+    archive = {
+        by_key[k]["id"]
+        for k, t in zip(keys, keyed, strict=True)
+        if t.new_conversation and k in by_key
+    }
+    if archive:
+        await end_conversations(
+            conn, project_id, sorted(archive), status=ENDED, reason="new_conversation", now=now
+        )
+        by_key = {k: v for k, v in by_key.items() if v["id"] not in archive}
+    fresh: dict[str, dict[str, Any]] = {}
+    for key, item in zip(keys, keyed, strict=True):
+        if key in by_key or key in fresh:
+            continue
+        given = item.given or ConversationInput()
+        fresh[key] = _new_conversation(
+            project_id,
+            item.number,
+            item.row["to_number"],
+            item.row["channel"],
+            _with_default_persona(project_settings, item.number, given.settings),
+            given.metadata or {},
+            now,
+        )
+    created: set[str] = set()
+    if fresh:
+        await repo.insert_new(conn, list(fresh.values()))
+        # Read back: a concurrent writer may have opened some of these threads first.
+        stored = await repo.active_ids_by_keys(conn, list(fresh))
+        for key, row in fresh.items():
+            if stored.get(key) == row["id"]:
+                by_key[key] = row
+                created.add(row["id"])
+        lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
+        if lost:
+            by_key.update({k: dict(v) for k, v in (await repo.active_by_keys(conn, lost)).items()})
+    # Settings given with a send replace the stored ones of a resumed conversation.
+    updates: dict[str, dict[str, Any]] = {}
+    results: list[Attached] = []
+    key_iter = iter(keys)
+    for item in threads:
+        if item.conversation_id:
+            conversation = explicit[item.conversation_id]
+        else:
+            conversation = by_key[next(key_iter)]
+        sent_with = item.given
+        if sent_with is not None and conversation["id"] not in created:
+            changed = False
+            if sent_with.settings:
+                conversation["settings"] = dict(conversation["settings"]) | sent_with.settings
+                changed = True
+            if sent_with.metadata is not None:
+                conversation["metadata"] = dict(conversation["metadata"]) | sent_with.metadata
+                changed = True
+            if changed:
+                updates[conversation["id"]] = {
+                    "b_id": conversation["id"],
+                    "settings": conversation["settings"],
+                    "metadata": conversation["metadata"],
+                    "updated_at": now,
+                }
+        item.row["conversation_id"] = conversation["id"]
+        settings = effective_settings(
+            project_settings, item.number.get("settings") or {}, conversation["settings"]
+        )
+        results.append(Attached(conversation, settings, conversation["id"] in created))
+    await repo.update_each(conn, list(updates.values()))
+    if created:
+        # One lookup of the project's endpoints for a whole batch of new conversations, and
+        # no payloads built when nobody listens.
+        endpoints = await webhooks_repo.active_endpoints(conn, project_id)
+        started: dict[str, Event] = {}
+        for attached in results:
+            conversation = attached.conversation
+            url = attached.settings.get("webhook_url")
+            if attached.created and conversation["id"] not in started and (endpoints or url):
+                started[conversation["id"]] = Event(
+                    "conversation.started", _event_data(conversation, []), url
+                )
+        await emit_many(conn, project_id, list(started.values()), endpoints=endpoints)
+    return results
+
+
+async def attach_inbound(
+    conn: AsyncConnection,
+    project_id: str,
+    project_settings: Mapping[str, Any],
+    number: Row,
+    user_number: str,
+    channel: str,
+    now: datetime,
+    *,
+    opted_out: bool,
+) -> Attached:
+    """The conversation an inbound text joins: the thread's active one, or a new one.
+
+    A text from an opted-out person that finds no active conversation starts one that is
+    already ``opted_out``: it is recorded, and no agent ever answers it.
+    """
+    key = thread_key(project_id, number["number"], user_number, channel)
+    found = await repo.active_by_keys(conn, [key])
+    created = False
+    if key in found:
+        conversation = dict(found[key])
+    else:
+        fresh = _new_conversation(
+            project_id,
+            number,
+            user_number,
+            channel,
+            _with_default_persona(project_settings, number, {}),
+            {},
+            now,
+            status=OPTED_OUT if opted_out else OPEN,
+        )
+        await repo.insert_new(conn, [fresh])
+        if opted_out:
+            conversation, created = fresh, True  # not active: no thread to share
+        else:
+            conversation = dict((await repo.active_by_keys(conn, [key]))[key])
+            created = conversation["id"] == fresh["id"]
+    settings = effective_settings(
+        project_settings, number.get("settings") or {}, conversation["settings"]
+    )
+    if created:
+        await emit(conn, conversation, "conversation.started", settings, with_history=False)
+    return Attached(conversation, settings, created)
+
+
+def outbound_keys(project_id: str, threads: Sequence[OutboundThread]) -> list[str]:
+    """The thread keys of the sends that are not aimed at a given conversation."""
+    return [
+        thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
+        for t in threads
+        if not t.conversation_id
+    ]
+
+
+async def lookup_outbound(
+    conn: AsyncConnection, project_id: str, threads: Sequence[OutboundThread]
+) -> tuple[dict[str, Row], set[str]]:
+    """The threads' active conversations, and which of the recipients opted out.
+
+    One query when every recipient already has an active conversation (the usual case of a
+    reply or follow-up); one more for the recipients of new threads and explicit
+    conversations.
+    """
+    keys = outbound_keys(project_id, threads)
+    active = await repo.active_by_keys(conn, keys, with_opt_out=True) if keys else {}
+    opted = {row["user_number"] for row in active.values() if row["opted_out"]}
+    unknown = [
+        t.row["to_number"]
+        for t in threads
+        if t.conversation_id
+        or thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
+        not in active
+    ]
+    if unknown:
+        opted |= await optouts_repo.opted_out(conn, project_id, unknown)
+    return active, opted
+
+
+def validate_given(
+    given: ConversationInput | None,
+    project_settings: Mapping[str, Any],
+    prefix: str,
+) -> list[FieldError]:
+    """Errors in a send's ``conversation`` object that need no database."""
+    if given is None:
+        return []
+    errors: list[FieldError] = []
+    policy = given.settings.get("policy")
+    if policy is not None and policy not in POLICIES:
+        errors.append(
+            FieldError(f"{prefix}policy", f"unknown policy; one of {', '.join(POLICIES)}")
+        )
+    if "quiet_hours" in given.settings:
+        reason = quiet_hours_problem(given.settings["quiet_hours"])
+        if reason is not None:
+            errors.append(FieldError(f"{prefix}quiet_hours", reason))
+    merged = effective_settings(project_settings, {}, given.settings)
+    problem = timeout_problem(merged, prefix)
+    if problem is not None:
+        errors.append(problem)
+    return errors
+
+
+async def end_conversations(
+    conn: AsyncConnection,
+    project_id: str,
+    ids: Sequence[str],
+    *,
+    status: str,
+    reason: str,
+    now: datetime,
+    outcome: str | None = None,
+    extracted: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """End the active ones of ``ids``: cancel their timers and turns, emit ``ended``."""
+    values: dict[str, Any] = {
+        "status": status,
+        "end_reason": reason,
+        "ended_at": now,
+        "updated_at": now,
+        "timer_epoch": None,
+    }
+    if outcome is not None:
+        values["outcome"] = outcome
+    if extracted is not None:
+        values["extracted"] = dict(extracted)
+    changed = await repo.end_where_active(conn, ids, values)
+    await repo.cancel_jobs(conn, (TIMER_JOB, TURN_JOB), changed)
+    # An opening the agent was still to write will not be written now.
+    dropped = await repo.cancel_openings(
+        conn,
+        changed,
+        {
+            "status": "canceled",
+            "error_code": "conversation_ended",
+            "error_message": "the conversation ended before its agent wrote this message",
+            "updated_at": now,
+        },
+    )
+    await events_repo.insert_events(
+        conn,
+        [
+            {
+                "id": new_id("evt"),
+                "project_id": row["project_id"],
+                "message_id": row["id"],
+                "type": "message.canceled",
+                "status": "canceled",
+                "data": {"error_code": "conversation_ended"},
+                "created_at": now,
+            }
+            for row in dropped
+        ],
+    )
+    for conversation_id in changed:
+        row = await repo.get(conn, project_id, conversation_id)
+        if row is not None:
+            await emit(
+                conn,
+                row,
+                "conversation.ended",
+                row["settings"],
+                {
+                    "outcome": row["outcome"],
+                    "extracted": dict(row["extracted"] or {}),
+                    "reason": row["end_reason"],
+                },
+            )
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStart:
+    """Activity in a conversation that (re)starts its silence timers."""
+
+    conversation: Row
+    settings: Mapping[str, Any]
+    engaged: bool
+    at: float | None = None
+
+
+async def restart_timers(
+    conn: AsyncConnection,
+    conversation: Row,
+    settings: Mapping[str, Any],
+    *,
+    engaged: bool,
+    now: float | None = None,
+) -> None:
+    """(Re)start the silence timers after activity; nothing to do when none is configured."""
+    await restart_timers_many(conn, [TimerStart(conversation, settings, engaged, now)])
+
+
+async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart]) -> None:
+    """``restart_timers`` for many conversations in a few statements (a batch's)."""
+    jobs: list[NewJob] = []
+    epochs: list[dict[str, Any]] = []
+    for start in starts:
+        warning = start.settings.get("warning_seconds")
+        timeout = start.settings.get("timeout_seconds")
+        if warning is None and timeout is None:
+            continue
+        if start.settings.get("engaged_only") and not start.engaged:
+            continue
+        epoch = time.time() if start.at is None else start.at
+        conversation_id = start.conversation["id"]
+        epochs.append({"b_id": conversation_id, "timer_epoch": epoch})
+        jobs.extend(
+            NewJob(
+                kind=TIMER_JOB,
+                ref=conversation_id,
+                payload={"stage": stage, "epoch": epoch},
+                run_at=epoch + float(seconds),
+            )
+            for stage, seconds in (("warning", warning), ("timeout", timeout))
+            if seconds is not None
+        )
+    if not epochs:
+        return
+    await repo.cancel_jobs(conn, (TIMER_JOB,), [e["b_id"] for e in epochs])
+    await repo.update_each(conn, epochs)
+    await queue.enqueue_many(conn, jobs)
+
+
+async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row:
+    row = await repo.get(conn, project_id, conversation_id)
+    if row is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    return row
+
+
+async def messages_of(conn: AsyncConnection, conversation_id: str) -> Sequence[Row]:
+    return await repo.messages_of(conn, conversation_id)
+
+
+async def list_conversations(
+    conn: AsyncConnection, where: ConversationFilter, limit: int
+) -> Sequence[Row]:
+    if where.status is not None and where.status not in STATUSES:
+        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
+    return await repo.list_conversations(conn, where, limit)
+
+
+async def end(
+    conn: AsyncConnection,
+    project_id: str,
+    conversation_id: str,
+    *,
+    outcome: str | None = None,
+    extracted: Mapping[str, Any] | None = None,
+) -> Row:
+    """End a conversation by request (``ended``, reason ``api``)."""
+    await get(conn, project_id, conversation_id)
+    await end_conversations(
+        conn,
+        project_id,
+        [conversation_id],
+        status=ENDED,
+        reason="api",
+        now=utcnow(),
+        outcome=outcome,
+        extracted=extracted,
+    )
+    return await get(conn, project_id, conversation_id)
+
+
+async def update(
+    conn: AsyncConnection,
+    project_id: str,
+    conversation_id: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Row:
+    """Merge metadata (a ``null`` value removes the key) and settings into a conversation."""
+    row = await get(conn, project_id, conversation_id)
+    values: dict[str, Any] = {"updated_at": utcnow()}
+    if metadata is not None:
+        merged = dict(row["metadata"]) | dict(metadata)
+        values["metadata"] = {k: v for k, v in merged.items() if v is not None}
+    if settings:
+        values["settings"] = dict(row["settings"]) | dict(settings)
+    await repo.update_one(conn, conversation_id, values)
+    return await get(conn, project_id, conversation_id)
+
+
+async def set_agent_paused(
+    conn: AsyncConnection, project_id: str, conversation_id: str, paused: bool
+) -> Row:
+    """Pause the agent (a human answers) or resume it.
+
+    Resuming hands a ``needs_attention`` conversation back to the agent, which then answers
+    the person's last text if it is still unanswered.
+    """
+    row = await get(conn, project_id, conversation_id)
+    if row["status"] not in ACTIVE:
+        raise ValidationFailed(
+            f"conversation is {row['status']}; only an active one has an agent to "
+            + ("pause" if paused else "resume"),
+            code="conversation_not_active",
+        )
+    values: dict[str, Any] = {"agent_paused": paused, "updated_at": utcnow()}
+    if not paused:
+        values["status"] = OPEN
+    await repo.update_one(conn, conversation_id, values)
+    if not paused:
+        history = await repo.messages_of(conn, conversation_id, limit=1)
+        if history and history[-1]["direction"] == "inbound":
+            await queue.enqueue(
+                conn,
+                NewJob(
+                    kind=TURN_JOB,
+                    ref=conversation_id,
+                    payload={"message_id": history[-1]["id"]},
+                ),
+            )
+    return await get(conn, project_id, conversation_id)
+
+
+def public(row: Row) -> dict[str, Any]:
+    """The conversation as webhooks and the API show it."""
+    settings = dict(row["settings"] or {})
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "agent_number": row["agent_number"],
+        "user_number": row["user_number"],
+        "channel": row["channel"],
+        "persona_id": settings.get("persona_id"),
+        "agent_paused": bool(row["agent_paused"]),
+        "metadata": dict(row["metadata"] or {}),
+        "outcome": row["outcome"],
+        "extracted": dict(row["extracted"] or {}),
+        "end_reason": row["end_reason"],
+        "current_node_id": row["current_node_id"],
+        "created_at": _iso(row["created_at"]),
+        "ended_at": _iso(row["ended_at"]),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def history_entry(message: Row) -> dict[str, Any]:
+    return {
+        "id": message["id"],
+        "role": "person" if message["direction"] == "inbound" else "agent",
+        "purpose": message.get("purpose"),
+        "body": message["body"],
+        "status": message["status"],
+        "created_at": _iso(message["created_at"]),
+    }
+
+
+async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, str]:
+    """The per-conversation webhook URLs of those conversations that have one (one query)."""
+    return await repo.webhook_urls(conn, conversation_ids)
+
+
+async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | None:
+    """What webhook payloads carry about a message's conversation (see the contract)."""
+    row = await repo.get_by_id(conn, conversation_id)
+    if row is None:
+        return None
+    recent = await repo.messages_of(conn, conversation_id, limit=HISTORY_FOR_WEBHOOKS)
+    return {
+        "conversation": public(row),
+        "recent_history": [history_entry(m) for m in recent],
+        "webhook_url": (row["settings"] or {}).get("webhook_url"),
+    }
+
+
+def _event_data(conversation: Row, recent: Sequence[Row]) -> dict[str, Any]:
+    return {
+        "conversation": public(conversation),
+        "metadata": dict(conversation["metadata"] or {}),
+        "recent_history": [history_entry(m) for m in recent],
+    }
+
+
+async def emit(
+    conn: AsyncConnection,
+    conversation: Row,
+    event_type: str,
+    settings: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    *,
+    with_history: bool = True,
+) -> None:
+    """Send a ``conversation.*`` event to the project's endpoints and its webhook URL."""
+    recent = (
+        await repo.messages_of(conn, conversation["id"], limit=HISTORY_FOR_WEBHOOKS)
+        if with_history
+        else []
+    )
+    data = _event_data(conversation, recent) | dict(extra or {})
+    await webhooks.emit(
+        conn,
+        project_id=conversation["project_id"],
+        event_type=event_type,
+        data=data,
+        webhook_url=settings.get("webhook_url"),
+    )

@@ -1,0 +1,72 @@
+"""The ``make run`` demo: an appointment-reminder agent texts a simulated person.
+
+Bootstraps, in the quickstart's project: a persona running the shipped appointment-reminder
+pathway, a simulated person who asks to reschedule, and a fresh conversation whose opening
+the agent writes. The server's worker then plays the whole exchange.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentsms.agents import load_demo_pathway
+from agentsms.core import personas, projects, simulated_people
+from agentsms.core.conversations import ConversationInput
+from agentsms.core.messages import OutboundSpec, send_message
+from agentsms.store import migrate
+from agentsms.store.db import Database
+
+DEMO_PERSONA = "Appointment reminder (demo)"
+DEMO_PERSON = "+14155550123"
+DEMO_REPLIES = ("Hi! Can we move it to Thursday at 3pm?",)
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    persona_id: str
+    conversation_id: str
+    person: str
+
+
+async def start_demo(database_url: str, api_key: str) -> Demo:
+    """Create (once) the demo persona and person, and start a new demo conversation."""
+    await migrate.upgrade_async(database_url)
+    db = Database(database_url)
+    try:
+        async with db.write() as conn:
+            project = await projects.authenticate(conn, api_key)
+            existing = [
+                p
+                for p in await personas.list_personas(conn, project.id)
+                if p["name"] == DEMO_PERSONA
+            ]
+            if existing:
+                persona_id = str(existing[0]["id"])
+            else:
+                row, _ = await personas.create_persona(
+                    conn,
+                    project.id,
+                    DEMO_PERSONA,
+                    {"agent": {"kind": "flow", "pathway": load_demo_pathway()}},
+                    publish=True,
+                )
+                persona_id = str(row["id"])
+            await simulated_people.put_person(
+                conn, project.id, DEMO_PERSON, DEMO_REPLIES, delay=2.0
+            )
+            message = await send_message(
+                conn,
+                project.id,
+                OutboundSpec(
+                    to=DEMO_PERSON,
+                    new_conversation=True,
+                    conversation=ConversationInput(
+                        settings={"persona_id": persona_id},
+                        metadata={"name": "Ana", "time": "on Tuesday at 10 AM"},
+                    ),
+                ),
+                project_settings=project.settings,
+            )
+    finally:
+        await db.dispose()
+    return Demo(persona_id, str(message["conversation_id"]), DEMO_PERSON)

@@ -1,0 +1,249 @@
+"""Conversations: one thread of texts between a sender number and a person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.bulk import insert_rows
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import conversations, jobs, messages, optouts, projects
+
+ACTIVE = ("open", "needs_attention")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    """What ``GET /v1/conversations`` narrows by."""
+
+    project_id: str
+    status: str | None = None
+    agent_number: str | None = None
+    user_number: str | None = None
+    persona_id: str | None = None
+    outcome: str | None = None
+    before_id: str | None = None
+
+
+async def active_by_keys(
+    conn: AsyncConnection, keys: Sequence[str], *, with_opt_out: bool = False
+) -> dict[str, Row]:
+    """The active conversation of each thread key that has one; ``with_opt_out`` adds an
+    ``opted_out`` column (whether its person opted out of the project) in the same query."""
+    found: dict[str, Row] = {}
+    columns: list[Any] = [conversations]
+    if with_opt_out:
+        columns.append(
+            exists()
+            .where(
+                optouts.c.project_id == conversations.c.project_id,
+                optouts.c.recipient == conversations.c.user_number,
+            )
+            .label("opted_out")
+        )
+    for start in range(0, len(keys), 500):
+        chunk = list(set(keys[start : start + 500]))
+        query = select(*columns).where(conversations.c.thread_key.in_(chunk))
+        for row in many((await conn.execute(query)).mappings()):
+            found[row["thread_key"]] = row
+    return found
+
+
+async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
+    """The id of the active conversation of each thread key that has one."""
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):
+        chunk = list(set(keys[start : start + 500]))
+        query = select(conversations.c.thread_key, conversations.c.id).where(
+            conversations.c.thread_key.in_(chunk)
+        )
+        found.update({key: cid for key, cid in (await conn.execute(query)).all()})
+    return found
+
+
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert conversations, skipping any whose thread already has an active one (another
+    writer got there first); read the threads back to learn which rows went in."""
+    await insert_rows(conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING")
+
+
+async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
+    query = select(conversations).where(
+        conversations.c.id == conversation_id, conversations.c.project_id == project_id
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def get_by_id(conn: AsyncConnection, conversation_id: str) -> Row | None:
+    query = select(conversations).where(conversations.c.id == conversation_id)
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def active_for_user(
+    conn: AsyncConnection, project_id: str, user_number: str
+) -> Sequence[Row]:
+    query = select(conversations).where(
+        conversations.c.project_id == project_id,
+        conversations.c.user_number == user_number,
+        conversations.c.status.in_(ACTIVE),
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def update_one(conn: AsyncConnection, conversation_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(**values)
+    )
+
+
+async def update_each(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Per-row updates in one executemany (``rows`` each hold ``b_id`` plus new values)."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "b_id"]
+    statement = (
+        update(conversations)
+        .where(conversations.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
+    await conn.execute(statement, list(rows))
+
+
+async def end_where_active(
+    conn: AsyncConnection, ids: Sequence[str], values: dict[str, Any]
+) -> list[str]:
+    """End those of ``ids`` still active; returns the ids that changed."""
+    if not ids:
+        return []
+    statement = (
+        update(conversations)
+        .where(conversations.c.id.in_(list(ids)), conversations.c.status.in_(ACTIVE))
+        .values(thread_key=None, **values)
+        .returning(conversations.c.id)
+    )
+    return [row[0] for row in (await conn.execute(statement)).all()]
+
+
+async def list_conversations(
+    conn: AsyncConnection, where: ConversationFilter, limit: int
+) -> Sequence[Row]:
+    c = conversations.c
+    query = select(conversations).where(c.project_id == where.project_id)
+    if where.status is not None:
+        query = query.where(c.status == where.status)
+    if where.agent_number is not None:
+        query = query.where(c.agent_number == where.agent_number)
+    if where.user_number is not None:
+        query = query.where(c.user_number == where.user_number)
+    if where.persona_id is not None:
+        query = query.where(c.settings["persona_id"].as_string() == where.persona_id)
+    if where.outcome is not None:
+        query = query.where(c.outcome == where.outcome)
+    if where.before_id is not None:
+        query = query.where(c.id < where.before_id)
+    query = query.order_by(c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def messages_of(
+    conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
+) -> Sequence[Row]:
+    """The conversation's messages, oldest first (the newest ``limit`` when given)."""
+    query = select(messages).where(messages.c.conversation_id == conversation_id)
+    if limit is None:
+        query = query.order_by(messages.c.id)
+        return many((await conn.execute(query)).mappings().all())
+    query = query.order_by(messages.c.id.desc()).limit(limit)
+    return list(reversed(many((await conn.execute(query)).mappings().all())))
+
+
+async def cancel_jobs(conn: AsyncConnection, kinds: Sequence[str], refs: Sequence[str]) -> None:
+    """Delete the queued jobs of ``kinds`` for these conversations (running ones finish)."""
+    for start in range(0, len(refs), 500):
+        await conn.execute(
+            delete(jobs).where(
+                jobs.c.kind.in_(list(kinds)),
+                jobs.c.ref.in_(list(refs[start : start + 500])),
+                jobs.c.status == "queued",
+            )
+        )
+
+
+async def earlier_job_pending(conn: AsyncConnection, kind: str, ref: str, job_id: int) -> bool:
+    """Whether a job of ``kind`` for ``ref`` queued before ``job_id`` is still unfinished."""
+    query = select(jobs.c.id).where(
+        jobs.c.kind == kind,
+        jobs.c.ref == ref,
+        jobs.c.id < job_id,
+        jobs.c.status.in_(["queued", "running"]),
+    )
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def update_where_status(
+    conn: AsyncConnection, conversation_id: str, statuses: Sequence[str], values: dict[str, Any]
+) -> bool:
+    result = await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.status.in_(list(statuses)))
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def cancel_openings(
+    conn: AsyncConnection, conversation_ids: Sequence[str], values: dict[str, Any]
+) -> Sequence[Row]:
+    """Cancel the conversations' openings still waiting for their agent; returns them."""
+    if not conversation_ids:
+        return []
+    statement = (
+        update(messages)
+        .where(
+            messages.c.conversation_id.in_(list(conversation_ids)),
+            messages.c.purpose == "agent",
+            messages.c.body == "",
+            messages.c.status.in_(["scheduled", "queued"]),
+        )
+        .values(**values)
+        .returning(messages.c.id, messages.c.project_id)
+    )
+    return many((await conn.execute(statement)).mappings().all())
+
+
+async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    wanted = list(set(conversation_ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations.c.id, conversations.c.settings).where(
+            conversations.c.id.in_(wanted[start : start + 500])
+        )
+        for conversation_id, settings in (await conn.execute(query)).all():
+            url = (settings or {}).get("webhook_url")
+            if url:
+                found[conversation_id] = str(url)
+    return found
+
+
+async def project_settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    query = select(projects.c.id, projects.c.settings).where(projects.c.id.in_(wanted))
+    return {pid: dict(settings or {}) for pid, settings in (await conn.execute(query)).all()}
+
+
+async def settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    """Each conversation's stored settings."""
+    found: dict[str, Any] = {}
+    wanted = list(set(ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations.c.id, conversations.c.settings).where(
+            conversations.c.id.in_(wanted[start : start + 500])
+        )
+        found.update({cid: dict(s or {}) for cid, s in (await conn.execute(query)).all()})
+    return found

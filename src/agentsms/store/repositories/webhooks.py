@@ -1,0 +1,189 @@
+"""Webhook endpoints, project signing secrets, events and delivery attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.bulk import insert_rows
+from agentsms.store.repositories import Row, many, one
+from agentsms.store.tables import (
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_events,
+    webhook_project_secrets,
+)
+
+ENDPOINT = "endpoint"
+OVERRIDE = "override"
+
+
+async def insert_endpoint(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(webhook_endpoints).values(**row))
+
+
+async def get_endpoint(conn: AsyncConnection, project_id: str, endpoint_id: str) -> Row | None:
+    """A project's endpoint that is not deleted."""
+    query = select(webhook_endpoints).where(
+        webhook_endpoints.c.id == endpoint_id,
+        webhook_endpoints.c.project_id == project_id,
+        webhook_endpoints.c.deleted_at.is_(None),
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def endpoints_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    """Endpoints by id, deleted or not."""
+    found: dict[str, Row] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        query = select(webhook_endpoints).where(
+            webhook_endpoints.c.id.in_(unique[start : start + 500])
+        )
+        found |= {row["id"]: row for row in many((await conn.execute(query)).mappings().all())}
+    return found
+
+
+async def list_endpoints(
+    conn: AsyncConnection, project_id: str, *, kind: str | None, before_id: str | None, limit: int
+) -> Sequence[Row]:
+    """Newest first."""
+    query = select(webhook_endpoints).where(
+        webhook_endpoints.c.project_id == project_id, webhook_endpoints.c.deleted_at.is_(None)
+    )
+    if kind is not None:
+        query = query.where(webhook_endpoints.c.kind == kind)
+    if before_id is not None:
+        query = query.where(webhook_endpoints.c.id < before_id)
+    query = query.order_by(webhook_endpoints.c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def active_endpoints(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
+    """The project's enabled endpoints of both kinds (id, kind, event types): cheap.
+
+    An empty answer means no event of the project goes anywhere.
+    """
+    query = select(
+        webhook_endpoints.c.id, webhook_endpoints.c.kind, webhook_endpoints.c.event_types
+    ).where(
+        webhook_endpoints.c.project_id == project_id,
+        webhook_endpoints.c.deleted_at.is_(None),
+        webhook_endpoints.c.disabled_at.is_(None),
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row | None:
+    query = select(webhook_endpoints).where(
+        webhook_endpoints.c.project_id == project_id,
+        webhook_endpoints.c.kind == OVERRIDE,
+        webhook_endpoints.c.url == url,
+        webhook_endpoints.c.deleted_at.is_(None),
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def update_endpoint(conn: AsyncConnection, endpoint_id: str, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(**values)
+    )
+
+
+async def get_project_secret(conn: AsyncConnection, project_id: str) -> Row | None:
+    query = select(webhook_project_secrets).where(
+        webhook_project_secrets.c.project_id == project_id
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def insert_project_secret(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(webhook_project_secrets).values(**row))
+
+
+async def update_project_secret(
+    conn: AsyncConnection, project_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(webhook_project_secrets)
+        .where(webhook_project_secrets.c.project_id == project_id)
+        .values(**values)
+    )
+
+
+async def insert_event(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(webhook_events).values(**row))
+
+
+async def insert_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await insert_rows(conn, webhook_events, rows)
+
+
+async def events_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    found: dict[str, Row] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        query = select(webhook_events).where(webhook_events.c.id.in_(unique[start : start + 500]))
+        found |= {row["id"]: row for row in many((await conn.execute(query)).mappings().all())}
+    return found
+
+
+async def insert_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await insert_rows(conn, webhook_deliveries, rows)
+
+
+async def attempts_so_far(
+    conn: AsyncConnection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Logged attempts per (event id, endpoint id)."""
+    if not pairs:
+        return {}
+    events = sorted({event_id for event_id, _ in pairs})
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(events), 500):
+        query = (
+            select(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id, func.count())
+            .where(webhook_deliveries.c.event_id.in_(events[start : start + 500]))
+            .group_by(webhook_deliveries.c.event_id, webhook_deliveries.c.endpoint_id)
+        )
+        counts |= {(e, p): int(n) for e, p, n in (await conn.execute(query)).all()}
+    return {pair: counts.get(pair, 0) for pair in pairs}
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    endpoint_id: str,
+    *,
+    event_id: str | None,
+    status: str | None,
+    before_id: str | None,
+    limit: int,
+) -> Sequence[Row]:
+    """Newest first."""
+    query = select(webhook_deliveries).where(webhook_deliveries.c.endpoint_id == endpoint_id)
+    if event_id is not None:
+        query = query.where(webhook_deliveries.c.event_id == event_id)
+    if status is not None:
+        query = query.where(webhook_deliveries.c.status == status)
+    if before_id is not None:
+        query = query.where(webhook_deliveries.c.id < before_id)
+    query = query.order_by(webhook_deliveries.c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def get_delivery(conn: AsyncConnection, endpoint_id: str, delivery_id: str) -> Row | None:
+    query = select(webhook_deliveries).where(
+        webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.endpoint_id == endpoint_id
+    )
+    return one((await conn.execute(query)).mappings().first())
+
+
+async def purge_before(conn: AsyncConnection, before: datetime) -> int:
+    """Delete events and delivery attempts older than ``before``; returns events deleted."""
+    await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.created_at < before))
+    result = await conn.execute(delete(webhook_events).where(webhook_events.c.created_at < before))
+    return int(result.rowcount or 0)

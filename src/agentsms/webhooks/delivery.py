@@ -1,0 +1,297 @@
+"""Delivering webhook events: one signed POST per attempt, logged, retried on a schedule.
+
+Each ``webhook.deliver`` job is one (event, endpoint) pair. An attempt signs the stored
+event with the endpoint's secret(s) (Standard Webhooks: ``webhook-id`` is the event id on
+every attempt, timestamp and signature are fresh), POSTs it through the SSRF-safe client
+without following redirects, and logs a delivery row. 2xx is success; 410 disables the
+endpoint; anything else (3xx included, timeouts, refused addresses) is retried after
+``Settings.webhook_retry_schedule`` with jitter, up to ``Settings.webhook_max_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+
+from agentsms import __version__
+from agentsms.config import Settings
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job
+from agentsms.store.db import Database
+from agentsms.store.repositories import Row
+from agentsms.store.repositories import webhooks as repo
+from agentsms.store.types import utcnow
+from agentsms.webhooks import signing
+from agentsms.webhooks.events import delivery_id_new
+from agentsms.webhooks.ssrf import safe_client
+
+log = structlog.get_logger("agentsms.webhooks")
+
+MAX_LOGGED_BODY = 1000
+CONCURRENCY = 50
+JITTER = 0.2
+INLINE_WAIT = 2.0
+
+
+def retry_delay(attempt: int, schedule: Sequence[float]) -> float:
+    """Seconds before the attempt after ``attempt`` (1-based): the schedule, +-20 % jitter."""
+    if not schedule:
+        return 0.0
+    base = schedule[min(attempt, len(schedule)) - 1]
+    return max(0.0, base * random.uniform(1 - JITTER, 1 + JITTER))
+
+
+def signing_keys(secret_row: Mapping[str, Any], now: datetime) -> list[str]:
+    """The current secret, plus the previous one while its grace period lasts."""
+    keys = [str(secret_row["secret"])]
+    previous = secret_row["previous_secret"]
+    expires = secret_row["previous_secret_expires_at"]
+    if previous and expires is not None and expires > now:
+        keys.append(str(previous))
+    return keys
+
+
+def encode(payload: Mapping[str, Any]) -> str:
+    """The exact body that is signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    job: Job
+    endpoint: Row | None
+    event: Row | None
+    keys: list[str]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    plan: _Plan
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+    gone: bool
+
+
+class DeliveryHandler:
+    """Runs ``webhook.deliver`` jobs. ``client`` defaults to the SSRF-safe client."""
+
+    def __init__(
+        self, db: Database, settings: Settings, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.client = client or safe_client(settings, follow_redirects=False)
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        """Attempt each job; results within ``INLINE_WAIT`` s are recorded in one transaction.
+
+        Attempts still running then (a slow endpoint) finish in the background and record
+        themselves, so one slow customer endpoint does not hold up the worker's other jobs
+        (sends, receipts) for the 15 s timeout. Their jobs stay leased (the worker keeps
+        heartbeating them); if the process dies, the lease runs out and the job is retried.
+        """
+        plans = await self._plan(jobs)
+        if not plans:
+            return
+        tasks = [asyncio.create_task(self._attempt_safely(plan)) for plan in plans]
+        done, _ = await asyncio.wait(tasks, timeout=INLINE_WAIT)
+        await self._record(
+            [(p, t.result()) for p, t in zip(plans, tasks, strict=True) if t in done]
+        )
+        for plan, task in zip(plans, tasks, strict=True):
+            if task not in done:
+                later = asyncio.create_task(self._record_later(plan, task))
+                self._background.add(later)
+                later.add_done_callback(self._background.discard)
+
+    async def idle(self) -> None:
+        """Wait until attempts that went on in the background are recorded."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _record_later(self, plan: _Plan, task: asyncio.Task[_Outcome | None]) -> None:
+        try:
+            await self._record([(plan, await task)])
+        except Exception:
+            log.exception("webhook.record_failed", job_id=plan.job.id)
+
+    async def _attempt_safely(self, plan: _Plan) -> _Outcome | None:
+        try:
+            return await self._attempt(plan)
+        except Exception as error:  # a bug must not leave the job leased forever
+            log.exception("webhook.attempt_crashed", job_id=plan.job.id)
+            return _Outcome(plan, False, None, repr(error), None, 0, gone=False)
+
+    async def _plan(self, jobs: Sequence[Job]) -> list[_Plan]:
+        now = utcnow()
+        plans: list[_Plan] = []
+        async with self.db.read() as conn:
+            pairs = [(job.payload["event_id"], job.payload["endpoint_id"]) for job in jobs]
+            counts = await repo.attempts_so_far(conn, pairs)
+            events = await repo.events_by_ids(conn, [event_id for event_id, _ in pairs])
+            endpoints = await repo.endpoints_by_ids(conn, [endpoint_id for _, endpoint_id in pairs])
+            secrets: dict[str, Row | None] = {}
+            for job, pair in zip(jobs, pairs, strict=True):
+                event = events.get(pair[0])
+                endpoint = endpoints.get(pair[1])
+                keys: list[str] = []
+                if endpoint is not None:
+                    if endpoint["kind"] == repo.OVERRIDE:
+                        project = str(endpoint["project_id"])
+                        if project not in secrets:
+                            secrets[project] = await repo.get_project_secret(conn, project)
+                        source = secrets[project]
+                    else:
+                        source = endpoint
+                    keys = signing_keys(source, now) if source is not None else []
+                plans.append(_Plan(job, endpoint, event, keys, counts[pair] + 1))
+        return plans
+
+    async def _attempt(self, plan: _Plan) -> _Outcome | None:
+        endpoint, event = plan.endpoint, plan.event
+        if (
+            endpoint is None
+            or event is None
+            or not plan.keys
+            or endpoint["deleted_at"] is not None
+            or endpoint["disabled_at"] is not None
+        ):
+            return None
+        body = encode(event["payload"])
+        async with self._limit:
+            stamp = utcnow()
+            headers = {
+                "content-type": "application/json",
+                "user-agent": f"agentsms-webhooks/{__version__}",
+                **signing.headers(str(event["id"]), stamp, body, plan.keys),
+            }
+            started = time.monotonic()
+            try:
+                async with self.client.stream(
+                    "POST", str(endpoint["url"]), content=body.encode(), headers=headers
+                ) as response:
+                    code = response.status_code
+                    location = response.headers.get("location", "")
+                    text = await _start_of_body(response)
+            except httpx.HTTPError as error:
+                return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
+        if 200 <= code < 300:
+            return _Outcome(plan, True, code, None, text, _ms(started), gone=False)
+        if 300 <= code < 400:
+            reason = f"redirects are not followed ({code} to {location or 'nowhere'})"
+        elif code == 410:
+            reason = "410 Gone: the endpoint is disabled"
+        else:
+            reason = f"answered {code}"
+        return _Outcome(plan, False, code, reason, text, _ms(started), gone=code == 410)
+
+    async def _record(self, results: Sequence[tuple[_Plan, _Outcome | None]]) -> None:
+        if not results:
+            return
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        async with self.db.write() as conn:
+            done: list[int] = []
+            for plan, outcome in results:
+                if outcome is None:
+                    # Endpoint deleted or disabled, or event gone: nothing to deliver.
+                    done.append(plan.job.id)
+                    continue
+                assert plan.endpoint is not None
+                assert plan.event is not None
+                retry_at: datetime | None = None
+                if outcome.gone:
+                    await repo.update_endpoint(
+                        conn,
+                        plan.endpoint["id"],
+                        {
+                            "disabled_at": now,
+                            "disabled_reason": "the endpoint answered 410 Gone",
+                            "updated_at": now,
+                        },
+                    )
+                elif (
+                    not outcome.succeeded
+                    and not plan.job.payload.get("resend")
+                    and plan.attempt < self.settings.webhook_max_attempts
+                ):
+                    delay = retry_delay(plan.attempt, self.settings.webhook_retry_schedule)
+                    retry_at = now + timedelta(seconds=delay)
+                rows.append(
+                    {
+                        "id": delivery_id_new(),
+                        "project_id": plan.endpoint["project_id"],
+                        "endpoint_id": plan.endpoint["id"],
+                        "event_id": plan.event["id"],
+                        "event_type": plan.event["type"],
+                        "attempt": plan.attempt,
+                        "status": "succeeded" if outcome.succeeded else "failed",
+                        "status_code": outcome.status_code,
+                        "error": outcome.error,
+                        "response_body": outcome.response_body,
+                        "duration_ms": outcome.duration_ms,
+                        "next_retry_at": retry_at,
+                        "created_at": now,
+                    }
+                )
+                if retry_at is not None:
+                    await queue.retry(
+                        conn, plan.job.id, run_at=retry_at.timestamp(), error=outcome.error
+                    )
+                else:
+                    done.append(plan.job.id)
+                    if not outcome.succeeded:
+                        log.warning(
+                            "webhook.gave_up",
+                            endpoint_id=plan.endpoint["id"],
+                            event_id=plan.event["id"],
+                            attempts=plan.attempt,
+                            error=outcome.error,
+                        )
+            await repo.insert_deliveries(conn, rows)
+            await queue.finish(conn, done)
+
+
+async def _start_of_body(response: httpx.Response) -> str | None:
+    """The first ``MAX_LOGGED_BODY`` characters; the rest is not read (a big body is fine)."""
+    raw = b""
+    try:
+        async for chunk in response.aiter_raw():
+            raw += chunk
+            if len(raw) >= MAX_LOGGED_BODY * 4:
+                break
+    except httpx.HTTPError:
+        pass  # the status decides; a body that stalls or breaks off is only not logged
+    return raw.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY] or None
+
+
+async def purge_old(db: Database, settings: Settings) -> None:
+    """Forget events and delivery logs older than ``Settings.webhook_retention_days``."""
+    before = utcnow() - timedelta(days=settings.webhook_retention_days)
+    async with db.write() as conn:
+        await repo.purge_before(conn, before)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _describe(error: httpx.HTTPError) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return f"timed out ({type(error).__name__})"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

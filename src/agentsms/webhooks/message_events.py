@@ -1,0 +1,140 @@
+"""``message.*`` webhook events, hooked where messages are accepted and change status.
+
+``on_accepted`` runs at intake (``message.queued`` / ``message.scheduled``) and
+``on_status_changes`` where ``core.messages.record_events`` appends status events. Both
+do nothing beyond one indexed query per project when the project has no enabled endpoint
+(a conversation ``webhook_url`` counts once registered with
+``events.register_webhook_url``); otherwise each event carries
+the message resource (the JSON of ``GET /v1/messages/{id}``), its metadata, and for a
+message in a conversation the conversation, its metadata and its recent history.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.store.repositories import Row
+from agentsms.store.repositories import messages as messages_repo
+from agentsms.store.repositories import webhooks as repo
+from agentsms.webhooks.events import MESSAGE_EVENTS, Event, emit_many, subscribed
+
+
+async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
+    """Events for messages just accepted (queued, or scheduled for later)."""
+    await _emit(conn, [(row, str(row["status"]), {}) for row in rows], reread=False)
+
+
+async def on_status_changes(
+    conn: AsyncConnection, changes: Sequence[tuple[Row, str, Mapping[str, Any]]]
+) -> None:
+    """Events for (message, new status, data) triples, as given to ``record_events``."""
+    await _emit(conn, changes, reread=True)
+
+
+async def _emit(
+    conn: AsyncConnection,
+    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    *,
+    reread: bool,
+) -> None:
+    by_project: dict[str, list[tuple[Row, str, Mapping[str, Any]]]] = {}
+    for change in changes:
+        if f"message.{change[1]}" in MESSAGE_EVENTS:
+            by_project.setdefault(str(change[0]["project_id"]), []).append(change)
+    for project_id, items in by_project.items():
+        endpoints = await repo.active_endpoints(conn, project_id)
+        if not endpoints:
+            continue  # the common case: nobody listens, one indexed query and done
+        listening = [e for e in endpoints if e["kind"] == repo.ENDPOINT]
+        hooked: Mapping[str, str] = {}
+        if len(listening) < len(endpoints):
+            # Some conversation of the project has a webhook_url: find out which.
+            hooked = await _webhook_urls(conn, items)
+        wanted = [
+            item
+            for item in items
+            if str(item[0].get("conversation_id") or "") in hooked
+            or any(subscribed(e["event_types"], f"message.{item[1]}") for e in listening)
+        ]
+        if not wanted:
+            continue
+        contexts = await _contexts(
+            conn,
+            {str(row["conversation_id"]) for row, _, _ in wanted if row.get("conversation_id")},
+        )
+        current: Mapping[str, Row] = {}
+        if reread:
+            # The rows given may predate the change; payloads show the message as it is now.
+            current = await messages_repo.messages_by_ids(conn, [row["id"] for row, _, _ in wanted])
+        events = []
+        for row, status, details in wanted:
+            message = current.get(str(row["id"]), row)
+            context = contexts.get(str(message.get("conversation_id") or ""))
+            events.append(
+                Event(
+                    f"message.{status}",
+                    _data(message, details, context),
+                    (context or {}).get("webhook_url") or None,
+                )
+            )
+        await emit_many(conn, project_id, events, endpoints=endpoints)
+
+
+async def _webhook_urls(
+    conn: AsyncConnection, items: Sequence[tuple[Row, str, Mapping[str, Any]]]
+) -> Mapping[str, str]:
+    ids = sorted({str(row["conversation_id"]) for row, _, _ in items if row.get("conversation_id")})
+    if not ids:
+        return {}
+    # Imported when used: core.conversations imports core.messages, which calls us.
+    conversations = importlib.import_module("agentsms.core.conversations")
+    webhook_urls = getattr(conversations, "webhook_urls", None)
+    if webhook_urls is not None:
+        found: Mapping[str, str] = await webhook_urls(conn, ids)
+        return found
+    contexts = await _contexts(conn, set(ids))
+    return {cid: c["webhook_url"] for cid, c in contexts.items() if c.get("webhook_url")}
+
+
+async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    # Imported when used: core.conversations imports core.messages, which calls us.
+    conversations = importlib.import_module("agentsms.core.conversations")
+    bulk = getattr(conversations, "webhook_contexts", None)
+    if bulk is not None:
+        many: Mapping[str, Mapping[str, Any]] = await bulk(conn, sorted(ids))
+        return {cid: dict(context) for cid, context in many.items()}
+    webhook_context = getattr(conversations, "webhook_context", None)
+    if webhook_context is None:
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for conversation_id in sorted(ids):
+        context = await webhook_context(conn, conversation_id)
+        if context is not None:
+            found[conversation_id] = dict(context)
+    return found
+
+
+def _data(
+    message: Row, details: Mapping[str, Any], context: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    # Imported when used: the API's renderer is the one definition of the message JSON.
+    render = importlib.import_module("agentsms.api.render")
+    resource = render.message(message).model_dump(mode="json", by_alias=True)
+    data: dict[str, Any] = {
+        "message": resource,
+        "metadata": resource["metadata"],
+    }
+    if details:
+        data["details"] = dict(details)
+    if context is not None:
+        conversation = context.get("conversation") or {}
+        data["conversation"] = conversation
+        data["conversation_metadata"] = dict(conversation.get("metadata") or {})
+        data["recent_history"] = list(context.get("recent_history") or [])
+    return data

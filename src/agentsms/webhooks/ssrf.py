@@ -1,0 +1,431 @@
+"""The SSRF-safe HTTP client for every URL a customer gives us (webhooks, agents, media).
+
+A customer-supplied URL must never make agentsms talk to itself, the machine's private
+network or a cloud metadata service. ``check_url`` refuses, when a URL is stored, any URL
+whose scheme is wrong or whose host is a literal address that can never be allowed (in any
+of the spellings a resolver accepts: ``2130706433``, ``0177.0.0.1``, ``0x7f.1``,
+``[::ffff:127.0.0.1]`` ...). ``safe_client`` re-checks at request time: it resolves the
+host itself, requires every resolved address to be globally routable (after unwrapping
+IPv4-mapped, 6to4 and NAT64 forms), then connects to the address it checked, so a DNS
+answer cannot change between the check and the connection. Every redirect is a new request
+through the same checks. Response size and total time are capped.
+
+``Settings.allow_insecure_urls`` (``AGENTSMS_ALLOW_INSECURE_URLS=1``) turns all of this
+off (http and private targets allowed) for local development and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import ssl
+import time
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+import httpcore
+import httpx
+import structlog
+
+from agentsms.config import Settings
+from agentsms.core.errors import ValidationFailed, invalid
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
+
+
+class UnsafeURL(Exception):
+    """A URL or address agentsms refuses to connect to; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def blocked_reason(address: IPAddress) -> str | None:
+    """Why ``address`` may not be contacted, or ``None`` when it is globally routable.
+
+    IPv6 forms that carry an IPv4 address (IPv4-mapped, 6to4, NAT64) are judged by the
+    IPv4 address they carry.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _embedded(address, address.ipv4_mapped)
+        if address in _NAT64:
+            return _embedded(address, ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if address.sixtofour is not None:
+            return _embedded(address, address.sixtofour)
+        if address in _IPV4_COMPATIBLE and not (address.is_loopback or address.is_unspecified):
+            return f"{address} is a deprecated IPv4-compatible address"
+        if address.teredo is not None:
+            return f"{address} is a Teredo tunnel address"
+        if address.is_site_local:
+            return f"{address} is a site-local address"
+    if address.is_loopback:
+        return f"{address} is a loopback address"
+    if address.is_unspecified:
+        return f"{address} is the unspecified address"
+    if address.is_link_local:
+        return f"{address} is a link-local address"
+    if address.is_multicast:
+        return f"{address} is a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+        return f"{address} is a shared (CGNAT) address"
+    if address.is_private:
+        return f"{address} is a private address"
+    if address.is_reserved:
+        return f"{address} is a reserved address"
+    if not address.is_global:
+        return f"{address} is not globally routable"
+    return None
+
+
+def _embedded(outer: ipaddress.IPv6Address, inner: ipaddress.IPv4Address) -> str | None:
+    reason = blocked_reason(inner)
+    return None if reason is None else f"{outer} carries {inner}: {reason}"
+
+
+def parse_ipv4_literal(host: str) -> ipaddress.IPv4Address | None:
+    """Parse ``host`` the way resolvers (inet_aton) and browsers read numeric hosts.
+
+    Accepts 1 to 4 dot-separated parts in decimal, octal (leading 0) or hex (0x), the
+    last part filling the remaining bytes: ``127.1``, ``2130706433``, ``0x7f.0.0.1``.
+    Returns ``None`` for a host that is not numeric. Raises ``UnsafeURL`` for a numeric
+    host that is out of range (no resolver would treat it as a name either).
+    """
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1] == "":
+        labels.pop()
+    if not labels or not all(_NUMERIC_LABEL.match(label) for label in labels):
+        return None
+    if len(labels) > 4:
+        raise UnsafeURL(f"{host} is not a valid IPv4 address")
+    numbers: list[int] = []
+    for label in labels:
+        if label[:2].lower() == "0x":
+            numbers.append(int(label[2:] or "0", 16))
+        elif len(label) > 1 and label.startswith("0"):
+            try:
+                numbers.append(int(label, 8))
+            except ValueError:
+                raise UnsafeURL(f"{host} is not a valid IPv4 address") from None
+        else:
+            numbers.append(int(label))
+    *leading, last = numbers
+    if any(n > 255 for n in leading) or last >= 256 ** (5 - len(numbers)):
+        raise UnsafeURL(f"{host} is not a valid IPv4 address")
+    value = last
+    for index, n in enumerate(leading):
+        value += n << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally (IPv6 or any IPv4 spelling), else ``None``."""
+    bare = host.strip("[]")
+    if ":" in bare:
+        try:
+            return ipaddress.IPv6Address(bare.split("%", 1)[0])
+        except ValueError:
+            raise UnsafeURL(f"{host} is not a valid IPv6 address") from None
+    return parse_ipv4_literal(bare)
+
+
+def vet_url(url: str | httpx.URL, *, allow_insecure: bool) -> httpx.URL:
+    """Parse ``url`` and refuse what can never be fetched; returns the parsed URL.
+
+    Checks the scheme, the presence of a host, and a literal address host. A host name
+    is only resolved (and its addresses checked) when the client connects.
+    """
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        raise UnsafeURL(f"is not a valid URL ({error})") from None
+    allowed = ("http", "https") if allow_insecure else ("https",)
+    if parsed.scheme not in allowed:
+        raise UnsafeURL(
+            "must be an https URL" if not allow_insecure else "must be an http or https URL"
+        )
+    host = parsed.host
+    if not host:
+        raise UnsafeURL("must have a host")
+    if allow_insecure:
+        return parsed
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        raise UnsafeURL(f"{host} always names this machine")
+    address = literal_address(host)
+    if address is not None:
+        reason = blocked_reason(address)
+        if reason is not None:
+            raise UnsafeURL(reason)
+    return parsed
+
+
+def warn_if_insecure(settings: Settings) -> None:
+    """Log a loud warning at startup when outbound URL checks are off."""
+    if settings.allow_insecure_urls:
+        structlog.get_logger("agentsms.webhooks").warning(
+            "insecure_urls_allowed",
+            detail="AGENTSMS_ALLOW_INSECURE_URLS is on: webhook, agent and media URLs may "
+            "use http and reach loopback and private addresses. Use only for local "
+            "development and tests.",
+        )
+
+
+def url_problem(url: str, settings: Settings) -> str | None:
+    """Why ``url`` can never be fetched (as ``check_url`` would refuse it), or ``None``.
+
+    For callers that collect every field error before answering (e.g. a batch's
+    ``recipients[3].media_urls[0]``).
+    """
+    try:
+        vet_url(url, allow_insecure=settings.allow_insecure_urls)
+    except UnsafeURL as unsafe:
+        return unsafe.reason
+    return None
+
+
+def check_url(url: str, field: str, settings: Settings) -> None:
+    """Refuse (``ValidationFailed``, 422 naming ``field``) a URL that can never be allowed.
+
+    With ``AGENTSMS_ALLOW_INSECURE_URLS=1`` only the scheme (http or https) is checked.
+    """
+    try:
+        vet_url(url, allow_insecure=settings.allow_insecure_urls)
+    except UnsafeURL as unsafe:
+        raise _invalid(field, unsafe.reason) from None
+
+
+def _invalid(field: str, reason: str) -> ValidationFailed:
+    return invalid(field, reason, code="unsafe_url")
+
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Resolves (host, port) to IP address strings; the system resolver unless injected."""
+
+Dialer = Callable[[str, int, "float | None"], Awaitable[httpcore.AsyncNetworkStream]]
+"""Opens a TCP connection to a vetted (address, port) with a connect timeout."""
+
+
+async def system_resolver(host: str, port: int) -> Sequence[str]:
+    """Every address the system resolver gives for ``host`` (A and AAAA), in its order."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    seen: list[str] = []
+    for *_, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
+class VettingBackend(httpcore.AsyncNetworkBackend):
+    """Resolves a host, refuses it unless every address is allowed, then dials one of them.
+
+    httpcore asks this backend for every new connection (redirect hops included) and does
+    TLS on top with the original host name as SNI, so certificates are still checked
+    against the name while the socket goes to the address that was vetted.
+    """
+
+    def __init__(self, *, allow_insecure: bool, resolver: Resolver, dialer: Dialer | None) -> None:
+        self._allow_insecure = allow_insecure
+        self._resolver = resolver
+        self._dialer = dialer
+        self._default = httpcore.AnyIOBackend()
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The vetted addresses to dial for ``host``; raises ``UnsafeURL``."""
+        literal = literal_address(host) if not self._allow_insecure else None
+        if literal is not None:
+            candidates: Sequence[str] = [str(literal)]
+        else:
+            try:
+                candidates = await self._resolver(host.strip("[]"), port)
+            except OSError as error:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
+        if not candidates:
+            raise httpcore.ConnectError(f"{host} has no address")
+        vetted: list[str] = []
+        for candidate in candidates:
+            address = ipaddress.ip_address(candidate.split("%", 1)[0])
+            if not self._allow_insecure:
+                reason = blocked_reason(address)
+                if reason is not None:
+                    raise UnsafeURL(f"{host} resolves to {reason}")
+            vetted.append(str(address))
+        return vetted
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        last: Exception | None = None
+        for address in await self.addresses(host, port):
+            try:
+                if self._dialer is not None:
+                    return await self._dialer(address, port, timeout)
+                return await self._default.connect_tcp(
+                    address, port, timeout=timeout, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
+                last = error
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise UnsafeURL("unix sockets are never allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._default.sleep(seconds)
+
+
+class BlockedRequest(httpx.ConnectError):
+    """A request refused by the SSRF checks (bad scheme, or a host with a forbidden address)."""
+
+    retryable = False  # the same URL will be refused again
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """The response body went over the configured cap."""
+
+    retryable = False
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"response body is larger than {limit} bytes")
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    def __init__(
+        self, inner: httpx.AsyncByteStream, *, limit: int, deadline: float, request: httpx.Request
+    ) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._deadline = deadline
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        iterator = self._inner.__aiter__()
+        while True:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise httpx.ReadTimeout("total time limit reached", request=self._request)
+            try:
+                async with asyncio.timeout(remaining):
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise httpx.ReadTimeout("total time limit reached", request=self._request) from None
+            total += len(chunk)
+            if total > self._limit:
+                raise ResponseTooLarge(self._limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class SafeTransport(httpx.AsyncHTTPTransport):
+    """An httpx transport that only reaches vetted addresses and caps size and time.
+
+    ``total_seconds`` bounds one request from connecting to the last body byte;
+    ``max_bytes`` bounds the response body.
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_insecure: bool,
+        total_seconds: float,
+        max_bytes: int,
+        resolver: Resolver | None = None,
+        dialer: Dialer | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        super().__init__(verify=verify, trust_env=False)
+        self._allow_insecure = allow_insecure
+        self._total = total_seconds
+        self._max_bytes = max_bytes
+        self.backend = VettingBackend(
+            allow_insecure=allow_insecure, resolver=resolver or system_resolver, dialer=dialer
+        )
+        context = (
+            verify
+            if isinstance(verify, ssl.SSLContext)
+            else httpx.create_ssl_context(verify=verify, trust_env=False)
+        )
+        # Same pool httpx builds, dialing through the vetting backend (no proxies: a proxy
+        # would connect to hosts we never checked).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context, network_backend=self.backend, max_connections=20
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self._total
+        try:
+            vet_url(request.url, allow_insecure=self._allow_insecure)
+            async with asyncio.timeout(self._total):
+                response = await super().handle_async_request(request)
+        except UnsafeURL as unsafe:
+            raise BlockedRequest(unsafe.reason, request=request) from None
+        except TimeoutError:
+            raise httpx.ConnectTimeout("total time limit reached", request=request) from None
+        stream = typing.cast(httpx.AsyncByteStream, response.stream)
+        response.stream = _CappedStream(
+            stream, limit=self._max_bytes, deadline=deadline, request=request
+        )
+        return response
+
+
+def safe_client(
+    settings: Settings,
+    *,
+    follow_redirects: bool = True,
+    max_redirects: int = 3,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+    resolver: Resolver | None = None,
+    dialer: Dialer | None = None,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.AsyncClient:
+    """The SSRF-safe client: every request and redirect hop is vetted; size and time capped.
+
+    ``timeout`` (default ``Settings.webhook_timeout_seconds``) is both the per-operation
+    timeout and the cap on one whole request; ``max_bytes`` defaults to
+    ``Settings.outbound_max_response_bytes``. ``resolver``, ``dialer`` and ``verify`` exist
+    for tests (a fake DNS answer, a local listener standing for a public address, a test CA).
+    """
+    seconds = settings.webhook_timeout_seconds if timeout is None else timeout
+    transport = SafeTransport(
+        allow_insecure=settings.allow_insecure_urls,
+        total_seconds=seconds,
+        max_bytes=settings.outbound_max_response_bytes if max_bytes is None else max_bytes,
+        resolver=resolver,
+        dialer=dialer,
+        verify=verify,
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(seconds),
+        follow_redirects=follow_redirects,
+        max_redirects=max_redirects,
+        trust_env=False,
+    )

@@ -1,0 +1,81 @@
+"""Simulated people: scripted answers through the same inbound path as a carrier's texts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.conftest import Gateway
+from tests.integration.helpers import assert_problem, message_rows
+
+PERSON = "+14155557101"
+
+
+async def _inbound_bodies(gateway: Gateway) -> list[str]:
+    return [r["body"] for r in await message_rows(gateway) if r["direction"] == "inbound"]
+
+
+async def test_a_scripted_person_answers_each_burst_once_in_order_until_the_script_ends(
+    gateway: Gateway,
+) -> None:
+    put = await gateway.client.put(
+        f"/v1/simulator/people/{PERSON}",
+        json={"replies": ["first answer", "second answer"], "delay_seconds": 0},
+    )
+    assert put.status_code == 200, put.text
+    assert put.json() == {
+        "number": PERSON,
+        "replies": ["first answer", "second answer"],
+        "delay_seconds": 0.0,
+        "next_reply": 0,
+    }
+    # Two texts in one burst: one answer.
+    for body in ("hello", "are you there?"):
+        await gateway.client.post("/v1/messages", json={"to": PERSON, "body": body})
+    await gateway.drain()
+    await gateway.drain()
+    assert await _inbound_bodies(gateway) == ["first answer"]
+    await gateway.client.post("/v1/messages", json={"to": PERSON, "body": "again"})
+    await gateway.drain()
+    await gateway.drain()
+    await gateway.client.post("/v1/messages", json={"to": PERSON, "body": "and again"})
+    await gateway.drain()
+    await gateway.drain()
+    assert await _inbound_bodies(gateway) == ["first answer", "second answer"]
+    rows = await message_rows(gateway)
+    inbound = [r for r in rows if r["direction"] == "inbound"]
+    outbound = [r for r in rows if r["direction"] == "outbound"]
+    assert {r["conversation_id"] for r in rows} == {outbound[0]["conversation_id"]}
+    assert all(r["from_number"] == PERSON for r in inbound)
+    shown = (await gateway.client.get(f"/v1/simulator/people/{PERSON}")).json()
+    assert shown["next_reply"] == 3
+
+
+async def test_the_delay_is_honoured(gateway: Gateway) -> None:
+    person = "+14155557102"
+    await gateway.client.put(
+        f"/v1/simulator/people/{person}", json={"replies": ["late"], "delay_seconds": 0.5}
+    )
+    started = time.monotonic()
+    await gateway.client.post("/v1/messages", json={"to": person, "body": "ping"})
+    while "late" not in await _inbound_bodies(gateway):
+        assert time.monotonic() - started < 10
+        await gateway.drain()
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started >= 0.5
+
+
+async def test_people_are_listed_and_deleted(gateway: Gateway) -> None:
+    await gateway.client.put(
+        "/v1/simulator/people/+1 415 555 7103", json={"replies": ["x"], "delay_seconds": 1}
+    )
+    listed = (await gateway.client.get("/v1/simulator/people")).json()["data"]
+    assert [p["number"] for p in listed] == ["+14155557103"]
+    deleted = await gateway.client.delete("/v1/simulator/people/+14155557103")
+    assert deleted.status_code == 204
+    assert_problem(await gateway.client.get("/v1/simulator/people/+14155557103"), 404, "not_found")
+    assert_problem(
+        await gateway.client.delete("/v1/simulator/people/+14155557103"), 404, "not_found"
+    )
+    bad = await gateway.client.put("/v1/simulator/people/+14155557104", json={"replies": []})
+    assert bad.status_code == 422
