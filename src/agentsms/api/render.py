@@ -48,6 +48,9 @@ def message(row: Row) -> schemas.Message:
         attempts=row["attempts"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        send_style=row.get("send_style"),
+        reply_to_message_id=row.get("reply_to_message_id"),
+        reply_parent_unresolved=row.get("reply_parent_unresolved"),
     )
 
 

@@ -114,6 +114,16 @@ class MessageCreate(_Strict):
     new_conversation: bool = Field(
         default=False, description="End the open conversation with this person; start anew"
     )
+    send_style: str | None = Field(
+        default=None,
+        description="iMessage expressive effect (celebration, fireworks, lasers, love, "
+        "confetti, balloons, spotlight, echo, invisible, gentle, loud, slam); iMessage only",
+    )
+    reply_to_message_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Answer this message of the same conversation inline (iMessage)",
+    )
 
 
 class Recipient(_Strict):
@@ -200,6 +210,9 @@ class Message(BaseModel):
     attempts: int
     created_at: datetime
     updated_at: datetime
+    send_style: str | None = None
+    reply_to_message_id: str | None = None
+    reply_parent_unresolved: bool | None = None
 
 
 class MessagePage(BaseModel):

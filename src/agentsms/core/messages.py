@@ -39,6 +39,22 @@ SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
+# An iMessage carousel: 2 to 20 images, with no text alongside.
+MAX_IMESSAGE_MEDIA = 20
+SEND_STYLES = (
+    "celebration",
+    "fireworks",
+    "lasers",
+    "love",
+    "confetti",
+    "balloons",
+    "spotlight",
+    "echo",
+    "invisible",
+    "gentle",
+    "loud",
+    "slam",
+)
 Row = Mapping[str, Any]
 
 
@@ -66,6 +82,10 @@ class OutboundSpec:
     """Send within this conversation (agent replies, human takeover, timers)."""
     purpose: str | None = None
     """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
+    send_style: str | None = None
+    """An iMessage expressive effect (one of ``SEND_STYLES``); iMessage lines only."""
+    reply_to_message_id: str | None = None
+    """The message (of the same thread) this one answers inline on iMessage."""
 
 
 @dataclass(slots=True)
@@ -141,8 +161,13 @@ class _Intake:
         opening = not body and not media and spec.purpose is None and not spec.conversation_id
         if not body and not media and not opening:
             self.error(prefix, "body", "must not be empty unless media_urls is given")
-        if len(media) > MAX_MEDIA:
-            self.error(prefix, "media_urls", f"at most {MAX_MEDIA} media per message")
+        most = MAX_IMESSAGE_MEDIA if spec.channel == "imessage" else MAX_MEDIA
+        if len(media) > most:
+            self.error(prefix, "media_urls", f"at most {most} media per message")
+        if spec.channel == "imessage" and len(media) > 1 and body:
+            self.error(prefix, "body", "must be empty for an iMessage carousel (2 or more media)")
+        if spec.send_style is not None and spec.send_style not in SEND_STYLES:
+            self.error(prefix, "send_style", f"must be one of {', '.join(SEND_STYLES)}")
         for i, url in enumerate(media):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -168,6 +193,11 @@ class _Intake:
         if len(self.errors) > before or to is None or number is None:
             return None
         channel = spec.channel or default_channel(number["capabilities"], bool(media))
+        if spec.send_style is not None and channel != "imessage":
+            self.error(
+                prefix, "send_style", f"is for iMessage only; this message goes by {channel}"
+            )
+            return None
         info = self.segments(body)
         segments = info.segments if channel == "sms" else 1
         # The batch passes the staggered time; it already starts from the spec's own send_at.
@@ -213,6 +243,9 @@ class _Intake:
             "updated_at": self.now,
             # An opening is the agent's to write.
             "purpose": "agent" if opening else spec.purpose,
+            "send_style": spec.send_style,
+            "reply_to_message_id": spec.reply_to_message_id,
+            "reply_parent_unresolved": None,
         }
         self.threads.append(
             OutboundThread(
@@ -276,6 +309,23 @@ async def _store(
         ],
     )
     await message_events.on_accepted(conn, rows)
+
+
+async def _resolve_replies(
+    conn: AsyncConnection, project_id: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Mark each inline reply whose parent is not a message of its own conversation as
+    unresolved: it is then sent as a plain message (the parent id is kept as given)."""
+    for row in rows:
+        parent_id = row.get("reply_to_message_id")
+        if parent_id is None:
+            continue
+        parent = await repo.get_message(conn, project_id, parent_id)
+        row["reply_parent_unresolved"] = (
+            parent is None
+            or parent["conversation_id"] is None
+            or parent["conversation_id"] != row["conversation_id"]
+        )
 
 
 async def _project_settings(
@@ -385,6 +435,7 @@ async def send_message(
     await _converse(conn, project_id, settings, intake, [row], spec.conversation, "conversation.")
     if intake.errors:
         _raise(intake.errors)
+    await _resolve_replies(conn, project_id, [row])
     await _store(conn, [row], max_attempts, intake.openings)
     return row
 
@@ -446,6 +497,7 @@ async def send_batch(
         "created_at": now,
     }
     await repo.insert_batch(conn, batch)
+    await _resolve_replies(conn, project_id, rows)
     await _store(conn, rows, max_attempts, intake.openings)
     counts: dict[str, int] = {}
     for row in rows:

@@ -451,3 +451,10 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
 )
+
+# --- iMessage replies and effects (AgentPhone) ----------------------------------------------
+# An expressive effect, the message this one answers inline, and whether that parent could
+# not be found in the same thread (the message then goes as a plain one).
+messages.append_column(Column("send_style", String(20), nullable=True))
+messages.append_column(Column("reply_to_message_id", String(40), nullable=True))
+messages.append_column(Column("reply_parent_unresolved", Boolean, nullable=True))

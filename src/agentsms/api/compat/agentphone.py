@@ -1,0 +1,392 @@
+"""AgentPhone's messaging API, drop-in at ``/compat/agentphone``.
+
+``Authorization: Bearer <agentsms API key>``. ``POST /v1/messages`` sends one message from
+an agent (an agentsms persona: ``agent_id``) to ``to_number``: ``media_urls`` with one URL
+is an MMS, with 2 to 20 an iMessage carousel (no text alongside), ``send_style`` an iMessage
+effect, ``reply_to_message_id`` an inline reply. ``GET /v1/numbers`` lists the project's
+numbers and ``GET/POST /v1/agents`` its personas.
+
+Errors are ``{"error": {"message", "code", "type", "details": [{"field", "message",
+"type"}]}}``; a validation failure (422) also carries FastAPI's ``detail`` list, the shape
+the page's generated clients read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from agentsms.api.compat._common import (
+    Failure,
+    Vendor,
+    bearer_token,
+    json_body_docs,
+    parse_json,
+    project_for_api_key,
+)
+from agentsms.api.deps import State
+from agentsms.core import messages as service
+from agentsms.core import numbers, personas
+from agentsms.core.conversations import ConversationInput
+from agentsms.core.errors import FieldError, NotFound, ValidationFailed
+from agentsms.core.messages import OutboundSpec
+from agentsms.webhooks import ssrf
+
+NAME = "agentphone"
+router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
+Row = Mapping[str, Any]
+MAX_CAROUSEL = 20
+
+# -- errors -----------------------------------------------------------------------------------
+
+_CODES: dict[int, tuple[str, str]] = {
+    400: ("BAD_REQUEST", "invalid_request_error"),
+    401: ("UNAUTHORIZED", "authentication_error"),
+    403: ("FORBIDDEN", "permission_error"),
+    404: ("NOT_FOUND", "not_found_error"),
+    405: ("METHOD_NOT_ALLOWED", "invalid_request_error"),
+    408: ("REQUEST_TIMEOUT", "api_error"),
+    409: ("CONFLICT", "invalid_request_error"),
+    413: ("REQUEST_TOO_LARGE", "invalid_request_error"),
+    422: ("VALIDATION_ERROR", "validation_error"),
+    429: ("RATE_LIMIT_EXCEEDED", "rate_limit_error"),
+    500: ("INTERNAL_ERROR", "api_error"),
+    502: ("CARRIER_ERROR", "api_error"),
+    503: ("SERVICE_UNAVAILABLE", "api_error"),
+    504: ("GATEWAY_TIMEOUT", "api_error"),
+}
+# Our codes that AgentPhone names its own way.
+_SPECIFIC = {"phone_number_not_found": "PHONE_NUMBER_NOT_FOUND", "carrier_error": "CARRIER_ERROR"}
+
+
+def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
+    """AgentPhone's status and ``{"error": {...}}`` body for ``failure``."""
+    code, kind = _CODES.get(failure.status, ("ERROR", "api_error"))
+    code = _SPECIFIC.get(failure.code, code)
+    details = [
+        {"field": e.field, "message": e.message, "type": "value_error"} for e in failure.errors
+    ]
+    body: dict[str, Any] = {
+        "error": {"message": failure.detail, "code": code, "type": kind, "details": details}
+    }
+    if failure.status == 422:
+        body["detail"] = [
+            {"loc": ["body", *_loc(e.field)], "msg": e.message, "type": "value_error"}
+            for e in failure.errors
+        ]
+    return failure.status, body
+
+
+def _loc(field: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field):
+        parts.append(int(index) if index else name)
+    return parts
+
+
+def render_error(failure: Failure) -> Response:
+    status, body = error_body(failure)
+    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+
+
+class PhoneNumberNotFound(NotFound):
+    code = "phone_number_not_found"
+
+
+# -- request and response shapes --------------------------------------------------------------
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+SendStyle = Literal[
+    "celebration",
+    "fireworks",
+    "lasers",
+    "love",
+    "confetti",
+    "balloons",
+    "spotlight",
+    "echo",
+    "invisible",
+    "gentle",
+    "loud",
+    "slam",
+]
+
+
+class SendMessageRequest(_Shape):
+    agent_id: str = Field(max_length=40, description="The agent (an agentsms persona id)")
+    to_number: str = Field(max_length=32)
+    body: str
+    media_url: str | None = Field(default=None, description="Deprecated: use media_urls")
+    media_urls: list[str] | None = None
+    number_id: str | None = Field(default=None, max_length=40)
+    send_style: SendStyle | None = None
+    reply_to_message_id: str | None = Field(default=None, max_length=40)
+
+
+class SendMessageResponse(BaseModel):
+    id: str
+    status: str
+    channel: str
+    from_number: str
+    to_number: str
+    media_urls: list[str] = Field(default_factory=list)
+    reply_to_message_id: str | None
+    reply_parent_unresolved: bool | None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": code} for status, (code, _) in _CODES.items() if status != 502
+}
+
+# Our field names in a validation error as the AgentPhone fields the caller sent.
+_RENAMES = {
+    "to": "to_number",
+    "from": "number_id",
+    "channel": "media_urls",
+    "conversation.persona_id": "agent_id",
+}
+
+
+def _renamed(error: ValidationFailed, singular: bool) -> ValidationFailed:
+    errors: list[FieldError] = []
+    for item in error.errors:
+        name = _RENAMES.get(item.field, item.field)
+        if singular and name.startswith("media_urls"):
+            name = "media_url"
+        errors.append(FieldError(name, item.message))
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail
+    return ValidationFailed(summary, errors=errors, code=error.code)
+
+
+def _media(body: SendMessageRequest, allow_insecure: bool) -> tuple[list[str], str | None]:
+    """The media URLs and the channel they need: one is an MMS (the line's media channel),
+    2 to 20 an iMessage carousel. Each must be a public HTTPS URL."""
+    singular = body.media_urls is None and body.media_url is not None
+    urls = list(body.media_urls or ([] if body.media_url is None else [body.media_url]))
+    name = "media_url" if singular else "media_urls"
+    faults: list[FieldError] = []
+    if body.media_urls is not None and body.media_url is not None:
+        faults.append(FieldError("media_url", "give media_urls or media_url, not both"))
+    if len(urls) > MAX_CAROUSEL:
+        faults.append(FieldError(name, f"at most {MAX_CAROUSEL} URLs"))
+    for i, url in enumerate(urls):
+        problem = _public_https_problem(url, allow_insecure)
+        if problem is not None:
+            faults.append(FieldError(name if singular else f"{name}[{i}]", problem))
+    if faults:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in faults), errors=faults)
+    return urls, "imessage" if len(urls) > 1 else None
+
+
+def _public_https_problem(url: str, allow_insecure: bool) -> str | None:
+    try:
+        ssrf.vet_url(url, allow_insecure=allow_insecure)
+    except ssrf.UnsafeURL as unsafe:
+        return unsafe.reason
+    return None
+
+
+@router.post(
+    "/v1/messages",
+    response_model=SendMessageResponse,
+    responses=_ERRORS,
+    summary="Send Message",
+    openapi_extra=json_body_docs(SendMessageRequest),
+)
+async def send_message(request: Request, state: State) -> SendMessageResponse:
+    """An SMS, MMS or iMessage from the agent's line (``number_id``, else chosen)."""
+    project = await project_for_api_key(state, bearer_token(request))
+    body = await parse_json(request, SendMessageRequest)
+    singular = body.media_urls is None and body.media_url is not None
+    urls, channel = _media(body, state.settings.allow_insecure_urls)
+    async with state.db.write() as conn:
+        sender: str | None = None
+        if body.number_id is not None:
+            try:
+                sender = (await numbers.get_number(conn, project.id, body.number_id))["number"]
+            except NotFound:
+                raise PhoneNumberNotFound(
+                    f"phone number {body.number_id} not found in this account"
+                ) from None
+        spec = OutboundSpec(
+            to=body.to_number,
+            body=body.body,
+            from_=sender,
+            media_urls=urls,
+            channel=channel,
+            literal=True,
+            conversation=ConversationInput(settings={"persona_id": body.agent_id}),
+            send_style=body.send_style,
+            reply_to_message_id=body.reply_to_message_id,
+        )
+        try:
+            row = await service.send_message(
+                conn,
+                project.id,
+                spec,
+                max_attempts=state.settings.job_max_attempts,
+                project_settings=project.settings,
+            )
+        except ValidationFailed as error:
+            raise _renamed(error, singular) from None
+    return SendMessageResponse(
+        id=row["id"],
+        status=row["status"],
+        channel=row["channel"],
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+        media_urls=list(row["media_urls"] or []),
+        reply_to_message_id=row["reply_to_message_id"],
+        reply_parent_unresolved=row["reply_parent_unresolved"],
+    )
+
+
+# -- numbers and agents -----------------------------------------------------------------------
+
+
+def _iso(row: Row, key: str) -> str | None:
+    value = row.get(key)
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+class PhoneNumber(BaseModel):
+    id: str
+    phoneNumber: str
+    country: str | None
+    status: str
+    type: str
+    capabilities: list[str]
+    agentId: str | None
+    createdAt: str | None
+
+
+class NumberList(BaseModel):
+    data: list[PhoneNumber]
+    hasMore: bool
+    total: int
+
+
+def _number(row: Row) -> PhoneNumber:
+    settings = dict(row.get("settings") or {})
+    persona = (settings.get("conversation") or {}).get("persona_id")
+    return PhoneNumber(
+        id=row["id"],
+        phoneNumber=row["number"],
+        country=row["country"],
+        status="active",
+        type="imessage" if "imessage" in row["capabilities"] else "sms",
+        capabilities=list(row["capabilities"]),
+        agentId=None if persona is None else str(persona),
+        createdAt=_iso(row, "created_at"),
+    )
+
+
+@router.get("/v1/numbers", response_model=NumberList, responses=_ERRORS, summary="List Numbers")
+async def list_numbers(request: Request, state: State) -> NumberList:
+    """The project's sender numbers."""
+    project = await project_for_api_key(state, bearer_token(request))
+    async with state.db.read() as conn:
+        rows = await numbers.list_numbers(conn, project.id)
+    return NumberList(data=[_number(row) for row in rows], hasMore=False, total=len(rows))
+
+
+class CreateAgentRequest(_Shape):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    systemPrompt: str | None = Field(default=None, max_length=20000)
+    beginMessage: str | None = Field(default=None, max_length=1600)
+    model: str | None = Field(default=None, max_length=200)
+    voiceMode: str | None = Field(default=None, max_length=40)
+
+
+class Agent(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    systemPrompt: str | None
+    beginMessage: str | None
+    model: str | None
+    voiceMode: str | None
+    createdAt: str | None
+
+
+class AgentList(BaseModel):
+    data: list[Agent]
+    hasMore: bool
+    total: int
+
+
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def _agent(persona: Row, config: Mapping[str, Any]) -> Agent:
+    agent = dict(config.get("agent") or {})
+    extra = dict(config.get("agentphone") or {})
+    return Agent(
+        id=persona["id"],
+        name=persona["name"],
+        description=extra.get("description"),
+        systemPrompt=agent.get("system_prompt") or None,
+        beginMessage=extra.get("beginMessage"),
+        model=agent.get("model"),
+        voiceMode=extra.get("voiceMode"),
+        createdAt=_iso(persona, "created_at"),
+    )
+
+
+@router.post(
+    "/v1/agents",
+    response_model=Agent,
+    status_code=201,
+    responses=_ERRORS,
+    summary="Create Agent",
+    openapi_extra=json_body_docs(CreateAgentRequest),
+)
+async def create_agent(request: Request, state: State) -> JSONResponse:
+    """A persona (published) whose agent is an LLM agent with the given system prompt."""
+    project = await project_for_api_key(state, bearer_token(request))
+    body = await parse_json(request, CreateAgentRequest)
+    config: dict[str, Any] = {
+        "agent": {
+            "kind": "llm",
+            "model": body.model or DEFAULT_MODEL,
+            "system_prompt": body.systemPrompt or "",
+        },
+        "agentphone": {
+            "description": body.description,
+            "beginMessage": body.beginMessage,
+            "voiceMode": body.voiceMode,
+        },
+    }
+    async with state.db.write() as conn:
+        persona, version = await personas.create_persona(
+            conn, project.id, body.name, config, publish=True
+        )
+    return JSONResponse(_agent(persona, version["config"]).model_dump(), status_code=201)
+
+
+@router.get("/v1/agents", response_model=AgentList, responses=_ERRORS, summary="List Agents")
+async def list_agents(request: Request, state: State) -> AgentList:
+    """The project's personas, each with its production (else newest) version's config."""
+    project = await project_for_api_key(state, bearer_token(request))
+    async with state.db.read() as conn:
+        rows = await personas.list_personas(conn, project.id)
+        agents = []
+        for row in rows:
+            versions = await personas.persona_versions_of(conn, row["id"])
+            chosen = [v for v in versions if v["version"] == row["production_version"]]
+            config = (chosen or list(versions)[-1:] or [{"config": {}}])[0]["config"]
+            agents.append(_agent(row, config or {}))
+    return AgentList(data=agents, hasMore=False, total=len(agents))
+
+
+VENDOR = Vendor(NAME, router, render_error)
