@@ -434,3 +434,72 @@ async def test_agents_create_list_and_send_as_them(gateway: Gateway) -> None:
             )
         ).scalar_one()
     assert settings["persona_id"] == agent["id"]
+
+
+# -- conversations ----------------------------------------------------------------------------
+
+
+async def test_conversations_page_get_update_and_messages(gateway: Gateway) -> None:
+    await add_agent(gateway)
+    people = ["+14155552671", "+14155552672", "+14155552673"]
+    sent = [
+        await send(gateway, to_number=person, body=f"Hi {i}") for i, person in enumerate(people)
+    ]
+    assert all(r.status_code == 200 for r in sent)
+    again = await send(gateway, to_number=people[0], body="Second")
+    assert again.status_code == 200
+    async with client_for(gateway) as client:
+        first = await client.get("/v1/conversations", params={"limit": 2, "offset": 0})
+        assert first.status_code == 200, first.text
+        page = first.json()
+        assert page["total"] == 3
+        assert page["hasMore"] is True
+        assert [c["participant"] for c in page["data"]] == [people[2], people[1]]
+        rest = (await client.get("/v1/conversations?limit=2&offset=2")).json()
+        assert rest["hasMore"] is False
+        assert [c["participant"] for c in rest["data"]] == [people[0]]
+        conversation = rest["data"][0]
+        assert conversation["agentId"] == SEED_AGENT
+        assert conversation["phoneNumber"] == SENDER
+        assert conversation["channel"] == "sms"
+        assert conversation["status"] == "open"
+        got = await client.get(f"/v1/conversations/{conversation['id']}")
+        assert got.json() == conversation
+        patched = await client.patch(
+            f"/v1/conversations/{conversation['id']}", json={"metadata": {"tier": "gold"}}
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["metadata"] == {"tier": "gold"}
+        history = await client.get(f"/v1/conversations/{conversation['id']}/messages")
+        assert history.status_code == 200
+        bodies = [m["body"] for m in history.json()["data"]]
+        assert bodies == ["Hi 0", "Second"]
+        assert history.json()["total"] == 2
+        assert history.json()["data"][0]["direction"] == "outbound"
+        assert history.json()["data"][0]["fromNumber"] == SENDER
+        missing = await client.get("/v1/conversations/conv_nope")
+        assert_error(missing, 404, "NOT_FOUND")
+        bad_page = await client.get("/v1/conversations?limit=0&offset=-1")
+        assert_error(bad_page, 422, "VALIDATION_ERROR", "limit", "offset")
+    async with gateway.db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(tables.conversations.c.metadata).where(
+                    tables.conversations.c.id == conversation["id"]
+                )
+            )
+        ).scalar_one()
+    assert stored == {"tier": "gold"}
+
+
+async def test_native_conversations_offset_and_total(gateway: Gateway) -> None:
+    await add_agent(gateway)
+    for person in ("+14155552671", "+14155552672", "+14155552673"):
+        assert (await send(gateway, to_number=person)).status_code == 200
+    response = await gateway.client.get(
+        "/v1/conversations", params={"limit": 1, "offset": 1, "with_total": "true"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] == 3
+    assert [c["user_number"] for c in body["data"]] == ["+14155552672"]

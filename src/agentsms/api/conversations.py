@@ -52,6 +52,8 @@ async def list_conversations(
     outcome: str | None = None,
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0, description="Skip this many (after the cursor)"),
+    with_total: bool = Query(default=False, description="Count every match into total"),
 ) -> schemas.ConversationPage:
     """Newest first."""
     where = ConversationFilter(
@@ -64,10 +66,11 @@ async def list_conversations(
         before_id=cursor,
     )
     async with state.db.read() as conn:
-        rows = await service.list_conversations(conn, where, limit + 1)
+        rows = await service.list_conversations(conn, where, limit + 1, offset)
+        total = await service.count_conversations(conn, where) if with_total else None
     page = [conversation(row) for row in rows[:limit]]
     return schemas.ConversationPage(
-        data=page, next_cursor=page[-1].id if len(rows) > limit else None
+        data=page, next_cursor=page[-1].id if len(rows) > limit else None, total=total
     )
 
 

@@ -411,6 +411,7 @@ class Conversation(BaseModel):
 class ConversationPage(BaseModel):
     data: list[Conversation]
     next_cursor: str | None
+    total: int | None = Field(default=None, description="Every match (with_total=true)")
 
 
 class ConversationMessageCreate(_Strict):

@@ -627,11 +627,21 @@ async def messages_of(conn: AsyncConnection, conversation_id: str) -> Sequence[R
 
 
 async def list_conversations(
-    conn: AsyncConnection, where: ConversationFilter, limit: int
+    conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int = 0
 ) -> Sequence[Row]:
+    """Newest first; ``offset`` skips that many (for page-numbered clients)."""
     if where.status is not None and where.status not in STATUSES:
         raise invalid("status", f"must be one of {', '.join(STATUSES)}")
-    return await repo.list_conversations(conn, where, limit)
+    if offset < 0:
+        raise invalid("offset", "must be 0 or more")
+    return await repo.list_conversations(conn, where, limit, offset)
+
+
+async def count_conversations(conn: AsyncConnection, where: ConversationFilter) -> int:
+    """How many conversations ``where`` matches (ignoring any page)."""
+    if where.status is not None and where.status not in STATUSES:
+        raise invalid("status", f"must be one of {', '.join(STATUSES)}")
+    return await repo.count_conversations(conn, where)
 
 
 async def end(

@@ -30,11 +30,12 @@ from agentsms.api.compat._common import (
     project_for_api_key,
 )
 from agentsms.api.deps import State
+from agentsms.core import conversations, numbers, personas
 from agentsms.core import messages as service
-from agentsms.core import numbers, personas
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import OutboundSpec
+from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import ssrf
 
 NAME = "agentphone"
@@ -387,6 +388,178 @@ async def list_agents(request: Request, state: State) -> AgentList:
             config = (chosen or list(versions)[-1:] or [{"config": {}}])[0]["config"]
             agents.append(_agent(row, config or {}))
     return AgentList(data=agents, hasMore=False, total=len(agents))
+
+
+# -- conversations ----------------------------------------------------------------------------
+
+
+class Conversation(BaseModel):
+    id: str
+    agentId: str | None
+    phoneNumberId: str | None
+    phoneNumber: str
+    participant: str
+    channel: str
+    status: str
+    metadata: dict[str, Any]
+    createdAt: str | None
+    updatedAt: str | None
+    endedAt: str | None
+
+
+class ConversationList(BaseModel):
+    data: list[Conversation]
+    hasMore: bool
+    total: int
+
+
+class ConversationMessage(BaseModel):
+    id: str
+    body: str
+    fromNumber: str
+    toNumber: str
+    direction: str
+    channel: str
+    status: str
+    mediaUrls: list[str]
+    replyToMessageId: str | None
+    createdAt: str | None
+
+
+class ConversationMessageList(BaseModel):
+    data: list[ConversationMessage]
+    hasMore: bool
+    total: int
+
+
+class UpdateConversationRequest(_Shape):
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Merged into the conversation's; a null value removes a key"
+    )
+
+
+def _conversation(row: Row) -> Conversation:
+    persona = (row["settings"] or {}).get("persona_id")
+    return Conversation(
+        id=row["id"],
+        agentId=None if persona is None else str(persona),
+        phoneNumberId=row["number_id"],
+        phoneNumber=row["agent_number"],
+        participant=row["user_number"],
+        channel=row["channel"],
+        status=row["status"],
+        metadata=dict(row["metadata"] or {}),
+        createdAt=_iso(row, "created_at"),
+        updatedAt=_iso(row, "updated_at"),
+        endedAt=_iso(row, "ended_at"),
+    )
+
+
+def _message(row: Row) -> ConversationMessage:
+    return ConversationMessage(
+        id=row["id"],
+        body=row["body"],
+        fromNumber=row["from_number"],
+        toNumber=row["to_number"],
+        direction=row["direction"],
+        channel=row["channel"],
+        status=row["status"],
+        mediaUrls=list(row["media_urls"] or []),
+        replyToMessageId=row.get("reply_to_message_id"),
+        createdAt=_iso(row, "created_at"),
+    )
+
+
+def _page_args(request: Request, default_limit: int = 20) -> tuple[int, int]:
+    faults: list[FieldError] = []
+    values: dict[str, int] = {}
+    for name, default, least, most in (("limit", default_limit, 1, 100), ("offset", 0, 0, None)):
+        raw = request.query_params.get(name)
+        try:
+            value = default if raw is None else int(raw)
+        except ValueError:
+            faults.append(FieldError(name, "must be an integer"))
+            continue
+        if value < least or (most is not None and value > most):
+            bound = f"between {least} and {most}" if most is not None else f"{least} or more"
+            faults.append(FieldError(name, f"must be {bound}"))
+        values[name] = value
+    if faults:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in faults), errors=faults)
+    return values["limit"], values["offset"]
+
+
+@router.get(
+    "/v1/conversations",
+    response_model=ConversationList,
+    responses=_ERRORS,
+    summary="List Conversations",
+)
+async def list_conversations(request: Request, state: State) -> ConversationList:
+    """Newest first, ``limit`` (1-100, default 20) from ``offset``."""
+    project = await project_for_api_key(state, bearer_token(request))
+    limit, offset = _page_args(request)
+    where = ConversationFilter(project_id=project.id)
+    async with state.db.read() as conn:
+        rows = await conversations.list_conversations(conn, where, limit, offset)
+        total = await conversations.count_conversations(conn, where)
+    return ConversationList(
+        data=[_conversation(row) for row in rows],
+        hasMore=offset + len(rows) < total,
+        total=total,
+    )
+
+
+@router.get(
+    "/v1/conversations/{conversation_id}",
+    response_model=Conversation,
+    responses=_ERRORS,
+    summary="Get Conversation",
+)
+async def get_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
+    project = await project_for_api_key(state, bearer_token(request))
+    async with state.db.read() as conn:
+        row = await conversations.get(conn, project.id, conversation_id)
+    return _conversation(row)
+
+
+@router.patch(
+    "/v1/conversations/{conversation_id}",
+    response_model=Conversation,
+    responses=_ERRORS,
+    summary="Update Conversation",
+    openapi_extra=json_body_docs(UpdateConversationRequest),
+)
+async def update_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
+    """Merge ``metadata`` into the conversation's."""
+    project = await project_for_api_key(state, bearer_token(request))
+    body = await parse_json(request, UpdateConversationRequest)
+    async with state.db.write() as conn:
+        row = await conversations.update(conn, project.id, conversation_id, metadata=body.metadata)
+    return _conversation(row)
+
+
+@router.get(
+    "/v1/conversations/{conversation_id}/messages",
+    response_model=ConversationMessageList,
+    responses=_ERRORS,
+    summary="List Conversation Messages",
+)
+async def conversation_messages(
+    conversation_id: str, request: Request, state: State
+) -> ConversationMessageList:
+    """Oldest first, ``limit`` (1-100, default 50) from ``offset``."""
+    project = await project_for_api_key(state, bearer_token(request))
+    limit, offset = _page_args(request, default_limit=50)
+    async with state.db.read() as conn:
+        await conversations.get(conn, project.id, conversation_id)
+        rows = list(await conversations.messages_of(conn, conversation_id))
+    page = rows[offset : offset + limit]
+    return ConversationMessageList(
+        data=[_message(row) for row in page],
+        hasMore=offset + len(page) < len(rows),
+        total=len(rows),
+    )
 
 
 VENDOR = Vendor(NAME, router, render_error)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
@@ -128,11 +128,9 @@ async def end_where_active(
     return [row[0] for row in (await conn.execute(statement)).all()]
 
 
-async def list_conversations(
-    conn: AsyncConnection, where: ConversationFilter, limit: int
-) -> Sequence[Row]:
+def _filtered(query: Select[Any], where: ConversationFilter) -> Select[Any]:
     c = conversations.c
-    query = select(conversations).where(c.project_id == where.project_id)
+    query = query.where(c.project_id == where.project_id)
     if where.status is not None:
         query = query.where(c.status == where.status)
     if where.agent_number is not None:
@@ -145,8 +143,20 @@ async def list_conversations(
         query = query.where(c.outcome == where.outcome)
     if where.before_id is not None:
         query = query.where(c.id < where.before_id)
-    query = query.order_by(c.id.desc()).limit(limit)
+    return query
+
+
+async def list_conversations(
+    conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int = 0
+) -> Sequence[Row]:
+    query = _filtered(select(conversations), where).order_by(conversations.c.id.desc())
+    query = query.limit(limit).offset(offset) if offset else query.limit(limit)
     return many((await conn.execute(query)).mappings().all())
+
+
+async def count_conversations(conn: AsyncConnection, where: ConversationFilter) -> int:
+    query = _filtered(select(func.count()).select_from(conversations), where)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def messages_of(
