@@ -5,9 +5,15 @@ conversation stored, media (MMS, iMessage carousel, public HTTPS only), ``send_s
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import json
 import re
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -503,3 +509,145 @@ async def test_native_conversations_offset_and_total(gateway: Gateway) -> None:
     body = response.json()
     assert body["total"] == 3
     assert [c["user_number"] for c in body["data"]] == ["+14155552672"]
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Hook:
+    headers: dict[str, str]
+    body: bytes
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[Hook]]]:
+    """A real HTTP server on 127.0.0.1 recording what it is sent."""
+    got: list[Hook] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.append(Hook({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/agentphone", got
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def dev_app(backend_url: str) -> AsyncIterator[FastAPI]:
+    """Local development settings: webhooks may go to a loopback http receiver."""
+    app = create_app(settings_for(backend_url, allow_insecure_urls=True))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def dev(dev_app: FastAPI) -> AsyncIterator[Gateway]:
+    async with open_gateway(dev_app, "agentphone-hooks") as opened:
+        yield opened
+
+
+async def test_webhooks_create_get_delete_and_https_only_in_production(gateway: Gateway) -> None:
+    async with client_for(gateway) as client:
+        insecure = await client.post("/v1/webhooks", json={"url": "http://127.0.0.1/x"})
+        assert_error(insecure, 422, "VALIDATION_ERROR", "url")
+        created = await client.post(
+            "/v1/webhooks", json={"url": "https://hooks.example.com/a", "contextLimit": 5}
+        )
+        assert created.status_code == 201, created.text
+        hook = created.json()
+        assert hook["secret"].startswith("whsec_")
+        assert hook["contextLimit"] == 5
+        assert hook["timeout"] == 15.0
+        assert hook["status"] == "active"
+        got = await client.get("/v1/webhooks")
+        assert got.status_code == 200
+        assert got.json()["id"] == hook["id"]
+        assert got.json()["secret"] is None
+        replaced = await client.post(
+            "/v1/webhooks", json={"url": "https://hooks.example.com/b", "timeout": 5}
+        )
+        assert replaced.json()["timeout"] == 5.0
+        assert (await client.get("/v1/webhooks")).json()["url"] == "https://hooks.example.com/b"
+        deleted = await client.delete("/v1/webhooks")
+        assert deleted.status_code == 200
+        assert deleted.json() == {"success": True}
+        assert_error(await client.get("/v1/webhooks"), 404, "NOT_FOUND")
+        assert_error(await client.delete("/v1/webhooks"), 404, "NOT_FOUND")
+
+
+async def test_agent_message_webhook_signed_agentphones_way(
+    dev: Gateway, receiver: tuple[str, list[Hook]]
+) -> None:
+    url, got = receiver
+    await add_agent(dev)
+    async with client_for(dev) as client:
+        created = await client.post("/v1/webhooks", json={"url": url, "contextLimit": 2})
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        sent = await client.post(
+            "/v1/messages",
+            json={"agent_id": SEED_AGENT, "to_number": "+14155552671", "body": "Table for 2?"},
+        )
+        assert sent.status_code == 200, sent.text
+        conversation_id = (await message_row(dev, sent.json()["id"]))["conversation_id"]
+        patched = await client.patch(
+            f"/v1/conversations/{conversation_id}", json={"metadata": {"step": "booking"}}
+        )
+        assert patched.status_code == 200
+    # The agent is the customer's own server here: the persona's LLM stays out of it.
+    paused = await dev.client.post(
+        f"/v1/conversations/{conversation_id}/agent", json={"paused": True}
+    )
+    assert paused.status_code == 200, paused.text
+    inbound = await dev.client.post(
+        "/v1/simulator/inbound",
+        json={"from": "+14155552671", "to": SENDER, "body": "Yes please, 7pm"},
+    )
+    assert inbound.status_code == 202, inbound.text
+    await dev.drain()
+    assert len(got) == 1, got
+    hook = got[0]
+    stamp = hook.headers["x-webhook-timestamp"]
+    expected = hmac.new(
+        secret.encode(), f"{stamp}.".encode() + hook.body, hashlib.sha256
+    ).hexdigest()
+    assert hook.headers["x-webhook-signature"] == f"sha256={expected}"
+    assert abs(int(stamp) - time.time()) < 120
+    payload = json.loads(hook.body)
+    assert set(payload) == {
+        "event",
+        "channel",
+        "timestamp",
+        "agentId",
+        "data",
+        "conversationState",
+        "recentHistory",
+    }
+    assert payload["event"] == "agent.message"
+    assert payload["channel"] == "sms"
+    assert payload["agentId"] == SEED_AGENT
+    data = payload["data"]
+    assert data["messageId"] == inbound.json()["id"]
+    assert data["conversationId"] == conversation_id
+    assert data["numberId"].startswith("num_")
+    assert data["from"] == "+14155552671"
+    assert data["to"] == SENDER
+    assert data["message"] == "Yes please, 7pm"
+    assert data["mediaUrls"] == []
+    assert data["direction"] == "inbound"
+    assert isinstance(data["receivedAt"], str)
+    assert payload["conversationState"] == {"step": "booking"}
+    assert [h["content"] for h in payload["recentHistory"]] == ["Table for 2?", "Yes please, 7pm"]
+    assert [h["direction"] for h in payload["recentHistory"]] == ["outbound", "inbound"]

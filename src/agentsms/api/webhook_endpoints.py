@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +34,18 @@ class WebhookEndpointCreate(_Strict):
     )
     description: str | None = Field(default=None, max_length=500)
     enabled: bool = True
+    signing_scheme: Literal["standard-webhooks", "hmac-sha256-timestamped"] | None = Field(
+        default=None,
+        description="standard-webhooks (default), or hmac-sha256-timestamped: X-Webhook-"
+        "Signature: sha256=HEX(HMAC-SHA256(secret, '{X-Webhook-Timestamp}.{body}'))",
+    )
+    payload_format: Literal["native", "agentphone"] | None = Field(
+        default=None, description="native (default) or agentphone (agent.message bodies)"
+    )
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Per attempt")
+    options: dict[str, Any] | None = Field(
+        default=None, description="Payload format options, e.g. {'context_limit': 10}"
+    )
 
 
 class WebhookEndpointUpdate(_Strict):
@@ -65,6 +77,10 @@ class WebhookEndpoint(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    signing_scheme: str = "standard-webhooks"
+    payload_format: str = "native"
+    timeout_seconds: float | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class WebhookEndpointPage(BaseModel):
@@ -125,6 +141,10 @@ def _endpoint(row: Row, *, with_secret: bool = False) -> WebhookEndpoint:
         previous_secret_expires_at=expires if expires is not None and expires > utcnow() else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        signing_scheme=row.get("signing_scheme") or "standard-webhooks",
+        payload_format=row.get("payload_format") or "native",
+        timeout_seconds=row.get("timeout_seconds"),
+        options=dict(row.get("options") or {}),
     )
 
 
@@ -155,6 +175,10 @@ async def create_endpoint(
         event_types=body.event_types,
         description=body.description,
         enabled=body.enabled,
+        signing_scheme=body.signing_scheme,
+        payload_format=body.payload_format,
+        timeout_seconds=body.timeout_seconds,
+        options=body.options,
     )
     async with state.db.write() as conn:
         row = await service.create_endpoint(conn, project.id, spec, state.settings)

@@ -727,6 +727,7 @@ def public(row: Row) -> dict[str, Any]:
         "id": row["id"],
         "status": row["status"],
         "agent_number": row["agent_number"],
+        "number_id": row["number_id"],
         "user_number": row["user_number"],
         "channel": row["channel"],
         "persona_id": settings.get("persona_id"),

@@ -458,3 +458,10 @@ webhook_deliveries = Table(
 messages.append_column(Column("send_style", String(20), nullable=True))
 messages.append_column(Column("reply_to_message_id", String(40), nullable=True))
 messages.append_column(Column("reply_parent_unresolved", Boolean, nullable=True))
+
+# --- webhook signing schemes and payload formats (migration 0005) ----------------------------
+# NULL means the defaults: Standard Webhooks signatures, agentsms's own payload, 15 s.
+webhook_endpoints.append_column(Column("signing_scheme", String(40), nullable=True))
+webhook_endpoints.append_column(Column("payload_format", String(40), nullable=True))
+webhook_endpoints.append_column(Column("timeout_seconds", Float, nullable=True))
+webhook_endpoints.append_column(Column("options", JSONType, nullable=True))

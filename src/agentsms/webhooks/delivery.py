@@ -1,8 +1,10 @@
 """Delivering webhook events: one signed POST per attempt, logged, retried on a schedule.
 
-Each ``webhook.deliver`` job is one (event, endpoint) pair. An attempt signs the stored
-event with the endpoint's secret(s) (Standard Webhooks: ``webhook-id`` is the event id on
-every attempt, timestamp and signature are fresh), POSTs it through the SSRF-safe client
+Each ``webhook.deliver`` job is one (event, endpoint) pair. An attempt writes the stored
+event in the endpoint's payload format (``webhooks.formats``) and signs it with the
+endpoint's secret(s) in its signing scheme (``webhooks.signing``; by default Standard
+Webhooks: ``webhook-id`` is the event id on every attempt, timestamp and signature are
+fresh), POSTs it through the SSRF-safe client
 without following redirects, and logs a delivery row. 2xx is success; 410 disables the
 endpoint; anything else (3xx included, timeouts, refused addresses) is retried after
 ``Settings.webhook_retry_schedule`` with jitter, up to ``Settings.webhook_max_attempts``.
@@ -30,7 +32,7 @@ from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks import signing
+from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import delivery_id_new
 from agentsms.webhooks.ssrf import safe_client
 
@@ -172,18 +174,29 @@ class DeliveryHandler:
             or endpoint["disabled_at"] is not None
         ):
             return None
-        body = encode(event["payload"])
+        formatted = formats.render(
+            endpoint.get("payload_format"), event["payload"], endpoint.get("options")
+        )
+        if formatted is None:
+            return None  # the endpoint's format has no use for this event
+        body = encode(formatted)
+        sign = signing.scheme(endpoint.get("signing_scheme"))
+        timeout = endpoint.get("timeout_seconds")
         async with self._limit:
             stamp = utcnow()
             headers = {
                 "content-type": "application/json",
                 "user-agent": f"agentsms-webhooks/{__version__}",
-                **signing.headers(str(event["id"]), stamp, body, plan.keys),
+                **sign(str(event["id"]), stamp, body, plan.keys),
             }
             started = time.monotonic()
             try:
                 async with self.client.stream(
-                    "POST", str(endpoint["url"]), content=body.encode(), headers=headers
+                    "POST",
+                    str(endpoint["url"]),
+                    content=body.encode(),
+                    headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else float(timeout),
                 ) as response:
                     code = response.status_code
                     location = response.headers.get("location", "")

@@ -17,7 +17,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks import signing
+from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import (
     EVENT_TYPES,
     GROUPS,
@@ -39,6 +39,14 @@ class EndpointInput:
     event_types: Sequence[str] | None = None
     description: str | None = None
     enabled: bool | None = None
+    signing_scheme: str | None = None
+    """A name in ``signing.SCHEMES`` (default Standard Webhooks); set at creation only."""
+    payload_format: str | None = None
+    """A name in ``formats.FORMATS`` (default agentsms's own); set at creation only."""
+    timeout_seconds: float | None = None
+    """How long one attempt may take (default ``Settings.webhook_timeout_seconds``)."""
+    options: dict[str, Any] | None = None
+    """The payload format's options (e.g. ``context_limit`` for ``agentphone``)."""
 
 
 def normalize_event_types(values: Sequence[str], field: str = "event_types") -> list[str]:
@@ -79,6 +87,7 @@ async def create_endpoint(
         raise invalid("url", "is required")
     _check_url(spec.url, settings)
     types = normalize_event_types(spec.event_types or [])
+    _check_delivery_options(spec, settings)
     now = utcnow()
     row: dict[str, Any] = {
         "id": endpoint_id_new(),
@@ -95,9 +104,28 @@ async def create_endpoint(
         "deleted_at": None,
         "created_at": now,
         "updated_at": now,
+        "signing_scheme": spec.signing_scheme,
+        "payload_format": spec.payload_format,
+        "timeout_seconds": spec.timeout_seconds,
+        "options": spec.options,
     }
     await repo.insert_endpoint(conn, row)
     return row
+
+
+def _check_delivery_options(spec: EndpointInput, settings: Settings) -> None:
+    errors: list[FieldError] = []
+    if spec.signing_scheme is not None and spec.signing_scheme not in signing.SCHEMES:
+        errors.append(FieldError("signing_scheme", f"must be one of {', '.join(signing.SCHEMES)}"))
+    if spec.payload_format is not None and spec.payload_format not in formats.FORMATS:
+        errors.append(FieldError("payload_format", f"must be one of {', '.join(formats.FORMATS)}"))
+    most = settings.webhook_timeout_seconds
+    if spec.timeout_seconds is not None and not 0 < spec.timeout_seconds <= most:
+        errors.append(
+            FieldError("timeout_seconds", f"must be more than 0 and at most {most:g} seconds")
+        )
+    if errors:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
 async def get_endpoint(conn: AsyncConnection, project_id: str, endpoint_id: str) -> Row:

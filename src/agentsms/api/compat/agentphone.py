@@ -36,7 +36,9 @@ from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import OutboundSpec
 from agentsms.store.repositories.conversations import ConversationFilter
-from agentsms.webhooks import ssrf
+from agentsms.webhooks import endpoints as webhook_endpoints
+from agentsms.webhooks import formats, signing, ssrf
+from agentsms.webhooks.endpoints import EndpointInput
 
 NAME = "agentphone"
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
@@ -560,6 +562,108 @@ async def conversation_messages(
         hasMore=offset + len(page) < len(rows),
         total=len(rows),
     )
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+class CreateWebhookRequest(_Shape):
+    url: str = Field(max_length=2048, description="Receives agent.message / agent.reaction")
+    contextLimit: int | None = Field(
+        default=None, ge=0, le=20, description="Messages of recentHistory (default 10)"
+    )
+    timeout: float | None = Field(default=None, gt=0, le=30, description="Seconds per attempt")
+
+
+class Webhook(BaseModel):
+    id: str
+    url: str
+    secret: str | None
+    status: str
+    contextLimit: int
+    timeout: float
+    createdAt: str | None
+
+
+class DeletedWebhook(BaseModel):
+    success: bool
+
+
+def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
+    options = dict(row.get("options") or {})
+    return Webhook(
+        id=row["id"],
+        url=row["url"],
+        secret=row["secret"] if with_secret else None,
+        status="active" if row["disabled_at"] is None else "disabled",
+        contextLimit=int(options.get("context_limit", formats.DEFAULT_CONTEXT_LIMIT)),
+        timeout=float(row.get("timeout_seconds") or default_timeout),
+        createdAt=_iso(row, "created_at"),
+    )
+
+
+async def _current_webhooks(conn: Any, project_id: str) -> list[Row]:
+    rows = await webhook_endpoints.list_endpoints(conn, project_id, kind="endpoint", limit=500)
+    return [row for row in rows if row.get("payload_format") == formats.AGENTPHONE]
+
+
+@router.post(
+    "/v1/webhooks",
+    response_model=Webhook,
+    status_code=201,
+    responses=_ERRORS,
+    summary="Create Webhook",
+    openapi_extra=json_body_docs(CreateWebhookRequest),
+)
+async def create_webhook(request: Request, state: State) -> JSONResponse:
+    """The project's AgentPhone webhook (replacing any previous one); the answer carries its
+    signing ``secret``, shown once."""
+    project = await project_for_api_key(state, bearer_token(request))
+    body = await parse_json(request, CreateWebhookRequest)
+    options = {} if body.contextLimit is None else {"context_limit": body.contextLimit}
+    async with state.db.write() as conn:
+        for old in await _current_webhooks(conn, project.id):
+            await webhook_endpoints.delete_endpoint(conn, project.id, old["id"])
+        row = await webhook_endpoints.create_endpoint(
+            conn,
+            project.id,
+            EndpointInput(
+                url=body.url,
+                event_types=["message.received"],
+                description="AgentPhone webhook",
+                signing_scheme=signing.HMAC_TIMESTAMPED,
+                payload_format=formats.AGENTPHONE,
+                timeout_seconds=body.timeout,
+                options=options,
+            ),
+            state.settings,
+        )
+    answer = _webhook(row, state.settings.webhook_timeout_seconds, with_secret=True)
+    return JSONResponse(answer.model_dump(), status_code=201)
+
+
+@router.get("/v1/webhooks", response_model=Webhook, responses=_ERRORS, summary="Get Webhook")
+async def get_webhook(request: Request, state: State) -> Webhook:
+    project = await project_for_api_key(state, bearer_token(request))
+    async with state.db.read() as conn:
+        rows = await _current_webhooks(conn, project.id)
+    if not rows:
+        raise NotFound("no webhook is configured for this account")
+    return _webhook(rows[0], state.settings.webhook_timeout_seconds, with_secret=False)
+
+
+@router.delete(
+    "/v1/webhooks", response_model=DeletedWebhook, responses=_ERRORS, summary="Delete Webhook"
+)
+async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
+    project = await project_for_api_key(state, bearer_token(request))
+    async with state.db.write() as conn:
+        rows = await _current_webhooks(conn, project.id)
+        if not rows:
+            raise NotFound("no webhook is configured for this account")
+        for row in rows:
+            await webhook_endpoints.delete_endpoint(conn, project.id, row["id"])
+    return DeletedWebhook(success=True)
 
 
 VENDOR = Vendor(NAME, router, render_error)

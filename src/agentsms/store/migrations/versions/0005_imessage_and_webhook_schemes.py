@@ -1,0 +1,44 @@
+"""messages: iMessage expressive effect and inline replies; webhook endpoints: signing
+scheme, payload format, timeout and format options
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("send_style", sa.String(length=20), nullable=True))
+        batch.add_column(sa.Column("reply_to_message_id", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("reply_parent_unresolved", sa.Boolean(), nullable=True))
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.add_column(sa.Column("signing_scheme", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("payload_format", sa.String(length=40), nullable=True))
+        batch.add_column(sa.Column("timeout_seconds", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("options", _JSON, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("webhook_endpoints") as batch:
+        batch.drop_column("options")
+        batch.drop_column("timeout_seconds")
+        batch.drop_column("payload_format")
+        batch.drop_column("signing_scheme")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("reply_parent_unresolved")
+        batch.drop_column("reply_to_message_id")
+        batch.drop_column("send_style")
