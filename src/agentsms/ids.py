@@ -21,6 +21,7 @@ Prefix = Literal[
     "pw",
     "disp",
     "xs",
+    "rxn",
 ]
 
 

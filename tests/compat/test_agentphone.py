@@ -651,3 +651,88 @@ async def test_agent_message_webhook_signed_agentphones_way(
     assert payload["conversationState"] == {"step": "booking"}
     assert [h["content"] for h in payload["recentHistory"]] == ["Table for 2?", "Yes please, 7pm"]
     assert [h["direction"] for h in payload["recentHistory"]] == ["outbound", "inbound"]
+
+
+# -- reactions --------------------------------------------------------------------------------
+
+
+async def test_reaction_on_an_imessage_message(gateway: Gateway) -> None:
+    await add_agent(gateway)
+    urls = ["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg"]
+    carousel = await send(gateway, body="", media_urls=urls)
+    message_id = carousel.json()["id"]
+    async with client_for(gateway) as client:
+        response = await client.post(
+            f"/v1/messages/{message_id}/reactions", json={"reaction": "love"}
+        )
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert set(answer) == {"id", "reaction_type", "message_id", "channel"}
+        assert answer["id"].startswith("rxn_")
+        assert answer["reaction_type"] == "love"
+        assert answer["message_id"] == message_id
+        assert answer["channel"] == "imessage"
+        unknown = await client.post(
+            f"/v1/messages/{message_id}/reactions", json={"reaction": "wow"}
+        )
+        assert_error(unknown, 422, "VALIDATION_ERROR", "reaction")
+        missing = await client.post("/v1/messages/msg_nope/reactions", json={"reaction": "like"})
+        assert_error(missing, 404, "NOT_FOUND")
+    listed = await gateway.client.get(f"/v1/messages/{message_id}/reactions")
+    assert [(r["reaction"], r["direction"]) for r in listed.json()["data"]] == [
+        ("love", "outbound")
+    ]
+    assert listed.json()["data"][0]["from"] == SENDER
+
+
+async def test_reaction_on_an_sms_message_is_refused(gateway: Gateway) -> None:
+    await add_agent(gateway)
+    sms = await send(gateway, body="Plain text")
+    message_id = sms.json()["id"]
+    async with client_for(gateway) as client:
+        response = await client.post(
+            f"/v1/messages/{message_id}/reactions", json={"reaction": "like"}
+        )
+    body = assert_error(response, 422, "VALIDATION_ERROR", "message_id")
+    assert "iMessage only" in body["error"]["message"]
+    listed = await gateway.client.get(f"/v1/messages/{message_id}/reactions")
+    assert listed.json()["data"] == []
+
+
+async def test_agent_reaction_webhook(dev: Gateway, receiver: tuple[str, list[Hook]]) -> None:
+    url, got = receiver
+    await add_agent(dev)
+    async with client_for(dev) as client:
+        created = await client.post("/v1/webhooks", json={"url": url})
+        secret = created.json()["secret"]
+        urls = ["https://cdn.example.com/1.jpg", "https://cdn.example.com/2.jpg"]
+        sent = await client.post(
+            "/v1/messages",
+            json={
+                "agent_id": SEED_AGENT,
+                "to_number": "+14155552671",
+                "body": "",
+                "media_urls": urls,
+            },
+        )
+        assert sent.status_code == 200, sent.text
+    reacted = await dev.client.post(
+        "/v1/simulator/reactions", json={"message_id": sent.json()["id"], "reaction": "laugh"}
+    )
+    assert reacted.status_code == 201, reacted.text
+    await dev.drain()
+    assert len(got) == 1, got
+    hook = got[0]
+    stamp = hook.headers["x-webhook-timestamp"]
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + hook.body, hashlib.sha256)
+    assert hook.headers["x-webhook-signature"] == f"sha256={expected.hexdigest()}"
+    payload = json.loads(hook.body)
+    assert payload["event"] == "agent.reaction"
+    assert payload["channel"] == "imessage"
+    assert payload["agentId"] == SEED_AGENT
+    assert payload["data"]["reactionType"] == "laugh"
+    assert payload["data"]["messageId"] == sent.json()["id"]
+    assert payload["data"]["from"] == "+14155552671"
+    assert payload["data"]["to"] == SENDER
+    assert payload["data"]["direction"] == "inbound"
+    assert [h["direction"] for h in payload["recentHistory"]] == ["outbound"]

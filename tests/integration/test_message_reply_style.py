@@ -69,3 +69,33 @@ async def test_imessage_carousel_takes_up_to_twenty_media_without_text(gateway: 
     )
     assert "media_urls" in problem_fields(assert_problem(mms, 422, "validation_failed"))
     assert len(await message_rows(gateway)) == 1
+
+
+async def test_native_reactions_imessage_only(gateway: Gateway) -> None:
+    imessage = await gateway.client.post(
+        "/v1/messages", json={"to": TO, "body": "Hello", "channel": "imessage"}
+    )
+    message_id = imessage.json()["id"]
+    reacted = await gateway.client.post(
+        f"/v1/messages/{message_id}/reactions", json={"reaction": "emphasize"}
+    )
+    assert reacted.status_code == 201, reacted.text
+    assert reacted.json()["reaction"] == "emphasize"
+    assert reacted.json()["to"] == TO
+    person = await gateway.client.post(
+        "/v1/simulator/reactions", json={"message_id": message_id, "reaction": "like"}
+    )
+    assert person.status_code == 201, person.text
+    assert person.json()["from"] == TO
+    listed = await gateway.client.get(f"/v1/messages/{message_id}/reactions")
+    assert [(r["direction"], r["reaction"]) for r in listed.json()["data"]] == [
+        ("outbound", "emphasize"),
+        ("inbound", "like"),
+    ]
+    sms = await gateway.client.post("/v1/messages", json={"to": TO, "body": "x", "channel": "sms"})
+    refused = await gateway.client.post(
+        f"/v1/messages/{sms.json()['id']}/reactions", json={"reaction": "love"}
+    )
+    assert "message_id" in problem_fields(assert_problem(refused, 422, "reactions_unsupported"))
+    missing = await gateway.client.get("/v1/messages/msg_nope/reactions")
+    assert missing.status_code == 404

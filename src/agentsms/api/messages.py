@@ -14,6 +14,7 @@ from agentsms.api.deps import CurrentProject, State
 from agentsms.api.idempotent import accept
 from agentsms.config import Settings
 from agentsms.core import messages as service
+from agentsms.core import reactions
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
@@ -156,3 +157,32 @@ def e164_filter(value: str | None, field: str) -> str | None:
 async def cancel_message(message_id: str, project: CurrentProject, state: State) -> schemas.Message:
     async with state.db.write() as conn:
         return render.message(await service.cancel_message(conn, project.id, message_id))
+
+
+@router.post(
+    "/{message_id}/reactions",
+    status_code=201,
+    response_model=schemas.Reaction,
+    responses={422: {"model": schemas.Problem}, 404: {"model": schemas.Problem}},
+    summary="React to an iMessage message (tapback)",
+)
+async def react(
+    message_id: str, body: schemas.ReactionCreate, project: CurrentProject, state: State
+) -> schemas.Reaction:
+    """iMessage only: a message of another channel is refused (``reactions_unsupported``)."""
+    async with state.db.write() as conn:
+        row = await reactions.react(conn, project.id, message_id, body.reaction)
+    return render.reaction(row)
+
+
+@router.get(
+    "/{message_id}/reactions",
+    response_model=schemas.ReactionList,
+    summary="A message's reactions, oldest first",
+)
+async def list_reactions(
+    message_id: str, project: CurrentProject, state: State
+) -> schemas.ReactionList:
+    async with state.db.read() as conn:
+        rows = await reactions.reactions_of(conn, project.id, message_id)
+    return schemas.ReactionList(data=[render.reaction(row) for row in rows])

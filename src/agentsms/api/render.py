@@ -101,3 +101,17 @@ def api_key(row: Row) -> schemas.ApiKey:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
+
+
+def reaction(row: Row) -> schemas.Reaction:
+    return schemas.Reaction(
+        id=row["id"],
+        message_id=row["message_id"],
+        conversation_id=row["conversation_id"],
+        direction=row["direction"],
+        reaction=row["reaction"],
+        channel=row["channel"],
+        from_=row["from_number"],
+        to=row["to_number"],
+        created_at=row["created_at"],
+    )

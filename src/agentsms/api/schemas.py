@@ -293,6 +293,41 @@ class SimulatorInbound(_Strict):
     media_urls: list[str] = Field(default_factory=list)
 
 
+ReactionKind = Literal["love", "like", "dislike", "laugh", "emphasize", "question"]
+
+
+class ReactionCreate(_Strict):
+    """An iMessage tapback on a message."""
+
+    reaction: ReactionKind
+
+
+class SimulatorReaction(_Strict):
+    """A simulated person's tapback on one of our iMessage messages."""
+
+    message_id: str = Field(max_length=40)
+    reaction: ReactionKind
+
+
+class Reaction(BaseModel):
+    id: str
+    object: Literal["reaction"] = "reaction"
+    message_id: str
+    conversation_id: str | None
+    direction: Literal["outbound", "inbound"]
+    reaction: ReactionKind
+    channel: str
+    from_: str = Field(alias="from")
+    to: str
+    created_at: datetime
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ReactionList(BaseModel):
+    data: list[Reaction]
+
+
 class MessageEvent(BaseModel):
     id: str
     seq: int

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
-from agentsms.core import inbound, simulated_people
+from agentsms.core import inbound, reactions, simulated_people
 from agentsms.providers.base import InboundMessage
 from agentsms.store.repositories import simulator as log_repo
 
@@ -37,6 +37,20 @@ async def inject_inbound(
     async with state.db.write() as conn:
         row = await inbound.receive(conn, project.id, "simulator", text)
     return render.message(row)
+
+
+@router.post(
+    "/reactions",
+    status_code=201,
+    response_model=schemas.Reaction,
+    summary="A simulated person reacts (tapback) to one of our iMessage messages",
+)
+async def inject_reaction(
+    body: schemas.SimulatorReaction, project: CurrentProject, state: State
+) -> schemas.Reaction:
+    async with state.db.write() as conn:
+        row = await reactions.receive(conn, project.id, body.message_id, body.reaction)
+    return render.reaction(row)
 
 
 @router.get("/log", summary="What the simulated carrier received")

@@ -465,3 +465,21 @@ webhook_endpoints.append_column(Column("signing_scheme", String(40), nullable=Tr
 webhook_endpoints.append_column(Column("payload_format", String(40), nullable=True))
 webhook_endpoints.append_column(Column("timeout_seconds", Float, nullable=True))
 webhook_endpoints.append_column(Column("options", JSONType, nullable=True))
+
+# --- message reactions (iMessage tapbacks; migration 0005) -----------------------------------
+message_reactions = Table(
+    "message_reactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("conversation_id", String(40), nullable=True),
+    # outbound: we react to the person's message; inbound: the person reacts to one of ours.
+    Column("direction", String(10), nullable=False),
+    Column("reaction", String(20), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("from_number", String(20), nullable=False),
+    Column("to_number", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_message_reactions_message", "message_id", "id"),
+)

@@ -42,6 +42,7 @@ EVENT_TYPES: Final = (
     "conversation.needs_attention",
     "recipient.opted_out",
     "recipient.opted_in",
+    "reaction.received",
 )
 GROUPS: Final = frozenset(name.split(".", 1)[0] for name in EVENT_TYPES)
 

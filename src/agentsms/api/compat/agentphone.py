@@ -30,7 +30,7 @@ from agentsms.api.compat._common import (
     project_for_api_key,
 )
 from agentsms.api.deps import State
-from agentsms.core import conversations, numbers, personas
+from agentsms.core import conversations, numbers, personas, reactions
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
@@ -250,6 +250,43 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
         media_urls=list(row["media_urls"] or []),
         reply_to_message_id=row["reply_to_message_id"],
         reply_parent_unresolved=row["reply_parent_unresolved"],
+    )
+
+
+# -- reactions --------------------------------------------------------------------------------
+
+ReactionType = Literal["love", "like", "dislike", "laugh", "emphasize", "question"]
+
+
+class ReactionRequest(_Shape):
+    reaction: ReactionType
+
+
+class ReactionResponse(BaseModel):
+    id: str
+    reaction_type: str
+    message_id: str
+    channel: str
+
+
+@router.post(
+    "/v1/messages/{message_id}/reactions",
+    response_model=ReactionResponse,
+    responses=_ERRORS,
+    summary="Send Reaction",
+    openapi_extra=json_body_docs(ReactionRequest),
+)
+async def send_reaction(message_id: str, request: Request, state: State) -> ReactionResponse:
+    """An iMessage tapback on a message; a message of an SMS line is refused (422)."""
+    project = await project_for_api_key(state, bearer_token(request))
+    body = await parse_json(request, ReactionRequest)
+    async with state.db.write() as conn:
+        row = await reactions.react(conn, project.id, message_id, body.reaction)
+    return ReactionResponse(
+        id=row["id"],
+        reaction_type=row["reaction"],
+        message_id=row["message_id"],
+        channel=row["channel"],
     )
 
 
@@ -629,7 +666,7 @@ async def create_webhook(request: Request, state: State) -> JSONResponse:
             project.id,
             EndpointInput(
                 url=body.url,
-                event_types=["message.received"],
+                event_types=list(formats.AGENTPHONE_EVENTS),
                 description="AgentPhone webhook",
                 signing_scheme=signing.HMAC_TIMESTAMPED,
                 payload_format=formats.AGENTPHONE,
