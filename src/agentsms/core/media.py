@@ -29,7 +29,7 @@ from agentsms.config import Settings
 from agentsms.core.errors import FieldError, ValidationFailed
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks.ssrf import BlockedRequest, ResponseTooLarge, safe_client
+from agentsms.webhooks.ssrf import BlockedRequest, ResponseTooLarge, safe_client, url_problem
 
 MAX_REDIRECTS = 3
 AuthFor = Callable[[str], httpx.Auth | None]
@@ -203,3 +203,19 @@ async def _fetch(url: str, settings: Settings, auth_for: AuthFor | None) -> Fetc
             finally:
                 await response.aclose()
     raise MediaFetchError("too many redirects")
+
+
+def media_url_problem(url: str, settings: Settings) -> str | None:
+    """Why an outbound ``media_urls`` entry can never be fetched, or ``None``.
+
+    The carrier fetches these, not agentsms, and carriers take http too: only hosts that
+    always name an inside address (``localhost``, literal loopback, private, link-local,
+    metadata addresses) are refused, unless ``AGENTSMS_ALLOW_INSECURE_URLS`` is on.
+    """
+    if url.startswith(media_url(settings, "")):
+        return None  # our own stored media, served at an unguessable URL
+    try:
+        parsed = httpx.URL(url)
+        return url_problem(str(parsed.copy_with(scheme="https")), settings)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        return f"is not a valid URL ({error})"
