@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -16,6 +17,7 @@ from agentsms.config import Settings
 from agentsms.core import messages as service
 from agentsms.core import reactions
 from agentsms.core.conversations import ConversationInput
+from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.store.repositories.messages import MessageFilter
@@ -86,6 +88,7 @@ async def create_message(
             spec,
             max_attempts=state.settings.job_max_attempts,
             project_settings=project.settings,
+            url_problem=partial(media_url_problem, settings=state.settings),
         )
         return render.message(row)
 
