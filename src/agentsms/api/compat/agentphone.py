@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,10 +36,11 @@ from agentsms.core import conversations, numbers, personas, reactions
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
+from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
-from agentsms.webhooks import formats, signing, ssrf
+from agentsms.webhooks import formats, signing
 from agentsms.webhooks.endpoints import EndpointInput
 
 NAME = "agentphone"
@@ -170,9 +173,10 @@ def _renamed(error: ValidationFailed, singular: bool) -> ValidationFailed:
     return ValidationFailed(summary, errors=errors, code=error.code)
 
 
-def _media(body: SendMessageRequest, allow_insecure: bool) -> tuple[list[str], str | None]:
+def _media(body: SendMessageRequest) -> tuple[list[str], str | None]:
     """The media URLs and the channel they need: one is an MMS (the line's media channel),
-    2 to 20 an iMessage carousel. Each must be a public HTTPS URL."""
+    2 to 20 an iMessage carousel. AgentPhone takes HTTPS URLs only; the core refuses hosts
+    inside the network (``media_url_problem``)."""
     singular = body.media_urls is None and body.media_url is not None
     urls = list(body.media_urls or ([] if body.media_url is None else [body.media_url]))
     name = "media_url" if singular else "media_urls"
@@ -182,20 +186,13 @@ def _media(body: SendMessageRequest, allow_insecure: bool) -> tuple[list[str], s
     if len(urls) > MAX_CAROUSEL:
         faults.append(FieldError(name, f"at most {MAX_CAROUSEL} URLs"))
     for i, url in enumerate(urls):
-        problem = _public_https_problem(url, allow_insecure)
-        if problem is not None:
-            faults.append(FieldError(name if singular else f"{name}[{i}]", problem))
+        if urlsplit(url.strip()).scheme.lower() != "https":
+            faults.append(
+                FieldError(name if singular else f"{name}[{i}]", "must be a public HTTPS URL")
+            )
     if faults:
         raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in faults), errors=faults)
     return urls, "imessage" if len(urls) > 1 else None
-
-
-def _public_https_problem(url: str, allow_insecure: bool) -> str | None:
-    try:
-        ssrf.vet_url(url, allow_insecure=allow_insecure)
-    except ssrf.UnsafeURL as unsafe:
-        return unsafe.reason
-    return None
 
 
 @router.post(
@@ -210,7 +207,7 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
     project = await project_for_api_key(state, bearer_token(request))
     body = await parse_json(request, SendMessageRequest)
     singular = body.media_urls is None and body.media_url is not None
-    urls, channel = _media(body, state.settings.allow_insecure_urls)
+    urls, channel = _media(body)
     async with state.db.write() as conn:
         sender: str | None = None
         if body.number_id is not None:
@@ -238,6 +235,7 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
                 spec,
                 max_attempts=state.settings.job_max_attempts,
                 project_settings=project.settings,
+                url_problem=partial(media_url_problem, settings=state.settings),
             )
         except ValidationFailed as error:
             raise _renamed(error, singular) from None
