@@ -575,6 +575,10 @@ async def test_webhooks_create_get_delete_and_https_only_in_production(gateway: 
         assert got.status_code == 200
         assert got.json()["id"] == hook["id"]
         assert got.json()["secret"] is None
+        too_slow = await client.post(
+            "/v1/webhooks", json={"url": "https://hooks.example.com/a", "timeout": 20}
+        )
+        assert_error(too_slow, 422, "VALIDATION_ERROR", "timeout")
         replaced = await client.post(
             "/v1/webhooks", json={"url": "https://hooks.example.com/b", "timeout": 5}
         )

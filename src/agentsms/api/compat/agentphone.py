@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import JSONResponse, Response
 
 from agentsms.api.compat._common import (
@@ -32,6 +33,7 @@ from agentsms.api.compat._common import (
     project_for_api_key,
 )
 from agentsms.api.deps import State
+from agentsms.api.state import AppState
 from agentsms.core import conversations, numbers, personas, reactions
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
@@ -637,7 +639,7 @@ def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
     )
 
 
-async def _current_webhooks(conn: Any, project_id: str) -> list[Row]:
+async def _current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
     rows = await webhook_endpoints.list_endpoints(conn, project_id, kind="endpoint", limit=500)
     return [row for row in rows if row.get("payload_format") == formats.AGENTPHONE]
 
@@ -656,25 +658,46 @@ async def create_webhook(request: Request, state: State) -> JSONResponse:
     project = await project_for_api_key(state, bearer_token(request))
     body = await parse_json(request, CreateWebhookRequest)
     options = {} if body.contextLimit is None else {"context_limit": body.contextLimit}
-    async with state.db.write() as conn:
-        for old in await _current_webhooks(conn, project.id):
-            await webhook_endpoints.delete_endpoint(conn, project.id, old["id"])
-        row = await webhook_endpoints.create_endpoint(
-            conn,
-            project.id,
-            EndpointInput(
-                url=body.url,
-                event_types=list(formats.AGENTPHONE_EVENTS),
-                description="AgentPhone webhook",
-                signing_scheme=signing.HMAC_TIMESTAMPED,
-                payload_format=formats.AGENTPHONE,
-                timeout_seconds=body.timeout,
-                options=options,
-            ),
-            state.settings,
-        )
+    try:
+        async with state.db.write() as conn:
+            row = await _replace_webhook(conn, project.id, body, options, state)
+    except ValidationFailed as error:
+        errors = [
+            FieldError("timeout" if e.field == "timeout_seconds" else e.field, e.message)
+            for e in error.errors
+        ]
+        raise ValidationFailed(
+            "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail,
+            errors=errors,
+            code=error.code,
+        ) from None
     answer = _webhook(row, state.settings.webhook_timeout_seconds, with_secret=True)
     return JSONResponse(answer.model_dump(), status_code=201)
+
+
+async def _replace_webhook(
+    conn: AsyncConnection,
+    project_id: str,
+    body: CreateWebhookRequest,
+    options: dict[str, Any],
+    state: AppState,
+) -> Row:
+    for old in await _current_webhooks(conn, project_id):
+        await webhook_endpoints.delete_endpoint(conn, project_id, old["id"])
+    return await webhook_endpoints.create_endpoint(
+        conn,
+        project_id,
+        EndpointInput(
+            url=body.url,
+            event_types=list(formats.AGENTPHONE_EVENTS),
+            description="AgentPhone webhook",
+            signing_scheme=signing.HMAC_TIMESTAMPED,
+            payload_format=formats.AGENTPHONE,
+            timeout_seconds=body.timeout,
+            options=options,
+        ),
+        state.settings,
+    )
 
 
 @router.get("/v1/webhooks", response_model=Webhook, responses=_ERRORS, summary="Get Webhook")
