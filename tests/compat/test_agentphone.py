@@ -740,3 +740,36 @@ async def test_agent_reaction_webhook(dev: Gateway, receiver: tuple[str, list[Ho
     assert payload["data"]["to"] == SENDER
     assert payload["data"]["direction"] == "inbound"
     assert [h["direction"] for h in payload["recentHistory"]] == ["outbound"]
+
+
+async def test_openapi_documents_the_agentphone_surface(gateway: Gateway) -> None:
+    spec = (await gateway.client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    send_op = paths[f"{BASE}/v1/messages"]["post"]
+    body = send_op["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["required"]) == {"agent_id", "to_number", "body"}
+    assert set(body["properties"]) == {
+        "agent_id",
+        "to_number",
+        "body",
+        "media_url",
+        "media_urls",
+        "number_id",
+        "send_style",
+        "reply_to_message_id",
+    }
+    assert {"200", "422"} <= set(send_op["responses"])
+    for path, method in (
+        ("/v1/messages/{message_id}/reactions", "post"),
+        ("/v1/conversations", "get"),
+        ("/v1/conversations/{conversation_id}", "get"),
+        ("/v1/conversations/{conversation_id}", "patch"),
+        ("/v1/conversations/{conversation_id}/messages", "get"),
+        ("/v1/numbers", "get"),
+        ("/v1/agents", "get"),
+        ("/v1/agents", "post"),
+        ("/v1/webhooks", "post"),
+        ("/v1/webhooks", "get"),
+        ("/v1/webhooks", "delete"),
+    ):
+        assert method in paths[f"{BASE}{path}"], (path, method)
