@@ -65,6 +65,12 @@ class ConversationOptions(_Strict):
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="Also receives this conversation's events"
     )
+    webhook_format: str | None = Field(
+        default=None,
+        max_length=50,
+        description="The payload format webhook_url receives: a vendor's (e.g. 'bland'); "
+        "default: the standard payload",
+    )
     timeout_seconds: float | None = Field(
         default=None, gt=0, description="End the conversation after this much silence"
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, telegent
+from agentsms.api.compat import _common, bland, telegent
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
 VENDORS: list[Vendor] = [telegent.VENDOR]
+VENDORS.append(bland.VENDOR)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
