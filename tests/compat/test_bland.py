@@ -423,23 +423,61 @@ async def test_an_agent_number_the_project_does_not_own_is_refused(gateway: Gate
     assert await message_rows(gateway) == []
 
 
-async def test_content_variables_example_is_refused_clearly_until_templates_exist(
+async def test_content_sid_sends_a_stored_template_with_the_pages_variables(
     gateway: Gateway,
 ) -> None:
+    stored = await gateway.client.post(
+        "/v1/templates",
+        json={"name": "renewal", "key": "HX0123456789", "body": "Hi {{1}} {{2}}, {{3}} it is."},
+    )
+    assert stored.status_code == 201, stored.text
+
+    def request(variables: str, sid: str = "HX0123456789") -> str:
+        return (
+            '{"user_number": "+14155551214", "agent_number": "' + AGENT + '", '
+            '"content_sid": "' + sid + '", "content_variables": ' + variables + "}"
+        )
+
+    headers = {"content-type": "application/json"}
     async with bland(gateway) as client:
         response = await client.post(
-            SEND,
-            content=(
-                '{"user_number": "+14155551214", "agent_number": "' + AGENT + '", '
-                '"content_sid": "HX0123456789", "content_variables": '
-                + CONTENT_VARIABLES_EXAMPLE
-                + "}"
-            ),
-            headers={"content-type": "application/json"},
+            SEND, content=request(CONTENT_VARIABLES_EXAMPLE), headers=headers
         )
-    (message,) = assert_bland_error(response, 400, "TEMPLATES_NOT_SUPPORTED")
-    assert message.startswith("content_sid:")
-    assert await message_rows(gateway) == []
+        missing = await client.post(SEND, content=request('{"1": "John"}'), headers=headers)
+        unknown = await client.post(
+            SEND, content=request(CONTENT_VARIABLES_EXAMPLE, "HXnone"), headers=headers
+        )
+        alone = await client.post(
+            SEND,
+            json={
+                "user_number": "+14155551214",
+                "agent_number": AGENT,
+                "agent_message": "x",
+                "content_variables": {"1": "John"},
+            },
+        )
+        both = await client.post(
+            SEND,
+            json={
+                "user_number": "+14155551214",
+                "agent_number": AGENT,
+                "agent_message": "x",
+                "content_sid": "HX0123456789",
+            },
+        )
+    (message,) = assert_bland_error(both, 400, "VALIDATION_FAILED")
+    assert message == "content_sid: give agent_message or content_sid, not both"
+    assert response.status_code == 200, response.text
+    (row,) = await message_rows(gateway)
+    assert row["id"] == response.json()["data"]["message_id"]
+    assert row["body"] == "Hi John Smith, Premium Plan it is."
+    (message,) = assert_bland_error(missing, 400, "VALIDATION_FAILED")
+    assert message == "content_variables: missing variable '2'"
+    (message,) = assert_bland_error(unknown, 400, "VALIDATION_FAILED")
+    assert message == "content_sid: no template HXnone"
+    (message,) = assert_bland_error(alone, 400, "VALIDATION_FAILED")
+    assert message == "content_variables: needs content_sid"
+    assert len(await message_rows(gateway)) == 1
 
 
 async def test_bad_bodies_name_the_field(gateway: Gateway) -> None:

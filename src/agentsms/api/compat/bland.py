@@ -60,7 +60,7 @@ _NAMES = {
     "to": "user_number",
     "from": "agent_number",
     "body": "agent_message",
-    "media_urls": "content_sid",
+    "template_id": "content_sid",
     "conversation.timeout_seconds": "time_out",
     "conversation.warning_seconds": "warning_time",
     "conversation.webhook_url": "webhook",
@@ -68,7 +68,7 @@ _NAMES = {
     "warning_seconds": "warning_time",
     "webhook_url": "webhook",
 }
-_WORDS = re.compile(r"\b(timeout_seconds|warning_seconds|webhook_url)\b")
+_WORDS = re.compile(r"\b(timeout_seconds|warning_seconds|webhook_url|template_id)\b")
 
 
 # ``body`` names the request body itself in these (``parse_json``), not ``agent_message``.
@@ -79,12 +79,15 @@ def bland_field(name: str, message: str = "") -> str:
     """Our field path as the Bland request field."""
     if name == "body" and message in _BODY_ITSELF:
         return name
+    if name == "body" and message.startswith("missing variable"):
+        return "content_variables"
     if name in _NAMES:
         return _NAMES[name]
     return name.removeprefix("conversation.")
 
 
 def _message(text: str) -> str:
+    text = text.replace("give body or", "give agent_message or")
     return _WORDS.sub(lambda m: _NAMES[m.group(1)], text)
 
 
@@ -152,8 +155,12 @@ class SendRequest(_Shape):
     disposition_ids: list[str] | None = None
     citation_schema_ids: list[str] | None = None
     channel: Literal["sms", "whatsapp", "imessage"] | None = None
-    content_sid: str | None = Field(default=None, max_length=200)
-    content_variables: dict[str, Any] | None = None
+    content_sid: str | None = Field(
+        default=None, max_length=200, description="A template stored in agentsms (id or key)"
+    )
+    content_variables: dict[str, Any] | None = Field(
+        default=None, description="Fill the template's {{name}} placeholders"
+    )
     time_out: float | None = Field(default=None, gt=0)
     timeout_message: str | None = Field(default=None, max_length=1600)
     warning_time: float | None = Field(default=None, gt=0)
@@ -244,19 +251,10 @@ def _settings(body: SendRequest) -> dict[str, Any]:
 def to_spec(body: SendRequest, state: State) -> OutboundSpec:
     if body.webhook is not None:
         webhooks.check_url(body.webhook, "webhook", state.settings)
-    if body.content_sid is not None or body.content_variables is not None:
-        field = "content_sid" if body.content_sid is not None else "content_variables"
+    if body.content_variables is not None and body.content_sid is None:
         raise ValidationFailed(
-            f"{field}: content templates are not supported by this gateway yet; "
-            "send agent_message instead",
-            errors=[
-                FieldError(
-                    field,
-                    "content templates are not supported by this gateway yet; "
-                    "send agent_message instead",
-                )
-            ],
-            code="templates_not_supported",
+            "content_variables: needs content_sid",
+            errors=[FieldError("content_variables", "needs content_sid")],
         )
     settings = _settings(body)
     return OutboundSpec(
@@ -265,7 +263,10 @@ def to_spec(body: SendRequest, state: State) -> OutboundSpec:
         from_=body.agent_number,
         channel=body.channel,
         metadata=body.request_data or {},
+        # agent_message is sent as written; a content_sid template is filled.
         literal=True,
+        template_id=body.content_sid,
+        variables=body.content_variables or {},
         conversation=ConversationInput(settings=settings, metadata=body.metadata),
         new_conversation=body.new_conversation,
     )
