@@ -824,3 +824,13 @@ async def test_the_native_api_takes_a_webhook_format(gateway: Gateway) -> None:
         "metadata": {"m": 1},
     }
     await forget_deliveries(gateway)
+
+
+async def test_unknown_paths_and_wrong_methods_answer_in_blands_body(gateway: Gateway) -> None:
+    async with bland(gateway) as client:
+        unknown = await client.post(f"{BASE}/v1/calls", json={})
+        wrong = await client.get(SEND)
+    (message,) = assert_bland_error(unknown, 404, "NOT_FOUND")
+    assert message
+    assert_bland_error(wrong, 405, "METHOD_NOT_ALLOWED")
+    assert "POST" in wrong.headers["allow"]
