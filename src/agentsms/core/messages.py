@@ -8,7 +8,7 @@ never commit: the edge (request or job) owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,8 @@ from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import message_events
 
+UrlProblem = Callable[[str], str | None]
+"""Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
@@ -90,9 +92,16 @@ class _Intake:
     """Turns specs into message rows, collecting every error instead of stopping at one."""
 
     def __init__(
-        self, project_id: str, pool: SenderPool, now: datetime, *, expected: int = 1
+        self,
+        project_id: str,
+        pool: SenderPool,
+        now: datetime,
+        *,
+        expected: int = 1,
+        url_problem: UrlProblem | None = None,
     ) -> None:
         self.project_id = project_id
+        self.url_problem = url_problem
         self.pool = pool
         self.now = now
         self.errors: list[FieldError] = []
@@ -149,6 +158,8 @@ class _Intake:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 self.error(prefix, f"media_urls[{i}]", "must be an http or https URL")
+            elif self.url_problem is not None and (problem := self.url_problem(url)):
+                self.error(prefix, f"media_urls[{i}]", problem)
         if spec.channel == "sms" and media:
             self.error(prefix, "channel", "sms cannot carry media; use mms, whatsapp or imessage")
         if spec.validity_seconds is not None and spec.validity_seconds <= 0:
@@ -373,6 +384,7 @@ async def send_message(
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
+    url_problem: UrlProblem | None = None,
 ) -> Row:
     """Accept one outbound message: validated, priced, stored and queued.
 
@@ -382,7 +394,8 @@ async def send_message(
     (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
     if problems:
         _raise(problems)
-    intake = _Intake(project_id, await _pool(conn, project_id, [spec]), utcnow())
+    pool = await _pool(conn, project_id, [spec])
+    intake = _Intake(project_id, pool, utcnow(), url_problem=url_problem)
     row = intake.build(spec, "")
     if row is None:
         _raise(intake.errors)
@@ -401,6 +414,7 @@ async def send_batch(
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
+    url_problem: UrlProblem | None = None,
 ) -> BatchResult:
     """Accept many outbound messages at once; any invalid item rejects the whole batch."""
     if not spec.items:
@@ -420,9 +434,8 @@ async def send_batch(
         _raise(problems)
     spec = replace(spec, items=items)
     now = utcnow()
-    intake = _Intake(
-        project_id, await _pool(conn, project_id, spec.items), now, expected=len(spec.items)
-    )
+    pool = await _pool(conn, project_id, spec.items)
+    intake = _Intake(project_id, pool, now, expected=len(spec.items), url_problem=url_problem)
     batch_id = new_id("batch")
     rows: list[dict[str, Any]] = []
     spacing = spec.spacing_seconds or 0.0
