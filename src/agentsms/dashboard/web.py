@@ -38,6 +38,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 NAV = (
     ("overview", "Overview", ""),
+    ("conversations", "Inbox", "/conversations"),
     ("messages", "Messages", "/messages"),
     ("batches", "Batches", "/batches"),
     ("compose", "Compose", "/compose"),
