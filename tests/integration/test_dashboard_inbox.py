@@ -7,6 +7,12 @@ from typing import Any
 
 from tests.conftest import Gateway
 from tests.integration.dashboard_helpers import browser, field_error, signed_in
+from tests.integration.test_agent_conversations import (
+    SECRET,
+    agent_server,
+    insecure_gateway,
+    wait_for,
+)
 
 OURS = "+14155550100"
 
@@ -148,3 +154,84 @@ async def test_another_projects_conversation_is_not_found(gateway: Gateway) -> N
     async with signed_in(gateway) as viewer:
         missing = await viewer.get("/dashboard/conversations/conv_nope")
     assert missing.status_code == 404
+
+
+async def test_overview_lists_conversations_needing_attention(gateway: Gateway) -> None:
+    person = "+14155553071"
+    async with signed_in(gateway) as viewer:
+        calm = await viewer.get("/dashboard")
+    assert "None: every open conversation has its agent." in calm.text
+    with agent_server() as (server, url):
+        server.status = 503
+        async with insecure_gateway(gateway) as gw:
+            sent = await gw.client.post(
+                "/v1/messages",
+                json={
+                    "to": person,
+                    "body": "Hi",
+                    "conversation": {
+                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
+                    },
+                },
+            )
+            cid = sent.json()["conversation_id"]
+            await gw.client.post(
+                "/v1/simulator/inbound", json={"from": person, "to": OURS, "body": "anyone?"}
+            )
+            await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
+            async with signed_in(gw) as viewer:
+                overview = await viewer.get("/dashboard")
+                inbox = await viewer.get(
+                    "/dashboard/conversations", params={"status": "needs_attention"}
+                )
+    found = re.search(r'<ul class="attention" id="attention">(.*?)</ul>', overview.text, re.S)
+    assert found, overview.text
+    assert f"/dashboard/conversations/{cid}" in found.group(1)
+    assert "anyone?" in found.group(1)
+    row = _row(inbox.text, cid)
+    assert "needs attention" in row
+    assert _unread(row) == 1
+
+
+async def test_compliance_settings_are_saved_and_errors_show_beside_fields(
+    gateway: Gateway,
+) -> None:
+    async with signed_in(gateway) as viewer:
+        shown = await viewer.get("/dashboard/settings")
+        assert 'value="STOP, STOPALL, UNSUBSCRIBE' in shown.text
+        form = {
+            "quiet_enabled": "1",
+            "quiet_start": "22:00",
+            "quiet_end": "07:30",
+            "quiet_timezone": "Europe/Paris",
+            "opt_out_keywords": "STOP, ARRET",
+            "opt_out_message": "Bye now.",
+            "opt_in_keywords": "START",
+            "opt_in_message": "Welcome back.",
+            "help_keywords": "HELP AIDE",
+            "help_message": "Call us.",
+        }
+        saved = await viewer.post("/dashboard/settings/compliance", form)
+        assert saved.status_code == 303, saved.text
+        bad = await viewer.post(
+            "/dashboard/settings/compliance",
+            form | {"quiet_timezone": "Mars/Olympus", "help_message": " ", "opt_in_keywords": ""},
+        )
+        assert bad.status_code == 422
+        assert "unknown time zone" in (field_error(bad.text, "quiet_hours") or "")
+        assert field_error(bad.text, "help_message") == "must be a non-empty text"
+        assert "non-empty list" in (field_error(bad.text, "opt_in_keywords") or "")
+        assert 'value="Mars/Olympus"' in bad.text
+        viewer.csrf = "forged"
+        forged = await viewer.post("/dashboard/settings/compliance", form | {"help_message": "x"})
+        assert forged.status_code == 403
+    settings = (await gateway.client.get("/v1/project")).json()["settings"]
+    assert settings["quiet_hours"] == {"start": "22:00", "end": "07:30", "timezone": "Europe/Paris"}
+    assert settings["opt_out_keywords"] == ["STOP", "ARRET"]
+    assert settings["help_keywords"] == ["HELP", "AIDE"]
+    assert settings["help_message"] == "Call us."
+    # The saved words now answer a text.
+    await _text_in(gateway, "+14155553081", "aide")
+    await gateway.drain()
+    log = (await gateway.client.get("/v1/simulator/log", params={"to": "+14155553081"})).json()
+    assert [row["body"] for row in log["data"]] == ["Call us."]
