@@ -34,6 +34,7 @@ from agentsms.dashboard.web import (
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import endpoints as webhook_endpoints
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -187,7 +188,10 @@ async def message_detail(request: Request, viewer: SignedIn, message_id: str) ->
         seq = await core_events.last_seq(conn, viewer.project.id)
         row = await messages_service.get_message(conn, viewer.project.id, message_id)
         timeline = await messages_service.timeline(conn, viewer.project.id, message_id)
-    context = {"m": row, "timeline": timeline, "seq": seq}
+        deliveries = await webhook_endpoints.deliveries_about_message(
+            conn, viewer.project.id, message_id
+        )
+    context = {"m": row, "timeline": timeline, "seq": seq, "deliveries": deliveries}
     return page(request, "message.html", context, nav="messages")
 
 

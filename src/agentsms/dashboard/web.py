@@ -43,6 +43,7 @@ NAV = (
     ("batches", "Batches", "/batches"),
     ("compose", "Compose", "/compose"),
     ("numbers", "Numbers", "/numbers"),
+    ("webhooks", "Webhooks", "/webhooks"),
     ("settings", "Settings", "/settings"),
     ("keys", "API keys", "/api-keys"),
 )
