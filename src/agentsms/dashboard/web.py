@@ -44,6 +44,7 @@ NAV = (
     ("compose", "Compose", "/compose"),
     ("numbers", "Numbers", "/numbers"),
     ("webhooks", "Webhooks", "/webhooks"),
+    ("personas", "Personas", "/personas"),
     ("settings", "Settings", "/settings"),
     ("keys", "API keys", "/api-keys"),
 )
