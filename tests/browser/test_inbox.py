@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
+import agentsms.agents
+from agentsms.agents.pathway import load_demo_pathway, parse_pathway
 from tests.acceptance.conftest import Server
 from tests.browser.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
+
+DEMO_PATHWAY = Path(agentsms.agents.__file__).parent / "pathways" / "appointment_reminder.yaml"
 
 OURS = "+14155550100"
 NO_RELOAD = "window.__still_the_same_page = true"
@@ -72,3 +77,23 @@ def test_a_human_reply_pauses_the_agent(page: Page, dashboard_server: Server) ->
     expect(page.locator(".bubble.inbound").last).to_contain_text("Thanks Sam!")
     assert page.evaluate(SAME_PAGE), "the page was reloaded"
     screenshot(page, "conversation-takeover")
+
+
+def test_upload_a_pathway_and_see_it_drawn(page: Page, dashboard_server: Server) -> None:
+    demo = DEMO_PATHWAY.read_text()
+    sign_in(page, dashboard_server.api_key)
+    page.get_by_role("link", name="Personas").click()
+    page.get_by_label("Name", exact=True).last.fill("Reminders")
+    page.get_by_label("…or paste it").fill(demo.replace("start: remind", "start: nowhere"))
+    page.get_by_role("button", name="Upload pathway").click()
+    expect(page.locator("#document-error")).to_contain_text("start: unknown node 'nowhere'")
+
+    page.get_by_label("Pathway file (JSON or YAML)").set_input_files(str(DEMO_PATHWAY))
+    page.get_by_label("…or paste it").fill("")
+    page.get_by_role("button", name="Upload pathway").click()
+    expect(page.get_by_role("heading", name="Pathway Reminders")).to_be_visible()
+    graph = page.get_by_role("img", name="Reminders, version 1")
+    expect(graph).to_be_visible()
+    expect(graph.locator("g.node")).to_have_count(len(parse_pathway(load_demo_pathway()).nodes))
+    expect(graph.locator('g.node.start[data-node="remind"]')).to_be_visible()
+    screenshot(page, "pathway-graph")
