@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agentsms.agents import load_demo_pathway
 from tests.conftest import Gateway
 from tests.integration.dashboard_helpers import browser, field_error, signed_in
 from tests.integration.test_agent_conversations import (
@@ -235,3 +236,50 @@ async def test_compliance_settings_are_saved_and_errors_show_beside_fields(
     await gateway.drain()
     log = (await gateway.client.get("/v1/simulator/log", params={"to": "+14155553081"})).json()
     assert [row["body"] for row in log["data"]] == ["Call us."]
+
+
+async def test_an_ended_pathway_conversation_shows_outcome_data_and_its_node(
+    gateway: Gateway,
+) -> None:
+    person = "+14155553091"
+    made = await gateway.client.post(
+        "/v1/personas",
+        json={
+            "name": "Reminders",
+            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
+            "publish": True,
+        },
+    )
+    assert made.status_code == 201, made.text
+    await gateway.client.put(
+        f"/v1/simulator/people/{person}",
+        json={"replies": ["Can we move it to Thursday at 3pm?"], "delay_seconds": 0},
+    )
+    sent = await gateway.client.post(
+        "/v1/messages",
+        json={
+            "to": person,
+            "conversation": {
+                "persona_id": made.json()["id"],
+                "metadata": {"name": "Ana", "time": "on Tue Dec 2 at 3 PM"},
+            },
+        },
+    )
+    cid = sent.json()["conversation_id"]
+    shown = await wait_for(gateway, cid, lambda c: c["status"] == "ended")
+    async with signed_in(gateway) as viewer:
+        page = await viewer.get(f"/dashboard/conversations/{cid}")
+        inbox = await viewer.get("/dashboard/conversations", params={"status": "ended"})
+    assert page.status_code == 200
+    assert 'id="outcome">rescheduled<' in page.text
+    assert "<dt>new_time</dt>" in page.text
+    assert ">Reminders</a>" in page.text
+    node = shown["current_node_id"]
+    assert node
+    assert f'<dd id="current-node">{node}</dd>' in page.text
+    assert f'class="node current" data-node="{node}"' in page.text
+    assert page.text.count('class="bubble outbound"') == 2
+    assert "Send reply" not in page.text
+    row = _row(inbox.text, cid)
+    assert "Reminders" in row
+    assert "rescheduled" in row

@@ -7,13 +7,16 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import RedirectResponse, Response
 
-from agentsms.core import agent_turns, inbox
+from agentsms.agents.pathway import edges, parse_pathway
+from agentsms.core import agent_turns, inbox, personas
 from agentsms.core import conversations as service
 from agentsms.core import events as core_events
 from agentsms.core.errors import AgentsmsError, FieldError, invalid
 from agentsms.core.phone import parse_phone_field
+from agentsms.dashboard import graph
 from agentsms.dashboard.web import (
     PAGE_HEADERS,
     PREFIX,
@@ -23,6 +26,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -116,6 +120,7 @@ async def _thread_page(
         row = await service.get(conn, viewer.project.id, conversation_id)
         thread = await service.messages_of(conn, conversation_id)
         names = await inbox.persona_names(conn, viewer.project.id)
+        drawing = await _pathway_drawing(conn, viewer.project.id, row)
     persona_id = (row["settings"] or {}).get("persona_id")
     context: dict[str, Any] = {
         "c": row,
@@ -125,6 +130,7 @@ async def _thread_page(
         "labels": STATUS_LABELS,
         "active": row["status"] in service.ACTIVE,
         "errors": {},
+        "drawing": drawing,
         "body": "",
         "notice": request.query_params.get("notice"),
         "stream_query": urlencode(
@@ -137,6 +143,28 @@ async def _thread_page(
     )
     response.headers["Content-Security-Policy"] = THREAD_CSP
     return response
+
+
+async def _pathway_drawing(conn: AsyncConnection, project_id: str, row: Row) -> str | None:
+    """The conversation's pathway as a graph with its current node marked, when its agent
+    follows one (``None`` for other agents or a reference that no longer resolves)."""
+    try:
+        config = await personas.resolve_agent_config(conn, project_id, row["settings"] or {})
+    except AgentsmsError:
+        return None
+    if not config or config.get("kind") != "flow" or not config.get("pathway"):
+        return None
+    try:
+        parsed = parse_pathway(config["pathway"])
+    except AgentsmsError:
+        return None
+    return graph.svg(
+        parsed.start,
+        [(node.id, node.type) for node in parsed.nodes.values()],
+        edges(parsed),
+        current=row["current_node_id"],
+        title=f"The pathway; current node {row['current_node_id'] or 'none yet'}",
+    )
 
 
 @router.get("/conversations/{conversation_id}")
