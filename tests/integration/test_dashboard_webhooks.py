@@ -48,7 +48,10 @@ async def test_create_shows_the_secret_once_and_refuses_bad_fields(gateway: Gate
         forged = await viewer.post("/dashboard/webhooks", {"url": UNREACHABLE + "/2"})
         assert forged.status_code == 403
     async with gateway.db.read() as conn:
-        rows = (await conn.execute(select(tables.webhook_endpoints))).mappings().all()
+        query = select(tables.webhook_endpoints).where(
+            tables.webhook_endpoints.c.project_id == gateway.project_id
+        )
+        rows = (await conn.execute(query)).mappings().all()
     assert [(r["url"], r["event_types"], r["description"]) for r in rows] == [
         (UNREACHABLE, ["message.*"], "ops")
     ]
@@ -90,14 +93,17 @@ async def test_delivery_log_resend_delete_and_the_message_page(gateway: Gateway)
             not in (await viewer.get(f"/dashboard/messages/{other.json()['id']}")).text
         )
 
+        of_endpoint = select(tables.webhook_deliveries).where(
+            tables.webhook_deliveries.c.endpoint_id == eid
+        )
         async with gateway.db.read() as conn:
-            before = len((await conn.execute(select(tables.webhook_deliveries))).all())
+            before = len((await conn.execute(of_endpoint)).all())
         resent = await viewer.post(f"/dashboard/webhooks/{eid}/deliveries/{ids[-1]}/resend")
         assert resent.status_code == 303
         assert "Queued one more attempt" in (await viewer.get(resent.headers["location"])).text
         await gateway.drain()
         async with gateway.db.read() as conn:
-            after = len((await conn.execute(select(tables.webhook_deliveries))).all())
+            after = len((await conn.execute(of_endpoint)).all())
         assert after == before + 1
 
         deleted = await viewer.post(f"/dashboard/webhooks/{eid}/delete")
