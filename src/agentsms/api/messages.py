@@ -59,6 +59,7 @@ def to_spec(body: schemas.MessageCreate, settings: Settings | None = None) -> Ou
         literal=body.literal,
         conversation=conversation_input(body.conversation, settings or Settings()),
         new_conversation=body.new_conversation,
+        template_id=body.template_id,
         send_style=body.send_style,
         reply_to_message_id=body.reply_to_message_id,
     )

@@ -9,7 +9,7 @@ never commit: the edge (request or job) owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, conversations, personas, statuses
+from agentsms.core import compliance, conversations, personas, statuses, templates
 from agentsms.core.conversations import ConversationInput, OutboundThread
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
@@ -84,6 +84,8 @@ class OutboundSpec:
     """Send within this conversation (agent replies, human takeover, timers)."""
     purpose: str | None = None
     """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
+    template_id: str | None = None
+    """A stored template (id or key) whose body ``variables`` fill; no ``body`` then."""
     send_style: str | None = None
     """An iMessage expressive effect (one of ``SEND_STYLES``); iMessage lines only."""
     reply_to_message_id: str | None = None
@@ -439,6 +441,9 @@ async def send_message(
     ``max_attempts`` bounds its send job's tries (``Settings.job_max_attempts``).
     ``project_settings`` saves a read when the caller has them (the API's cached project).
     """
+    (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
+    if problems:
+        _raise(problems)
     pool = await _pool(conn, project_id, [spec])
     intake = _Intake(project_id, pool, utcnow(), url_problem=url_problem)
     row = intake.build(spec, "")
@@ -473,6 +478,12 @@ async def send_batch(
             "spacing_seconds: must not be negative",
             errors=[FieldError("spacing_seconds", "must not be negative")],
         )
+    items, problems = await templates.resolve(
+        conn, project_id, spec.items, [f"recipients[{i}]." for i in range(len(spec.items))]
+    )
+    if problems:
+        _raise(problems)
+    spec = replace(spec, items=items)
     now = utcnow()
     pool = await _pool(conn, project_id, spec.items)
     intake = _Intake(project_id, pool, now, expected=len(spec.items), url_problem=url_problem)

@@ -452,6 +452,22 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
 )
 
+# -- message templates (bland helper) ---------------------------------------------------------
+
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # A caller's own handle for the template (e.g. a Twilio content SID), unique per project.
+    Column("key", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_message_templates_project", "project_id", "id"),
+    UniqueConstraint("project_id", "key", name="uq_message_templates_project_key"),
+)
+
 # --- iMessage replies and effects (AgentPhone) ----------------------------------------------
 # An expressive effect, the message this one answers inline, and whether that parent could
 # not be found in the same thread (the message then goes as a plain one).
@@ -459,14 +475,14 @@ messages.append_column(Column("send_style", String(20), nullable=True))
 messages.append_column(Column("reply_to_message_id", String(40), nullable=True))
 messages.append_column(Column("reply_parent_unresolved", Boolean, nullable=True))
 
-# --- webhook signing schemes and payload formats (migration 0005) ----------------------------
+# --- webhook signing schemes and payload formats (migration 0006) ----------------------------
 # NULL means the defaults: Standard Webhooks signatures, agentsms's own payload, 15 s.
 webhook_endpoints.append_column(Column("signing_scheme", String(40), nullable=True))
 webhook_endpoints.append_column(Column("payload_format", String(40), nullable=True))
 webhook_endpoints.append_column(Column("timeout_seconds", Float, nullable=True))
 webhook_endpoints.append_column(Column("options", JSONType, nullable=True))
 
-# --- message reactions (iMessage tapbacks; migration 0005) -----------------------------------
+# --- message reactions (iMessage tapbacks; migration 0006) -----------------------------------
 message_reactions = Table(
     "message_reactions",
     metadata,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
-from agentsms.store.repositories import Row
+from agentsms.store.repositories import Row, webhook_log
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats, signing
@@ -42,7 +42,7 @@ class EndpointInput:
     signing_scheme: str | None = None
     """A name in ``signing.SCHEMES`` (default Standard Webhooks); set at creation only."""
     payload_format: str | None = None
-    """A name in ``formats.FORMATS`` (default agentsms's own); set at creation only."""
+    """A registered endpoint format (default ``native``); set at creation only."""
     timeout_seconds: float | None = None
     """How long one attempt may take (default ``Settings.webhook_timeout_seconds``)."""
     options: dict[str, Any] | None = None
@@ -117,8 +117,9 @@ def _check_delivery_options(spec: EndpointInput, settings: Settings) -> None:
     errors: list[FieldError] = []
     if spec.signing_scheme is not None and spec.signing_scheme not in signing.SCHEMES:
         errors.append(FieldError("signing_scheme", f"must be one of {', '.join(signing.SCHEMES)}"))
-    if spec.payload_format is not None and spec.payload_format not in formats.FORMATS:
-        errors.append(FieldError("payload_format", f"must be one of {', '.join(formats.FORMATS)}"))
+    names = formats.endpoint_format_names()
+    if spec.payload_format is not None and spec.payload_format not in names:
+        errors.append(FieldError("payload_format", f"must be one of {', '.join(names)}"))
     most = settings.webhook_timeout_seconds
     if spec.timeout_seconds is not None and not 0 < spec.timeout_seconds <= most:
         errors.append(
@@ -254,3 +255,11 @@ async def resend(conn: AsyncConnection, project_id: str, endpoint_id: str, deliv
         raise invalid("endpoint_id", "the endpoint is disabled; enable it first")
     await enqueue_delivery(conn, str(delivery["event_id"]), endpoint_id, resend=True)
     return delivery
+
+
+async def deliveries_about_message(
+    conn: AsyncConnection, project_id: str, message_id: str
+) -> Sequence[Row]:
+    """Every delivery attempt of the webhook events about one message, newest first."""
+    events = await webhook_log.events_about_message(conn, project_id, message_id)
+    return await webhook_log.deliveries_of_events(conn, [row["id"] for row in events])

@@ -1,101 +1,83 @@
-"""Payload formats: how a stored event is written into one endpoint's request body.
+"""Payload formats for per-conversation webhook URLs.
 
-An endpoint names a format (``None``: agentsms's own payload, as stored). A format turns
-the stored payload and the endpoint's ``options`` into the body to send, or ``None`` when
-the endpoint has no use for that event (the delivery is then skipped, not failed).
-
-- ``agentphone``: AgentPhone's agent webhooks. ``message.received`` becomes
-  ``{"event": "agent.message", "channel", "timestamp", "agentId", "data": {messageId,
-  conversationId, numberId, from, to, message, mediaUrls, direction, receivedAt},
-  "conversationState", "recentHistory"}`` and ``reaction.received`` becomes
-  ``agent.reaction``; ``options.context_limit`` bounds ``recentHistory``.
+A conversation's ``webhook_url`` normally receives the same Standard Webhooks payload as
+the project's endpoints (``{"id", "type", "created_at", "data"}``). A send may name a
+``webhook_format`` as well; the URL then receives what that format's formatter makes of
+each event instead (still signed and retried like every delivery), or nothing for the
+events the formatter returns ``None`` for. Vendor-compatible surfaces register the
+formats their clients expect (``register``); the registry itself knows no vendor.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-AGENTPHONE = "agentphone"
-AGENTPHONE_EVENTS = ("message.received", "reaction.received")
-DEFAULT_CONTEXT_LIMIT = 10
+Formatter = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+"""Turns a standard payload (``{"id", "type", "created_at", "data"}``) into the body to
+send, or ``None`` when the format has no such event."""
 
-Format = Callable[[Mapping[str, Any], Mapping[str, Any]], "dict[str, Any] | None"]
-
-
-def native(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
-    """agentsms's own payload, unchanged."""
-    return dict(payload)
+_FORMATS: dict[str, Formatter] = {}
+# Modules that register formats when imported (loaded on first use, in any process).
+_PROVIDERS = ("agentsms.api.compat",)
 
 
-def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
-    entries = list(data.get("recent_history") or [])
-    kept = entries[-limit:] if limit > 0 else []
-    return [
-        {
-            "id": entry.get("id"),
-            "direction": "inbound" if entry.get("role") == "person" else "outbound",
-            "content": entry.get("body"),
-            "timestamp": entry.get("created_at"),
-        }
-        for entry in kept
-    ]
+def register(name: str, formatter: Formatter) -> None:
+    """Make ``name`` a valid ``webhook_format``; registering a name again replaces it."""
+    _FORMATS[name] = formatter
 
 
-def agentphone(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
-    """AgentPhone's ``agent.message`` / ``agent.reaction`` body, or ``None`` for other events."""
-    kind = payload.get("type")
-    if kind not in AGENTPHONE_EVENTS:
-        return None
-    data: Mapping[str, Any] = payload.get("data") or {}
-    conversation: Mapping[str, Any] = data.get("conversation") or {}
-    limit = int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT))
-    if kind == "message.received":
-        message: Mapping[str, Any] = data.get("message") or {}
-        channel = message.get("channel")
-        body: dict[str, Any] = {
-            "messageId": message.get("id"),
-            "conversationId": message.get("conversation_id"),
-            "numberId": conversation.get("number_id"),
-            "from": message.get("from"),
-            "to": message.get("to"),
-            "message": message.get("body"),
-            "mediaUrls": list(message.get("media_urls") or []),
-            "direction": "inbound",
-            "receivedAt": message.get("created_at"),
-        }
-        event = "agent.message"
-    else:
-        reaction: Mapping[str, Any] = data.get("reaction") or {}
-        channel = reaction.get("channel")
-        body = {
-            "reactionId": reaction.get("id"),
-            "messageId": reaction.get("message_id"),
-            "conversationId": reaction.get("conversation_id"),
-            "numberId": conversation.get("number_id"),
-            "from": reaction.get("from"),
-            "to": reaction.get("to"),
-            "reactionType": reaction.get("reaction"),
-            "direction": reaction.get("direction"),
-            "receivedAt": reaction.get("created_at"),
-        }
-        event = "agent.reaction"
-    return {
-        "event": event,
-        "channel": channel,
-        "timestamp": payload.get("created_at"),
-        "agentId": conversation.get("persona_id"),
-        "data": body,
-        "conversationState": dict(data.get("conversation_metadata") or {}),
-        "recentHistory": _history(data, limit),
-    }
+def _load() -> None:
+    if not _FORMATS:
+        for module in _PROVIDERS:
+            importlib.import_module(module)
 
 
-FORMATS: dict[str, Format] = {"native": native, AGENTPHONE: agentphone}
+def names() -> list[str]:
+    """The registered format names, sorted."""
+    _load()
+    return sorted(_FORMATS)
+
+
+def known(name: str) -> bool:
+    _load()
+    return name in _FORMATS
+
+
+def apply(name: str, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``payload`` in format ``name``; ``KeyError`` for an unknown format."""
+    _load()
+    return _FORMATS[name](payload)
+
+
+# -- endpoint payload formats -----------------------------------------------------------------
+# A webhook endpoint may name a ``payload_format`` too: its deliveries are then shaped at
+# delivery time, with the endpoint's ``options`` (e.g. how much history to include). Vendor
+# surfaces register these as well (``register_endpoint_format``); ``native`` is built in.
+
+EndpointFormatter = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any] | None]
+"""(standard payload, endpoint options) -> the body to send, or ``None`` to skip the event."""
+
+NATIVE = "native"
+_ENDPOINT_FORMATS: dict[str, EndpointFormatter] = {NATIVE: lambda payload, options: payload}
+
+
+def register_endpoint_format(name: str, formatter: EndpointFormatter) -> None:
+    """Make ``name`` a valid endpoint ``payload_format``."""
+    _ENDPOINT_FORMATS[name] = formatter
+
+
+def endpoint_format_names() -> list[str]:
+    _load()
+    return sorted(_ENDPOINT_FORMATS)
 
 
 def render(
     name: str | None, payload: Mapping[str, Any], options: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    """The body format ``name`` (``None``: native) makes of ``payload``."""
-    return FORMATS[name or "native"](payload, options or {})
+) -> Mapping[str, Any] | None:
+    """The body endpoint format ``name`` (``None``: native) makes of ``payload``."""
+    if name is None or name == NATIVE:
+        return payload
+    _load()
+    return _ENDPOINT_FORMATS[name](payload, options or {})

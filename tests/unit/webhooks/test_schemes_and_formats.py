@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
+from agentsms.api.compat.agentphone import WEBHOOK_FORMAT
 from agentsms.webhooks import formats, signing
 
 STAMP = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def test_default_scheme_is_standard_webhooks() -> None:
 
 
 def test_agentphone_format_skips_events_it_does_not_carry() -> None:
-    assert formats.render(formats.AGENTPHONE, {"type": "message.sent", "data": {}}, {}) is None
+    assert formats.render(WEBHOOK_FORMAT, {"type": "message.sent", "data": {}}, {}) is None
     payload = {"type": "message.sent", "data": {"x": 1}}
     assert formats.render(None, payload, None) == payload
 
@@ -50,7 +51,7 @@ def test_agentphone_format_bounds_recent_history() -> None:
             "recent_history": history,
         },
     }
-    body = formats.render(formats.AGENTPHONE, payload, {"context_limit": 3})
+    body = formats.render(WEBHOOK_FORMAT, payload, {"context_limit": 3})
     assert body is not None
     assert body["event"] == "agent.message"
     assert body["agentId"] == "persona_1"
@@ -58,6 +59,6 @@ def test_agentphone_format_bounds_recent_history() -> None:
     assert body["conversationState"] == {"step": 2}
     assert [h["content"] for h in body["recentHistory"]] == ["3", "4", "5"]
     assert [h["direction"] for h in body["recentHistory"]] == ["inbound", "outbound", "inbound"]
-    none = formats.render(formats.AGENTPHONE, payload, {"context_limit": 0})
+    none = formats.render(WEBHOOK_FORMAT, payload, {"context_limit": 0})
     assert none is not None
     assert none["recentHistory"] == []

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, agentphone, telegent
+from agentsms.api.compat import _common, agentphone, bland, telegent
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
-VENDORS: list[Vendor] = [telegent.VENDOR, agentphone.VENDOR]
+VENDORS: list[Vendor] = [telegent.VENDOR]
+VENDORS.append(bland.VENDOR)
+VENDORS.append(agentphone.VENDOR)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

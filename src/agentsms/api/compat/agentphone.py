@@ -633,7 +633,7 @@ def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
         url=row["url"],
         secret=row["secret"] if with_secret else None,
         status="active" if row["disabled_at"] is None else "disabled",
-        contextLimit=int(options.get("context_limit", formats.DEFAULT_CONTEXT_LIMIT)),
+        contextLimit=int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT)),
         timeout=float(row.get("timeout_seconds") or default_timeout),
         createdAt=_iso(row, "created_at"),
     )
@@ -641,7 +641,7 @@ def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
 
 async def _current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
     rows = await webhook_endpoints.list_endpoints(conn, project_id, kind="endpoint", limit=500)
-    return [row for row in rows if row.get("payload_format") == formats.AGENTPHONE]
+    return [row for row in rows if row.get("payload_format") == WEBHOOK_FORMAT]
 
 
 @router.post(
@@ -689,10 +689,10 @@ async def _replace_webhook(
         project_id,
         EndpointInput(
             url=body.url,
-            event_types=list(formats.AGENTPHONE_EVENTS),
+            event_types=list(AGENTPHONE_EVENTS),
             description="AgentPhone webhook",
             signing_scheme=signing.HMAC_TIMESTAMPED,
-            payload_format=formats.AGENTPHONE,
+            payload_format=WEBHOOK_FORMAT,
             timeout_seconds=body.timeout,
             options=options,
         ),
@@ -723,5 +723,79 @@ async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
             await webhook_endpoints.delete_endpoint(conn, project.id, row["id"])
     return DeletedWebhook(success=True)
 
+
+# -- webhook payloads -------------------------------------------------------------------------
+
+WEBHOOK_FORMAT = "agentphone"
+AGENTPHONE_EVENTS = ("message.received", "reaction.received")
+DEFAULT_CONTEXT_LIMIT = 10
+
+
+def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    entries = list(data.get("recent_history") or [])
+    kept = entries[-limit:] if limit > 0 else []
+    return [
+        {
+            "id": entry.get("id"),
+            "direction": "inbound" if entry.get("role") == "person" else "outbound",
+            "content": entry.get("body"),
+            "timestamp": entry.get("created_at"),
+        }
+        for entry in kept
+    ]
+
+
+def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """AgentPhone's ``agent.message`` / ``agent.reaction`` body of a stored agentsms event
+    (``message.received`` / ``reaction.received``), or ``None`` for other events.
+    ``options.context_limit`` bounds ``recentHistory``."""
+    kind = payload.get("type")
+    if kind not in AGENTPHONE_EVENTS:
+        return None
+    data: Mapping[str, Any] = payload.get("data") or {}
+    conversation: Mapping[str, Any] = data.get("conversation") or {}
+    limit = int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT))
+    if kind == "message.received":
+        message: Mapping[str, Any] = data.get("message") or {}
+        channel = message.get("channel")
+        body: dict[str, Any] = {
+            "messageId": message.get("id"),
+            "conversationId": message.get("conversation_id"),
+            "numberId": conversation.get("number_id"),
+            "from": message.get("from"),
+            "to": message.get("to"),
+            "message": message.get("body"),
+            "mediaUrls": list(message.get("media_urls") or []),
+            "direction": "inbound",
+            "receivedAt": message.get("created_at"),
+        }
+        event = "agent.message"
+    else:
+        reaction: Mapping[str, Any] = data.get("reaction") or {}
+        channel = reaction.get("channel")
+        body = {
+            "reactionId": reaction.get("id"),
+            "messageId": reaction.get("message_id"),
+            "conversationId": reaction.get("conversation_id"),
+            "numberId": conversation.get("number_id"),
+            "from": reaction.get("from"),
+            "to": reaction.get("to"),
+            "reactionType": reaction.get("reaction"),
+            "direction": reaction.get("direction"),
+            "receivedAt": reaction.get("created_at"),
+        }
+        event = "agent.reaction"
+    return {
+        "event": event,
+        "channel": channel,
+        "timestamp": payload.get("created_at"),
+        "agentId": conversation.get("persona_id"),
+        "data": body,
+        "conversationState": dict(data.get("conversation_metadata") or {}),
+        "recentHistory": _history(data, limit),
+    }
+
+
+formats.register_endpoint_format(WEBHOOK_FORMAT, webhook_body)
 
 VENDOR = Vendor(NAME, router, render_error)

@@ -1,8 +1,8 @@
 """messages: iMessage expressive effect, inline replies and reactions; webhook endpoints: signing
 scheme, payload format, timeout and format options
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 import agentsms.store.types
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
