@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, polyai, telegent
+from agentsms.api.compat import _common, polyai, telegent, vida
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
 VENDORS: list[Vendor] = [telegent.VENDOR]
 VENDORS.append(polyai.VENDOR)
+VENDORS.append(vida.VENDOR)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
