@@ -158,6 +158,7 @@ def quickstart(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)
 API key: {key}
+Web inbox: {url}/dashboard   (sign in with the API key)
 
 Demo: the appointment-reminder agent is texting a simulated person ({demo.person}), who
 asks to reschedule. In a few seconds, see the whole exchange, its outcome and extracted data:

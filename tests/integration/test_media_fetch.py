@@ -109,3 +109,19 @@ async def test_redirects_are_followed_and_credentials_stay_with_the_carrier(
     assert "authorization" not in hop2.headers
     with pytest.raises(MediaFetchError, match="too many redirects"):
         await fetch(f"{host.base_url}/loop", settings())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:9/photo.png",
+        "https://[::1]:9/photo.png",
+        "https://2130706433:9/photo.png",  # 127.0.0.1 in decimal
+        "https://169.254.169.254/latest/meta-data",
+        "https://localhost:9/photo.png",
+    ],
+)
+async def test_media_urls_that_reach_inside_are_refused(url: str) -> None:
+    """The fetch goes through the SSRF-safe client: no private or loopback address."""
+    with pytest.raises(MediaFetchError, match="refused"):
+        await fetch(url, settings(allow_insecure_urls=False))

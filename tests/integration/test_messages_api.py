@@ -298,3 +298,27 @@ async def test_variables_fill_a_single_message(gateway: Gateway) -> None:
     assert response.json()["body"] == "Hi Ann, 3 new"
     (row,) = await message_rows(gateway)
     assert row["body"] == "Hi Ann, 3 new"
+
+
+async def test_media_urls_that_can_never_be_fetched_are_refused_at_once(gateway: Gateway) -> None:
+    inside = ["https://cdn.example.com/a.png", "https://169.254.169.254/latest/meta-data"]
+    single = await gateway.client.post(
+        "/v1/messages", json={"to": "+14155552671", "media_urls": inside, "channel": "mms"}
+    )
+    body = assert_problem(single, 422, "validation_failed")
+    assert set(problem_fields(body)) == {"media_urls[1]"}
+    batch = await gateway.client.post(
+        "/v1/batches",
+        json={
+            "body": "hi",
+            "recipients": [
+                {"to": "+14155552671"},
+                {"to": "+14155552672", "media_urls": ["https://[::ffff:127.0.0.1]/x.png"]},
+                {"to": "+1415"},
+            ],
+        },
+    )
+    body = assert_problem(batch, 422, "validation_failed")
+    # Every bad recipient is listed, the unsafe URL beside the others.
+    assert set(problem_fields(body)) == {"recipients[1].media_urls[0]", "recipients[2].to"}
+    assert await message_rows(gateway) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -13,6 +15,7 @@ from agentsms.api.messages import IdempotencyKey, conversation_input
 from agentsms.config import Settings
 from agentsms.core import messages as service
 from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.core.media import media_url_problem
 from agentsms.core.messages import BatchSpec, OutboundSpec
 from agentsms.store.repositories.messages import MessageFilter
 
@@ -94,6 +97,7 @@ async def create_batch(
             spec,
             max_attempts=state.settings.job_max_attempts,
             project_settings=project.settings,
+            url_problem=partial(media_url_problem, settings=state.settings),
         )
         return render.batch(result.batch, result.counts, result.message_ids)
 

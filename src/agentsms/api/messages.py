@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -15,6 +16,7 @@ from agentsms.api.idempotent import accept
 from agentsms.config import Settings
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
+from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.store.repositories.messages import MessageFilter
@@ -83,6 +85,7 @@ async def create_message(
             spec,
             max_attempts=state.settings.job_max_attempts,
             project_settings=project.settings,
+            url_problem=partial(media_url_problem, settings=state.settings),
         )
         return render.message(row)
 

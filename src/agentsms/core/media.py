@@ -29,6 +29,7 @@ from agentsms.config import Settings
 from agentsms.core.errors import FieldError, ValidationFailed
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
+from agentsms.webhooks.ssrf import BlockedRequest, ResponseTooLarge, safe_client, url_problem
 
 MAX_REDIRECTS = 3
 AuthFor = Callable[[str], httpx.Auth | None]
@@ -149,6 +150,10 @@ async def fetch(url: str, settings: Settings, auth_for: AuthFor | None = None) -
             return await _fetch(url, settings, auth_for)
     except TimeoutError:
         raise MediaFetchError("timed out") from None
+    except ResponseTooLarge:
+        raise MediaFetchError(f"larger than {settings.media_max_bytes} bytes") from None
+    except BlockedRequest as error:
+        raise MediaFetchError(f"refused: {error}") from None
     except httpx.HTTPError as error:
         raise MediaFetchError(f"transport error: {error!r}") from None
 
@@ -156,7 +161,15 @@ async def fetch(url: str, settings: Settings, auth_for: AuthFor | None = None) -
 async def _fetch(url: str, settings: Settings, auth_for: AuthFor | None) -> FetchedMedia:
     cap = settings.media_max_bytes
     current = url
-    async with httpx.AsyncClient(follow_redirects=False, timeout=5.0) as client:
+    # Every hop goes through the SSRF-safe transport (resolved addresses vetted, the vetted
+    # address dialled); redirects are followed here so that credentials stay on the first.
+    client = safe_client(
+        settings,
+        follow_redirects=False,
+        timeout=settings.media_fetch_timeout_seconds,
+        max_bytes=cap,
+    )
+    async with client:
         for _ in range(MAX_REDIRECTS + 1):
             _check_url(current, settings)
             auth = auth_for(current) if auth_for else None
@@ -190,3 +203,19 @@ async def _fetch(url: str, settings: Settings, auth_for: AuthFor | None) -> Fetc
             finally:
                 await response.aclose()
     raise MediaFetchError("too many redirects")
+
+
+def media_url_problem(url: str, settings: Settings) -> str | None:
+    """Why an outbound ``media_urls`` entry can never be fetched, or ``None``.
+
+    The carrier fetches these, not agentsms, and carriers take http too: only hosts that
+    always name an inside address (``localhost``, literal loopback, private, link-local,
+    metadata addresses) are refused, unless ``AGENTSMS_ALLOW_INSECURE_URLS`` is on.
+    """
+    if url.startswith(media_url(settings, "")):
+        return None  # our own stored media, served at an unguessable URL
+    try:
+        parsed = httpx.URL(url)
+        return url_problem(str(parsed.copy_with(scheme="https")), settings)
+    except (httpx.InvalidURL, TypeError, ValueError) as error:
+        return f"is not a valid URL ({error})"

@@ -8,7 +8,7 @@ never commit: the edge (request or job) owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,8 @@ from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import message_events
 
+UrlProblem = Callable[[str], str | None]
+"""Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
@@ -96,9 +98,11 @@ class _Intake:
         *,
         expected: int = 1,
         project_settings: Mapping[str, Any] | None = None,
+        url_problem: UrlProblem | None = None,
     ) -> None:
         self.project_id = project_id
         self.contacts = contacts.directory(project_settings or {})
+        self.url_problem = url_problem
         self.pool = pool
         self.now = now
         self.errors: list[FieldError] = []
@@ -166,6 +170,8 @@ class _Intake:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 self.error(prefix, f"media_urls[{i}]", "must be an http or https URL")
+            elif self.url_problem is not None and (problem := self.url_problem(url)):
+                self.error(prefix, f"media_urls[{i}]", problem)
         if spec.channel == "sms" and media:
             self.error(prefix, "channel", "sms cannot carry media; use mms, whatsapp or imessage")
         if spec.validity_seconds is not None and spec.validity_seconds <= 0:
@@ -393,6 +399,7 @@ async def send_message(
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
+    url_problem: UrlProblem | None = None,
 ) -> Row:
     """Accept one outbound message: validated, priced, stored and queued.
 
@@ -400,9 +407,8 @@ async def send_message(
     ``project_settings`` saves a read when the caller has them (the API's cached project).
     """
     settings = await _project_settings(conn, project_id, project_settings)
-    intake = _Intake(
-        project_id, await _pool(conn, project_id, [spec]), utcnow(), project_settings=settings
-    )
+    pool = await _pool(conn, project_id, [spec])
+    intake = _Intake(project_id, pool, utcnow(), project_settings=settings, url_problem=url_problem)
     row = intake.build(spec, "")
     if row is None:
         _raise(intake.errors)
@@ -420,6 +426,7 @@ async def send_batch(
     *,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
+    url_problem: UrlProblem | None = None,
 ) -> BatchResult:
     """Accept many outbound messages at once; any invalid item rejects the whole batch."""
     if not spec.items:
@@ -434,12 +441,14 @@ async def send_batch(
         )
     now = utcnow()
     settings = await _project_settings(conn, project_id, project_settings)
+    pool = await _pool(conn, project_id, spec.items)
     intake = _Intake(
         project_id,
-        await _pool(conn, project_id, spec.items),
+        pool,
         now,
         expected=len(spec.items),
         project_settings=settings,
+        url_problem=url_problem,
     )
     batch_id = new_id("batch")
     rows: list[dict[str, Any]] = []

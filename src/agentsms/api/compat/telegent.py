@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,6 +41,7 @@ from agentsms.api.deps import State
 from agentsms.core import media, statuses
 from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
+from agentsms.core.media import media_url_problem
 from agentsms.core.messages import BatchSpec, OutboundSpec
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
 from agentsms.store.repositories.messages import MessageFilter
@@ -398,7 +400,11 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
                 metadata=metadata,
             )
             result = await service.send_batch(
-                conn, project.id, spec, max_attempts=settings.job_max_attempts
+                conn,
+                project.id,
+                spec,
+                max_attempts=settings.job_max_attempts,
+                url_problem=partial(media_url_problem, settings=settings),
             )
             rows = await _batch_messages(conn, project.id, result.batch["id"], len(body.To))
     except ValidationFailed as error:
