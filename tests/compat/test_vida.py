@@ -440,8 +440,14 @@ async def test_400_names_each_bad_field_and_stores_nothing(gateway: Gateway) -> 
         ),
         (good | {"agentId": "abc"}, ("agentId",)),
         (good | {"scheduledFor": "soon"}, ("scheduledFor",)),
+        (good | {"scheduledFor": 10**15}, ("scheduledFor",)),
+        (good | {"scheduledFor": -1}, ("scheduledFor",)),
         (
             {"targets": ["+14155552402"], "content": "x", "scheduleSpacingSec": -1},
+            ("scheduleSpacingSec",),
+        ),
+        (
+            {"targets": ["+14155552402"], "content": "x", "scheduleSpacingSec": 86_401},
             ("scheduleSpacingSec",),
         ),
         (good | {"colour": "blue"}, ("colour",)),

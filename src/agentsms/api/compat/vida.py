@@ -44,6 +44,7 @@ from agentsms.store.repositories.messages import MessageFilter
 NAME = "vida"
 INITIATED = "Outbound SMS initiated."
 MAX_LIST = 500
+LATEST = 4_102_444_800  # 2100-01-01: the latest scheduledFor
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Vida"])
 Row = Mapping[str, Any]
 
@@ -88,7 +89,7 @@ class TargetItem(_Shape):
     context: str | None = Field(default=None, max_length=20_000)
     taskContext: str | None = Field(default=None, max_length=20_000)
     agentId: int | None = Field(default=None, description="A persona's numeric alias")
-    scheduledFor: int | None = Field(default=None, description="Unix seconds")
+    scheduledFor: int | None = Field(default=None, ge=0, le=LATEST, description="Unix seconds")
     meta: dict[str, Any] | None = None
     externalTaskId: str | None = Field(default=None, max_length=200)
 
@@ -108,9 +109,12 @@ class OutboundSmsRequest(_Shape):
         default=None, max_length=20_000, description="Task-specific context"
     )
     agentId: int | None = Field(default=None, description="A persona's numeric alias")
-    scheduledFor: int | None = Field(default=None, description="Unix seconds")
+    scheduledFor: int | None = Field(default=None, ge=0, le=LATEST, description="Unix seconds")
     scheduleSpacingSec: int | None = Field(
-        default=None, ge=0, description="Stagger scheduledFor by this many seconds per index"
+        default=None,
+        ge=0,
+        le=86_400,
+        description="Stagger scheduledFor by this many seconds per index",
     )
     meta: dict[str, Any] | None = None
     externalTaskId: str | None = Field(default=None, max_length=200)
