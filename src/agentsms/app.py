@@ -27,6 +27,7 @@ from agentsms.api import (
     project,
     provider_accounts,
     simulator,
+    templates,
     webhook_endpoints,
 )
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
@@ -105,6 +106,7 @@ def create_app(
         webhook_endpoints,
         conversations,
         personas,
+        templates,
     ):
         app.include_router(module.router)
     compat.install(app, settings)

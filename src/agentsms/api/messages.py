@@ -58,6 +58,7 @@ def to_spec(body: schemas.MessageCreate, settings: Settings | None = None) -> Ou
         literal=body.literal,
         conversation=conversation_input(body.conversation, settings or Settings()),
         new_conversation=body.new_conversation,
+        template_id=body.template_id,
     )
 
 

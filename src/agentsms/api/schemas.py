@@ -65,6 +65,12 @@ class ConversationOptions(_Strict):
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="Also receives this conversation's events"
     )
+    webhook_format: str | None = Field(
+        default=None,
+        max_length=50,
+        description="The payload format webhook_url receives: a vendor's (e.g. 'bland'); "
+        "default: the standard payload",
+    )
     timeout_seconds: float | None = Field(
         default=None, gt=0, description="End the conversation after this much silence"
     )
@@ -111,6 +117,11 @@ class MessageCreate(_Strict):
         default=False, description="Send the body as written: no {{variables}} filling"
     )
     conversation: ConversationOptions | None = None
+    template_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A stored template (id or key) to send instead of body; variables fill it",
+    )
     new_conversation: bool = Field(
         default=False, description="End the open conversation with this person; start anew"
     )
@@ -534,3 +545,30 @@ class SimulatedPerson(_Strict):
     number: str | None = Field(default=None, max_length=32)
     replies: list[str] = Field(min_length=1)
     delay_seconds: float = Field(default=1.0, ge=0, le=3600)
+
+
+class TemplateCreate(_Strict):
+    """``POST /v1/templates``: a message body with ``{{variable}}`` placeholders."""
+
+    name: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=1600, description="e.g. 'Hi {{1}}, ...'")
+    key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Your own handle for it (e.g. a Twilio content SID); usable as template_id",
+    )
+
+
+class Template(BaseModel):
+    id: str
+    name: str
+    key: str | None
+    body: str
+    variables: list[str] = Field(description="The placeholder names, in order of first use")
+    created_at: datetime
+
+
+class TemplatePage(BaseModel):
+    data: list[Template]
+    next_cursor: str | None

@@ -38,6 +38,7 @@ from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import webhooks as webhooks_repo
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import formats as webhook_formats
 from agentsms.webhooks.events import Event, emit_many
 
 Row = Mapping[str, Any]
@@ -60,6 +61,7 @@ SETTING_KEYS = (
     "context",
     "task_context",
     "webhook_url",
+    "webhook_format",
     "timeout_seconds",
     "timeout_message",
     "warning_seconds",
@@ -384,7 +386,10 @@ async def attach_outbound(
             url = attached.settings.get("webhook_url")
             if attached.created and conversation["id"] not in started and (endpoints or url):
                 started[conversation["id"]] = Event(
-                    "conversation.started", _event_data(conversation, []), url
+                    "conversation.started",
+                    _event_data(conversation, []),
+                    url,
+                    attached.settings.get("webhook_format"),
                 )
         await emit_many(conn, project_id, list(started.values()), endpoints=endpoints)
     return results
@@ -483,6 +488,14 @@ def validate_given(
         errors.append(
             FieldError(f"{prefix}policy", f"unknown policy; one of {', '.join(POLICIES)}")
         )
+    webhook_format = given.settings.get("webhook_format")
+    if webhook_format is not None and not webhook_formats.known(str(webhook_format)):
+        errors.append(
+            FieldError(
+                f"{prefix}webhook_format",
+                f"unknown format; one of {', '.join(webhook_formats.names())}",
+            )
+        )
     if "quiet_hours" in given.settings:
         reason = quiet_hours_problem(given.settings["quiet_hours"])
         if reason is not None:
@@ -545,6 +558,7 @@ async def end_conversations(
             for row in dropped
         ],
     )
+    counts = await repo.message_stats(conn, changed) if changed else {}
     for conversation_id in changed:
         row = await repo.get(conn, project_id, conversation_id)
         if row is not None:
@@ -557,6 +571,7 @@ async def end_conversations(
                     "outcome": row["outcome"],
                     "extracted": dict(row["extracted"] or {}),
                     "reason": row["end_reason"],
+                    "message_count": counts.get(conversation_id, (0,))[0],
                 },
             )
     return changed
@@ -624,6 +639,13 @@ async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> R
 
 async def messages_of(conn: AsyncConnection, conversation_id: str) -> Sequence[Row]:
     return await repo.messages_of(conn, conversation_id)
+
+
+async def message_stats(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, tuple[int, Row]]:
+    """Per conversation of ``conversation_ids`` with messages: their count and the newest."""
+    return await repo.message_stats(conn, conversation_ids)
 
 
 async def list_conversations(
@@ -761,6 +783,7 @@ async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[s
         "conversation": public(row),
         "recent_history": [history_entry(m) for m in recent],
         "webhook_url": (row["settings"] or {}).get("webhook_url"),
+        "webhook_format": (row["settings"] or {}).get("webhook_format"),
     }
 
 
@@ -794,4 +817,5 @@ async def emit(
         event_type=event_type,
         data=data,
         webhook_url=settings.get("webhook_url"),
+        webhook_format=settings.get("webhook_format"),
     )

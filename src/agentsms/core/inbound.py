@@ -193,4 +193,5 @@ class _Replier:
                 "metadata": dict(self.conversation["metadata"] or {}),
             },
             webhook_url=attached.settings.get("webhook_url"),
+            webhook_format=attached.settings.get("webhook_format"),
         )

@@ -9,7 +9,7 @@ never commit: the edge (request or job) owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, contacts, conversations, personas, statuses
+from agentsms.core import compliance, contacts, conversations, personas, statuses, templates
 from agentsms.core.conversations import ConversationInput, OutboundThread
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
@@ -69,6 +69,8 @@ class OutboundSpec:
     """Send within this conversation (agent replies, human takeover, timers)."""
     purpose: str | None = None
     """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
+    template_id: str | None = None
+    """A stored template (id or key) whose body ``variables`` fill; no ``body`` then."""
 
 
 @dataclass(slots=True)
@@ -406,6 +408,9 @@ async def send_message(
     ``max_attempts`` bounds its send job's tries (``Settings.job_max_attempts``).
     ``project_settings`` saves a read when the caller has them (the API's cached project).
     """
+    (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
+    if problems:
+        _raise(problems)
     settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, [spec])
     intake = _Intake(project_id, pool, utcnow(), project_settings=settings, url_problem=url_problem)
@@ -439,6 +444,12 @@ async def send_batch(
             "spacing_seconds: must not be negative",
             errors=[FieldError("spacing_seconds", "must not be negative")],
         )
+    items, problems = await templates.resolve(
+        conn, project_id, spec.items, [f"recipients[{i}]." for i in range(len(spec.items))]
+    )
+    if problems:
+        _raise(problems)
+    spec = replace(spec, items=items)
     now = utcnow()
     settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, spec.items)

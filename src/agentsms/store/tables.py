@@ -451,3 +451,19 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
 )
+
+# -- message templates (bland helper) ---------------------------------------------------------
+
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # A caller's own handle for the template (e.g. a Twilio content SID), unique per project.
+    Column("key", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_message_templates_project", "project_id", "id"),
+    UniqueConstraint("project_id", "key", name="uq_message_templates_project_key"),
+)

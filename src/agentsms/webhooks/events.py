@@ -16,7 +16,7 @@ from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks import signing
+from agentsms.webhooks import formats, signing
 
 DELIVER_JOB: Final = "webhook.deliver"
 # The handler counts attempts itself (Settings.webhook_max_attempts); this only bounds a
@@ -66,11 +66,13 @@ def subscribed(event_types: Sequence[str], event_type: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event to send: its type, its ``data``, and an optional per-send URL."""
+    """One event to send: its type, its ``data``, and an optional per-send URL with the
+    payload format it wants (see ``webhooks.formats``; ``None`` is the standard one)."""
 
     type: str
     data: Mapping[str, Any]
     webhook_url: str | None = None
+    webhook_format: str | None = None
 
 
 def timestamp(moment: datetime) -> str:
@@ -85,14 +87,16 @@ async def emit(
     event_type: str,
     data: Mapping[str, Any],
     webhook_url: str | None = None,
+    webhook_format: str | None = None,
 ) -> None:
     """Record ``event_type`` for ``project_id`` and enqueue its deliveries (caller's tx).
 
     One delivery job per enabled endpoint of the project subscribed to ``event_type``,
     plus one to ``webhook_url`` when given (a per-send or per-conversation override, which
-    gets every event of its conversation). Nothing is written when nobody listens.
+    gets every event of its conversation, in ``webhook_format`` when given). Nothing is
+    written when nobody listens.
     """
-    await emit_many(conn, project_id, [Event(event_type, data, webhook_url)])
+    await emit_many(conn, project_id, [Event(event_type, data, webhook_url, webhook_format)])
 
 
 async def emit_many(
@@ -122,9 +126,10 @@ async def emit_many(
             for e in endpoints
             if e["kind"] == repo.ENDPOINT and subscribed(e["event_types"], event.type)
         ]
-        if event.webhook_url:
+        formatted = bool(event.webhook_url and event.webhook_format)
+        if event.webhook_url and not formatted:
             targets.append(overrides[event.webhook_url])
-        if not targets:
+        if not targets and not formatted:
             continue
         event_id = new_id("evt")
         payload = {
@@ -133,20 +138,32 @@ async def emit_many(
             "created_at": timestamp(now),
             "data": dict(event.data),
         }
-        event_rows.append(
-            {
-                "id": event_id,
-                "project_id": project_id,
-                "type": event.type,
-                "payload": payload,
-                "created_at": now,
-            }
-        )
-        jobs.extend(_jobs(event_id, targets))
+        if targets:
+            event_rows.append(_event_row(event_id, project_id, event.type, payload, now))
+            jobs.extend(_jobs(event_id, targets))
+        if event.webhook_url and event.webhook_format:
+            # The URL gets its own stored event: the body its format makes of this one.
+            shaped = formats.apply(event.webhook_format, payload)
+            if shaped is not None:
+                own_id = new_id("evt")
+                event_rows.append(_event_row(own_id, project_id, event.type, shaped, now))
+                jobs.extend(_jobs(own_id, [overrides[event.webhook_url]]))
     if event_rows:
         await repo.insert_events(conn, event_rows)
         await queue.enqueue_many(conn, jobs)
     return len(jobs)
+
+
+def _event_row(
+    event_id: str, project_id: str, event_type: str, payload: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "project_id": project_id,
+        "type": event_type,
+        "payload": dict(payload),
+        "created_at": now,
+    }
 
 
 def _jobs(event_id: str, endpoint_ids: Iterable[str], *, resend: bool = False) -> list[NewJob]:

@@ -79,6 +79,7 @@ async def _emit(
                     f"message.{status}",
                     _data(message, details, context),
                     (context or {}).get("webhook_url") or None,
+                    (context or {}).get("webhook_format") or None,
                 )
             )
         await emit_many(conn, project_id, events, endpoints=endpoints)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, polyai, telegent, vida
+from agentsms.api.compat import _common, bland, polyai, telegent, vida
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
 VENDORS: list[Vendor] = [telegent.VENDOR]
+VENDORS.append(bland.VENDOR)
 VENDORS.append(polyai.VENDOR)
 VENDORS.append(vida.VENDOR)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
@@ -159,6 +159,27 @@ async def messages_of(
         return many((await conn.execute(query)).mappings().all())
     query = query.order_by(messages.c.id.desc()).limit(limit)
     return list(reversed(many((await conn.execute(query)).mappings().all())))
+
+
+async def message_stats(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, tuple[int, Row]]:
+    """Per conversation: how many messages it has and its newest message (two queries)."""
+    if not conversation_ids:
+        return {}
+    m = messages.c
+    counted = (
+        select(m.conversation_id, func.count().label("n"), func.max(m.id).label("last_id"))
+        .where(m.conversation_id.in_(list(conversation_ids)))
+        .group_by(m.conversation_id)
+    )
+    totals = {row.conversation_id: (int(row.n), row.last_id) for row in await conn.execute(counted)}
+    if not totals:
+        return {}
+    last_ids = [last for _, last in totals.values()]
+    newest = await conn.execute(select(messages).where(m.id.in_(last_ids)))
+    by_id = {row["id"]: row for row in many(newest.mappings().all())}
+    return {cid: (n, by_id[last]) for cid, (n, last) in totals.items() if last in by_id}
 
 
 async def cancel_jobs(conn: AsyncConnection, kinds: Sequence[str], refs: Sequence[str]) -> None:
