@@ -544,3 +544,16 @@ def load_demo_pathway() -> dict[str, Any]:
     document = yaml.safe_load(text)
     assert isinstance(document, dict)
     return document
+
+
+def edges(pathway: Pathway) -> list[tuple[str, str, str]]:
+    """Every edge of a validated pathway as ``(from node, label, to node)``, in node order
+    (the label is the answer, branch or route the edge is taken on)."""
+    found = []
+    for node in pathway.nodes.values():
+        for suffix, target in _edges(node):
+            label = suffix
+            if isinstance(node, AskNode) and suffix.startswith("answers["):
+                label = node.answers[int(suffix[8 : suffix.index("]")])].name or suffix
+            found.append((node.id, label.removesuffix(".next"), target))
+    return found

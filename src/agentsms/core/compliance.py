@@ -64,6 +64,11 @@ def classify(body: str, settings: Mapping[str, Any]) -> Keyword | None:
     return None
 
 
+def default_keywords(kind: Keyword) -> tuple[str, ...]:
+    """The keywords of ``kind`` a project has when its settings name none."""
+    return {"opt_out": OPT_OUT_KEYWORDS, "opt_in": OPT_IN_KEYWORDS, "help": HELP_KEYWORDS}[kind]
+
+
 def message_for(kind: Keyword, settings: Mapping[str, Any]) -> str:
     defaults = {"opt_out": OPT_OUT_MESSAGE, "opt_in": OPT_IN_MESSAGE, "help": HELP_MESSAGE}
     return str(settings.get(f"{kind}_message") or defaults[kind])

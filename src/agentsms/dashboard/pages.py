@@ -3,6 +3,7 @@ API keys. Each page reads through core services and renders its first content at
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -11,10 +12,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from agentsms.core import compliance, inbox, projects, stats, statuses
 from agentsms.core import events as core_events
 from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
-from agentsms.core import projects, stats, statuses
 from agentsms.core.errors import AgentsmsError, FieldError, Unauthorized
 from agentsms.core.phone import parse_phone_field
 from agentsms.dashboard import charts
@@ -33,10 +34,12 @@ from agentsms.dashboard.web import (
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import endpoints as webhook_endpoints
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
 PAGE_SIZE = 50
+ATTENTION_ROWS = 10
 
 
 def _safe_next(target: str | None) -> str:
@@ -95,7 +98,14 @@ async def logout(request: Request) -> Response:
 async def overview(request: Request, viewer: SignedIn) -> Response:
     async with viewer.state.db.read() as conn:
         figures = await stats.overview(conn, viewer.project.id, utcnow())
-    context = {"figures": figures, "chart": charts.hourly(figures.hours), "viewer": viewer}
+        attention = await inbox.needing_attention(conn, viewer.project.id, ATTENTION_ROWS + 1)
+    context = {
+        "figures": figures,
+        "chart": charts.hourly(figures.hours),
+        "viewer": viewer,
+        "attention": attention[:ATTENTION_ROWS],
+        "more_attention": len(attention) > ATTENTION_ROWS,
+    }
     return page(request, "overview.html", context, nav="overview")
 
 
@@ -178,7 +188,10 @@ async def message_detail(request: Request, viewer: SignedIn, message_id: str) ->
         seq = await core_events.last_seq(conn, viewer.project.id)
         row = await messages_service.get_message(conn, viewer.project.id, message_id)
         timeline = await messages_service.timeline(conn, viewer.project.id, message_id)
-    context = {"m": row, "timeline": timeline, "seq": seq}
+        deliveries = await webhook_endpoints.deliveries_about_message(
+            conn, viewer.project.id, message_id
+        )
+    context = {"m": row, "timeline": timeline, "seq": seq, "deliveries": deliveries}
     return page(request, "message.html", context, nav="messages")
 
 
@@ -261,7 +274,29 @@ async def numbers(request: Request, viewer: SignedIn) -> Response:
 # -- settings ------------------------------------------------------------------------------
 
 
-def _settings_context(viewer: SignedIn, saved: bool = False) -> dict[str, object]:
+KEYWORD_KINDS: tuple[compliance.Keyword, ...] = ("opt_out", "opt_in", "help")
+
+
+def _compliance_form(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The project's compliance settings as the form shows them (defaults when unset)."""
+    quiet = settings.get("quiet_hours")
+    quiet = quiet if isinstance(quiet, Mapping) else {}
+    form: dict[str, Any] = {
+        "quiet_enabled": bool(quiet),
+        "quiet_start": quiet.get("start", "21:00"),
+        "quiet_end": quiet.get("end", "08:00"),
+        "quiet_timezone": quiet.get("timezone") or "",
+    }
+    for kind in KEYWORD_KINDS:
+        words = settings.get(f"{kind}_keywords") or compliance.default_keywords(kind)
+        form[f"{kind}_keywords"] = ", ".join(words)
+        form[f"{kind}_message"] = compliance.message_for(kind, settings)
+    return form
+
+
+def _settings_context(
+    viewer: SignedIn, saved: bool = False, compliance_saved: bool = False
+) -> dict[str, object]:
     default = viewer.state.settings.default_rate_limit_per_second
     return {
         "project": viewer.project,
@@ -269,12 +304,67 @@ def _settings_context(viewer: SignedIn, saved: bool = False) -> dict[str, object
         "default_rate_limit": default,
         "errors": {},
         "saved": saved,
+        "compliance_saved": compliance_saved,
+        "c": _compliance_form(viewer.project.settings),
     }
 
 
 @router.get("/settings")
-async def settings_page(request: Request, viewer: SignedIn, saved: bool = False) -> Response:
-    return page(request, "settings.html", _settings_context(viewer, saved), nav="settings")
+async def settings_page(
+    request: Request, viewer: SignedIn, saved: bool = False, compliance_saved: bool = False
+) -> Response:
+    context = _settings_context(viewer, saved, compliance_saved)
+    return page(request, "settings.html", context, nav="settings")
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s,]+", text.strip()) if word]
+
+
+@router.post("/settings/compliance", dependencies=[Protected])
+async def save_compliance(request: Request, viewer: SignedIn) -> Response:
+    form = await request.form()
+    given = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    changes: dict[str, Any] = {}
+    if given.get("quiet_enabled"):
+        quiet = {"start": given.get("quiet_start", ""), "end": given.get("quiet_end", "")}
+        if given.get("quiet_timezone", "").strip():
+            quiet["timezone"] = given["quiet_timezone"].strip()
+        changes["quiet_hours"] = quiet
+    else:
+        changes["quiet_hours"] = False
+    for kind in KEYWORD_KINDS:
+        changes[f"{kind}_keywords"] = _words(given.get(f"{kind}_keywords", ""))
+        changes[f"{kind}_message"] = given.get(f"{kind}_message", "").strip()
+    errors = [
+        FieldError(key, problem)
+        for key, value in changes.items()
+        if (problem := compliance.setting_problem(key, value)) is not None
+    ]
+    if not errors:
+        try:
+            async with viewer.state.db.write() as conn:
+                await projects.update_project(conn, viewer.project, changes)
+        except AgentsmsError as error:
+            errors = [
+                FieldError(e.field.removeprefix("settings."), e.message) for e in error.errors
+            ]
+    if errors:
+        context = _settings_context(viewer)
+        shown = _compliance_form({})
+        shown.update(
+            quiet_enabled=bool(given.get("quiet_enabled")),
+            quiet_start=given.get("quiet_start", ""),
+            quiet_end=given.get("quiet_end", ""),
+            quiet_timezone=given.get("quiet_timezone", ""),
+        )
+        for kind in KEYWORD_KINDS:
+            shown[f"{kind}_keywords"] = given.get(f"{kind}_keywords", "")
+            shown[f"{kind}_message"] = given.get(f"{kind}_message", "")
+        context.update(c=shown, errors=errors_by_field(errors))
+        return page(request, "settings.html", context, status_code=422, nav="settings")
+    viewer.state.key_cache.clear()
+    return RedirectResponse(f"{PREFIX}/settings?compliance_saved=1", status_code=303)
 
 
 @router.post("/settings", dependencies=[Protected])

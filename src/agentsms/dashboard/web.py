@@ -38,10 +38,13 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 NAV = (
     ("overview", "Overview", ""),
+    ("conversations", "Inbox", "/conversations"),
     ("messages", "Messages", "/messages"),
     ("batches", "Batches", "/batches"),
     ("compose", "Compose", "/compose"),
     ("numbers", "Numbers", "/numbers"),
+    ("webhooks", "Webhooks", "/webhooks"),
+    ("personas", "Personas", "/personas"),
     ("settings", "Settings", "/settings"),
     ("keys", "API keys", "/api-keys"),
 )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
-from agentsms.store.repositories import Row
+from agentsms.store.repositories import Row, webhook_log
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
 from agentsms.webhooks import signing
@@ -226,3 +226,11 @@ async def resend(conn: AsyncConnection, project_id: str, endpoint_id: str, deliv
         raise invalid("endpoint_id", "the endpoint is disabled; enable it first")
     await enqueue_delivery(conn, str(delivery["event_id"]), endpoint_id, resend=True)
     return delivery
+
+
+async def deliveries_about_message(
+    conn: AsyncConnection, project_id: str, message_id: str
+) -> Sequence[Row]:
+    """Every delivery attempt of the webhook events about one message, newest first."""
+    events = await webhook_log.events_about_message(conn, project_id, message_id)
+    return await webhook_log.deliveries_of_events(conn, [row["id"] for row in events])
