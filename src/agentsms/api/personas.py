@@ -62,7 +62,12 @@ async def create_persona(
     """A persona and its version 1 (a draft unless ``publish``)."""
     async with state.db.write() as conn:
         row, version = await service.create_persona(
-            conn, project.id, body.name, _persona_config(body), publish=body.publish
+            conn,
+            project.id,
+            body.name,
+            _persona_config(body),
+            publish=body.publish,
+            alias=body.alias,
         )
     return _persona(row, [version])
 

@@ -495,6 +495,12 @@ class PersonaVersionCreate(_Strict):
 class PersonaCreate(PersonaVersionCreate):
     name: str = Field(max_length=200)
     publish: bool = Field(default=False, description="Make version 1 the production version")
+    alias: int | None = Field(
+        default=None,
+        ge=1,
+        le=2_147_483_647,
+        description="Its numeric alias (unique in the project); the next free one if absent",
+    )
 
 
 class PersonaVersion(BaseModel):

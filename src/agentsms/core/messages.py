@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, conversations, personas, statuses, templates
+from agentsms.core import compliance, contacts, conversations, personas, statuses, templates
 from agentsms.core.conversations import ConversationInput, OutboundThread
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
-from agentsms.core.phone import InvalidPhoneNumberError, parse_phone
+from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
 from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
@@ -57,6 +57,7 @@ SEND_STYLES = (
     "loud",
     "slam",
 )
+NO_USER = "this project's contacts"
 Row = Mapping[str, Any]
 
 
@@ -118,9 +119,11 @@ class _Intake:
         now: datetime,
         *,
         expected: int = 1,
+        project_settings: Mapping[str, Any] | None = None,
         url_problem: UrlProblem | None = None,
     ) -> None:
         self.project_id = project_id
+        self.contacts = contacts.directory(project_settings or {})
         self.url_problem = url_problem
         self.pool = pool
         self.now = now
@@ -138,6 +141,21 @@ class _Intake:
     def error(self, prefix: str, name: str, message: str) -> None:
         self.errors.append(FieldError(f"{prefix}{name}", message))
 
+    def recipient(self, given: str, prefix: str) -> PhoneNumber | None:
+        """``given`` as a phone number: an E.164 number, or a username of the project's
+        contacts (see ``core.contacts``)."""
+        try:
+            return parse_phone(given)
+        except InvalidPhoneNumberError as error:
+            if not contacts.is_username(given):
+                self.error(prefix, "to", error.reason)
+                return None
+            number = self.contacts.get(contacts.key(given))
+            if number is None:
+                self.error(prefix, "to", f"is neither a phone number nor a username of {NO_USER}")
+                return None
+            return parse_phone(number)
+
     def segments(self, body: str) -> SegmentInfo:
         info = self._segments.get(body)
         if info is None:
@@ -154,11 +172,7 @@ class _Intake:
         metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         before = len(self.errors)
-        try:
-            to = parse_phone(spec.to)
-        except InvalidPhoneNumberError as error:
-            self.error(prefix, "to", error.reason)
-            to = None
+        to = self.recipient(spec.to, prefix)
         body = spec.body or ""
         try:
             # Only a caller's template is filled: an agent's or a person's text is sent as is.
@@ -371,22 +385,25 @@ async def _converse(
     project_settings: Mapping[str, Any],
     intake: _Intake,
     rows: Sequence[dict[str, Any]],
-    given: ConversationInput | None,
-    given_prefix: str,
+    givens: Sequence[tuple[ConversationInput, str]],
 ) -> None:
     """The conversation side of intake: opt-outs, conversations, openings, quiet hours,
-    timers. Problems go to ``intake.errors``: the caller raises, and the edge's transaction
-    takes back anything written here."""
-    if given is not None and given.settings:
-        intake.errors.extend(conversations.validate_given(given, project_settings, given_prefix))
-        intake.errors.extend(
-            await personas.check_references(conn, project_id, given.settings, given_prefix)
-        )
+    timers. ``givens`` are the distinct ``conversation`` objects of the sends, each with
+    the field prefix its errors get. Problems go to ``intake.errors``: the caller raises,
+    and the edge's transaction takes back anything written here."""
+    for given, given_prefix in givens:
+        if given.settings:
+            intake.errors.extend(
+                conversations.validate_given(given, project_settings, given_prefix)
+            )
+            intake.errors.extend(
+                await personas.check_references(conn, project_id, given.settings, given_prefix)
+            )
     active, opted_out = await conversations.lookup_outbound(conn, project_id, intake.threads)
     intake.errors.extend(compliance.opted_out_fields(rows, intake.prefixes, opted_out))
     if intake.errors:
         return
-    if given is not None:
+    for given, _ in givens:
         await personas.canonical_persona_id(conn, project_id, given.settings)
     attached = await conversations.attach_outbound(
         conn, project_id, project_settings, intake.threads, intake.now, active=active
@@ -444,13 +461,13 @@ async def send_message(
     (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
     if problems:
         _raise(problems)
+    settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, [spec])
-    intake = _Intake(project_id, pool, utcnow(), url_problem=url_problem)
+    intake = _Intake(project_id, pool, utcnow(), project_settings=settings, url_problem=url_problem)
     row = intake.build(spec, "")
     if row is None:
         _raise(intake.errors)
-    settings = await _project_settings(conn, project_id, project_settings)
-    await _converse(conn, project_id, settings, intake, [row], spec.conversation, "conversation.")
+    await _converse(conn, project_id, settings, intake, [row], _givens([spec]))
     if intake.errors:
         _raise(intake.errors)
     await _resolve_replies(conn, project_id, [row])
@@ -485,8 +502,16 @@ async def send_batch(
         _raise(problems)
     spec = replace(spec, items=items)
     now = utcnow()
+    settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, spec.items)
-    intake = _Intake(project_id, pool, now, expected=len(spec.items), url_problem=url_problem)
+    intake = _Intake(
+        project_id,
+        pool,
+        now,
+        expected=len(spec.items),
+        project_settings=settings,
+        url_problem=url_problem,
+    )
     batch_id = new_id("batch")
     rows: list[dict[str, Any]] = []
     spacing = spec.spacing_seconds or 0.0
@@ -500,9 +525,7 @@ async def send_batch(
         if row is not None:
             rows.append(row)
     if not intake.errors:
-        settings = await _project_settings(conn, project_id, project_settings)
-        given = spec.items[0].conversation
-        await _converse(conn, project_id, settings, intake, rows, given, "conversation.")
+        await _converse(conn, project_id, settings, intake, rows, _givens(spec.items))
     if intake.errors:
         bad = sorted({_index(e.field) for e in intake.errors if e.field.startswith("recipients[")})
         _raise(
@@ -529,6 +552,21 @@ async def send_batch(
     return BatchResult(batch=batch, message_ids=[row["id"] for row in rows], counts=counts)
 
 
+def _givens(items: Sequence[OutboundSpec]) -> list[tuple[ConversationInput, str]]:
+    """The distinct ``conversation`` objects of ``items`` and their error prefixes: the
+    shared one of a batch is ``conversation.``, one of a single item its own."""
+    found: dict[int, tuple[ConversationInput, list[int]]] = {}
+    for index, item in enumerate(items):
+        if item.conversation is not None:
+            found.setdefault(id(item.conversation), (item.conversation, []))[1].append(index)
+    if len(found) <= 1 or len(items) == 1:
+        return [(given, "conversation.") for given, _ in found.values()]
+    return [
+        (given, "conversation." if len(indexes) > 1 else f"recipients[{indexes[0]}].conversation.")
+        for given, indexes in found.values()
+    ]
+
+
 def _index(field_path: str) -> int:
     return int(field_path.split("]", 1)[0].removeprefix("recipients["))
 
@@ -544,8 +582,11 @@ async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -
     return row
 
 
-async def list_messages(conn: AsyncConnection, where: MessageFilter, limit: int) -> Sequence[Row]:
-    return await repo.list_messages(conn, where, limit)
+async def list_messages(
+    conn: AsyncConnection, where: MessageFilter, limit: int, offset: int = 0
+) -> Sequence[Row]:
+    """The messages ``where`` selects, newest first, skipping ``offset`` of them."""
+    return await repo.list_messages(conn, where, limit, offset)
 
 
 async def get_batch(

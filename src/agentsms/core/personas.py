@@ -151,17 +151,27 @@ async def create_persona(
     config: Mapping[str, Any],
     *,
     publish: bool = False,
+    alias: int | None = None,
 ) -> tuple[Row, Row]:
-    """A persona and its version 1 (a draft, or production with ``publish``)."""
+    """A persona and its version 1 (a draft, or production with ``publish``).
+
+    ``alias`` is its numeric alias (unique in the project; the next free one if absent),
+    for APIs that name agents by integer (Vida's ``agentId``).
+    """
     if not name.strip():
         raise invalid("name", "must not be empty")
+    if alias is not None:
+        if alias < 1:
+            raise invalid("alias", "must be a whole number of at least 1")
+        if await repo.get_persona(conn, project_id, str(alias)) is not None:
+            raise Conflict(f"alias {alias} is taken by another persona", code="alias_taken")
     _check_persona_config(config)
     await _check_persona_refs(conn, project_id, config)
     now = utcnow()
     row = {
         "id": new_id("persona"),
         "project_id": project_id,
-        "alias": await repo.next_alias(conn, project_id),
+        "alias": alias if alias is not None else await repo.next_alias(conn, project_id),
         "name": name.strip(),
         "production_version": 1 if publish else None,
         "created_at": now,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, conversations
+from agentsms.core import compliance, contacts, conversations
 from agentsms.core import numbers as numbers_service
 from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
@@ -96,10 +96,12 @@ async def update_project(
     """Rename the project and/or merge ``changes`` into its settings."""
     settings = dict(project.settings)
     for key, value in changes.items():
-        if key in compliance.SETTINGS_KEYS or key == "conversation":
+        if key in compliance.SETTINGS_KEYS or key in ("conversation", contacts.SETTING):
             problem = (
                 conversations.defaults_problem(value)
                 if key == "conversation"
+                else contacts.setting_problem(value)
+                if key == contacts.SETTING
                 else compliance.setting_problem(key, value)
             )
             if problem is not None:
@@ -107,7 +109,7 @@ async def update_project(
             settings[key] = value
             continue
         if key not in SETTINGS_KEYS:
-            known = (*SETTINGS_KEYS, "conversation", *compliance.SETTINGS_KEYS)
+            known = (*SETTINGS_KEYS, "conversation", contacts.SETTING, *compliance.SETTINGS_KEYS)
             raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(known)}")
         if key == "rate_limit_per_second" and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, agentphone, bland, telegent
+from agentsms.api.compat import _common, agentphone, bland, polyai, telegent, vida
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
-VENDORS: list[Vendor] = [telegent.VENDOR]
-VENDORS.append(bland.VENDOR)
-VENDORS.append(agentphone.VENDOR)
+VENDORS: list[Vendor] = [
+    telegent.VENDOR,
+    bland.VENDOR,
+    agentphone.VENDOR,
+    polyai.VENDOR,
+    vida.VENDOR,
+]
 
 
 def install(app: FastAPI, settings: Settings) -> None:

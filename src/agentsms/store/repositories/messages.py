@@ -39,6 +39,9 @@ class MessageFilter:
     created_before: datetime | None = None
     before_id: str | None = None
     number: str | None = None
+    direction: str | None = None
+    batched: bool | None = None
+    """Only messages sent in a batch (``True``) or outside one (``False``)."""
 
 
 async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -64,8 +67,16 @@ async def messages_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str
     return found
 
 
-async def list_messages(conn: AsyncConnection, where: MessageFilter, limit: int) -> Sequence[Row]:
+async def list_messages(
+    conn: AsyncConnection, where: MessageFilter, limit: int, offset: int = 0
+) -> Sequence[Row]:
     query = select(messages).where(messages.c.project_id == where.project_id)
+    if where.direction is not None:
+        query = query.where(messages.c.direction == where.direction)
+    if where.batched is not None:
+        query = query.where(
+            messages.c.batch_id.is_not(None) if where.batched else messages.c.batch_id.is_(None)
+        )
     if where.status is not None:
         query = query.where(messages.c.status == where.status)
     if where.to is not None:
@@ -86,7 +97,7 @@ async def list_messages(conn: AsyncConnection, where: MessageFilter, limit: int)
         query = query.where(
             or_(messages.c.to_number == where.number, messages.c.from_number == where.number)
         )
-    query = query.order_by(messages.c.id.desc()).limit(limit)
+    query = query.order_by(messages.c.id.desc()).limit(limit).offset(offset)
     return many((await conn.execute(query)).mappings().all())
 
 

@@ -1,0 +1,171 @@
+"""PolyAI's outbound SMS API, drop-in at ``/compat/polyai``.
+
+``POST /v1/outbound-sms`` with ``X-PolyAi-Auth-Token`` (an agentsms project API key) and
+``X-TOKEN-ID`` (the connector: the project's id, ``proj_…``). Each call sends ``message``
+to ``user_number`` from ``agent_number`` (or a number the sender pool chooses) and opens a
+new conversation session (any open one on the thread is ended first) whose first message is
+this greeting, under the named timeout policy ``polyai`` (after 24 h of silence in an
+engaged conversation a warning; no reply within 10 minutes ends it). ``202`` with an empty
+body; errors are ``{"detail": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from agentsms.api.compat._common import (
+    Failure,
+    Forbidden,
+    Vendor,
+    json_body_docs,
+    parse_json,
+    rate_limit,
+)
+from agentsms.api.deps import State, project_for_key
+from agentsms.core import messages as service
+from agentsms.core import numbers, projects
+from agentsms.core.conversations import ConversationInput
+from agentsms.core.errors import FieldError, NotFound, Unauthorized, ValidationFailed
+from agentsms.core.messages import OutboundSpec
+
+NAME = "polyai"
+POLICY = "polyai"
+router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: PolyAI"])
+
+# -- errors -----------------------------------------------------------------------------------
+
+# PolyAI answers validation failures and conflicts with 400.
+_STATUS = {409: 400, 422: 400}
+_GENERIC = {
+    500: "Internal server error.",
+    503: "Service temporarily unavailable. Retry after a short delay.",
+    504: "The server did not answer in time. Retry with backoff.",
+}
+# Our field names as PolyAI's.
+_FIELDS = {"to": "user_number", "from": "agent_number", "body": "message"}
+
+
+def _field(name: str) -> str:
+    return _FIELDS.get(name, name)
+
+
+def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
+    """PolyAI's status and ``{"detail": "..."}`` body for ``failure``."""
+    status = _STATUS.get(failure.status, failure.status)
+    if status in _GENERIC:
+        return status, {"detail": _GENERIC[status]}
+    if failure.errors:
+        detail = "; ".join(f"{e.field}: {e.message}" for e in failure.errors)
+    else:
+        detail = failure.detail
+    if status == 429:
+        detail = f"Per-project rate limit exceeded: {detail.rstrip('.')}. Back off and retry."
+    return status, {"detail": detail}
+
+
+def render_error(failure: Failure) -> Response:
+    status, body = error_body(failure)
+    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+
+
+# -- shapes -----------------------------------------------------------------------------------
+
+
+class OutboundSmsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str | None = Field(
+        default=None,
+        max_length=service.MAX_BODY_CHARS,
+        description="The plain-text message (the session's greeting). Without it, the "
+        "conversation's agent (a default persona) writes the greeting.",
+    )
+    user_number: str = Field(max_length=32, description="Recipient phone number in E.164")
+    agent_number: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Sender number in E.164: one of the project's numbers. If omitted, the "
+        "sender pool picks one.",
+    )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "Invalid body, missing fields, bad E.164, or agent_number not "
+        "provisioned for the project"
+    },
+    401: {"description": "Missing or invalid X-PolyAi-Auth-Token"},
+    403: {"description": "The API key's project is not the connector's"},
+    404: {"description": "Connector not found, or no numbers provisioned for the project"},
+    429: {"description": "Per-project rate limit exceeded"},
+    500: {"description": "Unexpected server error"},
+}
+
+
+def _renamed(error: ValidationFailed) -> ValidationFailed:
+    errors = [FieldError(_field(e.field), e.message) for e in error.errors]
+    return ValidationFailed(
+        "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail,
+        errors=errors,
+        code=error.code,
+    )
+
+
+@router.post(
+    "/v1/outbound-sms",
+    status_code=202,
+    response_class=Response,
+    responses={202: {"description": "Accepted; empty body"}, **_ERRORS},
+    summary="Send an outbound SMS",
+    openapi_extra=json_body_docs(OutboundSmsRequest),
+)
+async def outbound_sms(request: Request, state: State) -> Response:
+    """Send an SMS and open a new reply-enabled conversation session with it."""
+    api_key = request.headers.get("x-polyai-auth-token", "").strip()
+    if not api_key:
+        raise Unauthorized("missing X-PolyAi-Auth-Token")
+    project = await project_for_key(state, api_key)
+    connector = request.headers.get("x-token-id", "").strip()
+    if not connector:
+        raise ValidationFailed(
+            "X-TOKEN-ID: the connector header is required",
+            errors=[FieldError("X-TOKEN-ID", "the connector header is required")],
+        )
+    if connector != project.id:
+        async with state.db.read() as conn:
+            other = await projects.get_project(conn, connector)
+        if other is None:
+            raise NotFound(f"connector {connector} not found")
+        raise Forbidden("the API key's account does not match the connector's account")
+    await rate_limit(state, project)
+    body = await parse_json(request, OutboundSmsRequest)
+    spec = OutboundSpec(
+        to=body.user_number,
+        body=body.message,
+        from_=body.agent_number,
+        channel="sms",
+        literal=True,
+        conversation=ConversationInput(settings={"policy": POLICY}),
+        new_conversation=True,
+    )
+    async with state.db.write() as conn:
+        if not await numbers.list_numbers(conn, project.id):
+            raise NotFound("no numbers are provisioned for this project")
+        try:
+            await service.send_message(
+                conn,
+                project.id,
+                spec,
+                max_attempts=state.settings.job_max_attempts,
+                project_settings=project.settings,
+            )
+        except ValidationFailed as error:
+            raise _renamed(error) from None
+    return Response(status_code=202)
+
+
+VENDOR = Vendor(NAME, router, render_error)
