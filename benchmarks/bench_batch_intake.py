@@ -2,15 +2,16 @@
 
 agentsms: one ``agentsms serve --no-worker`` process on a fresh SQLite file. Each request
 carries 1,000 distinct recipients sharing one body; it is validated (E.164, segments,
-sender choice), stored (batch + messages + events + send jobs, one transaction) and
+sender choice), stored (batch + conversations + messages + send jobs, one transaction) and
 answered ``202``. Measured sequentially, sequentially with an ``Idempotency-Key`` on each
 request, and with 2 requests in flight.
 
 Ceiling: the same rows (one ``batches`` row, then ``messages`` and ``jobs`` rows as
-``core/messages.py::_store`` writes them, plus ``message_events`` rows if agentsms wrote
-intake events for the warm-up batch) inserted with the stdlib ``sqlite3`` ``executemany``
-into a fresh database migrated with ``agentsms.store.migrate``, with agentsms's pragmas,
-one ``BEGIN IMMEDIATE`` transaction per 1,000 recipients. Rows are built before the clock
+``core/messages.py::_store`` writes them, plus one open ``conversations`` row per recipient
+and ``message_events`` rows when agentsms wrote those for the warm-up batch) inserted
+with the stdlib ``sqlite3`` ``executemany`` into a fresh database migrated with
+``agentsms.store.migrate``, with agentsms's pragmas, one ``BEGIN IMMEDIATE`` transaction per
+1,000 recipients. Rows are built before the clock
 starts (a strict ceiling); the rate including building them in Python is shown too.
 
     .venv/bin/python benchmarks/bench_batch_intake.py [--requests 20] [--rounds 2]
@@ -124,19 +125,36 @@ INSERT_JOB = (
     "INSERT INTO jobs (kind, ref, payload, status, run_at, attempts, max_attempts, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_CONVERSATION = (
+    "INSERT INTO conversations (id, project_id, number_id, agent_number, user_number, channel, "
+    "status, thread_key, agent_paused, engaged, settings, metadata, state, extracted, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'sms', 'open', ?, 0, 0, '{}', '{}', '{}', "
+    "'{}', ?, ?)"
+)
 INSERT_BATCH = (
     "INSERT INTO batches (id, project_id, total, metadata, created_at) VALUES (?, ?, ?, ?, ?)"
 )
 
 RawBatch = tuple[
-    tuple[Any, ...], list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]
+    tuple[Any, ...],
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
+    list[tuple[Any, ...]],
 ]
 
 
 def build_rows(
-    project_id: str, number_id: str, numbers: list[str], *, with_events: bool = True
+    project_id: str,
+    number_id: str,
+    numbers: list[str],
+    *,
+    with_events: bool = True,
+    with_conversations: bool = False,
 ) -> RawBatch:
-    """The rows agentsms writes for one batch of ``numbers`` (time-ordered ULID ids)."""
+    """The rows agentsms writes for one batch of ``numbers`` (time-ordered ULID ids): the
+    batch, its messages, send jobs, and (when agentsms writes them) intake events and one
+    open conversation per recipient, linked from its message."""
     from agentsms.ids import new_id
 
     now = datetime.now(UTC)
@@ -146,13 +164,20 @@ def build_rows(
     messages: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     jobs: list[tuple[Any, ...]] = []
+    conversations: list[tuple[Any, ...]] = []
     # Column order of MESSAGE_COLUMNS; the two "to" slots are to_number and contact.
-    head = (project_id, batch_id, None, "outbound")
     middle = (SENDER, number_id)
     tail: tuple[Any, ...] = (BODY_TEXT, "[]", "sms", "queued", 1, "GSM-7", 0.0, None, "USD")
     tail += (None,) * 6 + ("{}", None, "simulator", None, 0, 0, stamp, stamp)
     for to in numbers:
         message_id = new_id("msg")
+        conversation_id = new_id("conv") if with_conversations else None
+        if conversation_id is not None:
+            thread = f"{project_id}|{SENDER}|{to}|sms"
+            conversations.append(
+                (conversation_id, project_id, number_id, SENDER, to, thread, stamp, stamp)
+            )
+        head = (project_id, batch_id, conversation_id, "outbound")
         messages.append((message_id, *head, to, *middle, to, *tail))
         if with_events:
             events.append(
@@ -160,7 +185,7 @@ def build_rows(
             )
         jobs.append(("message.send", message_id, "{}", "queued", epoch, 0, 8, epoch))
     batch = (batch_id, project_id, len(numbers), "{}", stamp)
-    return batch, messages, events, jobs
+    return batch, messages, events, jobs, conversations
 
 
 def raw_database(path: Path) -> tuple[sqlite3.Connection, str, str]:
@@ -188,9 +213,10 @@ def raw_database(path: Path) -> tuple[sqlite3.Connection, str, str]:
 def raw_insert(conn: sqlite3.Connection, batches: list[RawBatch], *, events: bool) -> float:
     """Insert each prepared batch in its own transaction; returns seconds taken."""
     started = time.perf_counter()
-    for batch, message_rows, event_rows, job_rows in batches:
+    for batch, message_rows, event_rows, job_rows, conversation_rows in batches:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(INSERT_BATCH, batch)
+        conn.executemany(INSERT_CONVERSATION, conversation_rows)
         conn.executemany(INSERT_MESSAGE, message_rows)
         if events:
             conn.executemany(INSERT_EVENT, event_rows)
@@ -205,7 +231,14 @@ def intake_tables(database: Path) -> dict[str, int]:
     try:
         return {
             table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for table in ("batches", "messages", "message_events", "jobs", "idempotency_keys")
+            for table in (
+                "batches",
+                "messages",
+                "message_events",
+                "jobs",
+                "idempotency_keys",
+                "conversations",
+            )
         }
     finally:
         conn.close()
@@ -268,20 +301,24 @@ def main() -> None:
             # Write what agentsms wrote for that batch: intake events only if it made them.
             written = intake_tables(workdir / "agentsms.db")
             events = written["message_events"] > 0
+            threads = written["conversations"] > 0
             print(f"agentsms wrote for the warm-up batch: {written}")
-            raw_insert(
-                conn,
-                [build_rows(project_id, number_id, recipients.take(size), with_events=events)],
-                events=events,
-            )
+
+            def rows_for(numbers: list[str]) -> RawBatch:
+                return build_rows(
+                    project_id,
+                    number_id,
+                    numbers,
+                    with_events=events,
+                    with_conversations=threads,
+                )
+
+            raw_insert(conn, [rows_for(recipients.take(size))], events=events)
 
             for round_no in range(1, args.rounds + 1):
                 log(f"round {round_no}: raw executemany")
                 started = time.perf_counter()
-                prepared = [
-                    build_rows(project_id, number_id, recipients.take(size), with_events=events)
-                    for _ in range(count)
-                ]
+                prepared = [rows_for(recipients.take(size)) for _ in range(count)]
                 building = time.perf_counter() - started
                 inserting = raw_insert(conn, prepared, events=events)
                 record(round_no, RAW, inserting)
@@ -320,7 +357,8 @@ def main() -> None:
     print(
         "\nraw = the DB work alone (ceiling); raw+build also pays for making ids, timestamps"
         " and tuples in Python, which any implementation must do. raw writes batches,"
-        f" messages, jobs{', message_events' if events else ''} (what agentsms wrote for the"
+        f" messages, jobs{', message_events' if events else ''}"
+        f"{', conversations' if threads else ''} (what agentsms wrote for the"
         " warm-up batch; agentsms also writes an idempotency record when given a key)."
     )
 
