@@ -22,7 +22,7 @@ from agentsms.store.repositories.messages import MessageFilter
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
-def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings | None = None) -> BatchSpec:
+def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings) -> BatchSpec:
     if len(body.recipients) > limit:
         raise ValidationFailed(
             f"recipients: at most {limit} per request",
@@ -31,7 +31,7 @@ def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings | None = N
             ],
         )
     items: list[OutboundSpec] = []
-    given = conversation_input(body.conversation, settings or Settings())
+    given = conversation_input(body.conversation, settings)
     for recipient in body.recipients:
         if isinstance(recipient, str):
             items.append(

@@ -44,7 +44,7 @@ def conversation_input(
     return ConversationInput(settings=given, metadata=options.metadata)
 
 
-def to_spec(body: schemas.MessageCreate, settings: Settings | None = None) -> OutboundSpec:
+def to_spec(body: schemas.MessageCreate, settings: Settings) -> OutboundSpec:
     return OutboundSpec(
         to=body.to,
         body=body.body,
@@ -57,7 +57,7 @@ def to_spec(body: schemas.MessageCreate, settings: Settings | None = None) -> Ou
         validity_seconds=body.validity_seconds,
         variables=body.variables,
         literal=body.literal,
-        conversation=conversation_input(body.conversation, settings or Settings()),
+        conversation=conversation_input(body.conversation, settings),
         new_conversation=body.new_conversation,
         template_id=body.template_id,
         send_style=body.send_style,
