@@ -413,6 +413,8 @@ async def _converse(
         conn, project_id, project_settings, intake.threads, intake.now, active=active
     )
     timers: dict[str, conversations.TimerStart] = {}
+    # Sends that share a conversation's settings (a batch's new ones) share their parse.
+    quiet_hours: dict[int, compliance.QuietHours | None] = {}
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
         row = thread.row
         settings = item.settings
@@ -424,9 +426,12 @@ async def _converse(
             )
             continue
         if row["purpose"] != compliance.COMPLIANCE:
-            quiet = compliance.parse_quiet_hours(
-                settings.get("quiet_hours", project_settings.get("quiet_hours"))
-            )
+            if id(settings) in quiet_hours:
+                quiet = quiet_hours[id(settings)]
+            else:
+                quiet = quiet_hours[id(settings)] = compliance.parse_quiet_hours(
+                    settings.get("quiet_hours", project_settings.get("quiet_hours"))
+                )
             if quiet is not None:
                 when = row["send_at"] or intake.now
                 allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
@@ -434,15 +439,16 @@ async def _converse(
                     row["send_at"] = allowed
                     row["status"] = statuses.SCHEDULED
         conversation = item.conversation
-        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE):
-            timers.setdefault(
-                conversation["id"],
-                conversations.TimerStart(
-                    conversation,
-                    settings,
-                    bool(conversation["engaged"]),
-                    row["send_at"].timestamp() if row["send_at"] else None,
-                ),
+        if conversation["id"] not in timers and row["purpose"] not in (
+            "warning",
+            "timeout",
+            compliance.COMPLIANCE,
+        ):
+            timers[conversation["id"]] = conversations.TimerStart(
+                conversation,
+                settings,
+                bool(conversation["engaged"]),
+                row["send_at"].timestamp() if row["send_at"] else None,
             )
     if not intake.errors:
         await conversations.restart_timers_many(conn, list(timers.values()))

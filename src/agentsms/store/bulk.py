@@ -85,13 +85,14 @@ def _plan(
 
 async def insert_rows(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], *, suffix: str = ""
-) -> None:
+) -> int | None:
     """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany.
 
     ``suffix`` is SQL of ours appended to the statement (e.g. an ``ON CONFLICT`` clause).
+    Returns how many rows went in where the driver reports it (SQLite), else None.
     """
     if not rows:
-        return
+        return 0
     columns = tuple(rows[0])
     sql, encoders = _plan(table, conn.dialect.name, columns, suffix)
     pick = itemgetter(*columns)
@@ -103,4 +104,5 @@ async def insert_rows(
         for index, encode in encoded:
             record[index] = encode(record[index])
         values.append(tuple(record))
-    await conn.exec_driver_sql(sql, values)
+    result = await conn.exec_driver_sql(sql, values)
+    return result.rowcount if conn.dialect.name == "sqlite" else None

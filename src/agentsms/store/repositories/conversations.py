@@ -65,10 +65,13 @@ async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict
     return found
 
 
-async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int | None:
     """Insert conversations, skipping any whose thread already has an active one (another
-    writer got there first); read the threads back to learn which rows went in."""
-    await insert_rows(conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING")
+    writer got there first). How many went in, where the driver says (SQLite); when that
+    is not all or not known, read the threads back to learn which rows went in."""
+    return await insert_rows(
+        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING"
+    )
 
 
 async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
