@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import personas as service
+from agentsms.store.repositories import Row
 
 router = APIRouter(prefix="/v1", tags=["agents"])
-Row = Mapping[str, Any]
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.Problem},
     409: {"model": schemas.Problem},

@@ -32,6 +32,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import optouts as optouts_repo
@@ -40,8 +41,6 @@ from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats as webhook_formats
 from agentsms.webhooks.events import Event, emit_many
-
-Row = Mapping[str, Any]
 
 OPEN = "open"
 NEEDS_ATTENTION = "needs_attention"

@@ -27,6 +27,7 @@ from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -58,7 +59,6 @@ SEND_STYLES = (
     "slam",
 )
 NO_USER = "this project's contacts"
-Row = Mapping[str, Any]
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from agentsms import agents
 from agentsms.agents.pathway import load_pathway_text
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import personas as repo
 from agentsms.store.tables import (
     dispositions,
@@ -29,8 +30,6 @@ from agentsms.store.tables import (
     persona_versions,
 )
 from agentsms.store.types import utcnow
-
-Row = Mapping[str, Any]
 
 
 def _check_agent(config: Mapping[str, Any], field: str) -> None:
