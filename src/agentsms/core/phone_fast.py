@@ -55,7 +55,12 @@ class _Region:
     types: tuple[_Desc, ...]
 
     def valid(self, nsn: str) -> bool:
-        return self.general.matches(nsn) and any(desc.matches(nsn) for desc in self.types)
+        if not self.general.matches(nsn):
+            return False
+        for desc in self.types:  # a loop, not any(): this runs for every recipient
+            if desc.matches(nsn):
+                return True
+        return False
 
 
 def _desc(raw: Any) -> _Desc | None:
