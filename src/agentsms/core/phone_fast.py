@@ -57,7 +57,7 @@ class _Region:
     def valid(self, nsn: str) -> bool:
         if not self.general.matches(nsn):
             return False
-        for desc in self.types:  # a loop, not any(): this runs for every recipient
+        for desc in self.types:  # noqa: SIM110 (a loop, not any(): it runs per recipient)
             if desc.matches(nsn):
                 return True
         return False
