@@ -98,7 +98,7 @@ class Dispatcher:
         now = time.time()
         now_dt = from_epoch(now)
         async with self.db.read() as conn:
-            found = await messages_repo.messages_by_ids(conn, [j.ref for j in jobs if j.ref])
+            found = await messages_repo.dispatch_rows(conn, [j.ref for j in jobs if j.ref])
             numbers = await numbers_repo.numbers_by_ids(
                 conn, [m["number_id"] for m in found.values() if m["number_id"]]
             )
@@ -313,38 +313,39 @@ class Dispatcher:
         """Transaction 2: the provider's answers, the status changes and the jobs' fate."""
         now = time.time()
         now_dt = from_epoch(now)
-        sent_rows: list[dict[str, Any]] = []
+        sent_rows: list[tuple[str, str, Any, int]] = []
         sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
         failed: list[tuple[_Work, SendError]] = []
         retries: list[tuple[_Work, SendError]] = []
         done_jobs: list[int] = []
+        counts: dict[tuple[str, str], int] = defaultdict(int)
         for item, outcome in outcomes:
             name = item.message["provider"]
             if isinstance(outcome, SendResult):
-                metrics.provider_outcomes.labels(provider=name, outcome="accepted").inc()
+                counts[(name, "accepted")] += 1
                 sent_rows.append(
-                    {
-                        "b_id": item.message["id"],
-                        "provider_message_id": outcome.provider_message_id,
-                        "sent_at": now_dt,
-                        "price": outcome.price,
-                        "updated_at": now_dt,
-                        "attempts": item.job.attempts,
-                    }
+                    (
+                        item.message["id"],
+                        outcome.provider_message_id,
+                        outcome.price,
+                        item.job.attempts,
+                    )
                 )
                 sent_events.append((item.message, statuses.SENT, {}))
                 done_jobs.append(item.job.id)
             elif outcome.retryable and item.job.attempts < item.job.max_attempts:
-                metrics.provider_outcomes.labels(provider=name, outcome="retry").inc()
+                counts[(name, "retry")] += 1
                 retries.append((item, outcome))
             else:
-                metrics.provider_outcomes.labels(provider=name, outcome="failed").inc()
+                counts[(name, "failed")] += 1
                 failed.append((item, outcome))
                 done_jobs.append(item.job.id)
+        for (name, kind), count in counts.items():
+            metrics.provider_outcomes.labels(provider=name, outcome=kind).inc(count)
         async with self.db.write() as conn:
             if sent_rows:
                 await messages_repo.mark_sent(
-                    conn, sent_rows, advance_from=statuses.before(statuses.SENT)
+                    conn, sent_rows, now=now_dt, advance_from=statuses.before(statuses.SENT)
                 )
                 await record_events(conn, sent_events, now_dt)
             for item, error in failed:
