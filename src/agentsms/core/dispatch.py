@@ -429,14 +429,15 @@ async def _mark_failed(
 
 def _request(item: _Work) -> SendRequest:
     message = item.message
+    media = message["media_urls"]
     return SendRequest(
         reference=message["id"],
         from_number=message["from_number"],
         to_number=message["to_number"],
         body=message["body"],
         channel=message["channel"],
-        media_urls=tuple(message["media_urls"] or ()),
-        number_settings=(item.number or {}).get("settings") or {},
+        media_urls=tuple(media) if media else (),
+        number_settings=(item.number["settings"] or {}) if item.number else {},
     )
 
 

@@ -135,6 +135,8 @@ async def claim(
 
 
 def _payload(value: Any) -> dict[str, Any]:
+    if value == "{}":
+        return {}  # most jobs (every message.send) carry no payload
     if isinstance(value, str):
         loaded = json.loads(value)
         assert isinstance(loaded, dict)

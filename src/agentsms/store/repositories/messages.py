@@ -223,7 +223,7 @@ async def advance_where(
             f"AND status IN ({guard}) RETURNING {', '.join(returning)}"
         )
         result = await conn.exec_driver_sql(sql, (*params, *id_list_params(dialect, chunk)))
-        changed.extend(dict(zip(returning, row, strict=True)) for row in result.all())
+        changed.extend(many(result.mappings()))
     return changed
 
 
