@@ -28,8 +28,12 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                else:
+                    # The server delivers no more than the declared length.
+                    await self.app(scope, receive, send)
                 return
         seen = 0
         started = False
