@@ -40,6 +40,9 @@ def conversation_input(
         given["persona_id"] = str(given["persona_id"])
     if options.webhook_url is not None:
         webhooks.check_url(options.webhook_url, "conversation.webhook_url", settings)
+    agent = given.get("persona_settings")
+    if isinstance(agent, dict) and agent.get("kind") == "webhook" and "url" in agent:
+        webhooks.check_url(str(agent["url"]), "conversation.persona_settings.url", settings)
     return ConversationInput(settings=given, metadata=options.metadata)
 
 

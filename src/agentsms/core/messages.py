@@ -721,7 +721,7 @@ async def record_events(
         conn,
         [
             {
-                "id": new_id("evt"),
+                "id": event_id,
                 "project_id": row["project_id"],
                 "message_id": row["id"],
                 "type": f"message.{status}",
@@ -729,7 +729,9 @@ async def record_events(
                 "data": dict(data),
                 "created_at": now,
             }
-            for row, status, data in changes
+            for event_id, (row, status, data) in zip(
+                new_ids("evt", len(changes)), changes, strict=True
+            )
         ],
     )
     await message_events.on_status_changes(conn, changes)
