@@ -10,21 +10,24 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from agentsms.agents import load_demo_pathway
-from agentsms.app import create_app
 from agentsms.core.numbers import NumberInput, add_number
 from agentsms.store import tables
-from tests.conftest import Gateway, open_gateway
-from tests.conftest import test_settings as settings_for
-from tests.integration.conversation_helpers import forget_deliveries
+from tests.conftest import Gateway
+from tests.integration.conversation_helpers import (
+    QuietHandler,
+    demo_persona,
+    forget_deliveries,
+    loopback_gateway,
+    serve_on_loopback,
+)
 from tests.integration.helpers import message_rows
 
 BASE = "/compat/bland"
@@ -81,20 +84,6 @@ async def conversation_row(gateway: Gateway, conversation_id: str) -> dict[str, 
     async with gateway.db.read() as conn:
         row = (await conn.execute(query)).mappings().one()
     return dict(row)
-
-
-async def persona(gateway: Gateway) -> dict[str, Any]:
-    created = await gateway.client.post(
-        "/v1/personas",
-        json={
-            "name": "Reminders",
-            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
-            "publish": True,
-        },
-    )
-    assert created.status_code == 201, created.text
-    found: dict[str, Any] = created.json()
-    return found
 
 
 async def pathway(gateway: Gateway) -> dict[str, Any]:
@@ -162,7 +151,7 @@ async def test_bearer_authorization_is_accepted_too(gateway: Gateway) -> None:
 
 
 async def test_without_agent_message_the_agent_writes_it(gateway: Gateway) -> None:
-    found = await persona(gateway)
+    found = await demo_persona(gateway)
     async with bland(gateway) as client:
         response = await client.post(
             SEND,
@@ -697,7 +686,7 @@ def hook_server() -> Iterator[tuple[_Hooks, str]]:
     """The customer's webhook receiver on a real loopback socket."""
     hooks = _Hooks()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             with hooks.lock:
@@ -706,31 +695,14 @@ def hook_server() -> Iterator[tuple[_Hooks, str]]:
             self.send_header("content-length", "0")
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield hooks, f"http://127.0.0.1:{server.server_address[1]}/bland-hook"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@asynccontextmanager
-async def loopback_gateway(gateway: Gateway) -> AsyncIterator[Gateway]:
-    """A gateway whose webhooks may call loopback URLs (the local receiver)."""
-    app = create_app(settings_for(gateway.settings.database_url, allow_insecure_urls=True))
-    async with app.router.lifespan_context(app), open_gateway(app, "bland-hooks") as opened:
-        yield opened
+    with serve_on_loopback(Handler) as base:
+        yield hooks, f"{base}/bland-hook"
 
 
 async def test_the_conversation_end_webhook_comes_in_blands_shape(gateway: Gateway) -> None:
     person = "+14155551401"
     with hook_server() as (hooks, url):
-        async with loopback_gateway(gateway) as gw, bland(gw) as client:
+        async with loopback_gateway(gateway, "bland-hooks") as gw, bland(gw) as client:
             sent = await client.post(
                 SEND,
                 json={

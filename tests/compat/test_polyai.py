@@ -26,14 +26,15 @@ from agentsms.store import migrate, tables
 from tests.compat.servers import serving
 from tests.conftest import Gateway
 from tests.conftest import test_settings as settings_for
-from tests.integration.conversation_helpers import forget_deliveries
-from tests.integration.helpers import message_rows
-from tests.integration.test_agent_conversations import (
-    SECRET,
+from tests.integration.conversation_helpers import (
     agent_server,
+    default_to_webhook_agent,
+    forget_deliveries,
     insecure_gateway,
+    text_in,
     wait_for,
 )
+from tests.integration.helpers import message_rows
 from tests.integration.test_conversation_timers import run_timers_at, timer_jobs
 
 BASE = "/compat/polyai"
@@ -286,25 +287,14 @@ async def test_the_greeting_is_in_the_agents_context_and_replies_continue_it(
     person = "+14155551236"
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
-            defaults = {
-                "conversation": {
-                    "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                }
-            }
-            patched = await gw.client.patch("/v1/project", json={"settings": defaults})
-            assert patched.status_code == 200, patched.text
-            gw.app.state.agentsms.key_cache.clear()
+            await default_to_webhook_agent(gw, url)
             async with polyai(gw) as client:
                 sent = await client.post(
                     "/v1/outbound-sms", json={"message": GREETING, "user_number": person}
                 )
                 assert sent.status_code == 202, sent.text
                 (row,) = await message_rows(gw)
-                reply = await gw.client.post(
-                    "/v1/simulator/inbound",
-                    json={"from": person, "to": OURS, "body": "Can I move it to 3pm instead?"},
-                )
-                assert reply.status_code == 202, reply.text
+                await text_in(gw, person, "Can I move it to 3pm instead?")
                 cid = row["conversation_id"]
                 shown = await wait_for(gw, cid, lambda c: len(c["messages"]) >= 3)
                 # Without a message, the conversation's agent writes the greeting.
@@ -342,9 +332,7 @@ async def test_inactivity_policy_warns_after_24h_and_ends_10_minutes_later(
     (conversation,) = await conversations_of(gateway)
     cid = conversation["id"]
     assert await timer_jobs(gateway, cid) == []  # not engaged until the user replies
-    await gateway.client.post(
-        "/v1/simulator/inbound", json={"from": USER, "to": OURS, "body": "Can I move it?"}
-    )
+    await text_in(gateway, USER, "Can I move it?")
     replied = time.time()
     warning, timeout = await timer_jobs(gateway, cid)
     assert abs(warning["run_at"] - (replied + 24 * 3600)) < 5

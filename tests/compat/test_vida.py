@@ -23,14 +23,15 @@ from agentsms.core.numbers import add_simulator_number
 from agentsms.store import migrate, tables
 from tests.conftest import Gateway
 from tests.conftest import test_settings as settings_for
-from tests.integration.conversation_helpers import forget_deliveries
-from tests.integration.helpers import message_rows
-from tests.integration.test_agent_conversations import (
-    SECRET,
+from tests.integration.conversation_helpers import (
     agent_server,
+    default_to_webhook_agent,
+    forget_deliveries,
     insecure_gateway,
+    text_in,
     wait_for,
 )
+from tests.integration.helpers import message_rows
 
 BASE = "/compat/vida"
 PATH = "/api/v2/agent/outboundSms"
@@ -299,14 +300,7 @@ async def test_context_and_task_context_reach_the_agent(gateway: Gateway) -> Non
     person = "+14155552101"
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
-            defaults = {
-                "conversation": {
-                    "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                }
-            }
-            patched = await gw.client.patch("/v1/project", json={"settings": defaults})
-            assert patched.status_code == 200, patched.text
-            gw.app.state.agentsms.key_cache.clear()
+            await default_to_webhook_agent(gw, url)
             async with vida(gw) as client:
                 response = await client.post(
                     PATH,
@@ -319,10 +313,7 @@ async def test_context_and_task_context_reach_the_agent(gateway: Gateway) -> Non
                     },
                 )
             (task,) = assert_initiated(response, 1)
-            reply = await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": OURS, "body": "Make it 9"}
-            )
-            assert reply.status_code == 202
+            await text_in(gw, person, "Make it 9")
             shown = await wait_for(gw, task["conversationId"], lambda c: len(c["messages"]) >= 3)
             assert shown["messages"][-1]["body"] == "re: Make it 9"
             (turn,) = server.turns

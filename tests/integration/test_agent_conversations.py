@@ -3,51 +3,28 @@ openings written by the agent, failures handed to a human, takeover, personas an
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 
 from agentsms.agents import load_demo_pathway
-from agentsms.app import create_app
 from agentsms.store import tables
-from tests.conftest import Gateway, open_gateway
-from tests.conftest import test_settings as settings_for
-from tests.integration.conversation_helpers import forget_deliveries
+from tests.conftest import Gateway
+from tests.integration.conversation_helpers import (
+    REMINDED,
+    RESCHEDULE,
+    agent_server,
+    create_persona,
+    demo_persona,
+    forget_deliveries,
+    insecure_gateway,
+    script_replies,
+    send_with_webhook_agent,
+    start_reminder,
+    text_in,
+    wait_for,
+    webhook_agent,
+)
 from tests.integration.helpers import assert_problem, problem_fields
-
-SECRET = "whsec_" + "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-
-
-async def wait_for(
-    gateway: Gateway, conversation_id: str, done: Any, within: float = 20.0
-) -> dict[str, Any]:
-    """Run due jobs until ``done(conversation)`` holds."""
-    deadline = time.monotonic() + within
-    while True:
-        await gateway.drain()
-        shown: dict[str, Any] = (
-            await gateway.client.get(f"/v1/conversations/{conversation_id}")
-        ).json()
-        if done(shown):
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"conversation did not get there in {within}s: {shown}")
-        await asyncio.sleep(0.02)
-
-
-async def _persona(gateway: Gateway, **body: Any) -> dict[str, Any]:
-    response = await gateway.client.post("/v1/personas", json=body)
-    assert response.status_code == 201, response.text
-    persona: dict[str, Any] = response.json()
-    return persona
 
 
 async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
@@ -59,30 +36,10 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
         json={"url": "https://hooks.example.com/ended", "event_types": ["conversation.ended"]},
     )
     assert hook.status_code == 201, hook.text
-    persona = await _persona(
-        gateway,
-        name="Reminders",
-        agent={"kind": "flow", "pathway": load_demo_pathway()},
-        publish=True,
-    )
-    scripted = await gateway.client.put(
-        f"/v1/simulator/people/{person}",
-        json={"replies": ["Can we move it to Thursday at 3pm?"], "delay_seconds": 0},
-    )
-    assert scripted.status_code == 200, scripted.text
-    sent = await gateway.client.post(
-        "/v1/messages",
-        json={
-            "to": person,
-            "conversation": {
-                "persona_id": persona["id"],
-                "metadata": {"name": "Ana", "time": "on Tue Dec 2 at 3 PM"},
-            },
-        },
-    )
-    assert sent.status_code == 202, sent.text
-    assert sent.json()["body"] == ""  # the agent writes it
-    cid = sent.json()["conversation_id"]
+    persona = await demo_persona(gateway, name="Reminders")
+    sent = await start_reminder(gateway, person, persona["id"])
+    assert sent["body"] == ""  # the agent writes it
+    cid = sent["conversation_id"]
 
     shown = await wait_for(gateway, cid, lambda c: c["status"] == "ended")
     assert shown["outcome"] == "rescheduled"
@@ -91,11 +48,11 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
     texts = [(m["direction"], m["body"]) for m in shown["messages"]]
     assert texts[0][0] == "outbound"
     assert texts[0][1].startswith("Hi Ana, this is a reminder of your appointment on Tue Dec 2")
-    assert texts[1] == ("inbound", "Can we move it to Thursday at 3pm?")
+    assert texts[1] == ("inbound", RESCHEDULE)
     assert texts[2][0] == "outbound"
     assert "move your appointment" in texts[2][1]
     assert len(texts) == 3
-    assert shown["messages"][0]["id"] == sent.json()["id"]
+    assert shown["messages"][0]["id"] == sent["id"]
     log = (await gateway.client.get("/v1/simulator/log", params={"to": person})).json()
     assert [row["body"] for row in log["data"]] == [texts[0][1], texts[2][1]]
 
@@ -107,7 +64,7 @@ async def test_demo_pathway_runs_a_whole_conversation_through_the_simulator(
         (ended,) = [dict(row[0]) for row in (await conn.execute(query)).all()]
     assert ended["data"]["outcome"] == "rescheduled"
     assert ended["data"]["extracted"] == shown["extracted"]
-    assert ended["data"]["metadata"] == {"name": "Ana", "time": "on Tue Dec 2 at 3 PM"}
+    assert ended["data"]["metadata"] == REMINDED
     assert [h["role"] for h in ended["data"]["recent_history"]] == ["agent", "person", "agent"]
     await forget_deliveries(gateway)
 
@@ -140,9 +97,7 @@ async def test_pathways_are_validated_on_upload_and_usable_by_id(gateway: Gatewa
     assert [v["version"] for v in again.json()["versions"]] == [1, 2]
 
     person = "+14155554103"
-    await gateway.client.put(
-        f"/v1/simulator/people/{person}", json={"replies": ["yes"], "delay_seconds": 0}
-    )
+    await script_replies(gateway, person, "yes")
     sent = await gateway.client.post(
         "/v1/messages",
         json={"to": person, "conversation": {"pathway_id": pathway["id"], "pathway_version": 2}},
@@ -158,7 +113,7 @@ async def test_pathways_are_validated_on_upload_and_usable_by_id(gateway: Gatewa
 
 async def test_persona_versions_draft_and_production(gateway: Gateway) -> None:
     pathway = load_demo_pathway()
-    persona = await _persona(gateway, name="P", agent={"kind": "flow", "pathway": pathway})
+    persona = await create_persona(gateway, name="P", agent={"kind": "flow", "pathway": pathway})
     assert persona["production_version"] is None
     assert persona["alias"] >= 1
     no_prod = await gateway.client.post(
@@ -204,12 +159,7 @@ async def test_persona_versions_draft_and_production(gateway: Gateway) -> None:
 
 
 async def test_persona_settings_override_the_persona(gateway: Gateway) -> None:
-    persona = await _persona(
-        gateway,
-        name="Q",
-        agent={"kind": "flow", "pathway": load_demo_pathway()},
-        publish=True,
-    )
+    persona = await demo_persona(gateway, name="Q")
     other = load_demo_pathway()
     other["nodes"][0]["text"] = "Override says hi. Reply YES, R or C."
     sent = await gateway.client.post(
@@ -264,80 +214,14 @@ async def test_dispositions_and_extraction_schemas(gateway: Gateway) -> None:
 # --- a customer's webhook agent on a real local socket --------------------------------------
 
 
-class _AgentServer:
-    def __init__(self) -> None:
-        self.status = 200
-        self.turns: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.answer: dict[str, Any] | None = None  # instead of 're: <last text>'
-
-
-@contextmanager
-def agent_server() -> Iterator[tuple[_AgentServer, str]]:
-    """A customer's agent: answers each turn with 're: <last person text>'."""
-    state = _AgentServer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            with state.lock:
-                state.turns.append(body)
-                status = state.status
-            people = [h["text"] for h in body["history"] if h["role"] == "person"]
-            answer = state.answer or {"reply": f"re: {people[-1]}" if people else "opening"}
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/agent"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@asynccontextmanager
-async def insecure_gateway(gateway: Gateway) -> AsyncIterator[Gateway]:
-    """A gateway that may call loopback URLs (the local agent server)."""
-    settings = settings_for(
-        gateway.settings.database_url, allow_insecure_urls=True, agent_max_attempts=3
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app), open_gateway(app, "agents") as opened:
-        yield opened
-
-
 async def test_several_texts_at_once_get_one_reply_each_in_order(gateway: Gateway) -> None:
     person = "+14155554201"
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hello from the shop",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            assert sent.status_code == 202, sent.text
+            sent = await send_with_webhook_agent(gw, person, url, "Hello from the shop")
             for text in ("one", "two", "three"):
-                response = await gw.client.post(
-                    "/v1/simulator/inbound",
-                    json={"from": person, "to": "+14155550100", "body": text},
-                )
-                assert response.status_code == 202
-            cid = sent.json()["conversation_id"]
+                await text_in(gw, person, text)
+            cid = sent["conversation_id"]
             shown = await wait_for(gw, cid, lambda c: len(c["messages"]) >= 7)
             bodies = [m["body"] for m in shown["messages"]]
             assert bodies[:4] == ["Hello from the shop", "one", "two", "three"]
@@ -357,20 +241,9 @@ async def test_a_failing_agent_is_retried_then_needs_attention(gateway: Gateway)
     with agent_server() as (server, url):
         server.status = 503
         async with insecure_gateway(gateway) as gw:
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hi",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            cid = sent.json()["conversation_id"]
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "hey"}
-            )
+            sent = await send_with_webhook_agent(gw, person, url)
+            cid = sent["conversation_id"]
+            await text_in(gw, person, "hey")
             shown = await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
             assert len(server.turns) == 3  # agent_max_attempts
             assert [m["body"] for m in shown["messages"]] == ["Hi", "hey"]
@@ -386,10 +259,7 @@ async def test_a_failing_agent_is_retried_then_needs_attention(gateway: Gateway)
             resumed = await gw.client.post(f"/v1/conversations/{cid}/agent", json={"paused": False})
             assert resumed.json()["status"] == "open"
             assert resumed.json()["agent_paused"] is False
-            await gw.client.post(
-                "/v1/simulator/inbound",
-                json={"from": person, "to": "+14155550100", "body": "thanks"},
-            )
+            await text_in(gw, person, "thanks")
             shown = await wait_for(gw, cid, lambda c: c["messages"][-1]["body"] == "re: thanks")
             assert [m["body"] for m in shown["messages"]][-2:] == ["thanks", "re: thanks"]
 
@@ -398,22 +268,11 @@ async def test_a_paused_agent_stays_quiet(gateway: Gateway) -> None:
     person = "+14155554203"
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hi",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            cid = sent.json()["conversation_id"]
+            sent = await send_with_webhook_agent(gw, person, url)
+            cid = sent["conversation_id"]
             paused = await gw.client.post(f"/v1/conversations/{cid}/agent", json={"paused": True})
             assert paused.json()["agent_paused"] is True
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "hey"}
-            )
+            await text_in(gw, person, "hey")
             await gw.drain()
             assert server.turns == []
             ended = await gw.client.post(f"/v1/conversations/{cid}/end")
@@ -427,34 +286,16 @@ async def test_the_agent_never_sees_an_opt_out(gateway: Gateway, word: str) -> N
     person = "+14155554204"
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hi",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": word}
-            )
+            sent = await send_with_webhook_agent(gw, person, url)
+            await text_in(gw, person, word)
             await gw.drain()
             assert server.turns == []
-            shown = (
-                await gw.client.get(f"/v1/conversations/{sent.json()['conversation_id']}")
-            ).json()
+            shown = (await gw.client.get(f"/v1/conversations/{sent['conversation_id']}")).json()
             assert shown["status"] == "opted_out"
 
 
 async def test_a_numbers_default_persona_answers_a_stranger(gateway: Gateway) -> None:
-    persona = await _persona(
-        gateway,
-        name="Front desk",
-        agent={"kind": "flow", "pathway": load_demo_pathway()},
-        publish=True,
-    )
+    persona = await demo_persona(gateway, name="Front desk")
     number = await gateway.client.post(
         "/v1/numbers",
         json={
@@ -464,18 +305,12 @@ async def test_a_numbers_default_persona_answers_a_stranger(gateway: Gateway) ->
         },
     )
     assert number.status_code == 201, number.text
-    inbound = await gateway.client.post(
-        "/v1/simulator/inbound",
-        json={"from": "+14155554301", "to": "+14155550142", "body": "yes"},
-    )
-    cid = inbound.json()["conversation_id"]
+    inbound = await text_in(gateway, "+14155554301", "yes", to="+14155550142")
+    cid = inbound["conversation_id"]
     # The pathway starts from its first node: the stranger gets the greeting question.
     shown = await wait_for(gateway, cid, lambda c: len(c["messages"]) == 2)
     assert shown["messages"][1]["body"].startswith("Hi there, this is a reminder")
-    await gateway.client.post(
-        "/v1/simulator/inbound",
-        json={"from": "+14155554301", "to": "+14155550142", "body": "yes"},
-    )
+    await text_in(gateway, "+14155554301", "yes", to="+14155550142")
     shown = await wait_for(gateway, cid, lambda c: c["status"] == "ended")
     assert shown["outcome"] == "confirmed"
     assert shown["messages"][-1]["direction"] == "outbound"
@@ -487,12 +322,7 @@ async def test_a_numbers_default_persona_answers_a_stranger(gateway: Gateway) ->
 
 
 async def test_a_bodyless_batch_gets_one_opening_per_recipient(gateway: Gateway) -> None:
-    persona = await _persona(
-        gateway,
-        name="Batch",
-        agent={"kind": "flow", "pathway": load_demo_pathway()},
-        publish=True,
-    )
+    persona = await demo_persona(gateway, name="Batch")
     batch = await gateway.client.post(
         "/v1/batches",
         json={
@@ -523,7 +353,7 @@ async def test_an_llm_persona_holds_a_conversation_and_ends_it_with_a_tool_call(
         fake.end("confirmed", {"day": "Tuesday"}, text="Great, see you Tuesday at 10. Bye!")
         async with insecure_gateway(gateway) as gw:
             confirmed = await gw.client.post("/v1/dispositions", json={"name": "confirmed"})
-            persona = await _persona(
+            persona = await create_persona(
                 gw,
                 name="Dental assistant",
                 agent={
@@ -536,10 +366,7 @@ async def test_an_llm_persona_holds_a_conversation_and_ends_it_with_a_tool_call(
                 publish=True,
             )
             person = "+14155554501"
-            await gw.client.put(
-                f"/v1/simulator/people/{person}",
-                json={"replies": ["Yes, that works"], "delay_seconds": 0},
-            )
+            await script_replies(gw, person, "Yes, that works")
             sent = await gw.client.post(
                 "/v1/messages",
                 json={
@@ -624,7 +451,7 @@ async def test_the_agent_gets_dispositions_schemas_context_and_start_node(
                 json={
                     "to": person,
                     "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET},
+                        "persona_settings": webhook_agent(url),
                         "context": "ctx",
                         "task_context": "task",
                         "start_node_id": "ask_day",
@@ -651,9 +478,7 @@ async def test_the_agent_gets_dispositions_schemas_context_and_start_node(
 
 
 async def test_start_node_id_starts_the_flow_there(gateway: Gateway) -> None:
-    persona = await _persona(
-        gateway, name="S", agent={"kind": "flow", "pathway": load_demo_pathway()}, publish=True
-    )
+    persona = await demo_persona(gateway, name="S")
     sent = await gateway.client.post(
         "/v1/messages",
         json={
@@ -673,26 +498,13 @@ async def test_agent_text_is_sent_as_written_and_an_unsendable_reply_needs_a_hum
     with agent_server() as (server, url):
         async with insecure_gateway(gateway) as gw:
             server.answer = {"reply": "Your code is {{code}}, literally."}
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hi",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            cid = sent.json()["conversation_id"]
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "?"}
-            )
+            sent = await send_with_webhook_agent(gw, person, url)
+            cid = sent["conversation_id"]
+            await text_in(gw, person, "?")
             shown = await wait_for(gw, cid, lambda c: len(c["messages"]) == 3)
             assert shown["messages"][-1]["body"] == "Your code is {{code}}, literally."
 
             server.answer = {"replies": ["x" * 2000]}
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": "!"}
-            )
+            await text_in(gw, person, "!")
             shown = await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
             assert [m["body"] for m in shown["messages"]][-1] == "!"

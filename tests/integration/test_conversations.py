@@ -10,7 +10,7 @@ import pytest
 
 from agentsms.store import tables
 from tests.conftest import Gateway
-from tests.integration.conversation_helpers import forget_deliveries
+from tests.integration.conversation_helpers import forget_deliveries, text_in
 from tests.integration.helpers import assert_problem, count, jobs_for, problem_fields
 
 
@@ -30,15 +30,6 @@ async def _send(gateway: Gateway, **payload: Any) -> dict[str, Any]:
     return body
 
 
-async def _inbound(gateway: Gateway, body: str, person: str = PERSON) -> dict[str, Any]:
-    response = await gateway.client.post(
-        "/v1/simulator/inbound", json={"from": person, "to": "+14155550100", "body": body}
-    )
-    assert response.status_code == 202, response.text
-    message: dict[str, Any] = response.json()
-    return message
-
-
 async def _conversation(gateway: Gateway, conversation_id: str) -> dict[str, Any]:
     response = await gateway.client.get(f"/v1/conversations/{conversation_id}")
     assert response.status_code == 200, response.text
@@ -56,7 +47,7 @@ async def test_a_send_opens_a_conversation_that_replies_and_later_sends_join(
         conversation={"context": "restaurant", "metadata": {"order": "A17"}},
     )
     assert first["conversation_id"].startswith("conv_")
-    reply = await _inbound(gateway, "on my way")
+    reply = await text_in(gateway, PERSON, "on my way")
     second = await _send(gateway, to=PERSON, body="See you soon")
     assert reply["conversation_id"] == first["conversation_id"]
     assert second["conversation_id"] == first["conversation_id"]
@@ -107,12 +98,12 @@ async def test_new_conversation_archives_the_open_one(gateway: Gateway) -> None:
     assert old["status"] == "ended"
     assert old["end_reason"] == "new_conversation"
     assert old["ended_at"] is not None
-    reply = await _inbound(gateway, "which one?")
+    reply = await text_in(gateway, PERSON, "which one?")
     assert reply["conversation_id"] == fresh["conversation_id"]
 
 
 async def test_inbound_without_a_conversation_starts_one(gateway: Gateway) -> None:
-    message = await _inbound(gateway, "hello, who is this?", person="+14155553202")
+    message = await text_in(gateway, "+14155553202", "hello, who is this?")
     shown = await _conversation(gateway, message["conversation_id"])
     assert shown["status"] == "open"
     assert shown["user_number"] == "+14155553202"
@@ -258,7 +249,7 @@ async def test_webhook_context_has_conversation_and_history(gateway: Gateway) ->
         body="hi",
         conversation={"webhook_url": "https://hooks.example.com/x", "metadata": {"k": "v"}},
     )
-    await _inbound(gateway, "hello back")
+    await text_in(gateway, PERSON, "hello back")
     async with gateway.db.read() as conn:
         context = await webhook_context(conn, sent["conversation_id"])
     assert context is not None

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from agentsms.agents import load_demo_pathway
 from tests.conftest import Gateway
-from tests.integration.dashboard_helpers import browser, field_error, signed_in
-from tests.integration.test_agent_conversations import (
-    SECRET,
+from tests.integration.conversation_helpers import (
     agent_server,
+    demo_persona,
     insecure_gateway,
+    send_with_webhook_agent,
+    start_reminder,
+    text_in,
     wait_for,
 )
-
-OURS = "+14155550100"
-
-
-async def _text_in(gateway: Gateway, person: str, body: str) -> dict[str, Any]:
-    response = await gateway.client.post(
-        "/v1/simulator/inbound", json={"from": person, "to": OURS, "body": body}
-    )
-    assert response.status_code == 202, response.text
-    message: dict[str, Any] = response.json()
-    return message
+from tests.integration.dashboard_helpers import browser, field_error, signed_in
 
 
 def _row(html: str, conversation_id: str) -> str:
@@ -40,7 +30,7 @@ def _unread(row: str) -> int:
 
 
 async def test_inbox_and_thread_need_a_session(gateway: Gateway) -> None:
-    first = await _text_in(gateway, "+14155553001", "hello")
+    first = await text_in(gateway, "+14155553001", "hello")
     async with browser(gateway) as anonymous:
         for path in ("/dashboard/conversations", f"/dashboard/conversations/{first['id']}"):
             response = await anonymous.get(path)
@@ -49,9 +39,9 @@ async def test_inbox_and_thread_need_a_session(gateway: Gateway) -> None:
 
 
 async def test_inbox_lists_newest_first_with_last_message_and_unread(gateway: Gateway) -> None:
-    first = await _text_in(gateway, "+14155553011", "first person, hello")
-    await _text_in(gateway, "+14155553011", "are you there?")
-    second = await _text_in(gateway, "+14155553012", "second person")
+    first = await text_in(gateway, "+14155553011", "first person, hello")
+    await text_in(gateway, "+14155553011", "are you there?")
+    second = await text_in(gateway, "+14155553012", "second person")
     async with signed_in(gateway) as viewer:
         page = await viewer.get("/dashboard/conversations")
     assert page.status_code == 200
@@ -65,8 +55,8 @@ async def test_inbox_lists_newest_first_with_last_message_and_unread(gateway: Ga
 
 
 async def test_inbox_filters_by_status_and_number(gateway: Gateway) -> None:
-    kept = await _text_in(gateway, "+14155553021", "keep me")
-    other = await _text_in(gateway, "+14155553022", "not me")
+    kept = await text_in(gateway, "+14155553021", "keep me")
+    other = await text_in(gateway, "+14155553022", "not me")
     async with signed_in(gateway) as viewer:
         found = await viewer.get("/dashboard/conversations", params={"number": "+14155553021"})
         assert f"conv-{kept['conversation_id']}" in found.text
@@ -83,7 +73,7 @@ async def test_inbox_filters_by_status_and_number(gateway: Gateway) -> None:
 
 
 async def test_human_reply_pauses_the_agent_and_reads_the_texts(gateway: Gateway) -> None:
-    inbound = await _text_in(gateway, "+14155553031", "I need a person")
+    inbound = await text_in(gateway, "+14155553031", "I need a person")
     cid = inbound["conversation_id"]
     async with signed_in(gateway) as viewer:
         thread = await viewer.get(f"/dashboard/conversations/{cid}")
@@ -108,7 +98,7 @@ async def test_human_reply_pauses_the_agent_and_reads_the_texts(gateway: Gateway
 
 
 async def test_a_blank_reply_is_refused_beside_the_field(gateway: Gateway) -> None:
-    inbound = await _text_in(gateway, "+14155553041", "hello?")
+    inbound = await text_in(gateway, "+14155553041", "hello?")
     cid = inbound["conversation_id"]
     async with signed_in(gateway) as viewer:
         refused = await viewer.post(f"/dashboard/conversations/{cid}/reply", {"body": "   "})
@@ -120,7 +110,7 @@ async def test_a_blank_reply_is_refused_beside_the_field(gateway: Gateway) -> No
 
 
 async def test_posts_without_csrf_change_nothing(gateway: Gateway) -> None:
-    inbound = await _text_in(gateway, "+14155553051", "hello")
+    inbound = await text_in(gateway, "+14155553051", "hello")
     cid = inbound["conversation_id"]
     async with signed_in(gateway) as viewer:
         viewer.csrf = "forged"
@@ -134,7 +124,7 @@ async def test_posts_without_csrf_change_nothing(gateway: Gateway) -> None:
 
 
 async def test_end_with_an_outcome_and_too_long_an_outcome(gateway: Gateway) -> None:
-    inbound = await _text_in(gateway, "+14155553061", "bye")
+    inbound = await text_in(gateway, "+14155553061", "bye")
     cid = inbound["conversation_id"]
     async with signed_in(gateway) as viewer:
         long = await viewer.post(f"/dashboard/conversations/{cid}/end", {"outcome": "x" * 101})
@@ -165,20 +155,9 @@ async def test_overview_lists_conversations_needing_attention(gateway: Gateway) 
     with agent_server() as (server, url):
         server.status = 503
         async with insecure_gateway(gateway) as gw:
-            sent = await gw.client.post(
-                "/v1/messages",
-                json={
-                    "to": person,
-                    "body": "Hi",
-                    "conversation": {
-                        "persona_settings": {"kind": "webhook", "url": url, "secret": SECRET}
-                    },
-                },
-            )
-            cid = sent.json()["conversation_id"]
-            await gw.client.post(
-                "/v1/simulator/inbound", json={"from": person, "to": OURS, "body": "anyone?"}
-            )
+            sent = await send_with_webhook_agent(gw, person, url)
+            cid = sent["conversation_id"]
+            await text_in(gw, person, "anyone?")
             await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
             async with signed_in(gw) as viewer:
                 overview = await viewer.get("/dashboard")
@@ -232,7 +211,7 @@ async def test_compliance_settings_are_saved_and_errors_show_beside_fields(
     assert settings["help_keywords"] == ["HELP", "AIDE"]
     assert settings["help_message"] == "Call us."
     # The saved words now answer a text.
-    await _text_in(gateway, "+14155553081", "aide")
+    await text_in(gateway, "+14155553081", "aide")
     await gateway.drain()
     log = (await gateway.client.get("/v1/simulator/log", params={"to": "+14155553081"})).json()
     assert [row["body"] for row in log["data"]] == ["Call us."]
@@ -242,30 +221,9 @@ async def test_an_ended_pathway_conversation_shows_outcome_data_and_its_node(
     gateway: Gateway,
 ) -> None:
     person = "+14155553091"
-    made = await gateway.client.post(
-        "/v1/personas",
-        json={
-            "name": "Reminders",
-            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
-            "publish": True,
-        },
-    )
-    assert made.status_code == 201, made.text
-    await gateway.client.put(
-        f"/v1/simulator/people/{person}",
-        json={"replies": ["Can we move it to Thursday at 3pm?"], "delay_seconds": 0},
-    )
-    sent = await gateway.client.post(
-        "/v1/messages",
-        json={
-            "to": person,
-            "conversation": {
-                "persona_id": made.json()["id"],
-                "metadata": {"name": "Ana", "time": "on Tue Dec 2 at 3 PM"},
-            },
-        },
-    )
-    cid = sent.json()["conversation_id"]
+    made = await demo_persona(gateway, name="Reminders")
+    sent = await start_reminder(gateway, person, made["id"])
+    cid = sent["conversation_id"]
     shown = await wait_for(gateway, cid, lambda c: c["status"] == "ended")
     async with signed_in(gateway) as viewer:
         page = await viewer.get(f"/dashboard/conversations/{cid}")

@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
 from agentsms.providers.base import (
+    CarrierUnreachable,
+    CredentialsRejected,
     InboundMessage,
     Lookup,
     ProviderAccount,
@@ -130,6 +133,7 @@ class HttpCarrier:
     """The shared part of the HTTP adapters: client, concurrency, callback URLs."""
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""  # the carrier's name in messages to people
     default_api_base_url: ClassVar[str] = ""
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
@@ -184,6 +188,27 @@ class HttpCarrier:
         """Ask the carrier whether the credentials work; raise ``CredentialsRejected``."""
         raise NotImplementedError
 
+    async def probe(
+        self,
+        path: str,
+        rejection: Callable[[httpx.Response], CredentialsRejected | None],
+        **options: Any,
+    ) -> httpx.Response:
+        """``GET path`` (httpx ``options``: auth, headers) to check the credentials; the
+        answer when it is a success. Raises ``rejection(response)`` when that is not None
+        (the carrier refused them), else ``CarrierUnreachable`` for a network error or any
+        other 4xx/5xx answer."""
+        try:
+            response = await self.client.get(path, **options)
+        except httpx.TransportError as error:
+            raise CarrierUnreachable(f"{self.title} could not be reached: {error!r}") from None
+        refused = rejection(response)
+        if refused is not None:
+            raise refused
+        if response.status_code >= 400:
+            raise CarrierUnreachable(f"{self.title} answered {response.status_code}")
+        return response
+
     def parse_callback(self, request: CallbackRequest) -> CallbackBatch:
         """Verify the signature (``SignatureInvalid``) and read receipts and texts."""
         raise NotImplementedError
@@ -215,3 +240,13 @@ def json_or_empty(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def decimal_or_none(value: object) -> Decimal | None:
+    """A carrier's amount (number or text) as a ``Decimal``; None when absent or unreadable."""
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

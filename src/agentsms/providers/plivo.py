@@ -9,14 +9,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
 from agentsms.providers.base import (
-    CarrierUnreachable,
     CredentialsRejected,
     InboundMessage,
     Receipt,
@@ -31,6 +29,7 @@ from agentsms.providers.carrier import (
     HttpCarrier,
     InboundPart,
     SignatureInvalid,
+    decimal_or_none,
     e164,
     http_error,
     json_or_empty,
@@ -136,6 +135,7 @@ class PlivoProvider(HttpCarrier):
     """Sends through one Plivo account."""
 
     name = "plivo"
+    title = "Plivo"
     default_api_base_url = "https://api.plivo.com"
     required_credentials = ("auth_id", "auth_token")
     channels = ("sms", "mms", "whatsapp")
@@ -174,14 +174,7 @@ class PlivoProvider(HttpCarrier):
         return SendResult(provider_message_id=str(uuids[0]))
 
     async def check_credentials(self) -> None:
-        try:
-            response = await self.client.get(f"{self._account_path}/", auth=self._auth)
-        except httpx.TransportError as error:
-            raise CarrierUnreachable(f"Plivo could not be reached: {error!r}") from None
-        if response.status_code in (401, 403, 404):
-            raise CredentialsRejected("Plivo refused auth_id/auth_token")
-        if response.status_code >= 400:
-            raise CarrierUnreachable(f"Plivo answered {response.status_code}")
+        await self.probe(f"{self._account_path}/", _rejection, auth=self._auth)
 
     def parse_callback(self, request: CallbackRequest) -> CallbackBatch:
         params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
@@ -209,7 +202,7 @@ class PlivoProvider(HttpCarrier):
                         status=mapped,
                         error_code=code,
                         error_message=ERRORS.get(code or "") if code else None,
-                        price=_decimal(values.get("TotalAmount")),
+                        price=decimal_or_none(values.get("TotalAmount")),
                     )
                 )
             return batch
@@ -234,10 +227,7 @@ class PlivoProvider(HttpCarrier):
         return self._auth if self._on_api_host(url) else None
 
 
-def _decimal(value: object) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
+def _rejection(response: httpx.Response) -> CredentialsRejected | None:
+    if response.status_code in (401, 403, 404):
+        return CredentialsRejected("Plivo refused auth_id/auth_token")
+    return None

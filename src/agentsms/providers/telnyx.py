@@ -16,7 +16,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agentsms.providers.base import (
-    CarrierUnreachable,
     CredentialsRejected,
     InboundMessage,
     Receipt,
@@ -140,6 +139,7 @@ class TelnyxProvider(HttpCarrier):
     """Sends through one Telnyx account."""
 
     name = "telnyx"
+    title = "Telnyx"
     default_api_base_url = "https://api.telnyx.com"
     required_credentials = ("api_key", "public_key")
     optional_credentials = ("messaging_profile_id",)
@@ -183,16 +183,14 @@ class TelnyxProvider(HttpCarrier):
             await self._check(f"/v2/messaging_profiles/{profile}", "messaging_profile_id")
 
     async def _check(self, path: str, key: str) -> None:
-        try:
-            response = await self.client.get(path, headers=self._headers)
-        except httpx.TransportError as error:
-            raise CarrierUnreachable(f"Telnyx could not be reached: {error!r}") from None
-        if response.status_code in (401, 403, 404):
+        def rejection(response: httpx.Response) -> CredentialsRejected | None:
+            if response.status_code not in (401, 403, 404):
+                return None
             errors = json_or_empty(response).get("errors") or [{}]
             detail = errors[0].get("detail") or errors[0].get("title") or response.reason_phrase
-            raise CredentialsRejected(f"Telnyx refused the {key}: {detail}", key=key)
-        if response.status_code >= 400:
-            raise CarrierUnreachable(f"Telnyx answered {response.status_code}")
+            return CredentialsRejected(f"Telnyx refused the {key}: {detail}", key=key)
+
+        await self.probe(path, rejection, headers=self._headers)
 
     def parse_callback(self, request: CallbackRequest) -> CallbackBatch:
         try:

@@ -8,13 +8,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 import httpx
 
 from agentsms.providers.base import (
-    CarrierUnreachable,
     CredentialsRejected,
     InboundMessage,
     Receipt,
@@ -29,6 +28,7 @@ from agentsms.providers.carrier import (
     HttpCarrier,
     InboundPart,
     SignatureInvalid,
+    decimal_or_none,
     e164,
     http_error,
     json_or_empty,
@@ -134,6 +134,7 @@ class TwilioProvider(HttpCarrier):
     """Sends through one Twilio account (or subaccount)."""
 
     name = "twilio"
+    title = "Twilio"
     default_api_base_url = "https://api.twilio.com"
     required_credentials = ("account_sid", "auth_token")
     optional_credentials = ("messaging_service_sid",)
@@ -177,18 +178,7 @@ class TwilioProvider(HttpCarrier):
         )
 
     async def check_credentials(self) -> None:
-        try:
-            response = await self.client.get(f"{self._account_path}.json", auth=self._auth)
-        except httpx.TransportError as error:
-            raise CarrierUnreachable(f"Twilio could not be reached: {error!r}") from None
-        if response.status_code in (401, 403, 404):
-            body = json_or_empty(response)
-            raise CredentialsRejected(
-                f"Twilio refused account_sid/auth_token ({body.get('code', response.status_code)}"
-                f" {body.get('message', response.reason_phrase)})"
-            )
-        if response.status_code >= 400:
-            raise CarrierUnreachable(f"Twilio answered {response.status_code}")
+        response = await self.probe(f"{self._account_path}.json", _rejection, auth=self._auth)
         status = json_or_empty(response).get("status")
         if status not in (None, "active"):
             raise CredentialsRejected(f"the Twilio account is {status}")
@@ -250,11 +240,17 @@ def dict_list(pairs: list[tuple[str, str]]) -> Mapping[str, list[str]]:
     return out
 
 
+def _rejection(response: httpx.Response) -> CredentialsRejected | None:
+    if response.status_code not in (401, 403, 404):
+        return None
+    body = json_or_empty(response)
+    return CredentialsRejected(
+        f"Twilio refused account_sid/auth_token ({body.get('code', response.status_code)}"
+        f" {body.get('message', response.reason_phrase)})"
+    )
+
+
 def _price(value: object) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        # Twilio reports what was charged as a negative amount.
-        return abs(Decimal(str(value)))
-    except InvalidOperation:
-        return None
+    amount = decimal_or_none(value)
+    # Twilio reports what was charged as a negative amount.
+    return None if amount is None else abs(amount)

@@ -10,7 +10,6 @@ import hmac
 import json
 import time
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from agentsms.providers.base import (
-    CarrierUnreachable,
     Channel,
     CredentialsRejected,
     InboundMessage,
@@ -36,6 +34,7 @@ from agentsms.providers.carrier import (
     HttpCarrier,
     InboundPart,
     SignatureInvalid,
+    decimal_or_none,
     e164,
     http_error,
     json_or_empty,
@@ -163,6 +162,7 @@ class VonageProvider(HttpCarrier):
     """Sends through one Vonage application."""
 
     name = "vonage"
+    title = "Vonage"
     default_api_base_url = "https://api.nexmo.com"
     required_credentials = (
         "api_key",
@@ -233,22 +233,11 @@ class VonageProvider(HttpCarrier):
             key = _private_key(self.credentials["private_key"])
         except ValueError as error:
             raise CredentialsRejected(str(error), key="private_key") from None
-        application = self.credentials["application_id"]
-        try:
-            response = await self.client.get(
-                f"/v2/applications/{application}",
-                auth=httpx.BasicAuth(self.credentials["api_key"], self.credentials["api_secret"]),
-            )
-        except httpx.TransportError as error:
-            raise CarrierUnreachable(f"Vonage could not be reached: {error!r}") from None
-        if response.status_code in (401, 403):
-            raise CredentialsRejected("Vonage refused api_key/api_secret", key="api_secret")
-        if response.status_code == 404:
-            raise CredentialsRejected(
-                "Vonage has no application with this application_id", key="application_id"
-            )
-        if response.status_code >= 400:
-            raise CarrierUnreachable(f"Vonage answered {response.status_code}")
+        response = await self.probe(
+            f"/v2/applications/{self.credentials['application_id']}",
+            _rejection,
+            auth=httpx.BasicAuth(self.credentials["api_key"], self.credentials["api_secret"]),
+        )
         ours = (
             key.public_key()
             .public_bytes(
@@ -288,7 +277,7 @@ class VonageProvider(HttpCarrier):
                     status=mapped,
                     error_code=code or None,
                     error_message=(error.get("detail") or ERRORS.get(code or "")) if code else None,
-                    price=_decimal(usage.get("price")),
+                    price=decimal_or_none(usage.get("price")),
                     currency=usage.get("currency"),
                 )
             )
@@ -328,10 +317,11 @@ class VonageProvider(HttpCarrier):
         return None
 
 
-def _decimal(value: object) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
+def _rejection(response: httpx.Response) -> CredentialsRejected | None:
+    if response.status_code in (401, 403):
+        return CredentialsRejected("Vonage refused api_key/api_secret", key="api_secret")
+    if response.status_code == 404:
+        return CredentialsRejected(
+            "Vonage has no application with this application_id", key="application_id"
+        )
+    return None

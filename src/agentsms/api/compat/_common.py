@@ -33,10 +33,10 @@ import jwt
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentsms.api.deps import project_for_key
@@ -188,7 +188,50 @@ def server_failure(error: BaseException) -> Failure:
 
 
 def _summary(errors: Sequence[FieldError]) -> str:
-    return "; ".join(f"{e.field}: {e.message}" for e in errors[:20])
+    return joined(errors[:20])
+
+
+def joined(errors: Sequence[FieldError]) -> str:
+    """``field: message; field: message``: the errors in one sentence."""
+    return "; ".join(f"{e.field}: {e.message}" for e in errors)
+
+
+def error_text(failure: Failure) -> str:
+    """The failure's field errors in one sentence, else its detail."""
+    return joined(failure.errors) if failure.errors else failure.detail
+
+
+def invalid(errors: Sequence[FieldError]) -> ValidationFailed:
+    """A ``ValidationFailed`` for these field errors, its detail naming them all."""
+    return ValidationFailed(joined(errors), errors=list(errors))
+
+
+def renamed(error: ValidationFailed, rename: Callable[[str], str]) -> ValidationFailed:
+    """``error`` with each field renamed (our names to the vendor's), same code; its detail
+    names the renamed fields (the original detail when there are none)."""
+    errors = [FieldError(rename(e.field), e.message) for e in error.errors]
+    return ValidationFailed(joined(errors) or error.detail, errors=errors, code=error.code)
+
+
+def json_errors(error_body: Callable[[Failure], tuple[int, Any]]) -> ErrorRenderer:
+    """The ``render_error`` of a vendor whose ``error_body`` gives a status and JSON body."""
+
+    def render_error(failure: Failure) -> Response:
+        status, body = error_body(failure)
+        return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+
+    return render_error
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, as the vendors write times."""
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+class Strict(BaseModel):
+    """A vendor request shape: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # -- mounting ---------------------------------------------------------------------------------

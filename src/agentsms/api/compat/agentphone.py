@@ -20,17 +20,22 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from agentsms.api.compat._common import (
     Failure,
+    Strict,
     Vendor,
     bearer_token,
+    invalid,
+    iso_z,
     json_body_docs,
+    json_errors,
     parse_json,
     project_for_api_key,
+    renamed,
 )
 from agentsms.api.deps import State
 from agentsms.api.state import AppState
@@ -40,6 +45,7 @@ from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
+from agentsms.core.projects import Project
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
@@ -97,20 +103,19 @@ def _loc(field: str) -> list[str | int]:
     return parts
 
 
-def render_error(failure: Failure) -> Response:
-    status, body = error_body(failure)
-    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+render_error = json_errors(error_body)
 
 
 class PhoneNumberNotFound(NotFound):
     code = "phone_number_not_found"
 
 
+async def _project(request: Request, state: State) -> Project:
+    """The project of ``Authorization: Bearer <API key>``."""
+    return await project_for_api_key(state, bearer_token(request))
+
+
 # -- request and response shapes --------------------------------------------------------------
-
-
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 SendStyle = Literal[
@@ -129,7 +134,7 @@ SendStyle = Literal[
 ]
 
 
-class SendMessageRequest(_Shape):
+class SendMessageRequest(Strict):
     agent_id: str = Field(max_length=40, description="The agent (an agentsms persona id)")
     to_number: str = Field(max_length=32)
     body: str
@@ -165,14 +170,11 @@ _RENAMES = {
 
 
 def _renamed(error: ValidationFailed, singular: bool) -> ValidationFailed:
-    errors: list[FieldError] = []
-    for item in error.errors:
-        name = _RENAMES.get(item.field, item.field)
-        if singular and name.startswith("media_urls"):
-            name = "media_url"
-        errors.append(FieldError(name, item.message))
-    summary = "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail
-    return ValidationFailed(summary, errors=errors, code=error.code)
+    def rename(field: str) -> str:
+        name = _RENAMES.get(field, field)
+        return "media_url" if singular and name.startswith("media_urls") else name
+
+    return renamed(error, rename)
 
 
 def _media(body: SendMessageRequest) -> tuple[list[str], str | None]:
@@ -193,7 +195,7 @@ def _media(body: SendMessageRequest) -> tuple[list[str], str | None]:
                 FieldError(name if singular else f"{name}[{i}]", "must be a public HTTPS URL")
             )
     if faults:
-        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in faults), errors=faults)
+        raise invalid(faults)
     return urls, "imessage" if len(urls) > 1 else None
 
 
@@ -206,7 +208,7 @@ def _media(body: SendMessageRequest) -> tuple[list[str], str | None]:
 )
 async def send_message(request: Request, state: State) -> SendMessageResponse:
     """An SMS, MMS or iMessage from the agent's line (``number_id``, else chosen)."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     body = await parse_json(request, SendMessageRequest)
     singular = body.media_urls is None and body.media_url is not None
     urls, channel = _media(body)
@@ -258,7 +260,7 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
 ReactionType = Literal["love", "like", "dislike", "laugh", "emphasize", "question"]
 
 
-class ReactionRequest(_Shape):
+class ReactionRequest(Strict):
     reaction: ReactionType
 
 
@@ -278,7 +280,7 @@ class ReactionResponse(BaseModel):
 )
 async def send_reaction(message_id: str, request: Request, state: State) -> ReactionResponse:
     """An iMessage tapback on a message; a message of an SMS line is refused (422)."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     body = await parse_json(request, ReactionRequest)
     async with state.db.write() as conn:
         row = await reactions.react(conn, project.id, message_id, body.reaction)
@@ -291,11 +293,6 @@ async def send_reaction(message_id: str, request: Request, state: State) -> Reac
 
 
 # -- numbers and agents -----------------------------------------------------------------------
-
-
-def _iso(row: Row, key: str) -> str | None:
-    value = row.get(key)
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class PhoneNumber(BaseModel):
@@ -326,20 +323,20 @@ def _number(row: Row) -> PhoneNumber:
         type="imessage" if "imessage" in row["capabilities"] else "sms",
         capabilities=list(row["capabilities"]),
         agentId=None if persona is None else str(persona),
-        createdAt=_iso(row, "created_at"),
+        createdAt=iso_z(row.get("created_at")),
     )
 
 
 @router.get("/v1/numbers", response_model=NumberList, responses=_ERRORS, summary="List Numbers")
 async def list_numbers(request: Request, state: State) -> NumberList:
     """The project's sender numbers."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     async with state.db.read() as conn:
         rows = await numbers.list_numbers(conn, project.id)
     return NumberList(data=[_number(row) for row in rows], hasMore=False, total=len(rows))
 
 
-class CreateAgentRequest(_Shape):
+class CreateAgentRequest(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     systemPrompt: str | None = Field(default=None, max_length=20000)
@@ -379,7 +376,7 @@ def _agent(persona: Row, config: Mapping[str, Any]) -> Agent:
         beginMessage=extra.get("beginMessage"),
         model=agent.get("model"),
         voiceMode=extra.get("voiceMode"),
-        createdAt=_iso(persona, "created_at"),
+        createdAt=iso_z(persona.get("created_at")),
     )
 
 
@@ -393,7 +390,7 @@ def _agent(persona: Row, config: Mapping[str, Any]) -> Agent:
 )
 async def create_agent(request: Request, state: State) -> JSONResponse:
     """A persona (published) whose agent is an LLM agent with the given system prompt."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     body = await parse_json(request, CreateAgentRequest)
     config: dict[str, Any] = {
         "agent": {
@@ -417,7 +414,7 @@ async def create_agent(request: Request, state: State) -> JSONResponse:
 @router.get("/v1/agents", response_model=AgentList, responses=_ERRORS, summary="List Agents")
 async def list_agents(request: Request, state: State) -> AgentList:
     """The project's personas, each with its production (else newest) version's config."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     async with state.db.read() as conn:
         rows = await personas.list_personas(conn, project.id)
         agents = []
@@ -471,7 +468,7 @@ class ConversationMessageList(BaseModel):
     total: int
 
 
-class UpdateConversationRequest(_Shape):
+class UpdateConversationRequest(Strict):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Merged into the conversation's; a null value removes a key"
     )
@@ -488,9 +485,9 @@ def _conversation(row: Row) -> Conversation:
         channel=row["channel"],
         status=row["status"],
         metadata=dict(row["metadata"] or {}),
-        createdAt=_iso(row, "created_at"),
-        updatedAt=_iso(row, "updated_at"),
-        endedAt=_iso(row, "ended_at"),
+        createdAt=iso_z(row.get("created_at")),
+        updatedAt=iso_z(row.get("updated_at")),
+        endedAt=iso_z(row.get("ended_at")),
     )
 
 
@@ -505,7 +502,7 @@ def _message(row: Row) -> ConversationMessage:
         status=row["status"],
         mediaUrls=list(row["media_urls"] or []),
         replyToMessageId=row.get("reply_to_message_id"),
-        createdAt=_iso(row, "created_at"),
+        createdAt=iso_z(row.get("created_at")),
     )
 
 
@@ -524,7 +521,7 @@ def _page_args(request: Request, default_limit: int = 20) -> tuple[int, int]:
             faults.append(FieldError(name, f"must be {bound}"))
         values[name] = value
     if faults:
-        raise ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in faults), errors=faults)
+        raise invalid(faults)
     return values["limit"], values["offset"]
 
 
@@ -536,7 +533,7 @@ def _page_args(request: Request, default_limit: int = 20) -> tuple[int, int]:
 )
 async def list_conversations(request: Request, state: State) -> ConversationList:
     """Newest first, ``limit`` (1-100, default 20) from ``offset``."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     limit, offset = _page_args(request)
     where = ConversationFilter(project_id=project.id)
     async with state.db.read() as conn:
@@ -556,7 +553,7 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     summary="Get Conversation",
 )
 async def get_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
     return _conversation(row)
@@ -571,7 +568,7 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
 )
 async def update_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
     """Merge ``metadata`` into the conversation's."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     body = await parse_json(request, UpdateConversationRequest)
     async with state.db.write() as conn:
         row = await conversations.update(conn, project.id, conversation_id, metadata=body.metadata)
@@ -588,7 +585,7 @@ async def conversation_messages(
     conversation_id: str, request: Request, state: State
 ) -> ConversationMessageList:
     """Oldest first, ``limit`` (1-100, default 50) from ``offset``."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     limit, offset = _page_args(request, default_limit=50)
     async with state.db.read() as conn:
         await conversations.get(conn, project.id, conversation_id)
@@ -604,7 +601,7 @@ async def conversation_messages(
 # -- webhooks ---------------------------------------------------------------------------------
 
 
-class CreateWebhookRequest(_Shape):
+class CreateWebhookRequest(Strict):
     url: str = Field(max_length=2048, description="Receives agent.message / agent.reaction")
     contextLimit: int | None = Field(
         default=None, ge=0, le=20, description="Messages of recentHistory (default 10)"
@@ -635,7 +632,7 @@ def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
         status="active" if row["disabled_at"] is None else "disabled",
         contextLimit=int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT)),
         timeout=float(row.get("timeout_seconds") or default_timeout),
-        createdAt=_iso(row, "created_at"),
+        createdAt=iso_z(row.get("created_at")),
     )
 
 
@@ -655,22 +652,14 @@ async def _current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]
 async def create_webhook(request: Request, state: State) -> JSONResponse:
     """The project's AgentPhone webhook (replacing any previous one); the answer carries its
     signing ``secret``, shown once."""
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     body = await parse_json(request, CreateWebhookRequest)
     options = {} if body.contextLimit is None else {"context_limit": body.contextLimit}
     try:
         async with state.db.write() as conn:
             row = await _replace_webhook(conn, project.id, body, options, state)
     except ValidationFailed as error:
-        errors = [
-            FieldError("timeout" if e.field == "timeout_seconds" else e.field, e.message)
-            for e in error.errors
-        ]
-        raise ValidationFailed(
-            "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail,
-            errors=errors,
-            code=error.code,
-        ) from None
+        raise renamed(error, lambda f: "timeout" if f == "timeout_seconds" else f) from None
     answer = _webhook(row, state.settings.webhook_timeout_seconds, with_secret=True)
     return JSONResponse(answer.model_dump(), status_code=201)
 
@@ -702,7 +691,7 @@ async def _replace_webhook(
 
 @router.get("/v1/webhooks", response_model=Webhook, responses=_ERRORS, summary="Get Webhook")
 async def get_webhook(request: Request, state: State) -> Webhook:
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     async with state.db.read() as conn:
         rows = await _current_webhooks(conn, project.id)
     if not rows:
@@ -714,7 +703,7 @@ async def get_webhook(request: Request, state: State) -> Webhook:
     "/v1/webhooks", response_model=DeletedWebhook, responses=_ERRORS, summary="Delete Webhook"
 )
 async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
-    project = await project_for_api_key(state, bearer_token(request))
+    project = await _project(request, state)
     async with state.db.write() as conn:
         rows = await _current_webhooks(conn, project.id)
         if not rows:

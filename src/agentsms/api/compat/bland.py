@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from agentsms import webhooks
 from agentsms.api.compat._common import (
     Failure,
+    Strict,
     Vendor,
+    iso_z,
     json_body_docs,
+    json_errors,
     parse_json,
     project_for_api_key,
 )
@@ -105,9 +107,7 @@ def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     return status, {"data": None, "errors": errors}
 
 
-def render_error(failure: Failure) -> Response:
-    status, body = error_body(failure)
-    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+render_error = json_errors(error_body)
 
 
 # -- auth -------------------------------------------------------------------------------------
@@ -124,17 +124,13 @@ async def _project(request: Request, state: State) -> Project:
 # -- request and response shapes --------------------------------------------------------------
 
 
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PersonaSettings(_Shape):
+class PersonaSettings(Strict):
     pathway_id: str | None = Field(default=None, max_length=200)
     pathway_version: int | None = Field(default=None, ge=1)
     start_node_id: str | None = Field(default=None, max_length=100)
 
 
-class SendRequest(_Shape):
+class SendRequest(Strict):
     user_number: str = Field(max_length=32, description="The person, E.164")
     agent_number: str = Field(max_length=32, description="A number of the project's pool")
     agent_message: str | None = Field(
@@ -314,16 +310,12 @@ async def send_sms(request: Request, state: State) -> Response:
 # -- conversations ----------------------------------------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
 def _item(row: Row, stats: tuple[int, Row] | None) -> dict[str, Any]:
     count, last = stats if stats is not None else (0, None)
     return {
         "id": row["id"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "created_at": iso_z(row["created_at"]),
+        "updated_at": iso_z(row["updated_at"]),
         "user_number": row["user_number"],
         "agent_number": row["agent_number"],
         "variables": dict(row["state"] or {}),
@@ -331,7 +323,7 @@ def _item(row: Row, stats: tuple[int, Row] | None) -> dict[str, Any]:
         "is_active": row["status"] in conversations.ACTIVE,
         "message_count": count,
         "last_message": None if last is None else last["body"],
-        "last_message_at": None if last is None else _iso(last["created_at"]),
+        "last_message_at": None if last is None else iso_z(last["created_at"]),
         "effective_channel": row["channel"],
         "summary": None,
         "citation_variables": dict(row["extracted"] or {}),
@@ -343,7 +335,7 @@ def _message_shape(row: Row) -> ConversationMessage:
     inbound = row["direction"] == "inbound"
     return ConversationMessage(
         id=row["id"],
-        created_at=_iso(row["created_at"]) or "",
+        created_at=iso_z(row["created_at"]) or "",
         message=row["body"],
         from_=row["from_number"],
         to=row["to_number"],
@@ -437,7 +429,7 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
     timed_out = row["end_reason"] == "timeout"
     detail = ConversationDetail(
         **_item(row, stats.get(conversation_id)),
-        timed_out_at=_iso(row["ended_at"]) if timed_out else None,
+        timed_out_at=iso_z(row["ended_at"]) if timed_out else None,
         messages=[_message_shape(m) for m in history],
     )
     answer = DetailResponse(data=detail)

@@ -15,15 +15,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from agentsms.api.compat._common import (
     Failure,
     Forbidden,
     Vendor,
+    error_text,
     json_body_docs,
+    json_errors,
     parse_json,
     rate_limit,
+    renamed,
 )
 from agentsms.api.deps import State, project_for_key
 from agentsms.core import messages as service
@@ -58,18 +61,13 @@ def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     status = _STATUS.get(failure.status, failure.status)
     if status in _GENERIC:
         return status, {"detail": _GENERIC[status]}
-    if failure.errors:
-        detail = "; ".join(f"{e.field}: {e.message}" for e in failure.errors)
-    else:
-        detail = failure.detail
+    detail = error_text(failure)
     if status == 429:
         detail = f"Per-project rate limit exceeded: {detail.rstrip('.')}. Back off and retry."
     return status, {"detail": detail}
 
 
-def render_error(failure: Failure) -> Response:
-    status, body = error_body(failure)
-    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+render_error = json_errors(error_body)
 
 
 # -- shapes -----------------------------------------------------------------------------------
@@ -107,12 +105,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _renamed(error: ValidationFailed) -> ValidationFailed:
-    errors = [FieldError(_field(e.field), e.message) for e in error.errors]
-    return ValidationFailed(
-        "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail,
-        errors=errors,
-        code=error.code,
-    )
+    return renamed(error, _field)
 
 
 @router.post(

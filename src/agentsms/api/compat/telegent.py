@@ -20,20 +20,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import JSONResponse, Response
 
 from agentsms.api.compat._common import (
     Failure,
     Forbidden,
+    Strict,
     TokenClaims,
     Vendor,
     bearer_token,
+    error_text,
     exchange_api_key,
     failure_from,
+    invalid,
     issue_token,
     json_body_docs,
+    json_errors,
     parse_json,
     project_for_token,
 )
@@ -82,30 +86,19 @@ def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     if status in _FIXED:
         message = _FIXED[status]
     else:
-        detail = (
-            "; ".join(f"{e.field}: {e.message}" for e in failure.errors)
-            if failure.errors
-            else failure.detail
-        )
-        message = f"{_TITLES.get(status, 'Error')}: {detail.rstrip('.')}."
+        message = f"{_TITLES.get(status, 'Error')}: {error_text(failure).rstrip('.')}."
         if status == 401:
             message += " Re-authenticate via POST /v1.0/oauth2/tokens."
     return status, {"StatusCode": status, "Message": message}
 
 
-def render_error(failure: Failure) -> Response:
-    status, body = error_body(failure)
-    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+render_error = json_errors(error_body)
 
 
 # -- request and response shapes --------------------------------------------------------------
 
 
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TokenRequest(_Shape):
+class TokenRequest(Strict):
     AccountKey: str = Field(min_length=1, max_length=100, description="The project id (proj_…)")
     AccountSecret: str = Field(min_length=1, max_length=500, description="A project API key")
     ApiEndpoint: str | None = Field(
@@ -122,20 +115,20 @@ class TokenResponse(BaseModel):
     error: str | None
 
 
-class Number(_Shape):
+class Number(Strict):
     Number: str = Field(max_length=32)
 
 
-class MmsMediaItem(_Shape):
+class MmsMediaItem(Strict):
     MediaUrl: str = Field(max_length=2000)
 
 
-class MmsBase64Item(_Shape):
+class MmsBase64Item(Strict):
     Base64: str
     BaseType: str = Field(max_length=200)
 
 
-class OutboundRequest(_Shape):
+class OutboundRequest(Strict):
     CampaignId: str | None = Field(default=None, max_length=200)
     To: list[Number] = Field(min_length=1)
     From: str = Field(max_length=32)
@@ -334,7 +327,7 @@ def _renamed(error: ValidationFailed, urls: int) -> ValidationFailed:
         renamed = FieldError(_telegent_field(item.field, urls), item.message)
         fields.setdefault((renamed.field, renamed.message), renamed)
     errors = list(fields.values())
-    return ValidationFailed("; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    return invalid(errors)
 
 
 @router.post(

@@ -22,15 +22,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
 
 from agentsms.api.compat._common import (
     Failure,
+    Strict,
     Vendor,
+    error_text,
     json_body_docs,
+    json_errors,
     parse_json,
     project_for_api_key,
+    renamed,
 )
 from agentsms.api.deps import State
 from agentsms.core import messages as service
@@ -61,28 +65,17 @@ _GENERIC = {
 def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     """Vida's status and ``{"success": false, "message": "..."}`` body for ``failure``."""
     status = _STATUS.get(failure.status, failure.status)
-    if status in _GENERIC:
-        message = _GENERIC[status]
-    elif failure.errors:
-        message = "; ".join(f"{e.field}: {e.message}" for e in failure.errors)
-    else:
-        message = failure.detail
+    message = _GENERIC[status] if status in _GENERIC else error_text(failure)
     return status, {"success": False, "message": message}
 
 
-def render_error(failure: Failure) -> Response:
-    status, body = error_body(failure)
-    return JSONResponse(body, status_code=status, headers=dict(failure.headers) or None)
+render_error = json_errors(error_body)
 
 
 # -- shapes -----------------------------------------------------------------------------------
 
 
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TargetItem(_Shape):
+class TargetItem(Strict):
     target: str = Field(max_length=100, description="Phone in E.164 or a contact username")
     content: str | None = Field(default=None, description="Per-item message body")
     context: str | None = Field(default=None, max_length=20_000)
@@ -93,7 +86,7 @@ class TargetItem(_Shape):
     externalTaskId: str | None = Field(default=None, max_length=200)
 
 
-class OutboundSmsRequest(_Shape):
+class OutboundSmsRequest(Strict):
     target: str | None = Field(
         default=None, max_length=100, description="Phone in E.164 or a contact username"
     )
@@ -227,9 +220,7 @@ def _field(name: str, single: bool) -> str:
 
 
 def _renamed(error: ValidationFailed, single: bool) -> ValidationFailed:
-    errors = [FieldError(_field(e.field, single), e.message) for e in error.errors]
-    detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or error.detail
-    return ValidationFailed(detail, errors=errors, code=error.code)
+    return renamed(error, lambda name: _field(name, single))
 
 
 def _items(body: OutboundSmsRequest) -> list[TargetItem]:
