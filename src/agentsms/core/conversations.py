@@ -309,7 +309,8 @@ async def attach_outbound(
     if keys:
         if active is None:
             active = await repo.active_by_keys(conn, keys)
-        by_key = {k: dict(v) for k, v in active.items() if k in set(keys)}
+        wanted = set(keys)
+        by_key = {k: dict(v) for k, v in active.items() if k in wanted}
         for row in by_key.values():
             row.pop("opted_out", None)
     # new_conversation: the open conversation is archived (ended) and a fresh one started.
