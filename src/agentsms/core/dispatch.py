@@ -11,6 +11,7 @@ when the provider cannot say).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from agentsms import metrics
 from agentsms.config import Settings
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.clock import from_epoch
-from agentsms.core.messages import record_events
+from agentsms.core.messages import SEND_JOB, record_events
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
@@ -47,14 +48,22 @@ from agentsms.store.repositories import pacing as pacing_repo
 log = structlog.get_logger("agentsms.dispatch")
 Row = Mapping[str, Any]
 _SLOT_GROUP_SECONDS = 0.01
-# A number's sends are spaced (1 + _PACING_SLACK) / rate apart, so every one-second window
-# (calendar or sliding) holds at most ``rate`` of them even when a send leaves up to
-# _PACING_SLACK seconds after its slot (event-loop, lock or slot-group delays). Costs 2 % of
-# the nominal throughput.
+# A number's slots are (1 + _PACING_SLACK) / rate apart, and no send leaves more than
+# _PACING_SLACK seconds after its slot: one that would (a late wake-up, a busy event loop or
+# CPU) takes a fresh slot instead. So every one-second window, sliding or calendar, holds at
+# most ``rate`` sends of the number, whatever the workers, processes and delays: the sends
+# in [t, t + 1) have slots in [t - slack, t + 1), and slots that far apart number ``rate``.
+# Costs 2 % of the nominal throughput.
 _PACING_SLACK = 0.02
+# What the check before the provider call keeps for the call itself to start.
+_CALL_MARGIN = 0.002
+# Above this rate a late send keeps its slot: a window over such a rate takes more sends
+# from one number than a worker pool makes in a second, and taking fresh slots would cost a
+# transaction per claim in that case.
+_STRICT_MAX_MPS = 10_000.0
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
 # claim does not make its first send late.
-_SLOT_LEAD_SECONDS = 0.02
+_SLOT_LEAD_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -78,14 +87,44 @@ class Dispatcher:
         work = await self._prepare(jobs)
         if not work:
             return
+        # Each group of slots has its own task, so a slow provider call or a late wake-up
+        # never holds the next slot back (nor bunches it up with the next ones).
+        sends = [asyncio.create_task(self._send_paced(group)) for group in _slot_groups(work)]
+        results = await asyncio.gather(*sends, return_exceptions=True)
         outcomes: list[tuple[_Work, SendOutcome]] = []
-        for group in _slot_groups(work):
-            # The group's latest slot: a message may leave a little late, never early.
-            delay = group[-1].slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            outcomes.extend(await self._send(group))
+        errors: list[BaseException] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                errors.append(result)
+            else:
+                outcomes.extend(result)
         await self._record(outcomes)
+        if errors:
+            raise errors[0]
+
+    async def _send_paced(self, group: list[_Work]) -> list[tuple[_Work, SendOutcome]]:
+        """Send a group at its slots: never before one, never more than the slack after."""
+        outcomes: list[tuple[_Work, SendOutcome]] = []
+        while group:
+            # The group's latest slot: a message may leave a little late, never early.
+            while (delay := group[-1].slot - time.time()) > 0:
+                await asyncio.sleep(delay)
+            late = await self._send(group, outcomes)
+            group = await self._reslot(late) if late else []
+        return outcomes
+
+    async def _reslot(self, late: Sequence[_Work]) -> list[_Work]:
+        """Fresh slots for sends that missed theirs (the next free ones, however far)."""
+        by_number: dict[str, list[_Work]] = defaultdict(list)
+        for item in late:
+            by_number[item.number["id"] if item.number else ""].append(item)
+        async with self.db.write() as conn:
+            for items in by_number.values():
+                slots = await self._slots(conn, items[0].number, len(items), horizon=math.inf)
+                for item, slot in zip(items, slots, strict=True):
+                    item.slot = slot
+        log.info("dispatch.pacing_reslotted", count=len(late))
+        return sorted(late, key=lambda w: w.slot)
 
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
         """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
@@ -135,11 +174,13 @@ class Dispatcher:
             else:
                 candidates[message["number_id"] or ""].append((job, message))
         work: list[_Work] = []
-        later: list[tuple[list[int], float, float]] = []
+        later: list[tuple[str, list[int], float, float]] = []
         async with self.db.write() as conn:
             for number_id, items in candidates.items():
                 number = numbers.get(number_id)
-                slots = await self._slots(conn, number, len(items), now)
+                slots = await self._slots(
+                    conn, number, len(items), horizon=self.settings.pacing_horizon_seconds
+                )
                 for (job, message), slot in zip(items, slots, strict=False):
                     work.append(_Work(job, message, number, slot, bool(message["in_flight"])))
                 if len(slots) < len(items):
@@ -149,11 +190,20 @@ class Dispatcher:
                     # long backlog is not claimed and released again every second.
                     next_slot = await pacing_repo.next_free_slot(conn, number_id) or now
                     run_at = max(now, next_slot - self.settings.pacing_horizon_seconds / 2)
-                    later.append(
-                        ([job.id for job, _ in items[len(slots) :]], run_at, _interval(number))
-                    )
+                    extra = [job.id for job, _ in items[len(slots) :]]
+                    later.append((number_id, extra, run_at, _interval(number)))
         async with self.db.write() as conn:
-            for job_ids, run_at, spacing in later:
+            for number_id, job_ids, run_at, spacing in later:
+                # The rest of its due backlog queues up behind these, instead of being
+                # claimed and released again ahead of other numbers' work.
+                await pacing_repo.defer_backlog(
+                    conn,
+                    number_id,
+                    kind=SEND_JOB,
+                    due_by=now,
+                    run_at=run_at + len(job_ids) * spacing,
+                    spacing=spacing,
+                )
                 await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
             await queue.finish(conn, finished)
             await self._expire(conn, expired, now_dt)
@@ -205,20 +255,15 @@ class Dispatcher:
         return work
 
     async def _slots(
-        self, conn: AsyncConnection, number: Row | None, wanted: int, now: float
+        self, conn: AsyncConnection, number: Row | None, wanted: int, *, horizon: float
     ) -> list[float]:
         if number is None:
-            return [now] * wanted
+            return [time.time()] * wanted
         interval = _interval(number)
         # Measured here, inside the transaction: waiting for the write lock must not age it.
         start = time.time() + min(_SLOT_LEAD_SECONDS, interval)
         return await pacing_repo.reserve_slots(
-            conn,
-            number["id"],
-            wanted=wanted,
-            rate=1.0 / interval,
-            now=start,
-            horizon=self.settings.pacing_horizon_seconds,
+            conn, number["id"], wanted=wanted, rate=1.0 / interval, now=start, horizon=horizon
         )
 
     async def _expire(
@@ -245,12 +290,16 @@ class Dispatcher:
         )
         await queue.finish(conn, [job.id for job, _ in expired])
 
-    async def _send(self, group: Sequence[_Work]) -> list[tuple[_Work, SendOutcome]]:
+    async def _send(
+        self, group: Sequence[_Work], results: list[tuple[_Work, SendOutcome]]
+    ) -> list[_Work]:
+        """Send ``group``, adding each outcome to ``results``; returns the sends that are
+        too late for their slot (not sent: they need fresh slots)."""
         by_provider: dict[tuple[str, str | None], list[_Work]] = defaultdict(list)
         for item in group:
             account_id = (item.number or {}).get("provider_account_id")
             by_provider[(item.message["provider"], account_id)].append(item)
-        results: list[tuple[_Work, SendOutcome]] = []
+        late: list[_Work] = []
         for (name, account_id), items in by_provider.items():
             try:
                 # A number with a provider account sends through that account's adapter.
@@ -277,6 +326,12 @@ class Dispatcher:
                         results.append((item, resolved))
                         continue
                 to_send.append((item, request))
+            # Checked right before the call, after any awaits: nothing yields in between.
+            deadline = time.time() - _PACING_SLACK + _CALL_MARGIN
+            late.extend(item for item, _ in to_send if _too_late(item, deadline))
+            to_send = [
+                (item, request) for item, request in to_send if not _too_late(item, deadline)
+            ]
             if not to_send:
                 continue
             started = time.perf_counter()
@@ -290,7 +345,7 @@ class Dispatcher:
             metrics.provider_latency.labels(provider=name).observe(time.perf_counter() - started)
             for (item, _), outcome in zip(to_send, outcomes, strict=True):
                 results.append((item, outcome))
-        return results
+        return late
 
     async def _resolve_uncertain(
         self, provider: Provider, request: SendRequest
@@ -486,6 +541,15 @@ def _interval(number: Row | None) -> float:
     if number is None:
         return 0.0
     return (1 + _PACING_SLACK) / float(number["throughput_mps"])
+
+
+def _too_late(item: _Work, deadline: float) -> bool:
+    """Whether ``item``'s slot is before ``deadline`` and its number is held to it."""
+    return (
+        item.slot < deadline
+        and item.number is not None
+        and float(item.number["throughput_mps"]) <= _STRICT_MAX_MPS
+    )
 
 
 def _slot_groups(work: Sequence[_Work]) -> list[list[_Work]]:
