@@ -47,7 +47,7 @@ from agentsms.store.repositories import pacing as pacing_repo
 
 log = structlog.get_logger("agentsms.dispatch")
 Row = Mapping[str, Any]
-_SLOT_GROUP_SECONDS = 0.01
+_SLOT_GROUP_SECONDS = 0.005
 # A number's slots are (1 + _PACING_SLACK) / rate apart, and no send leaves more than
 # _PACING_SLACK seconds after its slot: one that would (a late wake-up, a busy event loop or
 # CPU) takes a fresh slot instead. So every one-second window, sliding or calendar, holds at
@@ -57,9 +57,9 @@ _SLOT_GROUP_SECONDS = 0.01
 _PACING_SLACK = 0.02
 # What the check before the provider call keeps for the call itself to start.
 _CALL_MARGIN = 0.002
-# Above this rate a late send keeps its slot: a window over such a rate takes more sends
-# from one number than a worker pool makes in a second, and taking fresh slots would cost a
-# transaction per claim in that case.
+# Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
+# that from one number could put a window over it, and fresh slots would cost a transaction
+# per late claim.
 _STRICT_MAX_MPS = 10_000.0
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
 # claim does not make its first send late.
@@ -119,7 +119,7 @@ class Dispatcher:
         for item in late:
             by_number[item.number["id"] if item.number else ""].append(item)
         async with self.db.write() as conn:
-            for items in by_number.values():
+            for _, items in sorted(by_number.items()):
                 slots = await self._slots(conn, items[0].number, len(items), horizon=math.inf)
                 for item, slot in zip(items, slots, strict=True):
                     item.slot = slot
@@ -176,7 +176,8 @@ class Dispatcher:
         work: list[_Work] = []
         later: list[tuple[str, list[int], float, float]] = []
         async with self.db.write() as conn:
-            for number_id, items in candidates.items():
+            # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
+            for number_id, items in sorted(candidates.items()):
                 number = numbers.get(number_id)
                 slots = await self._slots(
                     conn, number, len(items), horizon=self.settings.pacing_horizon_seconds
