@@ -48,15 +48,18 @@ from agentsms.store.repositories import pacing as pacing_repo
 log = structlog.get_logger("agentsms.dispatch")
 Row = Mapping[str, Any]
 _SLOT_GROUP_SECONDS = 0.005
-# A number's slots are (1 + _PACING_SLACK) / rate apart, and no send leaves more than
-# _PACING_SLACK seconds after its slot: one that would (a late wake-up, a busy event loop or
-# CPU) takes a fresh slot instead. So every one-second window, sliding or calendar, holds at
-# most ``rate`` sends of the number, whatever the workers, processes and delays: the sends
-# in [t, t + 1) have slots in [t - slack, t + 1), and slots that far apart number ``rate``.
+# A number's slots are (1 + _PACING_SLACK) / rate apart, and a send leaves no more than
+# _PACING_SLACK seconds after its slot, so every one-second window, sliding or calendar,
+# holds at most ``rate`` sends of the number whatever the workers, processes and delays:
+# the sends in [t, t + 1) have slots in [t - slack, t + 1), and slots that far apart number
+# ``rate``. A send that wakes up later (a busy event loop or CPU) goes only if the schedule
+# can still make room for it (``pacing_repo.admit_late``), else it takes a fresh slot.
 # Costs 2 % of the nominal throughput.
 _PACING_SLACK = 0.02
 # What the check before the provider call keeps for the call itself to start.
 _CALL_MARGIN = 0.002
+# A late send let through goes within this long of being admitted, or takes a fresh slot.
+_ADMIT_SECONDS = 0.05
 # Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
 # that from one number could put a window over it, and fresh slots would cost a transaction
 # per late claim.
@@ -73,6 +76,8 @@ class _Work:
     number: Row | None
     slot: float
     uncertain: bool
+    # Set when a late send was let through (``pacing_repo.admit_late``): the latest it may go.
+    admitted_until: float | None = None
 
 
 class Dispatcher:
@@ -110,20 +115,40 @@ class Dispatcher:
             while (delay := group[-1].slot - time.time()) > 0:
                 await asyncio.sleep(delay)
             late = await self._send(group, outcomes)
-            group = await self._reslot(late) if late else []
+            group = await self._catch_up(late) if late else []
         return outcomes
 
-    async def _reslot(self, late: Sequence[_Work]) -> list[_Work]:
-        """Fresh slots for sends that missed theirs (the next free ones, however far)."""
+    async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
+        """Sends that missed their slot: each goes now if the number's schedule can still
+        make room for it (moving its next free slot), else it takes a fresh slot."""
         by_number: dict[str, list[_Work]] = defaultdict(list)
         for item in late:
             by_number[item.number["id"] if item.number else ""].append(item)
+        fresh = 0
         async with self.db.write() as conn:
-            for _, items in sorted(by_number.items()):
-                slots = await self._slots(conn, items[0].number, len(items), horizon=math.inf)
-                for item, slot in zip(items, slots, strict=True):
-                    item.slot = slot
-        log.info("dispatch.pacing_reslotted", count=len(late))
+            for number_id, items in sorted(by_number.items()):
+                number = items[0].number
+                assert number is not None  # only paced sends are ever late
+                rate = float(number["throughput_mps"])
+                again: list[_Work] = []
+                for item in sorted(items, key=lambda w: w.slot):
+                    at = time.time() + _ADMIT_SECONDS
+                    if item.admitted_until is None and await pacing_repo.admit_late(
+                        conn,
+                        number_id,
+                        slot=item.slot,
+                        at=at,
+                        interval=_interval(number),
+                        per_second=max(1, math.floor(rate)),
+                    ):
+                        item.admitted_until = at
+                    else:
+                        again.append(item)
+                slots = await self._slots(conn, number, len(again), horizon=math.inf)
+                for item, slot in zip(again, slots, strict=True):
+                    item.slot, item.admitted_until = slot, None
+                fresh += len(again)
+        log.info("dispatch.pacing_late", admitted=len(late) - fresh, reslotted=fresh)
         return sorted(late, key=lambda w: w.slot)
 
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
@@ -328,11 +353,9 @@ class Dispatcher:
                         continue
                 to_send.append((item, request))
             # Checked right before the call, after any awaits: nothing yields in between.
-            deadline = time.time() - _PACING_SLACK + _CALL_MARGIN
-            late.extend(item for item, _ in to_send if _too_late(item, deadline))
-            to_send = [
-                (item, request) for item, request in to_send if not _too_late(item, deadline)
-            ]
+            now = time.time() + _CALL_MARGIN
+            late.extend(item for item, _ in to_send if _too_late(item, now))
+            to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
             if not to_send:
                 continue
             started = time.perf_counter()
@@ -544,10 +567,11 @@ def _interval(number: Row | None) -> float:
     return (1 + _PACING_SLACK) / float(number["throughput_mps"])
 
 
-def _too_late(item: _Work, deadline: float) -> bool:
-    """Whether ``item``'s slot is before ``deadline`` and its number is held to it."""
+def _too_late(item: _Work, now: float) -> bool:
+    """Whether ``item`` may no longer go at ``now`` (its number being held to its slots)."""
+    latest = item.slot + _PACING_SLACK if item.admitted_until is None else item.admitted_until
     return (
-        item.slot < deadline
+        now > latest
         and item.number is not None
         and float(item.number["throughput_mps"]) <= _STRICT_MAX_MPS
     )

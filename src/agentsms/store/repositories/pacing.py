@@ -47,6 +47,42 @@ async def reserve_slots(
     return slots
 
 
+async def admit_late(
+    conn: AsyncConnection,
+    number_id: str,
+    *,
+    slot: float,
+    at: float,
+    interval: float,
+    per_second: int,
+) -> bool:
+    """May a send that missed its ``slot`` go at ``at`` (at the latest)?
+
+    Yes when fewer than ``per_second`` slots after ``slot`` have been handed out: the
+    number's next free slot then moves (if need be) so that the second from ``at`` holds at
+    most ``per_second`` of its sends, counting every slot already taken after ``slot`` as
+    falling in it. No when that many were taken already; the row stays as it was.
+    """
+    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    next_slot = (await conn.execute(query)).scalar_one_or_none()
+    if next_slot is None:
+        return False
+    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more.
+    taken = max(0, math.ceil((float(next_slot) - slot) / interval - 1e-9) - 1)
+    if taken >= per_second:
+        return False
+    needed = at + 1.0 - (per_second - taken - 1) * interval
+    if needed > float(next_slot):
+        await conn.execute(
+            update(sender_pacing)
+            .where(sender_pacing.c.number_id == number_id)
+            .values(next_slot_at=needed)
+        )
+    return True
+
+
 async def next_free_slot(conn: AsyncConnection, number_id: str) -> float | None:
     query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
     value = (await conn.execute(query)).scalar_one_or_none()
