@@ -69,8 +69,9 @@ async def admit_late(
     next_slot = (await conn.execute(query)).scalar_one_or_none()
     if next_slot is None:
         return False
-    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more.
-    taken = max(0, math.ceil((float(next_slot) - slot) / interval - 1e-9) - 1)
+    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more
+    # (epoch floats are coarse: rounding may count one more, never one fewer).
+    taken = max(0, math.ceil((float(next_slot) - slot) / interval - 1e-3) - 1)
     if taken >= per_second:
         return False
     needed = at + 1.0 - (per_second - taken - 1) * interval
