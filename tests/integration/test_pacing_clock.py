@@ -28,10 +28,18 @@ async def reserve(db: Database, number_id: str, wanted: int, now: float) -> list
         )
 
 
-async def admit(db: Database, number_id: str, slot: float, at: float) -> bool:
+async def admit(
+    db: Database, number_id: str, slot: float, at: float, max_push: float = 10.0
+) -> bool:
     async with db.write() as conn:
         return await pacing.admit_late(
-            conn, number_id, slot=slot, at=at, interval=INTERVAL, per_second=RATE
+            conn,
+            number_id,
+            slot=slot,
+            at=at,
+            interval=INTERVAL,
+            per_second=RATE,
+            max_push=max_push,
         )
 
 
@@ -78,7 +86,10 @@ async def test_a_late_send_without_room_is_refused_and_changes_nothing(
         # Ten slots after the first are taken: a late first send would be the eleventh.
         assert not await admit(db, number_id, held[0], start + 0.5)
         assert await next_free(db, number_id) == before
-        # The second slot has nine after it: room, once the schedule moves.
+        # The second slot has nine after it: room, once the schedule moves 0.38 s, which
+        # is refused when a push may be at most 0.1 s.
+        assert not await admit(db, number_id, held[1], start + 0.5, max_push=0.1)
+        assert await next_free(db, number_id) == before
         assert await admit(db, number_id, held[1], start + 0.5)
         moved = await next_free(db, number_id)
         assert before is not None

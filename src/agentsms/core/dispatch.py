@@ -59,7 +59,7 @@ _PACING_SLACK = 0.02
 # What the check before the provider call keeps for the call itself to start.
 _CALL_MARGIN = 0.002
 # A late send let through goes within this long of being admitted, or takes a fresh slot.
-_ADMIT_SECONDS = 0.05
+_ADMIT_SECONDS = 0.03
 # Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
 # that from one number could put a window over it, and fresh slots would cost a transaction
 # per late claim.
@@ -140,6 +140,8 @@ class Dispatcher:
                         at=at,
                         interval=_interval(number),
                         per_second=max(1, math.floor(rate)),
+                        # A fresh slot costs the schedule one interval: never pay more.
+                        max_push=_interval(number),
                     ):
                         item.admitted_until = at
                     else:

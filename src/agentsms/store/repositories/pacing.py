@@ -55,13 +55,15 @@ async def admit_late(
     at: float,
     interval: float,
     per_second: int,
+    max_push: float,
 ) -> bool:
     """May a send that missed its ``slot`` go at ``at`` (at the latest)?
 
     Yes when fewer than ``per_second`` slots after ``slot`` have been handed out: the
     number's next free slot then moves (if need be) so that the second from ``at`` holds at
     most ``per_second`` of its sends, counting every slot already taken after ``slot`` as
-    falling in it. No when that many were taken already; the row stays as it was.
+    falling in it. No when that many were taken already, or when the next free slot would
+    move more than ``max_push`` seconds; the row then stays as it was.
     """
     query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
     if conn.dialect.name != "sqlite":
@@ -75,6 +77,8 @@ async def admit_late(
     if taken >= per_second:
         return False
     needed = at + 1.0 - (per_second - taken - 1) * interval
+    if needed - float(next_slot) > max_push:
+        return False
     if needed > float(next_slot):
         await conn.execute(
             update(sender_pacing)
