@@ -6,12 +6,15 @@ For each configuration (backend and number of ``agentsms worker`` processes):
 
 1. a database is filled with ``--messages`` queued messages (in-process, through
    ``core.messages.send_batch``), once per backend, then copied for every run;
-2. ceiling: the same SQL the dispatcher runs for each claimed batch (claim, read the
-   messages, pacing row, mark ``sending`` + events; simulator log insert + report job;
-   mark ``sent`` + events + delete jobs; claim the report, mark ``delivered`` + events +
-   delete job), issued by raw drivers (stdlib ``sqlite3`` / ``asyncpg``) from as many
-   processes and connections as the agentsms run uses, with the same claim batch size: no
-   ORM, no framework;
+2. ceiling: the same writes the dispatcher makes for each claimed batch, in the same
+   statement shapes and transactions (claim; read the messages + pacing row; mark
+   ``sending`` + events; simulator log check + insert + report job; mark ``sent`` from a
+   list of values + events + delete jobs; claim the report, mark ``delivered`` returning
+   the rows + events + delete job; on PostgreSQL id lists as one array and many-row
+   inserts from arrays, as agentsms sends them), issued by raw drivers (stdlib
+   ``sqlite3`` / ``asyncpg``) from as many processes and connections as the agentsms run
+   uses, with the same claim batch size: no ORM, no framework (and none of agentsms's
+   small reads: opt-outs, quiet hours, webhook endpoints);
 3. agentsms: ``K`` worker processes are started on held jobs; once every one of them is
    running, the jobs are made due and the clock starts. The script polls message counts
    until none is queued or sending (sent/s) and until all are ``delivered`` (delivered/s).
@@ -505,35 +508,70 @@ CLAIM = """
         ORDER BY run_at LIMIT ? {lock})
     RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
 """
-INSERT_EVENT = (
-    "INSERT INTO message_events (id, project_id, message_id, type, status, data, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+DISPATCH_COLUMNS = (
+    "id, project_id, conversation_id, status, expires_at, in_flight, purpose, to_number, "
+    "from_number, number_id, body, channel, media_urls, provider"
+)
+EVENT_COLUMNS = "id, project_id, message_id, type, status, data, created_at"
+INSERT_EVENT = f"INSERT INTO message_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+INSERT_EVENT_PG = (
+    f"INSERT INTO message_events ({EVENT_COLUMNS}) SELECT c0, c1, c2, c3, c4, c5::jsonb, c6 "
+    "FROM unnest($1::VARCHAR(40)[], $2::VARCHAR(40)[], $3::VARCHAR(40)[], $4::VARCHAR(40)[], "
+    "$5::VARCHAR(12)[], $6::text[], $7::TIMESTAMP WITH TIME ZONE[]) "
+    "AS u(c0, c1, c2, c3, c4, c5, c6)"
+)
+SEND_COLUMNS = (
+    "reference, provider_message_id, from_number, to_number, channel, body, media_urls, "
+    "outcome, error_code, repeat_count, created_at"
 )
 INSERT_SEND = (
-    "INSERT INTO simulator_sends (reference, provider_message_id, from_number, to_number, "
-    "channel, body, media_urls, outcome, error_code, repeat_count, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO simulator_sends ({SEND_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_SEND_PG = (
+    f"INSERT INTO simulator_sends ({SEND_COLUMNS}) "
+    "SELECT c0, c1, c2, c3, c4, c5, c6::jsonb, c7, c8, c9, c10 "
+    "FROM unnest($1::VARCHAR(60)[], $2::VARCHAR(60)[], $3::VARCHAR(20)[], $4::VARCHAR(20)[], "
+    "$5::VARCHAR(10)[], $6::TEXT[], $7::text[], $8::VARCHAR(12)[], $9::VARCHAR(40)[], "
+    "$10::INTEGER[], $11::FLOAT[]) AS u(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10)"
 )
 INSERT_JOB = (
     "INSERT INTO jobs (kind, ref, payload, status, run_at, attempts, max_attempts, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-MARK_SENT = (
-    "UPDATE messages SET provider_message_id = ?, sent_at = ?, price = ?, updated_at = ?, "
-    "attempts = ?, in_flight = ?, status = CASE WHEN status IN ('scheduled', 'queued', "
-    "'sending') THEN 'sent' ELSE status END WHERE id = ?"
+MARK_SENT_SET = (
+    "provider_message_id = u.pmid, price = u.price, attempts = u.attempts, sent_at = {now}, "
+    "updated_at = {now}, in_flight = {false}, status = CASE WHEN messages.status IN "
+    "('scheduled', 'queued', 'sending') THEN 'sent' ELSE messages.status END"
 )
 
 
-async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) -> None:
-    """The dispatcher's three transactions for a batch of ``message.send`` jobs."""
+def _ids(conn: RawConn, ids: Sequence[Any], array: str = "varchar") -> tuple[str, list[Any]]:
+    """``IN (?, ...)`` on SQLite, ``= ANY(?::varchar[])`` on PostgreSQL, as agentsms does."""
+    if conn.dialect == "sqlite":
+        return f"IN ({_marks(len(ids))})", list(ids)
+    return f"= ANY(?::{array}[])", [list(ids)]
+
+
+async def insert_events(conn: RawConn, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany on SQLite; one INSERT ... SELECT FROM unnest on PostgreSQL."""
+    if conn.dialect == "sqlite":
+        await conn.executemany(INSERT_EVENT, rows)
+    else:
+        await conn.execute(INSERT_EVENT_PG, [list(column) for column in zip(*rows, strict=True)])
+
+
+async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> None:
+    """The dispatcher's transactions for a batch of ``message.send`` jobs."""
     now = time.time()
     stamp = conn.ts(now)
     ids = [j[2] for j in jobs]
+    # Read the messages and take pacing slots.
     await conn.begin()
-    rows = await conn.fetch(f"SELECT * FROM messages WHERE id IN ({_marks(len(ids))})", ids)
-    number_ids = sorted({r[7] for r in rows})
-    await conn.fetch(f"SELECT * FROM numbers WHERE id IN ({_marks(len(number_ids))})", number_ids)
+    where, params = _ids(conn, ids)
+    rows = await conn.fetch(f"SELECT {DISPATCH_COLUMNS} FROM messages WHERE id {where}", params)
+    number_ids = sorted({r[9] for r in rows})
+    where, params = _ids(conn, number_ids)
+    await conn.fetch(f"SELECT * FROM numbers WHERE id {where}", params)
     for number_id in number_ids:
         await conn.execute(
             "INSERT INTO sender_pacing (number_id, next_slot_at) VALUES (?, ?) "
@@ -548,29 +586,37 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) -> N
             "UPDATE sender_pacing SET next_slot_at = ? WHERE number_id = ?",
             (max(slot[0][0], now) + len(ids) / 1e6, number_id),
         )
+    await conn.commit()
+    # Mark them sending.
+    await conn.begin()
+    where, params = _ids(conn, ids)
     await conn.fetch(
-        "UPDATE messages SET status = 'sending', in_flight = ?, updated_at = ? "
-        f"WHERE id IN ({_marks(len(ids))}) AND status IN ('scheduled', 'queued', 'sending') "
-        "RETURNING id",
-        (conn.flag(True), stamp, *ids),
+        "UPDATE messages SET status = ?, in_flight = ?, updated_at = ? "
+        f"WHERE id {where} AND status IN ('scheduled', 'queued', 'sending') RETURNING id",
+        ("sending", conn.flag(True), stamp, *params),
     )
-    await conn.executemany(
-        INSERT_EVENT,
+    event_ids = new_ids("evt", len(rows))
+    await insert_events(
+        conn,
         [
-            (new_id("evt"), r[1], r[0], "message.sending", "sending", conn.json({}), stamp)
-            for r in rows
+            (e, r[1], r[0], "message.sending", "sending", conn.json({}), stamp)
+            for e, r in zip(event_ids, rows, strict=True)
         ],
     )
     await conn.commit()
     # The simulator's send_many.
     await conn.begin()
-    await conn.fetch(f"SELECT * FROM simulator_sends WHERE reference IN ({_marks(len(ids))})", ids)
+    where, params = _ids(conn, ids)
+    await conn.fetch(
+        f"SELECT reference, provider_message_id FROM simulator_sends WHERE reference {where}",
+        params,
+    )
     sends = []
     receipts = []
     for r in rows:
         provider_id = "SIM" + r[0].removeprefix("msg_")
         sends.append(
-            (r[0], provider_id, r[6], r[5], r[11], r[9], conn.json([]), "delivered", None, 0, now)
+            (r[0], provider_id, r[8], r[7], r[11], r[10], conn.json([]), "delivered", None, 0, now)
         )
         receipts.append(
             {
@@ -580,7 +626,10 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) -> N
                 "error_code": None,
             }
         )
-    await conn.executemany(INSERT_SEND, sends)
+    if conn.dialect == "sqlite":
+        await conn.executemany(INSERT_SEND, sends)
+    else:
+        await conn.execute(INSERT_SEND_PG, [list(column) for column in zip(*sends, strict=True)])
     await conn.execute(
         INSERT_JOB,
         ("simulator.report", None, conn.json({"receipts": receipts}), "queued", now, 0, 8, now),
@@ -590,23 +639,36 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) -> N
     now = time.time()
     stamp = conn.ts(now)
     await conn.begin()
-    await conn.executemany(
-        MARK_SENT,
+    sent = [(r[0], "SIM" + r[0].removeprefix("msg_"), None, 1) for r in rows]
+    if conn.dialect == "sqlite":
+        values = ", ".join(["(?, ?, ?, ?)"] * len(sent))
+        await conn.execute(
+            f"WITH u(id, pmid, price, attempts) AS (VALUES {values}) "
+            f"UPDATE messages SET {MARK_SENT_SET.format(now='?', false='0')} "
+            "FROM u WHERE messages.id = u.id",
+            [*(value for row in sent for value in row), stamp, stamp],
+        )
+    else:
+        await conn.execute(
+            f"UPDATE messages SET {MARK_SENT_SET.format(now='$5', false='false')} "
+            "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
+            "AS u(id, pmid, price, attempts) WHERE messages.id = u.id",
+            [*(list(column) for column in zip(*sent, strict=True)), stamp],
+        )
+    event_ids = new_ids("evt", len(rows))
+    await insert_events(
+        conn,
         [
-            ("SIM" + r[0].removeprefix("msg_"), stamp, None, stamp, 1, conn.flag(False), r[0])
-            for r in rows
+            (e, r[1], r[0], "message.sent", "sent", conn.json({}), stamp)
+            for e, r in zip(event_ids, rows, strict=True)
         ],
     )
-    await conn.executemany(
-        INSERT_EVENT,
-        [(new_id("evt"), r[1], r[0], "message.sent", "sent", conn.json({}), stamp) for r in rows],
-    )
-    job_ids = [j[0] for j in jobs]
-    await conn.execute(f"DELETE FROM jobs WHERE id IN ({_marks(len(job_ids))})", job_ids)
+    where, params = _ids(conn, [j[0] for j in jobs], "bigint")
+    await conn.execute(f"DELETE FROM jobs WHERE id {where}", params)
     await conn.commit()
 
 
-async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) -> None:
+async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> None:
     """The receipt handler's transaction for a batch of ``simulator.report`` jobs."""
     now = time.time()
     stamp = conn.ts(now)
@@ -617,31 +679,29 @@ async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_id: Any) ->
     ]
     await conn.begin()
     for start in range(0, len(receipts), 500):
-        refs = [item["reference"] for item in receipts[start : start + 500]]
-        rows = await conn.fetch(f"SELECT * FROM messages WHERE id IN ({_marks(len(refs))})", refs)
+        where, params = _ids(conn, [item["reference"] for item in receipts[start : start + 500]])
         moved = await conn.fetch(
-            "UPDATE messages SET status = 'delivered', updated_at = ?, in_flight = ?, "
-            f"delivered_at = ? WHERE id IN ({_marks(len(refs))}) "
-            "AND status IN ('scheduled', 'queued', 'sending', 'sent') RETURNING id",
-            (stamp, conn.flag(False), stamp, *refs),
+            "UPDATE messages SET status = ?, updated_at = ?, in_flight = ?, delivered_at = ? "
+            f"WHERE id {where} AND status IN ('scheduled', 'queued', 'sending', 'sent') "
+            "RETURNING id, project_id, conversation_id, provider_message_id",
+            ("delivered", stamp, conn.flag(False), stamp, *params),
         )
-        changed = {m[0] for m in moved}
-        await conn.executemany(
-            INSERT_EVENT,
+        event_ids = new_ids("evt", len(moved))
+        await insert_events(
+            conn,
             [
-                (new_id("evt"), r[1], r[0], "message.delivered", "delivered", conn.json({}), stamp)
-                for r in rows
-                if r[0] in changed
+                (e, m[1], m[0], "message.delivered", "delivered", conn.json({}), stamp)
+                for e, m in zip(event_ids, moved, strict=True)
             ],
         )
-    job_ids = [j[0] for j in jobs]
-    await conn.execute(f"DELETE FROM jobs WHERE id IN ({_marks(len(job_ids))})", job_ids)
+    where, params = _ids(conn, [j[0] for j in jobs], "bigint")
+    await conn.execute(f"DELETE FROM jobs WHERE id {where}", params)
     await conn.commit()
 
 
 async def raw_loop(conn: RawConn, owner: str) -> None:
     """Claim and process batches until the jobs table is empty."""
-    from agentsms.ids import new_id
+    from agentsms.ids import new_ids
 
     lock = "FOR UPDATE SKIP LOCKED" if conn.dialect == "postgresql" else ""
     claim = CLAIM.format(lock=lock)
@@ -659,9 +719,9 @@ async def raw_loop(conn: RawConn, owner: str) -> None:
         sends = [j for j in jobs if j[1] == "message.send"]
         reports = [j for j in jobs if j[1] == "simulator.report"]
         if sends:
-            await raw_send(conn, sends, new_id)
+            await raw_send(conn, sends, new_ids)
         if reports:
-            await raw_report(conn, reports, new_id)
+            await raw_report(conn, reports, new_ids)
 
 
 async def raw_child(url: str, connections: int, tag: str) -> None:

@@ -30,6 +30,7 @@ from agentsms.api import (
     templates,
     webhook_endpoints,
 )
+from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
@@ -68,6 +69,7 @@ def create_app(
             db=db,
             providers=providers,
             limiter=RateLimiter(settings.rate_limit_storage_url),
+            sends=send_intake(db, settings),
         )
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1)
     job_lease_seconds: float = Field(default=30.0, gt=1)
     job_max_attempts: int = Field(default=8, ge=1)
+    intake_group_max: int = Field(default=256, ge=1)
+    """At most this many concurrent single sends share one intake transaction."""
+    intake_group_concurrency: int = Field(default=4, ge=1)
+    """Intake transactions an API process runs at once on PostgreSQL (SQLite: always 1)."""
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     pacing_horizon_seconds: float = Field(default=1.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Literal
 
 from ulid import ULID
@@ -25,14 +26,30 @@ Prefix = Literal[
 ]
 
 
-def new_id(prefix: Prefix) -> str:
-    """Return ``<prefix>_<ULID>``: unique, URL-safe and sortable by creation time."""
-    return f"{prefix}_{ULID()}"
-
-
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 _COUNTER_LIMIT = len(_PAIRS) ** 2
+_SHIFTS = range(120, -1, -10)
+_RANDOM_BITS = 80
+_last = 0
+
+
+def new_id(prefix: Prefix) -> str:
+    """Return ``<prefix>_<ULID>``: unique, URL-safe and sortable by creation time.
+
+    Monotonic within the process, as python-ulid's are: an id made in the same millisecond
+    as the previous one counts up from its randomness. (Encoded here: python-ulid's
+    ``ULID()`` costs several times more, and intake makes one per message.)
+    """
+    global _last
+    value = (time.time_ns() // 1_000_000) << _RANDOM_BITS
+    if value <= _last:
+        value = _last + 1
+    else:
+        value |= int.from_bytes(os.urandom(10))
+    _last = value
+    pairs = _PAIRS
+    return prefix + "_" + "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def new_ids(prefix: Prefix, count: int) -> list[str]:

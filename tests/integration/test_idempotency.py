@@ -232,3 +232,66 @@ async def test_expired_keys_are_purged_and_live_ones_kept(gateway: Gateway) -> N
     assert purged >= 1
     assert await idempotency_row(gateway, "purge-old") is None
     assert await idempotency_row(gateway, "purge-new") is not None
+
+
+async def test_concurrent_sends_share_transactions_and_are_answered_as_if_alone(
+    gateway: Gateway,
+) -> None:
+    """A burst of single sends is accepted in shared transactions (group commit), yet each
+    request gets exactly the answer it would get alone: accepted, refused for its own
+    reason, replayed, or refused for reusing a key; refused ones store nothing."""
+    client = gateway.client
+    earlier = await client.post("/v1/messages", json=MESSAGE, headers={"Idempotency-Key": "k-old"})
+    assert earlier.status_code == 202
+    opted_out = "+14155553599"
+    stop = await client.post(
+        "/v1/simulator/inbound", json={"from": opted_out, "to": "+14155550100", "body": "STOP"}
+    )
+    assert stop.status_code == 202
+    before = await message_rows(gateway)
+    sends = gateway.app.state.agentsms.sends
+    groups_before = sends.groups
+
+    good = [({"to": f"+1415555{2800 + i}", "body": f"hello {i}"}, f"k-good-{i}") for i in range(20)]
+    requests = [
+        *good,
+        ({"to": "+1415555", "body": "too short a number"}, "k-bad-number"),
+        ({"to": "+14155552890", "body": ""}, "k-empty"),
+        ({"to": opted_out, "body": "are you there?"}, "k-opted-out"),
+        (MESSAGE, "k-old"),
+    ]
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/messages", json=body, headers={"Idempotency-Key": key})
+            for body, key in requests
+        )
+    )
+    # Reusing the earlier key with another body (not in the same burst: a key in flight
+    # is a 409 by design).
+    reused = await client.post(
+        "/v1/messages", json={**MESSAGE, "body": "changed"}, headers={"Idempotency-Key": "k-old"}
+    )
+
+    accepted = responses[: len(good)]
+    assert [r.status_code for r in accepted] == [202] * len(good)
+    assert [r.json()["to"] for r in accepted] == [body["to"] for body, _ in good]
+    assert len({r.json()["id"] for r in accepted}) == len(good)
+    bad_number = assert_problem(responses[20], 422, "validation_failed")
+    assert [e["field"] for e in bad_number["errors"]] == ["to"]
+    empty = assert_problem(responses[21], 422, "validation_failed")
+    assert [e["field"] for e in empty["errors"]] == ["body"]
+    assert_problem(responses[22], 422, "RECIPIENT_OPTED_OUT")
+    assert responses[23].status_code == 202
+    assert responses[23].headers["idempotent-replayed"] == "true"
+    assert responses[23].content == earlier.content
+    assert_problem(reused, 422, "idempotency_key_reused")
+
+    after = await message_rows(gateway)
+    new = {row["id"] for row in after} - {row["id"] for row in before}
+    assert new == {r.json()["id"] for r in accepted}
+    for _, key in good:
+        assert await idempotency_row(gateway, key) is not None
+    for key in ("k-bad-number", "k-empty", "k-opted-out"):
+        assert await idempotency_row(gateway, key) is None
+    # Fewer transactions than requests: they were shared.
+    assert sends.groups - groups_before < len(requests)

@@ -342,3 +342,40 @@ async def test_webhook_delivery_to_a_name_resolving_to_loopback_is_refused_and_l
     assert "loopback" in log["error"]
     assert listener.hits[start:] == []
     await client.aclose()
+
+
+WEBHOOK_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
+
+
+async def test_a_webhook_agent_at_an_inside_address_is_refused_when_stored(
+    gateway: Gateway,
+) -> None:
+    """The agent's URL is agentsms's own to call: refused at upload and at send, not at the
+    first turn; a public URL is taken."""
+    personas_before = (await gateway.client.get("/v1/personas")).json()["data"]
+    for url in ("http://127.0.0.1:9/agent", "https://169.254.169.254/latest", "http://[::1]/a"):
+        agent = {"kind": "webhook", "url": url, "secret": WEBHOOK_SECRET}
+        created = await gateway.client.post("/v1/personas", json={"name": "x", "agent": agent})
+        assert created.status_code == 422, created.text
+        assert created.json()["code"] == "unsafe_url"
+        assert [e["field"] for e in created.json()["errors"]] == ["agent.url"]
+        sent = await gateway.client.post(
+            "/v1/messages",
+            json={"to": "+14155554611", "conversation": {"persona_settings": agent}},
+        )
+        assert sent.status_code == 422, sent.text
+        assert [e["field"] for e in sent.json()["errors"]] == ["conversation.persona_settings.url"]
+    assert (await gateway.client.get("/v1/personas")).json()["data"] == personas_before
+    public = {"kind": "webhook", "url": "https://agent.example.com/hook", "secret": WEBHOOK_SECRET}
+    created = await gateway.client.post("/v1/personas", json={"name": "ok", "agent": public})
+    assert created.status_code == 201, created.text
+    refused = await gateway.client.post(
+        f"/v1/personas/{created.json()['id']}/versions",
+        json={"agent": {**public, "url": "http://10.0.0.7/agent"}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["agent.url"]
+    assert (
+        len((await gateway.client.get(f"/v1/personas/{created.json()['id']}")).json()["versions"])
+        == 1
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -12,10 +12,10 @@ from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
 from agentsms.core import agent_turns
 from agentsms.core import conversations as service
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
-Row = Mapping[str, Any]
 
 
 def conversation(row: Row, messages: Sequence[Row] | None = None) -> schemas.Conversation:

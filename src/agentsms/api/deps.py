@@ -6,19 +6,22 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from agentsms.api.state import AppState
 from agentsms.core import projects
 from agentsms.core.errors import Unauthorized
 from agentsms.core.projects import Project
 
-_bearer = HTTPBearer(auto_error=False, description="A project API key")
+
+def app_state(request: Request) -> AppState:
+    """What the app holds for every request (settings, database, providers, caches)."""
+    state: AppState = request.app.state.agentsms
+    return state
 
 
 async def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.agentsms
-    return state
+    return app_state(request)
 
 
 State = Annotated[AppState, Depends(get_state)]
@@ -39,15 +42,26 @@ async def project_for_key(state: AppState, api_key: str) -> Project:
     return project
 
 
-async def authenticated(
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Project:
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    project = await project_for_key(state, credentials.credentials)
-    await state.limiter.check(project, state.settings.default_rate_limit_per_second)
-    return project
+class ProjectKey(HTTPBearer):
+    """The calling project, from its API key in ``Authorization: Bearer <key>``.
+
+    A bearer security scheme itself (so OpenAPI documents it) that resolves to the project
+    in one dependency step: on the send path every extra step costs measurable time.
+    """
+
+    async def __call__(self, request: Request) -> Project:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or not credentials.credentials:
+            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+        state = app_state(request)
+        project = await project_for_key(state, credentials.credentials)
+        await state.limiter.check(project, state.settings.default_rate_limit_per_second)
+        return project
 
 
-CurrentProject = Annotated[Project, Depends(authenticated)]
+CurrentProject = Annotated[
+    Project,
+    Depends(
+        ProjectKey(scheme_name="HTTPBearer", auto_error=False, description="A project API key")
+    ),
+]

@@ -33,18 +33,24 @@ async def accept(
         async with state.db.write() as conn:
             result = await work(conn)
         return Response(result.model_dump_json(by_alias=True), status_code=status, media_type=JSON)
-    digest = idempotency.request_hash(
-        "POST", path, request_body.model_dump(mode="json", by_alias=True)
-    )
+    digest = request_digest(request_body, path)
     async with idempotency.claim(project_id, key), state.db.write() as conn:
         replay = await idempotency.check(conn, project_id, key, digest)
         if replay is not None:
-            return Response(
-                replay.body,
-                status_code=replay.status,
-                media_type=JSON,
-                headers={"Idempotent-Replayed": "true"},
-            )
+            return answer(replay.status, replay.body, replayed=True)
         body = (await work(conn)).model_dump_json(by_alias=True)
         await idempotency.record(conn, project_id, key, digest, status=status, body=body)
     return Response(body, status_code=status, media_type=JSON)
+
+
+def request_digest(request_body: BaseModel, path: str) -> str:
+    """The digest an ``Idempotency-Key`` binds: the POST to ``path`` with this body."""
+    return idempotency.request_hash(
+        "POST", path, request_body.model_dump(mode="json", by_alias=True)
+    )
+
+
+def answer(status: int, body: str, *, replayed: bool = False) -> Response:
+    """A JSON answer; a replayed one says so in ``Idempotent-Replayed``."""
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return Response(body, status_code=status, media_type=JSON, headers=headers)

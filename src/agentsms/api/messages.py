@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
-from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from agentsms import webhooks
 from agentsms.api import render, schemas
-from agentsms.api.deps import CurrentProject, State
-from agentsms.api.idempotent import accept
+from agentsms.api.deps import CurrentProject, State, app_state
+from agentsms.api.idempotent import answer, request_digest
+from agentsms.api.intake import PendingSend
 from agentsms.config import Settings
+from agentsms.core import idempotency, reactions
 from agentsms.core import messages as service
-from agentsms.core import reactions
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.store.repositories.messages import MessageFilter
@@ -41,6 +40,9 @@ def conversation_input(
         given["persona_id"] = str(given["persona_id"])
     if options.webhook_url is not None:
         webhooks.check_url(options.webhook_url, "conversation.webhook_url", settings)
+    agent = given.get("persona_settings")
+    if isinstance(agent, dict) and agent.get("kind") == "webhook" and "url" in agent:
+        webhooks.check_url(str(agent["url"]), "conversation.persona_settings.url", settings)
     return ConversationInput(settings=given, metadata=options.metadata)
 
 
@@ -75,25 +77,20 @@ def to_spec(body: schemas.MessageCreate, settings: Settings) -> OutboundSpec:
 async def create_message(
     body: schemas.MessageCreate,
     project: CurrentProject,
-    state: State,
+    request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Validate, store and queue one message. ``202`` means it is committed."""
-
-    spec = to_spec(body, state.settings)
-
-    async def work(conn: AsyncConnection) -> schemas.Message:
-        row = await service.send_message(
-            conn,
-            project.id,
-            spec,
-            max_attempts=state.settings.job_max_attempts,
-            project_settings=project.settings,
-            url_problem=partial(media_url_problem, settings=state.settings),
-        )
-        return render.message(row)
-
-    return await accept(state, project.id, idempotency_key, body, "/v1/messages", work)
+    state = app_state(request)
+    pending = PendingSend(project, to_spec(body, state.settings))
+    if idempotency_key is None:
+        result = await state.sends.submit(pending)
+    else:
+        async with idempotency.claim(project.id, idempotency_key):
+            result = await state.sends.submit(
+                replace(pending, key=idempotency_key, digest=request_digest(body, "/v1/messages"))
+            )
+    return answer(result.status, result.body, replayed=result.replayed)
 
 
 @router.get("/{message_id}", response_model=schemas.Message, summary="Get a message")

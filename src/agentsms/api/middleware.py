@@ -28,8 +28,12 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
+                    await self._refuse(scope, receive, send)
+                else:
+                    # The server delivers no more than the declared length.
+                    await self.app(scope, receive, send)
                 return
         seen = 0
         started = False
@@ -77,6 +81,9 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The labelled series, looked up once each: ``labels()`` costs more than the count.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,7 +104,15 @@ class RequestMetrics:
             route: Any = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope.get("method", "GET")
-            metrics.http_requests.labels(method=method, route=template, status=str(status)).inc()
-            metrics.http_latency.labels(method=method, route=template).observe(
-                time.perf_counter() - started
-            )
+            counter = self._counters.get((method, template, status))
+            if counter is None:
+                counter = self._counters[method, template, status] = metrics.http_requests.labels(
+                    method=method, route=template, status=str(status)
+                )
+            timer = self._timers.get((method, template))
+            if timer is None:
+                timer = self._timers[method, template] = metrics.http_latency.labels(
+                    method=method, route=template
+                )
+            counter.inc()
+            timer.observe(time.perf_counter() - started)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter
 
+from agentsms import webhooks
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import personas as service
+from agentsms.store.repositories import Row
 
 router = APIRouter(prefix="/v1", tags=["agents"])
-Row = Mapping[str, Any]
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"model": schemas.Problem},
     409: {"model": schemas.Problem},
@@ -68,6 +70,7 @@ async def create_persona(
             _persona_config(body),
             publish=body.publish,
             alias=body.alias,
+            url_problem=partial(webhooks.url_problem, settings=state.settings),
         )
     return _persona(row, [version])
 
@@ -99,7 +102,13 @@ async def add_persona_version(
     persona_id: str, body: schemas.PersonaVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
     async with state.db.write() as conn:
-        await service.add_persona_version(conn, project.id, persona_id, _persona_config(body))
+        await service.add_persona_version(
+            conn,
+            project.id,
+            persona_id,
+            _persona_config(body),
+            url_problem=partial(webhooks.url_problem, settings=state.settings),
+        )
         row = await service.get_persona(conn, project.id, persona_id)
         return _persona(row, await service.persona_versions_of(conn, row["id"]))
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from agentsms.api import schemas
 from agentsms.core import statuses
+from agentsms.store.repositories import Row
 
-Row = Mapping[str, Any]
 _MONEY_PLACES = Decimal("0.000001")  # the scale of every money column
 
 

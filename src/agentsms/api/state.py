@@ -10,6 +10,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
+from agentsms.api.intake import SendIntake
 from agentsms.config import Settings
 from agentsms.core.errors import RateLimited
 from agentsms.core.projects import Project
@@ -48,4 +49,5 @@ class AppState:
     db: Database
     providers: ProviderRegistry
     limiter: RateLimiter
+    sends: SendIntake
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)

@@ -34,6 +34,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.store.db import Database
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -41,7 +42,6 @@ from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.types import utcnow
 
 log = structlog.get_logger("agentsms.conversations")
-Row = Mapping[str, Any]
 _STEP_BACK_SECONDS = 0.05
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,7 +30,6 @@ from agentsms.store.repositories import numbers as numbers_repo
 
 NUMBER_COLUMNS = ("to", "phone", "number")
 RESERVED_COLUMNS = frozenset({*NUMBER_COLUMNS, "body", "send_at", "external_id"})
-Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

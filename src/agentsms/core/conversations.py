@@ -29,9 +29,10 @@ from agentsms.core.compliance import (
     quiet_hours_problem,
 )
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
-from agentsms.ids import new_id
+from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import optouts as optouts_repo
@@ -40,8 +41,6 @@ from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats as webhook_formats
 from agentsms.webhooks.events import Event, emit_many
-
-Row = Mapping[str, Any]
 
 OPEN = "open"
 NEEDS_ATTENTION = "needs_attention"
@@ -100,6 +99,10 @@ class ConversationInput:
 
     settings: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] | None = None
+
+
+_NOTHING_GIVEN = ConversationInput()
+"""A send without a ``conversation`` object (shared: never modified)."""
 
 
 def channel_family(channel: str) -> str:
@@ -219,10 +222,11 @@ def _new_conversation(
     now: datetime,
     *,
     status: str = OPEN,
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
     active = status in ACTIVE
     return {
-        "id": new_id("conv"),
+        "id": conversation_id or new_id("conv"),
         "project_id": project_id,
         "number_id": number["id"],
         "agent_number": number["number"],
@@ -320,24 +324,37 @@ async def attach_outbound(
         )
         by_key = {k: v for k, v in by_key.items() if v["id"] not in archive}
     fresh: dict[str, dict[str, Any]] = {}
-    for key, item in zip(keys, keyed, strict=True):
-        if key in by_key or key in fresh:
+    opening = [(key, item) for key, item in zip(keys, keyed, strict=True) if key not in by_key]
+    ids = iter(new_ids("conv", len(opening)))
+    # The sends of one batch share their settings: work each distinct start out once.
+    starts: dict[tuple[str, int], dict[str, Any]] = {}
+    started_from: dict[str, tuple[str, int]] = {}
+    for key, item in opening:
+        if key in fresh:
             continue
-        given = item.given or ConversationInput()
+        given = item.given or _NOTHING_GIVEN
+        start = (item.number["id"], id(given.settings))
+        if start not in starts:
+            starts[start] = _with_default_persona(project_settings, item.number, given.settings)
+        started_from[key] = start
         fresh[key] = _new_conversation(
             project_id,
             item.number,
             item.row["to_number"],
             item.row["channel"],
-            _with_default_persona(project_settings, item.number, given.settings),
+            starts[start],
             given.metadata or {},
             now,
+            conversation_id=next(ids),
         )
     created: set[str] = set()
     if fresh:
-        await repo.insert_new(conn, list(fresh.values()))
-        # Read back: a concurrent writer may have opened some of these threads first.
-        stored = await repo.active_ids_by_keys(conn, list(fresh))
+        inserted = await repo.insert_new(conn, list(fresh.values()))
+        if inserted == len(fresh):
+            stored = {key: row["id"] for key, row in fresh.items()}
+        else:
+            # Read back: a concurrent writer may have opened some of these threads first.
+            stored = await repo.active_ids_by_keys(conn, list(fresh))
         for key, row in fresh.items():
             if stored.get(key) == row["id"]:
                 by_key[key] = row
@@ -348,12 +365,18 @@ async def attach_outbound(
     # Settings given with a send replace the stored ones of a resumed conversation.
     updates: dict[str, dict[str, Any]] = {}
     results: list[Attached] = []
+    # Read-only, and shared by the new conversations that share their start.
+    effective: dict[tuple[str, int], dict[str, Any]] = {}
     key_iter = iter(keys)
     for item in threads:
+        origin: tuple[str, int] | None = None
         if item.conversation_id:
             conversation = explicit[item.conversation_id]
         else:
-            conversation = by_key[next(key_iter)]
+            key = next(key_iter)
+            conversation = by_key[key]
+            if conversation["id"] in created:
+                origin = started_from[key]
         sent_with = item.given
         if sent_with is not None and conversation["id"] not in created:
             changed = False
@@ -371,9 +394,14 @@ async def attach_outbound(
                     "updated_at": now,
                 }
         item.row["conversation_id"] = conversation["id"]
-        settings = effective_settings(
-            project_settings, item.number.get("settings") or {}, conversation["settings"]
-        )
+        # New conversations with the same start have the same settings: merge them once.
+        settings = effective.get(origin) if origin is not None else None
+        if settings is None:
+            settings = effective_settings(
+                project_settings, item.number.get("settings") or {}, conversation["settings"]
+            )
+            if origin is not None:
+                effective[origin] = settings
         results.append(Attached(conversation, settings, conversation["id"] in created))
     await repo.update_each(conn, list(updates.values()))
     if created:

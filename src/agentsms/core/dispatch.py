@@ -156,15 +156,23 @@ class Dispatcher:
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
         """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
 
-        Slots are taken in a transaction of their own, so the pacing row of a busy number
-        is locked for a few statements, not for the whole preparation: on PostgreSQL that
-        is what lets several workers prepare at once. A worker that dies in between only
-        wastes slots.
+        Slots are taken in a transaction apart from the marking, so the pacing row of a busy
+        number is locked for a few statements, not for the whole preparation: on PostgreSQL
+        that is what lets several workers prepare at once. A worker that dies in between
+        only wastes slots.
         """
         now = time.time()
         now_dt = from_epoch(now)
-        async with self.db.read() as conn:
-            found = await messages_repo.messages_by_ids(conn, [j.ref for j in jobs if j.ref])
+        finished: list[int] = []
+        expired: list[tuple[Job, Row]] = []
+        refused: list[tuple[Job, Row]] = []
+        deferred: list[tuple[Job, float]] = []
+        work: list[_Work] = []
+        later: list[tuple[str, list[int], float, float]] = []
+        # The reads share the slots' transaction (one round of BEGIN/COMMIT less); the pacing
+        # rows are locked only from reserve_slots on, as before.
+        async with self.db.write() as conn:
+            found = await messages_repo.dispatch_rows(conn, [j.ref for j in jobs if j.ref])
             numbers = await numbers_repo.numbers_by_ids(
                 conn, [m["number_id"] for m in found.values() if m["number_id"]]
             )
@@ -179,30 +187,25 @@ class Dispatcher:
                 ],
             )
             quiet = await _QuietHours.read(conn, found.values(), numbers)
-        finished: list[int] = []
-        expired: list[tuple[Job, Row]] = []
-        refused: list[tuple[Job, Row]] = []
-        deferred: list[tuple[Job, float]] = []
-        candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
-        for job in jobs:
-            message = found.get(job.ref or "")
-            if message is None or message["status"] not in (*statuses.PENDING, "sending"):
-                finished.append(job.id)
-            elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
-                expired.append((job, message))
-            elif (
-                (message["project_id"], message["to_number"]) in opted_out
-                and not message["in_flight"]
-                and message["purpose"] != compliance.COMPLIANCE
-            ):
-                refused.append((job, message))
-            elif not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None:
-                deferred.append((job, until.timestamp()))
-            else:
-                candidates[message["number_id"] or ""].append((job, message))
-        work: list[_Work] = []
-        later: list[tuple[str, list[int], float, float]] = []
-        async with self.db.write() as conn:
+            candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
+            for job in jobs:
+                message = found.get(job.ref or "")
+                if message is None or message["status"] not in (*statuses.PENDING, "sending"):
+                    finished.append(job.id)
+                elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
+                    expired.append((job, message))
+                elif (
+                    (message["project_id"], message["to_number"]) in opted_out
+                    and not message["in_flight"]
+                    and message["purpose"] != compliance.COMPLIANCE
+                ):
+                    refused.append((job, message))
+                elif (
+                    not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None
+                ):
+                    deferred.append((job, until.timestamp()))
+                else:
+                    candidates[message["number_id"] or ""].append((job, message))
             # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
             for number_id, items in sorted(candidates.items()):
                 number = numbers.get(number_id)
@@ -394,38 +397,39 @@ class Dispatcher:
         """Transaction 2: the provider's answers, the status changes and the jobs' fate."""
         now = time.time()
         now_dt = from_epoch(now)
-        sent_rows: list[dict[str, Any]] = []
+        sent_rows: list[tuple[str, str, Any, int]] = []
         sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
         failed: list[tuple[_Work, SendError]] = []
         retries: list[tuple[_Work, SendError]] = []
         done_jobs: list[int] = []
+        counts: dict[tuple[str, str], int] = defaultdict(int)
         for item, outcome in outcomes:
             name = item.message["provider"]
             if isinstance(outcome, SendResult):
-                metrics.provider_outcomes.labels(provider=name, outcome="accepted").inc()
+                counts[(name, "accepted")] += 1
                 sent_rows.append(
-                    {
-                        "b_id": item.message["id"],
-                        "provider_message_id": outcome.provider_message_id,
-                        "sent_at": now_dt,
-                        "price": outcome.price,
-                        "updated_at": now_dt,
-                        "attempts": item.job.attempts,
-                    }
+                    (
+                        item.message["id"],
+                        outcome.provider_message_id,
+                        outcome.price,
+                        item.job.attempts,
+                    )
                 )
                 sent_events.append((item.message, statuses.SENT, {}))
                 done_jobs.append(item.job.id)
             elif outcome.retryable and item.job.attempts < item.job.max_attempts:
-                metrics.provider_outcomes.labels(provider=name, outcome="retry").inc()
+                counts[(name, "retry")] += 1
                 retries.append((item, outcome))
             else:
-                metrics.provider_outcomes.labels(provider=name, outcome="failed").inc()
+                counts[(name, "failed")] += 1
                 failed.append((item, outcome))
                 done_jobs.append(item.job.id)
+        for (name, kind), count in counts.items():
+            metrics.provider_outcomes.labels(provider=name, outcome=kind).inc(count)
         async with self.db.write() as conn:
             if sent_rows:
                 await messages_repo.mark_sent(
-                    conn, sent_rows, advance_from=statuses.before(statuses.SENT)
+                    conn, sent_rows, now=now_dt, advance_from=statuses.before(statuses.SENT)
                 )
                 await record_events(conn, sent_events, now_dt)
             for item, error in failed:
@@ -506,14 +510,15 @@ async def _mark_failed(
 
 def _request(item: _Work) -> SendRequest:
     message = item.message
+    media = message["media_urls"]
     return SendRequest(
         reference=message["id"],
         from_number=message["from_number"],
         to_number=message["to_number"],
         body=message["body"],
         channel=message["channel"],
-        media_urls=tuple(message["media_urls"] or ()),
-        number_settings=(item.number or {}).get("settings") or {},
+        media_urls=tuple(media) if media else (),
+        number_settings=(item.number["settings"] or {}) if item.number else {},
     )
 
 

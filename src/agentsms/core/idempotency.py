@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import Conflict, ValidationFailed
+from agentsms.core.errors import AgentsmsError, Conflict, ValidationFailed
 from agentsms.store.repositories import idempotency as repo
 from agentsms.store.types import utcnow
 
@@ -74,36 +74,73 @@ async def check(conn: AsyncConnection, project_id: str, key: str, digest: str) -
     Raises ``Conflict`` while another process runs a request with this key and
     ``ValidationFailed`` when the key was used for a different request.
     """
-    if not await repo.lock_key(conn, project_id, key):
-        raise _in_progress()
-    existing = await repo.get(conn, project_id, key)
-    if existing is None:
-        return None
-    if existing["expires_at"] <= utcnow():
-        await repo.remove(conn, project_id, key)
-        return None
-    if existing["request_hash"] != digest:
-        raise ValidationFailed(
-            "this Idempotency-Key was used with a different request body",
-            code="idempotency_key_reused",
-        )
-    return Replay(status=int(existing["response_status"]), body=existing["response_body"])
+    (outcome,) = await check_many(conn, project_id, [(key, digest)])
+    if isinstance(outcome, AgentsmsError):
+        raise outcome
+    return outcome
+
+
+async def check_many(
+    conn: AsyncConnection, project_id: str, requests: Sequence[tuple[str, str]]
+) -> list[Replay | AgentsmsError | None]:
+    """``check`` for many (key, digest) pairs of one project at once, in order: each one's
+    replay, None to proceed, or the error ``check`` would raise for it."""
+    given = [key for key, _ in requests]
+    locked = await repo.lock_keys(conn, project_id, given)
+    existing = await repo.get_many(
+        conn, project_id, [key for key, held in zip(given, locked, strict=True) if held]
+    )
+    now = utcnow()
+    outcomes: list[Replay | AgentsmsError | None] = []
+    for (key, digest), held in zip(requests, locked, strict=True):
+        found = existing.get(key)
+        if not held:
+            outcomes.append(_in_progress())
+        elif found is None:
+            outcomes.append(None)
+        elif found["expires_at"] <= now:
+            await repo.remove(conn, project_id, key)
+            outcomes.append(None)
+        elif found["request_hash"] != digest:
+            outcomes.append(
+                ValidationFailed(
+                    "this Idempotency-Key was used with a different request body",
+                    code="idempotency_key_reused",
+                )
+            )
+        else:
+            outcomes.append(
+                Replay(status=int(found["response_status"]), body=found["response_body"])
+            )
+    return outcomes
 
 
 async def record(
     conn: AsyncConnection, project_id: str, key: str, digest: str, *, status: int, body: str
 ) -> None:
     """Store the response in the transaction that commits the request's work."""
+    await record_many(conn, project_id, [(key, digest, status, body)])
+
+
+async def record_many(
+    conn: AsyncConnection, project_id: str, responses: Sequence[tuple[str, str, int, str]]
+) -> None:
+    """``record`` for many (key, digest, status, body) responses of one project."""
     now = utcnow()
-    await repo.insert_record(
+    await repo.insert_records(
         conn,
-        project_id=project_id,
-        key=key,
-        request_hash=digest,
-        status=status,
-        body=body,
-        now=now,
-        expires_at=now + KEEP_FOR,
+        [
+            {
+                "project_id": project_id,
+                "key": key,
+                "request_hash": digest,
+                "response_status": status,
+                "response_body": body,
+                "created_at": now,
+                "expires_at": now + KEEP_FOR,
+            }
+            for key, digest, status, body in responses
+        ],
     )
 
 

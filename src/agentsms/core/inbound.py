@@ -24,14 +24,13 @@ from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.providers.base import InboundMessage
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.types import utcnow
-
-Row = Mapping[str, Any]
 
 
 async def receive(

@@ -27,6 +27,7 @@ from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -58,7 +59,6 @@ SEND_STYLES = (
     "slam",
 )
 NO_USER = "this project's contacts"
-Row = Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -372,11 +372,15 @@ def _code(error: FieldError) -> str:
     return "validation_failed"
 
 
-def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:
+def _failure(errors: Sequence[FieldError], detail: str | None = None) -> ValidationFailed:
     """The request's errors; the code is the specific one when all errors share it."""
     codes = {_code(e) for e in errors}
     code = codes.pop() if len(codes) == 1 else "validation_failed"
-    raise ValidationFailed(detail or _summary(errors), errors=errors, code=code)
+    return ValidationFailed(detail or _summary(errors), errors=list(errors), code=code)
+
+
+def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:
+    raise _failure(errors, detail)
 
 
 async def _converse(
@@ -409,6 +413,8 @@ async def _converse(
         conn, project_id, project_settings, intake.threads, intake.now, active=active
     )
     timers: dict[str, conversations.TimerStart] = {}
+    # Sends that share a conversation's settings (a batch's new ones) share their parse.
+    quiet_hours: dict[int, compliance.QuietHours | None] = {}
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
         row = thread.row
         settings = item.settings
@@ -420,9 +426,12 @@ async def _converse(
             )
             continue
         if row["purpose"] != compliance.COMPLIANCE:
-            quiet = compliance.parse_quiet_hours(
-                settings.get("quiet_hours", project_settings.get("quiet_hours"))
-            )
+            if id(settings) in quiet_hours:
+                quiet = quiet_hours[id(settings)]
+            else:
+                quiet = quiet_hours[id(settings)] = compliance.parse_quiet_hours(
+                    settings.get("quiet_hours", project_settings.get("quiet_hours"))
+                )
             if quiet is not None:
                 when = row["send_at"] or intake.now
                 allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
@@ -430,15 +439,16 @@ async def _converse(
                     row["send_at"] = allowed
                     row["status"] = statuses.SCHEDULED
         conversation = item.conversation
-        if row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE):
-            timers.setdefault(
-                conversation["id"],
-                conversations.TimerStart(
-                    conversation,
-                    settings,
-                    bool(conversation["engaged"]),
-                    row["send_at"].timestamp() if row["send_at"] else None,
-                ),
+        if conversation["id"] not in timers and row["purpose"] not in (
+            "warning",
+            "timeout",
+            compliance.COMPLIANCE,
+        ):
+            timers[conversation["id"]] = conversations.TimerStart(
+                conversation,
+                settings,
+                bool(conversation["engaged"]),
+                row["send_at"].timestamp() if row["send_at"] else None,
             )
     if not intake.errors:
         await conversations.restart_timers_many(conn, list(timers.values()))
@@ -473,6 +483,89 @@ async def send_message(
     await _resolve_replies(conn, project_id, [row])
     await _store(conn, [row], max_attempts, intake.openings)
     return row
+
+
+async def send_many(
+    conn: AsyncConnection,
+    project_id: str,
+    specs: Sequence[OutboundSpec],
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    project_settings: Mapping[str, Any] | None = None,
+    url_problem: UrlProblem | None = None,
+) -> list[Row | ValidationFailed]:
+    """Accept independent single sends together, in spec order.
+
+    Each spec is accepted or refused on its own, exactly as ``send_message`` would take it
+    alone, but the accepted ones are written with a handful of statements in all (the
+    intake of many concurrent API requests that share one transaction). A spec that fails
+    validation gets its ``ValidationFailed`` in its place and writes nothing.
+    """
+    outcomes: list[Row | ValidationFailed | None] = [None] * len(specs)
+    resolved: list[OutboundSpec] = []
+    for index, spec in enumerate(specs):
+        if spec.template_id is not None:
+            (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
+            if problems:
+                outcomes[index] = _failure(problems)
+        resolved.append(spec)
+    settings = await _project_settings(conn, project_id, project_settings)
+    pool = await _pool(conn, project_id, resolved)
+    intake = _Intake(
+        project_id,
+        pool,
+        utcnow(),
+        expected=len(resolved),
+        project_settings=settings,
+        url_problem=url_problem,
+    )
+    rows: list[dict[str, Any]] = []
+    owners: list[int] = []
+    for index, spec in enumerate(resolved):
+        if outcomes[index] is not None:
+            continue
+        row = intake.build(spec, "")
+        if row is None:
+            outcomes[index] = _failure(intake.errors)
+            intake.errors.clear()
+            continue
+        rows.append(row)
+        owners.append(index)
+    if rows:
+        givens = [(given, "conversation.") for given, _ in _givens([resolved[i] for i in owners])]
+        try:
+            async with conn.begin_nested():
+                await _converse(conn, project_id, settings, intake, rows, givens)
+                if intake.errors:
+                    raise _Separate
+                await _resolve_replies(conn, project_id, rows)
+                await _store(conn, rows, max_attempts, intake.openings)
+            for index, row in zip(owners, rows, strict=True):
+                outcomes[index] = row
+        except _Separate:
+            # Some conversation-side check failed: whose it is, only a send alone can say.
+            for index in owners:
+                try:
+                    async with conn.begin_nested():
+                        outcomes[index] = await send_message(
+                            conn,
+                            project_id,
+                            resolved[index],
+                            max_attempts=max_attempts,
+                            project_settings=settings,
+                            url_problem=url_problem,
+                        )
+                except ValidationFailed as failed:
+                    outcomes[index] = failed
+    accepted: list[Row | ValidationFailed] = []
+    for outcome in outcomes:
+        assert outcome is not None, "every spec has an outcome"
+        accepted.append(outcome)
+    return accepted
+
+
+class _Separate(Exception):
+    """A group of sends must be taken one by one to tell whose errors are whose."""
 
 
 async def send_batch(
@@ -628,7 +721,7 @@ async def record_events(
         conn,
         [
             {
-                "id": new_id("evt"),
+                "id": event_id,
                 "project_id": row["project_id"],
                 "message_id": row["id"],
                 "type": f"message.{status}",
@@ -636,7 +729,9 @@ async def record_events(
                 "data": dict(data),
                 "created_at": now,
             }
-            for row, status, data in changes
+            for event_id, (row, status, data) in zip(
+                new_ids("evt", len(changes)), changes, strict=True
+            )
         ],
     )
     await message_events.on_status_changes(conn, changes)

@@ -16,6 +16,7 @@ from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
 from agentsms.ids import new_id
 from agentsms.providers.catalog import CARRIERS
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as repo
 from agentsms.store.repositories import provider_accounts as accounts_repo
@@ -25,8 +26,6 @@ CHANNELS = ("sms", "mms", "whatsapp", "imessage")
 KNOWN_PROVIDERS = ("simulator", *CARRIERS)
 LONG_CODE_MPS = 1.0
 SIMULATOR_MPS = 100.0
-
-Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

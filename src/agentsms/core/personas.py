@@ -12,7 +12,7 @@ or pathway), each falling back to the sender number's and then the project's def
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +21,7 @@ from agentsms import agents
 from agentsms.agents.pathway import load_pathway_text
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import personas as repo
 from agentsms.store.tables import (
     dispositions,
@@ -30,7 +31,8 @@ from agentsms.store.tables import (
 )
 from agentsms.store.types import utcnow
 
-Row = Mapping[str, Any]
+UrlProblem = Callable[[str], str | None]
+"""Why a URL may never be called (``webhooks.url_problem`` with the settings), or None."""
 
 
 def _check_agent(config: Mapping[str, Any], field: str) -> None:
@@ -124,13 +126,19 @@ async def _pathway_document(
 # --- personas ---------------------------------------------------------------------------
 
 
-def _check_persona_config(config: Mapping[str, Any]) -> None:
+def _check_persona_config(config: Mapping[str, Any], url_problem: UrlProblem | None) -> None:
     if "agent" in config and "pathway_id" in config:
         raise invalid("pathway_id", "give either agent or pathway_id, not both")
     if "agent" in config:
         if not isinstance(config["agent"], Mapping):
             raise invalid("agent", "must be an object with a kind")
         _check_agent(config["agent"], "agent")
+        agent = config["agent"]
+        # A webhook agent's URL is called by agentsms itself: refused now, not at each turn.
+        if agent.get("kind") == "webhook" and url_problem is not None:
+            problem = url_problem(str(agent["url"]))
+            if problem is not None:
+                raise invalid("agent.url", problem, code="unsafe_url")
     elif not config.get("pathway_id"):
         raise invalid("agent", "give an agent config or a pathway_id")
 
@@ -152,11 +160,13 @@ async def create_persona(
     *,
     publish: bool = False,
     alias: int | None = None,
+    url_problem: UrlProblem | None = None,
 ) -> tuple[Row, Row]:
     """A persona and its version 1 (a draft, or production with ``publish``).
 
     ``alias`` is its numeric alias (unique in the project; the next free one if absent),
-    for APIs that name agents by integer (Vida's ``agentId``).
+    for APIs that name agents by integer (Vida's ``agentId``). ``url_problem`` says why a
+    webhook agent's URL may never be called (``webhooks.url_problem``).
     """
     if not name.strip():
         raise invalid("name", "must not be empty")
@@ -165,7 +175,7 @@ async def create_persona(
             raise invalid("alias", "must be a whole number of at least 1")
         if await repo.get_persona(conn, project_id, str(alias)) is not None:
             raise Conflict(f"alias {alias} is taken by another persona", code="alias_taken")
-    _check_persona_config(config)
+    _check_persona_config(config, url_problem)
     await _check_persona_refs(conn, project_id, config)
     now = utcnow()
     row = {
@@ -184,11 +194,16 @@ async def create_persona(
 
 
 async def add_persona_version(
-    conn: AsyncConnection, project_id: str, persona_ref: str, config: Mapping[str, Any]
+    conn: AsyncConnection,
+    project_id: str,
+    persona_ref: str,
+    config: Mapping[str, Any],
+    *,
+    url_problem: UrlProblem | None = None,
 ) -> Row:
-    """A new draft version of a persona."""
+    """A new draft version of a persona (``url_problem`` as for ``create_persona``)."""
     persona = await get_persona(conn, project_id, persona_ref)
-    _check_persona_config(config)
+    _check_persona_config(config, url_problem)
     await _check_persona_refs(conn, project_id, config)
     number = await repo.latest_version(conn, persona_versions, persona["id"]) + 1
     version = {

@@ -82,11 +82,13 @@ def _parse(raw: str) -> PhoneNumber | str:
     text = raw.strip()
     if not text.startswith("+"):
         return "must start with + and country code"
-    digits = _SEPARATORS.sub("", text[1:])
-    if not digits:
-        return "too short"
-    if not _DIGITS.fullmatch(digits):
-        return "may only contain digits, spaces, dashes, dots and parentheses after +"
+    digits = text[1:]
+    if not (digits.isascii() and digits.isdigit()):  # formatted, or not a number at all
+        digits = _SEPARATORS.sub("", digits)
+        if not digits:
+            return "too short"
+        if not _DIGITS.fullmatch(digits):
+            return "may only contain digits, spaces, dashes, dots and parentheses after +"
     if len(digits) > _E164_MAX_DIGITS:
         return "too long"
     fast = validate_digits(digits)

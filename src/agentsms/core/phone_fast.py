@@ -55,7 +55,12 @@ class _Region:
     types: tuple[_Desc, ...]
 
     def valid(self, nsn: str) -> bool:
-        return self.general.matches(nsn) and any(desc.matches(nsn) for desc in self.types)
+        if not self.general.matches(nsn):
+            return False
+        for desc in self.types:  # noqa: SIM110 (a loop, not any(): it runs per recipient)
+            if desc.matches(nsn):
+                return True
+        return False
 
 
 def _desc(raw: Any) -> _Desc | None:

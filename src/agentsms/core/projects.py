@@ -14,6 +14,7 @@ from agentsms.core import compliance, contacts, conversations
 from agentsms.core import numbers as numbers_service
 from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import projects as repo
 from agentsms.store.types import utcnow
@@ -138,7 +139,6 @@ async def ensure_bootstrap(conn: AsyncConnection, api_key: str) -> Project:
 # -- API keys -----------------------------------------------------------------------------
 
 MAX_KEY_NAME = 200
-Row = Mapping[str, Any]
 
 
 async def create_api_key(conn: AsyncConnection, project_id: str, name: str) -> tuple[Row, str]:

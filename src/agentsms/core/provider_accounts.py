@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -24,12 +24,12 @@ from agentsms.providers.base import (
 )
 from agentsms.providers.catalog import CARRIERS, CarrierSpec
 from agentsms.store.db import Database
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
 
 log = structlog.get_logger("agentsms.provider_accounts")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-Row = Mapping[str, Any]
 
 
 class AccountAdapter(Provider, Protocol):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -41,11 +41,11 @@ from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt
 from agentsms.providers.carrier import CallbackBatch, InboundPart
 from agentsms.store.db import Database
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
 
 log = structlog.get_logger("agentsms.provider_events")
-Row = Mapping[str, Any]
 PARTS_JOB = "carrier.inbound_parts"
 UNMATCHED_RECEIPTS_JOB = "provider.unmatched_receipts"
 UNMATCHED_ATTEMPTS = 6

@@ -19,6 +19,7 @@ from agentsms.store.repositories import messages as repo
 
 Row = Mapping[str, Any]
 RECEIPTS_PER_TRANSACTION = 1000
+_RETURNED = ("id", "project_id", "conversation_id", "provider_message_id")
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
@@ -27,21 +28,15 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
     A duplicate or out-of-order receipt (one whose status is not ahead of the message's)
     changes nothing, so replays and late reports are harmless.
     """
-    by_ref = [r for r in receipts if r.reference]
-    found = await repo.messages_by_ids(conn, [r.reference for r in by_ref if r.reference])
     now = from_epoch(time.time())
     changed = 0
-    groups: dict[tuple[str, str | None, str | None], list[tuple[Receipt, Row]]] = {}
-    seen: set[tuple[str, str | None, str | None, str]] = set()
+    groups: dict[tuple[str, str | None, str | None], dict[str, Receipt]] = {}
     for receipt in receipts:
-        message = found.get(receipt.reference or "")
-        if message is None:
+        if not receipt.reference:
             continue
         key = (receipt.status, receipt.error_code, receipt.error_message)
-        if (*key, message["id"]) in seen:
-            continue  # the same report twice in one delivery: one change, one event
-        seen.add((*key, message["id"]))
-        groups.setdefault(key, []).append((receipt, message))
+        # The same report twice in one delivery: one change, one event.
+        groups.setdefault(key, {}).setdefault(receipt.reference, receipt)
     for (status, code, text), items in groups.items():
         values: dict[str, Any] = {"status": status, "updated_at": now, "in_flight": False}
         if status == statuses.DELIVERED:
@@ -49,14 +44,18 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
         if code is not None:
             values["error_code"] = code
             values["error_message"] = text or _describe(code)
-        ids = await repo.set_status_where(
-            conn, [m["id"] for _, m in items], from_statuses=statuses.before(status), values=values
+        # The rows as they are after the change: no separate read of the messages.
+        moved = await repo.advance_where(
+            conn,
+            list(items),
+            from_statuses=statuses.before(status),
+            values=values,
+            returning=_RETURNED,
         )
-        moved = set(ids)
         changed += len(moved)
         data: dict[str, Any] = {} if code is None else {"error_code": code}
-        await record_events(conn, [(m, status, data) for _, m in items if m["id"] in moved], now)
-        await _fill_provider_details(conn, [(r, m) for r, m in items if m["id"] in moved])
+        await record_events(conn, [(m, status, data) for m in moved], now)
+        await _fill_provider_details(conn, [(items[m["id"]], m) for m in moved])
     return changed
 
 
@@ -71,10 +70,14 @@ async def _fill_provider_details(
             continue
         row: dict[str, Any] = {"b_id": message["id"]}
         row["provider_message_id"] = message["provider_message_id"] or receipt.provider_message_id
-        row["price"] = receipt.price if receipt.price is not None else message["price"]
+        if receipt.price is not None:
+            row["price"] = receipt.price
         rows.append(row)
-    if rows:
-        await repo.update_each(conn, rows, from_statuses=statuses.ALL)
+    # update_each wants rows of one shape: with and without a price.
+    for shape in (True, False):
+        same = [row for row in rows if ("price" in row) is shape]
+        if same:
+            await repo.update_each(conn, same, from_statuses=statuses.ALL)
 
 
 def _describe(code: str) -> str:

@@ -8,8 +8,7 @@ would deliver it, so agents, compliance and timers see it like any text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,11 +20,11 @@ from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import InboundMessage
 from agentsms.store.db import Database
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import simulator as repo
 from agentsms.store.types import utcnow
 
 log = structlog.get_logger("agentsms.simulator")
-Row = Mapping[str, Any]
 
 
 async def put_person(

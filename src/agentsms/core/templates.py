@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import Conflict, FieldError, NotFound, invalid
 from agentsms.ids import new_id
+from agentsms.store.repositories import Row
 from agentsms.store.repositories import templates as repo
 from agentsms.store.types import utcnow
 
 if TYPE_CHECKING:
     from agentsms.core.messages import OutboundSpec
 
-Row = Mapping[str, Any]
 MAX_BODY_CHARS = 1600
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}")

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from agentsms.store.bulk import insert_rows
+from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
 from agentsms.store.tables import jobs
 
 QUEUED = "queued"
@@ -135,6 +135,8 @@ async def claim(
 
 
 def _payload(value: Any) -> dict[str, Any]:
+    if value == "{}":
+        return {}  # most jobs (every message.send) carry no payload
     if isinstance(value, str):
         loaded = json.loads(value)
         assert isinstance(loaded, dict)
@@ -162,8 +164,13 @@ async def heartbeat(conn: AsyncConnection, *, owner: str, lease_seconds: float) 
 
 async def finish(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
     """Done: the row goes away (the state it served is recorded elsewhere)."""
+    dialect = conn.dialect.name
     for start in range(0, len(job_ids), 500):
-        await conn.execute(delete(jobs).where(jobs.c.id.in_(list(job_ids[start : start + 500]))))
+        chunk = job_ids[start : start + 500]
+        await conn.exec_driver_sql(
+            f"DELETE FROM jobs WHERE id {id_list_sql(dialect, len(chunk), 1, 'bigint')}",
+            tuple(id_list_params(dialect, chunk)),
+        )
 
 
 async def retry(

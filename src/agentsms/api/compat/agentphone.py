@@ -40,6 +40,7 @@ from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
 from agentsms.webhooks import formats, signing
@@ -47,7 +48,6 @@ from agentsms.webhooks.endpoints import EndpointInput
 
 NAME = "agentphone"
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
-Row = Mapping[str, Any]
 MAX_CAROUSEL = 20
 
 # -- errors -----------------------------------------------------------------------------------

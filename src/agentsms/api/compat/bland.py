@@ -40,6 +40,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import formats
 
@@ -49,7 +50,6 @@ SENT = "SMS sent successfully"
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 10_000
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Bland"])
-Row = Mapping[str, Any]
 
 # -- errors -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ Errors are ``{"StatusCode": N, "Message": "..."}``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -44,12 +44,12 @@ from agentsms.core.errors import AgentsmsError, FieldError, NotFound, Validation
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import BatchSpec, OutboundSpec
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "telegent"
 ID_PREFIX = "TMID-"
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Telegent"])
-Row = Mapping[str, Any]
 
 # -- errors -----------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +38,7 @@ from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import BatchSpec, OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "vida"
@@ -46,7 +46,6 @@ INITIATED = "Outbound SMS initiated."
 MAX_LIST = 500
 LATEST = 4_102_444_800  # 2100-01-01: the latest scheduledFor
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Vida"])
-Row = Mapping[str, Any]
 
 # -- errors -----------------------------------------------------------------------------------
 

@@ -35,22 +35,27 @@ async def active_by_keys(
     """The active conversation of each thread key that has one; ``with_opt_out`` adds an
     ``opted_out`` column (whether its person opted out of the project) in the same query."""
     found: dict[str, Row] = {}
-    columns: list[Any] = [conversations]
-    if with_opt_out:
-        columns.append(
-            exists()
-            .where(
-                optouts.c.project_id == conversations.c.project_id,
-                optouts.c.recipient == conversations.c.user_number,
-            )
-            .label("opted_out")
-        )
+    query = _ACTIVE_WITH_OPT_OUT if with_opt_out else _ACTIVE
     for start in range(0, len(keys), 500):
         chunk = list(set(keys[start : start + 500]))
-        query = select(*columns).where(conversations.c.thread_key.in_(chunk))
-        for row in many((await conn.execute(query)).mappings()):
+        for row in many((await conn.execute(query, {"keys": chunk})).mappings()):
             found[row["thread_key"]] = row
     return found
+
+
+# Built once: every send looks its thread up.
+_ACTIVE = select(conversations).where(
+    conversations.c.thread_key.in_(bindparam("keys", expanding=True))
+)
+_ACTIVE_WITH_OPT_OUT = select(
+    conversations,
+    exists()
+    .where(
+        optouts.c.project_id == conversations.c.project_id,
+        optouts.c.recipient == conversations.c.user_number,
+    )
+    .label("opted_out"),
+).where(conversations.c.thread_key.in_(bindparam("keys", expanding=True)))
 
 
 async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
@@ -65,10 +70,13 @@ async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict
     return found
 
 
-async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int | None:
     """Insert conversations, skipping any whose thread already has an active one (another
-    writer got there first); read the threads back to learn which rows went in."""
-    await insert_rows(conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING")
+    writer got there first). How many went in, where the driver says (SQLite); when that
+    is not all or not known, read the threads back to learn which rows went in."""
+    return await insert_rows(
+        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING"
+    )
 
 
 async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:

@@ -14,7 +14,7 @@ from agentsms.store.tables import message_events
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    await insert_rows(conn, message_events, rows)
+    await insert_rows(conn, message_events, rows, set_based=True)
 
 
 async def events_after(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
-from agentsms.store.repositories import Row, one
+from agentsms.store.repositories import Row, many
 from agentsms.store.tables import idempotency_keys as keys
 
-# Built once: the lookup runs on every request that carries a key.
-_GET = select(keys).where(
-    keys.c.project_id == bindparam("project_id"), keys.c.key == bindparam("key")
+_GET_MANY = select(keys).where(
+    keys.c.project_id == bindparam("project_id"),
+    keys.c.key.in_(bindparam("keys", expanding=True)),
 )
 
 
@@ -22,47 +23,36 @@ async def lock_key(conn: AsyncConnection, project_id: str, key: str) -> bool:
 
     SQLite needs none: its write transactions are exclusive.
     """
+    (locked,) = await lock_keys(conn, project_id, [key])
+    return locked
+
+
+async def lock_keys(conn: AsyncConnection, project_id: str, given: Sequence[str]) -> list[bool]:
+    """``lock_key`` for many keys in one statement, in order."""
     if conn.dialect.name == "sqlite":
-        return True
+        return [True] * len(given)
     result = await conn.execute(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:token, 0))"),
-        {"token": f"{project_id}\x1f{key}"},
+        text(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(token, 0)) FROM"
+            " unnest(CAST(:tokens AS text[])) WITH ORDINALITY AS t(token, n) ORDER BY n"
+        ),
+        {"tokens": [f"{project_id}\x1f{key}" for key in given]},
     )
-    return bool(result.scalar_one())
+    return [bool(locked) for locked in result.scalars()]
 
 
-async def get(conn: AsyncConnection, project_id: str, key: str) -> Row | None:
-    result = await conn.execute(_GET, {"project_id": project_id, "key": key})
-    return one(result.mappings().first())
+async def get_many(conn: AsyncConnection, project_id: str, given: Sequence[str]) -> dict[str, Row]:
+    """The project's records among ``given`` keys, by key."""
+    if not given:
+        return {}
+    result = await conn.execute(_GET_MANY, {"project_id": project_id, "keys": list(given)})
+    return {row["key"]: row for row in many(result.mappings())}
 
 
-async def insert_record(
-    conn: AsyncConnection,
-    *,
-    project_id: str,
-    key: str,
-    request_hash: str,
-    status: int,
-    body: str,
-    now: datetime,
-    expires_at: datetime,
-) -> None:
-    await insert_rows(
-        conn,
-        keys,
-        [
-            {
-                "project_id": project_id,
-                "key": key,
-                "request_hash": request_hash,
-                "state": "done",
-                "response_status": status,
-                "response_body": body,
-                "created_at": now,
-                "expires_at": expires_at,
-            }
-        ],
-    )
+async def insert_records(conn: AsyncConnection, records: Sequence[dict[str, object]]) -> None:
+    """Store finished responses: dicts of ``project_id, key, request_hash, response_status,
+    response_body, created_at, expires_at``."""
+    await insert_rows(conn, keys, [record | {"state": "done"} for record in records])
 
 
 async def remove(conn: AsyncConnection, project_id: str, key: str) -> None:

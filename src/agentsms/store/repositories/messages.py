@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     bindparam,
-    case,
     func,
     insert,
     literal_column,
@@ -20,7 +21,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.bulk import insert_rows
+from agentsms.store.bulk import (
+    decode_sqlite_time,
+    encoder_for,
+    id_list_params,
+    id_list_sql,
+    insert_rows,
+)
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import batches, messages
 
@@ -120,6 +127,53 @@ async def status_counts(conn: AsyncConnection) -> dict[str, int]:
     return {status: int(count) for status, count in (await conn.execute(query)).all()}
 
 
+_CHUNK = 500
+DISPATCH_COLUMNS = (
+    "id",
+    "project_id",
+    "conversation_id",
+    "status",
+    "expires_at",
+    "in_flight",
+    "purpose",
+    "to_number",
+    "from_number",
+    "number_id",
+    "body",
+    "channel",
+    "media_urls",
+    "provider",
+)
+"""What dispatch reads of a message to send it."""
+
+
+async def dispatch_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    """``DISPATCH_COLUMNS`` of the messages ``ids`` (missing ones are left out), by id.
+
+    Read with plain driver SQL, decoding only these columns: dispatch reads every message
+    it sends, and full rows through the ORM layer cost more than the query.
+    """
+    dialect = conn.dialect.name
+    sqlite = dialect == "sqlite"
+    found: dict[str, Row] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        sql = (
+            f"SELECT {', '.join(DISPATCH_COLUMNS)} FROM messages "
+            f"WHERE id {id_list_sql(dialect, len(chunk), 1)}"
+        )
+        result = await conn.exec_driver_sql(sql, tuple(id_list_params(dialect, chunk)))
+        for values in result.all():
+            row = dict(zip(DISPATCH_COLUMNS, values, strict=True))
+            if sqlite:
+                row["expires_at"] = decode_sqlite_time(row["expires_at"])
+                row["in_flight"] = bool(row["in_flight"])
+                media = row["media_urls"]
+                row["media_urls"] = [] if media in (None, "[]") else json.loads(media)
+            found[row["id"]] = row
+    return found
+
+
 async def set_status_where(
     conn: AsyncConnection,
     ids: Sequence[str],
@@ -131,16 +185,45 @@ async def set_status_where(
 
     Returns the ids that changed: the guard makes concurrent writers and late receipts safe.
     """
-    changed: list[str] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        statement = (
-            update(messages)
-            .where(messages.c.id.in_(chunk), messages.c.status.in_(list(from_statuses)))
-            .values(**values)
-            .returning(messages.c.id)
+    rows = await advance_where(
+        conn, ids, from_statuses=from_statuses, values=values, returning=("id",)
+    )
+    return [row["id"] for row in rows]
+
+
+async def advance_where(
+    conn: AsyncConnection,
+    ids: Sequence[str],
+    *,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+    returning: Sequence[str],
+) -> list[Row]:
+    """``set_status_where``, returning the ``returning`` columns of the changed rows.
+
+    ``returning`` may name ``id``, text and integer columns (returned as stored).
+    """
+    dialect = conn.dialect.name
+    names = list(values)
+    params: list[Any] = []
+    for name in names:
+        encode = encoder_for(messages, name, dialect)
+        params.append(values[name] if encode is None else encode(values[name]))
+    if dialect == "sqlite":
+        assignments = ", ".join(f"{name} = ?" for name in names)
+    else:
+        assignments = ", ".join(f"{name} = ${i + 1}" for i, name in enumerate(names))
+    guard = ", ".join(str(value) for value in _constants(from_statuses))
+    changed: list[Row] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        sql = (
+            f"UPDATE messages SET {assignments} "
+            f"WHERE id {id_list_sql(dialect, len(chunk), len(names) + 1)} "
+            f"AND status IN ({guard}) RETURNING {', '.join(returning)}"
         )
-        changed.extend(row[0] for row in (await conn.execute(statement)).all())
+        result = await conn.exec_driver_sql(sql, (*params, *id_list_params(dialect, chunk)))
+        changed.extend(many(result.mappings()))
     return changed
 
 
@@ -163,30 +246,56 @@ async def update_each(
 
 
 async def mark_sent(
-    conn: AsyncConnection, rows: Sequence[dict[str, Any]], *, advance_from: Sequence[str]
+    conn: AsyncConnection,
+    rows: Sequence[tuple[str, str, Decimal | float | None, int]],
+    *,
+    now: datetime,
+    advance_from: Sequence[str],
 ) -> None:
-    """Record providers' acceptances (``rows``: ``b_id``, ``provider_message_id``, ``sent_at``,
-    ``price``, ``updated_at``, ``attempts``); the status becomes ``sent`` only from one of
-    ``advance_from``, since a receipt may already have moved the message past it."""
+    """Record providers' acceptances: ``rows`` of (message id, provider message id, price,
+    attempts), all sent at ``now``. The status becomes ``sent`` only from one of
+    ``advance_from``, since a receipt may already have moved the message past it.
+
+    One statement per 500 rows (a join with the rows as a list of values), not one each.
+    """
     if not rows:
         return
-    statement = (
-        update(messages)
-        .where(messages.c.id == bindparam("b_id"))
-        .values(
-            provider_message_id=bindparam("provider_message_id"),
-            sent_at=bindparam("sent_at"),
-            price=bindparam("price"),
-            updated_at=bindparam("updated_at"),
-            attempts=bindparam("attempts"),
-            in_flight=False,
-            status=case(
-                (messages.c.status.in_(_constants(advance_from)), "sent"),
-                else_=messages.c.status,
-            ),
-        )
+    dialect = conn.dialect.name
+    advance = ", ".join(str(value) for value in _constants(advance_from))
+    assign = (
+        "provider_message_id = u.pmid, price = u.price, attempts = u.attempts, "
+        "sent_at = {now}, updated_at = {now}, in_flight = {false}, "
+        f"status = CASE WHEN messages.status IN ({advance}) THEN 'sent' "
+        "ELSE messages.status END"
     )
-    await conn.execute(statement, list(rows))
+    if dialect == "sqlite":
+        stamp = encoder_for(messages, "sent_at", dialect)
+        sent_at = stamp(now) if stamp else now
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            marks = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            params: list[Any] = []
+            for message_id, pmid, price, attempts in chunk:
+                params += (message_id, pmid, None if price is None else float(price), attempts)
+            await conn.exec_driver_sql(
+                f"WITH u(id, pmid, price, attempts) AS (VALUES {marks}) "
+                f"UPDATE messages SET {assign.format(now='?', false='0')} "
+                "FROM u WHERE messages.id = u.id",
+                (*params, sent_at, sent_at),
+            )
+        return
+    await conn.exec_driver_sql(
+        f"UPDATE messages SET {assign.format(now='$5', false='false')} "
+        "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
+        "AS u(id, pmid, price, attempts) WHERE messages.id = u.id",
+        (
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [None if row[2] is None else Decimal(str(row[2])) for row in rows],
+            [row[3] for row in rows],
+            now,
+        ),
+    )
 
 
 def _constants(values: Sequence[str]) -> list[ColumnElement[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.repositories import Row, many, one
@@ -16,9 +16,15 @@ async def insert_number(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(numbers).values(**row))
 
 
+# Built once: every send reads its project's pool.
+_LIST_NUMBERS = (
+    select(numbers).where(numbers.c.project_id == bindparam("project_id")).order_by(numbers.c.id)
+)
+
+
 async def list_numbers(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
-    query = select(numbers).where(numbers.c.project_id == project_id).order_by(numbers.c.id)
-    return many((await conn.execute(query)).mappings().all())
+    result = await conn.execute(_LIST_NUMBERS, {"project_id": project_id})
+    return many(result.mappings().all())
 
 
 async def get_number(conn: AsyncConnection, project_id: str, number_id: str) -> Row | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,12 +18,16 @@ async def opted_out(conn: AsyncConnection, project_id: str, recipients: Sequence
     found: set[str] = set()
     wanted = list(set(recipients))
     for start in range(0, len(wanted), 500):
-        query = select(optouts.c.recipient).where(
-            optouts.c.project_id == project_id,
-            optouts.c.recipient.in_(wanted[start : start + 500]),
-        )
-        found.update(row[0] for row in (await conn.execute(query)).all())
+        chunk = {"project_id": project_id, "recipients": wanted[start : start + 500]}
+        found.update(row[0] for row in (await conn.execute(_OPTED_OUT, chunk)).all())
     return found
+
+
+# Built once: sends to new threads ask it.
+_OPTED_OUT = select(optouts.c.recipient).where(
+    optouts.c.project_id == bindparam("project_id"),
+    optouts.c.recipient.in_(bindparam("recipients", expanding=True)),
+)
 
 
 async def opted_out_pairs(

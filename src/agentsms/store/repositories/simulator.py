@@ -8,24 +8,29 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import messages, simulator_people, simulator_sends
 
 
 async def existing_by_reference(conn: AsyncConnection, references: Sequence[str]) -> dict[str, Row]:
+    """``reference`` and ``provider_message_id`` of the logged sends among ``references``."""
+    dialect = conn.dialect.name
     found: dict[str, Row] = {}
     for start in range(0, len(references), 500):
-        query = select(simulator_sends).where(
-            simulator_sends.c.reference.in_(list(references[start : start + 500]))
+        chunk = references[start : start + 500]
+        result = await conn.exec_driver_sql(
+            "SELECT reference, provider_message_id FROM simulator_sends "
+            f"WHERE reference {id_list_sql(dialect, len(chunk), 1)}",
+            tuple(id_list_params(dialect, chunk)),
         )
-        for row in many((await conn.execute(query)).mappings()):
-            found[row["reference"]] = row
+        for row in result.mappings():
+            found[row["reference"]] = dict(row)
     return found
 
 
 async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(insert(simulator_sends), list(rows))
+    await insert_rows(conn, simulator_sends, rows, set_based=True)
 
 
 async def count_repeats(conn: AsyncConnection, references: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
@@ -63,19 +63,23 @@ async def list_endpoints(
     return many((await conn.execute(query)).mappings().all())
 
 
+# Built once: every send asks it.
+_ACTIVE_ENDPOINTS = select(
+    webhook_endpoints.c.id, webhook_endpoints.c.kind, webhook_endpoints.c.event_types
+).where(
+    webhook_endpoints.c.project_id == bindparam("project_id"),
+    webhook_endpoints.c.deleted_at.is_(None),
+    webhook_endpoints.c.disabled_at.is_(None),
+)
+
+
 async def active_endpoints(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     """The project's enabled endpoints of both kinds (id, kind, event types): cheap.
 
     An empty answer means no event of the project goes anywhere.
     """
-    query = select(
-        webhook_endpoints.c.id, webhook_endpoints.c.kind, webhook_endpoints.c.event_types
-    ).where(
-        webhook_endpoints.c.project_id == project_id,
-        webhook_endpoints.c.deleted_at.is_(None),
-        webhook_endpoints.c.disabled_at.is_(None),
-    )
-    return many((await conn.execute(query)).mappings().all())
+    result = await conn.execute(_ACTIVE_ENDPOINTS, {"project_id": project_id})
+    return many(result.mappings().all())
 
 
 async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row | None:
