@@ -3,7 +3,8 @@
 It validates the same JSON body as ``POST /v1/messages`` with an equivalent pydantic model
 (same fields, aliases, limits and ``extra="forbid"``), and answers ``202`` with the parsed
 body. No auth, no database. It runs under the same uvicorn settings as ``agentsms serve``
-(one process, default loop and HTTP implementation, log level ``warning``).
+(one process, default loop and HTTP implementation, log level ``warning``) and the same
+garbage-collector settings.
 
     python benchmarks/_bare_app.py --port 8001
 """
@@ -11,6 +12,7 @@ body. No auth, no database. It runs under the same uvicorn settings as ``agentsm
 from __future__ import annotations
 
 import argparse
+import gc
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -81,6 +83,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
+    # The same collector settings as `agentsms serve` (agentsms.runtime.tune_gc), so that
+    # the two processes differ only in what they do per request.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     # The same uvicorn.run() arguments as `agentsms serve` (src/agentsms/cli.py).
     uvicorn.run(
         app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30

@@ -46,6 +46,7 @@ def serve(
 ) -> None:
     """Run the API (and, unless --no-worker, a dispatch worker in the same process)."""
     from agentsms.app import create_app
+    from agentsms.runtime import tune_gc
 
     settings = _settings(database_url)
     if settings.public_url is None:
@@ -53,6 +54,7 @@ def serve(
     application = create_app(
         settings, run_worker=not no_worker, worker_concurrency=workers_in_process
     )
+    tune_gc()
     uvicorn.run(
         application,
         host=host,
@@ -68,11 +70,12 @@ def worker(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run background workers only (sending, receipts, timeouts). SIGTERM drains and exits."""
-    from agentsms.runtime import build_providers, build_worker
+    from agentsms.runtime import build_providers, build_worker, tune_gc
     from agentsms.store import migrate
     from agentsms.store.db import Database
 
     settings = _settings(database_url)
+    tune_gc()
 
     async def main() -> None:
         if settings.is_sqlite:

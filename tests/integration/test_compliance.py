@@ -188,3 +188,23 @@ async def test_number_conversation_defaults_are_validated(gateway: Gateway) -> N
     )
     assert_problem(response, 422, "validation_failed")
     assert "settings.conversation" in problem_fields(response.json())
+
+
+async def test_a_large_batch_to_an_opted_out_person_is_refused_at_intake(
+    gateway: Gateway,
+) -> None:
+    """Past the size where intake first asks whether anybody opted out at all, the opted-out
+    recipient is still found and named, and nothing is stored."""
+    people = [f"+1415555{3700 + i}" for i in range(30)]
+    await _inbound(gateway, "STOP", person=people[17])
+    before = len(await message_rows(gateway))
+
+    refused = await gateway.client.post("/v1/batches", json={"recipients": people, "body": "hi"})
+
+    body = assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+    assert list(problem_fields(body)) == ["recipients[17].to"]
+    assert len(await message_rows(gateway)) == before
+    others = [p for p in people if p != people[17]]
+    accepted = await gateway.client.post("/v1/batches", json={"recipients": others, "body": "hi"})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["total"] == len(others)

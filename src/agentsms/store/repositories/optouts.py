@@ -17,12 +17,20 @@ async def opted_out(conn: AsyncConnection, project_id: str, recipients: Sequence
     """Those of ``recipients`` who opted out of ``project_id``."""
     found: set[str] = set()
     wanted = list(set(recipients))
+    if (
+        len(wanted) > _PROBE_FIRST
+        and (await conn.execute(_ANY, {"project_id": project_id})).first() is None
+    ):
+        return found  # a project nobody opted out of: one lookup, not one per recipient
     for start in range(0, len(wanted), 500):
         chunk = {"project_id": project_id, "recipients": wanted[start : start + 500]}
         found.update(row[0] for row in (await conn.execute(_OPTED_OUT, chunk)).all())
     return found
 
 
+_PROBE_FIRST = 20
+"""Above this many recipients, first ask whether anybody opted out of the project at all."""
+_ANY = select(optouts.c.recipient).where(optouts.c.project_id == bindparam("project_id")).limit(1)
 # Built once: sends to new threads ask it.
 _OPTED_OUT = select(optouts.c.recipient).where(
     optouts.c.project_id == bindparam("project_id"),
