@@ -11,6 +11,7 @@ when the provider cannot say).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from agentsms import metrics
 from agentsms.config import Settings
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.clock import from_epoch
-from agentsms.core.messages import record_events
+from agentsms.core.messages import SEND_JOB, record_events
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
@@ -46,15 +47,26 @@ from agentsms.store.repositories import pacing as pacing_repo
 
 log = structlog.get_logger("agentsms.dispatch")
 Row = Mapping[str, Any]
-_SLOT_GROUP_SECONDS = 0.01
-# A number's sends are spaced (1 + _PACING_SLACK) / rate apart, so every one-second window
-# (calendar or sliding) holds at most ``rate`` of them even when a send leaves up to
-# _PACING_SLACK seconds after its slot (event-loop, lock or slot-group delays). Costs 2 % of
-# the nominal throughput.
+_SLOT_GROUP_SECONDS = 0.005
+# A number's slots are (1 + _PACING_SLACK) / rate apart, and a send leaves no more than
+# _PACING_SLACK seconds after its slot, so every one-second window, sliding or calendar,
+# holds at most ``rate`` sends of the number whatever the workers, processes and delays:
+# the sends in [t, t + 1) have slots in [t - slack, t + 1), and slots that far apart number
+# ``rate``. A send that wakes up later (a busy event loop or CPU) goes only if the schedule
+# can still make room for it (``pacing_repo.admit_late``), else it takes a fresh slot.
+# Costs 2 % of the nominal throughput.
 _PACING_SLACK = 0.02
+# What the check before the provider call keeps for the call itself to start.
+_CALL_MARGIN = 0.002
+# A late send let through goes within this long of being admitted, or takes a fresh slot.
+_ADMIT_SECONDS = 0.03
+# Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
+# that from one number could put a window over it, and fresh slots would cost a transaction
+# per late claim.
+_STRICT_MAX_MPS = 10_000.0
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
 # claim does not make its first send late.
-_SLOT_LEAD_SECONDS = 0.02
+_SLOT_LEAD_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -64,6 +76,8 @@ class _Work:
     number: Row | None
     slot: float
     uncertain: bool
+    # Set when a late send was let through (``pacing_repo.admit_late``): the latest it may go.
+    admitted_until: float | None = None
 
 
 class Dispatcher:
@@ -78,14 +92,66 @@ class Dispatcher:
         work = await self._prepare(jobs)
         if not work:
             return
+        # Each group of slots has its own task, so a slow provider call or a late wake-up
+        # never holds the next slot back (nor bunches it up with the next ones).
+        sends = [asyncio.create_task(self._send_paced(group)) for group in _slot_groups(work)]
+        results = await asyncio.gather(*sends, return_exceptions=True)
         outcomes: list[tuple[_Work, SendOutcome]] = []
-        for group in _slot_groups(work):
-            # The group's latest slot: a message may leave a little late, never early.
-            delay = group[-1].slot - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            outcomes.extend(await self._send(group))
+        errors: list[BaseException] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                errors.append(result)
+            else:
+                outcomes.extend(result)
         await self._record(outcomes)
+        if errors:
+            raise errors[0]
+
+    async def _send_paced(self, group: list[_Work]) -> list[tuple[_Work, SendOutcome]]:
+        """Send a group at its slots: never before one, never more than the slack after."""
+        outcomes: list[tuple[_Work, SendOutcome]] = []
+        while group:
+            # The group's latest slot: a message may leave a little late, never early.
+            while (delay := group[-1].slot - time.time()) > 0:
+                await asyncio.sleep(delay)
+            late = await self._send(group, outcomes)
+            group = await self._catch_up(late) if late else []
+        return outcomes
+
+    async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
+        """Sends that missed their slot: each goes now if the number's schedule can still
+        make room for it (moving its next free slot), else it takes a fresh slot."""
+        by_number: dict[str, list[_Work]] = defaultdict(list)
+        for item in late:
+            by_number[item.number["id"] if item.number else ""].append(item)
+        fresh = 0
+        async with self.db.write() as conn:
+            for number_id, items in sorted(by_number.items()):
+                number = items[0].number
+                assert number is not None  # only paced sends are ever late
+                rate = float(number["throughput_mps"])
+                again: list[_Work] = []
+                for item in sorted(items, key=lambda w: w.slot):
+                    at = time.time() + _ADMIT_SECONDS
+                    if item.admitted_until is None and await pacing_repo.admit_late(
+                        conn,
+                        number_id,
+                        slot=item.slot,
+                        at=at,
+                        interval=_interval(number),
+                        per_second=max(1, math.floor(rate)),
+                        # A fresh slot costs the schedule one interval: never pay more.
+                        max_push=_interval(number),
+                    ):
+                        item.admitted_until = at
+                    else:
+                        again.append(item)
+                slots = await self._slots(conn, number, len(again), horizon=math.inf)
+                for item, slot in zip(again, slots, strict=True):
+                    item.slot, item.admitted_until = slot, None
+                fresh += len(again)
+        log.info("dispatch.pacing_late", admitted=len(late) - fresh, reslotted=fresh)
+        return sorted(late, key=lambda w: w.slot)
 
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
         """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
@@ -102,7 +168,7 @@ class Dispatcher:
         refused: list[tuple[Job, Row]] = []
         deferred: list[tuple[Job, float]] = []
         work: list[_Work] = []
-        later: list[tuple[list[int], float, float]] = []
+        later: list[tuple[str, list[int], float, float]] = []
         # The reads share the slots' transaction (one round of BEGIN/COMMIT less); the pacing
         # rows are locked only from reserve_slots on, as before.
         async with self.db.write() as conn:
@@ -140,9 +206,12 @@ class Dispatcher:
                     deferred.append((job, until.timestamp()))
                 else:
                     candidates[message["number_id"] or ""].append((job, message))
-            for number_id, items in candidates.items():
+            # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
+            for number_id, items in sorted(candidates.items()):
                 number = numbers.get(number_id)
-                slots = await self._slots(conn, number, len(items), now)
+                slots = await self._slots(
+                    conn, number, len(items), horizon=self.settings.pacing_horizon_seconds
+                )
                 for (job, message), slot in zip(items, slots, strict=False):
                     work.append(_Work(job, message, number, slot, bool(message["in_flight"])))
                 if len(slots) < len(items):
@@ -152,11 +221,20 @@ class Dispatcher:
                     # long backlog is not claimed and released again every second.
                     next_slot = await pacing_repo.next_free_slot(conn, number_id) or now
                     run_at = max(now, next_slot - self.settings.pacing_horizon_seconds / 2)
-                    later.append(
-                        ([job.id for job, _ in items[len(slots) :]], run_at, _interval(number))
-                    )
+                    extra = [job.id for job, _ in items[len(slots) :]]
+                    later.append((number_id, extra, run_at, _interval(number)))
         async with self.db.write() as conn:
-            for job_ids, run_at, spacing in later:
+            for number_id, job_ids, run_at, spacing in later:
+                # The rest of its due backlog queues up behind these, instead of being
+                # claimed and released again ahead of other numbers' work.
+                await pacing_repo.defer_backlog(
+                    conn,
+                    number_id,
+                    kind=SEND_JOB,
+                    due_by=now,
+                    run_at=run_at + len(job_ids) * spacing,
+                    spacing=spacing,
+                )
                 await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
             await queue.finish(conn, finished)
             await self._expire(conn, expired, now_dt)
@@ -208,20 +286,15 @@ class Dispatcher:
         return work
 
     async def _slots(
-        self, conn: AsyncConnection, number: Row | None, wanted: int, now: float
+        self, conn: AsyncConnection, number: Row | None, wanted: int, *, horizon: float
     ) -> list[float]:
         if number is None:
-            return [now] * wanted
+            return [time.time()] * wanted
         interval = _interval(number)
         # Measured here, inside the transaction: waiting for the write lock must not age it.
         start = time.time() + min(_SLOT_LEAD_SECONDS, interval)
         return await pacing_repo.reserve_slots(
-            conn,
-            number["id"],
-            wanted=wanted,
-            rate=1.0 / interval,
-            now=start,
-            horizon=self.settings.pacing_horizon_seconds,
+            conn, number["id"], wanted=wanted, rate=1.0 / interval, now=start, horizon=horizon
         )
 
     async def _expire(
@@ -248,12 +321,16 @@ class Dispatcher:
         )
         await queue.finish(conn, [job.id for job, _ in expired])
 
-    async def _send(self, group: Sequence[_Work]) -> list[tuple[_Work, SendOutcome]]:
+    async def _send(
+        self, group: Sequence[_Work], results: list[tuple[_Work, SendOutcome]]
+    ) -> list[_Work]:
+        """Send ``group``, adding each outcome to ``results``; returns the sends that are
+        too late for their slot (not sent: they need fresh slots)."""
         by_provider: dict[tuple[str, str | None], list[_Work]] = defaultdict(list)
         for item in group:
             account_id = (item.number or {}).get("provider_account_id")
             by_provider[(item.message["provider"], account_id)].append(item)
-        results: list[tuple[_Work, SendOutcome]] = []
+        late: list[_Work] = []
         for (name, account_id), items in by_provider.items():
             try:
                 # A number with a provider account sends through that account's adapter.
@@ -280,6 +357,10 @@ class Dispatcher:
                         results.append((item, resolved))
                         continue
                 to_send.append((item, request))
+            # Checked right before the call, after any awaits: nothing yields in between.
+            now = time.time() + _CALL_MARGIN
+            late.extend(item for item, _ in to_send if _too_late(item, now))
+            to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
             if not to_send:
                 continue
             started = time.perf_counter()
@@ -293,7 +374,7 @@ class Dispatcher:
             metrics.provider_latency.labels(provider=name).observe(time.perf_counter() - started)
             for (item, _), outcome in zip(to_send, outcomes, strict=True):
                 results.append((item, outcome))
-        return results
+        return late
 
     async def _resolve_uncertain(
         self, provider: Provider, request: SendRequest
@@ -491,6 +572,16 @@ def _interval(number: Row | None) -> float:
     if number is None:
         return 0.0
     return (1 + _PACING_SLACK) / float(number["throughput_mps"])
+
+
+def _too_late(item: _Work, now: float) -> bool:
+    """Whether ``item`` may no longer go at ``now`` (its number being held to its slots)."""
+    latest = item.slot + _PACING_SLACK if item.admitted_until is None else item.admitted_until
+    return (
+        now > latest
+        and item.number is not None
+        and float(item.number["throughput_mps"]) <= _STRICT_MAX_MPS
+    )
 
 
 def _slot_groups(work: Sequence[_Work]) -> list[list[_Work]]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+import math
+
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.tables import sender_pacing
+from agentsms.store.tables import jobs, messages, sender_pacing
 
 
 async def reserve_slots(
     conn: AsyncConnection, number_id: str, *, wanted: int, rate: float, now: float, horizon: float
 ) -> list[float]:
-    """Take up to ``wanted`` send times for a number, ``1/rate`` apart, none past ``now+horizon``.
+    """Take up to ``wanted`` send times for a number, ``1/rate`` apart, none past ``now+horizon``
+    (an infinite ``horizon``: all ``wanted``).
 
     The row is locked for the rest of the transaction (PostgreSQL ``FOR UPDATE``; SQLite
     write transactions are exclusive), so concurrent workers get disjoint slots.
@@ -29,8 +32,10 @@ async def reserve_slots(
         query = query.with_for_update()
     next_slot = max(float((await conn.execute(query)).scalar_one()), now)
     interval = 1.0 / rate
-    available = int((now + horizon - next_slot) / interval) + 1
-    count = max(0, min(wanted, available))
+    if math.isinf(horizon):
+        count = wanted
+    else:
+        count = max(0, min(wanted, int((now + horizon - next_slot) / interval) + 1))
     if count == 0:
         return []
     slots = [next_slot + i * interval for i in range(count)]
@@ -42,7 +47,91 @@ async def reserve_slots(
     return slots
 
 
+async def admit_late(
+    conn: AsyncConnection,
+    number_id: str,
+    *,
+    slot: float,
+    at: float,
+    interval: float,
+    per_second: int,
+    max_push: float,
+) -> bool:
+    """May a send that missed its ``slot`` go at ``at`` (at the latest)?
+
+    Yes when fewer than ``per_second`` slots after ``slot`` have been handed out: the
+    number's next free slot then moves (if need be) so that the second from ``at`` holds at
+    most ``per_second`` of its sends, counting every slot already taken after ``slot`` as
+    falling in it. No when that many were taken already, or when the next free slot would
+    move more than ``max_push`` seconds; the row then stays as it was.
+    """
+    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    next_slot = (await conn.execute(query)).scalar_one_or_none()
+    if next_slot is None:
+        return False
+    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more
+    # (epoch floats are coarse: rounding may count one more, never one fewer).
+    taken = max(0, math.ceil((float(next_slot) - slot) / interval - 1e-3) - 1)
+    if taken >= per_second:
+        return False
+    needed = at + 1.0 - (per_second - taken - 1) * interval
+    if needed - float(next_slot) > max_push:
+        return False
+    if needed > float(next_slot):
+        await conn.execute(
+            update(sender_pacing)
+            .where(sender_pacing.c.number_id == number_id)
+            .values(next_slot_at=needed)
+        )
+    return True
+
+
 async def next_free_slot(conn: AsyncConnection, number_id: str) -> float | None:
     query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
     value = (await conn.execute(query)).scalar_one_or_none()
     return None if value is None else float(value)
+
+
+async def defer_backlog(
+    conn: AsyncConnection,
+    number_id: str,
+    *,
+    kind: str,
+    due_by: float,
+    run_at: float,
+    spacing: float,
+) -> int:
+    """Spread a number's queued jobs due by ``due_by`` from ``run_at``, ``spacing`` apart.
+
+    For a number with more work than its pacing horizon holds: its backlog stops coming
+    back (and being claimed and released again) ahead of other numbers' due jobs, and each
+    job becomes due about when its slot is near. Jobs claimed meanwhile are not touched.
+    """
+    query = (
+        select(jobs.c.id)
+        .select_from(jobs.join(messages, messages.c.id == jobs.c.ref))
+        .where(
+            jobs.c.status == "queued",
+            jobs.c.kind == kind,
+            jobs.c.run_at <= due_by,
+            messages.c.number_id == number_id,
+        )
+        .order_by(jobs.c.run_at, jobs.c.id)
+    )
+    ids = list((await conn.execute(query)).scalars())
+    if not ids:
+        return 0
+    # Row locks taken in id order, whatever the schedule order.
+    rows = sorted(
+        ({"b_id": job_id, "b_run_at": run_at + i * spacing} for i, job_id in enumerate(ids)),
+        key=lambda row: row["b_id"],
+    )
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == bindparam("b_id"), jobs.c.status == "queued")
+        .values(run_at=bindparam("b_run_at")),
+        rows,
+    )
+    return len(ids)
