@@ -642,17 +642,18 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> 
     sent = [(r[0], "SIM" + r[0].removeprefix("msg_"), None, 1) for r in rows]
     if conn.dialect == "sqlite":
         values = ", ".join(["(?, ?, ?, ?)"] * len(sent))
-        await conn.execute(
+        await conn.fetch(
             f"WITH u(id, pmid, price, attempts) AS (VALUES {values}) "
             f"UPDATE messages SET {MARK_SENT_SET.format(now='?', false='0')} "
-            "FROM u WHERE messages.id = u.id",
+            "FROM u WHERE messages.id = u.id RETURNING messages.id, messages.status",
             [*(value for row in sent for value in row), stamp, stamp],
         )
     else:
-        await conn.execute(
+        await conn.fetch(
             f"UPDATE messages SET {MARK_SENT_SET.format(now='$5', false='false')} "
             "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
-            "AS u(id, pmid, price, attempts) WHERE messages.id = u.id",
+            "AS u(id, pmid, price, attempts) WHERE messages.id = u.id "
+            "RETURNING messages.id, messages.status",
             [*(list(column) for column in zip(*sent, strict=True)), stamp],
         )
     event_ids = new_ids("evt", len(rows))
@@ -683,7 +684,7 @@ async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -
         moved = await conn.fetch(
             "UPDATE messages SET status = ?, updated_at = ?, in_flight = ?, delivered_at = ? "
             f"WHERE id {where} AND status IN ('scheduled', 'queued', 'sending', 'sent') "
-            "RETURNING id, project_id, conversation_id, provider_message_id",
+            "RETURNING id, project_id, conversation_id, provider_message_id, sent_at",
             ("delivered", stamp, conn.flag(False), stamp, *params),
         )
         event_ids = new_ids("evt", len(moved))

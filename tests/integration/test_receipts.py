@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from agentsms.core.receipts import apply_receipts
-from agentsms.providers.base import Receipt
+from agentsms.providers.base import Lookup, Provider, Receipt, SendOutcome, SendRequest
 from tests.conftest import Gateway
 from tests.integration.helpers import events_of, message_row, settle
 
@@ -122,3 +123,51 @@ async def test_receipts_for_unknown_messages_are_ignored(gateway: Gateway) -> No
         Receipt(provider_message_id="SIM?", status="delivered", reference=None),
     )
     assert changed == 0
+
+
+class _ReportsBeforeReturning:
+    """The simulator, but the carrier's final report lands (in its own transaction) before
+    ``send_many`` returns: the race an SMPP receipt can win against the sender's record."""
+
+    def __init__(self, gateway: Gateway, inner: Provider) -> None:
+        self.gateway = gateway
+        self.inner = inner
+        self.name = inner.name
+
+    async def send_many(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
+        outcomes = await self.inner.send_many(requests)
+        await _apply(
+            self.gateway,
+            *(
+                Receipt(provider_message_id=None, status="delivered", reference=r.reference)
+                for r in requests
+            ),
+        )
+        return outcomes
+
+    async def lookup(self, request: SendRequest) -> Lookup | None:
+        return await self.inner.lookup(request)
+
+
+async def test_a_report_that_beats_the_senders_record_keeps_the_timeline_in_order(
+    gateway: Gateway,
+) -> None:
+    providers = gateway.app.state.agentsms.providers
+    simulator = providers.get("simulator")
+    providers.register(_ReportsBeforeReturning(gateway, simulator))
+    try:
+        response = await gateway.client.post(
+            "/v1/messages", json={"to": "+14155553230", "body": "fast carrier"}
+        )
+        message_id = response.json()["id"]
+        final = await settle(gateway, [message_id])
+    finally:
+        providers.register(simulator)
+
+    row = final[message_id]
+    assert row["status"] == "delivered"
+    assert row["provider_message_id"]  # the sender's record still lands
+    assert row["sent_at"] is not None
+    # One "sent", told by the report that found the message still being sent, then
+    # "delivered"; the sender's own record adds no second "sent".
+    assert await events_of(gateway, message_id) == ["sending", "sent", "delivered"]

@@ -428,10 +428,13 @@ class Dispatcher:
             metrics.provider_outcomes.labels(provider=name, outcome=kind).inc(count)
         async with self.db.write() as conn:
             if sent_rows:
-                await messages_repo.mark_sent(
+                advanced = await messages_repo.mark_sent(
                     conn, sent_rows, now=now_dt, advance_from=statuses.before(statuses.SENT)
                 )
-                await record_events(conn, sent_events, now_dt)
+                # A receipt that beat this record has already told of the send.
+                await record_events(
+                    conn, [event for event in sent_events if event[0]["id"] in advanced], now_dt
+                )
             for item, error in failed:
                 await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
             for item, error in retries:

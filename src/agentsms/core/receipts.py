@@ -20,6 +20,8 @@ from agentsms.store.repositories import messages as repo
 Row = Mapping[str, Any]
 RECEIPTS_PER_TRANSACTION = 1000
 _RETURNED = ("id", "project_id", "conversation_id", "provider_message_id")
+# Only its absence is read ("sent_at IS NULL" in a RETURNING list misreads on SQLite 3.40).
+_UNSENT = "sent_at"
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
@@ -45,16 +47,25 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
             values["error_code"] = code
             values["error_message"] = text or _describe(code)
         # The rows as they are after the change: no separate read of the messages.
+        # A ``sent`` report leaves a message being sent to its sender, who records it.
+        since = statuses.before(status)
+        if status == statuses.SENT:
+            since = tuple(s for s in since if s != statuses.SENDING)
         moved = await repo.advance_where(
             conn,
             list(items),
-            from_statuses=statuses.before(status),
+            from_statuses=since,
             values=values,
-            returning=_RETURNED,
+            returning=(*_RETURNED, _UNSENT),
         )
         changed += len(moved)
         data: dict[str, Any] = {} if code is None else {"error_code": code}
-        await record_events(conn, [(m, status, data) for m in moved], now)
+        # A final report can beat the sender's own record of the carrier's acceptance (the
+        # message has no sent_at yet): its "sent" is told here, before the report's status.
+        told = [m for m in moved if m["sent_at"] is None] if status != statuses.SENT else []
+        await record_events(
+            conn, [(m, statuses.SENT, {}) for m in told] + [(m, status, data) for m in moved], now
+        )
         await _fill_provider_details(conn, [(items[m["id"]], m) for m in moved])
     return changed
 

@@ -34,7 +34,12 @@ ALL: Final = (
 _RANK: Final = {SCHEDULED: 0, QUEUED: 1, SENDING: 2, SENT: 3}
 
 
+def rank(status: str) -> int:
+    """A status's place in the forward order: scheduled < queued < sending < sent < final."""
+    return _RANK.get(status, len(_RANK))
+
+
 def before(status: str) -> tuple[str, ...]:
     """The statuses a message may move to ``status`` from (strictly earlier, not final)."""
-    rank = _RANK.get(status, 4)
-    return tuple(s for s, r in _RANK.items() if r < rank)
+    place = rank(status)
+    return tuple(s for s, r in _RANK.items() if r < place)

@@ -251,15 +251,16 @@ async def mark_sent(
     *,
     now: datetime,
     advance_from: Sequence[str],
-) -> None:
+) -> set[str]:
     """Record providers' acceptances: ``rows`` of (message id, provider message id, price,
     attempts), all sent at ``now``. The status becomes ``sent`` only from one of
-    ``advance_from``, since a receipt may already have moved the message past it.
+    ``advance_from``, since a receipt may already have moved the message on. Returns the
+    ids that are ``sent`` now: those this moved there.
 
     One statement per 500 rows (a join with the rows as a list of values), not one each.
     """
     if not rows:
-        return
+        return set()
     dialect = conn.dialect.name
     advance = ", ".join(str(value) for value in _constants(advance_from))
     assign = (
@@ -268,6 +269,7 @@ async def mark_sent(
         f"status = CASE WHEN messages.status IN ({advance}) THEN 'sent' "
         "ELSE messages.status END"
     )
+    advanced: set[str] = set()
     if dialect == "sqlite":
         stamp = encoder_for(messages, "sent_at", dialect)
         sent_at = stamp(now) if stamp else now
@@ -277,17 +279,18 @@ async def mark_sent(
             params: list[Any] = []
             for message_id, pmid, price, attempts in chunk:
                 params += (message_id, pmid, None if price is None else float(price), attempts)
-            await conn.exec_driver_sql(
+            result = await conn.exec_driver_sql(
                 f"WITH u(id, pmid, price, attempts) AS (VALUES {marks}) "
                 f"UPDATE messages SET {assign.format(now='?', false='0')} "
-                "FROM u WHERE messages.id = u.id",
+                f"FROM u WHERE messages.id = u.id {_NOW_SENT}",
                 (*params, sent_at, sent_at),
             )
-        return
-    await conn.exec_driver_sql(
+            advanced.update(r["id"] for r in result.mappings() if r["status"] == "sent")
+        return advanced
+    result = await conn.exec_driver_sql(
         f"UPDATE messages SET {assign.format(now='$5', false='false')} "
         "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
-        "AS u(id, pmid, price, attempts) WHERE messages.id = u.id",
+        f"AS u(id, pmid, price, attempts) WHERE messages.id = u.id {_NOW_SENT}",
         (
             [row[0] for row in rows],
             [row[1] for row in rows],
@@ -296,6 +299,12 @@ async def mark_sent(
             now,
         ),
     )
+    return {r["id"] for r in result.mappings() if r["status"] == "sent"}
+
+
+# A row whose status is ``sent`` after the update was moved there by it: a receipt never
+# leaves a message at ``sent`` while it is being sent (see ``core.receipts``).
+_NOW_SENT = "RETURNING messages.id, messages.status"
 
 
 def _constants(values: Sequence[str]) -> list[ColumnElement[str]]:
