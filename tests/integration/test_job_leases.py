@@ -77,3 +77,38 @@ async def test_heartbeat_skips_a_row_another_transaction_holds(backend_url: str)
         async with db.write() as conn:
             await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
         await db.dispose()
+
+
+async def test_a_worker_that_lost_its_lease_cannot_put_the_job_back_or_fail_it(
+    backend_url: str,
+) -> None:
+    """Worker A stalls past its lease; the job goes to B. A's late retry or failure must not
+    touch it (re-queued, a third worker would run it beside B)."""
+    db = Database(backend_url)
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=KIND, ref="contested")])
+            [stale] = await queue.claim(conn, owner="a", limit=1, lease_seconds=5, kinds=[KIND])
+            later = time.time() + 10  # past a's lease
+            assert await queue.recover_stalled(conn, now=later) >= 1
+            [taken] = await queue.claim(
+                conn, owner="b", limit=1, lease_seconds=60, kinds=[KIND], now=later
+            )
+        assert (taken.id, stale.owner, taken.owner) == (stale.id, "a", "b")
+
+        async with db.write() as conn:
+            await queue.retry(conn, stale, run_at=time.time(), error="a was late")
+            await queue.fail(conn, stale, "a gave up")
+        async with db.read() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == taken.id))).one()
+        assert (row.status, row.lease_owner, row.last_error) == ("running", "b", None)
+
+        async with db.write() as conn:
+            await queue.retry(conn, taken, run_at=time.time() + 30, error="b will try later")
+        async with db.read() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == taken.id))).one()
+        assert (row.status, row.lease_owner, row.last_error) == ("queued", None, "b will try later")
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()

@@ -238,7 +238,7 @@ class ConversationJobs:
                     cap=self.settings.retry_max_seconds,
                 )
                 await queue.retry(
-                    conn, job.id, run_at=time.time() + delay, error=f"agent: {failure.message}"
+                    conn, job, run_at=time.time() + delay, error=f"agent: {failure.message}"
                 )
                 return
             await _hand_to_human(conn, conversation_id, failure.message)

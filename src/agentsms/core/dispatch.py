@@ -477,7 +477,7 @@ class Dispatcher:
             from_statuses=(statuses.SENDING,),
         )
         await queue.retry(
-            conn, item.job.id, run_at=now + delay, error=f"{error.code}: {error.message}"
+            conn, item.job, run_at=now + delay, error=f"{error.code}: {error.message}"
         )
 
 

@@ -359,7 +359,7 @@ class UnmatchedReceiptHandler:
                     # receipts only move a message forward.
                     await queue.retry(
                         conn,
-                        job.id,
+                        job,
                         run_at=time.time() + self.retry_seconds * 2 ** (job.attempts - 1),
                         error=f"{len(unmatched)} receipts not matched yet",
                     )

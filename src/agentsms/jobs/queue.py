@@ -47,6 +47,8 @@ class Job:
     run_at: float
     attempts: int
     max_attempts: int
+    owner: str
+    """The worker holding its lease: only that worker may put it back or fail it."""
 
 
 def _row(job: NewJob, now: float) -> dict[str, Any]:
@@ -127,6 +129,7 @@ async def claim(
             run_at=row.run_at,
             attempts=row.attempts,
             max_attempts=row.max_attempts,
+            owner=owner,
         )
         for row in result
     ]
@@ -174,9 +177,13 @@ async def finish(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
 
 
 async def retry(
-    conn: AsyncConnection, job_id: int, *, run_at: float, error: str | None, uncount: bool = False
+    conn: AsyncConnection, job: Job, *, run_at: float, error: str | None, uncount: bool = False
 ) -> None:
-    """Back to the queue at ``run_at``. ``uncount`` gives the attempt back (not a failure)."""
+    """Back to the queue at ``run_at``. ``uncount`` gives the attempt back (not a failure).
+
+    Only while ``job``'s worker still holds the lease: a worker that stalled past it, and
+    whose job another worker has taken since, changes nothing.
+    """
     values: dict[str, Any] = {
         "status": QUEUED,
         "run_at": run_at,
@@ -187,7 +194,9 @@ async def retry(
         values["last_error"] = error
     if uncount:
         values["attempts"] = jobs.c.attempts - 1
-    await conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+    await conn.execute(
+        update(jobs).where(jobs.c.id == job.id, jobs.c.lease_owner == job.owner).values(**values)
+    )
 
 
 async def release_many(
@@ -219,11 +228,11 @@ async def release_many(
     )
 
 
-async def fail(conn: AsyncConnection, job_id: int, error: str) -> None:
-    """Given up: kept with its last error for inspection."""
+async def fail(conn: AsyncConnection, job: Job, error: str) -> None:
+    """Given up: kept with its last error for inspection (only by the lease's holder)."""
     await conn.execute(
         update(jobs)
-        .where(jobs.c.id == job_id)
+        .where(jobs.c.id == job.id, jobs.c.lease_owner == job.owner)
         .values(status=FAILED, last_error=error, lease_owner=None, lease_expires_at=None)
     )
 

@@ -123,14 +123,14 @@ class Worker:
         async with self.db.write() as conn:
             for job in group:
                 if job.attempts >= job.max_attempts:
-                    await queue.fail(conn, job.id, error)
+                    await queue.fail(conn, job, error)
                 else:
                     delay = retry_delay(
                         job.attempts,
                         base=self.settings.retry_base_seconds,
                         cap=self.settings.retry_max_seconds,
                     )
-                    await queue.retry(conn, job.id, run_at=time.time() + delay, error=error)
+                    await queue.retry(conn, job, run_at=time.time() + delay, error=error)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.job_lease_seconds / 3

@@ -264,7 +264,7 @@ class DeliveryHandler:
                 )
                 if retry_at is not None:
                     await queue.retry(
-                        conn, plan.job.id, run_at=retry_at.timestamp(), error=outcome.error
+                        conn, plan.job, run_at=retry_at.timestamp(), error=outcome.error
                     )
                 else:
                     done.append(plan.job.id)
