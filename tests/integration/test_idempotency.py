@@ -295,3 +295,35 @@ async def test_concurrent_sends_share_transactions_and_are_answered_as_if_alone(
         assert await idempotency_row(gateway, key) is None
     # Fewer transactions than requests: they were shared.
     assert sends.groups - groups_before < len(requests)
+
+
+async def test_a_template_send_sharing_a_group_with_a_refused_one_is_still_accepted(
+    gateway: Gateway,
+) -> None:
+    """When a group is taken one by one (an opt-out among them), a template send is sent
+    from its template as it was asked, not refused for carrying both body and template."""
+    created = await gateway.client.post(
+        "/v1/templates", json={"name": "hello", "body": "Hi {{name}}, see you soon"}
+    )
+    assert created.status_code == 201, created.text
+    opted_out = "+14155553598"
+    stop = await gateway.client.post(
+        "/v1/simulator/inbound", json={"from": opted_out, "to": "+14155550100", "body": "STOP"}
+    )
+    assert stop.status_code == 202
+
+    templated, refused = await asyncio.gather(
+        gateway.client.post(
+            "/v1/messages",
+            json={
+                "to": "+14155552891",
+                "template_id": created.json()["id"],
+                "variables": {"name": "Ana"},
+            },
+        ),
+        gateway.client.post("/v1/messages", json={"to": opted_out, "body": "still there?"}),
+    )
+
+    assert templated.status_code == 202, templated.text
+    assert templated.json()["body"] == "Hi Ana, see you soon"
+    assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")

@@ -544,13 +544,14 @@ async def send_many(
                 outcomes[index] = row
         except _Separate:
             # Some conversation-side check failed: whose it is, only a send alone can say.
+            # Each goes as it was asked (send_message resolves its template itself).
             for index in owners:
                 try:
                     async with conn.begin_nested():
                         outcomes[index] = await send_message(
                             conn,
                             project_id,
-                            resolved[index],
+                            specs[index],
                             max_attempts=max_attempts,
                             project_settings=settings,
                             url_problem=url_problem,
