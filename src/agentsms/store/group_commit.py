@@ -46,7 +46,8 @@ class GroupCommit(Generic[Item, Result]):
         self._max_items = max_items
         self._concurrency = concurrency
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._running = 0
+        # The loop keeps only weak references to tasks: a draining one is held here.
+        self._drainers: set[asyncio.Task[None]] = set()
         self.groups = 0
         """Transactions run so far (retries of single items included)."""
         self.largest = 0
@@ -56,9 +57,8 @@ class GroupCommit(Generic[Item, Result]):
         """Run ``item`` in the next group; its result once that group has committed."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._running < self._concurrency:
-            self._running += 1
-            asyncio.get_running_loop().create_task(self._drain())
+        if len(self._drainers) < self._concurrency:
+            self._drainers.add(asyncio.get_running_loop().create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
@@ -68,7 +68,9 @@ class GroupCommit(Generic[Item, Result]):
                 del self._pending[: self._max_items]
                 await self._run(group)
         finally:
-            self._running -= 1
+            # At once, with no await after the last look at the queue: an item submitted
+            # from here on starts a drainer of its own.
+            self._drainers.discard(asyncio.current_task())
 
     async def _run(self, group: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.groups += 1
