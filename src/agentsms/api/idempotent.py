@@ -32,7 +32,7 @@ async def accept(
     if key is None:
         async with state.db.write() as conn:
             result = await work(conn)
-        return Response(result.model_dump_json(by_alias=True), status_code=status, media_type=JSON)
+        return answer(status, result.model_dump_json(by_alias=True))
     digest = request_digest(request_body, path)
     async with idempotency.claim(project_id, key), state.db.write() as conn:
         replay = await idempotency.check(conn, project_id, key, digest)
@@ -40,7 +40,7 @@ async def accept(
             return answer(replay.status, replay.body, replayed=True)
         body = (await work(conn)).model_dump_json(by_alias=True)
         await idempotency.record(conn, project_id, key, digest, status=status, body=body)
-    return Response(body, status_code=status, media_type=JSON)
+    return answer(status, body)
 
 
 def request_digest(request_body: BaseModel, path: str) -> str:
