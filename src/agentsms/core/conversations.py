@@ -276,6 +276,15 @@ class OutboundThread:
     conversation_id: str | None = None
     new_conversation: bool = False
     given: ConversationInput | None = None
+    key: str = ""
+    """The thread key of a send not aimed at a given conversation (set from the row)."""
+
+    def __post_init__(self) -> None:
+        if not self.conversation_id:
+            row = self.row
+            self.key = thread_key(
+                row["project_id"], self.number["number"], row["to_number"], row["channel"]
+            )
 
 
 async def attach_outbound(
@@ -302,10 +311,7 @@ async def attach_outbound(
             raise NotFound(f"conversation {conversation_id} not found")
         explicit[conversation_id] = dict(found)
     keyed = [t for t in threads if not t.conversation_id]
-    keys = [
-        thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
-        for t in keyed
-    ]
+    keys = [t.key for t in keyed]
     if keys:
         if active is None:
             active = await repo.active_by_keys(conn, keys)
@@ -327,7 +333,8 @@ async def attach_outbound(
     fresh: dict[str, dict[str, Any]] = {}
     opening = [(key, item) for key, item in zip(keys, keyed, strict=True) if key not in by_key]
     ids = iter(new_ids("conv", len(opening)))
-    # The sends of one batch share their settings: work each distinct start out once.
+    # The sends of one batch share their settings: work each distinct start out once, and
+    # their new conversations start as copies of one row.
     starts: dict[tuple[str, int], dict[str, Any]] = {}
     started_from: dict[str, tuple[str, int]] = {}
     for key, item in opening:
@@ -335,34 +342,39 @@ async def attach_outbound(
             continue
         given = item.given or _NOTHING_GIVEN
         start = (item.number["id"], id(given.settings))
-        if start not in starts:
-            starts[start] = _with_default_persona(project_settings, item.number, given.settings)
+        base = starts.get(start)
+        if base is None:
+            base = starts[start] = _new_conversation(
+                project_id,
+                item.number,
+                item.row["to_number"],
+                item.row["channel"],
+                _with_default_persona(project_settings, item.number, given.settings),
+                given.metadata or {},
+                now,
+            )
         started_from[key] = start
-        fresh[key] = _new_conversation(
-            project_id,
-            item.number,
-            item.row["to_number"],
-            item.row["channel"],
-            starts[start],
-            given.metadata or {},
-            now,
-            conversation_id=next(ids),
-        )
+        row = fresh[key] = base.copy()
+        row["id"] = next(ids)
+        row["user_number"] = item.row["to_number"]
+        row["thread_key"] = key
     created: set[str] = set()
     if fresh:
         inserted = await repo.insert_new(conn, list(fresh.values()))
         if inserted == len(fresh):
-            stored = {key: row["id"] for key, row in fresh.items()}
+            by_key.update(fresh)
+            created = {row["id"] for row in fresh.values()}
         else:
             # Read back: a concurrent writer may have opened some of these threads first.
             stored = await repo.active_ids_by_keys(conn, list(fresh))
-        for key, row in fresh.items():
-            if stored.get(key) == row["id"]:
-                by_key[key] = row
-                created.add(row["id"])
-        lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
-        if lost:
-            by_key.update({k: dict(v) for k, v in (await repo.active_by_keys(conn, lost)).items()})
+            for key, row in fresh.items():
+                if stored.get(key) == row["id"]:
+                    by_key[key] = row
+                    created.add(row["id"])
+            lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
+            if lost:
+                found = await repo.active_by_keys(conn, lost)
+                by_key.update({k: dict(v) for k, v in found.items()})
     # Settings given with a send replace the stored ones of a resumed conversation.
     updates: dict[str, dict[str, Any]] = {}
     results: list[Attached] = []
@@ -470,15 +482,6 @@ async def attach_inbound(
     return Attached(conversation, settings, created)
 
 
-def outbound_keys(project_id: str, threads: Sequence[OutboundThread]) -> list[str]:
-    """The thread keys of the sends that are not aimed at a given conversation."""
-    return [
-        thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
-        for t in threads
-        if not t.conversation_id
-    ]
-
-
 async def lookup_outbound(
     conn: AsyncConnection, project_id: str, threads: Sequence[OutboundThread]
 ) -> tuple[dict[str, Row], set[str]]:
@@ -488,16 +491,10 @@ async def lookup_outbound(
     reply or follow-up); one more for the recipients of new threads and explicit
     conversations.
     """
-    keys = outbound_keys(project_id, threads)
+    keys = [t.key for t in threads if not t.conversation_id]
     active = await repo.active_by_keys(conn, keys, with_opt_out=True) if keys else {}
     opted = {row["user_number"] for row in active.values() if row["opted_out"]}
-    unknown = [
-        t.row["to_number"]
-        for t in threads
-        if t.conversation_id
-        or thread_key(project_id, t.number["number"], t.row["to_number"], t.row["channel"])
-        not in active
-    ]
+    unknown = [t.row["to_number"] for t in threads if t.conversation_id or t.key not in active]
     if unknown:
         opted |= await optouts_repo.opted_out(conn, project_id, unknown)
     return active, opted
@@ -628,15 +625,22 @@ async def restart_timers(
     await restart_timers_many(conn, [TimerStart(conversation, settings, engaged, now)])
 
 
+def has_timers(settings: Mapping[str, Any]) -> bool:
+    """Whether these conversation settings time silence out (a warning, a timeout)."""
+    return (
+        settings.get("warning_seconds") is not None or settings.get("timeout_seconds") is not None
+    )
+
+
 async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart]) -> None:
     """``restart_timers`` for many conversations in a few statements (a batch's)."""
     jobs: list[NewJob] = []
     epochs: list[dict[str, Any]] = []
     for start in starts:
+        if not has_timers(start.settings):
+            continue
         warning = start.settings.get("warning_seconds")
         timeout = start.settings.get("timeout_seconds")
-        if warning is None and timeout is None:
-            continue
         if start.settings.get("engaged_only") and not start.engaged:
             continue
         epoch = time.time() if start.at is None else start.at

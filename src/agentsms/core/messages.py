@@ -129,6 +129,8 @@ class _Intake:
         self.now = now
         self.errors: list[FieldError] = []
         self._segments: dict[str, SegmentInfo] = {}
+        self._contents: dict[tuple[Any, ...], _Content] = {}
+        self._templates: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._ids = iter(new_ids("msg", expected))
         self.threads: list[OutboundThread] = []
         self.prefixes: list[str] = []
@@ -162,6 +164,26 @@ class _Intake:
             info = self._segments[body] = count_segments(body)
         return info
 
+    def content(self, spec: OutboundSpec) -> _Content:
+        """The checks and filling that depend on what is sent, not to whom: worked out once
+        for the sends of a batch that share them."""
+        key = (
+            spec.body,
+            # Equal when empty; else the same objects (a batch's shared ones).
+            id(spec.variables) if spec.variables else 0,
+            id(spec.media_urls) if spec.media_urls else 0,
+            spec.channel,
+            spec.validity_seconds,
+            spec.send_style,
+            spec.purpose,
+            spec.literal,
+            bool(spec.conversation_id),
+        )
+        found = self._contents.get(key)
+        if found is None:
+            found = self._contents[key] = _check_content(spec, self.url_problem)
+        return found
+
     def build(
         self,
         spec: OutboundSpec,
@@ -173,36 +195,10 @@ class _Intake:
     ) -> dict[str, Any] | None:
         before = len(self.errors)
         to = self.recipient(spec.to, prefix)
-        body = spec.body or ""
-        try:
-            # Only a caller's template is filled: an agent's or a person's text is sent as is.
-            if spec.purpose is None and not spec.literal:
-                body = fill(body, spec.variables)
-        except MissingVariableError as missing:
-            self.error(prefix, "body", f"missing variable '{missing.name}'")
-        if len(body) > MAX_BODY_CHARS:
-            self.error(prefix, "body", f"is {len(body)} characters; the limit is {MAX_BODY_CHARS}")
-        media = list(spec.media_urls)
-        opening = not body and not media and spec.purpose is None and not spec.conversation_id
-        if not body and not media and not opening:
-            self.error(prefix, "body", "must not be empty unless media_urls is given")
-        most = MAX_IMESSAGE_MEDIA if spec.channel == "imessage" else MAX_MEDIA
-        if len(media) > most:
-            self.error(prefix, "media_urls", f"at most {most} media per message")
-        if spec.channel == "imessage" and len(media) > 1 and body:
-            self.error(prefix, "body", "must be empty for an iMessage carousel (2 or more media)")
-        if spec.send_style is not None and spec.send_style not in SEND_STYLES:
-            self.error(prefix, "send_style", f"must be one of {', '.join(SEND_STYLES)}")
-        for i, url in enumerate(media):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                self.error(prefix, f"media_urls[{i}]", "must be an http or https URL")
-            elif self.url_problem is not None and (problem := self.url_problem(url)):
-                self.error(prefix, f"media_urls[{i}]", problem)
-        if spec.channel == "sms" and media:
-            self.error(prefix, "channel", "sms cannot carry media; use mms, whatsapp or imessage")
-        if spec.validity_seconds is not None and spec.validity_seconds <= 0:
-            self.error(prefix, "validity_seconds", "must be greater than 0")
+        content = self.content(spec)
+        for name, message in content.problems:
+            self.error(prefix, name, message)
+        has_media = bool(content.media)
         number: Row | None = None
         if spec.from_ is not None:
             try:
@@ -213,67 +209,34 @@ class _Intake:
                 self.error(prefix, "channel", f"{number['number']} cannot send {spec.channel}")
                 number = None
         elif to is not None:
-            number = self.pool.choose(to, spec.channel, bool(media))
+            number = self.pool.choose(to, spec.channel, has_media)
             if number is None:
-                reason = self.pool.no_sender_reason(spec.channel, bool(media))
+                reason = self.pool.no_sender_reason(spec.channel, has_media)
                 self.errors.extend(FieldError(prefix + e.field, e.message) for e in reason.errors)
         if len(self.errors) > before or to is None or number is None:
             return None
-        channel = spec.channel or default_channel(number["capabilities"], bool(media))
+        channel = spec.channel or default_channel(number["capabilities"], has_media)
         if spec.send_style is not None and channel != "imessage":
             self.error(
                 prefix, "send_style", f"is for iMessage only; this message goes by {channel}"
             )
             return None
-        info = self.segments(body)
-        segments = info.segments if channel == "sms" else 1
+        row = self._template(content, number, channel, spec, batch_id).copy()
         # The batch passes the staggered time; it already starts from the spec's own send_at.
         when = send_at if send_at is not None else spec.send_at
-        scheduled = when is not None and when > self.now
-        price = Decimal(number["price_per_segment"]) * segments
-        row = {
-            "id": self.next_id(),
-            "project_id": self.project_id,
-            "batch_id": batch_id,
-            "conversation_id": None,
-            "direction": "outbound",
-            "to_number": to.e164,
-            "from_number": number["number"],
-            "number_id": number["id"],
-            "contact": to.e164,
-            "body": body,
-            "media_urls": media,
-            "channel": channel,
-            "status": statuses.SCHEDULED if scheduled else statuses.QUEUED,
-            "segments": segments,
-            "encoding": info.encoding,
-            "price_estimate": price,
-            "price": None,
-            "currency": number["currency"],
-            "send_at": when,
-            "expires_at": (
-                None
-                if spec.validity_seconds is None
-                else max(when or self.now, self.now) + timedelta(seconds=spec.validity_seconds)
-            ),
-            "sent_at": None,
-            "delivered_at": None,
-            "error_code": None,
-            "error_message": None,
-            "metadata": dict(metadata or {}) | dict(spec.metadata),
-            "external_id": spec.external_id,
-            "provider": number["provider"],
-            "provider_message_id": None,
-            "in_flight": False,
-            "attempts": 0,
-            "created_at": self.now,
-            "updated_at": self.now,
-            # An opening is the agent's to write.
-            "purpose": "agent" if opening else spec.purpose,
-            "send_style": spec.send_style,
-            "reply_to_message_id": spec.reply_to_message_id,
-            "reply_parent_unresolved": None,
-        }
+        row["id"] = self.next_id()
+        row["to_number"] = row["contact"] = to.e164
+        if when is not None:
+            row["send_at"] = when
+            if when > self.now:
+                row["status"] = statuses.SCHEDULED
+        if spec.validity_seconds is not None:
+            row["expires_at"] = max(when or self.now, self.now) + timedelta(
+                seconds=spec.validity_seconds
+            )
+        row["metadata"] = {**metadata, **spec.metadata} if metadata else dict(spec.metadata)
+        row["external_id"] = spec.external_id
+        row["reply_to_message_id"] = spec.reply_to_message_id
         self.threads.append(
             OutboundThread(
                 row=row,
@@ -284,9 +247,110 @@ class _Intake:
             )
         )
         self.prefixes.append(prefix)
-        if opening:
+        if content.opening:
             self.openings.add(row["id"])
         return row
+
+    def _template(
+        self,
+        content: _Content,
+        number: Row,
+        channel: str,
+        spec: OutboundSpec,
+        batch_id: str | None,
+    ) -> dict[str, Any]:
+        """The row every send of ``content`` from ``number`` starts from."""
+        key = (id(content), number["id"], channel, batch_id)
+        template = self._templates.get(key)
+        if template is not None:
+            return template
+        info = self.segments(content.body)
+        segments = info.segments if channel == "sms" else 1
+        template = self._templates[key] = {
+            "id": None,
+            "project_id": self.project_id,
+            "batch_id": batch_id,
+            "conversation_id": None,
+            "direction": "outbound",
+            "to_number": None,
+            "from_number": number["number"],
+            "number_id": number["id"],
+            "contact": None,
+            "body": content.body,
+            "media_urls": content.media,
+            "channel": channel,
+            "status": statuses.QUEUED,
+            "segments": segments,
+            "encoding": info.encoding,
+            "price_estimate": Decimal(number["price_per_segment"]) * segments,
+            "price": None,
+            "currency": number["currency"],
+            "send_at": None,
+            "expires_at": None,
+            "sent_at": None,
+            "delivered_at": None,
+            "error_code": None,
+            "error_message": None,
+            "metadata": None,
+            "external_id": None,
+            "provider": number["provider"],
+            "provider_message_id": None,
+            "in_flight": False,
+            "attempts": 0,
+            "created_at": self.now,
+            "updated_at": self.now,
+            # An opening is the agent's to write.
+            "purpose": "agent" if content.opening else spec.purpose,
+            "send_style": spec.send_style,
+            "reply_to_message_id": None,
+            "reply_parent_unresolved": None,
+        }
+        return template
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What a send carries, filled and checked: ``problems`` are (field, reason) pairs."""
+
+    body: str
+    media: list[str]
+    opening: bool
+    problems: tuple[tuple[str, str], ...]
+
+
+def _check_content(spec: OutboundSpec, url_problem: UrlProblem | None) -> _Content:
+    problems: list[tuple[str, str]] = []
+    body = spec.body or ""
+    try:
+        # Only a caller's template is filled: an agent's or a person's text is sent as is.
+        if spec.purpose is None and not spec.literal:
+            body = fill(body, spec.variables)
+    except MissingVariableError as missing:
+        problems.append(("body", f"missing variable '{missing.name}'"))
+    if len(body) > MAX_BODY_CHARS:
+        problems.append(("body", f"is {len(body)} characters; the limit is {MAX_BODY_CHARS}"))
+    media = list(spec.media_urls)
+    opening = not body and not media and spec.purpose is None and not spec.conversation_id
+    if not body and not media and not opening:
+        problems.append(("body", "must not be empty unless media_urls is given"))
+    most = MAX_IMESSAGE_MEDIA if spec.channel == "imessage" else MAX_MEDIA
+    if len(media) > most:
+        problems.append(("media_urls", f"at most {most} media per message"))
+    if spec.channel == "imessage" and len(media) > 1 and body:
+        problems.append(("body", "must be empty for an iMessage carousel (2 or more media)"))
+    if spec.send_style is not None and spec.send_style not in SEND_STYLES:
+        problems.append(("send_style", f"must be one of {', '.join(SEND_STYLES)}"))
+    for i, url in enumerate(media):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append((f"media_urls[{i}]", "must be an http or https URL"))
+        elif url_problem is not None and (problem := url_problem(url)):
+            problems.append((f"media_urls[{i}]", problem))
+    if spec.channel == "sms" and media:
+        problems.append(("channel", "sms cannot carry media; use mms, whatsapp or imessage"))
+    if spec.validity_seconds is not None and spec.validity_seconds <= 0:
+        problems.append(("validity_seconds", "must be greater than 0"))
+    return _Content(body, media, opening, tuple(problems))
 
 
 async def _pool(
@@ -315,26 +379,31 @@ async def _store(
     # No event row at intake: the message row itself records its creation, and timelines
     # start from it (see ``timeline``). This halves the writes of a 10,000-recipient batch.
     await repo.insert_messages(conn, rows)
-    await queue.enqueue_many(
+    await queue.enqueue_refs(
         conn,
+        SEND_JOB,
         [
-            NewJob(
-                kind=SEND_JOB,
-                ref=row["id"],
-                run_at=row["send_at"].timestamp() if row["send_at"] else None,
-                max_attempts=max_attempts,
-            )
-            if row["id"] not in openings
-            # The agent writes this one first; its turn enqueues the send.
-            else NewJob(
-                kind=conversations.TURN_JOB,
-                ref=row["conversation_id"],
-                payload={"opening_message_id": row["id"]},
-                run_at=row["send_at"].timestamp() if row["send_at"] else None,
-            )
+            (row["id"], row["send_at"].timestamp() if row["send_at"] else None)
             for row in rows
+            if row["id"] not in openings
         ],
+        max_attempts=max_attempts,
     )
+    if openings:
+        # The agent writes these first; its turn enqueues the send.
+        await queue.enqueue_many(
+            conn,
+            [
+                NewJob(
+                    kind=conversations.TURN_JOB,
+                    ref=row["conversation_id"],
+                    payload={"opening_message_id": row["id"]},
+                    run_at=row["send_at"].timestamp() if row["send_at"] else None,
+                )
+                for row in rows
+                if row["id"] in openings
+            ],
+        )
     await message_events.on_accepted(conn, rows)
 
 
@@ -439,10 +508,10 @@ async def _converse(
                     row["send_at"] = allowed
                     row["status"] = statuses.SCHEDULED
         conversation = item.conversation
-        if conversation["id"] not in timers and row["purpose"] not in (
-            "warning",
-            "timeout",
-            compliance.COMPLIANCE,
+        if (
+            conversations.has_timers(settings)
+            and conversation["id"] not in timers
+            and row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE)
         ):
             timers[conversation["id"]] = conversations.TimerStart(
                 conversation,

@@ -72,7 +72,7 @@ def _desc(raw: Any) -> _Desc | None:
 @dataclass(frozen=True, slots=True)
 class _CallingCode:
     regions: tuple[_Region, ...]
-    # Every region's national prefix pattern in one alternation: one match call, not one each.
+    # The main region's national prefix pattern (the one ``phonenumbers.parse`` strips).
     national_prefix: re.Pattern[str] | None
 
 
@@ -82,20 +82,22 @@ def _calling_code(calling_code: int) -> _CallingCode | None:
     if not codes:
         return None
     regions: list[_Region] = []
-    prefixes: dict[str, re.Pattern[str]] = {}
+    national_prefix: re.Pattern[str] | None = None
     for code in codes:
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(calling_code, code)
         if metadata is None:
             return None
+        # ``phonenumbers.parse`` strips the national prefix of the calling code's main
+        # region (the first) only.
+        prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+        if prefix and code == codes[0]:
+            national_prefix = re.compile(prefix)
         general = _desc(metadata.general_desc)
         if general is None:
             continue
         types = tuple(
             desc for desc in (_desc(getattr(metadata, f"{f}", None)) for f in _TYPE_FIELDS) if desc
         )
-        prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
-        if prefix and prefix not in prefixes:
-            prefixes[prefix] = re.compile(prefix)
         regions.append(
             _Region(
                 code=code,
@@ -104,8 +106,7 @@ def _calling_code(calling_code: int) -> _CallingCode | None:
                 types=types,
             )
         )
-    merged = "|".join(f"(?:{pattern.pattern})" for pattern in prefixes.values())
-    return _CallingCode(tuple(regions), re.compile(merged) if merged else None)
+    return _CallingCode(tuple(regions), national_prefix)
 
 
 def validate_digits(digits: str) -> tuple[str, str | None] | None:

@@ -69,6 +69,37 @@ async def enqueue(conn: AsyncConnection, job: NewJob) -> None:
     await conn.execute(insert(jobs).values(**_row(job, time.time())))
 
 
+async def enqueue_refs(
+    conn: AsyncConnection,
+    kind: str,
+    refs: Sequence[tuple[str, float | None]],
+    *,
+    max_attempts: int = 8,
+) -> None:
+    """Add one ``kind`` job without payload per ``(ref, run_at)`` (run_at None: now), in
+    the caller's transaction: ``enqueue_many`` without a ``NewJob`` per row."""
+    if refs:
+        now = time.time()
+        payload: dict[str, Any] = {}
+        await insert_rows(
+            conn,
+            jobs,
+            [
+                {
+                    "kind": kind,
+                    "ref": ref,
+                    "payload": payload,
+                    "status": QUEUED,
+                    "run_at": now if run_at is None else run_at,
+                    "attempts": 0,
+                    "max_attempts": max_attempts,
+                    "created_at": now,
+                }
+                for ref, run_at in refs
+            ],
+        )
+
+
 async def enqueue_many(conn: AsyncConnection, new_jobs: Sequence[NewJob]) -> None:
     """Add many jobs in the caller's transaction."""
     if new_jobs:

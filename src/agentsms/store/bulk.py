@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.store.types import UTCDateTime
 
 Encoder = Callable[[Any], Any]
+_UNSET = object()
 _plans: dict[tuple[str, str, tuple[str, ...], str], tuple[str, list[Encoder | None]]] = {}
 
 
@@ -141,16 +142,28 @@ async def insert_rows(
         return None
     sql, encoders = _plan(table, conn.dialect.name, columns, suffix)
     pick = itemgetter(*columns)
-    encoded = [(index, encode) for index, encode in enumerate(encoders) if encode is not None]
-    values: list[tuple[Any, ...]] = []
-    for row in rows:
-        picked = pick(row)
-        record = list(picked) if len(columns) > 1 else [picked]
-        for index, encode in encoded:
-            record[index] = encode(record[index])
-        values.append(tuple(record))
+    # Column by column: a batch's rows share most of their values (one creation time, no
+    # metadata), and a value the row before had is not encoded again.
+    columnar: list[Sequence[Any]] = (
+        list(zip(*map(pick, rows), strict=True)) if len(columns) > 1 else [list(map(pick, rows))]
+    )
+    for index, encode in enumerate(encoders):
+        if encode is not None:
+            columnar[index] = _encode_column(columnar[index], encode)
+    values = list(zip(*columnar, strict=True))
     result = await conn.exec_driver_sql(sql, values)
     return result.rowcount if conn.dialect.name == "sqlite" else None
+
+
+def _encode_column(values: Sequence[Any], encode: Encoder) -> list[Any]:
+    encoded: list[Any] = []
+    last: Any = _UNSET
+    last_encoded: Any = None
+    for value in values:
+        if value is not last:
+            last, last_encoded = value, encode(value)
+        encoded.append(last_encoded)
+    return encoded
 
 
 def encoder_for(table: Table, column: str, dialect: str) -> Encoder | None:

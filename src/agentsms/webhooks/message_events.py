@@ -25,7 +25,13 @@ from agentsms.webhooks.events import MESSAGE_EVENTS, Event, emit_many, subscribe
 
 async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
     """Events for messages just accepted (queued, or scheduled for later)."""
-    await _emit(conn, [(row, str(row["status"]), {}) for row in rows], reread=False)
+    for project_id in {row["project_id"] for row in rows}:
+        # The common case: nobody listens, and no change is worth building.
+        if await repo.active_endpoints(conn, project_id):
+            changes = [(row, str(row["status"]), {}) for row in rows]
+            await _emit(
+                conn, [c for c in changes if c[0]["project_id"] == project_id], reread=False
+            )
 
 
 async def on_status_changes(
