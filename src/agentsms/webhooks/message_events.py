@@ -28,7 +28,9 @@ async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
     for project_id in {row["project_id"] for row in rows}:
         # The common case: nobody listens, and no change is worth building.
         if await repo.active_endpoints(conn, project_id):
-            changes = [(row, str(row["status"]), {}) for row in rows]
+            changes: list[tuple[Row, str, Mapping[str, Any]]] = [
+                (row, str(row["status"]), {}) for row in rows
+            ]
             await _emit(
                 conn, [c for c in changes if c[0]["project_id"] == project_id], reread=False
             )
