@@ -32,23 +32,22 @@ def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings) -> BatchS
         )
     items: list[OutboundSpec] = []
     given = conversation_input(body.conversation, settings)
+    shared = OutboundSpec(
+        to="",
+        body=body.body,
+        from_=body.from_,
+        media_urls=body.media_urls,
+        channel=body.channel,
+        send_at=body.send_at,
+        validity_seconds=body.validity_seconds,
+        variables=body.variables,
+        literal=body.literal,
+        conversation=given,
+        new_conversation=body.new_conversation,
+    )
     for recipient in body.recipients:
         if isinstance(recipient, str):
-            items.append(
-                OutboundSpec(
-                    to=recipient,
-                    body=body.body,
-                    from_=body.from_,
-                    media_urls=body.media_urls,
-                    channel=body.channel,
-                    send_at=body.send_at,
-                    validity_seconds=body.validity_seconds,
-                    variables=body.variables,
-                    literal=body.literal,
-                    conversation=given,
-                    new_conversation=body.new_conversation,
-                )
-            )
+            items.append(shared.sent_to(recipient))
         else:
             items.append(
                 OutboundSpec(

@@ -111,7 +111,8 @@ def channel_family(channel: str) -> str:
 
 
 def thread_key(project_id: str, agent_number: str, user_number: str, channel: str) -> str:
-    return f"{project_id}|{agent_number}|{user_number}|{channel_family(channel)}"
+    family = "sms" if channel in ("sms", "mms") else channel  # channel_family, inlined
+    return f"{project_id}|{agent_number}|{user_number}|{family}"
 
 
 def effective_settings(
@@ -385,13 +386,15 @@ async def attach_outbound(
         origin: tuple[str, int] | None = None
         if item.conversation_id:
             conversation = explicit[item.conversation_id]
+            is_new = False
         else:
             key = next(key_iter)
             conversation = by_key[key]
-            if conversation["id"] in created:
+            is_new = conversation["id"] in created
+            if is_new:
                 origin = started_from[key]
         sent_with = item.given
-        if sent_with is not None and conversation["id"] not in created:
+        if sent_with is not None and not is_new:
             changed = False
             if sent_with.settings:
                 conversation["settings"] = dict(conversation["settings"]) | sent_with.settings
@@ -415,7 +418,7 @@ async def attach_outbound(
             )
             if origin is not None:
                 effective[origin] = settings
-        results.append(Attached(conversation, settings, conversation["id"] in created))
+        results.append(Attached(conversation, settings, is_new))
     await repo.update_each(conn, list(updates.values()))
     if created:
         # One lookup of the project's endpoints for a whole batch of new conversations, and

@@ -8,10 +8,12 @@ never commit: the edge (request or job) owns the transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -92,6 +94,30 @@ class OutboundSpec:
     reply_to_message_id: str | None = None
     """The message (of the same thread) this one answers inline on iMessage."""
 
+    def sent_to(self, to: str) -> OutboundSpec:
+        """This send, to ``to``: a batch's shared fields made into one recipient's spec.
+        The new spec shares this one's (never modified) mappings and lists."""
+        return OutboundSpec(
+            to,
+            self.body,
+            self.from_,
+            self.media_urls,
+            self.channel,
+            self.send_at,
+            self.metadata,
+            self.external_id,
+            self.validity_seconds,
+            self.variables,
+            self.literal,
+            self.conversation,
+            self.new_conversation,
+            self.conversation_id,
+            self.purpose,
+            self.template_id,
+            self.send_style,
+            self.reply_to_message_id,
+        )
+
 
 @dataclass(slots=True)
 class BatchSpec:
@@ -136,9 +162,6 @@ class _Intake:
         self.prefixes: list[str] = []
         # Rows sent without a body or media: the conversation's agent writes them.
         self.openings: set[str] = set()
-
-    def next_id(self) -> str:
-        return next(self._ids, None) or new_id("msg")
 
     def error(self, prefix: str, name: str, message: str) -> None:
         self.errors.append(FieldError(f"{prefix}{name}", message))
@@ -188,13 +211,15 @@ class _Intake:
         self,
         spec: OutboundSpec,
         prefix: str,
-        *,
         batch_id: str | None = None,
         send_at: datetime | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         before = len(self.errors)
-        to = self.recipient(spec.to, prefix)
+        try:
+            to: PhoneNumber | None = parse_phone(spec.to)
+        except InvalidPhoneNumberError:
+            to = self.recipient(spec.to, prefix)  # a contact's username, or the reason
         content = self.content(spec)
         for name, message in content.problems:
             self.error(prefix, name, message)
@@ -215,17 +240,19 @@ class _Intake:
                 self.errors.extend(FieldError(prefix + e.field, e.message) for e in reason.errors)
         if len(self.errors) > before or to is None or number is None:
             return None
-        channel = spec.channel or default_channel(number["capabilities"], has_media)
-        if spec.send_style is not None and channel != "imessage":
+        template = self._template(content, number, spec, batch_id)
+        if spec.send_style is not None and template["channel"] != "imessage":
             self.error(
-                prefix, "send_style", f"is for iMessage only; this message goes by {channel}"
+                prefix,
+                "send_style",
+                f"is for iMessage only; this message goes by {template['channel']}",
             )
             return None
-        row = self._template(content, number, channel, spec, batch_id).copy()
+        row = template.copy()
+        row["id"] = next(self._ids, None) or new_id("msg")
+        row["to_number"] = row["contact"] = to.e164
         # The batch passes the staggered time; it already starts from the spec's own send_at.
         when = send_at if send_at is not None else spec.send_at
-        row["id"] = self.next_id()
-        row["to_number"] = row["contact"] = to.e164
         if when is not None:
             row["send_at"] = when
             if when > self.now:
@@ -235,15 +262,13 @@ class _Intake:
                 seconds=spec.validity_seconds
             )
         row["metadata"] = {**metadata, **spec.metadata} if metadata else dict(spec.metadata)
-        row["external_id"] = spec.external_id
-        row["reply_to_message_id"] = spec.reply_to_message_id
+        if spec.external_id is not None:
+            row["external_id"] = spec.external_id
+        if spec.reply_to_message_id is not None:
+            row["reply_to_message_id"] = spec.reply_to_message_id
         self.threads.append(
             OutboundThread(
-                row=row,
-                number=number,
-                conversation_id=spec.conversation_id,
-                new_conversation=spec.new_conversation,
-                given=spec.conversation,
+                row, number, spec.conversation_id, spec.new_conversation, spec.conversation
             )
         )
         self.prefixes.append(prefix)
@@ -252,18 +277,14 @@ class _Intake:
         return row
 
     def _template(
-        self,
-        content: _Content,
-        number: Row,
-        channel: str,
-        spec: OutboundSpec,
-        batch_id: str | None,
+        self, content: _Content, number: Row, spec: OutboundSpec, batch_id: str | None
     ) -> dict[str, Any]:
         """The row every send of ``content`` from ``number`` starts from."""
-        key = (id(content), number["id"], channel, batch_id)
+        key = (id(content), number["id"], spec.channel, batch_id)
         template = self._templates.get(key)
         if template is not None:
             return template
+        channel = spec.channel or default_channel(number["capabilities"], bool(content.media))
         info = self.segments(content.body)
         segments = info.segments if channel == "sms" else 1
         template = self._templates[key] = {
@@ -482,43 +503,45 @@ async def _converse(
         conn, project_id, project_settings, intake.threads, intake.now, active=active
     )
     timers: dict[str, conversations.TimerStart] = {}
-    # Sends that share a conversation's settings (a batch's new ones) share their parse.
-    quiet_hours: dict[int, compliance.QuietHours | None] = {}
+    # Sends that share a conversation's settings (a batch's new ones) share their reading:
+    # the quiet hours and whether silence times out.
+    readings: dict[int, tuple[compliance.QuietHours | None, bool]] = {}
+    openings = intake.openings
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
         row = thread.row
         settings = item.settings
-        if row["id"] in intake.openings and not conversations.has_agent(settings):
+        if openings and row["id"] in openings and not conversations.has_agent(settings):
             intake.errors.append(
                 # Without an agent to write it (persona_id, pathway_id or persona_settings
                 # in the conversation settings), a message needs a body as it always did.
                 FieldError(f"{prefix}body", "must not be empty unless media_urls is given")
             )
             continue
-        if row["purpose"] != compliance.COMPLIANCE:
-            if id(settings) in quiet_hours:
-                quiet = quiet_hours[id(settings)]
-            else:
-                quiet = quiet_hours[id(settings)] = compliance.parse_quiet_hours(
+        reading = readings.get(id(settings))
+        if reading is None:
+            reading = readings[id(settings)] = (
+                compliance.parse_quiet_hours(
                     settings.get("quiet_hours", project_settings.get("quiet_hours"))
-                )
-            if quiet is not None:
-                when = row["send_at"] or intake.now
-                allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
-                if allowed > max(when, intake.now):
-                    row["send_at"] = allowed
-                    row["status"] = statuses.SCHEDULED
-        conversation = item.conversation
-        if (
-            conversations.has_timers(settings)
-            and conversation["id"] not in timers
-            and row["purpose"] not in ("warning", "timeout", compliance.COMPLIANCE)
-        ):
-            timers[conversation["id"]] = conversations.TimerStart(
-                conversation,
-                settings,
-                bool(conversation["engaged"]),
-                row["send_at"].timestamp() if row["send_at"] else None,
+                ),
+                conversations.has_timers(settings),
             )
+        quiet, timed = reading
+        purpose = row["purpose"]
+        if quiet is not None and purpose != compliance.COMPLIANCE:
+            when = row["send_at"] or intake.now
+            allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
+            if allowed > max(when, intake.now):
+                row["send_at"] = allowed
+                row["status"] = statuses.SCHEDULED
+        if timed and purpose not in ("warning", "timeout", compliance.COMPLIANCE):
+            conversation = item.conversation
+            if conversation["id"] not in timers:
+                timers[conversation["id"]] = conversations.TimerStart(
+                    conversation,
+                    settings,
+                    bool(conversation["engaged"]),
+                    row["send_at"].timestamp() if row["send_at"] else None,
+                )
     if not intake.errors:
         await conversations.restart_timers_many(conn, list(timers.values()))
 
@@ -658,12 +681,13 @@ async def send_batch(
             "spacing_seconds: must not be negative",
             errors=[FieldError("spacing_seconds", "must not be negative")],
         )
-    items, problems = await templates.resolve(
-        conn, project_id, spec.items, [f"recipients[{i}]." for i in range(len(spec.items))]
-    )
-    if problems:
-        _raise(problems)
-    spec = replace(spec, items=items)
+    if any(item.template_id is not None for item in spec.items):
+        items, problems = await templates.resolve(
+            conn, project_id, spec.items, [f"recipients[{i}]." for i in range(len(spec.items))]
+        )
+        if problems:
+            _raise(problems)
+        spec = replace(spec, items=items)
     now = utcnow()
     settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, spec.items)
@@ -678,13 +702,12 @@ async def send_batch(
     batch_id = new_id("batch")
     rows: list[dict[str, Any]] = []
     spacing = spec.spacing_seconds or 0.0
+    build = intake.build
     for index, item in enumerate(spec.items):
         base = item.send_at
         if spacing:
             base = (base or now) + timedelta(seconds=spacing * index)
-        row = intake.build(
-            item, f"recipients[{index}].", batch_id=batch_id, send_at=base, metadata=spec.metadata
-        )
+        row = build(item, f"recipients[{index}].", batch_id, base, spec.metadata)
         if row is not None:
             rows.append(row)
     if not intake.errors:
@@ -709,9 +732,7 @@ async def send_batch(
     await repo.insert_batch(conn, batch)
     await _resolve_replies(conn, project_id, rows)
     await _store(conn, rows, max_attempts, intake.openings)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    counts = dict(Counter(map(itemgetter("status"), rows)))
     return BatchResult(batch=batch, message_ids=[row["id"] for row in rows], counts=counts)
 
 

@@ -190,8 +190,11 @@ class SenderPool:
 
     def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
         eligible = self._eligible_for(channel, has_media)
-        if not eligible:
-            return None
+        if len(eligible) <= 1:
+            if not eligible:
+                return None
+            self.sticky[to.e164] = eligible[0]["id"]
+            return eligible[0]
         sticky_id = self.sticky.get(to.e164)
         if sticky_id is not None:
             for row in eligible:

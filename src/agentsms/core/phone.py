@@ -12,9 +12,8 @@ recipients per request and the same numbers recur across requests.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
@@ -52,8 +51,7 @@ class InvalidPhoneNumberError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneNumber:
+class PhoneNumber(NamedTuple):
     """A validated phone number: E.164 form and ISO 3166 region (None if non-geographic)."""
 
     e164: str

@@ -37,36 +37,35 @@ _NON_GEOGRAPHIC = "001"
 
 
 @dataclass(frozen=True, slots=True)
-class _Desc:
-    lengths: frozenset[int]
-    pattern: re.Pattern[str]
-
-    def matches(self, nsn: str) -> bool:
-        return (not self.lengths or len(nsn) in self.lengths) and (
-            self.pattern.fullmatch(nsn) is not None
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class _Region:
     code: str
     leading: re.Pattern[str] | None
-    general: _Desc
-    types: tuple[_Desc, ...]
-
-    def valid(self, nsn: str) -> bool:
-        if not self.general.matches(nsn):
-            return False
-        for desc in self.types:  # noqa: SIM110 (a loop, not any(): it runs per recipient)
-            if desc.matches(nsn):
-                return True
-        return False
+    valid: re.Pattern[str]
+    """Full-matches a national number valid here: its general pattern and lengths, and
+    any number type's pattern and lengths, in one regex."""
 
 
-def _desc(raw: Any) -> _Desc | None:
+def _desc(raw: Any) -> str | None:
+    """A number description as a regex that must match the whole national number (lengths
+    included), or None when no number fits it."""
     if raw is None or not raw.national_number_pattern:
         return None
-    return _Desc(frozenset(raw.possible_length or ()), re.compile(raw.national_number_pattern))
+    given = set(raw.possible_length or ())
+    lengths = sorted(n for n in given if n > 0)
+    if given and not lengths:
+        return None
+    sized = "(?=(?:" + "|".join(f".{{{n}}}" for n in lengths) + r")\Z)" if lengths else ""
+    return f"{sized}(?:{raw.national_number_pattern})"
+
+
+def _validity(metadata: Any) -> re.Pattern[str] | None:
+    general = _desc(metadata.general_desc)
+    if general is None:
+        return None
+    types = [d for d in (_desc(getattr(metadata, f, None)) for f in _TYPE_FIELDS) if d]
+    if not types:
+        return re.compile("(?!)")
+    return re.compile(rf"(?=(?:{general})\Z)(?:{'|'.join(types)})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +91,14 @@ def _calling_code(calling_code: int) -> _CallingCode | None:
         prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
         if prefix and code == codes[0]:
             national_prefix = re.compile(prefix)
-        general = _desc(metadata.general_desc)
-        if general is None:
+        valid = _validity(metadata)
+        if valid is None:
             continue
-        types = tuple(
-            desc for desc in (_desc(getattr(metadata, f"{f}", None)) for f in _TYPE_FIELDS) if desc
-        )
         regions.append(
             _Region(
                 code=code,
                 leading=re.compile(metadata.leading_digits) if metadata.leading_digits else None,
-                general=general,
-                types=types,
+                valid=valid,
             )
         )
     return _CallingCode(tuple(regions), national_prefix)
@@ -115,7 +110,7 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
     None means "ask phonenumbers": invalid, unusual, or not decidable here.
     """
     for size in (1, 2, 3):
-        code = _calling_code(int(digits[:size])) if len(digits) > size else None
+        code = _code_for(digits[:size]) if len(digits) > size else None
         if code is not None:
             break
     else:
@@ -136,11 +131,23 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
 def _choose_region(regions: tuple[_Region, ...], nsn: str) -> _Region | None:
     """``phonenumbers``' region choice for a shared calling code, then its validity check."""
     if len(regions) == 1:
-        return regions[0] if regions[0].valid(nsn) else None
+        return regions[0] if regions[0].valid.fullmatch(nsn) else None
     for region in regions:
         if region.leading is not None:
             if region.leading.match(nsn):
-                return region if region.valid(nsn) else None
-        elif region.valid(nsn):
+                return region if region.valid.fullmatch(nsn) else None
+        elif region.valid.fullmatch(nsn):
             return region
     return None
+
+
+_codes: dict[str, _CallingCode | None] = {}
+
+
+def _code_for(prefix: str) -> _CallingCode | None:
+    """``_calling_code`` of the leading digits ``prefix``, looked up by text."""
+    try:
+        return _codes[prefix]
+    except KeyError:
+        code = _codes[prefix] = _calling_code(int(prefix))
+        return code

@@ -181,6 +181,8 @@ def _null_default_columns(table: Table) -> frozenset[str]:
 
 
 def _encode_column(values: Sequence[Any], encode: Encoder) -> list[Any]:
+    if len(set(map(id, values))) == 1:  # one object in every row: encode it once
+        return [encode(values[0])] * len(values)
     encoded: list[Any] = []
     last: Any = _UNSET
     last_encoded: Any = None

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.bulk import insert_rows
+from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import conversations, jobs, messages, optouts, projects
 
@@ -36,11 +36,27 @@ async def active_by_keys(
     ``opted_out`` column (whether its person opted out of the project) in the same query."""
     found: dict[str, Row] = {}
     query = _ACTIVE_WITH_OPT_OUT if with_opt_out else _ACTIVE
-    for start in range(0, len(keys), 500):
-        chunk = list(set(keys[start : start + 500]))
+    # Which keys have a conversation at all, asked of the driver directly: a batch to new
+    # recipients finds none, and reads no rows through SQLAlchemy's per-parameter binding.
+    existing = await _existing_keys(conn, list(dict.fromkeys(keys)))
+    for start in range(0, len(existing), 500):
+        chunk = existing[start : start + 500]
         for row in many((await conn.execute(query, {"keys": chunk})).mappings()):
             found[row["thread_key"]] = row
     return found
+
+
+async def _existing_keys(conn: AsyncConnection, keys: Sequence[str]) -> list[str]:
+    dialect = conn.dialect.name
+    existing: list[str] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        sql = "SELECT thread_key FROM conversations WHERE thread_key " + id_list_sql(
+            dialect, len(chunk), 1
+        )
+        result = await conn.exec_driver_sql(sql, tuple(id_list_params(dialect, chunk)))
+        existing.extend(row[0] for row in result.all())
+    return existing
 
 
 # Built once: every send looks its thread up.
