@@ -261,7 +261,8 @@ class _Intake:
             row["expires_at"] = max(when or self.now, self.now) + timedelta(
                 seconds=spec.validity_seconds
             )
-        row["metadata"] = {**metadata, **spec.metadata} if metadata else dict(spec.metadata)
+        if metadata or spec.metadata:
+            row["metadata"] = {**metadata, **spec.metadata} if metadata else dict(spec.metadata)
         if spec.external_id is not None:
             row["external_id"] = spec.external_id
         if spec.reply_to_message_id is not None:
@@ -312,7 +313,8 @@ class _Intake:
             "delivered_at": None,
             "error_code": None,
             "error_message": None,
-            "metadata": None,
+            # Shared by the rows of this template that carry no metadata (never modified).
+            "metadata": {},
             "external_id": None,
             "provider": number["provider"],
             "provider_message_id": None,
