@@ -98,6 +98,8 @@ def opted_out_fields(
 ) -> list[FieldError]:
     """An error naming ``<prefix>to`` for each row whose recipient opted out (compliance
     answers excepted)."""
+    if not opted_out:
+        return []
     return [
         FieldError(f"{prefix}to", f"{row['to_number']} {OPTED_OUT_REASON}")
         for row, prefix in zip(rows, prefixes, strict=True)

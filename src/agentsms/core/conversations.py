@@ -425,7 +425,11 @@ async def attach_outbound(
         # no payloads built when nobody listens.
         endpoints = await webhooks_repo.active_endpoints(conn, project_id)
         started: dict[str, Event] = {}
-        for attached in results:
+        # The new conversations of a batch share their settings: ask each once for a URL.
+        hooked = endpoints or any(
+            s.get("webhook_url") for s in {id(a.settings): a.settings for a in results}.values()
+        )
+        for attached in results if hooked else ():
             conversation = attached.conversation
             url = attached.settings.get("webhook_url")
             if attached.created and conversation["id"] not in started and (endpoints or url):
