@@ -268,24 +268,31 @@ def _with_default_persona(
     return stored
 
 
-@dataclass(slots=True)
 class OutboundThread:
-    """What ``attach_outbound`` needs to know about one outbound row."""
+    """What ``attach_outbound`` needs to know about one outbound row: the row, its sender
+    number, and the conversation it is aimed at or, else, its thread ``key``."""
 
-    row: dict[str, Any]
-    number: Row
-    conversation_id: str | None = None
-    new_conversation: bool = False
-    given: ConversationInput | None = None
-    key: str = ""
-    """The thread key of a send not aimed at a given conversation (set from the row)."""
+    __slots__ = ("conversation_id", "given", "key", "new_conversation", "number", "row")
 
-    def __post_init__(self) -> None:
-        if not self.conversation_id:
-            row = self.row
-            self.key = thread_key(
-                row["project_id"], self.number["number"], row["to_number"], row["channel"]
-            )
+    def __init__(
+        self,
+        row: dict[str, Any],
+        number: Row,
+        conversation_id: str | None = None,
+        new_conversation: bool = False,
+        given: ConversationInput | None = None,
+    ) -> None:
+        # Written out (not a dataclass with __post_init__): one made per batch recipient.
+        self.row = row
+        self.number = number
+        self.conversation_id = conversation_id
+        self.new_conversation = new_conversation
+        self.given = given
+        self.key = (
+            ""
+            if conversation_id
+            else thread_key(row["project_id"], number["number"], row["to_number"], row["channel"])
+        )
 
 
 async def attach_outbound(

@@ -91,7 +91,7 @@ def _parse(raw: str) -> PhoneNumber | str:
         return "too long"
     fast = validate_digits(digits)
     if fast is not None:
-        return PhoneNumber(e164=fast[0], country=fast[1])
+        return PhoneNumber(*fast)
     try:
         number = phonenumbers.parse("+" + digits, None)
     except NumberParseException as exc:

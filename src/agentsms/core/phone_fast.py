@@ -71,8 +71,10 @@ def _validity(metadata: Any) -> re.Pattern[str] | None:
 @dataclass(frozen=True, slots=True)
 class _CallingCode:
     regions: tuple[_Region, ...]
-    # The main region's national prefix pattern (the one ``phonenumbers.parse`` strips).
+    # The main region's national prefix pattern (the one ``phonenumbers.parse`` strips),
+    # and the same as plain digits when it is just that (NANP's "1").
     national_prefix: re.Pattern[str] | None
+    national_digits: str | None = None
 
 
 @cache
@@ -101,7 +103,10 @@ def _calling_code(calling_code: int) -> _CallingCode | None:
                 valid=valid,
             )
         )
-    return _CallingCode(tuple(regions), national_prefix)
+    digits = None
+    if national_prefix is not None and national_prefix.pattern.isdigit():
+        digits = national_prefix.pattern
+    return _CallingCode(tuple(regions), national_prefix, digits)
 
 
 def validate_digits(digits: str) -> tuple[str, str | None] | None:
@@ -110,7 +115,10 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
     None means "ask phonenumbers": invalid, unusual, or not decidable here.
     """
     for size in (1, 2, 3):
-        code = _code_for(digits[:size]) if len(digits) > size else None
+        if len(digits) <= size:
+            return None
+        prefix = digits[:size]
+        code = _codes[prefix] if prefix in _codes else _code_for(prefix)
         if code is not None:
             break
     else:
@@ -119,7 +127,10 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
     regions = code.regions
     if not regions or nsn.startswith("0"):
         return None
-    if code.national_prefix is not None and code.national_prefix.match(nsn):
+    if code.national_digits is not None:
+        if nsn.startswith(code.national_digits):
+            return None
+    elif code.national_prefix is not None and code.national_prefix.match(nsn):
         return None
     chosen = _choose_region(regions, nsn)
     if chosen is None:

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
+from agentsms.store.bulk import id_list_params, id_list_sql, insert_columns, insert_rows
 from agentsms.store.tables import jobs
 
 QUEUED = "queued"
@@ -80,23 +80,21 @@ async def enqueue_refs(
     the caller's transaction: ``enqueue_many`` without a ``NewJob`` per row."""
     if refs:
         now = time.time()
-        payload: dict[str, Any] = {}
-        await insert_rows(
+        count = len(refs)
+        # By column: the constant ones are one shared value, written (and encoded) once.
+        await insert_columns(
             conn,
             jobs,
-            [
-                {
-                    "kind": kind,
-                    "ref": ref,
-                    "payload": payload,
-                    "status": QUEUED,
-                    "run_at": now if run_at is None else run_at,
-                    "attempts": 0,
-                    "max_attempts": max_attempts,
-                    "created_at": now,
-                }
-                for ref, run_at in refs
-            ],
+            {
+                "kind": [kind] * count,
+                "ref": [ref for ref, _ in refs],
+                "payload": [{}] * count,
+                "status": [QUEUED] * count,
+                "run_at": [now if run_at is None else run_at for _, run_at in refs],
+                "attempts": [0] * count,
+                "max_attempts": [max_attempts] * count,
+                "created_at": [now] * count,
+            },
         )
 
 

@@ -12,7 +12,7 @@ parameter per id.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -146,26 +146,44 @@ async def insert_rows(
     columnar: list[Sequence[Any]] = (
         list(zip(*map(pick, rows), strict=True)) if len(columns) > 1 else [list(map(pick, rows))]
     )
+    return await insert_columns(
+        conn, table, dict(zip(columns, columnar, strict=True)), suffix=suffix
+    )
+
+
+async def insert_columns(
+    conn: AsyncConnection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    suffix: str = "",
+) -> int | None:
+    """INSERT one row per position of ``columns`` (name → that column's values, all of one
+    length) into ``table`` in one driver executemany; ``insert_rows`` for callers that
+    have their values by column already. Returns what ``insert_rows`` returns."""
+    names = tuple(columns)
+    values_by_column = list(columns.values())
+    count = len(values_by_column[0])
     # A column that is NULL in every row is left out (its default is NULL): the driver
     # binds a NULL at more cost than the value of an ordinary column.
     null_default = _null_default_columns(table)
     kept = [
         index
-        for index, name in enumerate(columns)
+        for index, name in enumerate(names)
         if not (
             name in null_default
-            and columnar[index][0] is None
-            and columnar[index].count(None) == len(rows)
+            and values_by_column[index][0] is None
+            and values_by_column[index].count(None) == count
         )
     ]
-    if len(kept) < len(columns):
-        columns = tuple(columns[index] for index in kept)
-        columnar = [columnar[index] for index in kept]
-    sql, encoders = _plan(table, conn.dialect.name, columns, suffix)
+    if len(kept) < len(names):
+        names = tuple(names[index] for index in kept)
+        values_by_column = [values_by_column[index] for index in kept]
+    sql, encoders = _plan(table, conn.dialect.name, names, suffix)
     for index, encode in enumerate(encoders):
         if encode is not None:
-            columnar[index] = _encode_column(columnar[index], encode)
-    values = list(zip(*columnar, strict=True))
+            values_by_column[index] = _encode_column(values_by_column[index], encode)
+    values = list(zip(*values_by_column, strict=True))
     result = await conn.exec_driver_sql(sql, values)
     return result.rowcount if conn.dialect.name == "sqlite" else None
 
