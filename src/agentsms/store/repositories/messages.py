@@ -13,7 +13,6 @@ from sqlalchemy import (
     ColumnElement,
     bindparam,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -56,7 +55,7 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
 
 
 async def insert_batch(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(batches).values(**row))
+    await insert_rows(conn, batches, [row])
 
 
 async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row | None:
