@@ -95,9 +95,14 @@ class SimulatorProvider:
                 outcomes.append(SendResult(provider_message_id=provider_id))
             await log_repo.insert_sends(conn, new_rows)
             await log_repo.count_repeats(conn, repeats)
-            people = await log_repo.scripted_recipients(conn, [r["reference"] for r in new_rows])
-            for project_id, person, _, _ in people:
-                await log_repo.set_pending(conn, project_id, person, True)
+            people = [
+                found
+                for found in await log_repo.scripted_recipients(
+                    conn, [r["reference"] for r in new_rows]
+                )
+                # One answer per burst, also when sends to the person run side by side.
+                if await log_repo.claim_reply(conn, found[0], found[1])
+            ]
             await enqueue_many(
                 conn,
                 [

@@ -106,12 +106,19 @@ async def scripted_recipients(
     return list(found.values())
 
 
-async def set_pending(conn: AsyncConnection, project_id: str, number: str, pending: bool) -> None:
-    await conn.execute(
+async def claim_reply(conn: AsyncConnection, project_id: str, number: str) -> bool:
+    """Mark the person's answer as due; False when one already was (another transaction's
+    send got there first: the row lock makes the second wait and then find it taken)."""
+    result = await conn.execute(
         update(simulator_people)
-        .where(simulator_people.c.project_id == project_id, simulator_people.c.number == number)
-        .values(pending=pending)
+        .where(
+            simulator_people.c.project_id == project_id,
+            simulator_people.c.number == number,
+            simulator_people.c.pending.is_(False),
+        )
+        .values(pending=True)
     )
+    return bool(result.rowcount)
 
 
 async def get_person(conn: AsyncConnection, project_id: str, number: str) -> Row | None:
