@@ -189,9 +189,7 @@ class SenderPool:
         return row
 
     def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
-        eligible = self._eligible.get((channel, has_media))
-        if eligible is None:
-            eligible = self._eligible_for(channel, has_media)
+        eligible = self._eligible_for(channel, has_media)
         if len(eligible) <= 1:
             if not eligible:
                 return None

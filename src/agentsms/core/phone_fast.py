@@ -78,7 +78,10 @@ class _CallingCode:
 
 
 @cache
-def _calling_code(calling_code: int) -> _CallingCode | None:
+def _calling_code(leading: str) -> _CallingCode | None:
+    """The calling code spelled by the ``leading`` digits (cached by text: no int() per
+    number)."""
+    calling_code = int(leading)
     codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(calling_code)
     if not codes:
         return None
@@ -117,8 +120,7 @@ def validate_digits(digits: str) -> tuple[str, str | None] | None:
     for size in (1, 2, 3):
         if len(digits) <= size:
             return None
-        prefix = digits[:size]
-        code = _codes[prefix] if prefix in _codes else _code_for(prefix)
+        code = _calling_code(digits[:size])
         if code is not None:
             break
     else:
@@ -150,15 +152,3 @@ def _choose_region(regions: tuple[_Region, ...], nsn: str) -> _Region | None:
         elif region.valid.fullmatch(nsn):
             return region
     return None
-
-
-_codes: dict[str, _CallingCode | None] = {}
-
-
-def _code_for(prefix: str) -> _CallingCode | None:
-    """``_calling_code`` of the leading digits ``prefix``, looked up by text."""
-    try:
-        return _codes[prefix]
-    except KeyError:
-        code = _codes[prefix] = _calling_code(int(prefix))
-        return code

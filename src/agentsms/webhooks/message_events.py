@@ -26,14 +26,16 @@ from agentsms.webhooks.events import MESSAGE_EVENTS, Event, emit_many, subscribe
 async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
     """Events for messages just accepted (queued, or scheduled for later)."""
     for project_id in {row["project_id"] for row in rows}:
-        # The common case: nobody listens, and no change is worth building.
-        if await repo.active_endpoints(conn, project_id):
+        # The project's endpoints first: when nobody listens, no change is worth building.
+        endpoints = await repo.active_endpoints(conn, project_id)
+        if endpoints:
             changes: list[tuple[Row, str, Mapping[str, Any]]] = [
-                (row, str(row["status"]), {}) for row in rows
+                (row, str(row["status"]), {})
+                for row in rows
+                if row["project_id"] == project_id and _is_event(str(row["status"]))
             ]
-            await _emit(
-                conn, [c for c in changes if c[0]["project_id"] == project_id], reread=False
-            )
+            if changes:
+                await _emit_project(conn, project_id, changes, endpoints, reread=False)
 
 
 async def on_status_changes(
@@ -41,6 +43,10 @@ async def on_status_changes(
 ) -> None:
     """Events for (message, new status, data) triples, as given to ``record_events``."""
     await _emit(conn, changes, reread=True)
+
+
+def _is_event(status: str) -> bool:
+    return f"message.{status}" in MESSAGE_EVENTS
 
 
 async def _emit(
@@ -51,46 +57,57 @@ async def _emit(
 ) -> None:
     by_project: dict[str, list[tuple[Row, str, Mapping[str, Any]]]] = {}
     for change in changes:
-        if f"message.{change[1]}" in MESSAGE_EVENTS:
+        if _is_event(change[1]):
             by_project.setdefault(str(change[0]["project_id"]), []).append(change)
     for project_id, items in by_project.items():
         endpoints = await repo.active_endpoints(conn, project_id)
-        if not endpoints:
-            continue  # the common case: nobody listens, one indexed query and done
-        listening = [e for e in endpoints if e["kind"] == repo.ENDPOINT]
-        hooked: Mapping[str, str] = {}
-        if len(listening) < len(endpoints):
-            # Some conversation of the project has a webhook_url: find out which.
-            hooked = await _webhook_urls(conn, items)
-        wanted = [
-            item
-            for item in items
-            if str(item[0].get("conversation_id") or "") in hooked
-            or any(subscribed(e["event_types"], f"message.{item[1]}") for e in listening)
-        ]
-        if not wanted:
-            continue
-        contexts = await _contexts(
-            conn,
-            {str(row["conversation_id"]) for row, _, _ in wanted if row.get("conversation_id")},
-        )
-        current: Mapping[str, Row] = {}
-        if reread:
-            # The rows given may predate the change; payloads show the message as it is now.
-            current = await messages_repo.messages_by_ids(conn, [row["id"] for row, _, _ in wanted])
-        events = []
-        for row, status, details in wanted:
-            message = current.get(str(row["id"]), row)
-            context = contexts.get(str(message.get("conversation_id") or ""))
-            events.append(
-                Event(
-                    f"message.{status}",
-                    _data(message, details, context),
-                    (context or {}).get("webhook_url") or None,
-                    (context or {}).get("webhook_format") or None,
-                )
+        if endpoints:  # the common case is none: one indexed query and done
+            await _emit_project(conn, project_id, items, endpoints, reread=reread)
+
+
+async def _emit_project(
+    conn: AsyncConnection,
+    project_id: str,
+    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    endpoints: Sequence[Row],
+    *,
+    reread: bool,
+) -> None:
+    """Events for the changes of one project, whose active ``endpoints`` are given."""
+    listening = [e for e in endpoints if e["kind"] == repo.ENDPOINT]
+    hooked: Mapping[str, str] = {}
+    if len(listening) < len(endpoints):
+        # Some conversation of the project has a webhook_url: find out which.
+        hooked = await _webhook_urls(conn, changes)
+    wanted = [
+        item
+        for item in changes
+        if str(item[0].get("conversation_id") or "") in hooked
+        or any(subscribed(e["event_types"], f"message.{item[1]}") for e in listening)
+    ]
+    if not wanted:
+        return
+    contexts = await _contexts(
+        conn,
+        {str(row["conversation_id"]) for row, _, _ in wanted if row.get("conversation_id")},
+    )
+    current: Mapping[str, Row] = {}
+    if reread:
+        # The rows given may predate the change; payloads show the message as it is now.
+        current = await messages_repo.messages_by_ids(conn, [row["id"] for row, _, _ in wanted])
+    events = []
+    for row, status, details in wanted:
+        message = current.get(str(row["id"]), row)
+        context = contexts.get(str(message.get("conversation_id") or ""))
+        events.append(
+            Event(
+                f"message.{status}",
+                _data(message, details, context),
+                (context or {}).get("webhook_url") or None,
+                (context or {}).get("webhook_format") or None,
             )
-        await emit_many(conn, project_id, events, endpoints=endpoints)
+        )
+    await emit_many(conn, project_id, events, endpoints=endpoints)
 
 
 async def _webhook_urls(
