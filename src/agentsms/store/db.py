@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agentsms.store import sqlite_inline
+from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer
 
 _IMMEDIATE = "agentsms_begin_immediate"
 _IDLE_SINCE = "agentsms_idle_since"
@@ -33,19 +34,23 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
+            path = make_url(url).database or ":memory:"
+            if path != ":memory:" and not path.startswith("file:"):
+                self.checkpointer = WalCheckpointer(path)
             self.engine: AsyncEngine = create_async_engine(
                 url,
                 poolclass=pool.AsyncAdaptedQueuePool,
                 pool_size=pool_size,
                 max_overflow=10,
-                async_creator=sqlite_inline.creator(make_url(url).database or ":memory:"),
+                async_creator=sqlite_inline.creator(path),
                 # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
                 pool_reset_on_return=None,
                 # Each connection has its own page cache: reuse the warmest one first.
                 pool_use_lifo=True,
             )
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, checkpoints_elsewhere=self.checkpointer is not None)
         else:
             self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
             _ping_when_idle(self.engine)
@@ -60,6 +65,8 @@ class Database:
             return
         async with self._write_lock, self._writer.begin() as conn:
             yield conn
+        if self.checkpointer is not None:
+            self.checkpointer.written()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -69,6 +76,8 @@ class Database:
             await conn.rollback()
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
 
 
@@ -97,7 +106,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise exc.DisconnectionError("pooled connection is dead")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
@@ -108,6 +117,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        if checkpoints_elsewhere:
+            # The checkpointer's thread keeps the log short; this is only its backstop.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
