@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +76,7 @@ async def test_commits_leave_the_copy_to_the_checkpoint_thread(sqlite_file: Path
             # Reading starts no thread: there is nothing to copy.
             await conn.exec_driver_sql("SELECT 1")
         assert db.checkpointer.checkpoints == 0
-        assert "agentsms-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+        assert not db.checkpointer.running
         async with db.write() as conn:
             limit = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
         assert limit == SAFETY_AUTOCHECKPOINT_PAGES
@@ -89,9 +88,10 @@ async def test_commits_leave_the_copy_to_the_checkpoint_thread(sqlite_file: Path
         log, done = _log_frames_left(sqlite_file)
         assert log == done
         assert db.checkpointer.checkpoints >= 1
+        assert db.checkpointer.running
     finally:
         await db.dispose()
-    assert "agentsms-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+    assert not db.checkpointer.running
     connection = sqlite3.connect(sqlite_file)
     try:
         count = connection.execute("SELECT count(*) FROM jobs WHERE kind LIKE 'ckpt.%'")

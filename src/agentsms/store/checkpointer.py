@@ -46,6 +46,11 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive (it starts on the first write)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def written(self) -> None:
         """A write transaction committed: a checkpoint is due soon."""
         if self._thread is None:
