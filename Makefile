@@ -17,8 +17,13 @@ install: $(BIN)/agentsms
 run: install
 	$(BIN)/agentsms quickstart --host $(HOST) --port $(PORT)
 
+# Unit, integration and compat tests in parallel (one process per CPU); then the tests that
+# start real processes and browsers, one at a time, since they time what those processes do.
+SERIAL_TESTS := tests/acceptance tests/browser
+
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n auto $(addprefix --ignore=,$(SERIAL_TESTS)) tests
+	$(BIN)/pytest -q -p no:cacheprovider $(SERIAL_TESTS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

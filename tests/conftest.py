@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from agentsms.app import create_app
@@ -26,6 +26,7 @@ from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_worker
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from tests.databases import create_postgres_database, drop_postgres_database
 
 POSTGRES_URL = os.environ.get("AGENTSMS_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgres"] if POSTGRES_URL else [])]
@@ -44,16 +45,26 @@ async def reset_postgres(url: str) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 async def backend_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
+) -> AsyncIterator[str]:
     """A migrated, empty database URL for this test session, one per backend."""
     if request.param == "postgres":
         assert POSTGRES_URL is not None
-        await reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if not worker:
+            await reset_postgres(POSTGRES_URL)
+            yield POSTGRES_URL
+            return
+        # Each pytest-xdist worker process gets a database of its own.
+        name = f"{make_url(POSTGRES_URL).database}_{worker}"
+        url = await create_postgres_database(POSTGRES_URL, name)
+        await reset_postgres(url)
+        yield url
+        await drop_postgres_database(POSTGRES_URL, name)
+        return
     path: Path = tmp_path_factory.mktemp("db") / "agentsms.db"
     url = f"sqlite+aiosqlite:///{path}"
     await migrate.upgrade_async(url)
-    return url
+    yield url
 
 
 def test_settings(url: str, **overrides: object) -> Settings:

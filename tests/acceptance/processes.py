@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 API_KEY = "ask_acceptance_key"
@@ -245,24 +245,3 @@ class Inspector:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-async def create_postgres_database(base_url: str, name: str) -> str:
-    """A new empty database ``name`` (dropped first if left over); returns its URL."""
-    engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_postgres_database(base_url: str, name: str) -> None:
-    engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()

@@ -34,10 +34,9 @@ from tests.acceptance.processes import (
     Inspector,
     Proc,
     client,
-    create_postgres_database,
-    drop_postgres_database,
     wait_for,
 )
+from tests.databases import create_postgres_database, drop_postgres_database
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(240)]
 
