@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from agentsms.store.repositories import simulator as simulator_log
 from tests.conftest import Gateway
 from tests.integration.helpers import assert_problem, message_rows
 
@@ -95,3 +96,40 @@ async def test_people_are_listed_and_deleted(gateway: Gateway) -> None:
     )
     bad = await gateway.client.put("/v1/simulator/people/+14155557104", json={"replies": []})
     assert bad.status_code == 422
+
+
+async def test_two_transactions_claiming_one_answer_get_it_once(gateway: Gateway) -> None:
+    """Sends to one person carried side by side (two transactions) claim a single answer:
+    the second waits for the first's row lock (or, on SQLite, its write lock), then finds
+    the answer taken."""
+    number = "+14155557109"
+    put = await gateway.client.put(
+        f"/v1/simulator/people/{number}", json={"replies": ["hi"], "delay_seconds": 5}
+    )
+    assert put.status_code == 200, put.text
+    first_claimed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> bool:
+        async with gateway.db.write() as conn:
+            claimed = await simulator_log.claim_reply(conn, gateway.project_id, number)
+            first_claimed.set()
+            await release.wait()
+            return claimed
+
+    async def second() -> bool:
+        await first_claimed.wait()
+        async with gateway.db.write() as conn:
+            return await simulator_log.claim_reply(conn, gateway.project_id, number)
+
+    first_task = asyncio.create_task(first())
+    second_task = asyncio.create_task(second())
+    await first_claimed.wait()
+    await asyncio.sleep(0.3)
+    assert not second_task.done()  # held until the first transaction ends
+    release.set()
+    assert await asyncio.wait_for(first_task, 10) is True
+    assert await asyncio.wait_for(second_task, 10) is False
+    async with gateway.db.write() as conn:
+        # Still taken for any later transaction, until the answer goes out.
+        assert await simulator_log.claim_reply(conn, gateway.project_id, number) is False
