@@ -303,7 +303,7 @@ def start_py_spy(
     for proc in procs:
         out = out_dir / f"{label.replace(' ', '_')}-pid{proc.pid}.txt"
         args = [str(py_spy_command()), "record", "--pid", str(proc.pid), "--format", "raw"]
-        args += ["--rate", "50", "--nonblocking", "-o", str(out)]
+        args += ["--rate", "250", "--nonblocking", "-o", str(out)]
         spies.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return spies
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 registry = CollectorRegistry()
@@ -52,4 +54,10 @@ provider_outcomes = Counter(
 
 
 def observe_job_latency(kind: str, seconds: float) -> None:
-    job_latency.labels(kind=kind).observe(seconds)
+    _job_latency_of(kind).observe(seconds)
+
+
+@cache
+def _job_latency_of(kind: str) -> Histogram:
+    # A worker observes every job it claims: look the labelled series up once per kind.
+    return job_latency.labels(kind=kind)
