@@ -2,7 +2,8 @@
 
 Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so two writers never deadlock
 upgrading a read lock, and writers inside one process queue on an asyncio lock instead of
-spinning in SQLite's busy handler. PostgreSQL gets ordinary transactions.
+spinning in SQLite's busy handler. A SQLite file's WAL is checkpointed on a thread of its
+own after writes (``store.checkpointer``). PostgreSQL gets ordinary transactions.
 """
 
 from __future__ import annotations
