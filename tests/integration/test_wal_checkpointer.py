@@ -38,17 +38,6 @@ def _jobs(kind: str, count: int) -> list[dict[str, object]]:
     ]
 
 
-def _log_frames_left(path: Path) -> tuple[int, int]:
-    """(frames in the WAL, frames of it already copied into the database file)."""
-    connection = sqlite3.connect(path)
-    try:
-        # A PASSIVE checkpoint that finds nothing to do reports both counts as they are.
-        _busy, log, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return log, done
-    finally:
-        connection.close()
-
-
 def _size(path: Path) -> int:
     return path.stat().st_size
 
@@ -83,11 +72,12 @@ async def test_commits_leave_the_copy_to_the_checkpoint_thread(sqlite_file: Path
         for n in range(WRITES):
             async with db.write() as conn:
                 await insert_rows(conn, jobs, _jobs(f"ckpt.{n}", ROWS_PER_WRITE))
-        # Far below SQLite's own 1,000-page threshold: only the thread copies these pages.
-        await _wait_for(lambda: _size(sqlite_file) > size_before + 200_000)
-        log, done = _log_frames_left(sqlite_file)
-        assert log == done
-        assert db.checkpointer.checkpoints >= 1
+        # Far below SQLite's own 1,000-page threshold: only the thread copies these pages
+        # into the database file (its size is the proof; the counter may trail it a moment).
+        checkpointer = db.checkpointer
+        await _wait_for(
+            lambda: checkpointer.checkpoints >= 1 and _size(sqlite_file) > size_before + 200_000
+        )
         assert db.checkpointer.running
     finally:
         await db.dispose()
