@@ -53,7 +53,7 @@ from _common import (
     temp_dir,
 )
 
-from agentsms.store.checkpointer import WalCheckpointer
+from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer
 
 BODY_TEXT = "Hi! Your order has shipped and will arrive tomorrow. Reply STOP to opt out."
 SENDER = "+14155550100"
@@ -191,7 +191,6 @@ def raw_database(
     (SQLite's own checkpoints in the committing call, or, with ``background_checkpoints``,
     only as the backstop of a checkpoint thread, as agentsms runs them)."""
     from agentsms.store import migrate
-    from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES
 
     migrate.upgrade(sqlite_url(path))
     conn = sqlite3.connect(path, isolation_level=None)
@@ -410,19 +409,19 @@ def main() -> None:
         ],
     )
 
-    def of(rates: list[float], ceiling: str) -> str:
-        ratios = [rate / raw for rate, raw in zip(rates, results[ceiling], strict=True)]
-        return f"{median(ratios):.1%}"
+    def of(rates: list[float], ceiling: str) -> float:
+        """The median of each round's own ratio to ``ceiling``."""
+        return median([rate / raw for rate, raw in zip(rates, results[ceiling], strict=True)])
 
     for name, rates in results.items():
-        of_raw = median([rate / raw for rate, raw in zip(rates, results[RAW], strict=True)])
+        of_raw = of(rates, RAW)
         verdict = ("ok" if of_raw >= 0.5 else "below target") if name.startswith("POST") else ""
         summary.add(
             name,
             median(rates),
             f"{of_raw:.1%}",
-            of(rates, RAW_BUILT),
-            of(rates, RAW_BACKGROUND),
+            f"{of(rates, RAW_BUILT):.1%}",
+            f"{of(rates, RAW_BACKGROUND):.1%}",
             verdict,
         )
     summary.print()

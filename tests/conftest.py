@@ -49,17 +49,14 @@ async def backend_url(
     """A migrated, empty database URL for this test session, one per backend."""
     if request.param == "postgres":
         assert POSTGRES_URL is not None
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
-        if not worker:
-            await reset_postgres(POSTGRES_URL)
-            yield POSTGRES_URL
-            return
         # Each pytest-xdist worker process gets a database of its own.
-        name = f"{make_url(POSTGRES_URL).database}_{worker}"
-        url = await create_postgres_database(POSTGRES_URL, name)
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        name = f"{make_url(POSTGRES_URL).database}_{worker}" if worker else None
+        url = await create_postgres_database(POSTGRES_URL, name) if name else POSTGRES_URL
         await reset_postgres(url)
         yield url
-        await drop_postgres_database(POSTGRES_URL, name)
+        if name:
+            await drop_postgres_database(POSTGRES_URL, name)
         return
     path: Path = tmp_path_factory.mktemp("db") / "agentsms.db"
     url = f"sqlite+aiosqlite:///{path}"

@@ -95,14 +95,14 @@ class SimulatorProvider:
                 outcomes.append(SendResult(provider_message_id=provider_id))
             await log_repo.insert_sends(conn, new_rows)
             await log_repo.count_repeats(conn, repeats)
-            people = [
-                found
-                for found in await log_repo.scripted_recipients(
-                    conn, [r["reference"] for r in new_rows]
-                )
+            people = []
+            for found in await log_repo.scripted_recipients(
+                conn, [r["reference"] for r in new_rows]
+            ):
+                project_id, person, _, _ = found
                 # One answer per burst, also when sends to the person run side by side.
-                if await log_repo.claim_reply(conn, found[0], found[1])
-            ]
+                if await log_repo.claim_reply(conn, project_id, person):
+                    people.append(found)
             await enqueue_many(
                 conn,
                 [
