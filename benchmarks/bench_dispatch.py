@@ -652,7 +652,7 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> 
         await conn.fetch(
             f"UPDATE messages SET {MARK_SENT_SET.format(now='$5', false='false')} "
             "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
-            "AS u(id, pmid, price, attempts) WHERE messages.id = u.id "
+            "AS u(id, pmid, price, attempts) WHERE messages.id = u.id AND messages.id = ANY($1) "
             "RETURNING messages.id, messages.status",
             [*(list(column) for column in zip(*sent, strict=True)), stamp],
         )

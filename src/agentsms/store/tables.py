@@ -129,7 +129,8 @@ messages = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_messages_project_id_id", "project_id", "id"),
     Index("ix_messages_project_contact", "project_id", "contact", "id"),
-    Index("ix_messages_batch_status", "batch_id", "status"),
+    # Without the status, so that a status change writes no entry here.
+    Index("ix_messages_batch", "batch_id", "id"),
     Index("ix_messages_provider_ref", "provider", "provider_message_id"),
 )
 
@@ -137,7 +138,8 @@ message_events = Table(
     "message_events",
     metadata,
     Column("seq", AutoId, primary_key=True, autoincrement=True),
-    Column("id", String(40), nullable=False, unique=True),
+    # Time-ordered and made here, so unique without an index; events are read by seq.
+    Column("id", String(40), nullable=False),
     Column("project_id", String(40), nullable=False),
     Column("message_id", String(40), nullable=False),
     Column("type", String(40), nullable=False),

@@ -289,7 +289,9 @@ async def mark_sent(
     result = await conn.exec_driver_sql(
         f"UPDATE messages SET {assign.format(now='$5', false='false')} "
         "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
-        f"AS u(id, pmid, price, attempts) WHERE messages.id = u.id {_NOW_SENT}",
+        # The ANY: rows reached by the primary key, never by hashing the whole table.
+        "AS u(id, pmid, price, attempts) WHERE messages.id = u.id AND messages.id = ANY($1) "
+        f"{_NOW_SENT}",
         (
             [row[0] for row in rows],
             [row[1] for row in rows],
