@@ -29,6 +29,7 @@ from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.store.bulk import plan_for_actual_values
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
@@ -690,6 +691,7 @@ async def send_batch(
         if problems:
             _raise(problems)
         spec = replace(spec, items=items)
+    await plan_for_actual_values(conn)
     now = utcnow()
     settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, spec.items)

@@ -237,3 +237,16 @@ def decode_sqlite_time(value: str | datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+async def plan_for_actual_values(conn: AsyncConnection) -> None:
+    """Plan every later statement of this transaction for its own values (PostgreSQL).
+
+    A prepared statement's generic plan is made once, from the statistics of that moment,
+    and kept until the next ANALYZE: one made while a table was nearly empty goes on
+    scanning the whole table as it grows (a fresh database taking its first big batches
+    slowed from 10,000 to 500 recipients/s over 40,000). A bulk transaction runs a few
+    statements with many values each, so planning each one costs nothing beside its work.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
