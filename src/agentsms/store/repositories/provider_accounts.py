@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,9 +75,6 @@ async def messages_for_receipts(
     number (two SMSCs may issue the same ids; a number removed since still matches)."""
     columns = (messages.c.id, messages.c.provider_message_id)
     project_id = account["project_id"]
-    others = select(numbers.c.id).where(
-        numbers.c.project_id == project_id, numbers.c.provider_account_id != account["id"]
-    )
     found: list[Row] = []
     wanted = list(dict.fromkeys(references))
     for start in range(0, len(wanted), _CHUNK):
@@ -88,16 +85,31 @@ async def messages_for_receipts(
         )
         found.extend(many((await conn.execute(query)).mappings().all()))
     wanted = list(dict.fromkeys(provider_ids))
+    by_carrier_id = _BY_CARRIER_ID[conn.dialect.name == "sqlite"]
     for start in range(0, len(wanted), _CHUNK):
-        query = select(*columns).where(
-            messages.c.provider == account["provider"],
-            messages.c.provider_message_id.in_(wanted[start : start + _CHUNK]),
-            messages.c.project_id == project_id,
-            messages.c.direction == "outbound",
-            messages.c.number_id.not_in(others),
-        )
-        found.extend(many((await conn.execute(query)).mappings().all()))
+        params = {
+            "provider": account["provider"],
+            "ids": wanted[start : start + _CHUNK],
+            "project_id": project_id,
+            "account_id": account["id"],
+        }
+        found.extend(many((await conn.execute(by_carrier_id, params)).mappings().all()))
     return found
+
+
+def _by_carrier_id(indexed_by: str) -> TextClause:
+    return text(
+        f"SELECT id, provider_message_id FROM messages {indexed_by} "
+        "WHERE provider = :provider AND provider_message_id IN :ids "
+        "AND project_id = :project_id AND direction = 'outbound' "
+        "AND number_id NOT IN (SELECT id FROM numbers "
+        "WHERE project_id = :project_id AND provider_account_id != :account_id)"
+    ).bindparams(bindparam("ids", expanding=True))
+
+
+# SQLite keeps no statistics here, and without them it walks every message of the project
+# (its project index looks as narrow as the carrier's ids): it is told which index to use.
+_BY_CARRIER_ID = (_by_carrier_id(""), _by_carrier_id("INDEXED BY ix_messages_provider_ref"))
 
 
 async def seen(conn: AsyncConnection, account_id: str, provider_message_id: str) -> bool:
