@@ -684,6 +684,7 @@ async def send_batch(
             "spacing_seconds: must not be negative",
             errors=[FieldError("spacing_seconds", "must not be negative")],
         )
+    await plan_for_actual_values(conn)
     if any(item.template_id is not None for item in spec.items):
         items, problems = await templates.resolve(
             conn, project_id, spec.items, [f"recipients[{i}]." for i in range(len(spec.items))]
@@ -691,7 +692,6 @@ async def send_batch(
         if problems:
             _raise(problems)
         spec = replace(spec, items=items)
-    await plan_for_actual_values(conn)
     now = utcnow()
     settings = await _project_settings(conn, project_id, project_settings)
     pool = await _pool(conn, project_id, spec.items)

@@ -85,7 +85,7 @@ async def messages_for_receipts(
         )
         found.extend(many((await conn.execute(query)).mappings().all()))
     wanted = list(dict.fromkeys(provider_ids))
-    by_carrier_id = _BY_CARRIER_ID[conn.dialect.name == "sqlite"]
+    by_carrier_id = _BY_CARRIER_ID_SQLITE if conn.dialect.name == "sqlite" else _BY_CARRIER_ID
     for start in range(0, len(wanted), _CHUNK):
         params = {
             "provider": account["provider"],
@@ -109,7 +109,8 @@ def _by_carrier_id(indexed_by: str) -> TextClause:
 
 # SQLite keeps no statistics here, and without them it walks every message of the project
 # (its project index looks as narrow as the carrier's ids): it is told which index to use.
-_BY_CARRIER_ID = (_by_carrier_id(""), _by_carrier_id("INDEXED BY ix_messages_provider_ref"))
+_BY_CARRIER_ID = _by_carrier_id("")
+_BY_CARRIER_ID_SQLITE = _by_carrier_id("INDEXED BY ix_messages_provider_ref")
 
 
 async def seen(conn: AsyncConnection, account_id: str, provider_message_id: str) -> bool:
