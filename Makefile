@@ -37,5 +37,6 @@ check: lint typecheck test
 bench: install
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
+# Everything `make run` wrote: the database, its generated secret key and the saved API key.
 clean:
-	rm -rf $(VENV) agentsms.db agentsms.db-wal agentsms.db-shm
+	rm -rf $(VENV) agentsms.db agentsms.db-wal agentsms.db-shm agentsms.secret-key .agentsms

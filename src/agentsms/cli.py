@@ -3,28 +3,67 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
+import structlog
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from agentsms.config import Settings
 from agentsms.logging import configure as configure_logging
+
+log = structlog.get_logger("agentsms.cli")
 
 app = typer.Typer(
     help="agentsms: a self-hostable messaging gateway for AI agents.", no_args_is_help=True
 )
 
 
+def _fail(message: str) -> NoReturn:
+    """End the command with one line on stderr instead of a traceback."""
+    typer.echo(f"agentsms: {message}", err=True)
+    raise typer.Exit(2)
+
+
 def _settings(database_url: str | None) -> Settings:
-    settings = Settings()
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
+    try:
+        settings = Settings() if database_url is None else Settings(database_url=database_url)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        reason = first["msg"].removeprefix("Value error, ")
+        _fail(reason if reason.startswith("AGENTSMS_") else f"AGENTSMS_{field.upper()}: {reason}")
     configure_logging(settings.log_format, settings.log_level)
     return settings
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound before anything else starts."""
+    from agentsms.startup import bind_listener
+
+    try:
+        return bind_listener(host, port)
+    except OSError as error:
+        _fail(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; "
+            "choose another port with --port (or PORT=... for make run)"
+        )
+
+
+def _require_ready_database(settings: Settings) -> None:
+    """Refuse to start on a database that is unreachable or not migrated (SQLite migrates)."""
+    from agentsms.startup import DatabaseNotReady, check_database
+
+    try:
+        asyncio.run(check_database(settings))
+    except DatabaseNotReady as error:
+        _fail(str(error))
 
 
 DatabaseOption = Annotated[
@@ -42,26 +81,52 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; run `agentsms worker` elsewhere")
     ] = False,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request")
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Run the API (and, unless --no-worker, a dispatch worker in the same process)."""
+    settings = _settings(database_url)
+    listener = _listen(host, port)
+    _require_ready_database(settings)
+    _serve(
+        settings,
+        listener,
+        run_worker=not no_worker,
+        worker_concurrency=workers_in_process,
+        access_log=access_log,
+    )
+
+
+def _serve(
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    run_worker: bool,
+    worker_concurrency: int,
+    access_log: bool,
+) -> None:
     from agentsms.app import create_app
     from agentsms.runtime import tune_gc
 
-    settings = _settings(database_url)
+    host, port = listener.getsockname()[:2]
+    url = f"http://{host}:{port}"
     if settings.public_url is None:
-        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
-    application = create_app(
-        settings, run_worker=not no_worker, worker_concurrency=workers_in_process
-    )
+        settings = settings.model_copy(update={"public_url": url})
+    application = create_app(settings, run_worker=run_worker, worker_concurrency=worker_concurrency)
     tune_gc()
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
-        host=host,
-        port=port,
         log_level="warning",
+        log_config=None,
+        access_log=access_log,
         timeout_graceful_shutdown=30,
     )
+    if access_log:  # uvicorn.Config set its loggers to the level above
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    log.info("serve.listening", url=url, worker=run_worker, access_log=access_log)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 @app.command()
@@ -75,6 +140,7 @@ def worker(
     from agentsms.store.db import Database
 
     settings = _settings(database_url)
+    _require_ready_database(settings)
     tune_gc()
 
     async def main() -> None:
@@ -135,6 +201,41 @@ def init(
     typer.echo(f"number:   {e164} (simulator, 100 msg/s)")
 
 
+async def _key_opens_project(settings: Settings, key: str) -> bool:
+    from agentsms.core import projects
+    from agentsms.core.errors import Unauthorized
+    from agentsms.store import migrate as migrations
+    from agentsms.store.db import Database
+
+    await migrations.upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            await projects.authenticate(conn, key)
+    except Unauthorized:
+        return False
+    finally:
+        await db.dispose()
+    return True
+
+
+def _quickstart_key(settings: Settings, key_file: Path) -> str:
+    """The saved demo key if this database knows it; else a new project and a new key."""
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        if asyncio.run(_key_opens_project(settings, key)):
+            return key
+        typer.echo(
+            f"The API key saved in {key_file} belongs to another database; "
+            "creating a new project in this one."
+        )
+    _, key, _ = asyncio.run(_init_project(settings, "default", "+14155550100"))
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
 @app.command()
 def quickstart(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -145,14 +246,8 @@ def quickstart(
 ) -> None:
     """What `make run` does: init once, then serve, printing the URL, key and a curl example."""
     settings = _settings(None)
-    key_file = state_dir / "api_key"
-    if key_file.exists():
-        key = key_file.read_text().strip()
-    else:
-        _, key, _ = asyncio.run(_init_project(settings, "default", "+14155550100"))
-        state_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+    listener = _listen(host, port)
+    key = _quickstart_key(settings, state_dir / "api_key")
     url = f"http://{host}:{port}"
     from agentsms.demo import start_demo
 
@@ -160,8 +255,9 @@ def quickstart(
     typer.echo(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)
-API key: {key}
-Web inbox: {url}/dashboard   (sign in with the API key)
+API key:    {key}
+Project id: {demo.project_id}   (Telegent's AccountKey, PolyAI's X-TOKEN-ID)
+Web inbox:  {url}/dashboard   (sign in with the API key)
 
 Demo: the appointment-reminder agent is texting a simulated person ({demo.person}), who
 asks to reschedule. In a few seconds, see the whole exchange, its outcome and extracted data:
@@ -178,7 +274,7 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 """
     )
     os.environ.setdefault("AGENTSMS_API_KEY", key)
-    serve(host=host, port=port, workers_in_process=2, no_worker=False, database_url=None)
+    _serve(settings, listener, run_worker=True, worker_concurrency=2, access_log=True)
 
 
 def main() -> None:

@@ -4,8 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ACCEPTED_DATABASE_URLS = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
+
+_DRIVER_FOR_SCHEME = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class ConfigurationError(ValueError):
+    """A setting that agentsms cannot start with; the message is one line for the operator."""
+
+
+def normalize_database_url(url: str) -> str:
+    """The database URL with the driver agentsms uses; the common spellings are accepted.
+
+    ``postgres://`` and ``postgresql://`` get asyncpg, ``sqlite://`` gets aiosqlite. Any
+    other form raises ``ConfigurationError`` naming what was given and what is accepted.
+    """
+    scheme, separator, rest = url.strip().partition("://")
+    driver = _DRIVER_FOR_SCHEME.get(scheme.lower()) if separator else None
+    if driver is None or (driver.startswith("sqlite") and not rest.startswith("/")):
+        raise ConfigurationError(
+            f"AGENTSMS_DATABASE_URL {url!r} is not a database URL agentsms can use; "
+            f"accepted forms: {ACCEPTED_DATABASE_URLS} "
+            "(postgres:// and postgresql:// are taken as postgresql+asyncpg://)"
+        )
+    return f"{driver}://{rest}"
 
 
 class Settings(BaseSettings):
@@ -71,6 +102,11 @@ class Settings(BaseSettings):
     # and unbinds removed ones (a deleted account is unbound at once in the process that
     # deleted it).
     smpp_sync_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        return normalize_database_url(url)
 
     @property
     def is_sqlite(self) -> bool:

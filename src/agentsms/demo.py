@@ -23,6 +23,7 @@ DEMO_REPLIES = ("Hi! Can we move it to Thursday at 3pm?",)
 
 @dataclass(frozen=True, slots=True)
 class Demo:
+    project_id: str
     persona_id: str
     conversation_id: str
     person: str
@@ -69,4 +70,4 @@ async def start_demo(database_url: str, api_key: str) -> Demo:
             )
     finally:
         await db.dispose()
-    return Demo(persona_id, str(message["conversation_id"]), DEMO_PERSON)
+    return Demo(project.id, persona_id, str(message["conversation_id"]), DEMO_PERSON)

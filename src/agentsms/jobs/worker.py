@@ -20,7 +20,7 @@ from ulid import ULID
 
 from agentsms.config import Settings
 from agentsms.jobs import queue
-from agentsms.jobs.backoff import retry_delay
+from agentsms.jobs.backoff import Backoff, log_failure, retry_delay
 from agentsms.jobs.queue import Job
 from agentsms.store.db import Database
 
@@ -30,6 +30,9 @@ Handler = Callable[[Sequence[Job]], Awaitable[None]]
 JobObserver = Callable[[str, float], None]
 
 log = structlog.get_logger("agentsms.worker")
+
+CLAIM_BACKOFF_CAP_SECONDS = 30.0
+"""The longest a claim loop waits between tries while the database is unavailable."""
 
 
 class Worker:
@@ -93,17 +96,19 @@ class Worker:
         return len(claimed)
 
     async def _claim_loop(self) -> None:
+        backoff = Backoff(first=self.settings.worker_poll_interval, cap=CLAIM_BACKOFF_CAP_SECONDS)
         while not self._stopping.is_set():
+            pause = self.settings.worker_poll_interval
             try:
                 ran = await self.run_once()
-            except Exception:
-                log.exception("worker.claim_failed")
+                backoff.reset()
+            except Exception as error:
+                pause = backoff.next_delay()
+                log_failure("worker.claim_failed", error, retry_in=round(pause, 2))
                 ran = 0
             if ran == 0:
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._stopping.wait(), timeout=self.settings.worker_poll_interval
-                    )
+                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
 
     async def _run_claimed(self, claimed: Sequence[Job]) -> None:
         now = time.time()
@@ -141,8 +146,8 @@ class Worker:
                     await queue.heartbeat(
                         conn, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
                     )
-            except Exception:
-                log.exception("worker.heartbeat_failed")
+            except Exception as error:
+                log_failure("worker.heartbeat_failed", error)
 
     async def _recovery_loop(self) -> None:
         interval = max(1.0, self.settings.job_lease_seconds / 6)
@@ -152,8 +157,8 @@ class Worker:
                     recovered = await queue.recover_stalled(conn)
                 if recovered:
                     log.warning("worker.recovered_stalled_jobs", count=recovered)
-            except Exception:
-                log.exception("worker.recovery_failed")
+            except Exception as error:
+                log_failure("worker.recovery_failed", error)
             await asyncio.sleep(interval)
 
     async def _every(self, seconds: float, task: Callable[[], Awaitable[object]]) -> None:
@@ -161,6 +166,6 @@ class Worker:
         while True:
             try:
                 await task()
-            except Exception:
-                log.exception("worker.periodic_failed", task=getattr(task, "__name__", "?"))
+            except Exception as error:
+                log_failure("worker.periodic_failed", error, task=getattr(task, "__name__", "?"))
             await asyncio.sleep(seconds)
