@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__, dashboard
+from agentsms import __version__, dashboard, metrics
 from agentsms.api import (
     api_keys,
     batches,
@@ -71,6 +71,7 @@ def create_app(
             limiter=RateLimiter(settings.rate_limit_storage_url),
             sends=send_intake(db, settings),
         )
+        loop_watch = asyncio.create_task(metrics.watch_event_loop())
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
@@ -79,6 +80,7 @@ def create_app(
         try:
             yield
         finally:
+            loop_watch.cancel()
             if worker is not None and task is not None:
                 worker.stop()
                 with suppress(asyncio.CancelledError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -61,3 +62,22 @@ def observe_job_latency(kind: str, seconds: float) -> None:
 def _job_latency_of(kind: str) -> Histogram:
     # A worker observes every job it claims: look the labelled series up once per kind.
     return job_latency.labels(kind=kind)
+
+
+event_loop_lag = Histogram(
+    "agentsms_event_loop_lag_seconds",
+    "How late this process's event loop woke a timer (a stall shows as a large value)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30),
+    registry=registry,
+)
+
+LOOP_LAG_INTERVAL_SECONDS = 0.05
+
+
+async def watch_event_loop(interval: float = LOOP_LAG_INTERVAL_SECONDS) -> None:
+    """Forever: sleep ``interval`` and record how much later than asked the loop woke up."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(interval)
+        event_loop_lag.observe(max(0.0, loop.time() - asked - interval))
