@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     public_url: str | None = None
+    # The origin of the media URLs agentsms hands out (``{media_base_url}/media/{token}``):
+    # a host of its own that reaches the same server, so that media never shares an origin
+    # with the dashboard. Unset: ``public_url``.
+    media_base_url: str | None = None
     dashboard_session_hours: float = Field(default=12.0, gt=0)
 
     rate_limit_storage_url: str = "memory://"
