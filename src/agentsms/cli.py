@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from agentsms.config import Settings
 from agentsms.logging import configure as configure_logging
@@ -20,7 +21,16 @@ app = typer.Typer(
 
 
 def _settings(database_url: str | None) -> Settings:
-    settings = Settings()
+    """The settings from the environment; a wrong one ends the command with one clear line
+    per fault (never a traceback, never the value, which may be a secret)."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for fault in error.errors():
+            name = "_".join(str(part) for part in fault["loc"][:1]).upper()
+            message = str(fault["msg"]).removeprefix("Value error, ")
+            typer.echo(f"agentsms: AGENTSMS_{name}: {message}", err=True)
+        raise typer.Exit(2) from None
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     configure_logging(settings.log_format, settings.log_level)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_BOOTSTRAP_KEY_LENGTH = 24
 
 
 class Settings(BaseSettings):
@@ -75,6 +77,18 @@ class Settings(BaseSettings):
     # and unbinds removed ones (a deleted account is unbound at once in the process that
     # deleted it).
     smpp_sync_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _bootstrap_key_is_long_enough(cls, value: str | None) -> str | None:
+        # A bootstrap key is a password to a whole project: too short a one is guessable.
+        if value and len(value) < MIN_BOOTSTRAP_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_BOOTSTRAP_KEY_LENGTH} characters (it has "
+                f"{len(value)}); make one with: python -c 'import secrets; "
+                'print("ask_" + secrets.token_urlsafe(24))\''
+            )
+        return value or None
 
     @property
     def is_sqlite(self) -> bool:
