@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from agentsms.core import compliance, inbox, projects, stats, statuses
+from agentsms.core import compliance, dashboard_sessions, inbox, projects, stats, statuses
 from agentsms.core import events as core_events
 from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
@@ -73,19 +73,27 @@ async def login(
     try:
         if not api_key.strip():
             raise Unauthorized("enter an API key")
-        async with state.db.read() as conn:
+        async with state.db.write() as conn:
             _, key_id = await projects.authenticate_key(conn, api_key.strip())
+            session_id = await dashboard_sessions.open_session(
+                conn, key_id, state.settings.dashboard_session_hours * 3600
+            )
     except Unauthorized as error:
         errors = {"api_key": [error.detail]}
         context = {"next": _safe_next(next), "errors": errors}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session(request, response, new_session(key_id))
+    set_session(request, response, new_session(session_id))
     return response
 
 
 @router.post("/logout", dependencies=[Protected])
 async def logout(request: Request) -> Response:
+    """Sign out: the server-side session ends, so a saved copy of the cookie is dead too."""
+    session = current_session(request)
+    if session is not None and session.session_id is not None:
+        async with state_of(request).db.write() as conn:
+            await dashboard_sessions.close_session(conn, session.session_id)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     set_session(request, response, new_session())
     return response
