@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     rate_limit_storage_url: str = "memory://"
     default_rate_limit_per_second: int = Field(default=100, ge=1)
+    # Failed API-key checks and dashboard sign-ins a client address may make in a minute;
+    # past them its credential checks are refused (429) until the minute is over.
+    auth_failures_per_minute: int = Field(default=10, ge=1, le=1_000_000)
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_recipients: int = 10_000
     api_key_cache_seconds: float = 5.0
