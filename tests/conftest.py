@@ -72,6 +72,8 @@ def test_settings(url: str, **overrides: object) -> Settings:
         "retry_max_seconds": 0.2,
         "worker_poll_interval": 0.02,
         "default_rate_limit_per_second": 10_000,
+        # Every test client shares one address; tests of the limit set their own.
+        "auth_failures_per_minute": 100_000,
         "secret_key": "test-dashboard-secret",
     }
     base.update(overrides)

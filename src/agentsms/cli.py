@@ -32,13 +32,18 @@ def _fail(message: str) -> NoReturn:
 
 
 def _settings(database_url: str | None) -> Settings:
+    """The settings from the environment; a wrong one ends the command with one clear line
+    per fault (never a traceback, never a secret)."""
     try:
         settings = Settings() if database_url is None else Settings(database_url=database_url)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        reason = first["msg"].removeprefix("Value error, ")
-        _fail(reason if reason.startswith("AGENTSMS_") else f"AGENTSMS_{field.upper()}: {reason}")
+        for fault in error.errors():
+            name = "_".join(str(part) for part in fault["loc"][:1]).upper()
+            message = str(fault["msg"]).removeprefix("Value error, ")
+            if not message.startswith("AGENTSMS_"):
+                message = f"AGENTSMS_{name}: {message}"
+            typer.echo(f"agentsms: {message}", err=True)
+        raise typer.Exit(2) from None
     configure_logging(settings.log_format, settings.log_level)
     return settings
 

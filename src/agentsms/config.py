@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -22,6 +23,11 @@ class ConfigurationError(ValueError):
     """A setting that agentsms cannot start with; the message is one line for the operator."""
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part masked."""
+    return re.sub(r"^([^:/@]*://[^:/@]*:)[^@/]*@", r"\1***@", url.strip())
+
+
 def normalize_database_url(url: str) -> str:
     """The database URL with the driver agentsms uses; the common spellings are accepted.
 
@@ -32,11 +38,15 @@ def normalize_database_url(url: str) -> str:
     driver = _DRIVER_FOR_SCHEME.get(scheme.lower()) if separator else None
     if driver is None or (driver.startswith("sqlite") and not rest.startswith("/")):
         raise ConfigurationError(
-            f"AGENTSMS_DATABASE_URL {url!r} is not a database URL agentsms can use; "
+            f"AGENTSMS_DATABASE_URL {_without_password(url)!r} is not a database URL "
+            "agentsms can use; "
             f"accepted forms: {ACCEPTED_DATABASE_URLS} "
             "(postgres:// and postgresql:// are taken as postgresql+asyncpg://)"
         )
     return f"{driver}://{rest}"
+
+
+MIN_BOOTSTRAP_KEY_LENGTH = 24
 
 
 class Settings(BaseSettings):
@@ -49,10 +59,17 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     public_url: str | None = None
+    # The origin of the media URLs agentsms hands out (``{media_base_url}/media/{token}``):
+    # a host of its own that reaches the same server, so that media never shares an origin
+    # with the dashboard. Unset: ``public_url``.
+    media_base_url: str | None = None
     dashboard_session_hours: float = Field(default=12.0, gt=0)
 
     rate_limit_storage_url: str = "memory://"
     default_rate_limit_per_second: int = Field(default=100, ge=1)
+    # Failed API-key checks and dashboard sign-ins a client address may make in a minute;
+    # past them its credential checks are refused (429) until the minute is over.
+    auth_failures_per_minute: int = Field(default=10, ge=1, le=1_000_000)
     max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch_recipients: int = 10_000
     api_key_cache_seconds: float = 5.0
@@ -107,6 +124,18 @@ class Settings(BaseSettings):
     @classmethod
     def _known_database(cls, url: str) -> str:
         return normalize_database_url(url)
+
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _bootstrap_key_is_long_enough(cls, value: str | None) -> str | None:
+        # A bootstrap key is a password to a whole project: too short a one is guessable.
+        if value and len(value) < MIN_BOOTSTRAP_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_BOOTSTRAP_KEY_LENGTH} characters (it has "
+                f"{len(value)}); make one with: python -c 'import secrets; "
+                'print("ask_" + secrets.token_urlsafe(24))\''
+            )
+        return value or None
 
     @property
     def is_sqlite(self) -> bool:

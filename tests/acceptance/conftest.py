@@ -24,7 +24,7 @@ import pytest
 
 from tests.acceptance.processes import free_port
 
-DEFAULT_API_KEY = "ask_acceptance_cli_key"
+DEFAULT_API_KEY = "ask_acceptance_cli_key_0123456789"
 READY_TIMEOUT = 30.0
 
 _started: list[Server] = []

@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-API_KEY = "ask_acceptance_key"
+API_KEY = "ask_acceptance_key_0123456789"
 LEASE_SECONDS = 3.0
 FINAL = ("delivered", "undelivered", "failed", "canceled", "expired")
 

@@ -282,3 +282,26 @@ def test_an_unreachable_server_is_a_clear_exit_1() -> None:
     assert result.returncode == 1
     assert f"cannot reach agentsms at {url}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_short_bootstrap_key_with_one_clear_line(tmp_path: Path) -> None:
+    key = "ask_" + "x" * 19  # 23 characters
+    env = clean_env(
+        {
+            "AGENTSMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'short.db'}",
+            "AGENTSMS_BOOTSTRAP_API_KEY": key,
+        }
+    )
+    result = subprocess.run(
+        [*agentsms_argv(), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("agentsms: AGENTSMS_BOOTSTRAP_API_KEY: must be at least 24 characters")
+    assert key not in result.stderr  # a secret is never echoed
+    assert not (tmp_path / "short.db").exists()  # refused before anything started

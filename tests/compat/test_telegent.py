@@ -5,6 +5,7 @@ messages and media stored, and every error status the page lists in Telegent's b
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shlex
@@ -540,6 +541,25 @@ async def test_400_names_each_bad_field_and_stores_nothing(gateway: Gateway) -> 
         assert_telegent_error(not_json, 400, "not valid JSON")
         no_id = await client.get("/v1.0/message/details")
         assert_telegent_error(no_id, 400, "MessageId", "is required")
+    assert await message_rows(gateway) == []
+    assert await media_count(gateway) == 0
+
+
+async def test_400_for_media_a_browser_could_run_and_nothing_is_stored(gateway: Gateway) -> None:
+    await add_sender(gateway)
+    good = json.loads(JSON_SAMPLE)
+    page = base64.b64encode(b"<html><script>alert(1)</script></html>").decode()
+    cases = [
+        ({"Base64": page, "BaseType": "text/html"}, "MmsBase64[0].BaseType", "not accepted"),
+        ({"Base64": page, "BaseType": "image/svg+xml"}, "MmsBase64[0].BaseType", "not accepted"),
+        ({"Base64": page, "BaseType": "image/png"}, "MmsBase64[0].Base64", "HTML or XML"),
+    ]
+    async with telegent(gateway) as client:
+        for item, field, reason in cases:
+            response = await client.post(
+                "/v1.0/message/outbound", json=good | {"MmsBase64": [item]}
+            )
+            assert_telegent_error(response, 400, field, reason)
     assert await message_rows(gateway) == []
     assert await media_count(gateway) == 0
 

@@ -21,7 +21,7 @@ from agentsms.store import tables
 from tests import conftest
 from tests.conftest import Gateway, open_gateway
 from tests.fakes.carriers.plivo import FakePlivo
-from tests.fakes.carriers.server import MEDIA_BYTES
+from tests.fakes.carriers.server import MEDIA_BYTES, PAGE_BYTES
 from tests.fakes.carriers.telnyx import FakeTelnyx
 from tests.fakes.carriers.twilio import FakeTwilio
 from tests.fakes.carriers.vonage import FakeVonage
@@ -295,6 +295,22 @@ async def test_inbound_media_is_fetched_and_served(gw: Gateway, fake: Fake) -> N
     assert served.content == MEDIA_BYTES
     assert served.headers["content-type"] == "image/png"
     assert (await gw.client.get("/media/not-a-token")).status_code == 404
+
+
+async def test_inbound_html_is_kept_as_a_download_not_a_page(gw: Gateway, fake: Fake) -> None:
+    account = await connect(gw, fake)
+    media = (fake.media_url("page.html"),)
+    callback = fake.inbound(account["callback_url"], PERSON, OUR_NUMBER, "look", media=media)
+    assert (await callback.deliver(gw.client)).status_code == 200
+    [row] = [r for r in await message_rows(gw) if r["direction"] == "inbound"]
+    [page] = row["media_urls"]
+    assert page.startswith(f"{PUBLIC_URL}/media/")
+    served = await gw.client.get(page.removeprefix(PUBLIC_URL))
+    assert served.content == PAGE_BYTES  # nothing the person sent is lost
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert served.headers["content-disposition"] == "attachment"
+    assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    assert served.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_unknown_account_and_wrong_provider_in_callback_path(gw: Gateway, fake: Fake) -> None:

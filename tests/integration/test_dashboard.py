@@ -98,6 +98,29 @@ async def test_sign_out_ends_the_session(gateway: Gateway) -> None:
         assert (await person.get("/dashboard")).status_code == 303
 
 
+async def test_a_saved_cookie_is_dead_after_sign_out(gateway: Gateway) -> None:
+    async with signed_in(gateway) as person, browser(gateway) as thief:
+        saved = person.http.cookies["agentsms_session"]
+        thief.http.cookies.set("agentsms_session", saved, path="/dashboard")
+        assert (await thief.get("/dashboard")).status_code == 200  # a copy works while live
+        sessions = tables.dashboard_sessions
+        async with gateway.db.read() as conn:
+            stored = (await conn.execute(select(sessions.c.id_hash))).scalars().all()
+        assert saved not in stored  # only a digest of the session id is kept
+        assert (await person.post("/dashboard/logout")).status_code == 303
+        replayed = await thief.get("/dashboard")
+        assert replayed.status_code == 303
+        assert replayed.headers["location"].startswith("/dashboard/login")
+        refused = await thief.http.post(
+            "/dashboard/compose/message",
+            data={"to": "+14155552671", "body": "x", "csrf_token": person.csrf},
+        )
+        assert refused.status_code in (401, 403)
+        stream = await thief.http.get("/dashboard/stream")
+        assert stream.status_code == 204
+    assert await message_rows(gateway) == []
+
+
 async def test_compose_errors_are_shown_beside_their_fields(gateway: Gateway) -> None:
     async with signed_in(gateway) as person:
         await person.get("/dashboard/compose")

@@ -21,7 +21,7 @@ async def test_a_blocked_loop_shows_as_one_lag_over_the_stall() -> None:
     watch = asyncio.create_task(metrics.watch_event_loop(0.01))
     try:
         await asyncio.sleep(0.05)
-        time.sleep(0.3)  # a synchronous call holding the loop, as a long SQLite statement would
+        time.sleep(0.3)  # noqa: ASYNC251 (holding the loop on purpose, as a long statement would)
         await asyncio.sleep(0.05)
     finally:
         watch.cancel()

@@ -12,14 +12,15 @@ import structlog
 from fastapi import APIRouter, Request, Response
 
 from agentsms.api.deps import State
+from agentsms.core import media_types, provider_events
 from agentsms.core import provider_accounts as accounts
-from agentsms.core import provider_events
 from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.providers.carrier import CallbackRequest, HttpCarrier, SignatureInvalid
 from agentsms.store.repositories import provider_accounts as repo
 
 router = APIRouter(tags=["callbacks"], include_in_schema=False)
 log = structlog.get_logger("agentsms.callbacks")
+MEDIA_POLICY = "sandbox; default-src 'none'"
 
 
 class Forbidden(AgentsmsError):
@@ -62,12 +63,21 @@ async def carrier_callback(
 
 @router.get("/media/{token}")
 async def media(token: str, state: State) -> Response:
+    """Stored media: raster images inline, anything else as a download, never as a page
+    (``nosniff`` and a sandbox without any source, even for media stored long ago)."""
     async with state.db.read() as conn:
         row = await repo.get_media(conn, token)
     if row is None:
         raise NotFound("no such media")
+    data = bytes(row["data"])
+    content_type, disposition = media_types.disposition(row["content_type"], data)
     return Response(
-        bytes(row["data"]),
-        media_type=row["content_type"],
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400"},
+        data,
+        media_type=content_type,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": MEDIA_POLICY,
+            "Content-Disposition": disposition,
+            "Cache-Control": "private, max-age=86400",
+        },
     )

@@ -27,14 +27,24 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def project_for_key(state: AppState, api_key: str) -> Project:
-    """The project owning ``api_key`` (cached for a few seconds; a revoked key stops then)."""
+def client_address(request: Request) -> str:
+    """The caller's address (the proxy's forwarded one when uvicorn trusts the proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def project_for_key(state: AppState, api_key: str, client: str) -> Project:
+    """The project owning ``api_key`` (cached for a few seconds; a revoked key stops then).
+
+    A key that is not cached is checked under the failed-credentials limit of ``client``
+    (its address): ``RateLimited`` once it failed too often this minute.
+    """
     digest = projects.hash_key(api_key)
     cached = state.key_cache.get(digest)
     now = time.monotonic()
     if cached is not None and cached[1] > now:
         return cached[0]
-    async with state.db.read() as conn:
+    per_minute = state.settings.auth_failures_per_minute
+    async with state.limiter.guard_credentials(client, per_minute), state.db.read() as conn:
         project = await projects.authenticate(conn, api_key)
     if len(state.key_cache) > 10_000:
         state.key_cache.clear()
@@ -54,7 +64,7 @@ class ProjectKey(HTTPBearer):
         if credentials is None or not credentials.credentials:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
         state = app_state(request)
-        project = await project_for_key(state, credentials.credentials)
+        project = await project_for_key(state, credentials.credentials, client_address(request))
         await state.limiter.check(project, state.settings.default_rate_limit_per_second)
         return project
 

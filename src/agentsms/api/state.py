@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from agentsms.api.intake import SendIntake
 from agentsms.config import Settings
-from agentsms.core.errors import RateLimited
+from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 
+FAILED_CREDENTIALS = "failed-credentials"
+
 
 class RateLimiter:
-    """Requests per second per project, in memory or in Redis when several APIs share one."""
+    """Requests per second per project, and failed credential checks per minute per client
+    address; in memory, or in Redis when several APIs share one."""
 
     def __init__(self, storage_url: str) -> None:
         url = storage_url if storage_url.startswith("async+") else f"async+{storage_url}"
@@ -35,12 +40,33 @@ class RateLimiter:
         if item is None:
             item = self._items[limit] = RateLimitItemPerSecond(limit)
         if not await self.limiter.hit(item, project.id):
-            stats = await self.limiter.get_window_stats(item, project.id)
-            retry_after = max(1, int(stats.reset_time - time.time() + 0.999))
             raise RateLimited(
                 f"rate limit of {limit} requests per second exceeded for this project",
-                retry_after=retry_after,
+                retry_after=await self._retry_after(item, project.id),
             )
+
+    @asynccontextmanager
+    async def guard_credentials(self, client: str, per_minute: int) -> AsyncIterator[None]:
+        """Around one check of a caller's credentials (an API key, a dashboard sign-in):
+        ``RateLimited`` at once when ``client`` (its address) failed ``per_minute`` checks in
+        the current minute; an ``Unauthorized`` raised inside counts as one more failure.
+        Successful checks cost one counter read and are never counted."""
+        item = RateLimitItemPerMinute(per_minute)
+        if not await self.limiter.test(item, FAILED_CREDENTIALS, client):
+            raise RateLimited(
+                f"too many failed credential checks from this address (at most {per_minute} "
+                "a minute); try again later",
+                retry_after=await self._retry_after(item, FAILED_CREDENTIALS, client),
+            )
+        try:
+            yield
+        except Unauthorized:
+            await self.limiter.hit(item, FAILED_CREDENTIALS, client)
+            raise
+
+    async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
+        stats = await self.limiter.get_window_stats(item, *identifiers)
+        return max(1, int(stats.reset_time - time.time() + 0.999))
 
 
 @dataclass

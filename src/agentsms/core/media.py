@@ -3,7 +3,13 @@
 Inbound MMS media is fetched from the carrier with a strict client and stored, so the
 message points at agentsms instead of a carrier URL that expires. Outbound media a
 caller uploads (``POST /v1/media``, or inline base64 in a vendor API) is stored the same
-way, and its URL is what the carrier is given to fetch.
+way, and its URL is what the carrier is given to fetch. Only the media types of
+``core.media_types`` are stored: an upload of another type is refused, and inbound media of
+another type is kept as ``application/octet-stream`` (served as a download, never as a page)
+so that nothing the person sent is lost.
+
+Media URLs use ``AGENTSMS_MEDIA_BASE_URL`` when it is set (a separate origin, so that media
+never shares one with the dashboard), else ``AGENTSMS_PUBLIC_URL``.
 
 ``fetch`` is the one place that reaches out; it refuses non-https URLs (unless
 ``AGENTSMS_ALLOW_INSECURE_URLS``), follows at most a few redirects (each re-checked, the
@@ -23,9 +29,11 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
+from agentsms.core import media_types
 from agentsms.core.errors import FieldError, ValidationFailed
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
@@ -33,6 +41,7 @@ from agentsms.webhooks.ssrf import BlockedRequest, ResponseTooLarge, safe_client
 
 MAX_REDIRECTS = 3
 AuthFor = Callable[[str], httpx.Auth | None]
+log = structlog.get_logger("agentsms.media")
 
 
 class MediaFetchError(Exception):
@@ -55,7 +64,8 @@ def new_token() -> str:
 
 
 def media_url(settings: Settings, token: str) -> str:
-    base = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    """The public URL of stored media ``token`` (on the media origin when one is set)."""
+    base = (settings.media_base_url or settings.public_url or "http://127.0.0.1:8000").rstrip("/")
     return f"{base}/media/{token}"
 
 
@@ -78,9 +88,11 @@ def check_upload(
     """An upload, or what is wrong with it: errors name ``{field}.content_type`` and
     ``{field}.data``; ``data`` is None when the caller's encoding of it was unreadable."""
     errors: list[FieldError] = []
-    kind = (content_type or "").split(";")[0].strip().lower()
+    kind = media_types.normalise(content_type or "")
     if not _CONTENT_TYPE.fullmatch(kind):
         errors.append(FieldError(f"{field}.content_type", "must be a MIME type like image/png"))
+    elif (refused := media_types.type_problem(kind)) is not None:
+        errors.append(FieldError(f"{field}.content_type", refused))
     if data is None:
         errors.append(FieldError(f"{field}.data", "is not valid base64"))
     elif not data:
@@ -89,6 +101,8 @@ def check_upload(
         errors.append(
             FieldError(f"{field}.data", f"is {len(data)} bytes; the limit is {max_bytes}")
         )
+    elif not errors and (refused := media_types.problem(kind, data)) is not None:
+        errors.append(FieldError(f"{field}.data", refused))
     if errors or data is None:
         return None, errors
     return Upload(kind, data), errors
@@ -193,11 +207,17 @@ async def _fetch(url: str, settings: Settings, auth_for: AuthFor | None) -> Fetc
                     if size > cap:
                         raise MediaFetchError(f"larger than {cap} bytes")
                     chunks.append(chunk)
-                content_type = response.headers.get("content-type", "application/octet-stream")
+                data = b"".join(chunks)
+                kind = media_types.normalise(
+                    response.headers.get("content-type", media_types.OCTET_STREAM)
+                )[:200]
+                refused = media_types.problem(kind, data)
+                if refused is not None:
+                    log.warning("media.kept_as_download", url=url, reason=refused)
                 return FetchedMedia(
                     token=new_token(),
-                    content_type=content_type.split(";")[0].strip()[:200],
-                    data=b"".join(chunks),
+                    content_type=kind if refused is None else media_types.OCTET_STREAM,
+                    data=data,
                     source_url=url,
                 )
             finally:

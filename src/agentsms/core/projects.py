@@ -45,7 +45,8 @@ def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def _project(row: Mapping[str, Any]) -> Project:
+def project_from_row(row: Mapping[str, Any]) -> Project:
+    """The project of a ``projects`` row."""
     return Project(id=row["id"], name=row["name"], settings=dict(row["settings"] or {}))
 
 
@@ -79,12 +80,12 @@ async def authenticate(conn: AsyncConnection, api_key: str) -> Project:
     row = await repo.project_for_key_hash(conn, hash_key(api_key))
     if row is None:
         raise Unauthorized("invalid API key")
-    return _project(row)
+    return project_from_row(row)
 
 
 async def get_project(conn: AsyncConnection, project_id: str) -> Project | None:
     row = await repo.get_project(conn, project_id)
-    return None if row is None else _project(row)
+    return None if row is None else project_from_row(row)
 
 
 async def update_project(
@@ -130,7 +131,7 @@ async def ensure_bootstrap(conn: AsyncConnection, api_key: str) -> Project:
     if row is None:
         project, _ = await create_project(conn, "default", api_key=api_key)
     else:
-        project = _project(row)
+        project = project_from_row(row)
     if not await numbers_repo.list_numbers(conn, project.id):
         await numbers_service.add_simulator_number(conn, project.id, DEFAULT_SIMULATOR_NUMBER)
     return project
@@ -185,7 +186,7 @@ async def authenticate_key(conn: AsyncConnection, api_key: str) -> tuple[Project
     row = None if key is None else await repo.get_project(conn, key["project_id"])
     if key is None or row is None:
         raise Unauthorized("invalid API key")
-    return _project(row), str(key["id"])
+    return project_from_row(row), str(key["id"])
 
 
 async def project_for_key_id(conn: AsyncConnection, key_id: str) -> Project:
@@ -193,4 +194,4 @@ async def project_for_key_id(conn: AsyncConnection, key_id: str) -> Project:
     row = await repo.project_for_key_id(conn, key_id)
     if row is None:
         raise Unauthorized("the API key of this session was revoked")
-    return _project(row)
+    return project_from_row(row)

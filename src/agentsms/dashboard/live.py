@@ -18,7 +18,7 @@ HTML ready to swap in with htmx's SSE extension:
 
 Without a valid session (never signed in, signed out, key revoked) it answers ``204``,
 which tells an ``EventSource`` to stop reconnecting; an open stream re-checks its session
-every ``RECHECK_SECONDS`` and ends once the key is revoked.
+every ``RECHECK_SECONDS`` and ends once it is signed out or its key revoked.
 
 Pages pass ``after=<seq>`` (the newest event when they were rendered) so nothing that
 happens between the render and the connection is missed; reconnects resume from
@@ -36,9 +36,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
 from agentsms.core import conversations as conversations_service
+from agentsms.core import dashboard_sessions
 from agentsms.core import inbox as inbox_service
 from agentsms.core import messages as messages_service
-from agentsms.core import projects
 from agentsms.core.errors import AgentsmsError, NotFound, Unauthorized
 from agentsms.core.events import follow
 from agentsms.core.phone import parse_phone_field
@@ -81,8 +81,8 @@ async def stream(
     project_id = viewer.project.id
     db = viewer.state.db
 
-    key_id = viewer.session.key_id
-    assert key_id is not None
+    session_id = viewer.session.session_id
+    assert session_id is not None
     wanted = _inbox_filter(status, number)
     announced: set[str] = set()
     bubbles: set[str] = set()
@@ -94,7 +94,7 @@ async def stream(
                 checked = time.monotonic()
                 try:
                     async with db.read() as conn:
-                        await projects.project_for_key_id(conn, key_id)
+                        await dashboard_sessions.session_project(conn, session_id)
                 except Unauthorized:
                     return
             if not rows:

@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from agentsms.core import compliance, inbox, projects, stats, statuses
+from agentsms.api.deps import client_address
+from agentsms.core import compliance, dashboard_sessions, inbox, projects, stats, statuses
 from agentsms.core import events as core_events
 from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
-from agentsms.core.errors import AgentsmsError, FieldError, Unauthorized
+from agentsms.core.errors import AgentsmsError, FieldError, RateLimited, Unauthorized
 from agentsms.core.phone import parse_phone_field
 from agentsms.dashboard import charts
 from agentsms.dashboard.sessions import new_session
@@ -69,23 +70,44 @@ async def login(
     api_key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = PREFIX,
 ) -> Response:
+    """Sign in with an API key; failures count against the caller's address (then 429)."""
     state = state_of(request)
+    settings = state.settings
     try:
         if not api_key.strip():
             raise Unauthorized("enter an API key")
-        async with state.db.read() as conn:
+        async with (
+            state.limiter.guard_credentials(
+                client_address(request), settings.auth_failures_per_minute
+            ),
+            state.db.write() as conn,
+        ):
             _, key_id = await projects.authenticate_key(conn, api_key.strip())
+            session_id = await dashboard_sessions.open_session(
+                conn, key_id, settings.dashboard_session_hours * 3600
+            )
+    except RateLimited as error:
+        message = f"Too many failed sign-ins from your address: try again in {error.retry_after} s."
+        context = {"next": _safe_next(next), "errors": {"api_key": [message]}}
+        response = page(request, "login.html", context, status_code=429)
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     except Unauthorized as error:
         errors = {"api_key": [error.detail]}
         context = {"next": _safe_next(next), "errors": errors}
         return page(request, "login.html", context, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    set_session(request, response, new_session(key_id))
+    set_session(request, response, new_session(session_id))
     return response
 
 
 @router.post("/logout", dependencies=[Protected])
 async def logout(request: Request) -> Response:
+    """Sign out: the server-side session ends, so a saved copy of the cookie is dead too."""
+    session = current_session(request)
+    if session is not None and session.session_id is not None:
+        async with state_of(request).db.write() as conn:
+            await dashboard_sessions.close_session(conn, session.session_id)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     set_session(request, response, new_session())
     return response

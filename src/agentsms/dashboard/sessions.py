@@ -1,10 +1,10 @@
 """Signed session cookies and their CSRF tokens.
 
-A session is a signed, timestamped cookie (itsdangerous) holding the id of the API key
-that signed in and a random CSRF token; nothing is stored server-side. Every request
-re-checks that the key is still active, so revoking the key ends its sessions. A visitor
-who has not signed in gets an anonymous session (a CSRF token only) so that the sign-in
-form itself is protected too.
+A session is a signed, timestamped cookie (itsdangerous) holding a random CSRF token and,
+once signed in, the id of a server-side session (``core.dashboard_sessions``). Every
+request re-checks that session (signed out, expired, or its API key revoked: it is over),
+so a saved cookie stops working at sign-out. A visitor who has not signed in gets an
+anonymous session (a CSRF token only) so that the sign-in form itself is protected too.
 """
 
 from __future__ import annotations
@@ -28,19 +28,21 @@ log = structlog.get_logger("agentsms.dashboard")
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One browser's session: ``key_id`` is None until it signs in."""
+    """One browser's session: ``session_id`` is None until it signs in; ``key_id`` (the API
+    key that signed in) is known once the server-side session has been checked."""
 
     csrf: str
+    session_id: str | None = None
     key_id: str | None = None
 
     @property
     def signed_in(self) -> bool:
-        return self.key_id is not None
+        return self.session_id is not None
 
 
-def new_session(key_id: str | None = None) -> Session:
+def new_session(session_id: str | None = None) -> Session:
     """A session with a fresh CSRF token (a new one at every sign-in and sign-out)."""
-    return Session(csrf=secrets.token_urlsafe(32), key_id=key_id)
+    return Session(csrf=secrets.token_urlsafe(32), session_id=session_id)
 
 
 def load_secrets(settings: Settings) -> list[str]:
@@ -71,8 +73,8 @@ class SessionSigner:
 
     def dumps(self, session: Session) -> str:
         data: dict[str, Any] = {"c": session.csrf}
-        if session.key_id is not None:
-            data["k"] = session.key_id
+        if session.session_id is not None:
+            data["s"] = session.session_id
         return self._serializer.dumps(data)
 
     def loads(self, value: str | None) -> Session | None:
@@ -84,8 +86,10 @@ class SessionSigner:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        key_id = data.get("k")
-        return Session(csrf=data["c"], key_id=key_id if isinstance(key_id, str) else None)
+        session_id = data.get("s")
+        return Session(
+            csrf=data["c"], session_id=session_id if isinstance(session_id, str) else None
+        )
 
 
 def tokens_match(expected: str, given: str | None) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from agentsms import __version__
 from agentsms.api.problems import validation_errors
 from agentsms.api.state import AppState
-from agentsms.core import projects, statuses
+from agentsms.core import dashboard_sessions, statuses
 from agentsms.core.errors import AgentsmsError, FieldError, Unauthorized
 from agentsms.core.projects import Project
 from agentsms.dashboard.sessions import (
@@ -122,15 +122,15 @@ class Viewer:
 
 async def viewer(request: Request) -> Viewer:
     session = current_session(request)
-    if session is None or session.key_id is None:
+    if session is None or session.session_id is None:
         raise SignInRequired
     state = state_of(request)
     try:
         async with state.db.read() as conn:
-            project = await projects.project_for_key_id(conn, session.key_id)
+            project, key_id = await dashboard_sessions.session_project(conn, session.session_id)
     except Unauthorized:
         raise SignInRequired from None
-    return Viewer(project=project, session=session, state=state)
+    return Viewer(project=project, session=replace(session, key_id=key_id), state=state)
 
 
 async def csrf_protect(request: Request) -> None:

@@ -501,3 +501,15 @@ message_reactions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_message_reactions_message", "message_id", "id"),
 )
+
+# --- dashboard sessions (migration 0008) -----------------------------------------------------
+# One row per signed-in browser; the signed cookie names the row by a random id (stored here
+# as its SHA-256), and signing out deletes the row, so a saved cookie dies with it.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_id", String(40), ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)

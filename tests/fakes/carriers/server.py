@@ -18,6 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 MEDIA_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+# What a hostile sender's MMS could carry: ``/media/page.html`` serves it.
+PAGE_BYTES = b"<!doctype html><script>fetch('/dashboard/api-keys')</script>"
 
 
 @dataclass
@@ -100,6 +102,8 @@ class FakeCarrier:
         await self.record(request)
         if not self.media_authorized(request):
             return Response(b"unauthorized", status_code=401)
+        if request.path_params["name"].endswith(".html"):
+            return Response(PAGE_BYTES, media_type="text/html")
         return Response(MEDIA_BYTES, media_type="image/png")
 
     def media_authorized(self, request: Request) -> bool:

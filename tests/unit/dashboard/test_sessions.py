@@ -11,7 +11,7 @@ from agentsms.dashboard.sessions import SessionSigner, load_secrets, new_session
 
 def test_round_trip_and_forgery() -> None:
     signer = SessionSigner(["secret-one"], 3600)
-    session = new_session("key_1")
+    session = new_session("sess_1")
     cookie = signer.dumps(session)
     assert signer.loads(cookie) == session
     assert SessionSigner(["secret-two"], 3600).loads(cookie) is None
@@ -23,7 +23,7 @@ def test_round_trip_and_forgery() -> None:
 
 
 def test_sessions_older_than_max_age_are_refused() -> None:
-    cookie = SessionSigner(["secret"], 3600).dumps(new_session("key_1"))
+    cookie = SessionSigner(["secret"], 3600).dumps(new_session("sess_1"))
     # Any age, even 0 s, is over a negative maximum: the age check is wired in.
     assert SessionSigner(["secret"], -1).loads(cookie) is None
     assert SessionSigner(["secret"], 3600).loads(cookie) is not None
@@ -50,12 +50,12 @@ def test_sqlite_sessions_are_signed_with_the_key_file_beside_the_database(
 
 
 def test_rotation_keeps_sessions_signed_with_the_old_secret() -> None:
-    cookie = SessionSigner(["old"], 3600).dumps(new_session("key_1"))
+    cookie = SessionSigner(["old"], 3600).dumps(new_session("sess_1"))
     rotated = SessionSigner(["new", "old"], 3600)
     session = rotated.loads(cookie)
     assert session is not None
-    assert session.key_id == "key_1"
-    assert SessionSigner(["new"], 3600).loads(rotated.dumps(new_session("key_2"))) is not None
+    assert session.session_id == "sess_1"
+    assert SessionSigner(["new"], 3600).loads(rotated.dumps(new_session("sess_2"))) is not None
 
 
 def test_postgres_without_a_secret_gets_one_for_this_process_only() -> None:

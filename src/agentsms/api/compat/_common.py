@@ -371,11 +371,12 @@ async def rate_limit(state: AppState, project: Project) -> None:
     await state.limiter.check(project, state.settings.default_rate_limit_per_second)
 
 
-async def project_for_api_key(state: AppState, api_key: str | None) -> Project:
-    """The project of an agentsms API key, rate-limited (``Unauthorized`` if none)."""
+async def project_for_api_key(state: AppState, api_key: str | None, client: str) -> Project:
+    """The project of an agentsms API key, rate-limited (``Unauthorized`` if none; failures
+    counted against the address ``client``)."""
     if not api_key:
         raise Unauthorized("missing API key")
-    project = await project_for_key(state, api_key)
+    project = await project_for_key(state, api_key, client)
     await rate_limit(state, project)
     return project
 
@@ -390,12 +391,16 @@ class TokenClaims:
     expires_at: datetime
 
 
-async def exchange_api_key(state: AppState, project_id: str, api_key: str) -> tuple[Project, str]:
+async def exchange_api_key(
+    state: AppState, project_id: str, api_key: str, client: str
+) -> tuple[Project, str]:
     """Check that ``api_key`` is a live key of ``project_id``: the project and the key id.
 
-    ``Unauthorized`` for an unknown key, ``Forbidden`` for a key of another project.
+    ``Unauthorized`` for an unknown key (counted against the address ``client``; past the
+    limit, ``RateLimited``), ``Forbidden`` for a key of another project.
     """
-    async with state.db.read() as conn:
+    per_minute = state.settings.auth_failures_per_minute
+    async with state.limiter.guard_credentials(client, per_minute), state.db.read() as conn:
         project, key_id = await projects.authenticate_key(conn, api_key)
     if project.id != project_id:
         raise Forbidden("the API key does not belong to this project")

@@ -37,7 +37,7 @@ from agentsms.api.compat._common import (
     project_for_api_key,
     renamed,
 )
-from agentsms.api.deps import State
+from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
 from agentsms.core import conversations, numbers, personas, reactions
 from agentsms.core import messages as service
@@ -112,7 +112,7 @@ class PhoneNumberNotFound(NotFound):
 
 async def _project(request: Request, state: State) -> Project:
     """The project of ``Authorization: Bearer <API key>``."""
-    return await project_for_api_key(state, bearer_token(request))
+    return await project_for_api_key(state, bearer_token(request), client_address(request))
 
 
 # -- request and response shapes --------------------------------------------------------------

@@ -33,7 +33,7 @@ from agentsms.api.compat._common import (
     parse_json,
     project_for_api_key,
 )
-from agentsms.api.deps import State
+from agentsms.api.deps import State, client_address
 from agentsms.api.idempotent import accept
 from agentsms.core import conversations
 from agentsms.core import messages as service
@@ -118,7 +118,7 @@ async def _project(request: Request, state: State) -> Project:
     raw = request.headers.get("authorization", "").strip()
     scheme, _, rest = raw.partition(" ")
     key = rest.strip() if scheme.lower() == "bearer" and rest.strip() else raw
-    return await project_for_api_key(state, key or None)
+    return await project_for_api_key(state, key or None, client_address(request))
 
 
 # -- request and response shapes --------------------------------------------------------------

@@ -28,7 +28,7 @@ from agentsms.api.compat._common import (
     rate_limit,
     renamed,
 )
-from agentsms.api.deps import State, project_for_key
+from agentsms.api.deps import State, client_address, project_for_key
 from agentsms.core import messages as service
 from agentsms.core import numbers, projects
 from agentsms.core.conversations import ConversationInput
@@ -121,7 +121,7 @@ async def outbound_sms(request: Request, state: State) -> Response:
     api_key = request.headers.get("x-polyai-auth-token", "").strip()
     if not api_key:
         raise Unauthorized("missing X-PolyAi-Auth-Token")
-    project = await project_for_key(state, api_key)
+    project = await project_for_key(state, api_key, client_address(request))
     connector = request.headers.get("x-token-id", "").strip()
     if not connector:
         raise ValidationFailed(

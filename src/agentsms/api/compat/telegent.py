@@ -41,7 +41,7 @@ from agentsms.api.compat._common import (
     parse_json,
     project_for_token,
 )
-from agentsms.api.deps import State
+from agentsms.api.deps import State, client_address
 from agentsms.core import media, statuses
 from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
@@ -226,7 +226,9 @@ async def create_token(request: Request, state: State) -> Response:
     """``AccountKey`` is the project id, ``AccountSecret`` one of its API keys."""
     try:
         body = await parse_json(request, TokenRequest, case_insensitive=True)
-        project, key_id = await exchange_api_key(state, body.AccountKey, body.AccountSecret)
+        project, key_id = await exchange_api_key(
+            state, body.AccountKey, body.AccountSecret, client_address(request)
+        )
         token, expires = issue_token(
             state.settings,
             NAME,

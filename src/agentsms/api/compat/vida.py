@@ -36,7 +36,7 @@ from agentsms.api.compat._common import (
     project_for_api_key,
     renamed,
 )
-from agentsms.api.deps import State
+from agentsms.api.deps import State, client_address
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
@@ -294,7 +294,9 @@ def to_batch(body: OutboundSmsRequest) -> BatchSpec:
 
 
 async def _project(request: Request, state: State) -> Project:
-    return await project_for_api_key(state, request.query_params.get("token"))
+    return await project_for_api_key(
+        state, request.query_params.get("token"), client_address(request)
+    )
 
 
 # -- endpoints --------------------------------------------------------------------------------
