@@ -127,7 +127,12 @@ async def _first_reply(
 
 def build_server(client_for: ClientFor) -> MCPServer:
     """The agentsms MCP server whose tools act through ``client_for``."""
-    server: MCPServer = MCPServer(name="agentsms", version=__version__, instructions=INSTRUCTIONS)
+    server: MCPServer = MCPServer(
+        name="agentsms",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",  # the SDK configures logging if nothing else has
+    )
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     texts = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
