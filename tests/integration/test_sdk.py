@@ -222,3 +222,19 @@ async def test_blocking_client_over_http_pages_errors_and_retries(gateway: Gatew
     assert [m.id for m in shown.messages] == [result["sent"][0].id]
     assert result["missing"].status == 404
     assert result["missing"].code == "not_found"
+
+
+async def test_async_client_streams_message_events_over_http(gateway: Gateway) -> None:
+    async with (
+        serve(gateway.app) as url,
+        AsyncClient(url, gateway.api_key) as client,
+        client.open_stream(read_timeout=10) as events,
+    ):
+        sent = await client.send_message("+14155553340", "watch me")
+        await gateway.drain()  # the worker moves it on
+        with anyio.fail_after(10):
+            first = await anext(e async for e in events if e.message_id == sent.id)
+
+    # "queued" may be written before the stream settles where it starts; "sending" is later.
+    assert first.status in {"queued", "sending"}
+    assert first.seq > 0

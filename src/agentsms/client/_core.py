@@ -265,6 +265,7 @@ def _keyed(options: SendOptions | BatchOptions) -> tuple[dict[str, Any], str]:
 
 
 def send_message(to: str, body: str | None, options: SendOptions) -> Call[Message]:
+    """``POST /v1/messages``, with an idempotency key (the one given, or a new one)."""
     fields, key = _keyed(options)
     return Call(
         "POST",
@@ -276,25 +277,30 @@ def send_message(to: str, body: str | None, options: SendOptions) -> Call[Messag
 
 
 def get_message(message_id: str) -> Call[Message]:
+    """``GET /v1/messages/{id}``."""
     return Call("GET", f"/v1/messages/{message_id}", _model(Message))
 
 
 def message_events(message_id: str) -> Call[list[MessageEvent]]:
+    """``GET /v1/messages/{id}/events``: its status changes, oldest first."""
     return Call("GET", f"/v1/messages/{message_id}/events", _events)
 
 
 def list_messages(cursor: str | None, filters: MessageFilters) -> Call[Page[Message]]:
+    """One page of ``GET /v1/messages``, from ``cursor`` on."""
     params = {**payload(dict(filters)), "cursor": cursor}
     return Call("GET", "/v1/messages", _message_page, params)
 
 
 def cancel_message(message_id: str) -> Call[Message]:
+    """``POST /v1/messages/{id}/cancel``."""
     return Call("POST", f"/v1/messages/{message_id}/cancel", _model(Message))
 
 
 def create_batch(
     recipients: Sequence[str | Mapping[str, Any]], options: BatchOptions
 ) -> Call[Batch]:
+    """``POST /v1/batches``, with an idempotency key (the one given, or a new one)."""
     fields, key = _keyed(options)
     listed = [r if isinstance(r, str) else dict(r) for r in recipients]
     body = payload({"recipients": listed, **fields})
@@ -302,23 +308,27 @@ def create_batch(
 
 
 def get_batch(batch_id: str) -> Call[Batch]:
+    """``GET /v1/batches/{id}``."""
     return Call("GET", f"/v1/batches/{batch_id}", _model(Batch))
 
 
 def list_conversations(
     cursor: str | None, filters: ConversationFilters
 ) -> Call[Page[Conversation]]:
+    """One page of ``GET /v1/conversations``, from ``cursor`` on."""
     params = {**payload(dict(filters)), "cursor": cursor}
     return Call("GET", "/v1/conversations", _conversation_page, params)
 
 
 def get_conversation(conversation_id: str) -> Call[Conversation]:
+    """``GET /v1/conversations/{id}``, with its messages."""
     return Call("GET", f"/v1/conversations/{conversation_id}", _model(Conversation))
 
 
 def send_in_conversation(
     conversation_id: str, body: str | None, media_urls: Sequence[str]
 ) -> Call[Message]:
+    """``POST /v1/conversations/{id}/messages``: a human writes (no key: never resent)."""
     json = payload({"body": body, "media_urls": list(media_urls)})
     return Call("POST", f"/v1/conversations/{conversation_id}/messages", _model(Message), json=json)
 
@@ -326,26 +336,31 @@ def send_in_conversation(
 def end_conversation(
     conversation_id: str, outcome: str | None, extracted: Mapping[str, Any] | None
 ) -> Call[Conversation]:
+    """``POST /v1/conversations/{id}/end``."""
     json = payload({"outcome": outcome, "extracted": extracted})
     return Call("POST", f"/v1/conversations/{conversation_id}/end", _model(Conversation), json=json)
 
 
 def add_number(number: str, options: NumberOptions) -> Call[Number]:
+    """``POST /v1/numbers``."""
     return Call("POST", "/v1/numbers", _model(Number), json=payload({"number": number, **options}))
 
 
 def list_numbers() -> Call[list[Number]]:
+    """``GET /v1/numbers``."""
     listed = _model(NumberList)
     return Call("GET", "/v1/numbers", lambda response: listed(response).data)
 
 
 def delete_number(number_id: str) -> Call[None]:
+    """``DELETE /v1/numbers/{id}``."""
     return Call("DELETE", f"/v1/numbers/{number_id}", _nothing)
 
 
 def add_provider_account(
     provider: str, name: str, credentials: Mapping[str, str], api_base_url: str | None
 ) -> Call[ProviderAccount]:
+    """``POST /v1/provider-accounts``."""
     json = payload(
         {
             "provider": provider,
@@ -358,6 +373,7 @@ def add_provider_account(
 
 
 def list_provider_accounts() -> Call[list[ProviderAccount]]:
+    """``GET /v1/provider-accounts``."""
     return Call(
         "GET",
         "/v1/provider-accounts",
@@ -366,9 +382,11 @@ def list_provider_accounts() -> Call[list[ProviderAccount]]:
 
 
 def delete_provider_account(account_id: str) -> Call[None]:
+    """``DELETE /v1/provider-accounts/{id}``."""
     return Call("DELETE", f"/v1/provider-accounts/{account_id}", _nothing)
 
 
 def simulate_inbound(from_: str, to: str, body: str, media_urls: Sequence[str]) -> Call[Message]:
+    """``POST /v1/simulator/inbound``: a text from a simulated person."""
     json = payload({"from_": from_, "to": to, "body": body, "media_urls": list(media_urls)})
     return Call("POST", "/v1/simulator/inbound", _model(Message), json=json)
