@@ -220,12 +220,24 @@ async def test_tool_errors_carry_the_problem_detail(url: str, gateway: Gateway) 
         invalid = problem(
             await client.call_tool("send_message", {"to": PERSON, "send_at": "tomorrow"})
         )
+        not_ours = problem(
+            await client.call_tool(
+                "send_message", {"to": PERSON, "body": "hi", "from_number": "+14155550177"}
+            )
+        )
+        no_persona = problem(
+            await client.call_tool("send_message", {"to": PERSON, "persona": "persona_nope"})
+        )
 
     assert (missing["status"], missing["code"]) == (404, "not_found")
     assert missing["title"]
     assert missing["detail"]
     assert (invalid["status"], invalid["code"]) == (422, "validation_failed")
     assert [e["field"] for e in invalid["errors"]] == ["send_at"]
+    assert not_ours["errors"] == [
+        {"field": "from", "message": "is not a number in this project's sender pool"}
+    ]
+    assert [e["field"] for e in no_persona["errors"]] == ["conversation.persona_id"]
 
 
 async def test_each_key_sees_only_its_own_project(url: str, gateway: Gateway) -> None:
