@@ -91,7 +91,16 @@ def _reporting_problems(
         except ApiError as error:
             return _problem_result(error.problem())
         except AgentsmsClientError as error:
-            return _problem_result({"title": "agentsms unreachable", "detail": str(error)})
+            return _problem_result(
+                {
+                    "type": "about:blank",
+                    "status": 503,
+                    "code": "unreachable",
+                    "title": "agentsms unreachable",
+                    "detail": str(error),
+                    "errors": [],
+                }
+            )
 
     return run
 
