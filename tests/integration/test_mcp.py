@@ -22,6 +22,7 @@ from mcp_types import CallToolResult
 
 from agentsms.core import projects
 from agentsms.core.numbers import add_simulator_number
+from agentsms.mcp_server import tools
 from tests.conftest import Gateway
 from tests.integration.conversation_helpers import forget_deliveries
 from tests.integration.helpers import message_row
@@ -120,7 +121,15 @@ async def test_send_message_then_get_message(url: str, gateway: Gateway) -> None
     assert row["project_id"] == gateway.project_id
 
 
-async def test_wait_for_reply_returns_the_persons_next_text(url: str, gateway: Gateway) -> None:
+async def test_wait_for_reply_returns_the_persons_next_text(
+    url: str, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tools, "_PROGRESS_EVERY", 0.1)
+    progress: list[tuple[float, float | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total))
+
     async with over_http(url, gateway.api_key) as client:
         sent = data(await client.call_tool("send_message", {"to": PERSON, "body": "Confirm?"}))
         conversation_id = sent["conversation_id"]
@@ -134,7 +143,10 @@ async def test_wait_for_reply_returns_the_persons_next_text(url: str, gateway: G
         async def wait() -> None:
             started = time.monotonic()
             arguments = {"conversation_id": conversation_id, "timeout_seconds": 20}
-            waited.update(data(await client.call_tool("wait_for_reply", arguments)))
+            answer = await client.call_tool(
+                "wait_for_reply", arguments, progress_callback=on_progress
+            )
+            waited.update(data(answer))
             waited["took"] = time.monotonic() - started
 
         async with anyio.create_task_group() as tasks:
@@ -168,6 +180,8 @@ async def test_wait_for_reply_returns_the_persons_next_text(url: str, gateway: G
     assert 0.4 < waited["took"] < 5  # woke up on the text, not at the timeout
     assert again["message"]["id"] == inbound.json()["id"]  # already answered: at once
     assert later["replied"] is False
+    assert progress  # a client waiting with a progress token hears that the wait goes on
+    assert all(total == 20 and 0 < done < 5 for done, total in progress)
 
 
 async def test_reply_and_end_conversation(url: str, gateway: Gateway) -> None:

@@ -30,6 +30,7 @@ ClientFor = Callable[[Context], AbstractAsyncContextManager[AsyncClient]]
 MAX_WAIT_SECONDS: Final = 120
 _POLL_FIRST: Final = 0.25
 _POLL_MAX: Final = 1.0
+_PROGRESS_EVERY: Final = 5.0
 _RECENT_REPLIES: Final = 50
 
 INSTRUCTIONS: Final = (
@@ -316,13 +317,19 @@ def build_server(client_for: ClientFor) -> MCPServer:
         """Wait for the person's next text in a conversation, so you can text and wait without
         polling. Returns at once if they already answered your latest message; else when they
         do, or after timeout_seconds with replied=false."""
-        deadline = time.monotonic() + timeout_seconds
+        started = time.monotonic()
+        deadline = started + timeout_seconds
+        next_report = started + _PROGRESS_EVERY
         async with client_for(ctx) as client:
             conversation = await client.get_conversation(conversation_id)
             after = after_message_id or _reply_after(conversation)
             pause = _POLL_FIRST
             while (found := await _first_reply(client, conversation_id, after)) is None:
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                if now >= next_report:  # keeps clients that time out on silence waiting
+                    await ctx.report_progress(now - started, timeout_seconds, "no reply yet")
+                    next_report = now + _PROGRESS_EVERY
+                left = deadline - now
                 if left <= 0:
                     latest = await client.get_conversation(conversation_id)
                     return {
