@@ -36,6 +36,7 @@ from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
 from agentsms.jobs.worker import Worker
+from agentsms.mcp_server import http as mcp_http
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store import migrate
 from agentsms.store.db import Database
@@ -78,7 +79,8 @@ def create_app(
             worker = build_worker(db, providers, settings, worker_concurrency)
             task = asyncio.create_task(worker.run())
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             loop_watch.cancel()
             if worker is not None and task is not None:
@@ -95,6 +97,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    mcp = mcp_http.install(app)
     for module in (
         messages,
         batches,

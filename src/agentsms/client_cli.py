@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn
 
+import anyio
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -98,6 +99,7 @@ def register(app: typer.Typer) -> None:
     """Add the HTTP client commands to ``app``."""
     app.command("send")(send)
     app.command("tail")(tail)
+    app.command("mcp")(mcp)
     app.add_typer(messages_app, name="messages")
     app.add_typer(numbers_app, name="numbers")
     app.add_typer(accounts_app, name="accounts")
@@ -947,3 +949,12 @@ def _print_event(event: MessageEvent, recipient: _Recipients, as_json: bool) -> 
 
 
 __all__ = ["FINAL_STATUSES", "parse_moment", "read_recipients", "register"]
+
+
+def mcp(url: UrlOption = DEFAULT_URL, api_key: ApiKeyOption = None) -> None:
+    """Serve the MCP tools over stdio (for Claude Desktop, Cursor, ...), acting on --url."""
+    if not api_key:
+        _fail("no API key: pass --api-key or set AGENTSMS_API_KEY")
+    from agentsms.mcp_server.stdio import serve_stdio  # the MCP SDK loads for this command only
+
+    anyio.run(serve_stdio, url, api_key)

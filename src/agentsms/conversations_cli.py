@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from agentsms.api.schemas import Conversation, ConversationPage
+from agentsms.api.schemas import Conversation
 from agentsms.client import DEFAULT_URL
 from agentsms.client_cli import (
     ApiKeyOption,
@@ -58,18 +58,13 @@ def list_conversations(
     with _session(url, api_key) as client:
         cursor: str | None = None
         while len(found) < limit:
-            response = client.request(
-                "GET",
-                "/v1/conversations",
-                params={
-                    "status": status,
-                    "user_number": user_number,
-                    "outcome": outcome,
-                    "limit": min(limit - len(found), 500),
-                    "cursor": cursor,
-                },
+            page = client.list_conversations(
+                status=status,
+                user_number=user_number,
+                outcome=outcome,
+                limit=min(limit - len(found), 500),
+                cursor=cursor,
             )
-            page = ConversationPage.model_validate_json(response.content)
             found.extend(page.data)
             cursor = page.next_cursor
             if cursor is None:
@@ -123,8 +118,7 @@ def show_conversation(
 ) -> None:
     """Print a conversation's exchange, its outcome and its extracted data."""
     with _session(url, api_key) as client:
-        response = client.request("GET", f"/v1/conversations/{conversation_id}")
-    conversation = Conversation.model_validate_json(response.content)
+        conversation = client.get_conversation(conversation_id)
     if as_json:
         payload: dict[str, Any] = conversation.model_dump(mode="json", by_alias=True)
         _dump(payload)
