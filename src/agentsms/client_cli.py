@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from agentsms.client import (
     follow_message,
     new_idempotency_key,
 )
+from agentsms.profiles import ProfileError, find_profile
 
 EXIT_ERROR: Final = 1
 EXIT_NOT_DELIVERED: Final = 3
@@ -76,8 +78,13 @@ class Channel(StrEnum):
 
 
 UrlOption = Annotated[
-    str,
-    typer.Option("--url", envvar="AGENTSMS_URL", help="Base URL of the agentsms API"),
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="AGENTSMS_URL",
+        help=f"Base URL of the agentsms API [default: the profile's, else {DEFAULT_URL}]",
+        show_default=False,
+    ),
 ]
 ApiKeyOption = Annotated[
     str | None,
@@ -85,7 +92,31 @@ ApiKeyOption = Annotated[
         "--api-key", envvar="AGENTSMS_API_KEY", help="Project API key (ask_…)", show_default=False
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        envvar="AGENTSMS_PROFILE",
+        help="A profile saved by `agentsms login` [default: the default profile]",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Same as --output json")]
+
+
+class Output(StrEnum):
+    """How list and show commands print what they found."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+OutputOption = Annotated[
+    Output | None,
+    typer.Option("--output", "-o", help="table (default), json or csv", show_default=False),
+]
 
 messages_app = typer.Typer(help="List and inspect messages.", no_args_is_help=True)
 numbers_app = typer.Typer(help="The project's sender numbers.", no_args_is_help=True)
@@ -148,11 +179,48 @@ def _fail(message: str, fields: Sequence[FieldProblem] = ()) -> NoReturn:
     raise typer.Exit(EXIT_ERROR)
 
 
-@contextmanager
-def _session(url: str, api_key: str | None) -> Iterator[Client]:
-    """A client whose API and connection errors end the command with a clear message."""
+def _credentials(url: str | None, api_key: str | None, profile: str | None) -> tuple[str, str]:
+    """The server URL and API key: options and environment first, then the profile."""
+    try:
+        saved = find_profile(profile)
+    except ProfileError as error:
+        _fail(str(error))
+    url = url or (saved.url if saved else DEFAULT_URL)
+    api_key = api_key or (saved.api_key if saved else None)
     if not api_key:
-        _fail("no API key: pass --api-key or set AGENTSMS_API_KEY")
+        _fail("no API key: run `agentsms login`, pass --api-key or set AGENTSMS_API_KEY")
+    return url, api_key
+
+
+def _emit(output: Output | None, as_json: bool, value: Any) -> bool:
+    """Print ``value`` as JSON or CSV when asked; False when the caller prints its table."""
+    chosen = Output.json if as_json else (output or Output.table)
+    if chosen is Output.json:
+        _dump(value)
+    elif chosen is Output.csv:
+        _write_csv(value if isinstance(value, list) else [value])
+    return chosen is not Output.table
+
+
+def _write_csv(records: Sequence[Any]) -> None:
+    """One row per record; nested values as JSON, so every cell is one field."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(
+            {
+                key: json.dumps(value, default=str) if isinstance(value, dict | list) else value
+                for key, value in record.items()
+            }
+        )
+    sys.stdout.flush()
+
+
+@contextmanager
+def _session(url: str | None, api_key: str | None, profile: str | None) -> Iterator[Client]:
+    """A client whose API and connection errors end the command with a clear message."""
+    url, api_key = _credentials(url, api_key, profile)
     client = Client(url, api_key)
     try:
         yield client
@@ -162,7 +230,10 @@ def _session(url: str, api_key: str | None) -> Iterator[Client]:
             f"{e.field}: {e.message}" in error.detail for e in error.errors
         )
         headline = error.title if restated else error.detail
-        _fail(f"{headline} ({error.status} {error.code})", error.errors)
+        _fail(
+            f"{_in_cli_terms(headline)} ({error.status} {error.code})",
+            [FieldProblem(e.field, _in_cli_terms(e.message)) for e in error.errors],
+        )
     except ConnectionFailed as error:
         _fail(
             f"cannot reach agentsms at {error.url} ({error.reason}). "
@@ -170,6 +241,21 @@ def _session(url: str, api_key: str | None) -> Iterator[Client]:
         )
     finally:
         client.close()
+
+
+CLI_TERMS: Final = {
+    "POST /v1/provider-accounts": "`agentsms accounts add`",
+    "GET /v1/provider-accounts": "`agentsms accounts list`",
+    "POST /v1/numbers": "`agentsms numbers add`",
+    "GET /v1/numbers": "`agentsms numbers list`",
+}
+
+
+def _in_cli_terms(text: str) -> str:
+    """An API message with the API calls it names put as the CLI commands that make them."""
+    for call, command in CLI_TERMS.items():
+        text = text.replace(call, command)
+    return text
 
 
 def _dump(value: Any) -> None:
@@ -269,8 +355,9 @@ def send(
     no_follow: Annotated[
         bool, typer.Option("--no-follow", help="Print the id(s) and return at once")
     ] = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Send a text to one number (--to) or to everyone in a CSV file (--file), then follow it.
 
@@ -282,7 +369,7 @@ def send(
         raise typer.BadParameter("give the text once: as an argument or as --body")
     extra = _metadata(metadata)
     channel_name = channel.value if channel is not None else None
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         if to is not None:
             if spacing_seconds is not None:
                 raise typer.BadParameter("only with --file", param_hint="--spacing-seconds")
@@ -554,13 +641,15 @@ def list_messages(
     to: Annotated[str | None, typer.Option("--to", help="Recipient number")] = None,
     batch_id: Annotated[str | None, typer.Option("--batch-id", help="Only this batch")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first")] = 20,
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """List messages, newest first."""
     found: list[Message] = []
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         cursor: str | None = None
         while len(found) < limit:
             page = client.list_messages(
@@ -574,8 +663,7 @@ def list_messages(
             cursor = page.next_cursor
             if cursor is None:
                 break
-    if as_json:
-        _dump([_message_json(m) for m in found])
+    if _emit(output, as_json, [_message_json(m) for m in found]):
         return
     table = Table(title=f"{len(found)} message{'s' if len(found) != 1 else ''}")
     for column in ("id", "created", "to", "from", "status", "seg", "body"):
@@ -597,21 +685,24 @@ def list_messages(
 @messages_app.command("show")
 def show_message(
     message_id: Annotated[str, typer.Argument(help="msg_…", show_default=False)],
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Show one message and its timeline of status changes."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         message = client.get_message(message_id)
         events = client.message_events(message_id)
-    if as_json:
-        _dump(
-            {
-                "message": _message_json(message),
-                "events": [e.model_dump(mode="json") for e in events],
-            }
-        )
+    if _emit(
+        output,
+        as_json,
+        {
+            "message": _message_json(message),
+            "events": [e.model_dump(mode="json") for e in events],
+        },
+    ):
         return
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold")
@@ -659,6 +750,23 @@ def show_message(
     out.print(timeline)
 
 
+@messages_app.command("cancel")
+def cancel_message(
+    message_id: Annotated[str, typer.Argument(help="msg_…", show_default=False)],
+    output: OutputOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Cancel a scheduled or queued message (one already handed to a carrier cannot be)."""
+    with _session(url, api_key, profile) as client:
+        message = client.cancel_message(message_id)
+    if _emit(output, as_json, _message_json(message)):
+        return
+    out.print(f"{message.id}: ", _status(message.status))
+
+
 # -- numbers --------------------------------------------------------------------------
 
 
@@ -687,9 +795,11 @@ def add_number(
         str | None, typer.Option("--price", help="Price per segment, e.g. 0.0079")
     ] = None,
     currency: Annotated[str | None, typer.Option("--currency", help="e.g. USD")] = None,
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Add a sender number to the project's pool."""
     price_value: Decimal | None = None
@@ -698,7 +808,7 @@ def add_number(
             price_value = Decimal(price)
         except InvalidOperation:
             raise typer.BadParameter(f"not a number: {price!r}", param_hint="--price") from None
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         added = client.add_number(
             number,
             provider=provider,
@@ -708,8 +818,7 @@ def add_number(
             price_per_segment=price_value,
             currency=currency,
         )
-    if as_json:
-        _dump(added.model_dump(mode="json"))
+    if _emit(output, as_json, added.model_dump(mode="json")):
         return
     out.print(
         f"added {added.number} ({added.id}): {added.provider}, "
@@ -727,15 +836,16 @@ def add_number(
 
 @numbers_app.command("list")
 def list_numbers(
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """List the project's sender numbers."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         numbers = client.list_numbers()
-    if as_json:
-        _dump([n.model_dump(mode="json") for n in numbers])
+    if _emit(output, as_json, [n.model_dump(mode="json") for n in numbers]):
         return
     table = Table(title=f"{len(numbers)} number{'s' if len(numbers) != 1 else ''}")
     for column in ("id", "number", "provider", "country", "capabilities", "msg/s", "price/seg"):
@@ -751,6 +861,26 @@ def list_numbers(
             f"{item.price_per_segment} {item.currency}",
         )
     out.print(table)
+
+
+@numbers_app.command("delete")
+def delete_number(
+    number_id: Annotated[
+        str, typer.Argument(help="num_… or the number in E.164", show_default=False)
+    ],
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Remove a sender number from the project's pool."""
+    with _session(url, api_key, profile) as client:
+        if not number_id.startswith("num_"):
+            found = [n for n in client.list_numbers() if n.number == number_id]
+            if not found:
+                _fail(f"{number_id} is not a number of this project (see `agentsms numbers list`)")
+            number_id = found[0].id
+        client.delete_number(number_id)
+    out.print(f"deleted {number_id}")
 
 
 # -- accounts -------------------------------------------------------------------------
@@ -808,16 +938,17 @@ def add_account(
         str | None,
         typer.Option("--api-base-url", help="Default: the carrier's public API"),
     ] = None,
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Add a carrier account; agentsms checks the credentials with the carrier first."""
     credentials = parse_credentials(credential or [], credentials_file)
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         added = client.add_provider_account(provider, name, credentials, api_base_url=api_base_url)
-    if as_json:
-        _dump(added.model_dump(mode="json"))
+    if _emit(output, as_json, added.model_dump(mode="json")):
         return
     out.print(
         f"added {added.provider} account {added.id} ({added.name}); credentials set: "
@@ -834,15 +965,16 @@ def add_account(
 
 @accounts_app.command("list")
 def list_accounts(
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """List the project's carrier accounts (credentials are never shown)."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         accounts = client.list_provider_accounts()
-    if as_json:
-        _dump([a.model_dump(mode="json") for a in accounts])
+    if _emit(output, as_json, [a.model_dump(mode="json") for a in accounts]):
         return
     table = Table(title=f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
     for column in ("id", "provider", "name", "api", "credentials set", "callback URL"):
@@ -862,11 +994,12 @@ def list_accounts(
 @accounts_app.command("delete")
 def delete_account(
     account_id: Annotated[str, typer.Argument(help="acct_…", show_default=False)],
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Remove a carrier account (its numbers must be removed first)."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         client.delete_provider_account(account_id)
     out.print(f"deleted {account_id}")
 
@@ -902,11 +1035,12 @@ def tail(
         typer.Option("--after", min=0, help="Replay from after this event seq (0: everything)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Print message events live as they happen (Ctrl-C to stop)."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         recipient = _Recipients(client)
         cursor = after
         connected = False
@@ -951,10 +1085,9 @@ def _print_event(event: MessageEvent, recipient: _Recipients, as_json: bool) -> 
 __all__ = ["FINAL_STATUSES", "parse_moment", "read_recipients", "register"]
 
 
-def mcp(url: UrlOption = DEFAULT_URL, api_key: ApiKeyOption = None) -> None:
+def mcp(url: UrlOption = None, api_key: ApiKeyOption = None, profile: ProfileOption = None) -> None:
     """Serve the MCP tools over stdio (for Claude Desktop, Cursor, ...), acting on --url."""
-    if not api_key:
-        _fail("no API key: pass --api-key or set AGENTSMS_API_KEY")
+    url, api_key = _credentials(url, api_key, profile)
     from agentsms.mcp_server.stdio import serve_stdio  # the MCP SDK loads for this command only
 
     anyio.run(serve_stdio, url, api_key)

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import Conversation
-from agentsms.client import DEFAULT_URL
 from agentsms.client_cli import (
     ApiKeyOption,
     JsonOption,
+    OutputOption,
+    ProfileOption,
     UrlOption,
     _clock,
-    _dump,
+    _emit,
     _session,
     _when,
     out,
@@ -49,13 +50,15 @@ def list_conversations(
     user_number: Annotated[str | None, typer.Option("--user", help="The person's number")] = None,
     outcome: Annotated[str | None, typer.Option("--outcome")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first")] = 20,
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """List conversations, newest first."""
     found: list[Conversation] = []
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         cursor: str | None = None
         while len(found) < limit:
             page = client.list_conversations(
@@ -69,8 +72,7 @@ def list_conversations(
             cursor = page.next_cursor
             if cursor is None:
                 break
-    if as_json:
-        _dump([c.model_dump(mode="json") for c in found])
+    if _emit(output, as_json, [c.model_dump(mode="json") for c in found]):
         return
     table = Table(title=f"{len(found)} conversation{'s' if len(found) != 1 else ''}")
     for column in ("id", "created", "agent", "person", "status", "outcome"):
@@ -112,16 +114,65 @@ def transcript(conversation: Conversation) -> list[str]:
 @conversations_app.command("show")
 def show_conversation(
     conversation_id: Annotated[str, typer.Argument(help="conv_…", show_default=False)],
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    url: UrlOption = DEFAULT_URL,
+    url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Print a conversation's exchange, its outcome and its extracted data."""
-    with _session(url, api_key) as client:
+    with _session(url, api_key, profile) as client:
         conversation = client.get_conversation(conversation_id)
-    if as_json:
-        payload: dict[str, Any] = conversation.model_dump(mode="json", by_alias=True)
-        _dump(payload)
+    if _emit(output, as_json, conversation.model_dump(mode="json", by_alias=True)):
         return
     for line in transcript(conversation):
         out.print(Text(line))
+
+
+@conversations_app.command("reply")
+def reply(
+    conversation_id: Annotated[str, typer.Argument(help="conv_…", show_default=False)],
+    body: Annotated[str, typer.Argument(help="What to write", show_default=False)],
+    media_url: Annotated[
+        list[str] | None, typer.Option("--media-url", help="Media to attach (repeatable)")
+    ] = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Write to the person as a human; the conversation's agent pauses."""
+    with _session(url, api_key, profile) as client:
+        message = client.send_in_conversation(conversation_id, body, media_urls=media_url or [])
+    out.print(f"{message.id} {message.status}: {message.to}")
+
+
+@conversations_app.command("end")
+def end(
+    conversation_id: Annotated[str, typer.Argument(help="conv_…", show_default=False)],
+    outcome: Annotated[
+        str | None, typer.Option("--outcome", help="e.g. confirmed, rescheduled")
+    ] = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """End the conversation, with an outcome if given."""
+    with _session(url, api_key, profile) as client:
+        conversation = client.end_conversation(conversation_id, outcome=outcome)
+    out.print(f"{conversation.id}: {conversation.status}, outcome {conversation.outcome or '-'}")
+
+
+@conversations_app.command("pause")
+def pause(
+    conversation_id: Annotated[str, typer.Argument(help="conv_…", show_default=False)],
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Let the agent answer again instead")
+    ] = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Pause the conversation's agent (a human takes over), or --resume it."""
+    with _session(url, api_key, profile) as client:
+        client.set_agent_paused(conversation_id, paused=not resume)
+    out.print(f"{conversation_id}: agent {'resumed' if resume else 'paused'}")

@@ -198,6 +198,10 @@ class AsyncClient:
         """``POST /v1/conversations/{id}/end`` with an optional outcome."""
         return await self.send(calls.end_conversation(conversation_id, outcome, extracted))
 
+    async def set_agent_paused(self, conversation_id: str, paused: bool = True) -> Conversation:
+        """Pause (or, with ``paused=False``, resume) the conversation's agent."""
+        return await self.send(calls.set_agent_paused(conversation_id, paused))
+
     # -- numbers ----------------------------------------------------------------------
 
     async def add_number(self, number: str, **options: Unpack[NumberOptions]) -> Number:

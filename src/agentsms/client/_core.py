@@ -341,6 +341,14 @@ def end_conversation(
     return Call("POST", f"/v1/conversations/{conversation_id}/end", _model(Conversation), json=json)
 
 
+def set_agent_paused(conversation_id: str, paused: bool) -> Call[Conversation]:
+    """``POST /v1/conversations/{id}/agent``: pause or resume the conversation's agent."""
+    json = {"paused": paused}
+    return Call(
+        "POST", f"/v1/conversations/{conversation_id}/agent", _model(Conversation), json=json
+    )
+
+
 def add_number(number: str, options: NumberOptions) -> Call[Number]:
     """``POST /v1/numbers``."""
     return Call("POST", "/v1/numbers", _model(Number), json=payload({"number": number, **options}))

@@ -199,6 +199,10 @@ class Client:
         """``POST /v1/conversations/{id}/end`` with an optional outcome."""
         return self.send(calls.end_conversation(conversation_id, outcome, extracted))
 
+    def set_agent_paused(self, conversation_id: str, paused: bool = True) -> Conversation:
+        """Pause (or, with ``paused=False``, resume) the conversation's agent."""
+        return self.send(calls.set_agent_paused(conversation_id, paused))
+
     # -- numbers ----------------------------------------------------------------------
 
     def add_number(self, number: str, **options: Unpack[NumberOptions]) -> Number:
