@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from agentsms.store import tables
 from tests.conftest import Gateway
+from tests.integration.conversation_helpers import demo_persona, start_reminder, wait_for
 from tests.integration.helpers import (
     assert_problem,
     message_rows,
@@ -210,3 +211,28 @@ async def test_vendor_surfaces_refuse_in_their_own_shapes(gateway: Gateway) -> N
     assert "daily_segment_cap 1" in poly.json()["detail"]
     assert tele.json()["Message"].startswith("Too many requests: this send would pass")
     assert len(await message_rows(gateway)) == 1
+
+
+async def test_an_agent_reply_past_the_cap_is_not_sent(gateway: Gateway) -> None:
+    persona = await demo_persona(gateway, name="Capped reminders")
+    await _cap(gateway, daily_segment_cap=1)
+    opening = await start_reminder(gateway, "+14155553201", persona["id"])
+    # The pathway's answer to the person ends the conversation; the answer itself is refused.
+    shown = await wait_for(gateway, opening["conversation_id"], lambda c: c["status"] == "ended")
+    assert [m["direction"] for m in shown["messages"]] == ["outbound", "inbound"]
+    assert await _carrier_log(gateway) == [opening["id"]]
+
+
+async def test_an_agent_opening_past_the_cap_fails_before_the_carrier(gateway: Gateway) -> None:
+    persona = await demo_persona(gateway, name="Capped openings")
+    await _cap(gateway, daily_segment_cap=1)
+    first = await _send(gateway, "+14155553301")
+    # Accepted without a text (nothing to charge yet); the agent's text would pass the cap.
+    opening = await start_reminder(gateway, "+14155553302", persona["id"])
+    shown = await wait_for(
+        gateway, opening["conversation_id"], lambda c: c["status"] == "needs_attention"
+    )
+    failed = shown["messages"][0]
+    assert (failed["status"], failed["error_code"]) == ("failed", "spend_cap_reached")
+    await settle(gateway, [first.json()["id"]])
+    assert await _carrier_log(gateway) == [first.json()["id"]]

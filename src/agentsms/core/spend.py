@@ -163,6 +163,8 @@ async def charge_intake(
 ) -> None:
     """Charge the accepted ``rows`` that are due now, all or none: ``SpendCapReached``
     when they do not all fit (scheduled ones are charged when they are sent)."""
+    if caps_of(settings) is None:
+        return
     due = [row for row in rows if row["status"] == statuses.QUEUED]
     refused = next(
         (r for r in await charge(conn, project_id, settings, due, now, all_or_nothing=True) if r),
