@@ -30,7 +30,14 @@ from agentsms.app import create_app
 from agentsms.runtime import build_worker
 from tests.conftest import test_settings as settings_for
 from tests.integration.dashboard_helpers import Browser
-from tests.integration.tenant_seed import Tenant, open_tenant, seed, sign_in, snapshot
+from tests.integration.tenant_seed import (
+    UNREACHABLE,
+    Tenant,
+    open_tenant,
+    seed,
+    sign_in,
+    snapshot,
+)
 
 B_PERSON = "+14155557401"
 B_OWN = "B own text 5vx"
@@ -290,6 +297,7 @@ class Caller:
     browser: Browser
     telegent_token: str
     own_message: str
+    ids: Ids
 
     def auth(self, path: str) -> tuple[dict[str, str], dict[str, str]]:
         """Headers and query parameters carrying B's credentials on ``path``."""
@@ -431,9 +439,11 @@ async def tenants(backend_url: str) -> AsyncIterator[tuple[FastAPI, Tenant, Call
         )
         assert token.status_code == 200, token.text
         own = await b.made("POST", "/v1/messages", json={"to": B_PERSON, "body": B_OWN})
+        hook = await b.made("POST", "/v1/webhook-endpoints", json={"url": UNREACHABLE + "/b"})
         await drain()
+        b_ids = {"endpoint_id": hook["id"]}
         caller = Caller(
-            app, b.api_key, b.project_id, b.client, browser, token.json()["token"], own["id"]
+            app, b.api_key, b.project_id, b.client, browser, token.json()["token"], own["id"], b_ids
         )
         try:
             yield app, a, caller
@@ -493,6 +503,56 @@ def test_a_route_the_sweep_cannot_fill_fails_it() -> None:
     assert problems["/v1/messages/{message_id}"] is None
 
 
+def _owned(call: Call) -> list[str]:
+    """The path parameters that name something of a project's (not literals, not keys
+    inside the caller's own project)."""
+    return [p for p in call.params if p not in CALLERS_OWN and PATH_VALUES[p][0] != "="]
+
+
+def _fillings(call: Call, a: Ids, b: Ids) -> list[dict[str, str]]:
+    """The path parameters to try: all of A's; then, where a route names several things,
+    each of B's own with the rest A's (B's endpoint with A's delivery, ...)."""
+    first = {p: _value(PATH_VALUES[p], a) for p in call.params}
+    owned = _owned(call)
+    mixed = [
+        first | {p: b[PATH_VALUES[p]]} for p in owned if len(owned) > 1 and PATH_VALUES[p] in b
+    ]
+    return [first, *mixed]
+
+
+async def _judge(
+    b: Caller,
+    call: Call,
+    values: dict[str, str],
+    query: dict[str, str],
+    probe: Probe,
+    answer: Answer,
+    secrets: set[str],
+) -> list[str]:
+    """What is wrong with B's ``answer`` to a route filled with ``values``."""
+    path = call.path.format(**values)
+    where = f"{call.method} {path} {probe}"
+    wrong: list[str] = []
+    if answer.status >= 500:
+        wrong.append(f"{where}: {answer.status} {_excerpt(answer)}")
+    leaked = _leaks(answer, secrets, _supplied(path, query, probe))
+    if leaked:
+        wrong.append(f"{where}: B was shown A's {leaked}: {_excerpt(answer)}")
+    owned = [p for p in _owned(call) if values[p] in secrets]
+    if not owned or call.path in CAPABILITIES:
+        return wrong
+    if answer.status not in (403, 404):
+        wrong.append(f"{where}: {answer.status}, not 403/404: {_excerpt(answer)}")
+    if call.path.startswith(UNCREDENTIALED):
+        return wrong
+    # The same answer as for ids that name nothing: no telling A's things exist.
+    made_up = call.path.format(**(values | {p: _fabricated(values[p]) for p in owned}))
+    control = await b.call(call.method, made_up, query, probe)
+    if control.status != answer.status:
+        wrong.append(f"{where}: {answer.status} for A's id but {control.status} for none")
+    return wrong
+
+
 async def test_project_b_never_reaches_project_a(
     tenants: tuple[FastAPI, Tenant, Caller],
 ) -> None:
@@ -510,38 +570,17 @@ async def test_project_b_never_reaches_project_a(
             failures.append(problem)
             continue
         probes = BODIES.get((call.method, call.path), lambda _: [{}])(ids)
-        values = {p: _value(PATH_VALUES[p], ids) for p in call.params}
-        path = call.path.format(**values)
         filled = _query_for(call, ids)
         variants = [(filled, probe) for probe in probes]
         if filled and call.method == "GET":
             variants.insert(0, ({k: v for k, v in filled.items() if k == "after"}, {}))
-        for query, probe in variants:
-            swept += 1
-            answer = await b.call(call.method, path, query, probe)
-            if call.method == "GET" and (not query or set(query) == {"after"}):
-                shown_own[call.path] = any(m in answer.text for m in (b.own_message, B_OWN))
-            where = f"{call.method} {path} {probe}"
-            if answer.status >= 500:
-                failures.append(f"{where}: {answer.status} {_excerpt(answer)}")
-            leaked = _leaks(answer, a.secrets, _supplied(path, query, probe))
-            if leaked:
-                failures.append(f"{where}: B was shown A's {leaked}: {_excerpt(answer)}")
-            owned = [p for p in call.params if p not in CALLERS_OWN and PATH_VALUES[p][0] != "="]
-            if not owned or call.path in CAPABILITIES:
-                continue
-            if answer.status not in (403, 404):
-                failures.append(f"{where}: {answer.status}, not 403/404: {_excerpt(answer)}")
-            if call.path.startswith(UNCREDENTIALED):
-                continue
-            made_up = call.path.format(
-                **{p: _fabricated(v) if p in owned else v for p, v in values.items()}
-            )
-            control = await b.call(call.method, made_up, query, probe)
-            if control.status != answer.status:
-                failures.append(
-                    f"{where}: {answer.status} for A's id but {control.status} for none"
-                )
+        for values in _fillings(call, ids, b.ids):
+            for query, probe in variants:
+                swept += 1
+                answer = await b.call(call.method, call.path.format(**values), query, probe)
+                if call.method == "GET" and (not query or set(query) == {"after"}):
+                    shown_own[call.path] = any(m in answer.text for m in (b.own_message, B_OWN))
+                failures += await _judge(b, call, values, query, probe, answer, a.secrets)
     assert swept > 100
     # B's credentials worked: its own message shows where its messages are listed.
     for listing in OWN_LISTINGS:
