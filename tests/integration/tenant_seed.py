@@ -149,7 +149,7 @@ async def seed(app: FastAPI, tenant: Tenant, drain: Any) -> None:
         person=person,
         telegent_id="TMID-" + batch["id"].removeprefix("batch_"),
     )
-    a.secrets |= set(a.ids.values())
+    a.secrets |= set(a.ids.values()) | await _event_ids(app.state.agentsms.db, a.project_id)
 
 
 async def _provider_account(app: FastAPI, tenant: Tenant) -> str:
@@ -164,6 +164,15 @@ async def _provider_account(app: FastAPI, tenant: Tenant) -> str:
         await accounts.store(conn, tenant.project_id, account, settings)
     tenant.secrets |= {"ACtenantA", "tokenA9z"}
     return account.id
+
+
+async def _event_ids(db: Database, project_id: str) -> set[str]:
+    """The ids of the webhook events of ``project_id`` (delivered to its endpoints only)."""
+    query = select(tables.webhook_events.c.id).where(
+        tables.webhook_events.c.project_id == project_id
+    )
+    async with db.read() as conn:
+        return {str(found) for found in (await conn.execute(query)).scalars()}
 
 
 async def _first_delivery(db: Database, endpoint_id: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from agentsms.store import tables
 from tests.conftest import Gateway
 from tests.integration.conversation_helpers import demo_persona, start_reminder, wait_for
+from tests.integration.dashboard_helpers import signed_in
 from tests.integration.helpers import (
     assert_problem,
     message_rows,
@@ -236,3 +237,17 @@ async def test_an_agent_opening_past_the_cap_fails_before_the_carrier(gateway: G
     assert (failed["status"], failed["error_code"]) == ("failed", "spend_cap_reached")
     await settle(gateway, [first.json()["id"]])
     assert await _carrier_log(gateway) == [first.json()["id"]]
+
+
+async def test_the_dashboard_shows_the_refusal(gateway: Gateway) -> None:
+    await _cap(gateway, daily_segment_cap=1)
+    assert (await _send(gateway, "+14155553401")).status_code == 202
+    async with signed_in(gateway) as viewer:
+        await viewer.get("/dashboard/compose")
+        refused = await viewer.post(
+            "/dashboard/compose/message", {"to": "+14155553402", "body": "hi"}
+        )
+    assert refused.status_code == 429
+    assert "Daily spend cap reached" in refused.text
+    assert "daily_segment_cap 1" in refused.text
+    assert len(await message_rows(gateway)) == 1
