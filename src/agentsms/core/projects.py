@@ -94,8 +94,11 @@ async def update_project(
     *,
     name: str | None = None,
 ) -> Project:
-    """Rename the project and/or merge ``changes`` into its settings."""
-    settings = dict(project.settings)
+    """Rename the project and/or merge ``changes`` into its settings (as stored now: the
+    caller's copy may be a cached one)."""
+    stored = await repo.get_project(conn, project.id)
+    before = dict(stored["settings"] or {}) if stored is not None else dict(project.settings)
+    settings = dict(before)
     for key, value in changes.items():
         if key in spend.SETTINGS_KEYS:
             cap = spend.normalized(key, value)
@@ -134,7 +137,7 @@ async def update_project(
         raise invalid("name", "must not be empty")
     new_name = project.name if name is None else name.strip()
     await repo.update_project(conn, project.id, name=new_name, settings=settings)
-    await spend.start_counting(conn, project.id, project.settings, settings)
+    await spend.start_counting(conn, project.id, before, settings)
     return Project(id=project.id, name=new_name, settings=settings)
 
 
