@@ -98,6 +98,8 @@ UNCREDENTIALED = (
 # Server-sent event streams: read for a moment, then disconnected.
 STREAMS = {"/v1/events/stream", "/dashboard/stream"}
 SURFACES = ("/v1/", "/compat/", "/dashboard")
+# The vendor surfaces ``Caller.auth`` knows the credentials of.
+VENDORS = {"telegent", "bland", "agentphone", "polyai", "vida"}
 # Listings that must show B's own message (proof that B's credentials were accepted).
 OWN_LISTINGS = (
     "/v1/messages",
@@ -134,10 +136,6 @@ Ids = dict[str, str]
 Probe = dict[str, Any]
 
 
-def _demo_version(a: Ids) -> Probe:
-    return {"json": {"agent": {"kind": "flow", "pathway": load_demo_pathway()}}}
-
-
 # Bodies: what each route is sent (a list: several probes). A route that takes a body and is
 # not here gets ``{}``; on a route with path parameters that answers 4xx other than 403/404,
 # so the sweep fails until the route's body is added here.
@@ -149,7 +147,9 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
     ("POST", "/v1/conversations/{conversation_id}/end"): lambda a: [{"json": {"outcome": "b"}}],
     ("PATCH", "/v1/conversations/{conversation_id}"): lambda a: [{"json": {"context": "B"}}],
     ("POST", "/v1/conversations/{conversation_id}/agent"): lambda a: [{"json": {"paused": True}}],
-    ("POST", "/v1/personas/{persona_id}/versions"): lambda a: [_demo_version(a)],
+    ("POST", "/v1/personas/{persona_id}/versions"): lambda a: [
+        {"json": {"agent": {"kind": "flow", "pathway": load_demo_pathway()}}}
+    ],
     ("POST", "/v1/pathways/{pathway_id}/versions"): lambda a: [
         {"json": {"document": load_demo_pathway()}}
     ],
@@ -473,6 +473,8 @@ def unsweepable(call: Call) -> str | None:
     where = f"{call.method} {call.path}"
     if not call.path.startswith(SURFACES + UNCREDENTIALED):
         return f"{where}: a surface the sweep does not know; teach it how B authenticates"
+    if call.path.startswith("/compat/") and call.path.split("/")[2] not in VENDORS:
+        return f"{where}: a vendor the sweep does not know; teach Caller.auth its credentials"
     unknown = [p for p in call.params if p not in PATH_VALUES]
     if unknown:
         return f"{where}: cannot fill path parameters {unknown}; add them to PATH_VALUES"
@@ -496,10 +498,15 @@ def test_a_route_the_sweep_cannot_fill_fails_it() -> None:
     async def things() -> list[str]:
         return []
 
+    @app.get("/compat/acme/v1/things")
+    async def acme() -> list[str]:
+        return []
+
     problems = {c.path: unsweepable(c) for c in routes_of(app)}
     assert "PATH_VALUES" in (problems["/v1/widgets/{widget_id}"] or "")
     assert "BODIES" in (problems["/v1/numbers/{number_id}/labels"] or "")
     assert "surface" in (problems["/v2/things"] or "")
+    assert "vendor" in (problems["/compat/acme/v1/things"] or "")
     assert problems["/v1/messages/{message_id}"] is None
 
 
