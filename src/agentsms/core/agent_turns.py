@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry
 from agentsms.config import Settings
-from agentsms.core import conversations, personas, statuses
+from agentsms.core import conversations, personas, spend, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
@@ -265,13 +265,16 @@ class ConversationJobs:
         project = await projects_repo.get_project(conn, conversation["project_id"])
         project_settings = {} if project is None else dict(project["settings"] or {})
         replies = [text for text in output.replies if text and text.strip()]
+        unsendable: list[str] = []
         if opening:
             if replies:
-                await _fill_opening(conn, opening, replies[0], self.settings.job_max_attempts)
+                refused = await _fill_opening(
+                    conn, opening, replies[0], self.settings.job_max_attempts, project_settings
+                )
+                unsendable += [refused] if refused else []
                 replies = replies[1:]
             else:
                 await _drop_opening(conn, opening, "agent_wrote_nothing")
-        unsendable: list[str] = []
         for text in replies:
             try:
                 await send_in_conversation(
@@ -282,9 +285,10 @@ class ConversationJobs:
                     project_settings=project_settings,
                     max_attempts=self.settings.job_max_attempts,
                 )
-            except ValidationFailed as refused:
+            except (ValidationFailed, spend.SpendCapReached) as refused:
                 # An opted-out person is never texted, whatever the agent says; any other
-                # refusal (e.g. a reply too long) hands the conversation to a human.
+                # refusal (e.g. a reply too long, the daily spend cap) hands the
+                # conversation to a human.
                 log.warning(
                     "turn.reply_refused", conversation_id=conversation_id, error=str(refused)
                 )
@@ -374,7 +378,7 @@ class ConversationJobs:
                 project_settings=project_settings,
                 max_attempts=self.settings.job_max_attempts,
             )
-        except ValidationFailed as refused:
+        except (ValidationFailed, spend.SpendCapReached) as refused:
             log.warning(
                 "timer.text_refused", conversation_id=conversation["id"], error=str(refused)
             )
@@ -417,19 +421,37 @@ async def _effective(conn: AsyncConnection, conversation: Row) -> dict[str, Any]
 
 
 async def _fill_opening(
-    conn: AsyncConnection, message_id: str, text: str, max_attempts: int
-) -> None:
-    """The agent wrote the opening of a body-less send: fill it in and queue its send."""
+    conn: AsyncConnection,
+    message_id: str,
+    text: str,
+    max_attempts: int,
+    project_settings: Mapping[str, Any],
+) -> str | None:
+    """The agent wrote the opening of a body-less send: fill it in and queue its send.
+    Why it cannot go (the daily spend cap), if so: it fails then."""
     found = await messages_repo.messages_by_ids(conn, [message_id])
     message = found.get(message_id)
     if message is None or message["status"] not in statuses.PENDING:
-        return
+        return None
     info = count_segments(text)
     segments = info.segments if message["channel"] == "sms" else 1
     number = None
     if message["number_id"]:
         number = await numbers_repo.get_number(conn, message["project_id"], message["number_id"])
     per_segment = Decimal(number["price_per_segment"]) if number is not None else Decimal(0)
+    if message["status"] == statuses.QUEUED:
+        # Charged at intake as it was then (no text): the agent's text costs the difference.
+        extra = {
+            "segments": segments - int(message["segments"]),
+            "price_estimate": per_segment * segments - Decimal(message["price_estimate"]),
+            "purpose": message["purpose"],
+        }
+        (refused,) = await spend.charge(
+            conn, message["project_id"], project_settings, [extra], utcnow(), all_or_nothing=True
+        )
+        if refused is not None:
+            await _drop_opening(conn, message_id, spend.CODE, failed=True, detail=refused.detail)
+            return refused.detail
     await messages_repo.update_each(
         conn,
         [
@@ -445,12 +467,19 @@ async def _fill_opening(
         from_statuses=statuses.PENDING,
     )
     await queue.enqueue(conn, NewJob(kind=SEND_JOB, ref=message_id, max_attempts=max_attempts))
+    return None
 
 
 async def _drop_opening(
-    conn: AsyncConnection, message_id: str, reason: str, *, failed: bool = False
+    conn: AsyncConnection,
+    message_id: str,
+    reason: str,
+    *,
+    failed: bool = False,
+    detail: str = "the conversation's agent did not write this message",
 ) -> None:
-    """A body-less send whose agent wrote nothing: it fails (agent failed) or is canceled."""
+    """A body-less send whose agent wrote nothing (or past the daily spend cap): it fails
+    (agent failed, cap) or is canceled."""
     now = from_epoch(time.time())
     status = statuses.FAILED if failed else statuses.CANCELED
     message = (await messages_repo.messages_by_ids(conn, [message_id])).get(message_id)
@@ -461,7 +490,7 @@ async def _drop_opening(
         values={
             "status": status,
             "error_code": reason,
-            "error_message": "the conversation's agent did not write this message",
+            "error_message": detail,
             "updated_at": now,
         },
     )

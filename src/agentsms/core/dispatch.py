@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import compliance, conversations, statuses
+from agentsms.core import compliance, conversations, spend, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import SEND_JOB, record_events
 from agentsms.jobs import queue
@@ -44,6 +44,7 @@ from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import pacing as pacing_repo
+from agentsms.store.repositories import projects as projects_repo
 
 log = structlog.get_logger("agentsms.dispatch")
 Row = Mapping[str, Any]
@@ -254,6 +255,11 @@ class Dispatcher:
             for job, run_at in deferred:
                 # Quiet hours began while it waited: it goes when they end, never dropped.
                 await queue.release_many(conn, [job.id], run_at=run_at)
+            work, capped = await _charge_scheduled(conn, work, now_dt)
+            for item, refusal in capped:
+                error = SendError(code=spend.CODE, message=refusal.detail, retryable=False)
+                await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
+            await queue.finish(conn, [item.job.id for item, _ in capped])
             fresh = [w.message["id"] for w in work if not w.uncertain]
             if fresh:
                 # Guarded: a message canceled since it was read is not sent.
@@ -479,6 +485,32 @@ class Dispatcher:
         await queue.retry(
             conn, item.job, run_at=now + delay, error=f"{error.code}: {error.message}"
         )
+
+
+async def _charge_scheduled(
+    conn: AsyncConnection, work: list[_Work], now: datetime
+) -> tuple[list[_Work], list[tuple[_Work, spend.SpendCapReached]]]:
+    """Charge the daily caps with the messages that waited for a later time and go now
+    (the others were charged at intake): the work that may go, and the refused sends."""
+    by_project: dict[str, list[_Work]] = defaultdict(list)
+    for item in work:
+        if not item.uncertain and item.message["status"] == statuses.SCHEDULED:
+            by_project[item.message["project_id"]].append(item)
+    refused: list[tuple[_Work, spend.SpendCapReached]] = []
+    # Usage rows locked in one order by every worker (PostgreSQL): no deadlock.
+    for project_id, items in sorted(by_project.items()):
+        project = await projects_repo.get_project(conn, project_id)
+        settings = dict(project["settings"] or {}) if project is not None else {}
+        if spend.caps_of(settings) is None:
+            continue
+        found = await messages_repo.messages_by_ids(conn, [w.message["id"] for w in items])
+        rows = [found[w.message["id"]] for w in items]
+        outcomes = await spend.charge(conn, project_id, settings, rows, now, all_or_nothing=False)
+        refused += [(w, r) for w, r in zip(items, outcomes, strict=True) if r is not None]
+    if not refused:
+        return work, refused
+    dropped = {id(w) for w, _ in refused}
+    return [w for w in work if id(w) not in dropped], refused
 
 
 async def _mark_failed(

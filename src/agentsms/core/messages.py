@@ -19,9 +19,17 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, contacts, conversations, personas, statuses, templates
+from agentsms.core import (
+    compliance,
+    contacts,
+    conversations,
+    personas,
+    spend,
+    statuses,
+    templates,
+)
 from agentsms.core.conversations import ConversationInput, OutboundThread
-from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from agentsms.core.errors import AgentsmsError, Conflict, FieldError, NotFound, ValidationFailed
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
@@ -575,6 +583,7 @@ async def send_message(
     await _converse(conn, project_id, settings, intake, [row], _givens([spec]))
     if intake.errors:
         _raise(intake.errors)
+    await spend.charge_intake(conn, project_id, settings, [row], intake.now)
     await _resolve_replies(conn, project_id, [row])
     await _store(conn, [row], max_attempts, intake.openings)
     return row
@@ -588,15 +597,16 @@ async def send_many(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
     url_problem: UrlProblem | None = None,
-) -> list[Row | ValidationFailed]:
+) -> list[Row | AgentsmsError]:
     """Accept independent single sends together, in spec order.
 
     Each spec is accepted or refused on its own, exactly as ``send_message`` would take it
     alone, but the accepted ones are written with a handful of statements in all (the
     intake of many concurrent API requests that share one transaction). A spec that fails
-    validation gets its ``ValidationFailed`` in its place and writes nothing.
+    validation gets its ``ValidationFailed`` (past the daily cap: ``SpendCapReached``) in
+    its place and writes nothing.
     """
-    outcomes: list[Row | ValidationFailed | None] = [None] * len(specs)
+    outcomes: list[Row | AgentsmsError | None] = [None] * len(specs)
     resolved: list[OutboundSpec] = []
     for index, spec in enumerate(specs):
         if spec.template_id is not None:
@@ -633,13 +643,19 @@ async def send_many(
                 await _converse(conn, project_id, settings, intake, rows, givens)
                 if intake.errors:
                     raise _Separate
+                try:
+                    await spend.charge_intake(conn, project_id, settings, rows, intake.now)
+                except spend.SpendCapReached:
+                    # Not all fit under the cap: which do, the sends taken in order say.
+                    raise _Separate from None
                 await _resolve_replies(conn, project_id, rows)
                 await _store(conn, rows, max_attempts, intake.openings)
             for index, row in zip(owners, rows, strict=True):
                 outcomes[index] = row
         except _Separate:
-            # Some conversation-side check failed: whose it is, only a send alone can say.
-            # Each goes as it was asked (send_message resolves its template itself).
+            # Some conversation-side check or the daily cap failed: whose it is, only a send
+            # alone can say. Each goes as it was asked (send_message resolves its template
+            # itself).
             for index in owners:
                 try:
                     async with conn.begin_nested():
@@ -651,9 +667,9 @@ async def send_many(
                             project_settings=settings,
                             url_problem=url_problem,
                         )
-                except ValidationFailed as failed:
+                except (ValidationFailed, spend.SpendCapReached) as failed:
                     outcomes[index] = failed
-    accepted: list[Row | ValidationFailed] = []
+    accepted: list[Row | AgentsmsError] = []
     for outcome in outcomes:
         assert outcome is not None, "every spec has an outcome"
         accepted.append(outcome)
@@ -726,6 +742,7 @@ async def send_batch(
             if bad
             else None,
         )
+    await spend.charge_intake(conn, project_id, settings, rows, now)
     batch = {
         "id": batch_id,
         "project_id": project_id,

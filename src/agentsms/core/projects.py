@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, contacts, conversations
+from agentsms.core import compliance, contacts, conversations, spend
 from agentsms.core import numbers as numbers_service
 from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
@@ -95,9 +95,19 @@ async def update_project(
     *,
     name: str | None = None,
 ) -> Project:
-    """Rename the project and/or merge ``changes`` into its settings."""
-    settings = dict(project.settings)
+    """Rename the project and/or merge ``changes`` into its settings (as stored now: the
+    caller's copy may be a cached one)."""
+    stored = await repo.get_project(conn, project.id)
+    before = dict(stored["settings"] or {}) if stored is not None else dict(project.settings)
+    settings = dict(before)
     for key, value in changes.items():
+        if key in spend.SETTINGS_KEYS:
+            cap = spend.normalized(key, value)
+            if cap is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = cap
+            continue
         if key in compliance.SETTINGS_KEYS or key in ("conversation", contacts.SETTING):
             problem = (
                 conversations.defaults_problem(value)
@@ -111,7 +121,13 @@ async def update_project(
             settings[key] = value
             continue
         if key not in SETTINGS_KEYS:
-            known = (*SETTINGS_KEYS, "conversation", contacts.SETTING, *compliance.SETTINGS_KEYS)
+            known = (
+                *SETTINGS_KEYS,
+                "conversation",
+                contacts.SETTING,
+                *compliance.SETTINGS_KEYS,
+                *spend.SETTINGS_KEYS,
+            )
             raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(known)}")
         if key == "rate_limit_per_second" and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -122,6 +138,7 @@ async def update_project(
         raise invalid("name", "must not be empty")
     new_name = project.name if name is None else name.strip()
     await repo.update_project(conn, project.id, name=new_name, settings=settings)
+    await spend.start_counting(conn, project.id, before, settings)
     return Project(id=project.id, name=new_name, settings=settings)
 
 

@@ -42,6 +42,17 @@ projects = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# What each project with a daily spend cap has been charged per UTC day (see core.spend):
+# one row per project and day, updated in the transaction that accepts or sends.
+project_daily_usage = Table(
+    "project_daily_usage",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("segments", BigInteger, nullable=False),
+    Column("spend", Numeric(18, 6), nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

@@ -75,7 +75,11 @@ _CODES: dict[int, tuple[str, str]] = {
     504: ("GATEWAY_TIMEOUT", "api_error"),
 }
 # Our codes that AgentPhone names its own way.
-_SPECIFIC = {"phone_number_not_found": "PHONE_NUMBER_NOT_FOUND", "carrier_error": "CARRIER_ERROR"}
+_SPECIFIC = {
+    "phone_number_not_found": "PHONE_NUMBER_NOT_FOUND",
+    "carrier_error": "CARRIER_ERROR",
+    "spend_cap_reached": "SPEND_CAP_REACHED",
+}
 
 
 def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:

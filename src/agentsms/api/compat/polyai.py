@@ -34,6 +34,7 @@ from agentsms.core import numbers, projects
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 from agentsms.core.messages import OutboundSpec
+from agentsms.core.spend import CODE as SPEND_CAP
 
 NAME = "polyai"
 POLICY = "polyai"
@@ -62,7 +63,7 @@ def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     if status in _GENERIC:
         return status, {"detail": _GENERIC[status]}
     detail = error_text(failure)
-    if status == 429:
+    if status == 429 and failure.code != SPEND_CAP:
         detail = f"Per-project rate limit exceeded: {detail.rstrip('.')}. Back off and retry."
     return status, {"detail": detail}
 

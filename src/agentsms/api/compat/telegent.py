@@ -48,6 +48,7 @@ from agentsms.core.errors import AgentsmsError, FieldError, NotFound, Validation
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import BatchSpec, OutboundSpec
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
+from agentsms.core.spend import CODE as SPEND_CAP
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 
@@ -83,7 +84,9 @@ _STATUS = {409: 400, 422: 400}
 def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     """Telegent's status and ``{"StatusCode", "Message"}`` body for ``failure``."""
     status = _STATUS.get(failure.status, failure.status)
-    if status in _FIXED:
+    if failure.code == SPEND_CAP:
+        message = f"Too many requests: {failure.detail}"
+    elif status in _FIXED:
         message = _FIXED[status]
     else:
         message = f"{_TITLES.get(status, 'Error')}: {error_text(failure).rstrip('.')}."
