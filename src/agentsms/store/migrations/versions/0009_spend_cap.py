@@ -1,7 +1,7 @@
 """The daily spend cap: what each capped project has been charged per UTC day
 
-Revision ID: 0008_spend_cap
-Revises: 0007
+Revision ID: 0009_spend_cap
+Revises: 0008_dashboard_sessions
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_spend_cap"
-down_revision: str | None = "0007"
+revision: str = "0009_spend_cap"
+down_revision: str | None = "0008_dashboard_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
