@@ -4,6 +4,7 @@ each pathway drawn as a graph."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.webhooks.ssrf import url_problem
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -49,6 +51,10 @@ async def _list_page(
     }
     context.update(extra)
     return page(request, "personas.html", context, status_code=status_code, nav="personas")
+
+
+def _url_problem(viewer: SignedIn) -> service.UrlProblem:
+    return partial(url_problem, settings=viewer.state.settings)
 
 
 def _back(path: str, notice: str) -> Response:
@@ -103,7 +109,9 @@ async def upload_pathway(
         if errors:
             raise ValidationFailed("name: must not be empty", errors=errors)
         async with viewer.state.db.write() as conn:
-            row, _ = await service.create_pathway(conn, viewer.project.id, name, text)
+            row, _ = await service.create_pathway(
+                conn, viewer.project.id, name, text, url_problem=_url_problem(viewer)
+            )
     except AgentsmsError as error:
         form = {"name": name, "document": document}
         return await _list_page(request, viewer, {"errors": _by_field(error), "form": form}, 422)
@@ -160,7 +168,9 @@ async def upload_version(
     try:
         text = await _document_text(file, document)
         async with viewer.state.db.write() as conn:
-            version = await service.add_pathway_version(conn, viewer.project.id, pathway_id, text)
+            version = await service.add_pathway_version(
+                conn, viewer.project.id, pathway_id, text, url_problem=_url_problem(viewer)
+            )
     except AgentsmsError as error:
         if error.status == 404:
             raise
