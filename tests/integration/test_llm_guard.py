@@ -6,13 +6,24 @@ secret (a project's LLM key, a webhook agent's signing secret)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import Connection, insert
 
+from agentsms import store
+from agentsms.agents import validate_agent_config
 from agentsms.app import create_app
+from agentsms.store import tables
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
 from tests.fakes.chat_completions import FakeChatCompletions
@@ -239,3 +250,56 @@ async def test_no_read_returns_a_secret(gateway: Gateway) -> None:
         "api_key_hint": None,
         "updated_at": None,
     }
+
+
+def _migration() -> ModuleType:
+    versions = Path(store.__file__).parent / "migrations" / "versions"
+    [path] = versions.glob("*_llm_credentials.py")  # whatever number it is chained under
+    spec = importlib.util.spec_from_file_location("llm_credentials_migration", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _drop_env_names(conn: Connection) -> None:
+    with Operations.context(MigrationContext.configure(conn)):
+        _migration()._drop_env_names()
+
+
+async def test_the_migration_drops_env_names_from_stored_agent_configs(gateway: Gateway) -> None:
+    """A persona stored before the change stays valid: without ``api_key_env`` it uses the
+    operator's server and key (or, with its own ``base_url``, the project's key)."""
+    now = datetime.now(UTC)
+    pid = f"persona_envname{gateway.project_id[-12:]}"
+    old = llm_agent(None, api_key_env="AGENTSMS_BOOTSTRAP_API_KEY")
+    node = {"id": "ai", "type": "llm", "agent": {**old, "base_url": "https://llm.example/v1"}}
+    async with gateway.db.write() as conn:
+        await conn.execute(
+            insert(tables.personas).values(
+                id=pid,
+                project_id=gateway.project_id,
+                alias=9001,
+                name="old",
+                production_version=2,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for version, config in ((1, {"agent": old}), (2, {"agent": flow([node])})):
+            await conn.execute(
+                insert(tables.persona_versions).values(
+                    persona_id=pid, version=version, config=config, created_at=now
+                )
+            )
+        await conn.run_sync(_drop_env_names)
+    shown = (await gateway.client.get(f"/v1/personas/{pid}")).json()
+    assert "api_key_env" not in json.dumps(shown)
+    assert shown["versions"][0]["config"]["agent"] == llm_agent(None)
+    for version in shown["versions"]:
+        validate_agent_config(version["config"]["agent"])
+
+
+def flow(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": "flow", "pathway": {"start": nodes[0]["id"], "nodes": nodes}}
