@@ -24,11 +24,12 @@ from agentsms.providers.base import (
 )
 from agentsms.providers.carrier import REQUEST_TIMEOUT_SECONDS, HttpCarrier
 from agentsms.providers.catalog import CARRIERS, CarrierSpec
+from agentsms.providers.smpp import SmppProvider
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks.ssrf import guarded_transport, url_problem
+from agentsms.webhooks.ssrf import guarded_transport, tcp_address_vetter, url_problem
 
 log = structlog.get_logger("agentsms.provider_accounts")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -122,11 +123,12 @@ def _base_url(carrier: CarrierSpec, given: str | None, settings: Settings) -> st
     parts = urlsplit(given.strip())
     if parts.scheme not in carrier.schemes or not parts.hostname:
         raise invalid("api_base_url", f"must be a {' or '.join(carrier.schemes)} URL with a host")
-    if parts.scheme in ("http", "https"):
-        # agentsms calls this URL with the account's credentials: the SSRF guard's rules.
-        problem = url_problem(given.strip(), settings)
-        if problem is not None:
-            raise invalid("api_base_url", problem, code="unsafe_url")
+    # agentsms connects here with the account's credentials: the SSRF guard's rules (an
+    # SMSC's host as an https URL's would be).
+    http = parts.scheme in ("http", "https")
+    problem = url_problem(given.strip() if http else f"https://{parts.netloc}/", settings)
+    if problem is not None:
+        raise invalid("api_base_url", problem, code="unsafe_url")
     return given.strip().rstrip("/")
 
 
@@ -205,7 +207,7 @@ def build_adapter(
 ) -> AccountAdapter:
     """The adapter of an account (``LookupError`` for a provider this build does not
     know; ``ValidationFailed`` naming the field when the adapter cannot use the account).
-    An HTTP carrier's API is reached through the SSRF guard: its URL is the tenant's."""
+    A carrier's API or SMSC is reached through the SSRF guard: its address is the tenant's."""
     carrier = CARRIERS.get(account.provider)
     if carrier is None:
         raise LookupError(f"this agentsms has no adapter for {account.provider!r}")
@@ -213,6 +215,8 @@ def build_adapter(
     guarded: dict[str, Any] = {}
     if issubclass(cls, HttpCarrier):
         guarded["transport"] = guarded_transport(settings, total_seconds=REQUEST_TIMEOUT_SECONDS)
+    elif issubclass(cls, SmppProvider):
+        guarded["vet"] = tcp_address_vetter(settings)
     try:
         adapter: AccountAdapter = cls(account, events=events, **guarded)
     except ValueError as error:

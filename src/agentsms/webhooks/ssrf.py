@@ -356,6 +356,30 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         await self._default.sleep(seconds)
 
 
+class BlockedAddress(ConnectionRefusedError):
+    """A raw TCP connection (an SMPP session) refused by the SSRF checks."""
+
+
+def tcp_address_vetter(
+    settings: Settings, resolver: Resolver | None = None
+) -> Callable[[str, int], Awaitable[list[str]]]:
+    """For raw TCP connections to a tenant's host (an SMSC): the vetted addresses to dial,
+    as for HTTP; ``BlockedAddress`` (an ``OSError``) for a host that may not be reached."""
+    backend = VettingBackend(
+        policy=UrlPolicy.of(settings), resolver=resolver or system_resolver, dialer=None
+    )
+
+    async def vet(host: str, port: int) -> list[str]:
+        try:
+            return await backend.addresses(host, port)
+        except UnsafeURL as unsafe:
+            raise BlockedAddress(unsafe.reason) from None
+        except httpcore.ConnectError as error:
+            raise OSError(str(error)) from None
+
+    return vet
+
+
 class BlockedRequest(httpx.ConnectError):
     """A request refused by the SSRF checks (bad scheme, or a host with a forbidden address)."""
 

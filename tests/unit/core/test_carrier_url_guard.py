@@ -1,5 +1,6 @@
-"""An HTTP carrier account's API URL is the tenant's: the worker reaches it only through the
-SSRF guard, so an account saved while a private address was allowed never reaches it later."""
+"""A carrier account's API URL or SMSC address is the tenant's: it is vetted when saved, and
+the worker reaches it only through the SSRF guard, so an account saved while a private
+address was allowed never reaches it later."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from tests.fakes.carriers.plivo import FakePlivo
+from tests.fakes.smsc import FakeSmsc
 from tests.integration.conversation_helpers import QuietHandler, serve_on_loopback
 
 from agentsms.config import Settings
-from agentsms.core.provider_accounts import build_adapter
+from agentsms.core.errors import ValidationFailed
+from agentsms.core.provider_accounts import AccountInput, build_adapter, validate
 from agentsms.providers.base import CarrierUnreachable, ProviderAccount, SendError, SendRequest
 
 SEEN: list[str] = []
@@ -66,3 +69,46 @@ async def test_the_operator_allow_list_reaches_a_private_carrier(carrier: str) -
     finally:
         await adapter.aclose()
     assert len(SEEN) == 1
+
+
+def _smpp_account(smsc: FakeSmsc) -> ProviderAccount:
+    return ProviderAccount(
+        id="pa_smpp",
+        provider="smpp",
+        name="operator",
+        credentials={"system_id": "agentsms", "password": "secret", "system_type": "agent"},
+        api_base_url=smsc.url,
+        callback_base_url="http://127.0.0.1/callbacks/smpp/pa_smpp",
+    )
+
+
+async def test_an_smsc_on_loopback_is_never_connected_to() -> None:
+    async with FakeSmsc() as smsc:
+        adapter = build_adapter(_smpp_account(smsc), None, Settings())
+        with pytest.raises(CarrierUnreachable, match="loopback"):
+            await adapter.check_credentials()
+        assert smsc.connections == 0
+
+        trusted = Settings(trusted_private_hosts="127.0.0.1")
+        await build_adapter(_smpp_account(smsc), None, trusted).check_credentials()
+        assert smsc.connections == 1
+        assert smsc.binds == [("agentsms", "secret", 0)]
+
+
+@pytest.mark.parametrize(
+    ("api_base_url", "reason"),
+    [("smpp://127.0.0.1:2775", "loopback"), ("smpps://[::ffff:10.0.0.1]:3550", "private")],
+)
+def test_an_smsc_inside_is_refused_when_saved(api_base_url: str, reason: str) -> None:
+    spec = AccountInput(
+        provider="smpp",
+        name="operator",
+        credentials={"system_id": "agentsms", "password": "secret"},
+        api_base_url=api_base_url,
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        validate("proj_1", spec, Settings())
+    [error] = refused.value.errors
+    assert error.field == "api_base_url"
+    assert reason in error.message
+    assert validate("proj_1", spec, Settings(trusted_private_hosts="127.0.0.1,10.0.0.0/8"))
