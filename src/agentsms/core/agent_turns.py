@@ -207,7 +207,9 @@ class ConversationJobs:
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
         )
-        key = await llm_credentials.project_key(conn, conversation["project_id"], self.settings)
+        key = None
+        if llm_credentials.uses_llm(config):
+            key = await llm_credentials.project_key(conn, conversation["project_id"], self.settings)
         return config, turn, llm_credentials.llm_access(self.settings, key)
 
     async def _respond(

@@ -11,9 +11,11 @@ Every LLM request goes through the SSRF guard (:func:`agentsms.webhooks.ssrf.gua
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,6 +85,16 @@ async def project_key(conn: AsyncConnection, project_id: str, settings: Settings
     if row is None:
         return None
     return credential_box(settings).open(row["api_key"])[_SEALED]
+
+
+def uses_llm(config: Mapping[str, Any]) -> bool:
+    """Whether an agent config calls an LLM (an ``llm`` agent, or a pathway's llm node)."""
+    if config.get("kind") == "llm":
+        return True
+    pathway = config.get("pathway")
+    nodes = pathway.get("nodes") if isinstance(pathway, Mapping) else None
+    items = nodes.values() if isinstance(nodes, Mapping) else nodes or []
+    return any(isinstance(node, Mapping) and node.get("type") == "llm" for node in items)
 
 
 def _transport(settings: Settings, seconds: float) -> httpx.AsyncBaseTransport:
