@@ -38,4 +38,5 @@ def test_each_key_goes_only_where_it_belongs() -> None:
     assert operator_only.endpoint("https://evil.example/v1") == ("https://evil.example/v1", None)
     with_project = llm_access(settings, "sk-project")
     assert with_project.endpoint(None) == ("https://llm.operator.example/v1", "sk-project")
-    assert with_project.endpoint("https://own.example/v1") == ("https://own.example/v1", "sk-project")
+    own = "https://own.example/v1"
+    assert with_project.endpoint(own) == (own, "sk-project")
