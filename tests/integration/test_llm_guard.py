@@ -23,7 +23,9 @@ from sqlalchemy import Connection, insert
 from agentsms import store
 from agentsms.agents import validate_agent_config
 from agentsms.app import create_app
+from agentsms.core import llm_credentials
 from agentsms.store import tables
+from agentsms.store.repositories import llm_credentials as llm_credentials_repo
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
 from tests.fakes.chat_completions import FakeChatCompletions
@@ -204,10 +206,18 @@ async def test_a_persona_naming_an_environment_variable_is_refused(
 
 async def test_no_read_returns_a_secret(gateway: Gateway) -> None:
     client = gateway.client
+    first = await client.put("/v1/llm-credentials", json={"api_key": "sk-replaced-later-0000"})
+    assert first.status_code == 200, first.text
     stored = await client.put("/v1/llm-credentials", json={"api_key": PROJECT_KEY})
     assert stored.status_code == 200, stored.text
     assert stored.json()["api_key_set"] is True
     assert stored.json()["api_key_hint"] == "…" + PROJECT_KEY[-4:]
+    async with gateway.db.read() as conn:
+        sealed = await llm_credentials_repo.get(conn, gateway.project_id)
+        key = await llm_credentials.project_key(conn, gateway.project_id, gateway.settings)
+    assert sealed is not None
+    assert PROJECT_KEY not in sealed["api_key"]  # encrypted at rest
+    assert key == PROJECT_KEY
 
     agent = webhook_agent("https://agent.example/turn")
     persona = await client.post(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.repositories import Row, one
@@ -17,15 +18,11 @@ async def get(conn: AsyncConnection, project_id: str) -> Row | None:
 
 
 async def put(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    """Insert or replace the project's row."""
-    changes = {key: value for key, value in row.items() if key != "project_id"}
-    result = await conn.execute(
-        update(llm_credentials)
-        .where(llm_credentials.c.project_id == row["project_id"])
-        .values(**changes)
-    )
-    if result.rowcount == 0:
-        await conn.execute(insert(llm_credentials).values(**row))
+    """Insert or replace the project's row (one statement: concurrent puts cannot clash)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(llm_credentials).values(**row)
+    changes = {key: insert.excluded[key] for key in row if key != "project_id"}
+    await conn.execute(insert.on_conflict_do_update(index_elements=["project_id"], set_=changes))
 
 
 async def remove(conn: AsyncConnection, project_id: str) -> bool:
