@@ -19,6 +19,7 @@ from agentsms.api import (
     conversations,
     events,
     health,
+    llm_credentials,
     media,
     messages,
     numbers,
@@ -113,6 +114,7 @@ def create_app(
         webhook_endpoints,
         conversations,
         personas,
+        llm_credentials,
         templates,
     ):
         app.include_router(module.router)

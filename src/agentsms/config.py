@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ACCEPTED_DATABASE_URLS = "sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
@@ -48,11 +49,15 @@ def normalize_database_url(url: str) -> str:
 
 MIN_BOOTSTRAP_KEY_LENGTH = 24
 
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$"
+)
+
 
 class Settings(BaseSettings):
     """Every knob agentsms has. Each field is also ``AGENTSMS_<NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTSMS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AGENTSMS_", extra="ignore", populate_by_name=True)
 
     database_url: str = "sqlite+aiosqlite:///./agentsms.db"
     bootstrap_api_key: str | None = None
@@ -100,6 +105,10 @@ class Settings(BaseSettings):
     # Outbound URLs (webhooks, agents, media, carrier APIs): insecure allows http and
     # loopback/private targets, for local development and tests only (warned at startup).
     allow_insecure_urls: bool = False
+    # The operator's allow-list of private servers tenants' URLs may reach (an Ollama on the
+    # LAN): comma-separated host names, IP addresses and CIDR networks. http is allowed for
+    # hosts listed by name or address. Never a tenant setting.
+    trusted_private_hosts: str = ""
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     # Delay after attempt 1, 2, ... (the last repeats), each with +-20 % jitter.
@@ -119,6 +128,26 @@ class Settings(BaseSettings):
     # and unbinds removed ones (a deleted account is unbound at once in the process that
     # deleted it).
     smpp_sync_seconds: float = Field(default=15.0, gt=0)
+
+    # The operator's LLM server and key: an LLM persona without a ``base_url`` (or with this
+    # one) uses them. A persona with its own ``base_url`` gets only its project's stored key.
+    llm_base_url: str = "https://api.openai.com/v1"
+    llm_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("AGENTSMS_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+
+    @field_validator("trusted_private_hosts")
+    @classmethod
+    def _check_trusted_hosts(cls, value: str) -> str:
+        for entry in trusted_host_entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST_NAME.match(entry):
+                    raise ValueError(
+                        f"{entry!r} is not a host name, IP address or CIDR network"
+                    ) from None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -140,3 +169,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def trusted_host_entries(value: str) -> list[str]:
+    """The entries of ``AGENTSMS_TRUSTED_PRIVATE_HOSTS``: lower-cased, brackets and a trailing
+    dot removed, empty ones skipped."""
+    entries = (part.strip().lower().strip("[]").rstrip(".") for part in value.split(","))
+    return [entry for entry in entries if entry]

@@ -27,7 +27,7 @@ from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, Simulator
 from agentsms.store.db import Database
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
-from agentsms.webhooks.ssrf import warn_if_insecure
+from agentsms.webhooks.ssrf import tcp_address_vetter, warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
 WEBHOOK_PURGE_SECONDS = 3600.0
@@ -68,7 +68,9 @@ def build_worker(
     """A worker with its handlers and periodic tasks: purging idempotency keys, and keeping
     one bound session per SMPP account in ``providers`` (only workers bind: the caller
     closes ``providers`` after the worker stops, which unbinds them)."""
-    sessions = SmppSessions(providers, StoredProviderEvents(db, settings))
+    sessions = SmppSessions(
+        providers, StoredProviderEvents(db, settings), vet=tcp_address_vetter(settings)
+    )
 
     warn_if_insecure(settings)
 

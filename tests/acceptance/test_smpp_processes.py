@@ -30,7 +30,10 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     made = Cluster(
         tmp_path,
         f"sqlite+aiosqlite:///{tmp_path / 'agentsms.db'}",
-        extra_env={"AGENTSMS_SMPP_SYNC_SECONDS": str(SYNC_SECONDS)},
+        extra_env={
+            "AGENTSMS_SMPP_SYNC_SECONDS": str(SYNC_SECONDS),
+            "AGENTSMS_TRUSTED_PRIVATE_HOSTS": "127.0.0.1",  # the fake SMSC's address
+        },
     )
     made.migrate()
     try:

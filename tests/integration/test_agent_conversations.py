@@ -342,16 +342,17 @@ async def test_a_bodyless_batch_gets_one_opening_per_recipient(gateway: Gateway)
 
 
 async def test_an_llm_persona_holds_a_conversation_and_ends_it_with_a_tool_call(
-    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway,
 ) -> None:
     from tests.fakes.chat_completions import FakeChatCompletions
 
-    monkeypatch.setenv("AGENTSMS_TEST_LLM_KEY", "sk-test-key")
     fake = FakeChatCompletions().start()
     try:
         fake.reply("Hi Ana! Is Tuesday at 10 still good for your cleaning?")
         fake.end("confirmed", {"day": "Tuesday"}, text="Great, see you Tuesday at 10. Bye!")
         async with insecure_gateway(gateway) as gw:
+            stored = await gw.client.put("/v1/llm-credentials", json={"api_key": fake.api_key})
+            assert stored.status_code == 200, stored.text
             confirmed = await gw.client.post("/v1/dispositions", json={"name": "confirmed"})
             persona = await create_persona(
                 gw,
@@ -360,7 +361,6 @@ async def test_an_llm_persona_holds_a_conversation_and_ends_it_with_a_tool_call(
                     "kind": "llm",
                     "model": "gpt-test",
                     "base_url": fake.base_url,
-                    "api_key_env": "AGENTSMS_TEST_LLM_KEY",
                     "system_prompt": "You are the assistant of Acme Dental.",
                 },
                 publish=True,

@@ -517,5 +517,28 @@ async def test_unknown_provider_and_http_base_url_without_the_setting(gateway: G
             "api_base_url": "http://127.0.0.1:9",
         },
     )
-    fields = problem_fields(assert_problem(response, 422, "validation_failed"))
+    fields = problem_fields(assert_problem(response, 422, "unsafe_url"))
     assert "https" in fields["api_base_url"]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://127.0.0.1:9",
+        "https://[::ffff:169.254.169.254]",
+        "https://0x7f.1",
+        "https://localhost",
+    ],
+)
+async def test_a_carrier_api_url_inside_is_refused(gateway: Gateway, base_url: str) -> None:
+    """The worker calls this URL with the account's credentials: the SSRF guard's rules."""
+    response = await gateway.client.post(
+        "/v1/provider-accounts",
+        json={
+            "provider": "plivo",
+            "name": "x",
+            "credentials": {"auth_id": "MA1", "auth_token": "t"},
+            "api_base_url": base_url,
+        },
+    )
+    assert "api_base_url" in problem_fields(assert_problem(response, 422, "unsafe_url"))

@@ -33,7 +33,10 @@ PERSON = "+4915112345670"
 async def worker_app(backend_url: str) -> AsyncIterator[FastAPI]:
     """``agentsms serve`` as one process: the API and its built-in worker."""
     settings = conftest.test_settings(
-        backend_url, secret_key=Fernet.generate_key().decode(), smpp_sync_seconds=0.1
+        backend_url,
+        secret_key=Fernet.generate_key().decode(),
+        smpp_sync_seconds=0.1,
+        trusted_private_hosts="127.0.0.1",  # the fake SMSC listens on loopback
     )
     app = create_app(settings, run_worker=True)
     async with app.router.lifespan_context(app):

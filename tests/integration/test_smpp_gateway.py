@@ -45,7 +45,11 @@ class SmppSetup:
 
 @pytest.fixture(scope="session")
 async def smpp_app(backend_url: str) -> AsyncIterator[FastAPI]:
-    settings = conftest.test_settings(backend_url, secret_key=Fernet.generate_key().decode())
+    settings = conftest.test_settings(
+        backend_url,
+        secret_key=Fernet.generate_key().decode(),
+        trusted_private_hosts="127.0.0.1",  # the fake SMSC listens on loopback
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app

@@ -5,8 +5,9 @@ agent:
 
 - ``{"kind": "flow", "pathway": {...}}``: a deterministic pathway (see
   :mod:`agentsms.agents.pathway`), the built-in default that works offline;
-- ``{"kind": "llm", "model": ..., "base_url": ..., "api_key_env": ..., ...}``: any
-  OpenAI-compatible chat-completions endpoint (see :mod:`agentsms.agents.llm`);
+- ``{"kind": "llm", "model": ..., "base_url": ..., ...}``: any OpenAI-compatible
+  chat-completions endpoint (see :mod:`agentsms.agents.llm`), reached only through the
+  guarded transport and with the keys of the :class:`LlmAccess` the caller gives;
 - ``{"kind": "webhook", "url": ..., "secret": ...}``: the customer's own agent behind
   a signed POST (see :mod:`agentsms.agents.webhook_agent`).
 """
@@ -25,8 +26,9 @@ from agentsms.agents.base import (
     AgentOutput,
     Ending,
     HistoryEntry,
+    LlmAccess,
 )
-from agentsms.agents.config import FlowAgentConfig, parse_agent_config
+from agentsms.agents.config import FlowAgentConfig, parse_agent_config, without_secrets
 from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
 from agentsms.core.errors import invalid
 
@@ -37,11 +39,13 @@ __all__ = [
     "AgentOutput",
     "Ending",
     "HistoryEntry",
+    "LlmAccess",
     "build_agent",
     "check_start_node",
     "load_demo_pathway",
     "load_pathway_text",
     "validate_agent_config",
+    "without_secrets",
 ]
 
 
@@ -54,14 +58,20 @@ def validate_agent_config(config: Mapping[str, Any]) -> None:
     parse_agent_config(config)
 
 
-def build_agent(config: Mapping[str, Any], *, http: httpx.AsyncClient | None = None) -> Agent:
+def build_agent(
+    config: Mapping[str, Any],
+    *,
+    http: httpx.AsyncClient | None = None,
+    llm: LlmAccess | None = None,
+) -> Agent:
     """The agent for a (validated) agent config.
 
     ``http`` is the client used for outbound calls to customer URLs (webhook agents and
     pathway webhook nodes); pass the SSRF-safe client in production. Without it a plain
-    client is used, which is only right for tests and local development.
+    client is used, which is only right for tests and local development. ``llm`` is how
+    LLM agents (and pathway llm nodes) reach their servers; without it they fail.
     """
-    return parse_agent_config(config).build(http=http)
+    return parse_agent_config(config).build(http=http, llm=llm)
 
 
 def check_start_node(

@@ -8,10 +8,12 @@ returned replies, persists :attr:`AgentOutput.state` and ends the conversation w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+import httpx
 
 Role = Literal["agent", "person"]
 
@@ -23,6 +25,29 @@ class HistoryEntry:
     role: Role
     text: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LlmAccess:
+    """How LLM agents reach their servers, given by the caller (never by a persona).
+
+    ``transport(seconds)`` is the SSRF-guarded httpx transport every LLM request goes
+    through (one request capped at ``seconds``). The operator's key goes only to the
+    operator's own server (``operator_base_url``, used when a persona names no
+    ``base_url``); a persona's own ``base_url`` gets only its project's stored key.
+    """
+
+    transport: Callable[[float], httpx.AsyncBaseTransport]
+    operator_base_url: str
+    operator_api_key: str | None = None
+    project_api_key: str | None = None
+
+    def endpoint(self, base_url: str | None) -> tuple[str, str | None]:
+        """The base URL to call for a persona's ``base_url`` and the key to send (or None)."""
+        operator = self.operator_base_url.rstrip("/")
+        if base_url is None or base_url.rstrip("/") == operator:
+            return operator, self.project_api_key or self.operator_api_key
+        return base_url, self.project_api_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agentsms.core.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
-    from agentsms.agents.base import Agent
+    from agentsms.agents.base import Agent, LlmAccess
 
 AGENT_KINDS = ("flow", "llm", "webhook")
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NO_ENV_NAMES = (
+    "is not accepted: a persona never names a server environment variable; store the "
+    "project's own LLM API key with PUT /v1/llm-credentials"
+)
+
+
+SECRET_FIELDS = frozenset({"secret"})
+"""Agent config fields that are written but never read back (a webhook agent's secret)."""
+
+
+def without_secrets(value: Any) -> Any:
+    """``value`` (an agent config, or settings holding one) as reads show it: each secret
+    replaced by ``<name>_set: true``."""
+    if isinstance(value, Mapping):
+        shown: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in SECRET_FIELDS and isinstance(item, str):
+                shown[f"{key}_set"] = True
+            else:
+                shown[key] = without_secrets(item)
+        return shown
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
 
 
 class _Model(BaseModel):
@@ -37,11 +60,11 @@ class FlowAgentConfig(_Model):
     kind: Literal["flow"]
     pathway: dict[str, Any]
 
-    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
         from agentsms.agents.flow import FlowAgent
         from agentsms.agents.pathway import parse_pathway
 
-        return FlowAgent(parse_pathway(self.pathway), http=http)
+        return FlowAgent(parse_pathway(self.pathway), http=http, llm=llm)
 
 
 class LlmAgentConfig(_Model):
@@ -50,9 +73,9 @@ class LlmAgentConfig(_Model):
     kind: Literal["llm"] = "llm"
     model: Annotated[str, Field(min_length=1)]
     base_url: str | None = None
-    """Default: the OpenAI API. Any OpenAI-compatible server (vLLM, Ollama, ...)."""
-    api_key_env: Annotated[str, Field(pattern=ENV_NAME)] | None = "OPENAI_API_KEY"
-    """The environment variable holding the API key (``null`` for servers without keys)."""
+    """Default: the operator's LLM server (``AGENTSMS_LLM_BASE_URL``, the OpenAI API unless
+    set). Any OpenAI-compatible server (vLLM, Ollama, ...); the project's stored key (if
+    any) is sent to it, never the operator's."""
     system_prompt: str = ""
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=100_000)
@@ -64,10 +87,10 @@ class LlmAgentConfig(_Model):
         lambda value: None if value is None else _http_url(value)
     )
 
-    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
         from agentsms.agents.llm import LlmAgent
 
-        return LlmAgent(self)
+        return LlmAgent(self, llm)
 
 
 class WebhookAgentConfig(_Model):
@@ -93,7 +116,7 @@ class WebhookAgentConfig(_Model):
             raise ValueError("the secret must hold at least 16 random bytes")
         return value
 
-    def build(self, *, http: httpx.AsyncClient | None) -> Agent:
+    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
         from agentsms.agents.webhook_agent import WebhookAgent
 
         return WebhookAgent(self, http=http)
@@ -117,7 +140,7 @@ def _errors(error: ValidationError, prefix: str) -> list[FieldError]:
         if item["type"] == "missing":
             message = "required"
         elif item["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = NO_ENV_NAMES if item["loc"][-1:] == ("api_key_env",) else "unknown field"
         found.append(FieldError(path, message))
     return found
 

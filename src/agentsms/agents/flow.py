@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import regex
 
-from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending
+from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
 from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
@@ -112,11 +112,19 @@ class _Turn:
 
 
 class FlowAgent:
-    """Runs a validated :class:`Pathway`. ``http`` is used by webhook nodes."""
+    """Runs a validated :class:`Pathway`. ``http`` is used by webhook nodes, ``llm`` by llm
+    nodes."""
 
-    def __init__(self, pathway: Pathway, *, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        pathway: Pathway,
+        *,
+        http: httpx.AsyncClient | None = None,
+        llm: LlmAccess | None = None,
+    ) -> None:
         self.pathway = pathway
         self.http = http
+        self.llm = llm
 
     async def respond(self, turn: AgentInput) -> AgentOutput:
         """Answer one turn (see the module docstring)."""
@@ -409,7 +417,7 @@ class FlowAgent:
             dispositions=dispositions,
             extraction_schemas=run.input.extraction_schemas,
         )
-        output = await LlmAgent(LlmAgentConfig.model_validate(node.agent)).respond(turn)
+        output = await LlmAgent(LlmAgentConfig.model_validate(node.agent), self.llm).respond(turn)
         run.replies.extend(output.replies)
         run.llm_state = dict(output.state)
         if output.ending is None:

@@ -10,21 +10,21 @@ dispositions when given) and the extracted fields (shaped by the extraction sche
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import httpx
 import openai
 from openai import AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
-from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending
+from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
 
 END_TOOL = "end_conversation"
 NO_KEY = "not-needed"
-"""Sent as the API key to servers that take none (``api_key_env: null``)."""
+"""Sent as the API key when there is none to send (servers that take none)."""
 _THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 """Reasoning models served locally (e.g. through Ollama) prefix their answer with this."""
 OPENING_CUE = "(No text has been exchanged yet. Write the opening message.)"
@@ -118,7 +118,8 @@ def chat_messages(config: LlmAgentConfig, turn: AgentInput) -> list[dict[str, An
 
 def _retryable(error: openai.APIError) -> bool:
     if isinstance(error, openai.APIConnectionError):  # includes timeouts
-        return True
+        # A transport may mark errors that can never succeed (the SSRF guard's refusals).
+        return bool(getattr(error.__cause__, "retryable", True))
     if isinstance(error, openai.APIStatusError):
         return error.status_code in (408, 409, 429) or error.status_code >= 500
     return False
@@ -127,29 +128,33 @@ def _retryable(error: openai.APIError) -> bool:
 class LlmAgent:
     """An agent answering through an OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, config: LlmAgentConfig) -> None:
+    def __init__(self, config: LlmAgentConfig, access: LlmAccess | None) -> None:
         self.config = config
-
-    def _api_key(self) -> str:
-        name = self.config.api_key_env
-        if name is None:
-            return NO_KEY
-        key = os.environ.get(name)
-        if not key:
-            raise AgentFailed(
-                f"environment variable {name} (the API key) is not set", retryable=False
-            )
-        return key
+        self.access = access
 
     async def respond(self, turn: AgentInput) -> AgentOutput:
-        """Ask the model for the next text (or the end of the conversation)."""
+        """Ask the model for the next text (or the end of the conversation).
+
+        Every request goes through the access's guarded transport: the OpenAI client is
+        built on it, so the SSRF checks apply when it connects (each redirect included).
+        """
         config = self.config
+        if self.access is None:
+            raise AgentFailed("LLM agents are not configured in this process", retryable=False)
+        base_url, api_key = self.access.endpoint(config.base_url)
+        http = httpx.AsyncClient(
+            transport=self.access.transport(config.timeout_seconds),
+            timeout=config.timeout_seconds,
+            trust_env=False,
+        )
         try:
             async with AsyncOpenAI(
-                base_url=config.base_url,
-                api_key=self._api_key(),
+                base_url=base_url,
+                api_key=api_key or NO_KEY,
                 timeout=config.timeout_seconds,
                 max_retries=0,  # the caller's job queue retries with backoff
+                # The SDK annotates httpx2 clients and takes httpx ones alike.
+                http_client=cast("Any", http),
             ) as client:
                 completion = await client.chat.completions.create(
                     model=config.model,
@@ -167,7 +172,11 @@ class LlmAgent:
         except openai.APIError as exc:
             status = getattr(exc, "status_code", None)
             reason = f"{status} {exc.message}" if status else exc.message
+            if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
+                reason = f"{reason} ({exc.__cause__})"
             raise AgentFailed(f"LLM call failed: {reason}", retryable=_retryable(exc)) from exc
+        finally:
+            await http.aclose()
         if not completion.choices:
             raise AgentFailed("LLM answered without a choice", retryable=True)
         message = completion.choices[0].message

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from agentsms import agents
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
@@ -29,7 +30,7 @@ def conversation(row: Row, messages: Sequence[Row] | None = None) -> schemas.Con
         persona_id=settings.get("persona_id"),
         agent_paused=bool(row["agent_paused"]),
         metadata=dict(row["metadata"] or {}),
-        settings=settings,
+        settings=agents.without_secrets(settings),
         outcome=row["outcome"],
         extracted=dict(row["extracted"] or {}),
         end_reason=row["end_reason"],

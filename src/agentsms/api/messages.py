@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -14,7 +15,7 @@ from agentsms.api.deps import CurrentProject, State, app_state
 from agentsms.api.idempotent import answer, request_digest
 from agentsms.api.intake import PendingSend
 from agentsms.config import Settings
-from agentsms.core import idempotency, reactions
+from agentsms.core import idempotency, personas, reactions
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.messages import OutboundSpec
@@ -41,8 +42,12 @@ def conversation_input(
     if options.webhook_url is not None:
         webhooks.check_url(options.webhook_url, "conversation.webhook_url", settings)
     agent = given.get("persona_settings")
-    if isinstance(agent, dict) and agent.get("kind") == "webhook" and "url" in agent:
-        webhooks.check_url(str(agent["url"]), "conversation.persona_settings.url", settings)
+    if isinstance(agent, dict):
+        personas.check_agent_urls(
+            agent,
+            "conversation.persona_settings",
+            partial(webhooks.url_problem, settings=settings),
+        )
     return ConversationInput(settings=given, metadata=options.metadata)
 
 

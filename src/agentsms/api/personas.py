@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from agentsms import webhooks
+from agentsms import agents, webhooks
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import personas as service
@@ -34,7 +34,9 @@ def _persona(row: Row, versions: Sequence[Row]) -> schemas.Persona:
         production_version=row["production_version"],
         versions=[
             schemas.PersonaVersion(
-                version=v["version"], config=dict(v["config"]), created_at=v["created_at"]
+                version=v["version"],
+                config=agents.without_secrets(v["config"]),
+                created_at=v["created_at"],
             )
             for v in versions
         ],
@@ -133,7 +135,13 @@ async def create_pathway(
 ) -> schemas.Pathway:
     """Validated on upload; errors name the node (``document.nodes.<id>...``)."""
     async with state.db.write() as conn:
-        row, version = await service.create_pathway(conn, project.id, body.name, body.document)
+        row, version = await service.create_pathway(
+            conn,
+            project.id,
+            body.name,
+            body.document,
+            url_problem=partial(webhooks.url_problem, settings=state.settings),
+        )
     return _pathway(row, [version])
 
 
@@ -162,7 +170,13 @@ async def add_pathway_version(
     pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
     async with state.db.write() as conn:
-        await service.add_pathway_version(conn, project.id, pathway_id, body.document)
+        await service.add_pathway_version(
+            conn,
+            project.id,
+            pathway_id,
+            body.document,
+            url_problem=partial(webhooks.url_problem, settings=state.settings),
+        )
         row = await service.get_pathway(conn, project.id, pathway_id)
         return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from agentsms import agents
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import projects as service
@@ -12,7 +13,9 @@ router = APIRouter(prefix="/v1/project", tags=["project"])
 
 
 def _out(project: service.Project) -> schemas.Project:
-    return schemas.Project(id=project.id, name=project.name, settings=dict(project.settings))
+    return schemas.Project(
+        id=project.id, name=project.name, settings=agents.without_secrets(project.settings)
+    )
 
 
 @router.get("", response_model=schemas.Project, summary="The calling key's project")

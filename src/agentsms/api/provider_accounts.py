@@ -44,7 +44,7 @@ async def create_account(
         api_base_url=body.api_base_url,
     )
     account = service.validate(project.id, spec, state.settings)
-    await service.verify(account)
+    await service.verify(account, state.settings)
     async with state.db.write() as conn:
         row = await service.store(conn, project.id, account, state.settings)
     return render(row, state.settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from agentsms import agents
 from agentsms.api import schemas
 from agentsms.core import statuses
 from agentsms.store.repositories import Row
@@ -74,7 +75,7 @@ def number(row: Row) -> schemas.Number:
         throughput_mps=row["throughput_mps"],
         price_per_segment=_money(row["price_per_segment"]),
         currency=row["currency"],
-        settings=dict(row["settings"] or {}),
+        settings=agents.without_secrets(row["settings"] or {}),
         created_at=row["created_at"],
     )
 

@@ -378,6 +378,21 @@ class ProviderAccountCreate(_Strict):
     )
 
 
+class LlmCredentialsUpdate(_Strict):
+    """The project's own LLM API key: sent to the servers its LLM personas name."""
+
+    api_key: str = Field(min_length=1, max_length=1000, description="Write-only")
+
+
+class LlmCredentials(BaseModel):
+    """Whether the project has an LLM API key; the key itself is never returned."""
+
+    object: Literal["llm_credentials"] = "llm_credentials"
+    api_key_set: bool
+    api_key_hint: str | None = Field(description="The key's last four characters, e.g. …a1b2")
+    updated_at: datetime | None
+
+
 class ProviderAccount(BaseModel):
     """A provider account. Credentials are never returned: ``credentials_set`` names them."""
 

@@ -22,9 +22,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import agents, webhooks
-from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry
+from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry, LlmAccess
 from agentsms.config import Settings
-from agentsms.core import conversations, personas, spend, statuses
+from agentsms.core import conversations, llm_credentials, personas, spend, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
@@ -157,9 +157,9 @@ class ConversationJobs:
                     await _drop_opening(conn, opening, prepared)
                 await queue.finish(conn, [job.id])
             return
-        config, turn = prepared
+        config, turn, llm = prepared
         try:
-            output = await self._respond(config, turn)
+            output = await self._respond(config, turn, llm)
         except AgentFailed as failure:
             await self._agent_failed(job, conversation_id, opening, failure)
             return
@@ -169,8 +169,8 @@ class ConversationJobs:
 
     async def _prepare(
         self, conn: AsyncConnection, conversation_id: str, opening: str | None, current: str | None
-    ) -> tuple[dict[str, Any], AgentInput] | str:
-        """The agent config and its input, or why there is no turn to take."""
+    ) -> tuple[dict[str, Any], AgentInput, LlmAccess] | str:
+        """The agent config, its input and its LLM access, or why there is no turn to take."""
         conversation = await repo.get_by_id(conn, conversation_id)
         if conversation is None:
             return "conversation_gone"
@@ -207,11 +207,16 @@ class ConversationJobs:
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
         )
-        return config, turn
+        key = None
+        if llm_credentials.uses_llm(config):
+            key = await llm_credentials.project_key(conn, conversation["project_id"], self.settings)
+        return config, turn, llm_credentials.llm_access(self.settings, key)
 
-    async def _respond(self, config: Mapping[str, Any], turn: AgentInput) -> AgentOutput:
+    async def _respond(
+        self, config: Mapping[str, Any], turn: AgentInput, llm: LlmAccess
+    ) -> AgentOutput:
         async with webhooks.safe_client(self.settings) as http:
-            agent = agents.build_agent(config, http=http)
+            agent = agents.build_agent(config, http=http, llm=llm)
             try:
                 return await agent.respond(turn)
             except AgentFailed:

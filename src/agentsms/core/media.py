@@ -11,10 +11,11 @@ so that nothing the person sent is lost.
 Media URLs use ``AGENTSMS_MEDIA_BASE_URL`` when it is set (a separate origin, so that media
 never shares one with the dashboard), else ``AGENTSMS_PUBLIC_URL``.
 
-``fetch`` is the one place that reaches out; it refuses non-https URLs (unless
-``AGENTSMS_ALLOW_INSECURE_URLS``), follows at most a few redirects (each re-checked, the
-carrier's credentials only sent to the carrier's own API host), and stops at
-``media_max_bytes`` and ``media_fetch_timeout_seconds``.
+``fetch`` is the one place that reaches out; it refuses what the SSRF guard refuses
+(non-https URLs and inside addresses, unless ``AGENTSMS_ALLOW_INSECURE_URLS`` or the
+operator's ``AGENTSMS_TRUSTED_PRIVATE_HOSTS``), follows at most a few redirects (each
+re-checked, the carrier's credentials only sent to the carrier's own API host), and stops
+at ``media_max_bytes`` and ``media_fetch_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 import structlog
@@ -151,10 +152,9 @@ def require_uploads(
 
 
 def _check_url(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
-    allowed = ("https", "http") if settings.allow_insecure_urls else ("https",)
-    if parts.scheme not in allowed or not parts.hostname:
-        raise MediaFetchError(f"refusing to fetch {parts.scheme or 'a relative'} URL")
+    problem = url_problem(url, settings)
+    if problem is not None:
+        raise MediaFetchError(f"refused: {problem}")
 
 
 async def fetch(url: str, settings: Settings, auth_for: AuthFor | None = None) -> FetchedMedia:

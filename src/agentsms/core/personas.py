@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import agents
-from agentsms.agents.pathway import load_pathway_text
+from agentsms.agents.pathway import LlmNode, load_pathway_text, parse_pathway
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
@@ -50,6 +50,37 @@ def _check_agent(config: Mapping[str, Any], field: str) -> None:
         ) from None
 
 
+def _called_urls(agent: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
+    """The URLs agentsms itself calls for an agent config, by field path (an invalid
+    pathway has none here: its validation reports it)."""
+    if agent.get("kind") == "flow":
+        try:
+            nodes = parse_pathway(agent.get("pathway")).nodes.values()
+        except ValidationFailed:
+            return []
+        return [
+            (f"{field}.pathway.nodes.{node.id}.agent.base_url", str(node.agent["base_url"]))
+            for node in nodes
+            if isinstance(node, LlmNode) and node.agent.get("base_url")
+        ]
+    return [(f"{field}.{key}", agent[key]) for key in ("url", "base_url") if agent.get(key)]
+
+
+def check_agent_urls(agent: Mapping[str, Any], field: str, url_problem: UrlProblem) -> None:
+    """Refuse (422 ``unsafe_url`` naming each field) an agent config whose webhook URL or LLM
+    ``base_url`` may never be called: refused when saved, not at each turn (the guard still
+    checks every connection)."""
+    errors = [
+        FieldError(path, problem)
+        for path, url in _called_urls(agent, field)
+        if (problem := url_problem(str(url))) is not None
+    ]
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors, code="unsafe_url"
+        )
+
+
 # --- pathways ---------------------------------------------------------------------------
 
 
@@ -63,14 +94,27 @@ def _document(document: Mapping[str, Any] | str) -> dict[str, Any]:
     return dict(document)
 
 
+def _check_pathway(document: Mapping[str, Any], url_problem: UrlProblem | None) -> None:
+    agent = {"kind": "flow", "pathway": dict(document)}
+    _check_agent(agent, "document")
+    if url_problem is not None:
+        check_agent_urls(agent, "document", url_problem)
+
+
 async def create_pathway(
-    conn: AsyncConnection, project_id: str, name: str, document: Mapping[str, Any] | str
+    conn: AsyncConnection,
+    project_id: str,
+    name: str,
+    document: Mapping[str, Any] | str,
+    *,
+    url_problem: UrlProblem | None = None,
 ) -> tuple[Row, Row]:
-    """A pathway and its version 1, validated (errors name the node)."""
+    """A pathway and its version 1, validated (errors name the node; ``url_problem`` says
+    why an llm node's ``base_url`` may never be called)."""
     if not name.strip():
         raise invalid("name", "must not be empty")
     document = _document(document)
-    _check_agent({"kind": "flow", "pathway": dict(document)}, "document")
+    _check_pathway(document, url_problem)
     now = utcnow()
     row = {"id": new_id("pw"), "project_id": project_id, "name": name.strip(), "created_at": now}
     await repo.insert_pathway(conn, row)
@@ -80,11 +124,17 @@ async def create_pathway(
 
 
 async def add_pathway_version(
-    conn: AsyncConnection, project_id: str, pathway_id: str, document: Mapping[str, Any] | str
+    conn: AsyncConnection,
+    project_id: str,
+    pathway_id: str,
+    document: Mapping[str, Any] | str,
+    *,
+    url_problem: UrlProblem | None = None,
 ) -> Row:
+    """A new version of a pathway, validated as for ``create_pathway``."""
     await get_pathway(conn, project_id, pathway_id)
     document = _document(document)
-    _check_agent({"kind": "flow", "pathway": dict(document)}, "document")
+    _check_pathway(document, url_problem)
     number = await repo.latest_version(conn, pathway_versions, pathway_id) + 1
     version = {
         "pathway_id": pathway_id,
@@ -133,12 +183,8 @@ def _check_persona_config(config: Mapping[str, Any], url_problem: UrlProblem | N
         if not isinstance(config["agent"], Mapping):
             raise invalid("agent", "must be an object with a kind")
         _check_agent(config["agent"], "agent")
-        agent = config["agent"]
-        # A webhook agent's URL is called by agentsms itself: refused now, not at each turn.
-        if agent.get("kind") == "webhook" and url_problem is not None:
-            problem = url_problem(str(agent["url"]))
-            if problem is not None:
-                raise invalid("agent.url", problem, code="unsafe_url")
+        if url_problem is not None:
+            check_agent_urls(config["agent"], "agent", url_problem)
     elif not config.get("pathway_id"):
         raise invalid("agent", "give an agent config or a pathway_id")
 
@@ -166,7 +212,7 @@ async def create_persona(
 
     ``alias`` is its numeric alias (unique in the project; the next free one if absent),
     for APIs that name agents by integer (Vida's ``agentId``). ``url_problem`` says why a
-    webhook agent's URL may never be called (``webhooks.url_problem``).
+    webhook agent's URL or an LLM's ``base_url`` may never be called (``webhooks.url_problem``).
     """
     if not name.strip():
         raise invalid("name", "must not be empty")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -22,11 +22,14 @@ from agentsms.providers.base import (
     ProviderAccount,
     ProviderEvents,
 )
+from agentsms.providers.carrier import REQUEST_TIMEOUT_SECONDS, HttpCarrier
 from agentsms.providers.catalog import CARRIERS, CarrierSpec
+from agentsms.providers.smpp import SmppProvider
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
+from agentsms.webhooks.ssrf import guarded_transport, tcp_address_vetter, url_problem
 
 log = structlog.get_logger("agentsms.provider_accounts")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -120,17 +123,19 @@ def _base_url(carrier: CarrierSpec, given: str | None, settings: Settings) -> st
     parts = urlsplit(given.strip())
     if parts.scheme not in carrier.schemes or not parts.hostname:
         raise invalid("api_base_url", f"must be a {' or '.join(carrier.schemes)} URL with a host")
-    if parts.scheme == "http" and not settings.allow_insecure_urls:
-        raise invalid(
-            "api_base_url", "must be https (set AGENTSMS_ALLOW_INSECURE_URLS=true to allow http)"
-        )
+    # agentsms connects here with the account's credentials: the SSRF guard's rules (an
+    # SMSC's host as an https URL's would be).
+    http = parts.scheme in ("http", "https")
+    problem = url_problem(given.strip() if http else f"https://{parts.netloc}/", settings)
+    if problem is not None:
+        raise invalid("api_base_url", problem, code="unsafe_url")
     return given.strip().rstrip("/")
 
 
-async def verify(account: ProviderAccount) -> None:
+async def verify(account: ProviderAccount, settings: Settings) -> None:
     """Ask the carrier whether the credentials work (422 naming the credential if not,
     502 if the carrier cannot be reached). For SMPP this binds once and unbinds."""
-    adapter = build_adapter(account, None)
+    adapter = build_adapter(account, None, settings)
     try:
         await adapter.check_credentials()
     except CredentialsRejected as error:
@@ -198,20 +203,27 @@ def open_account(row: Row, settings: Settings) -> ProviderAccount:
 
 
 def build_adapter(
-    account: ProviderAccount, events: ProviderEvents | None, settings: Settings | None = None
+    account: ProviderAccount, events: ProviderEvents | None, settings: Settings
 ) -> AccountAdapter:
     """The adapter of an account (``LookupError`` for a provider this build does not
-    know; ``ValidationFailed`` naming the field when the adapter cannot use the account)."""
+    know; ``ValidationFailed`` naming the field when the adapter cannot use the account).
+    A carrier's API or SMSC is reached through the SSRF guard: its address is the tenant's."""
     carrier = CARRIERS.get(account.provider)
     if carrier is None:
         raise LookupError(f"this agentsms has no adapter for {account.provider!r}")
+    cls: Any = carrier.adapter_class()
+    guarded: dict[str, Any] = {}
+    if issubclass(cls, HttpCarrier):
+        guarded["transport"] = guarded_transport(settings, total_seconds=REQUEST_TIMEOUT_SECONDS)
+    elif issubclass(cls, SmppProvider):
+        guarded["vet"] = tcp_address_vetter(settings)
     try:
-        adapter: AccountAdapter = carrier.adapter_class()(account, events=events)
+        adapter: AccountAdapter = cls(account, events=events, **guarded)
     except ValueError as error:
         # Adapters name the field first: "credentials.password: SMPP allows at most 8 ..."
         field_name, _, reason = str(error).partition(": ")
         raise invalid(field_name, reason) from None
-    if settings is not None and hasattr(adapter, "tolerance_seconds"):
+    if hasattr(adapter, "tolerance_seconds"):
         adapter.tolerance_seconds = settings.callback_tolerance_seconds
     return adapter
 

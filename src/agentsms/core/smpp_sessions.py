@@ -20,7 +20,7 @@ from agentsms.config import Settings
 from agentsms.core import provider_accounts
 from agentsms.providers.base import ProviderAccount, ProviderEvents
 from agentsms.providers.registry import ProviderRegistry
-from agentsms.providers.smpp import SmppOptions, SmppProvider
+from agentsms.providers.smpp import AddressVetter, SmppOptions, SmppProvider
 from agentsms.store.db import Database
 
 log = structlog.get_logger("agentsms.smpp_sessions")
@@ -35,10 +35,13 @@ class SmppSessions:
         events: ProviderEvents,
         *,
         options: SmppOptions | None = None,
+        vet: AddressVetter | None = None,
     ) -> None:
+        """``vet`` is the SSRF guard in production (``webhooks.ssrf.tcp_address_vetter``)."""
         self.registry = registry
         self.events = events
         self.options = options
+        self.vet = vet
 
     def running(self) -> dict[str, SmppProvider]:
         """The SMPP adapters of this process, by account id."""
@@ -59,7 +62,7 @@ class SmppSessions:
             session = running.get(account_id)
             if session is None or session.account != account:
                 try:
-                    session = SmppProvider(account, self.events, self.options)
+                    session = SmppProvider(account, self.events, self.options, vet=self.vet)
                 except ValueError as error:
                     log.error("smpp_sessions.bad_account", account_id=account_id, error=str(error))
                     continue

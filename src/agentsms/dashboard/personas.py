@@ -4,6 +4,7 @@ each pathway drawn as a graph."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from agentsms.agents.pathway import edges, parse_pathway
+from agentsms.core import llm_credentials
 from agentsms.core import personas as service
 from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed, invalid
 from agentsms.dashboard import graph
@@ -22,6 +24,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.webhooks.ssrf import url_problem
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -32,6 +35,7 @@ async def _list_page(
     request: Request, viewer: SignedIn, extra: dict[str, Any], status_code: int = 200
 ) -> Response:
     async with viewer.state.db.read() as conn:
+        llm_key = await llm_credentials.key_status(conn, viewer.project.id)
         personas = [
             (row, await service.persona_versions_of(conn, row["id"]))
             for row in await service.list_personas(conn, viewer.project.id)
@@ -43,12 +47,17 @@ async def _list_page(
     context: dict[str, Any] = {
         "personas": personas,
         "pathways": pathways,
+        "llm_key": llm_key,
         "errors": {},
         "form": {},
         "notice": request.query_params.get("notice"),
     }
     context.update(extra)
     return page(request, "personas.html", context, status_code=status_code, nav="personas")
+
+
+def _url_problem(viewer: SignedIn) -> service.UrlProblem:
+    return partial(url_problem, settings=viewer.state.settings)
 
 
 def _back(path: str, notice: str) -> Response:
@@ -103,7 +112,9 @@ async def upload_pathway(
         if errors:
             raise ValidationFailed("name: must not be empty", errors=errors)
         async with viewer.state.db.write() as conn:
-            row, _ = await service.create_pathway(conn, viewer.project.id, name, text)
+            row, _ = await service.create_pathway(
+                conn, viewer.project.id, name, text, url_problem=_url_problem(viewer)
+            )
     except AgentsmsError as error:
         form = {"name": name, "document": document}
         return await _list_page(request, viewer, {"errors": _by_field(error), "form": form}, 422)
@@ -160,7 +171,9 @@ async def upload_version(
     try:
         text = await _document_text(file, document)
         async with viewer.state.db.write() as conn:
-            version = await service.add_pathway_version(conn, viewer.project.id, pathway_id, text)
+            version = await service.add_pathway_version(
+                conn, viewer.project.id, pathway_id, text, url_problem=_url_problem(viewer)
+            )
     except AgentsmsError as error:
         if error.status == 404:
             raise
@@ -191,6 +204,28 @@ async def create_persona(
         return await _list_page(request, viewer, {"errors": found, "form": form}, 422)
     state = "in production" if publish else "as a draft"
     return _back("/personas", f"Persona {row['name']} created {state}.")
+
+
+@router.post("/personas/llm-key", dependencies=[Protected])
+async def set_llm_key(
+    request: Request,
+    viewer: SignedIn,
+    api_key: Annotated[str, Form()] = "",
+    remove: Annotated[str, Form()] = "",
+) -> Response:
+    """Store, replace or forget the project's LLM API key (never shown again)."""
+    try:
+        async with viewer.state.db.write() as conn:
+            if remove:
+                await llm_credentials.remove_key(conn, viewer.project.id)
+            else:
+                await llm_credentials.set_key(
+                    conn, viewer.project.id, api_key, viewer.state.settings
+                )
+    except AgentsmsError as error:
+        found = errors_by_field(error.errors) or {"api_key": [error.detail]}
+        return await _list_page(request, viewer, {"errors": found}, 422)
+    return _back("/personas", "LLM API key removed." if remove else "LLM API key saved.")
 
 
 @router.post("/personas/{persona_id}/publish", dependencies=[Protected])

@@ -32,6 +32,7 @@ from agentsms.providers.base import (
 )
 
 SEND_CONCURRENCY = 8
+REQUEST_TIMEOUT_SECONDS = 15.0
 USER_AGENT = "agentsms"
 
 
@@ -146,13 +147,16 @@ class HttpCarrier:
         *,
         events: ProviderEvents | None = None,
         client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` is the SSRF guard in production (the account's URL is the tenant's)."""
         self.account = account
         self.credentials = account.credentials
         self.client = client or httpx.AsyncClient(
             base_url=account.api_base_url.rstrip("/"),
-            timeout=httpx.Timeout(15.0, connect=5.0),
+            timeout=httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=5.0),
             headers={"User-Agent": USER_AGENT},
+            transport=transport,
         )
         self._limit = asyncio.Semaphore(SEND_CONCURRENCY)
 
@@ -169,7 +173,8 @@ class HttpCarrier:
                     return SendError(
                         code="network_error",
                         message=f"{self.name} could not be reached: {error!r}",
-                        retryable=True,
+                        # A transport marks what can never succeed (the SSRF guard's refusals).
+                        retryable=bool(getattr(error, "retryable", True)),
                     )
 
         return list(await asyncio.gather(*(one(r) for r in requests)))

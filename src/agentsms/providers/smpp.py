@@ -43,7 +43,7 @@ import random
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -130,6 +130,10 @@ class SmppOptions:
         if options.window < 1:
             raise ValueError("api_base_url: SMPP option window must be at least 1")
         return options
+
+
+AddressVetter = Callable[[str, int], Awaitable[Sequence[str]]]
+"""The addresses a host may be reached at; raises ``OSError`` for a host that may not be."""
 
 
 class SmppError(Exception):
@@ -371,9 +375,13 @@ class SmppProvider:
         account: ProviderAccount,
         events: ProviderEvents | None = None,
         options: SmppOptions | None = None,
+        *,
+        vet: AddressVetter | None = None,
     ) -> None:
+        """``vet`` is the SSRF guard in production: the SMSC's host is the tenant's."""
         self.account = account
         self.account_id = account.id
+        self._vet = vet
         self.endpoint = Endpoint.from_account(account, options)
         self.options = self.endpoint.options
         self._events: ProviderEvents = events if events is not None else _NoEvents()
@@ -515,13 +523,27 @@ class SmppProvider:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.options.reconnect_max)
 
-    async def _connect(self) -> _Link:
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP (or TLS) connection to the SMSC: to an address ``vet`` allowed, if given
+        (TLS still checks the certificate against the host name)."""
         endpoint = self.endpoint
         context = ssl.create_default_context() if endpoint.tls else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(endpoint.host, endpoint.port, ssl=context),
-            self.options.connect_timeout,
-        )
+        if self._vet is None:
+            return await asyncio.open_connection(endpoint.host, endpoint.port, ssl=context)
+        name = endpoint.host if context is not None else None
+        last: OSError | None = None
+        for address in await self._vet(endpoint.host, endpoint.port):
+            try:
+                return await asyncio.open_connection(
+                    address, endpoint.port, ssl=context, server_hostname=name
+                )
+            except OSError as error:
+                last = error
+        raise last or OSError(f"{endpoint.host} has no address")
+
+    async def _connect(self) -> _Link:
+        endpoint = self.endpoint
+        reader, writer = await asyncio.wait_for(self._open(), self.options.connect_timeout)
         link = _Link(reader, writer, self._on_request)
         link.tasks.append(asyncio.create_task(link.run()))
         bind = codec.Bind(endpoint.system_id, endpoint.password, endpoint.system_type)

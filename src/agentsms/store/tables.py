@@ -232,6 +232,16 @@ provider_accounts = Table(
 
 numbers.append_column(Column("provider_account_id", String(40), nullable=True))
 
+# A project's own LLM API key (sealed like carrier credentials; never read back out).
+llm_credentials = Table(
+    "llm_credentials",
+    metadata,
+    Column("project_id", String(40), ForeignKey("projects.id"), primary_key=True),
+    Column("api_key", Text, nullable=False),
+    Column("hint", String(16), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # Every carrier message id an account's callbacks already delivered: a repeat is dropped.
 inbound_seen = Table(
     "inbound_seen",

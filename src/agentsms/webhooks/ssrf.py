@@ -10,13 +10,18 @@ IPv4-mapped, 6to4 and NAT64 forms), then connects to the address it checked, so 
 answer cannot change between the check and the connection. Every redirect is a new request
 through the same checks. Response size and total time are capped.
 
-``Settings.allow_insecure_urls`` (``AGENTSMS_ALLOW_INSECURE_URLS=1``) turns all of this
-off (http and private targets allowed) for local development and tests.
+``Settings.trusted_private_hosts`` (``AGENTSMS_TRUSTED_PRIVATE_HOSTS``) is the operator's
+allow-list of private servers (an LLM server on the LAN): a host listed by name, an address
+listed or inside a listed network, may be private and may use http. Only the operator sets
+it; no tenant setting widens the guard. ``Settings.allow_insecure_urls``
+(``AGENTSMS_ALLOW_INSECURE_URLS=1``) turns all of this off (http and private targets
+allowed) for local development and tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -24,15 +29,17 @@ import ssl
 import time
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import httpcore
 import httpx
 import structlog
 
-from agentsms.config import Settings
+from agentsms.config import Settings, trusted_host_entries
 from agentsms.core.errors import ValidationFailed, invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -46,6 +53,55 @@ class UnsafeURL(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class UrlPolicy:
+    """What the guard allows: everything (``allow_insecure``), or public addresses plus the
+    operator's trusted private hosts (names, and addresses or networks)."""
+
+    allow_insecure: bool = False
+    trusted_names: frozenset[str] = frozenset()
+    trusted_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> UrlPolicy:
+        """The policy of a deployment's settings."""
+        return _policy(settings.allow_insecure_urls, settings.trusted_private_hosts)
+
+    def trusts_name(self, host: str) -> bool:
+        """Whether the operator listed ``host`` by name (or its literal address)."""
+        name = host.lower().strip("[]").rstrip(".")
+        if name in self.trusted_names:
+            return True
+        try:
+            address = literal_address(name)
+        except UnsafeURL:
+            return False
+        return address is not None and self.trusts_address(address)
+
+    def trusts_address(self, address: IPAddress) -> bool:
+        """Whether ``address`` (or the IPv4 address it carries) is in a trusted network."""
+        candidates: list[IPAddress] = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        return any(
+            candidate.version == network.version and candidate in network
+            for candidate in candidates
+            for network in self.trusted_networks
+        )
+
+
+@functools.cache
+def _policy(allow_insecure: bool, trusted: str) -> UrlPolicy:
+    names: set[str] = set()
+    networks: list[IPNetwork] = []
+    for entry in trusted_host_entries(trusted):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            names.add(entry)
+    return UrlPolicy(allow_insecure, frozenset(names), tuple(networks))
 
 
 def blocked_reason(address: IPAddress) -> str | None:
@@ -137,26 +193,28 @@ def literal_address(host: str) -> IPAddress | None:
     return parse_ipv4_literal(bare)
 
 
-def vet_url(url: str | httpx.URL, *, allow_insecure: bool) -> httpx.URL:
+def vet_url(url: str | httpx.URL, policy: UrlPolicy) -> httpx.URL:
     """Parse ``url`` and refuse what can never be fetched; returns the parsed URL.
 
     Checks the scheme, the presence of a host, and a literal address host. A host name
-    is only resolved (and its addresses checked) when the client connects.
+    is only resolved (and its addresses checked) when the client connects. A host the
+    operator trusts may be private and may use http.
     """
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError) as error:
         raise UnsafeURL(f"is not a valid URL ({error})") from None
-    allowed = ("http", "https") if allow_insecure else ("https",)
-    if parsed.scheme not in allowed:
+    if parsed.scheme not in ("http", "https"):
         raise UnsafeURL(
-            "must be an https URL" if not allow_insecure else "must be an http or https URL"
+            "must be an http or https URL" if policy.allow_insecure else "must be an https URL"
         )
     host = parsed.host
     if not host:
         raise UnsafeURL("must have a host")
-    if allow_insecure:
+    if policy.allow_insecure or policy.trusts_name(host):
         return parsed
+    if parsed.scheme != "https":
+        raise UnsafeURL("must be an https URL")
     name = host.lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         raise UnsafeURL(f"{host} always names this machine")
@@ -186,7 +244,7 @@ def url_problem(url: str, settings: Settings) -> str | None:
     ``recipients[3].media_urls[0]``).
     """
     try:
-        vet_url(url, allow_insecure=settings.allow_insecure_urls)
+        vet_url(url, UrlPolicy.of(settings))
     except UnsafeURL as unsafe:
         return unsafe.reason
     return None
@@ -198,7 +256,7 @@ def check_url(url: str, field: str, settings: Settings) -> None:
     With ``AGENTSMS_ALLOW_INSECURE_URLS=1`` only the scheme (http or https) is checked.
     """
     try:
-        vet_url(url, allow_insecure=settings.allow_insecure_urls)
+        vet_url(url, UrlPolicy.of(settings))
     except UnsafeURL as unsafe:
         raise _invalid(field, unsafe.reason) from None
 
@@ -235,15 +293,17 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
     against the name while the socket goes to the address that was vetted.
     """
 
-    def __init__(self, *, allow_insecure: bool, resolver: Resolver, dialer: Dialer | None) -> None:
-        self._allow_insecure = allow_insecure
+    def __init__(self, *, policy: UrlPolicy, resolver: Resolver, dialer: Dialer | None) -> None:
+        self._policy = policy
         self._resolver = resolver
         self._dialer = dialer
         self._default = httpcore.AnyIOBackend()
 
     async def addresses(self, host: str, port: int) -> list[str]:
         """The vetted addresses to dial for ``host``; raises ``UnsafeURL``."""
-        literal = literal_address(host) if not self._allow_insecure else None
+        policy = self._policy
+        anything = policy.allow_insecure or host.lower().rstrip(".") in policy.trusted_names
+        literal = literal_address(host) if not policy.allow_insecure else None
         if literal is not None:
             candidates: Sequence[str] = [str(literal)]
         else:
@@ -256,7 +316,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         vetted: list[str] = []
         for candidate in candidates:
             address = ipaddress.ip_address(candidate.split("%", 1)[0])
-            if not self._allow_insecure:
+            if not anything and not policy.trusts_address(address):
                 reason = blocked_reason(address)
                 if reason is not None:
                     raise UnsafeURL(f"{host} resolves to {reason}")
@@ -294,6 +354,30 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._default.sleep(seconds)
+
+
+class BlockedAddress(ConnectionRefusedError):
+    """A raw TCP connection (an SMPP session) refused by the SSRF checks."""
+
+
+def tcp_address_vetter(
+    settings: Settings, resolver: Resolver | None = None
+) -> Callable[[str, int], Awaitable[list[str]]]:
+    """For raw TCP connections to a tenant's host (an SMSC): the vetted addresses to dial,
+    as for HTTP; ``BlockedAddress`` (an ``OSError``) for a host that may not be reached."""
+    backend = VettingBackend(
+        policy=UrlPolicy.of(settings), resolver=resolver or system_resolver, dialer=None
+    )
+
+    async def vet(host: str, port: int) -> list[str]:
+        try:
+            return await backend.addresses(host, port)
+        except UnsafeURL as unsafe:
+            raise BlockedAddress(unsafe.reason) from None
+        except httpcore.ConnectError as error:
+            raise OSError(str(error)) from None
+
+    return vet
 
 
 class BlockedRequest(httpx.ConnectError):
@@ -353,7 +437,7 @@ class SafeTransport(httpx.AsyncHTTPTransport):
     def __init__(
         self,
         *,
-        allow_insecure: bool,
+        policy: UrlPolicy,
         total_seconds: float,
         max_bytes: int,
         resolver: Resolver | None = None,
@@ -361,11 +445,11 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
-        self._allow_insecure = allow_insecure
+        self._policy = policy
         self._total = total_seconds
         self._max_bytes = max_bytes
         self.backend = VettingBackend(
-            allow_insecure=allow_insecure, resolver=resolver or system_resolver, dialer=dialer
+            policy=policy, resolver=resolver or system_resolver, dialer=dialer
         )
         context = (
             verify
@@ -381,7 +465,7 @@ class SafeTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         deadline = time.monotonic() + self._total
         try:
-            vet_url(request.url, allow_insecure=self._allow_insecure)
+            vet_url(request.url, self._policy)
             async with asyncio.timeout(self._total):
                 response = await super().handle_async_request(request)
         except UnsafeURL as unsafe:
@@ -393,6 +477,30 @@ class SafeTransport(httpx.AsyncHTTPTransport):
             stream, limit=self._max_bytes, deadline=deadline, request=request
         )
         return response
+
+
+def guarded_transport(
+    settings: Settings,
+    *,
+    total_seconds: float,
+    max_bytes: int | None = None,
+    resolver: Resolver | None = None,
+    dialer: Dialer | None = None,
+    verify: ssl.SSLContext | bool = True,
+) -> SafeTransport:
+    """The SSRF-safe transport under the deployment's policy, for any client that reaches a
+    tenant's URL (``safe_client``, the LLM agent's OpenAI client).
+
+    ``max_bytes`` defaults to ``Settings.outbound_max_response_bytes``.
+    """
+    return SafeTransport(
+        policy=UrlPolicy.of(settings),
+        total_seconds=total_seconds,
+        max_bytes=settings.outbound_max_response_bytes if max_bytes is None else max_bytes,
+        resolver=resolver,
+        dialer=dialer,
+        verify=verify,
+    )
 
 
 def safe_client(
@@ -414,10 +522,10 @@ def safe_client(
     for tests (a fake DNS answer, a local listener standing for a public address, a test CA).
     """
     seconds = settings.webhook_timeout_seconds if timeout is None else timeout
-    transport = SafeTransport(
-        allow_insecure=settings.allow_insecure_urls,
+    transport = guarded_transport(
+        settings,
         total_seconds=seconds,
-        max_bytes=settings.outbound_max_response_bytes if max_bytes is None else max_bytes,
+        max_bytes=max_bytes,
         resolver=resolver,
         dialer=dialer,
         verify=verify,

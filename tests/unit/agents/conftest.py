@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from tests.fakes.chat_completions import FakeChatCompletions
 
-from agentsms.agents import Agent, AgentInput, AgentOutput, HistoryEntry
+from agentsms.agents import Agent, AgentInput, AgentOutput, HistoryEntry, LlmAccess
+from agentsms.config import Settings
+from agentsms.core import llm_credentials
 
 T0 = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # a Sunday
 
@@ -89,14 +91,22 @@ def chat_server_session() -> Iterator[FakeChatCompletions]:
 
 
 @pytest.fixture
-def chat_server(
-    chat_server_session: FakeChatCompletions, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FakeChatCompletions]:
-    """The local chat-completions server, emptied, with its key in ``TEST_LLM_KEY``."""
+def chat_server(chat_server_session: FakeChatCompletions) -> Iterator[FakeChatCompletions]:
+    """The local chat-completions server, emptied."""
     chat_server_session.reset()
-    monkeypatch.setenv("TEST_LLM_KEY", chat_server_session.api_key)
     yield chat_server_session
     chat_server_session.reset()
+
+
+TRUSTS_LOOPBACK = Settings(trusted_private_hosts="127.0.0.1")
+"""The operator lets agents reach 127.0.0.1, where the local test servers listen."""
+
+
+@pytest.fixture
+def llm_access(chat_server: FakeChatCompletions) -> LlmAccess:
+    """LLM access through the SSRF guard (trusting 127.0.0.1), with the server's key as the
+    project's stored key."""
+    return llm_credentials.llm_access(TRUSTS_LOOPBACK, chat_server.api_key)
 
 
 @pytest.fixture
@@ -105,7 +115,6 @@ def llm_config(chat_server: FakeChatCompletions) -> dict[str, Any]:
         "kind": "llm",
         "base_url": chat_server.base_url,
         "model": "test-model",
-        "api_key_env": "TEST_LLM_KEY",
         "system_prompt": "You are Riley, the front desk of Bright Smile Dental.",
         "temperature": 0.2,
     }

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from tests.fakes.chat_completions import FakeChatCompletions, ServerThread
 from tests.unit.agents.conftest import Chat
 
-from agentsms.agents import AgentFailed, build_agent, load_demo_pathway
+from agentsms.agents import AgentFailed, LlmAccess, build_agent, load_demo_pathway
 
 DEMO = {"kind": "flow", "pathway": load_demo_pathway()}
 ANN = {"name": "Ann", "time": "on Tue Dec 2 at 3 PM", "timezone": "America/New_York"}
@@ -465,7 +465,7 @@ async def test_webhook_node_failure_without_on_error_is_retryable(
 
 
 async def test_llm_node_takes_the_turn_and_routes_its_outcome(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
     config = flow(
         [
@@ -489,7 +489,7 @@ async def test_llm_node_takes_the_turn_and_routes_its_outcome(
         start="q",
     )
     chat = Chat(
-        build_agent(copy.deepcopy(config)),
+        build_agent(copy.deepcopy(config), llm=llm_access),
         metadata={"name": "Ann"},
         task_context="Visit on Tuesday.",
     )
@@ -549,7 +549,7 @@ async def test_an_extract_start_node_asks_again_once_per_unusable_reply() -> Non
 
 
 async def test_llm_node_ending_outside_the_routes_ends_the_flow_with_its_variables(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
     config = flow(
         [
@@ -564,7 +564,7 @@ async def test_llm_node_ending_outside_the_routes_ends_the_flow_with_its_variabl
         ],
         start="name",
     )
-    chat = Chat(build_agent(config), dispositions=["done", "escalated"])
+    chat = Chat(build_agent(config, llm=llm_access), dispositions=["done", "escalated"])
     await chat.open()
     chat_server.end("escalated", {"reason": "angry"}, message="A colleague will call you.")
     output = await chat.say("Kim")
@@ -578,10 +578,10 @@ async def test_llm_node_ending_outside_the_routes_ends_the_flow_with_its_variabl
 
 
 async def test_llm_node_failure_fails_the_turn(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
     config = flow([{"id": "ai", "type": "llm", "agent": llm_config}], start="ai")
     chat_server.fail(429)
     with pytest.raises(AgentFailed) as failed:
-        await Chat(build_agent(config)).open()
+        await Chat(build_agent(config, llm=llm_access)).open()
     assert failed.value.retryable is True
