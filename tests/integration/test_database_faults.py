@@ -24,7 +24,7 @@ from tests.integration.helpers import assert_problem, count
 
 TIMEOUT = 1.5
 """``database_timeout_seconds`` of these apps: each refusal must come within it (+ slack)."""
-SLACK = 1.0
+SLACK = 1.5
 
 
 @asynccontextmanager
