@@ -57,7 +57,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
         warn_if_insecure(settings)
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)

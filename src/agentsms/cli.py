@@ -151,7 +151,7 @@ def worker(
     async def main() -> None:
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
         providers = build_providers(db, settings)
         runner = build_worker(db, providers, settings, concurrency)
         loop = asyncio.get_running_loop()
@@ -182,7 +182,7 @@ async def _init_project(settings: Settings, name: str, number: str) -> tuple[str
     from agentsms.store.db import Database
 
     await migrations.upgrade_async(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
     try:
         async with db.write() as conn:
             project, key = await projects.create_project(conn, name)

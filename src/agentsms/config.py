@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTSMS_", extra="ignore", populate_by_name=True)
 
     database_url: str = "sqlite+aiosqlite:///./agentsms.db"
+    database_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    """The longest one wait for the database may take (SQLite's lock, a pooled or new
+    connection, a PostgreSQL lock); past it a request answers 503 with ``Retry-After``."""
     bootstrap_api_key: str | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -816,6 +816,7 @@ async def test_503_when_the_database_cannot_be_reached() -> None:
     assert response.status_code == 503
     assert response.json()["Message"] == ERROR_EXAMPLES[503]
     assert response.json()["StatusCode"] == 503
+    assert response.headers["Retry-After"] == "5"  # the database timeout, in Telegent's body
     assert_telegent_error(details, 401)  # a token is checked before the database is asked
     # Without AGENTSMS_SECRET_KEY a PostgreSQL deployment cannot sign or check tokens.
     async with own_app(url, secret_key=None) as app, telegent_client(app) as client:

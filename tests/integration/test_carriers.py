@@ -5,6 +5,7 @@ agentsms, receipts, inbound texts and media — for Twilio, Telnyx, Vonage and P
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -440,6 +441,38 @@ async def test_twilio_messaging_service_goes_with_the_sender(gw: Gateway) -> Non
         row = await message_row(gw, message_id)
         sent = fake.sent[row["provider_message_id"]]
         assert (sent["messaging_service_sid"], sent["from"]) == (service, OUR_NUMBER)
+    finally:
+        fake.stop()
+
+
+async def test_twilio_callbacks_hold_with_the_default_port_and_as_json(gw: Gateway) -> None:
+    fake = FakeTwilio()
+    fake.start()
+    try:
+        account = await connect(gw, fake)
+        # Twilio signed the URL with the default port; agentsms knows it without (and the
+        # other way round).
+        assert account["callback_url"].startswith("https://agentsms.example.com/")
+        with_port = account["callback_url"].replace(".com/", ".com:443/")
+        inbound = fake.inbound(with_port, PERSON, OUR_NUMBER, "signed with :443")
+        assert (await inbound.deliver(gw.client)).status_code == 200
+        assert [r["body"] for r in await message_rows(gw) if r["direction"] == "inbound"] == [
+            "signed with :443"
+        ]
+
+        message_id = await send(gw)
+        await gw.drain()
+        carrier_id = (await message_row(gw, message_id))["provider_message_id"]
+        genuine = fake.json_status_callback(carrier_id, "delivered")
+        assert "bodySHA256=" in genuine.url
+        forged = dataclasses.replace(genuine, body=genuine.body.replace(b"+1", b"+2"))
+        refused = await forged.deliver(gw.client)
+        assert refused.status_code == 403
+        assert "bodySHA256" in refused.json()["detail"]
+        assert (await message_row(gw, message_id))["status"] == "sent"
+        delivered = await genuine.deliver(gw.client)
+        assert delivered.status_code == 200, delivered.text
+        assert (await message_row(gw, message_id))["status"] == "delivered"
     finally:
         fake.stop()
 

@@ -8,12 +8,14 @@ The receiver is an HTTP server on 127.0.0.1 (so these tests run the app with
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import http.server
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from agentsms.app import create_app
 from agentsms.store.tables import jobs, webhook_events
-from agentsms.webhooks import emit
+from agentsms.webhooks import delivery, emit
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
 from tests import conftest
@@ -469,6 +471,96 @@ async def test_deleting_an_endpoint_drops_its_queued_deliveries(
     await gw.drain()
     assert receiver.at("/deleted") == []
     assert await queued_for(gw, endpoint["id"]) == 0
+
+
+async def test_deleting_or_disabling_drops_queued_deliveries_at_once(
+    gw: Gateway, receiver: Receiver
+) -> None:
+    deleted = await create(gw, receiver.url("/dropped-by-delete"))
+    disabled = await create(gw, receiver.url("/dropped-by-disable"))
+    kept = await create(gw, receiver.url("/kept"))
+    for n in range(3):
+        await send_event(gw, n=n)
+    assert [await queued_for(gw, e["id"]) for e in (deleted, disabled, kept)] == [3, 3, 3]
+    assert (await gw.client.delete(f"/v1/webhook-endpoints/{deleted['id']}")).status_code == 204
+    patched = await gw.client.patch(
+        f"/v1/webhook-endpoints/{disabled['id']}", json={"enabled": False}
+    )
+    assert patched.status_code == 200
+    # Gone from the queue before any worker looks, the other endpoint's untouched.
+    assert [await queued_for(gw, e["id"]) for e in (deleted, disabled, kept)] == [0, 0, 3]
+    await gw.drain()
+    assert receiver.at("/dropped-by-delete") == receiver.at("/dropped-by-disable") == []
+    assert len(receiver.at("/kept")) == 3
+
+
+async def _until(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("change", ["delete", "disable", "move"])
+async def test_a_change_to_the_endpoint_reaches_deliveries_already_claimed(
+    gw: Gateway, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    monkeypatch.setattr(delivery, "CONCURRENCY", 2)
+    handler = use_handler(gw)
+    endpoint = await create(gw, receiver.url("/busy"))
+    receiver.on("/busy", (200, {}, 0.5), (200, {}, 0.5))
+    for n in range(10):
+        await send_event(gw, n=n)
+    # One claim takes all ten; two attempts are in flight, eight wait their turn.
+    run = asyncio.create_task(gw.worker.run_once())
+    await _until(lambda: len(receiver.at("/busy")) == 2)
+    path = f"/v1/webhook-endpoints/{endpoint['id']}"
+    if change == "delete":
+        response = await gw.client.delete(path)
+    elif change == "disable":
+        response = await gw.client.patch(path, json={"enabled": False})
+    else:
+        response = await gw.client.patch(path, json={"url": receiver.url("/moved")})
+    assert response.status_code in (200, 204), response.text
+    assert await run == 10
+    await handler.idle()
+    await gw.drain()
+    assert len(receiver.at("/busy")) == 2  # only those already under way
+    assert len(receiver.at("/moved")) == (8 if change == "move" else 0)
+    assert await queued_for(gw, endpoint["id"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (503, "2", 2.0),
+        (429, "http-date in 3 s", 3.0),
+        (503, "86400", 3600.0),  # capped at an hour
+        (500, "60", 0.0),  # only 429 and 503 ask us to wait
+        (429, "soon", 0.0),  # unreadable: the schedule alone
+    ],
+)
+async def test_retry_after_on_429_and_503_is_honoured(
+    gw: Gateway, receiver: Receiver, status: int, retry_after: str, expected: float
+) -> None:
+    use_handler(gw, webhook_retry_schedule=[0.0], webhook_max_attempts=2)
+    endpoint = await create(gw, receiver.url("/later"))
+    if retry_after.startswith("http-date"):
+        retry_after = email.utils.formatdate(time.time() + 3, usegmt=True)
+    receiver.on("/later", (status, {"Retry-After": retry_after}, 0.0))
+    await send_event(gw)
+    ran = await gw.worker.run_once()
+    assert ran >= 1
+    await gw.worker.run_once()  # a retry due at once (the schedule's 0 s) runs here
+    logs = await deliveries(gw, endpoint["id"])
+    first = logs[-1]
+    assert first["status_code"] == status
+    waited = (
+        datetime.fromisoformat(first["next_retry_at"]) - datetime.fromisoformat(first["created_at"])
+    ).total_seconds()
+    assert expected - 1.1 <= waited <= expected + 0.1, waited
+    assert len(logs) == (2 if expected == 0 else 1)
+    assert (await gw.client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")).status_code == 204
 
 
 async def test_a_big_answer_body_is_not_a_failure(gw: Gateway, receiver: Receiver) -> None:

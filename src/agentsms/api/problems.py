@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from agentsms.core.errors import AgentsmsError, FieldError, RateLimited
+from agentsms.store.faults import DatabaseUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -40,6 +41,17 @@ def from_error(error: AgentsmsError) -> Response:
     if isinstance(error, RateLimited):
         headers = {"Retry-After": str(error.retry_after)}
     return problem(error.status, error.code, error.title, error.detail, error.errors, headers)
+
+
+def unavailable(error: DatabaseUnavailable) -> Response:
+    """``503``: the database is locked, busy or unreachable; retry after ``Retry-After`` s."""
+    return problem(
+        503,
+        "database_unavailable",
+        "Service unavailable",
+        f"{error.reason}; the request was not carried out, retry after {error.retry_after} s",
+        headers={"Retry-After": str(error.retry_after)},
+    )
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -80,6 +92,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AgentsmsError)
     async def _agentsms_error(_: Request, error: AgentsmsError) -> Response:
         return from_error(error)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(_: Request, error: DatabaseUnavailable) -> Response:
+        return unavailable(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, error: RequestValidationError) -> Response:

@@ -5,12 +5,14 @@ Also the capped backoff of loops that keep failing, and their one-line logging.
 
 from __future__ import annotations
 
+import email.utils
+import math
 import random
-import sqlite3
+import time
 
-import asyncpg
 import structlog
-from sqlalchemy import exc
+
+from agentsms.store.faults import is_unavailable
 
 log = structlog.get_logger("agentsms.worker")
 
@@ -43,31 +45,6 @@ class Backoff:
         self.failures = 0
 
 
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    sqlite3.OperationalError,
-    exc.OperationalError,
-    exc.InterfaceError,
-    asyncpg.exceptions.InterfaceError,  # the connection is gone
-    asyncpg.exceptions.OperatorInterventionError,  # shut down, cannot connect now
-    asyncpg.exceptions.InvalidCatalogNameError,  # no such database
-    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
-)
-
-
-def is_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` (or what caused it) says the database cannot be reached or used."""
-    seen: BaseException | None = error
-    for _ in range(8):  # the driver's error, under SQLAlchemy's, under ours
-        if seen is None:
-            break
-        if isinstance(seen, _UNAVAILABLE):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-    return False
-
-
 def log_failure(event: str, error: BaseException, **fields: object) -> None:
     """One line for an unavailable database, the traceback for anything else."""
     if is_unavailable(error):
@@ -75,3 +52,23 @@ def log_failure(event: str, error: BaseException, **fields: object) -> None:
         log.warning(event, error=f"{type(error).__name__}: {reason}", **fields)
     else:
         log.exception(event, **fields)
+
+
+def retry_after_seconds(value: str | None, *, cap: float) -> float | None:
+    """A ``Retry-After`` header (delay seconds or an HTTP-date) as seconds from now, at most
+    ``cap``; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None if math.isnan(seconds) else cap
+    return min(max(0.0, seconds), cap)

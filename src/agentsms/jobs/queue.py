@@ -285,6 +285,19 @@ async def cancel_by_ref(conn: AsyncConnection, kind: str, ref: str) -> int:
     return int(result.rowcount or 0)
 
 
+async def cancel_by_payload(conn: AsyncConnection, kind: str, key: str, value: str) -> int:
+    """Delete queued jobs of ``kind`` whose payload has ``key`` = ``value``; running ones
+    are left to finish. It reads every queued job's kind: for rare operations only."""
+    result = await conn.execute(
+        delete(jobs).where(
+            jobs.c.kind == kind,
+            jobs.c.status == QUEUED,
+            jobs.c.payload[key].as_string() == value,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 async def depth(conn: AsyncConnection) -> dict[str, int]:
     """Queued and running jobs per kind, for metrics."""
     query = (

@@ -1,15 +1,22 @@
 """Twilio Programmable Messaging: Messages create (form-encoded), status callbacks and
 inbound webhooks signed with ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the sorted
-POST parameters, keyed with the auth token)."""
+POST parameters, keyed with the auth token).
+
+As Twilio's own SDKs do, a signature is accepted for the URL with or without its scheme's
+default port (``:443`` for https, ``:80`` for http), since Twilio signs whichever form it
+was given. A JSON callback (``application/json``) carries ``bodySHA256`` (the body's SHA-256
+in hex) in its URL: the signature covers the full URL with no parameters appended, and the
+body must hash to ``bodySHA256``."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
@@ -121,13 +128,49 @@ def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> s
     return base64.b64encode(digest).decode()
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_forms(url: str) -> list[str]:
+    """``url`` as given, and with its scheme's default port added (if it had no port) or
+    removed (if it had the default one): the forms Twilio may have signed."""
+    parts = urlsplit(url)
+    default = DEFAULT_PORTS.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None:
+        return [url]
+    if port is None:
+        return [url, parts._replace(netloc=f"{parts.netloc}:{default}").geturl()]
+    if port == default:
+        return [url, parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()]
+    return [url]
+
+
 def verify(auth_token: str, url: str, params: Iterable[tuple[str, str]], given: str | None) -> None:
-    """Raise ``SignatureInvalid`` unless ``given`` is the signature of this request."""
+    """Raise ``SignatureInvalid`` unless ``given`` is the signature of this request (for the
+    URL with or without its default port)."""
     if not given:
         raise SignatureInvalid("missing X-Twilio-Signature header")
-    expected = signature(auth_token, url, params)
-    if not hmac.compare_digest(expected, given):
-        raise SignatureInvalid("X-Twilio-Signature does not match")
+    pairs = list(params)
+    for form in url_forms(url):
+        if hmac.compare_digest(signature(auth_token, form, pairs), given):
+            return
+    raise SignatureInvalid("X-Twilio-Signature does not match")
+
+
+def verify_json(auth_token: str, url: str, body: bytes, given: str | None) -> None:
+    """Raise ``SignatureInvalid`` unless this JSON callback is signed: ``given`` signs the
+    full URL (``bodySHA256`` included, no parameters appended) and the body's SHA-256 in hex
+    is the URL's ``bodySHA256``."""
+    hashes = parse_qs(urlsplit(url).query).get("bodySHA256")
+    if not hashes:
+        raise SignatureInvalid("a JSON callback must carry bodySHA256 in its URL")
+    verify(auth_token, url, [], given)
+    if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), hashes[0].strip().lower()):
+        raise SignatureInvalid("bodySHA256 does not match the body")
 
 
 class TwilioProvider(HttpCarrier):
@@ -184,14 +227,16 @@ class TwilioProvider(HttpCarrier):
             raise CredentialsRejected(f"the Twilio account is {status}")
 
     def parse_callback(self, request: CallbackRequest) -> CallbackBatch:
-        params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
-        verify(
-            self.credentials["auth_token"],
-            request.url,
-            params,
-            request.headers.get("x-twilio-signature"),
-        )
-        values = dict(params)
+        token = self.credentials["auth_token"]
+        given = request.headers.get("x-twilio-signature")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            verify_json(token, request.url, request.body, given)
+            values = _json_values(request.body)
+        else:
+            params = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+            verify(token, request.url, params, given)
+            values = dict(params)
         batch = CallbackBatch()
         status = values.get("MessageStatus") or values.get("SmsStatus")
         if status and status not in ("received", "receiving"):
@@ -238,6 +283,18 @@ def dict_list(pairs: list[tuple[str, str]]) -> Mapping[str, list[str]]:
     for key, value in pairs:
         out.setdefault(key, []).append(value)
     return out
+
+
+def _json_values(body: bytes) -> dict[str, str]:
+    """A JSON callback's top-level fields as the form fields they stand for (text values)."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("a Twilio JSON callback must be an object")
+    return {
+        str(key): value if isinstance(value, str) else json.dumps(value)
+        for key, value in data.items()
+        if value is not None
+    }
 
 
 def _rejection(response: httpx.Response) -> CredentialsRejected | None:

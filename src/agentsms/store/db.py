@@ -4,11 +4,18 @@ Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so two writers never
 upgrading a read lock, and writers inside one process queue on an asyncio lock instead of
 spinning in SQLite's busy handler. A SQLite file's WAL is checkpointed on a thread of its
 own after writes (``store.checkpointer``). PostgreSQL gets ordinary transactions.
+
+Every wait is bounded by ``timeout`` (``AGENTSMS_DATABASE_TIMEOUT_SECONDS``): a writer's
+turn inside the process, SQLite's lock, a pooled connection, a new PostgreSQL connection and
+PostgreSQL's row and table locks (``lock_timeout``). A transaction that fails because the
+database is locked, busy or unreachable raises ``DatabaseUnavailable`` (see
+``store.faults``), having stored nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,19 +27,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from agentsms.store import sqlite_inline
 from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer
+from agentsms.store.faults import DatabaseUnavailable, is_unavailable
 
 _IMMEDIATE = "agentsms_begin_immediate"
 _IDLE_SINCE = "agentsms_idle_since"
 PING_AFTER_IDLE_SECONDS = 1.0
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per SQLite connection (SQLite's default is 2 MiB)."""
+DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
 class Database:
     """Owns the engine. ``write()`` and ``read()`` yield a connection inside a transaction."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
         self.url = url
+        self.timeout = timeout
+        """The longest any one wait for the database may take (lock, connection)."""
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.checkpointer: WalCheckpointer | None = None
@@ -45,41 +58,104 @@ class Database:
                 poolclass=pool.AsyncAdaptedQueuePool,
                 pool_size=pool_size,
                 max_overflow=10,
-                async_creator=sqlite_inline.creator(path),
+                pool_timeout=timeout,
+                async_creator=sqlite_inline.creator(path, busy_timeout=timeout),
                 # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
                 pool_reset_on_return=None,
                 # Each connection has its own page cache: reuse the warmest one first.
                 pool_use_lifo=True,
             )
-            _configure_sqlite(self.engine, checkpoints_elsewhere=self.checkpointer is not None)
+            _configure_sqlite(
+                self.engine, checkpoints_elsewhere=self.checkpointer is not None, timeout=timeout
+            )
         else:
-            self.engine = create_async_engine(url, pool_size=pool_size, max_overflow=10)
+            self.engine = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=10,
+                pool_timeout=timeout,
+                connect_args={
+                    "timeout": timeout,
+                    "server_settings": {"lock_timeout": str(_milliseconds(timeout))},
+                },
+            )
             _ping_when_idle(self.engine)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
 
+    @property
+    def retry_after(self) -> int:
+        """Seconds a client refused for an unavailable database is asked to wait."""
+        return max(1, math.ceil(self.timeout))
+
+    def unavailable(self, reason: str) -> DatabaseUnavailable:
+        """``DatabaseUnavailable`` for ``reason``, with this database's ``retry_after``."""
+        return DatabaseUnavailable(reason, retry_after=self.retry_after)
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed when the block exits without an error."""
-        if self._write_lock is None:
-            async with self._writer.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self._writer.begin() as conn:
-            yield conn
+        """A read-write transaction, committed when the block exits without an error.
+
+        ``DatabaseUnavailable`` when it cannot run or commit: locked, busy or unreachable.
+        """
+        try:
+            if self._write_lock is None:
+                async with self._writer.begin() as conn:
+                    yield conn
+                return
+            deadline = time.monotonic() + self.timeout
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self._write_lock.acquire()
+            except TimeoutError:
+                raise self.unavailable(
+                    f"the database is busy: no write turn within {self.timeout:g} s"
+                ) from None
+            # The wait for SQLite's lock ends by the same deadline as the wait for the turn.
+            token = sqlite_inline.begin_deadline.set(deadline)
+            try:
+                async with self._writer.begin() as conn:
+                    yield conn
+            finally:
+                sqlite_inline.begin_deadline.reset(token)
+                self._write_lock.release()
+        except Exception as error:
+            if isinstance(error, DatabaseUnavailable) or not is_unavailable(error):
+                raise
+            raise self.unavailable(_describe(error)) from error
         if self.checkpointer is not None:
             self.checkpointer.written()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (a consistent snapshot)."""
-        async with self.engine.connect() as conn:
-            yield conn
-            await conn.rollback()
+        """A read-only transaction (a consistent snapshot); ``DatabaseUnavailable`` when the
+        database is unreachable."""
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+                await conn.rollback()
+        except Exception as error:
+            if isinstance(error, DatabaseUnavailable) or not is_unavailable(error):
+                raise
+            raise self.unavailable(_describe(error)) from error
 
     async def dispose(self) -> None:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
         await self.engine.dispose()
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _describe(error: BaseException) -> str:
+    """Why the database is unavailable, in words a client may read (no internals)."""
+    text = str(error).lower()
+    if "lock" in text or "busy" in text:
+        return "the database is locked by another writer"
+    if isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower():
+        return "the database did not answer in time"
+    return "the database cannot be reached"
 
 
 def _ping_when_idle(engine: AsyncEngine) -> None:
@@ -107,7 +183,7 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise exc.DisconnectionError("pooled connection is dead")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool, timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
@@ -115,7 +191,7 @@ def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool) -> No
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_milliseconds(timeout)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         if checkpoints_elsewhere:

@@ -10,24 +10,45 @@ committed work.
 
 If a group's transaction fails as a whole (an error the handler did not assign to one
 item, or the commit itself), each of its items is run again in a transaction of its own,
-so one bad item cannot fail the others.
+so one bad item cannot fail the others; when the database is unavailable (locked, busy,
+unreachable) every item fails at once with ``DatabaseUnavailable`` instead.
+
+A waiting item is bounded by the database's timeout: one that no transaction has taken up
+by then is withdrawn (it will never be written) and its caller gets ``DatabaseUnavailable``;
+one whose transaction is already writing it waits for that transaction's outcome (its
+statements, too, must be done within the timeout, else it is rolled back). So an answer is
+either the committed result or says that nothing was stored. An item whose caller was
+cancelled before its transaction took it is dropped too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.db import Database
+from agentsms.store.faults import DatabaseUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 Handler = Callable[[AsyncConnection, Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
 """Runs items inside the group's transaction: one result, or the item's own error, each."""
+
+
+@dataclass(eq=False, slots=True)
+class _Entry(Generic[Item, Result]):
+    """One submitted item, its caller's future, and whether a transaction is writing it."""
+
+    item: Item
+    future: asyncio.Future[Result] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    taken: bool = False
 
 
 class GroupCommit(Generic[Item, Result]):
@@ -45,56 +66,91 @@ class GroupCommit(Generic[Item, Result]):
         self._handler = handler
         self._max_items = max_items
         self._concurrency = concurrency
-        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._pending: list[_Entry[Item, Result]] = []
         # The loop keeps only weak references to tasks: a draining one is held here.
         self._drainers: set[asyncio.Task[None]] = set()
         self.groups = 0
-        """Transactions run so far (retries of single items included)."""
+        """Transactions that wrote items so far (retries of single items included)."""
         self.largest = 0
         """The most items one transaction has carried."""
 
     async def submit(self, item: Item) -> Result:
-        """Run ``item`` in the next group; its result once that group has committed."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        """Run ``item`` in the next group; its result once that group has committed.
+
+        ``DatabaseUnavailable`` if no transaction took it up within the database's timeout
+        (it is then never written) or its transaction failed for an unavailable database.
+        """
+        entry: _Entry[Item, Result] = _Entry(item)
+        self._pending.append(entry)
         if len(self._drainers) < self._concurrency:
             self._drainers.add(asyncio.get_running_loop().create_task(self._drain()))
-        return await future
+        try:
+            async with asyncio.timeout(self._db.timeout):
+                # Shielded: running out of time must not cancel a transaction writing it.
+                return await asyncio.shield(entry.future)
+        except TimeoutError:
+            if entry.future.done() or entry.taken:
+                return await entry.future  # its outcome (or a TimeoutError it raised)
+            entry.future.cancel()  # withdrawn: no transaction will take it now
+            raise self._db.unavailable(
+                f"the database did not take the request within {self._db.timeout:g} s; "
+                "nothing was stored"
+            ) from None
+        except asyncio.CancelledError:
+            if not entry.taken:
+                entry.future.cancel()
+            raise
 
     async def _drain(self) -> None:
         try:
             while self._pending:
-                group = self._pending[: self._max_items]
+                # Withdrawn items (timed out or cancelled while queued) are left out.
+                group = [e for e in self._pending[: self._max_items] if not e.future.done()]
                 del self._pending[: self._max_items]
-                await self._run(group)
+                if group:
+                    await self._run(group)
         finally:
             # At once, with no await after the last look at the queue: an item submitted
             # from here on starts a drainer of its own.
             self._drainers.discard(asyncio.current_task())
 
-    async def _run(self, group: list[tuple[Item, asyncio.Future[Result]]]) -> None:
-        self.groups += 1
-        self.largest = max(self.largest, len(group))
+    async def _run(self, group: list[_Entry[Item, Result]]) -> None:
+        live: list[_Entry[Item, Result]] = []
         try:
             async with self._db.write() as conn:
-                results = await self._handler(conn, [item for item, _ in group])
+                # Only now, with the transaction begun: items withdrawn meanwhile stay out.
+                live = [entry for entry in group if not entry.future.done()]
+                for entry in live:
+                    entry.taken = True
+                results: Sequence[Result | Exception] = []
+                if live:
+                    self.groups += 1
+                    self.largest = max(self.largest, len(live))
+                    # Bounded as a whole, not only wait by wait: a statement that waited
+                    # for another group's row lock may wait again for a table's.
+                    async with asyncio.timeout(self._db.timeout):
+                        results = await self._handler(conn, [entry.item for entry in live])
         except asyncio.CancelledError:
-            for _, future in group:
-                future.cancel()
+            for entry in group:
+                entry.future.cancel()
             raise
         except Exception as error:
-            if len(group) == 1:
-                _settle(group[0][1], error)
+            waiting = [entry for entry in group if not entry.future.done()]
+            for entry in waiting:
+                entry.taken = False
+            if len(waiting) == 1 or isinstance(error, DatabaseUnavailable):
+                for entry in waiting:
+                    _settle(entry.future, error)
                 return
-            for single in group:
+            for single in waiting:
                 await self._run([single])
             return
-        for (_, future), result in zip(group, results, strict=True):
-            _settle(future, result)
+        for entry, result in zip(live, results, strict=True):
+            _settle(entry.future, result)
 
 
 def _settle(future: asyncio.Future[Result], result: Result | Exception) -> None:
-    if future.done():  # the waiting request was cancelled
+    if future.done():  # the waiting request was cancelled or withdrawn
         return
     if isinstance(result, Exception):
         future.set_exception(result)

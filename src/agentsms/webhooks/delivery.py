@@ -1,13 +1,18 @@
 """Delivering webhook events: one signed POST per attempt, logged, retried on a schedule.
 
-Each ``webhook.deliver`` job is one (event, endpoint) pair. An attempt writes the stored
+Each ``webhook.deliver`` job is one (event, endpoint) pair. Right before each attempt the
+endpoint is read as it is now: a deleted or disabled one gets nothing more (its job is
+dropped), and a changed URL or secret applies at once. An attempt writes the stored
 event in the endpoint's payload format (``webhooks.formats``) and signs it with the
 endpoint's secret(s) in its signing scheme (``webhooks.signing``; by default Standard
 Webhooks: ``webhook-id`` is the event id on every attempt, timestamp and signature are
 fresh), POSTs it through the SSRF-safe client
 without following redirects, and logs a delivery row. 2xx is success; 410 disables the
 endpoint; anything else (3xx included, timeouts, refused addresses) is retried after
-``Settings.webhook_retry_schedule`` with jitter, up to ``Settings.webhook_max_attempts``.
+``Settings.webhook_retry_schedule`` with jitter (by default the Standard Webhooks
+schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), up to
+``Settings.webhook_max_attempts``, and never sooner than the ``Retry-After`` of a 429 or
+503 answer (at most ``MAX_RETRY_AFTER`` seconds).
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import structlog
 from agentsms import __version__
 from agentsms.config import Settings
 from agentsms.jobs import queue
+from agentsms.jobs.backoff import retry_after_seconds
 from agentsms.jobs.queue import Job
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats, signing
-from agentsms.webhooks.events import delivery_id_new
+from agentsms.webhooks.events import cancel_deliveries, delivery_id_new
 from agentsms.webhooks.ssrf import safe_client
 
 log = structlog.get_logger("agentsms.webhooks")
@@ -42,6 +48,9 @@ MAX_LOGGED_BODY = 1000
 CONCURRENCY = 50
 JITTER = 0.2
 INLINE_WAIT = 2.0
+MAX_RETRY_AFTER = 3600.0
+"""An endpoint's ``Retry-After`` is honoured up to an hour."""
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def retry_delay(attempt: int, schedule: Sequence[float]) -> float:
@@ -70,10 +79,17 @@ def encode(payload: Mapping[str, Any]) -> str:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     job: Job
-    endpoint: Row | None
+    endpoint_id: str
     event: Row | None
-    keys: list[str]
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The endpoint as it is right before an attempt, and the keys that sign it."""
+
+    endpoint: Row
+    keys: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +101,8 @@ class _Outcome:
     response_body: str | None
     duration_ms: int
     gone: bool
+    retry_after: float | None = None
+    """Seconds the endpoint asked us to wait (``Retry-After`` on 429 / 503), capped."""
 
 
 class DeliveryHandler:
@@ -140,54 +158,56 @@ class DeliveryHandler:
             return _Outcome(plan, False, None, repr(error), None, 0, gone=False)
 
     async def _plan(self, jobs: Sequence[Job]) -> list[_Plan]:
-        now = utcnow()
-        plans: list[_Plan] = []
         async with self.db.read() as conn:
             pairs = [(job.payload["event_id"], job.payload["endpoint_id"]) for job in jobs]
             counts = await repo.attempts_so_far(conn, pairs)
             events = await repo.events_by_ids(conn, [event_id for event_id, _ in pairs])
-            endpoints = await repo.endpoints_by_ids(conn, [endpoint_id for _, endpoint_id in pairs])
-            secrets: dict[str, Row | None] = {}
-            for job, pair in zip(jobs, pairs, strict=True):
-                event = events.get(pair[0])
-                endpoint = endpoints.get(pair[1])
-                keys: list[str] = []
-                if endpoint is not None:
-                    if endpoint["kind"] == repo.OVERRIDE:
-                        project = str(endpoint["project_id"])
-                        if project not in secrets:
-                            secrets[project] = await repo.get_project_secret(conn, project)
-                        source = secrets[project]
-                    else:
-                        source = endpoint
-                    keys = signing_keys(source, now) if source is not None else []
-                plans.append(_Plan(job, endpoint, event, keys, counts[pair] + 1))
-        return plans
+        return [
+            _Plan(job, endpoint_id, events.get(event_id), counts[(event_id, endpoint_id)] + 1)
+            for job, (event_id, endpoint_id) in zip(jobs, pairs, strict=True)
+        ]
+
+    async def _target(self, endpoint_id: str) -> _Target | None:
+        """The endpoint as it is now and its signing keys; None if it is gone, deleted or
+        disabled (or has no secret)."""
+        async with self.db.read() as conn:
+            endpoint = (await repo.endpoints_by_ids(conn, [endpoint_id])).get(endpoint_id)
+            if (
+                endpoint is None
+                or endpoint["deleted_at"] is not None
+                or endpoint["disabled_at"] is not None
+            ):
+                return None
+            source: Row | None = endpoint
+            if endpoint["kind"] == repo.OVERRIDE:
+                source = await repo.get_project_secret(conn, str(endpoint["project_id"]))
+        keys = signing_keys(source, utcnow()) if source is not None else []
+        return _Target(endpoint, keys) if keys else None
 
     async def _attempt(self, plan: _Plan) -> _Outcome | None:
-        endpoint, event = plan.endpoint, plan.event
-        if (
-            endpoint is None
-            or event is None
-            or not plan.keys
-            or endpoint["deleted_at"] is not None
-            or endpoint["disabled_at"] is not None
-        ):
+        event = plan.event
+        if event is None:
             return None
-        formatted = formats.render(
-            endpoint.get("payload_format"), event["payload"], endpoint.get("options")
-        )
-        if formatted is None:
-            return None  # the endpoint's format has no use for this event
-        body = encode(formatted)
-        sign = signing.scheme(endpoint.get("signing_scheme"))
-        timeout = endpoint.get("timeout_seconds")
         async with self._limit:
+            # Read now, not when the job was claimed: deleting or disabling the endpoint
+            # stops the attempts still waiting here, and a new URL or secret applies.
+            target = await self._target(plan.endpoint_id)
+            if target is None:
+                return None
+            endpoint = target.endpoint
+            formatted = formats.render(
+                endpoint.get("payload_format"), event["payload"], endpoint.get("options")
+            )
+            if formatted is None:
+                return None  # the endpoint's format has no use for this event
+            body = encode(formatted)
+            sign = signing.scheme(endpoint.get("signing_scheme"))
+            timeout = endpoint.get("timeout_seconds")
             stamp = utcnow()
             headers = {
                 "content-type": "application/json",
                 "user-agent": f"agentsms-webhooks/{__version__}",
-                **sign(str(event["id"]), stamp, body, plan.keys),
+                **sign(str(event["id"]), stamp, body, target.keys),
             }
             started = time.monotonic()
             try:
@@ -200,18 +220,24 @@ class DeliveryHandler:
                 ) as response:
                     code = response.status_code
                     location = response.headers.get("location", "")
+                    wait = response.headers.get("retry-after")
                     text = await _start_of_body(response)
             except httpx.HTTPError as error:
                 return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
         if 200 <= code < 300:
             return _Outcome(plan, True, code, None, text, _ms(started), gone=False)
+        retry_after = None
         if 300 <= code < 400:
             reason = f"redirects are not followed ({code} to {location or 'nowhere'})"
         elif code == 410:
             reason = "410 Gone: the endpoint is disabled"
         else:
             reason = f"answered {code}"
-        return _Outcome(plan, False, code, reason, text, _ms(started), gone=code == 410)
+            if code in RETRY_AFTER_STATUSES:
+                retry_after = retry_after_seconds(wait, cap=MAX_RETRY_AFTER)
+        return _Outcome(
+            plan, False, code, reason, text, _ms(started), gone=code == 410, retry_after=retry_after
+        )
 
     async def _record(self, results: Sequence[tuple[_Plan, _Outcome | None]]) -> None:
         if not results:
@@ -225,31 +251,32 @@ class DeliveryHandler:
                     # Endpoint deleted or disabled, or event gone: nothing to deliver.
                     done.append(plan.job.id)
                     continue
-                assert plan.endpoint is not None
                 assert plan.event is not None
                 retry_at: datetime | None = None
                 if outcome.gone:
                     await repo.update_endpoint(
                         conn,
-                        plan.endpoint["id"],
+                        plan.endpoint_id,
                         {
                             "disabled_at": now,
                             "disabled_reason": "the endpoint answered 410 Gone",
                             "updated_at": now,
                         },
                     )
+                    await cancel_deliveries(conn, plan.endpoint_id)
                 elif (
                     not outcome.succeeded
                     and not plan.job.payload.get("resend")
                     and plan.attempt < self.settings.webhook_max_attempts
                 ):
                     delay = retry_delay(plan.attempt, self.settings.webhook_retry_schedule)
+                    delay = max(delay, outcome.retry_after or 0.0)
                     retry_at = now + timedelta(seconds=delay)
                 rows.append(
                     {
                         "id": delivery_id_new(),
-                        "project_id": plan.endpoint["project_id"],
-                        "endpoint_id": plan.endpoint["id"],
+                        "project_id": plan.event["project_id"],
+                        "endpoint_id": plan.endpoint_id,
                         "event_id": plan.event["id"],
                         "event_type": plan.event["type"],
                         "attempt": plan.attempt,
@@ -271,7 +298,7 @@ class DeliveryHandler:
                     if not outcome.succeeded:
                         log.warning(
                             "webhook.gave_up",
-                            endpoint_id=plan.endpoint["id"],
+                            endpoint_id=plan.endpoint_id,
                             event_id=plan.event["id"],
                             attempts=plan.attempt,
                             error=outcome.error,

@@ -21,6 +21,7 @@ from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import (
     EVENT_TYPES,
     GROUPS,
+    cancel_deliveries,
     endpoint_id_new,
     enqueue_delivery,
     ensure_project_secret,
@@ -154,7 +155,11 @@ async def update_endpoint(
     spec: EndpointInput,
     settings: Settings,
 ) -> Row:
-    """Change url, event types, description, or enable / disable (re-enabling clears 410)."""
+    """Change url, event types, description, or enable / disable (re-enabling clears 410).
+
+    Disabling drops the endpoint's queued deliveries; a new URL applies to every delivery
+    not yet attempted.
+    """
     row = await get_endpoint(conn, project_id, endpoint_id)
     values: dict[str, Any] = {}
     if spec.url is not None:
@@ -176,14 +181,18 @@ async def update_endpoint(
     if values:
         values["updated_at"] = now
         await repo.update_endpoint(conn, endpoint_id, values)
+    if spec.enabled is False:
+        await cancel_deliveries(conn, endpoint_id)
     return await get_endpoint(conn, project_id, endpoint_id)
 
 
 async def delete_endpoint(conn: AsyncConnection, project_id: str, endpoint_id: str) -> None:
-    """Stop delivering to it; queued deliveries are dropped when they come due."""
+    """Stop delivering to it at once: its queued deliveries are dropped, and one a worker
+    has already claimed is dropped right before its attempt."""
     await get_endpoint(conn, project_id, endpoint_id)
     now = utcnow()
     await repo.update_endpoint(conn, endpoint_id, {"deleted_at": now, "updated_at": now})
+    await cancel_deliveries(conn, endpoint_id)
 
 
 async def rotate_secret(conn: AsyncConnection, project_id: str, endpoint_id: str) -> Row:

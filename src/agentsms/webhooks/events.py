@@ -190,6 +190,15 @@ async def enqueue_delivery(
     await queue.enqueue_many(conn, _jobs(event_id, [endpoint_id], resend=resend))
 
 
+async def cancel_deliveries(conn: AsyncConnection, endpoint_id: str) -> int:
+    """Drop an endpoint's queued deliveries (caller's tx), when it is deleted or disabled.
+
+    A delivery already claimed by a worker reads the endpoint again right before its attempt
+    and is dropped there.
+    """
+    return await queue.cancel_by_payload(conn, DELIVER_JOB, "endpoint_id", endpoint_id)
+
+
 async def register_webhook_url(conn: AsyncConnection, project_id: str, url: str) -> None:
     """Note that a conversation of the project sends its events to ``url`` (caller's tx).
 

@@ -4,6 +4,7 @@ status / inbound webhooks signed with X-Twilio-Signature."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from email.utils import formatdate
@@ -154,6 +155,28 @@ class FakeTwilio(FakeCarrier):
         if error_code:
             params.append(("ErrorCode", error_code))
         return self._signed(sent["status_callback"], params)
+
+    def json_status_callback(self, message_id: str, status: str) -> Callback:
+        """A status callback with a JSON body, as Twilio signs one: ``bodySHA256`` (the
+        body's SHA-256, hex) added to the URL, and the signature over that full URL alone."""
+        sent = self.sent[message_id]
+        body = json.dumps(
+            {
+                "AccountSid": self.account_sid,
+                "MessageSid": message_id,
+                "MessageStatus": STATUS_NAMES[status],
+                "From": sent["from"],
+                "To": sent["to"],
+            }
+        ).encode()
+        url = sent["status_callback"]
+        url += ("&" if "?" in url else "?") + f"bodySHA256={hashlib.sha256(body).hexdigest()}"
+        return Callback(
+            url=url,
+            headers={"X-Twilio-Signature": signature(self.auth_token, url, [])},
+            body=body,
+            content_type="application/json",
+        )
 
     def inbound(
         self,

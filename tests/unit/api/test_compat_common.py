@@ -12,6 +12,7 @@ from agentsms.api.compat import _common, telegent
 from agentsms.config import Settings
 from agentsms.core import credentials, media
 from agentsms.core.errors import Unauthorized
+from agentsms.store.faults import DatabaseUnavailable
 
 
 class Inner(BaseModel):
@@ -46,6 +47,8 @@ def test_server_failures_are_classified_by_cause() -> None:
     outer.__cause__ = ConnectionResetError("gone")
     assert _common.server_failure(outer).status == 503
     assert "bug" not in _common.server_failure(ValueError("bug")).detail
+    locked = _common.server_failure(DatabaseUnavailable("locked", retry_after=3))
+    assert (locked.status, dict(locked.headers)) == (503, {"Retry-After": "3"})
 
 
 def _settings(secret: str) -> Settings:

@@ -30,7 +30,7 @@ def _wrapped(driver_error: Exception) -> exc.DBAPIError:
         ConnectionRefusedError(111, "Connect call failed"),
         TimeoutError(),
         _wrapped(sqlite3.OperationalError("database is locked")),
-        _wrapped(OSError("connection reset")),
+        _wrapped(ConnectionResetError("connection reset")),
     ],
 )
 def test_connection_level_errors_count_as_unavailable(error: BaseException) -> None:

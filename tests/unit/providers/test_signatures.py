@@ -68,6 +68,90 @@ def test_twilio_forgeries(
         twilio.verify(token, url, params, header)
 
 
+def _twilio_documented(token: str, url: str, params: list[tuple[str, str]]) -> str:
+    """The signature as Twilio's "Validating requests" page computes it, step by step: the
+    full URL, then each POST parameter name and value sorted by name, HMAC-SHA1 keyed with
+    the auth token, base64."""
+    data = url
+    for name, value in sorted(params):
+        data += name + value
+    mac = hmac.new(token.encode(), data.encode(), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def test_the_documented_computation_gives_the_published_vector() -> None:
+    assert _twilio_documented(TWILIO_TOKEN, TWILIO_URL, TWILIO_PARAMS) == TWILIO_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("signed", "received"),
+    [
+        ("https://mycompany.com:443/myapp.php?foo=1", "https://mycompany.com/myapp.php?foo=1"),
+        ("https://mycompany.com/myapp.php?foo=1", "https://mycompany.com:443/myapp.php?foo=1"),
+        ("http://mycompany.com:80/myapp.php", "http://mycompany.com/myapp.php"),
+        ("http://mycompany.com/myapp.php", "http://mycompany.com:80/myapp.php"),
+        ("https://mycompany.com/myapp.php", "https://mycompany.com/myapp.php"),
+    ],
+)
+def test_twilio_signature_holds_with_or_without_the_default_port(
+    signed: str, received: str
+) -> None:
+    header = _twilio_documented(TWILIO_TOKEN, signed, TWILIO_PARAMS)
+    twilio.verify(TWILIO_TOKEN, received, TWILIO_PARAMS, header)
+
+
+@pytest.mark.parametrize(
+    ("signed", "received"),
+    [
+        # Only the scheme's own default port may be added or dropped.
+        ("https://mycompany.com:80/myapp.php", "https://mycompany.com/myapp.php"),
+        ("http://mycompany.com:443/myapp.php", "http://mycompany.com/myapp.php"),
+        ("https://mycompany.com:8443/myapp.php", "https://mycompany.com/myapp.php"),
+        ("https://mycompany.com/myapp.php", "https://mycompany.com:8443/myapp.php"),
+    ],
+)
+def test_twilio_signature_for_another_port_is_refused(signed: str, received: str) -> None:
+    header = _twilio_documented(TWILIO_TOKEN, signed, TWILIO_PARAMS)
+    with pytest.raises(SignatureInvalid):
+        twilio.verify(TWILIO_TOKEN, received, TWILIO_PARAMS, header)
+
+
+TWILIO_JSON = b'{"MessageSid":"SM1234567890ABCDE","MessageStatus":"delivered","To":"+18005551212"}'
+
+
+def _twilio_json_url(body: bytes, base: str = "https://mycompany.com/myapp.php?foo=1") -> str:
+    return f"{base}&bodySHA256={hashlib.sha256(body).hexdigest()}"
+
+
+def test_twilio_json_callback_is_checked_with_body_sha256() -> None:
+    url = _twilio_json_url(TWILIO_JSON)
+    # Signed over the full URL, bodySHA256 included, with no parameters appended.
+    header = _twilio_documented(TWILIO_TOKEN, url, [])
+    twilio.verify_json(TWILIO_TOKEN, url, TWILIO_JSON, header)
+    with_port = url.replace("mycompany.com/", "mycompany.com:443/")
+    twilio.verify_json(TWILIO_TOKEN, with_port, TWILIO_JSON, header)
+
+    changed = TWILIO_JSON.replace(b"delivered", b"failed")
+    no_hash = "https://mycompany.com/myapp.php?foo=1"
+    signed_no_hash = _twilio_documented(TWILIO_TOKEN, no_hash, [])
+    forgeries = {
+        "changed-body": (url, changed, header),
+        "hash-of-the-changed-body": (
+            _twilio_json_url(changed),
+            changed,
+            header,
+        ),
+        "no-body-hash": (no_hash, TWILIO_JSON, signed_no_hash),
+        "signed-without-the-hash": (url, TWILIO_JSON, signed_no_hash),
+        "wrong-token": (url, TWILIO_JSON, _twilio_documented("54321", url, [])),
+        "missing-header": (url, TWILIO_JSON, None),
+    }
+    for name, (forged_url, body, signature) in forgeries.items():
+        assert rejected(partial(twilio.verify_json, TWILIO_TOKEN, forged_url, body, signature)), (
+            name
+        )
+
+
 def _telnyx_key() -> tuple[Ed25519PrivateKey, str]:
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

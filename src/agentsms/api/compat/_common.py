@@ -21,7 +21,6 @@ import asyncio
 import inspect
 import json
 import secrets
-import socket
 import time
 import types
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ from agentsms.core.errors import (
     ValidationFailed,
 )
 from agentsms.core.projects import Project
+from agentsms.store.faults import DatabaseUnavailable, unavailable_cause
 
 log = structlog.get_logger("agentsms.compat")
 
@@ -165,24 +165,20 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-# asyncpg's own "cannot connect" errors (named, so this module needs no driver import).
-_UNREACHABLE_DRIVER_ERRORS = frozenset(
-    {"CannotConnectNowError", "ConnectionFailureError", "ConnectionDoesNotExistError"}
-)
-
-
 def server_failure(error: BaseException) -> Failure:
-    """An unexpected exception: 504 if the database did not answer in time, 503 if it
-    could not be reached, else 500."""
+    """An unexpected exception: 503 (with ``Retry-After``) if the database is locked, busy
+    or could not be reached, 504 if it did not answer in time, else 500."""
     for cause in _chain(error):
+        if isinstance(cause, DatabaseUnavailable):
+            return Failure(
+                503,
+                "service_unavailable",
+                "the database is unavailable",
+                headers={"Retry-After": str(cause.retry_after)},
+            )
         if isinstance(cause, TimeoutError | sa_exc.TimeoutError):
             return Failure(504, "gateway_timeout", "the database did not answer in time")
-        unreachable = (
-            isinstance(cause, ConnectionError | socket.gaierror | sa_exc.DisconnectionError)
-            or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated)
-            or type(cause).__name__ in _UNREACHABLE_DRIVER_ERRORS
-        )
-        if unreachable:
+        if unavailable_cause(cause):
             return Failure(503, "service_unavailable", "the database cannot be reached")
     return Failure(500, "internal_error", "an unexpected error occurred")
 
@@ -248,7 +244,12 @@ def install(app: FastAPI, settings: Settings, vendors: Sequence[Vendor]) -> None
         if vendor.router.prefix != vendor.prefix:
             raise ValueError(f"{vendor.name}: its router's prefix must be {vendor.prefix}")
         app.include_router(vendor.router)
-    for kind in (AgentsmsError, RequestValidationError, StarletteHTTPException):
+    for kind in (
+        AgentsmsError,
+        RequestValidationError,
+        StarletteHTTPException,
+        DatabaseUnavailable,
+    ):
         original: Handler = app.exception_handlers[kind]
         app.exception_handlers[kind] = _scoped(vendors, original)
     app.add_middleware(
