@@ -217,6 +217,7 @@ _EXPANSIONS: dict[str, str] = {
     "re-schedule": "reschedule",
     "re-book": "rebook",
     "cancelar": "cancel",
+    **{w: "cancel" for w in ("cancelling", "canceling", "cancelled", "canceled")},
     "annuler": "cancel",
     "cancela": "cancel",
     # yes / ok / no, and loanwords
@@ -445,6 +446,8 @@ _STRONG_CONFIRM = re.compile(
     r"i will be on time|still coming|coming|on my way|count me in|looking forward|"
     r"planning on it|plan on it|plan to be there|still on|i confirm|confirmed|confirm|"
     r"i will attend|we will attend|attending|i am in|we are in|can not wait|sounds like a plan|"
+    r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
+    r"plan(?:ning)? to (?:come|be there|attend|make it)|"
     r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly)\b"
 )
 _WEAK_CONFIRM = re.compile(
@@ -457,7 +460,7 @@ _WEAK_CONFIRM = re.compile(
 _NOT_NEGATIONS = re.compile(
     r"\b(?:no (?:problem|problemo|prob|probs|worries|worry|biggie|doubt|question)|"
     r"not a problem|no need to (?:cancel|reschedule|worry)|not to worry|"
-    r"do not (?:worry|cancel)|never mind|can not wait)\b"
+    r"do not (?:worry|cancel)|never mind|can not wait|why not)\b"
 )
 _EMPHATIC_NO = re.compile(r"\b(?:absolutely|definitely|certainly|of course|really|sure) not\b")
 _BARE_NO = re.compile(r"^(?:no|no thanks|no thank you|no sorry|sorry no|no way|nope|no no)$")
@@ -515,10 +518,11 @@ _ASKS_ABOUT_BOOKING = re.compile(
     r"^(?:is|was) (?:it|that|this|the appointment|my appointment) (?:still )?(?:at|on|for)\b|"
     r"\bwhat time\b|\bwhen is\b|\bwhat day\b"
 )
-_QUESTION_START = re.compile(
-    r"^(?:what|where|when|who|which|why|how|is|are|am|do|does|did|can|could|should|will|"
-    r"would|may|was|were|have|has|any)\b"
+_FILLERS = r"^(?:(?:ok|so|and|um|umm|well|hey|hi|also|yes|sure|then|sorry|quick question) )*"
+_ASKING = re.compile(
+    _FILLERS + r"(?:what|where|when|who|which|why|how|is|are|am|do|does|did|was|were)\b(?! not\b)"
 )
+"""A clause that asks: its "still on", "ok" or "good" confirms nothing ("is it still on?")."""
 _ASKS_ABOUT = re.compile(
     r"^(?:what|how|when|where|why|who|which|is there|are there|will there|do you|does it)\b|"
     r"\bif (?:i|we)\b"
@@ -677,9 +681,11 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             continue  # an echo ("cancel? no way, ...")
         strong, strong_negated = _negated(words, _STRONG_CONFIRM)
         weak, weak_negated = _negated(words, _WEAK_CONFIRM)
+        if clause.asks or _ASKING.match(positive):
+            strong = weak = False
         _, attend_negated = _negated(words, _ATTEND)
         cancel, cancel_negated = _negated(words, _CANCEL)
-        if cancel and (clause.asks or _QUESTION_START.search(line)) and _ASKS_ABOUT.search(line):
+        if cancel and (clause.asks or _ASKING.match(line)) and _ASKS_ABOUT.search(line):
             cancel = False  # "is there a fee if I cancel?"
         if _LATER_INTENT.search(line):
             line = _LATER_INTENT.sub(" ", line)
@@ -697,8 +703,8 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
         signals.reschedule |= reschedule
         signals.soft_reschedule |= _SOFT_RESCHEDULE.search(line) is not None
         signals.hedge |= hedge
-        if clause.asks or _QUESTION_START.search(line) or _QUESTION_CUES.search(line):
-            signals.question |= len(words) > 1 or _QUESTION_CUES.search(line) is not None
+        if clause.asks or _ASKING.match(positive) or _QUESTION_CUES.search(positive):
+            signals.question |= len(words) > 1 or _QUESTION_CUES.search(positive) is not None
         if _ASKS_ABOUT_BOOKING.search(line):
             signals.asks_booking = True
         if _rejects(clause):
@@ -760,7 +766,7 @@ def understand(text: str, now: datetime, zone: ZoneInfo) -> Understanding:
     if signals.strong or signals.weak:
         if signals.hedge:
             return Understanding("unclear", 0.3)
-        if signals.question and not signals.strong and not _starts_with_yes(clauses):
+        if signals.question:  # "ok, where do I park?": a person answers it
             return Understanding("question", 0.6)
         return Understanding("confirm", 0.95 if signals.strong else 0.85)
     if signals.question:
@@ -779,10 +785,6 @@ def _only_interjection(clauses: list[_Clause]) -> bool:
     return any(_BARE_NO.match(c.line) for c in clauses) and not any(
         _negated(tuple(_NOT_NEGATIONS.sub(" ", c.line).split()), _ATTEND)[1] for c in clauses
     )
-
-
-def _starts_with_yes(clauses: list[_Clause]) -> bool:
-    return bool(clauses[0].words) and clauses[0].words[0] in ("yes", "ok", "sure")
 
 
 _VOCABULARY = frozenset(

@@ -125,7 +125,10 @@ _OPT_OUT_PHRASES = re.compile(
     r"|(?:do not|dont|don't|never) (?:text|txt|message|msg|contact|sms) (?:me|this number)"
     r"(?: again| anymore| any more| ever again| ever)?"
     r"|no more (?:texts|text messages|messages|msgs|sms|reminders)"
-    r"|leave me alone|lose my number|delete my number"
+    r"|leave me alone|(?:lose|delete|remove|erase) (?:my|this) number|unsub"
+    r"|(?:i )?(?:revoke|withdraw) (?:my )?consent"
+    r"|how (?:do|can) i (?:stop|unsubscribe|opt out)(?: of| from)?(?: these| the| your| all)?"
+    r"(?: texts| messages| msgs)?"
     r")" + _PADDING_RE + r"$"
 )
 _OTHER_SENSE = re.compile(
@@ -175,12 +178,10 @@ def _is_keyword(text: str, keywords: Iterable[str]) -> bool:
         return True  # the bare keyword
     core = _core(_words(_LEADING.sub("", text)))
     squashed_core = _squash(" ".join(core))
-    return (
-        bool(core)
-        and squashed_core in wanted
-        and wanted[squashed_core] not in _AMBIGUOUS
-        and len(core) <= len(wanted[squashed_core].split())
-    )
+    if squashed_core not in wanted:  # "STOP STOP STOP"
+        repeated = {_squash(word) for word in core}
+        squashed_core = repeated.pop() if len(repeated) == 1 else squashed_core
+    return squashed_core in wanted and wanted[squashed_core] not in _AMBIGUOUS
 
 
 def _keywords(settings: Mapping[str, Any], kind: Keyword) -> Sequence[str]:
