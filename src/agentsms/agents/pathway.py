@@ -12,6 +12,7 @@ A pathway document (JSON or YAML) looks like::
         text: "Reply YES to confirm"
         answers:
           - {keywords: [yes, "👍"], next: done}
+          - {intent: cancel, next: done}   # "can't make it", "please cancel" ...
         unclear: {max_retries: 2, next: done}
       - {id: done, type: end, outcome: confirmed}
 

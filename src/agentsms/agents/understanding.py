@@ -497,7 +497,7 @@ _RESCHEDULE = re.compile(
 _SOFT_RESCHEDULE = re.compile(
     r"\b(?:instead|how about|what about|can we do|could we do|can i do|could i do|can we make|"
     r"any chance|possible|available|open|better|prefer|rather|would rather|works better|"
-    r"do you have|is there|can it be|could it be|change|move|switch|like|maybe)\b"
+    r"do you have|is there|can it be|could it be|change|move|switch|like|maybe|but)\b"
 )
 _LATER_INTENT = re.compile(
     r"\b(?:call|contact|text|reach out|get back to you)(?: you| back)? (?:to|and) "
@@ -541,7 +541,8 @@ _TIME_WORD = re.compile(
 )
 _NOT_TIME_PHRASE = re.compile(
     r"\b(?:good (?:morning|afternoon|evening|night)|have a (?:good|great|nice) \w+|"
-    r"this morning|right now|a week|one week|in \d+ (?:min|mins|minutes|hours|hrs)|"
+    r"this morning|right now|a week|one week|(?:in )?\d+ ?(?:min|mins|minutes|hours|hrs|hr|"
+    r"secs?|seconds)|"
     r"on my way)\b"
 )
 _BARE_NUMBER = re.compile(
@@ -666,6 +667,9 @@ class _Signals:
     asks_booking: bool = False
     rejected_time: bool = False
     confirm_with_time: bool = False
+    said_yes: bool = False
+    weak_apart: bool = False
+    """A weak yes in a clause that names no time."""
 
 
 def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
@@ -695,7 +699,7 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             weak_negated = attend_negated = False
         signals.strong |= strong
         signals.weak |= weak or cancel_negated or bool(_NOT_NEGATIONS.search(line))
-        signals.cancel |= cancel and _CANCEL.search(line) is not None
+        signals.cancel |= cancel
         signals.refusal |= (
             strong_negated or weak_negated or attend_negated or bool(_REFUSAL.search(line))
         ) and not hedge
@@ -703,6 +707,7 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
         signals.reschedule |= reschedule
         signals.soft_reschedule |= _SOFT_RESCHEDULE.search(line) is not None
         signals.hedge |= hedge
+        signals.said_yes |= words[:1] == ("yes",)
         if clause.asks or _ASKING.match(positive) or _QUESTION_CUES.search(positive):
             signals.question |= len(words) > 1 or _QUESTION_CUES.search(positive) is not None
         if _ASKS_ABOUT_BOOKING.search(line):
@@ -713,10 +718,11 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
         prepared = _time_text(clause.text)
         if prepared is None:
             signals.rejected_time |= _time_text(clause.text, rejected=True) is not None
+            signals.weak_apart |= weak
         else:
             proposals.append(prepared)
-            if _STRONG_CONFIRM.search(line) or re.search(r"\byes\b", line):
-                signals.confirm_with_time = True
+            if _STRONG_CONFIRM.search(line) or signals.said_yes:
+                signals.confirm_with_time = True  # "yes, tomorrow at 3"
     return signals, proposals
 
 
@@ -742,12 +748,15 @@ def understand(text: str, now: datetime, zone: ZoneInfo) -> Understanding:
     if signals.reschedule or signals.rejected_time or when is not None:
         if (
             when is not None
-            and signals.confirm_with_time
             and not signals.reschedule
             and not signals.soft_reschedule
             and not signals.refusal
         ):
-            return Understanding("confirm", 0.85)
+            # "see you at 3", "yes, I'll be there. I finish work at 5": the time is context
+            if signals.confirm_with_time or signals.strong:
+                return Understanding("confirm", 0.85)
+            if signals.weak_apart and not signals.rejected_time:
+                return Understanding("unclear", 0.3)  # "ok. 4pm": neither plainly the answer
         if when is None and not signals.reschedule and signals.question:
             return Understanding("question", 0.6)
         return _reschedule(when)
