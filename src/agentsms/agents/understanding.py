@@ -432,6 +432,9 @@ _NEGATORS = frozenset({"not", "never", "unable", "no", "nor", "without"})
 _BELIEF = frozenset({"think", "believe", "expect", "guess", "reckon", "suppose"})
 _SUBJECTS = frozenset({"i", "we", "you", "he", "she", "they", "it", "that", "this", "see"})
 _SCOPE = 4
+_AUXILIARIES = frozenset(
+    {"to", "be", "able", "going", "have", "got", "get", "really", "even", "actually", "quite"}
+)
 """Words after a negator that it can reach (attendance phrases are short)."""
 
 # Saying one will attend (negated: a refusal).
@@ -488,7 +491,7 @@ _RESCHEDULE = re.compile(
     r"(?:another|different|other|new|later|earlier|better) (?:time|times|day|days|date|slot|"
     r"slots|week|appointment)|be later|be earlier|do later|do earlier|make it later|"
     r"make it earlier|anything later|anything earlier|anything else|something later|"
-    r"something earlier|other availability|too early|too late|"
+    r"something earlier|other availability|too early|too late|push (?:it|this)$|"
     r"(?:do|make|be|come|come in|move|push|get there|see you) (?:it |that |this |me )?"
     r"(?:a bit |a little |a little bit )?(?:earlier|later)|"
     r"(?:time|day|date|slot|hour|then)\b.*\b(?:does|do|will|would|is|is going to) not "
@@ -507,7 +510,8 @@ _HEDGE = re.compile(
     r"\b(?:maybe|might|perhaps|probably|possibly|hopefully|hope so|i hope|i think|think so|"
     r"i guess|guess so|not sure|i do not know|not certain|let you know|let me (?:check|see|know)|"
     r"check (?:my|with)|get back to you|will try|i will try|try to|depends|depending|"
-    r"if i can|not yet|not really|kind of|sort of|i am good$|yes and no)\b"
+    r"if i can|not yet|not really|kind of|sort of|i am good$|yes and no|we will see$|"
+    r"i will see$)\b"
 )
 # A clause that calls a time bad rejects the times it names.
 _BAD_TIME = re.compile(
@@ -535,13 +539,14 @@ _QUESTION_CUES = re.compile(
 _TIME_WORD = re.compile(
     r"\d|\b(?:today|tomorrow|tonight|morning|afternoon|evening|noon|midday|midnight|"
     r"mon|monday|tue|tues|tuesday|wed|weds|wednesday|thu|thur|thurs|thursday|fri|friday|sat|"
-    r"saturday|sun|sunday|week|weekend|month|jan|january|feb|february|mar|march|apr|april|"
+    r"saturday|sun|sunday|jan|january|feb|february|mar|march|apr|april|"
     r"may|jun|june|jul|july|aug|august|sep|sept|september|oct|october|nov|november|dec|"
     r"december)\b"
 )
 _NOT_TIME_PHRASE = re.compile(
     r"\b(?:good (?:morning|afternoon|evening|night)|have a (?:good|great|nice) \w+|"
-    r"this morning|right now|a week|one week|(?:in )?\d+ ?(?:min|mins|minutes|hours|hrs|hr|"
+    r"this morning|right now|a week|one week|(?:this|next|the|that|a) (?:week|weekend|month)|"
+    r"(?:in )?\d+ ?(?:min|mins|minutes|hours|hrs|hr|"
     r"secs?|seconds)|"
     r"on my way)\b"
 )
@@ -574,12 +579,17 @@ def _negated(words: tuple[str, ...], pattern: re.Pattern[str]) -> tuple[bool, bo
 
 
 def _in_scope(words: tuple[str, ...], index: int) -> bool:
-    """Whether the word at ``index`` is reached by a negator before it."""
-    for back in range(1, _SCOPE + 1):
-        at = index - back
+    """Whether the word at ``index`` is reached by a negator before it (auxiliaries such as
+    "going to be able to" do not count against the reach)."""
+    budget, at = _SCOPE, index
+    while budget > 0:
+        at -= 1
+        back = index - at
         if at < 0:
             return False
         word = words[at]
+        if word not in _AUXILIARIES:
+            budget -= 1
         if word in _NEGATORS:
             # "no, I ..." is an interjection, not the negation of what follows
             return not (word == "no" and at + 1 < len(words) and words[at + 1] in _SUBJECTS)
@@ -755,8 +765,9 @@ def understand(text: str, now: datetime, zone: ZoneInfo) -> Understanding:
             # "see you at 3", "yes, I'll be there. I finish work at 5": the time is context
             if signals.confirm_with_time or signals.strong:
                 return Understanding("confirm", 0.85)
-            if signals.weak_apart and not signals.rejected_time:
-                return Understanding("unclear", 0.3)  # "ok. 4pm": neither plainly the answer
+            if (signals.weak_apart or signals.hedge) and not signals.rejected_time:
+                # "ok. 4pm", "possibly, I'll let you know tomorrow": not plainly an answer
+                return Understanding("unclear", 0.3)
         if when is None and not signals.reschedule and signals.question:
             return Understanding("question", 0.6)
         return _reschedule(when)
