@@ -12,8 +12,9 @@ import pytest
 from tests.fakes.chat_completions import FakeChatCompletions
 from tests.unit.agents.conftest import Chat
 
-from agentsms.agents import build_agent, load_demo_pathway
+from agentsms.agents import build_agent, load_demo_pathway, validate_agent_config
 from agentsms.agents.understanding_llm import parse_answer
+from agentsms.core.errors import ValidationFailed
 
 ANN = {"name": "Ann", "time": "on Tue Dec 2 at 3 PM", "timezone": "America/New_York"}
 
@@ -129,3 +130,16 @@ def test_the_answer_is_kept_in_the_persons_zone() -> None:
     utc = parse_answer({**answer, "proposed_time": "2026-12-10T23:00:00+00:00"}, zone)
     assert utc is not None
     assert utc.when == "2026-12-10T15:00:00-08:00"
+
+
+def test_a_broken_understanding_llm_config_is_refused_on_upload() -> None:
+    pathway = load_demo_pathway()
+    pathway["understanding_llm"] = {"base_url": "ftp://nowhere", "temperature": 9}
+    with pytest.raises(ValidationFailed) as failed:
+        validate_agent_config({"kind": "flow", "pathway": pathway})
+    fields = {error.field for error in failed.value.errors}
+    assert {
+        "agent.pathway.understanding_llm.model",
+        "agent.pathway.understanding_llm.base_url",
+        "agent.pathway.understanding_llm.temperature",
+    } <= fields
