@@ -23,7 +23,9 @@ How it reads a reply:
    rejects the times it names; a time anywhere else is a proposal.
 5. **Decision**, precision first: an explicit cancellation, then a reschedule (a cue or a
    proposed time), then a refusal (which cancels), then a confirmation, then a question;
-   hedges ("maybe", "I think so", "I'll try") and conflicting signals give ``unclear``.
+   a clause that asks confirms nothing ("is it still on?") and a yes beside a question goes
+   to a person; hedges ("maybe", "I think so", "I'll try") and conflicting signals give
+   ``unclear``.
    Only the closing intents (confirm, cancel, reschedule with a time) close a conversation,
    so a reply that is not plainly one of them is asked again.
 
@@ -45,8 +47,6 @@ from agentsms.agents.datetimes import find_datetime
 
 Intent = Literal["confirm", "cancel", "reschedule", "question", "unclear"]
 INTENTS: tuple[Intent, ...] = ("confirm", "cancel", "reschedule", "question", "unclear")
-CLOSING_INTENTS = frozenset({"confirm", "cancel"})
-"""Intents that close a conversation (a reschedule closes it only with a time)."""
 
 
 @dataclass(frozen=True, slots=True)
