@@ -448,7 +448,7 @@ _STRONG_CONFIRM = re.compile(
     r"\b(?:be there|be here|make it|see you|i will come|we will come|i am coming|we are coming|"
     r"i will be on time|still coming|coming|on my way|count me in|looking forward|"
     r"planning on it|plan on it|plan to be there|still on|i confirm|confirmed|confirm|"
-    r"i will attend|we will attend|attending|i am in|we are in|can not wait|sounds like a plan|"
+    r"i will attend|we will attend|attending|i am in$|we are in$|can not wait|sounds like a plan|"
     r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
     r"plan(?:ning)? to (?:come|be there|attend|make it)|"
     r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly)\b"
@@ -545,7 +545,8 @@ _TIME_WORD = re.compile(
 )
 _NOT_TIME_PHRASE = re.compile(
     r"\b(?:good (?:morning|afternoon|evening|night)|have a (?:good|great|nice) \w+|"
-    r"this morning|right now|a week|one week|(?:this|next|the|that|a) (?:week|weekend|month)|"
+    r"this morning|right now|a week|one week|\$ ?\d+(?:[.,]\d+)?|"
+    r"\d+ ?(?:dollars|bucks|percent|%)|(?:this|next|the|that|a) (?:week|weekend|month)|"
     r"(?:in )?\d+ ?(?:min|mins|minutes|hours|hrs|hr|"
     r"secs?|seconds)|"
     r"on my way)\b"
@@ -555,6 +556,95 @@ _BARE_NUMBER = re.compile(
     r"(?!\s*(?:am|pm|a\.m|p\.m|st|nd|rd|th|min|mins|minutes|hours|hrs|hr|days|weeks|people|"
     r"kids|of us|percent|%|x|o'?clock))"
 )
+_OTHER_NUMBER = re.compile(
+    r"(?<![\d/:.-])\b(?:1[3-9]|[2-9]\d|\d{3,})\b(?![:/.\d])"
+    r"(?!\s*(?:st|nd|rd|th|am|pm|a\.m|p\.m|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))"
+)
+"""A number that is neither an hour nor part of a date ("room 15", "$50")."""
+_HOUR_CONTEXT = frozenset(
+    [
+        "at",
+        "around",
+        "about",
+        "by",
+        "for",
+        "to",
+        "do",
+        "make",
+        "how",
+        "what",
+        "maybe",
+        "like",
+        "or",
+        "until",
+        "till",
+        "after",
+        "before",
+        "instead",
+        "is",
+        "it",
+        "but",
+        "say",
+        "from",
+        "and",
+        "between",
+        "than",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "mon",
+        "tue",
+        "tues",
+        "wed",
+        "weds",
+        "thu",
+        "thur",
+        "thurs",
+        "fri",
+        "sat",
+        "sun",
+        "tomorrow",
+        "today",
+        "tonight",
+        "morning",
+        "afternoon",
+        "evening",
+        "noon",
+        "tmrw",
+        "try",
+        "could",
+        "can",
+    ]
+)
+"""Words after which a bare 1-12 is an hour ("can we do 4", "friday 10", "maybe 9")."""
+_HOUR_FILLERS = frozenset(
+    [
+        "instead",
+        "please",
+        "pls",
+        "ok",
+        "okay",
+        "maybe",
+        "then",
+        "works",
+        "work",
+        "better",
+        "would",
+        "be",
+        "good",
+        "fine",
+        "possible",
+        "is",
+        "it",
+        "that",
+        "but",
+    ]
+)
+"""Words that may stand beside a bare hour in a reply that is just the hour ("4 instead?")."""
 _COMPACT_CLOCK = re.compile(r"\b(\d{1,2})[.:]?(\d{2})\s?(am|pm|a\.m\.|p\.m\.)")
 _DOT_CLOCK = re.compile(r"\b(\d{1,2})\.(\d{2})\b")
 _INSTEAD_OF = re.compile(r"\b(?:instead of|rather than|not) (?:at |on )?[\w:]+(?:\s?(?:am|pm))?")
@@ -621,8 +711,15 @@ def _time_text(clause: str, *, rejected: bool = False) -> str | None:
         before = text[: match.start()]
         if _MONTH_BEFORE.search(before) or re.search(r"\bat\s*$|@\s*$", before):
             return match.group(0)
-        return f"at {match.group(1)}"
+        previous = re.search(r"([a-z]+)\W*$", before)
+        alone = set(_tokens(before + " " + text[match.end() :])) <= _HOUR_FILLERS
+        if alone or (previous is not None and previous.group(1) in _HOUR_CONTEXT):
+            return f"at {match.group(1)}"
+        return " "  # "room 5", "bring 2 forms": not an hour
 
+    text = _OTHER_NUMBER.sub(
+        lambda m: m.group(0) if _MONTH_BEFORE.search(text[: m.start()]) else " ", text
+    )
     return _BARE_NUMBER.sub(hour, text)
 
 
