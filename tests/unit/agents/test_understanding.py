@@ -155,3 +155,19 @@ def test_normalisation() -> None:
     assert normalize("\uff39\uff25\uff33\u200b!") == "yes!"  # full-width, zero-width
     assert normalize("👍🏾") == "yes"
     assert normalize("I\u2019LL  be\tthere 🙂") == "i'll be there"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("yes, I will bring 2 forms", "confirm"),
+        ("see you at 3 in room 12", "confirm"),
+        ("Yes, I'll be there. I get off work at 5", "confirm"),
+        ("Running 10 minutes late", "unclear"),
+        ("I owe $50?", "question"),
+        ("I am in room 5", "unclear"),
+    ],
+)
+def test_numbers_that_are_not_a_proposed_time(text: str, intent: str) -> None:
+    understood = understand(text, MONDAY_9AM, LOS_ANGELES)
+    assert (understood.intent, understood.when) == (intent, None)
