@@ -451,7 +451,8 @@ _STRONG_CONFIRM = re.compile(
     r"i will attend|we will attend|attending|i am in$|we are in$|can not wait|sounds like a plan|"
     r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
     r"plan(?:ning)? to (?:come|be there|attend|make it)|"
-    r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly)\b"
+    r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly|"
+    r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$)\b"
 )
 _WEAK_CONFIRM = re.compile(
     r"\b(?:yes|ok|sure|correct|perfect|great|fine|good|cool|works|work for me|sounds good|"
@@ -481,7 +482,10 @@ _CANCEL = re.compile(
     r"not needed|no longer necessary|not necessary anymore|will not be needing|"
     r"(?:remove|delete|drop|scrap) (?:my|the|this) appointment|"
     r"(?:do not|no longer) want (?:it|this|that|the appointment|my appointment)|"
-    r"no longer interested|take me off the schedule)\b"
+    r"no longer interested|"
+    r"(?:take|remove) me (?:off|from) (?:the|your) (?:schedule|calendar|books)|"
+    r"no need for (?:it|the appointment|this appointment|the visit)|"
+    r"skip (?:it|the appointment|this one|this appointment))\b"
 )
 _RESCHEDULE = re.compile(
     r"\b(?:reschedule|rebook|postpone|push (?:it |this |that |the appointment )?"
@@ -492,6 +496,7 @@ _RESCHEDULE = re.compile(
     r"slots|week|appointment)|be later|be earlier|do later|do earlier|make it later|"
     r"make it earlier|anything later|anything earlier|anything else|something later|"
     r"something earlier|other availability|too early|too late|push (?:it|this)$|"
+    r"anything (?:available|open)|any (?:openings|availability|slots|times)|openings|"
     r"(?:do|make|be|come|come in|move|push|get there|see you) (?:it |that |this |me )?"
     r"(?:a bit |a little |a little bit )?(?:earlier|later)|"
     r"(?:time|day|date|slot|hour|then)\b.*\b(?:does|do|will|would|is|is going to) not "
@@ -645,6 +650,11 @@ _HOUR_FILLERS = frozenset(
     ]
 )
 """Words that may stand beside a bare hour in a reply that is just the hour ("4 instead?")."""
+_OTHER_ACTION = re.compile(
+    r"\b(?:call|phone|text|email|let you know|get back|pay|send|work|leave|leaving|fly|"
+    r"flying|travel|traveling|back|off)\b"
+)
+"""A time beside another errand ("I'll call tomorrow", "I work until 5") proposes nothing."""
 _COMPACT_CLOCK = re.compile(r"\b(\d{1,2})[.:]?(\d{2})\s?(am|pm|a\.m\.|p\.m\.)")
 _DOT_CLOCK = re.compile(r"\b(\d{1,2})\.(\d{2})\b")
 _INSTEAD_OF = re.compile(r"\b(?:instead of|rather than|not) (?:at |on )?[\w:]+(?:\s?(?:am|pm))?")
@@ -823,6 +833,12 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             signals.rejected_time |= _time_text(clause.text, rejected=True) is not None
             continue
         prepared = _time_text(clause.text)
+        if (
+            prepared is not None
+            and _OTHER_ACTION.search(line)
+            and not (reschedule or _SOFT_RESCHEDULE.search(line) or _STRONG_CONFIRM.search(line))
+        ):
+            continue  # context, not a proposal
         if prepared is None:
             signals.rejected_time |= _time_text(clause.text, rejected=True) is not None
             signals.weak_apart |= weak
