@@ -452,7 +452,8 @@ _STRONG_CONFIRM = re.compile(
     r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
     r"plan(?:ning)? to (?:come|be there|attend|make it)|"
     r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly|"
-    r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$)\b"
+    r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$|"
+    r"(?:will|would|am going to) not (?:miss|forget) (?:it|this|that|the appointment))\b"
 )
 _WEAK_CONFIRM = re.compile(
     r"\b(?:yes|ok|sure|correct|perfect|great|fine|good|cool|works|work for me|sounds good|"
@@ -497,6 +498,8 @@ _RESCHEDULE = re.compile(
     r"make it earlier|anything later|anything earlier|anything else|something later|"
     r"something earlier|other availability|too early|too late|push (?:it|this)$|"
     r"anything (?:available|open)|any (?:openings|availability|slots|times)|openings|"
+    r"(?:morning|afternoon|evening) instead|instead in the (?:morning|afternoon|evening)|"
+    r"(?:do|be) (?:in )?the (?:morning|afternoon|evening)|"
     r"(?:do|make|be|come|come in|move|push|get there|see you) (?:it |that |this |me )?"
     r"(?:a bit |a little |a little bit )?(?:earlier|later)|"
     r"(?:time|day|date|slot|hour|then)\b.*\b(?:does|do|will|would|is|is going to) not "
@@ -518,6 +521,11 @@ _HEDGE = re.compile(
     r"if i can|not yet|not really|kind of|sort of|i am good$|yes and no|we will see$|"
     r"i will see$)\b"
 )
+_NOT_HEDGES = re.compile(
+    r"\b(?:do not think so|(?:might|may) be (?:a bit |a little |a few minutes |\d+ minutes )?"
+    r"late)\b"
+)
+"""Not doubts about the answer ("I'll be there, but might be 10 minutes late")."""
 # A clause that calls a time bad rejects the times it names.
 _BAD_TIME = re.compile(
     r"\b(?:bad|busy|booked|conflict|stuck|working|away|out of town|no good|not good|"
@@ -542,7 +550,8 @@ _QUESTION_CUES = re.compile(
 )
 # Words that make a text time-like: only then is the date parser asked.
 _TIME_WORD = re.compile(
-    r"\d|\b(?:today|tomorrow|tonight|morning|afternoon|evening|noon|midday|midnight|"
+    r"\d|\b(?:today|tomorrow|tonight|morning|afternoon|evening|noon|midday|midnight|mornings|"
+    r"afternoons|evenings|weekdays|weekends|"
     r"mon|monday|tue|tues|tuesday|wed|weds|wednesday|thu|thur|thurs|thursday|fri|friday|sat|"
     r"saturday|sun|sunday|jan|january|feb|february|mar|march|apr|april|"
     r"may|jun|june|jul|july|aug|august|sep|sept|september|oct|october|nov|november|dec|"
@@ -811,7 +820,7 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
         if _LATER_INTENT.search(line):
             line = _LATER_INTENT.sub(" ", line)
         reschedule = _RESCHEDULE.search(line) is not None
-        hedge = _HEDGE.search(line.replace("do not think so", "")) is not None
+        hedge = _HEDGE.search(_NOT_HEDGES.sub(" ", line)) is not None
         if "not sure" in line or "not really" in line:
             weak_negated = attend_negated = False
         signals.strong |= strong
