@@ -100,7 +100,6 @@ _PADDING = frozenset(
         "sorry",
         "and",
         "so",
-        "now",
     ]
 )
 _LEADING = re.compile(

@@ -4,9 +4,9 @@ Compliance comes first, before any agent sees the text: an opt-out keyword recor
 opt-out, sends one confirmation and ends the person's conversations; an opt-in keyword
 from an opted-out person lifts it; a help keyword gets the project's help text; a short
 text that may be an opt-out but is not plainly one is asked about (and not handed to the
-agent). Keywords are recognised as people type them (see :mod:`agentsms.core.compliance`). Any other
-text joins the thread's conversation (or starts one), restarts its silence timers and, when
-the conversation has an agent that is not paused, queues an agent turn.
+agent). Keywords are recognised as people type them (see :mod:`agentsms.core.compliance`).
+Any other text joins the thread's conversation (or starts one), restarts its silence timers
+and, when the conversation has an agent that is not paused, queues an agent turn.
 """
 
 from __future__ import annotations
