@@ -181,6 +181,11 @@ _EXPANSIONS: dict[str, str] = {
         for w in ("thx", "thnx", "thanx", "tnx", "ty", "tysm", "thks", "tx", "thanku", "gracias")
     },
     "merci": "thanks",
+    "danke": "thanks",
+    **{w: "can make it" for w in ("puedo", "podemos")},
+    **{w: "i will be there" for w in ("estare", "estaré", "estaremos", "alli", "allí")},
+    **{w: "" for w in ("ahí", "ahi", "que")},
+    "mak": "make",
     **{
         w: "tomorrow"
         for w in ("tmrw", "tmr", "tmrow", "tmw", "tomoz", "2morrow", "2moro", "tmro", "tomo")
@@ -333,10 +338,13 @@ _FUZZY_TARGETS = (
     "appointment",
     "perfect",
     "tomorrow",
+    "monday",
     "tuesday",
     "wednesday",
     "thursday",
+    "friday",
     "saturday",
+    "sunday",
     "postpone",
     "available",
     "instead",
@@ -712,13 +720,25 @@ def _in_scope(words: tuple[str, ...], index: int) -> bool:
 # --- 5. times ----------------------------------------------------------------------------------
 
 
+_TYPO_WORD = re.compile(r"\b[a-z]{5,}\b")
+_TIME_TARGETS = frozenset(
+    {"tomorrow", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+)
+
+
+def _fix_time_word(match: re.Match[str]) -> str:
+    """A misspelt day ("wendsday", "tommorow") spelt right for the date parser."""
+    corrected = _correct(match.group(0))
+    return corrected if corrected in _TIME_TARGETS else match.group(0)
+
+
 def _time_text(clause: str, *, rejected: bool = False) -> str | None:
     """The clause prepared for the date parser, or ``None`` when it names no time.
 
     Times the clause itself puts aside ("instead of 3", "not at 3") are left out, unless
     ``rejected`` (the clause is read for the times it rejects).
     """
-    text = _NOT_TIME_PHRASE.sub(" ", clause).replace("@", " at ")
+    text = _NOT_TIME_PHRASE.sub(" ", _TYPO_WORD.sub(_fix_time_word, clause)).replace("@", " at ")
     if not rejected:
         text = _INSTEAD_OF.sub(" ", text)
     if not _TIME_WORD.search(text):
