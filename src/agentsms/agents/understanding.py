@@ -672,6 +672,59 @@ _OTHER_ACTION = re.compile(
     r"flying|travel|traveling|back|off)\b"
 )
 """A time beside another errand ("I'll call tomorrow", "I work until 5") proposes nothing."""
+_PAST = re.compile(r"\b(?:last|ago|yesterday|was|were|had|did|got|since|used to)\b")
+_OFFER = re.compile(
+    r"\b(?:come|come in|be there|make it|do|go|available|free|open|book|fit me in|fit in|"
+    r"works?|better|ok|fine|good|possible|instead|prefer|rather|switch|change|move|push|bump|"
+    r"shift)\b"
+)
+_TIME_FILLERS = frozenset(
+    [
+        "at",
+        "on",
+        "the",
+        "this",
+        "next",
+        "in",
+        "of",
+        "am",
+        "pm",
+        "a",
+        "p",
+        "m",
+        "o'clock",
+        "noon",
+        "midday",
+        "morning",
+        "afternoon",
+        "evening",
+        "tonight",
+        "today",
+        "tomorrow",
+        "same",
+        "time",
+        "day",
+        "ok",
+        "okay",
+        "yes",
+        "please",
+        "pls",
+        "then",
+        "instead",
+        "maybe",
+        "sure",
+        "is",
+        "it",
+        "but",
+        "and",
+        "or",
+        "so",
+        "let",
+        "us",
+        "just",
+    ]
+)
+"""Words a reply that is only a time may hold beside it ("ok thursday at 2 then")."""
 _COMPACT_CLOCK = re.compile(r"\b(\d{1,2})[.:]?(\d{2})\s?(am|pm|a\.m\.|p\.m\.)")
 _DOT_CLOCK = re.compile(r"\b(\d{1,2})\.(\d{2})\b")
 _INSTEAD_OF = re.compile(r"\b(?:instead of|rather than|not) (?:at |on )?[\w:]+(?:\s?(?:am|pm))?")
@@ -730,6 +783,22 @@ def _fix_time_word(match: re.Match[str]) -> str:
     """A misspelt day ("wendsday", "tommorow") spelt right for the date parser."""
     corrected = _correct(match.group(0))
     return corrected if corrected in _TIME_TARGETS else match.group(0)
+
+
+def _proposes(line: str, reschedule: bool) -> bool:
+    """Whether the time in a clause is offered as the new time: the clause asks for a change
+    or offers to come then, or holds little but the time ("Thursday at 2?", "4pm then")."""
+    offered = reschedule or _SOFT_RESCHEDULE.search(line) or _OFFER.search(line)
+    if _PAST.search(line) or (_OTHER_ACTION.search(line) and not offered):
+        return False
+    if offered:
+        return True
+    rest = [
+        word
+        for word in line.split()
+        if word not in _TIME_FILLERS and not _TIME_WORD.fullmatch(word) and not word[0].isdigit()
+    ]
+    return len(rest) <= 1
 
 
 def _time_text(clause: str, *, rejected: bool = False) -> str | None:
@@ -862,12 +931,8 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             signals.rejected_time |= _time_text(clause.text, rejected=True) is not None
             continue
         prepared = _time_text(clause.text)
-        if (
-            prepared is not None
-            and _OTHER_ACTION.search(line)
-            and not (reschedule or _SOFT_RESCHEDULE.search(line) or _STRONG_CONFIRM.search(line))
-        ):
-            continue  # context, not a proposal
+        if prepared is not None and not _proposes(line, reschedule):
+            continue  # "my birthday is on Friday", "I'll call tomorrow": context
         if prepared is None:
             signals.rejected_time |= _time_text(clause.text, rejected=True) is not None
             signals.weak_apart |= weak
