@@ -171,3 +171,19 @@ def test_normalisation() -> None:
 def test_numbers_that_are_not_a_proposed_time(text: str, intent: str) -> None:
     understood = understand(text, MONDAY_9AM, LOS_ANGELES)
     assert (understood.intent, understood.when) == (intent, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my birthday is on Friday lol",
+        "I had an appointment last Tuesday",
+        "I'll call tomorrow",
+        "My insurance changed on Monday, is that a problem?",
+        "I got a bill from March, can someone explain it?",
+    ],
+)
+def test_a_date_in_passing_is_no_proposal(text: str) -> None:
+    understood = understand(text, MONDAY_9AM, LOS_ANGELES)
+    assert understood.intent in ("unclear", "question")
+    assert understood.when is None
