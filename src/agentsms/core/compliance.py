@@ -67,9 +67,10 @@ Keyword = Literal["opt_out", "opt_in", "help"]
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-_INVISIBLE = dict.fromkeys(
+INVISIBLE = dict.fromkeys(
     map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\ufe0e\ufe0f\u200e\u200f"), None
 )
+"""A :meth:`str.translate` table removing zero-width and other invisible characters."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _PADDING = frozenset(
     [
@@ -141,7 +142,7 @@ _UNCLEAR_WORDS = 6
 def normalize_text(body: str) -> str:
     """NFKC, case-folded, zero-width characters removed, whitespace collapsed, and the
     punctuation and emoji around the text stripped."""
-    text = unicodedata.normalize("NFKC", body).translate(_INVISIBLE).casefold()
+    text = unicodedata.normalize("NFKC", body).translate(INVISIBLE).casefold()
     text = " ".join(text.split())
     start, end = 0, len(text)
     while start < end and not text[start].isalnum():
