@@ -39,7 +39,7 @@ from agentsms.agents.pathway import (
     WebhookNode,
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
-from agentsms.core.compliance import zones_for
+from agentsms.core.compliance import strip_padding, zones_for
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
@@ -274,9 +274,10 @@ class FlowAgent:
             run.vars[node.save_as] = text
         normalized = _normalize(text)
         whole = normalized.strip(_EDGE_PUNCTUATION)
+        bare = " ".join(strip_padding(whole.split())).strip(_EDGE_PUNCTUATION)  # "C please"
         for answer in node.answers:
             found = any(_keyword_found(keyword, normalized) for keyword in answer.keywords)
-            found = found or any(whole == _normalize(choice) for choice in answer.choices)
+            found = found or any(_normalize(c) in (whole, bare) for c in answer.choices)
             if not found and answer.intent is not None:
                 found = (await self._understand(run, text)).intent == answer.intent
             if not found and answer.regex is not None:

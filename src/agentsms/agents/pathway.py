@@ -74,7 +74,8 @@ class Answer(_Model):
     regex: str | None = None
     """Searched in the reply (any case); named groups are stored as variables."""
     choices: list[Annotated[str, Field(min_length=1)]] = []
-    """The whole reply must be one of these (any case, surrounding punctuation ignored)."""
+    """The whole reply must be one of these (any case, surrounding punctuation and polite
+    words such as "please" or "thanks" ignored)."""
     set: dict[Annotated[str, Field(pattern=VARIABLE)], Any] = {}
     """Variables to set when this answer matches."""
     next: str

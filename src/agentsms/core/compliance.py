@@ -161,8 +161,8 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.replace("\u2019", "'"))
 
 
-def _core(words: list[str]) -> list[str]:
-    """The words without polite padding at either end."""
+def strip_padding(words: list[str]) -> list[str]:
+    """The words without polite padding at either end ("please", "thanks", "now", ...)."""
     start, end = 0, len(words)
     while start < end and words[start] in _PADDING:
         start += 1
@@ -176,7 +176,7 @@ def _is_keyword(text: str, keywords: Iterable[str]) -> bool:
     wanted = {_squash(normalize_text(w)): normalize_text(w) for w in keywords}
     if squashed in wanted:
         return True  # the bare keyword
-    core = _core(_words(_LEADING.sub("", text)))
+    core = strip_padding(_words(_LEADING.sub("", text)))
     squashed_core = _squash(" ".join(core))
     if squashed_core not in wanted:  # "STOP STOP STOP"
         repeated = {_squash(word) for word in core}

@@ -636,3 +636,14 @@ async def test_cancel_after_being_asked_for_a_new_time() -> None:
     output = await chat.say("actually just cancel it please")
     assert output.ending is not None
     assert output.ending.outcome == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"), [("C please", "canceled"), ("y thanks!", "confirmed")]
+)
+async def test_a_choice_with_polite_words_around_it(reply: str, outcome: str) -> None:
+    chat = demo_chat()
+    await chat.open()
+    output = await chat.say(reply)
+    assert output.ending is not None
+    assert output.ending.outcome == outcome
