@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.understanding_lexicon import (
+    ALTERNATIVE,
     ASKING,
     ASKS_ABOUT,
     ASKS_ABOUT_BOOKING,
@@ -457,7 +458,7 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             signals.weak_apart |= weak
         else:
             proposals.append(prepared)
-            if STRONG_CONFIRM.search(line) or signals.said_yes:
+            if strong or signals.said_yes:
                 signals.confirm_with_time = True  # "yes, tomorrow at 3"
     return signals, proposals
 
@@ -508,6 +509,8 @@ def understand(text: str, now: datetime, zone: ZoneInfo) -> Understanding:
             return Understanding("unclear", 0.3)
         if signals.question and not signals.refusal:
             return Understanding("question", 0.6)
+        if any(ALTERNATIVE.search(c.line) for c in clauses):
+            return Understanding("reschedule", 0.6)  # "that doesn't work, can we change?"
         return Understanding("cancel", 0.85)
     if signals.strong or signals.weak:
         if signals.hedge:

@@ -276,7 +276,7 @@ STRONG_CONFIRM = re.compile(
     r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
     r"plan(?:ning)? to (?:come|be there|attend|make it)|"
     r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly|"
-    r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$|"
+    r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$|count on me|"
     r"(?:will|would|am going to) not (?:miss|forget) (?:it|this|that|the appointment))\b"
 )
 
@@ -300,7 +300,7 @@ BARE_NO = re.compile(r"^(?:no|no thanks|no thank you|no sorry|sorry no|no way|no
 
 REFUSAL = re.compile(
     r"\b(?:i will pass|pass|not interested|i can not|we can not|i could not|"
-    r"not for me|count me out|do not think so|no can do|not happening)$|"
+    r"not for me|count me out|do not think so|no can do|not happening)$|^can not$|"
     r"\b(?:absolutely|definitely|certainly|of course|really|sure|hell) (?:not|no)\b|"
     r"\b(?:not interested|count me out|i will pass|can not go|can not come)\b"
 )
@@ -321,7 +321,8 @@ CANCEL = re.compile(
 
 RESCHEDULE = re.compile(
     r"\b(?:reschedule|rebook|postpone|push (?:it |this |that |the appointment )?"
-    r"(?:back|out|forward|later)|move (?:it|this|that|the appointment|my appointment|the time)|"
+    r"(?:back|out|forward|later)|push (?:it|this|that|my appointment|the appointment)|"
+    r"move (?:it|this|that|the appointment|my appointment|the time)|"
     r"move to|change (?:it|the time|the day|the date|my appointment|the appointment|times)|"
     r"switch (?:it|the time|days|times)|"
     r"(?:another|different|other|new|later|earlier|better) (?:time|times|day|days|date|slot|"
@@ -339,6 +340,7 @@ RESCHEDULE = re.compile(
 
 SOFT_RESCHEDULE = re.compile(
     r"\b(?:instead|how about|what about|can we do|could we do|can i do|could i do|can we make|"
+    r"could we make|earliest|latest|soonest|"
     r"any chance|possible|available|open|better|prefer|rather|would rather|works better|"
     r"do you have|is there|can it be|could it be|change|move|switch|like|maybe|but)\b"
 )
@@ -627,3 +629,10 @@ VOCABULARY = frozenset(
         "today",
     ]
 )
+
+ALTERNATIVE = re.compile(
+    r"\b(?:change|another|different|other|instead|how about|what about|can we|could we|"
+    r"later|earlier|reschedule)\b"
+)
+"""Asking for another time: a refusal with it ("that doesn't work, can we change?") is a
+reschedule, not a cancellation."""
