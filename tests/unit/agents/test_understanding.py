@@ -116,7 +116,15 @@ def test_a_time_in_the_reply_is_a_reschedule_proposal(text: str, iso: str, reada
 
 
 @pytest.mark.parametrize(
-    "text", ["need to reschedule", "not tomorrow", "Tomorrow doesn't work for me", "can we move it"]
+    "text",
+    [
+        "need to reschedule",
+        "not tomorrow",
+        "Tomorrow doesn't work for me",
+        "can we move it",
+        "That doesn't work for me, can we change?",
+        "I need to push my appointment",
+    ],
 )
 def test_reschedule_without_a_time(text: str) -> None:
     understood = understand(text, MONDAY_9AM, LOS_ANGELES)
