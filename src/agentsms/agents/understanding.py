@@ -49,6 +49,7 @@ from agentsms.agents.understanding_lexicon import (
     ASKING,
     ASKS_ABOUT,
     ASKS_ABOUT_BOOKING,
+    ASKS_ABOUT_CHANGE,
     ATTEND,
     AUXILIARIES,
     BAD_TIME,
@@ -424,11 +425,10 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
             strong = weak = False
         _, attend_negated = _negated(words, ATTEND)
         cancel, cancel_negated = _negated(words, CANCEL)
-        if cancel and (clause.asks or ASKING.match(line)) and ASKS_ABOUT.search(line):
-            cancel = False  # "is there a fee if I cancel?"
-        if LATER_INTENT.search(line):
-            line = LATER_INTENT.sub(" ", line)
-        reschedule = RESCHEDULE.search(line) is not None
+        reschedule = RESCHEDULE.search(LATER_INTENT.sub(" ", positive)) is not None
+        if clause.asks or ASKING.match(line):  # "is there a fee if I cancel?": a question
+            cancel = cancel and not (ASKS_ABOUT.search(line) or ASKS_ABOUT_CHANGE.search(line))
+            reschedule = reschedule and not ASKS_ABOUT_CHANGE.search(line)
         hedge = HEDGE.search(NOT_HEDGES.sub(" ", line)) is not None
         if "not sure" in line or "not really" in line:
             weak_negated = attend_negated = False

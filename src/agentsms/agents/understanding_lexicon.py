@@ -383,9 +383,14 @@ ASKING = re.compile(
 """A clause that asks: its "still on", "ok" or "good" confirms nothing ("is it still on?")."""
 
 ASKS_ABOUT = re.compile(
-    r"^(?:what|how|when|where|why|who|which|is there|are there|will there|do you|does it)\b|"
-    r"\bif (?:i|we)\b"
+    r"^(?:what|how|when|where|why|who|which|is there|are there|will there|do you|does it)\b"
 )
+"""A question about cancelling, not a request ("what happens when I cancel?")."""
+ASKS_ABOUT_CHANGE = re.compile(
+    r"\bif\b|\b(?:fee|charge|cost|policy|penalty|other appointment)\b|^do i need\b"
+)
+"""A question about cancelling or rescheduling, not a request ("is there a fee if I cancel?",
+"how do I reschedule if I need to?")."""
 
 QUESTION_CUES = re.compile(
     r"\b(?:call me|give me a call|ring me|quick question|question|address|directions|"
