@@ -150,6 +150,7 @@ class _Clause:
 
 def _clauses(text: str) -> list[_Clause]:
     text = re.sub(r"\bre-(?=[a-z])", "re", _GREETING.sub("", text))
+    text = re.sub(r"^10-4\b", "roger", text)  # radio for "understood"
     found: list[_Clause] = []
     position = 0
     for match in _CLAUSE_BREAK.finditer(text + "\n"):

@@ -512,6 +512,7 @@ PAST = re.compile(r"\b(?:last|ago|yesterday|was|were|had|did|got|since|used to)\
 
 OFFER = re.compile(
     r"\b(?:come|come in|be there|make it|do|go|available|free|open|book|fit me in|fit in|"
+    r"get in|get me in|squeeze me in|see me|"
     r"works?|better|ok|fine|good|possible|instead|prefer|rather|switch|change|move|push|bump|"
     r"shift)\b"
 )
