@@ -508,3 +508,28 @@ async def test_agent_text_is_sent_as_written_and_an_unsendable_reply_needs_a_hum
             await text_in(gw, person, "!")
             shown = await wait_for(gw, cid, lambda c: c["status"] == "needs_attention")
             assert [m["body"] for m in shown["messages"]][-1] == "!"
+
+
+async def test_a_new_time_is_read_and_stored_in_the_persons_zone(gateway: Gateway) -> None:
+    """No timezone in the metadata: a San Francisco number's "Thursday at 2" is 2 PM
+    Pacific, stored with its offset and written back in the reply."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    person = "+14155554190"
+    persona = await demo_persona(gateway, name="Reminders tz")
+    await script_replies(gateway, person, "not tomorrow, how about Thursday at 2")
+    response = await gateway.client.post(
+        "/v1/messages",
+        json={"to": person, "conversation": {"persona_id": persona["id"], "metadata": REMINDED}},
+    )
+    assert response.status_code == 202, response.text
+    shown = await wait_for(gateway, response.json()["conversation_id"], lambda c: c["outcome"])
+    assert shown["outcome"] == "rescheduled"
+    new_time = datetime.fromisoformat(shown["extracted"]["new_time"])
+    assert (new_time.strftime("%A"), new_time.hour, new_time.minute) == ("Thursday", 14, 0)
+    pacific = new_time.astimezone(ZoneInfo("America/Los_Angeles"))
+    assert new_time.utcoffset() == pacific.utcoffset()
+    assert shown["extracted"]["new_time_text"].endswith("at 2:00 PM")
+    assert shown["extracted"]["new_time_text"] in shown["messages"][-1]["body"]
+    await forget_deliveries(gateway)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agentsms.store import tables
 from tests.conftest import Gateway
@@ -65,7 +67,7 @@ async def test_stop_opts_out_confirms_once_and_ends_the_conversation(gateway: Ga
     assert len(await _outbound_to(gateway, "+14155553502")) == 0
 
 
-async def test_every_opt_out_keyword_any_case_but_only_as_a_single_word(gateway: Gateway) -> None:
+async def test_every_opt_out_keyword_any_case_but_not_in_another_sense(gateway: Gateway) -> None:
     for i, word in enumerate(
         ["STOP", "stopall", "Unsubscribe", "end", "QUIT", "cancel", "revoke", "OptOut"]
     ):
@@ -73,9 +75,67 @@ async def test_every_opt_out_keyword_any_case_but_only_as_a_single_word(gateway:
         await _inbound(gateway, f" {word}\n", person=person)
         refused = await gateway.client.post("/v1/messages", json={"to": person, "body": "x"})
         assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
-    await _inbound(gateway, "please stop texting me", person="+14155553610")
-    allowed = await gateway.client.post("/v1/messages", json={"to": "+14155553610", "body": "ok"})
-    assert allowed.status_code == 202, allowed.text
+    for i, text in enumerate(["I'll stop by at 3", "cancel my appointment", "please cancel"]):
+        person = f"+1415555361{i}"
+        await _inbound(gateway, text, person=person)
+        allowed = await gateway.client.post("/v1/messages", json={"to": person, "body": "ok"})
+        assert allowed.status_code == 202, allowed.text
+
+
+async def test_opt_outs_are_recognised_as_people_type_them(gateway: Gateway) -> None:
+    variants = [
+        "Stop.",
+        "stop!",
+        "STOP please",
+        "unsubscribe me",
+        "opt out",
+        "OPT-OUT",
+        "\uff33\uff34\uff2f\uff30",  # full-width
+        "S\u200bTOP",  # a zero-width space inside
+        "please stop texting me",
+        "remove me from this list",
+        "take me off your list",
+    ]
+    for i, text in enumerate(variants):
+        person = f"+141555536{20 + i}"
+        await _inbound(gateway, text, person=person)
+        refused = await gateway.client.post("/v1/messages", json={"to": person, "body": "x"})
+        assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+        confirmations = await _outbound_to(gateway, person)
+        assert [r["purpose"] for r in confirmations] == ["compliance"], text
+    help_person = "+14155553650"
+    await _inbound(gateway, "Help!", person=help_person)
+    (answer,) = await _outbound_to(gateway, help_person)
+    assert answer["body"] == "Reply STOP to unsubscribe. Msg&data rates may apply."
+
+
+async def test_a_text_that_may_be_an_opt_out_is_asked_about_once_and_not_given_to_the_agent(
+    gateway: Gateway,
+) -> None:
+    from agentsms.agents import load_demo_pathway
+
+    persona = await gateway.client.post(
+        "/v1/personas",
+        json={
+            "name": "R",
+            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
+            "publish": True,
+        },
+    )
+    person = "+14155553660"
+    sent = await gateway.client.post(
+        "/v1/messages", json={"to": person, "conversation": {"persona_id": persona.json()["id"]}}
+    )
+    assert sent.status_code == 202, sent.text
+    await gateway.drain()
+    await _inbound(gateway, "no stop", person=person)
+    await gateway.drain()
+    after_opening = (await _outbound_to(gateway, person))[1:]
+    assert [(r["purpose"], r["body"]) for r in after_opening] == [
+        ("compliance", "Reply STOP to confirm you want no more texts from us.")
+    ]
+    allowed = await gateway.client.post("/v1/messages", json={"to": person, "body": "ok"})
+    assert allowed.status_code == 202, allowed.text  # not opted out
 
 
 async def test_start_opts_back_in_but_yes_from_others_is_an_ordinary_reply(
@@ -120,9 +180,11 @@ async def test_help_gets_the_project_help_text_and_keywords_are_configurable(
     await _inbound(gateway, "basta")
     bodies = [r["body"] for r in await _outbound_to(gateway, PERSON)]
     assert bodies == ["Acme Dental: call 555-0100.", "Bye from Acme."]
-    bad = await gateway.client.patch(
-        "/v1/project", json={"settings": {"opt_out_keywords": ["two words"]}}
+    phrases = await gateway.client.patch(
+        "/v1/project", json={"settings": {"opt_out_keywords": ["BASTA", "no more"]}}
     )
+    assert phrases.status_code == 200, phrases.text
+    bad = await gateway.client.patch("/v1/project", json={"settings": {"opt_out_keywords": [" "]}})
     assert_problem(bad, 422, "validation_failed")
 
 
@@ -208,3 +270,62 @@ async def test_a_large_batch_to_an_opted_out_person_is_refused_at_intake(
     accepted = await gateway.client.post("/v1/batches", json={"recipients": others, "body": "hi"})
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["total"] == len(others)
+
+
+async def test_after_an_opt_out_only_the_one_confirmation_reaches_the_person(
+    gateway: Gateway,
+) -> None:
+    """A queued agent reply, an agent turn and a scheduled send all stay unsent after an
+    opt-out; the person gets exactly one confirmation, within five minutes."""
+    from agentsms.agents import load_demo_pathway
+    from agentsms.core.agent_turns import send_in_conversation
+    from agentsms.store.repositories import conversations as conversations_repo
+
+    persona = await gateway.client.post(
+        "/v1/personas",
+        json={
+            "name": "R",
+            "agent": {"kind": "flow", "pathway": load_demo_pathway()},
+            "publish": True,
+        },
+    )
+    person = "+14155553670"
+    sent = await gateway.client.post(
+        "/v1/messages", json={"to": person, "conversation": {"persona_id": persona.json()["id"]}}
+    )
+    assert sent.status_code == 202, sent.text
+    await gateway.drain()
+    assert await _carrier_sends_to(gateway, person) == 1  # the opening
+    later = datetime.now(UTC) + timedelta(hours=1)
+    scheduled = await gateway.client.post(
+        "/v1/messages", json={"to": person, "body": "See you soon!", "send_at": later.isoformat()}
+    )
+    assert scheduled.status_code == 202, scheduled.text
+    async with gateway.db.write() as conn:
+        conversation = await conversations_repo.get_by_id(conn, sent.json()["conversation_id"])
+        assert conversation is not None
+        queued_reply = await send_in_conversation(
+            conn, conversation, "Thanks, see you then!", purpose="agent"
+        )
+    await _inbound(gateway, "yes", person=person)  # an agent turn waits in the queue too
+    stop = await _inbound(gateway, "Stop.", person=person)
+    async with gateway.db.write() as conn:  # the scheduled send falls due
+        await conn.execute(
+            update(tables.jobs)
+            .where(tables.jobs.c.ref == scheduled.json()["id"])
+            .values(run_at=time.time())
+        )
+    await gateway.drain()
+    await _inbound(gateway, "STOP!", person=person)  # a second opt-out confirms nothing
+    await gateway.drain()
+
+    assert await _carrier_sends_to(gateway, person) == 2  # the opening and one confirmation
+    rows = {r["id"]: r for r in await _outbound_to(gateway, person)}
+    for message_id in (scheduled.json()["id"], queued_reply["id"]):
+        assert rows[message_id]["status"] in ("failed", "canceled")
+    (confirmation,) = [r for r in rows.values() if r["purpose"] == "compliance"]
+    assert confirmation["status"] == "delivered"
+    received = datetime.fromisoformat(stop["created_at"].replace("Z", "+00:00"))
+    assert confirmation["sent_at"] - received < timedelta(minutes=5)
+    delivered = [r["id"] for r in rows.values() if r["status"] == "delivered"]
+    assert delivered == [sent.json()["id"], confirmation["id"]]

@@ -67,6 +67,8 @@ class AgentInput:
     extraction_schemas: Sequence[Mapping[str, Any]]
     """JSON-schema extraction definitions."""
     start_node_id: str | None = None
+    person_number: str | None = None
+    """The person's phone number (E.164): their time zone when no ``timezone`` is given."""
 
     @property
     def last_person_text(self) -> str | None:

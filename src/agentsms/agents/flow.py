@@ -24,7 +24,6 @@ import regex
 
 from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
-from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
     PLACEHOLDER,
     REGEX_TIMEOUT_SECONDS,
@@ -39,6 +38,8 @@ from agentsms.agents.pathway import (
     SayNode,
     WebhookNode,
 )
+from agentsms.agents.understanding import Understanding, extract_time, understand
+from agentsms.core.compliance import strip_padding, zones_for
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
@@ -104,6 +105,8 @@ class _Turn:
     replies: list[str] = field(default_factory=list)
     steps: int = 0
     end_node: str | None = None
+    understood: Understanding | None = None
+    """What the reply being answered means (read once, when an answer has an intent)."""
 
     def scope(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
         """Template and condition names: flow variables > metadata > pathway defaults."""
@@ -237,7 +240,7 @@ class FlowAgent:
         """Feed the person's ``text`` to the node the conversation waits in."""
         node = self.pathway.nodes[node_id]
         if isinstance(node, AskNode):
-            target = self._match(run, node, text)
+            target = await self._match(run, node, text)
             if target is None and node.unclear is not None:
                 target = self._unclear(run, node.unclear, node.text)
                 if target is None:
@@ -274,14 +277,17 @@ class FlowAgent:
 
     # -- node kinds ------------------------------------------------------------------
 
-    def _match(self, run: _Turn, node: AskNode, text: str) -> str | None:
+    async def _match(self, run: _Turn, node: AskNode, text: str) -> str | None:
         if node.save_as is not None:
             run.vars[node.save_as] = text
         normalized = _normalize(text)
         whole = normalized.strip(_EDGE_PUNCTUATION)
+        bare = " ".join(strip_padding(whole.split())).strip(_EDGE_PUNCTUATION)  # "C please"
         for answer in node.answers:
             found = any(_keyword_found(keyword, normalized) for keyword in answer.keywords)
-            found = found or any(whole == _normalize(choice) for choice in answer.choices)
+            found = found or any(_normalize(c) in (whole, bare) for c in answer.choices)
+            if not found and answer.intent is not None:
+                found = (await self._understand(run, text)).intent == answer.intent
             if not found and answer.regex is not None:
                 match = _search(answer.regex, text)
                 if match is not None:
@@ -317,11 +323,28 @@ class FlowAgent:
             if node.variable not in groups:
                 run.vars[node.variable] = match.group(1) if match.re.groups else match.group(0)
             return True
-        found = find_datetime(source, self._now(run), self._zone(run, node))
+        understood = run.understood
+        if node.source is None and understood is not None and understood.when is not None:
+            found: tuple[str, str] | None = (understood.when, understood.when_text or "")
+        else:
+            found = extract_time(source, self._now(run), self._zone(run, node.timezone))
         if found is None:
             return False
         run.vars[node.variable], run.vars[f"{node.variable}_text"] = found
         return True
+
+    async def _understand(self, run: _Turn, text: str) -> Understanding:
+        """What the reply means (the pathway's model first when it has one)."""
+        if run.understood is None:
+            now, zone = self._now(run), self._zone(run, None)
+            if self.pathway.understanding_llm is not None:
+                from agentsms.agents.understanding_llm import understand_with_llm
+
+                llm = LlmAgentConfig.model_validate(self.pathway.understanding_llm)
+                run.understood = await understand_with_llm(llm, run.input, text, now, zone)
+            else:
+                run.understood = understand(text, now, zone)
+        return run.understood
 
     @staticmethod
     def _now(run: _Turn) -> datetime:
@@ -330,16 +353,19 @@ class FlowAgent:
                 return entry.at
         return run.input.history[-1].at if run.input.history else datetime.now(UTC)
 
-    def _zone(self, run: _Turn, node: ExtractNode) -> ZoneInfo:
+    def _zone(self, run: _Turn, template: str | None) -> ZoneInfo:
+        """The person's zone: ``template`` (a node's), else the ``timezone`` variable, else
+        the one their phone number implies, else UTC."""
         scope = run.scope(self.pathway.variables)
-        name = render(node.timezone, scope) if node.timezone else lookup(scope, "timezone")
+        name = render(template, scope) if template else lookup(scope, "timezone")
         if not name:
+            if run.input.person_number:
+                return zones_for(run.input.person_number)[0]
             return ZoneInfo("UTC")
         try:
             return ZoneInfo(str(name))
         except (ZoneInfoNotFoundError, ValueError):
-            message = f"node {node.id!r}: unknown time zone {name!r}"
-            raise AgentFailed(message, retryable=False) from None
+            raise AgentFailed(f"unknown time zone {name!r}", retryable=False) from None
 
     def _branch(self, run: _Turn, node: BranchNode) -> str:
         scope = run.scope(self.pathway.variables)

@@ -219,3 +219,38 @@ class LlmAgent:
         last = parsed.get("message")
         last_text = last.strip() if isinstance(last, str) and last.strip() else None
         return Ending(outcome.strip(), extracted), last_text
+
+    async def complete_json(
+        self, messages: Sequence[Mapping[str, Any]], name: str, schema: Mapping[str, Any]
+    ) -> Any:
+        """One completion constrained to a JSON schema (structured output); its parsed JSON.
+
+        Raises :class:`AgentFailed` when the call fails or the answer is not JSON.
+        """
+        config = self.config
+        try:
+            async with AsyncOpenAI(
+                base_url=config.base_url,
+                api_key=self._api_key(),
+                timeout=config.timeout_seconds,
+                max_retries=0,
+            ) as client:
+                completion = await client.chat.completions.create(
+                    model=config.model,
+                    messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                    response_format={
+                        "type": "json_schema",
+                        "json_schema": {"name": name, "schema": dict(schema), "strict": True},
+                    },
+                    temperature=0 if config.temperature is None else config.temperature,
+                    max_tokens=omit if config.max_tokens is None else config.max_tokens,
+                )
+        except openai.APIError as exc:
+            raise AgentFailed(f"LLM call failed: {exc.message}", retryable=_retryable(exc)) from exc
+        if not completion.choices:
+            raise AgentFailed("LLM answered without a choice", retryable=True)
+        text = _THINKING.sub("", completion.choices[0].message.content or "").strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise AgentFailed(f"LLM answer is not JSON: {text[:200]!r}", retryable=True) from None

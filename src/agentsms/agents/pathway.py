@@ -12,6 +12,7 @@ A pathway document (JSON or YAML) looks like::
         text: "Reply YES to confirm"
         answers:
           - {keywords: [yes, "👍"], next: done}
+          - {intent: cancel, next: done}   # "can't make it", "please cancel" ...
         unclear: {max_retries: 2, next: done}
       - {id: done, type: end, outcome: confirmed}
 
@@ -64,20 +65,25 @@ class Answer(_Model):
 
     name: str | None = None
     """A label for people reading the pathway."""
+    intent: Literal["confirm", "cancel", "reschedule", "question"] | None = None
+    """What the reply means, as :mod:`agentsms.agents.understanding` (or the pathway's
+    ``understanding_llm``) reads it: "I'll be there" and "👍" are ``confirm``, "can't make
+    it" and "please cancel" ``cancel``, "can we do 4pm instead?" ``reschedule``."""
     keywords: list[Annotated[str, Field(min_length=1)]] = []
     """Whole words or phrases found anywhere in the reply (any case)."""
     regex: str | None = None
     """Searched in the reply (any case); named groups are stored as variables."""
     choices: list[Annotated[str, Field(min_length=1)]] = []
-    """The whole reply must be one of these (any case, surrounding punctuation ignored)."""
+    """The whole reply must be one of these (any case, surrounding punctuation and polite
+    words such as "please" or "thanks" ignored)."""
     set: dict[Annotated[str, Field(pattern=VARIABLE)], Any] = {}
     """Variables to set when this answer matches."""
     next: str
 
     @model_validator(mode="after")
     def _has_a_test(self) -> Answer:
-        if not self.keywords and self.regex is None and not self.choices:
-            raise ValueError("an answer needs keywords, regex or choices")
+        if not self.keywords and self.regex is None and not self.choices and not self.intent:
+            raise ValueError("an answer needs keywords, regex, choices or intent")
         return self
 
 
@@ -267,17 +273,24 @@ class _Header(_Model):
     version: str | int | None = None
     start: Annotated[str, Field(min_length=1)]
     variables: dict[Annotated[str, Field(pattern=VARIABLE)], Any] = {}
+    understanding_llm: dict[str, Any] | None = None
     nodes: Any
 
 
 class Pathway:
-    """A validated pathway: header fields and the nodes by id (in document order)."""
+    """A validated pathway: header fields and the nodes by id (in document order).
+
+    ``understanding_llm`` (an ``llm`` agent config) has the model read the intent of
+    replies for answers with an ``intent``; the built-in understanding is used when it is
+    absent, unreachable or answers something unusable.
+    """
 
     def __init__(self, header: _Header, nodes: Sequence[Node]) -> None:
         self.id = header.id
         self.name = header.name
         self.start = header.start
         self.variables: dict[str, Any] = dict(header.variables)
+        self.understanding_llm = header.understanding_llm
         self.nodes: dict[str, Node] = {node.id: node for node in nodes}
 
 
@@ -451,6 +464,10 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
         header = _Header.model_validate(raw)
     except ValidationError as exc:
         errors.extend(_pydantic_errors(exc, prefix))
+    if header is not None and header.understanding_llm is not None:
+        from agentsms.agents.config import check_llm_config
+
+        errors.extend(check_llm_config(header.understanding_llm, f"{prefix}.understanding_llm"))
     nodes: list[Node] = []
     fields: dict[str, str] = {}
     for field, value in _node_items(raw.get("nodes"), f"{prefix}.nodes", errors):

@@ -206,6 +206,7 @@ class ConversationJobs:
             dispositions=names,
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
+            person_number=conversation["user_number"],
         )
         key = None
         if llm_credentials.uses_llm(config):

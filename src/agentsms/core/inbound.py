@@ -2,9 +2,11 @@
 
 Compliance comes first, before any agent sees the text: an opt-out keyword records the
 opt-out, sends one confirmation and ends the person's conversations; an opt-in keyword
-from an opted-out person lifts it; a help keyword gets the project's help text. Any other
-text joins the thread's conversation (or starts one), restarts its silence timers and, when
-the conversation has an agent that is not paused, queues an agent turn.
+from an opted-out person lifts it; a help keyword gets the project's help text; a short
+text that may be an opt-out but is not plainly one is asked about (and not handed to the
+agent). Keywords are recognised as people type them (see :mod:`agentsms.core.compliance`).
+Any other text joins the thread's conversation (or starts one), restarts its silence timers
+and, when the conversation has an agent that is not paused, queues an agent turn.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ async def receive(
         await reply_to.emit("recipient.opted_in", inbound.body.strip().upper(), attached)
     elif keyword == "help":
         await reply_to.send(compliance.message_for("help", settings))
+    elif not opted_out and keyword is None and compliance.maybe_opt_out(inbound.body, settings):
+        await reply_to.send(compliance.OPT_OUT_QUESTION)
     elif not opted_out and conversation["status"] in conversations.ACTIVE:
         if not conversation["engaged"]:
             await conversations_repo.update_one(conn, conversation["id"], {"engaged": True})

@@ -340,7 +340,9 @@ async def settings_page(
 
 
 def _words(text: str) -> list[str]:
-    return [word for word in re.split(r"[\s,]+", text.strip()) if word]
+    """Keywords typed in a form: comma-separated (phrases allowed), else one per word."""
+    separators = r"[,\n]+" if "," in text or "\n" in text else r"\s+"
+    return [word.strip() for word in re.split(separators, text.strip()) if word.strip()]
 
 
 @router.post("/settings/compliance", dependencies=[Protected])

@@ -33,8 +33,10 @@ class Chat:
         context: str | None = None,
         task_context: str | None = None,
         start_node_id: str | None = None,
+        person_number: str | None = None,
     ) -> None:
         self.agent = agent
+        self.person_number = person_number
         self.metadata = dict(metadata or {})
         self.dispositions = list(dispositions)
         self.extraction_schemas = list(extraction_schemas)
@@ -59,6 +61,7 @@ class Chat:
             dispositions=self.dispositions,
             extraction_schemas=self.extraction_schemas,
             start_node_id=self.start_node_id,
+            person_number=self.person_number,
         )
 
     async def _respond(self) -> AgentOutput:

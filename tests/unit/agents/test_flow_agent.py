@@ -140,7 +140,7 @@ async def test_unreadable_times_are_asked_again_then_handed_off() -> None:
 async def test_unclear_answer_asks_again_and_a_later_answer_still_counts() -> None:
     chat = demo_chat()
     await chat.open()
-    output = await chat.say("what is this about?")
+    output = await chat.say("hmm not sure yet")
     assert output.replies == [UNCLEAR]
     assert output.ending is None
     assert chat.state["retries"] == 1
@@ -585,3 +585,65 @@ async def test_llm_node_failure_fails_the_turn(
     with pytest.raises(AgentFailed) as failed:
         await Chat(build_agent(config, llm=llm_access)).open()
     assert failed.value.retryable is True
+
+
+async def test_times_are_read_in_the_zone_of_the_persons_number() -> None:
+    # No timezone in the metadata: a San Francisco number's "4pm" is 4 PM Pacific.
+    chat = demo_chat(metadata={"name": "Ann"}, person_number="+14155550123")
+    await chat.open()
+    output = await chat.say("can we do thursday at 4pm instead?")
+    assert output.ending is not None
+    assert output.ending.outcome == "rescheduled"
+    assert output.ending.extracted == {
+        "new_time": "2026-12-03T16:00:00-08:00",
+        "new_time_text": "Thursday, December 3 at 4:00 PM",
+    }
+    assert "Thursday, December 3 at 4:00 PM" in output.replies[0]
+
+
+async def test_the_metadata_timezone_wins_over_the_number() -> None:
+    chat = demo_chat(person_number="+14155550123")  # ANN says America/New_York
+    await chat.open()
+    output = await chat.say("not tomorrow, how about Thursday at 2")
+    assert output.ending is not None
+    assert output.ending.extracted["new_time"] == "2026-12-03T14:00:00-05:00"
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [
+        ("I'll be there", "confirmed"),
+        ("that works", "confirmed"),
+        ("yess", "confirmed"),
+        ("can't make it", "canceled"),
+        ("I don't need it anymore", "canceled"),
+        ("any chance of 9:30 instead", "rescheduled"),
+        ("Where do I park?", "question"),
+    ],
+)
+async def test_the_demo_pathway_understands_ordinary_replies(reply: str, outcome: str) -> None:
+    chat = demo_chat()
+    await chat.open()
+    output = await chat.say(reply)
+    assert output.ending is not None
+    assert output.ending.outcome == outcome
+
+
+async def test_cancel_after_being_asked_for_a_new_time() -> None:
+    chat = demo_chat()
+    await chat.open()
+    assert (await chat.say("need to reschedule")).replies == [ASK_TIME]
+    output = await chat.say("actually just cancel it please")
+    assert output.ending is not None
+    assert output.ending.outcome == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"), [("C please", "canceled"), ("y thanks!", "confirmed")]
+)
+async def test_a_choice_with_polite_words_around_it(reply: str, outcome: str) -> None:
+    chat = demo_chat()
+    await chat.open()
+    output = await chat.say(reply)
+    assert output.ending is not None
+    assert output.ending.outcome == outcome

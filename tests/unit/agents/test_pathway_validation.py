@@ -225,7 +225,11 @@ CASES = [
     (case_unknown_type, "agent.pathway.nodes.x.type", "unknown node type"),
     (case_missing_type, "agent.pathway.nodes.x.type", "required: the node type"),
     (case_ask_without_way_out, "agent.pathway.nodes.q", "needs `next`"),
-    (case_answer_without_test, "agent.pathway.nodes.q.answers[0]", "keywords, regex or choices"),
+    (
+        case_answer_without_test,
+        "agent.pathway.nodes.q.answers[0]",
+        "keywords, regex, choices or intent",
+    ),
     (case_unknown_field, "agent.pathway.nodes.q.colour", "unknown field"),
     (case_extract_regex_without_pattern, "agent.pathway.nodes.grab", "needs a `pattern`"),
     (case_extract_bad_variable, "agent.pathway.nodes.grab.variable", "should match pattern"),

@@ -10,9 +10,11 @@ import pytest
 from agentsms.core.compliance import (
     QuietHours,
     classify,
+    maybe_opt_out,
     next_allowed,
     parse_quiet_hours,
     quiet_hours_problem,
+    setting_problem,
     zones_for,
 )
 
@@ -31,21 +33,81 @@ QUIET = QuietHours(start=datetime(2000, 1, 1, 21).time(), end=datetime(2000, 1, 
         ("unstop", "opt_in"),
         ("help", "help"),
         ("Info", "help"),
-        ("stop it", None),
-        ("yes please", None),
         ("", None),
-        ("STOP.", None),
+        # normalised: punctuation around it, padding, case, width, invisible characters
+        ("Stop.", "opt_out"),
+        ("stop!", "opt_out"),
+        ("STOP please", "opt_out"),
+        ("stop it", "opt_out"),
+        ("unsubscribe me", "opt_out"),
+        ("opt out", "opt_out"),
+        ("opt-out", "opt_out"),
+        ("OPT-OUT", "opt_out"),
+        ("\uff33\uff34\uff2f\uff30", "opt_out"),  # full-width STOP
+        ("S\u200bTOP", "opt_out"),
+        ("\ufeffquit", "opt_out"),
+        ("END.", "opt_out"),
+        ("revoke", "opt_out"),
+        ("please stop texting me", "opt_out"),
+        ("remove me from this list", "opt_out"),
+        ("take me off your list", "opt_out"),
+        ("don't text me anymore", "opt_out"),
+        ("no more texts please", "opt_out"),
+        ("Help!", "help"),
+        ("help me", "help"),
+        ("INFO?", "help"),
+        ("yes please", "opt_in"),
+        # CANCEL: only the bare word opts out; with words it is about the appointment
+        ("cancel", "opt_out"),
+        ("CANCEL.", "opt_out"),
+        ("please cancel", None),
+        ("cancel it", None),
+        ("cancel my appointment", None),
+        ("cancel these texts", "opt_out"),
+        # a keyword in another sense
+        ("I'll stop by at 3", None),
+        ("cancel? no way, I'll be there", None),
+        ("I need help rescheduling", None),
+        ("see you at the end of the day", None),
     ],
 )
-def test_classify_exact_single_words_any_case(text: str, kind: str | None) -> None:
+def test_classify_keywords_as_people_type_them(text: str, kind: str | None) -> None:
     assert classify(text, {}) == kind
 
 
 def test_configured_keywords_replace_the_defaults() -> None:
-    settings = {"opt_out_keywords": ["arret"], "help_keywords": ["aide"]}
+    settings = {"opt_out_keywords": ["arret", "no more"], "help_keywords": ["aide"]}
     assert classify("ARRET", settings) == "opt_out"
+    assert classify("Arret!", settings) == "opt_out"
+    assert classify("No more!", settings) == "opt_out"
+    assert classify("nomore please", settings) == "opt_out"
     assert classify("STOP", settings) is None
     assert classify("aide", settings) == "help"
+    assert classify("please stop texting me", settings) == "opt_out"  # plainly revoking
+
+
+@pytest.mark.parametrize(
+    ("text", "unclear"),
+    [
+        ("no stop", True),
+        ("stop. who is this", True),
+        ("why won't you quit", True),
+        ("I'll stop by at 3", False),
+        ("see you at the end of the day", False),
+        ("can't stop smiling, see you then", False),
+        ("please cancel", False),
+        ("stop texting me and call my lawyer about the bill from last week", False),
+    ],
+)
+def test_short_texts_that_may_be_an_opt_out_are_asked_about(text: str, unclear: bool) -> None:
+    assert classify(text, {}) is None
+    assert maybe_opt_out(text, {}) is unclear
+
+
+def test_keyword_settings_take_phrases() -> None:
+    assert setting_problem("opt_out_keywords", ["opt out", "STOP"]) is None
+    assert setting_problem("opt_out_keywords", ["  ", "STOP"]) is not None
+    assert setting_problem("opt_out_keywords", []) is not None
 
 
 def test_the_zone_comes_from_the_number() -> None:
