@@ -341,7 +341,9 @@ class FlowAgent:
                 from agentsms.agents.understanding_llm import understand_with_llm
 
                 llm = LlmAgentConfig.model_validate(self.pathway.understanding_llm)
-                run.understood = await understand_with_llm(llm, run.input, text, now, zone)
+                run.understood = await understand_with_llm(
+                    llm, self.llm, run.input, text, now, zone
+                )
             else:
                 run.understood = understand(text, now, zone)
         return run.understood

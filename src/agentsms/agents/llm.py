@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import httpx
@@ -132,6 +133,31 @@ class LlmAgent:
         self.config = config
         self.access = access
 
+    @asynccontextmanager
+    async def _client(self) -> AsyncIterator[AsyncOpenAI]:
+        """An OpenAI client built on the access's guarded transport: the SSRF checks apply
+        when it connects (each redirect included), and only the key this endpoint may get."""
+        config = self.config
+        if self.access is None:
+            raise AgentFailed("LLM agents are not configured in this process", retryable=False)
+        base_url, api_key = self.access.endpoint(config.base_url)
+        async with (
+            httpx.AsyncClient(
+                transport=self.access.transport(config.timeout_seconds),
+                timeout=config.timeout_seconds,
+                trust_env=False,
+            ) as http,
+            AsyncOpenAI(
+                base_url=base_url,
+                api_key=api_key or NO_KEY,
+                timeout=config.timeout_seconds,
+                max_retries=0,  # the caller's job queue retries with backoff
+                # The SDK annotates httpx2 clients and takes httpx ones alike.
+                http_client=cast("Any", http),
+            ) as client,
+        ):
+            yield client
+
     async def respond(self, turn: AgentInput) -> AgentOutput:
         """Ask the model for the next text (or the end of the conversation).
 
@@ -139,23 +165,8 @@ class LlmAgent:
         built on it, so the SSRF checks apply when it connects (each redirect included).
         """
         config = self.config
-        if self.access is None:
-            raise AgentFailed("LLM agents are not configured in this process", retryable=False)
-        base_url, api_key = self.access.endpoint(config.base_url)
-        http = httpx.AsyncClient(
-            transport=self.access.transport(config.timeout_seconds),
-            timeout=config.timeout_seconds,
-            trust_env=False,
-        )
         try:
-            async with AsyncOpenAI(
-                base_url=base_url,
-                api_key=api_key or NO_KEY,
-                timeout=config.timeout_seconds,
-                max_retries=0,  # the caller's job queue retries with backoff
-                # The SDK annotates httpx2 clients and takes httpx ones alike.
-                http_client=cast("Any", http),
-            ) as client:
+            async with self._client() as client:
                 completion = await client.chat.completions.create(
                     model=config.model,
                     messages=cast("list[ChatCompletionMessageParam]", chat_messages(config, turn)),
@@ -175,8 +186,6 @@ class LlmAgent:
             if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
                 reason = f"{reason} ({exc.__cause__})"
             raise AgentFailed(f"LLM call failed: {reason}", retryable=_retryable(exc)) from exc
-        finally:
-            await http.aclose()
         if not completion.choices:
             raise AgentFailed("LLM answered without a choice", retryable=True)
         message = completion.choices[0].message
@@ -229,12 +238,7 @@ class LlmAgent:
         """
         config = self.config
         try:
-            async with AsyncOpenAI(
-                base_url=config.base_url,
-                api_key=self._api_key(),
-                timeout=config.timeout_seconds,
-                max_retries=0,
-            ) as client:
+            async with self._client() as client:
                 completion = await client.chat.completions.create(
                     model=config.model,
                     messages=cast("list[ChatCompletionMessageParam]", list(messages)),

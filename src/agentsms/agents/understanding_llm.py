@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from agentsms.agents.base import AgentFailed, AgentInput
+from agentsms.agents.base import AgentFailed, AgentInput, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
 from agentsms.agents.llm import LlmAgent
 from agentsms.agents.understanding import INTENTS, Understanding, understand
@@ -90,11 +90,17 @@ def parse_answer(answer: Any, zone: ZoneInfo) -> Understanding | None:
 
 
 async def understand_with_llm(
-    config: LlmAgentConfig, turn: AgentInput, text: str, now: datetime, zone: ZoneInfo
+    config: LlmAgentConfig,
+    access: LlmAccess | None,
+    turn: AgentInput,
+    text: str,
+    now: datetime,
+    zone: ZoneInfo,
 ) -> Understanding:
-    """The model's reading of ``text``; the built-in understanding when it has none."""
+    """The model's reading of ``text`` (reached through ``access``, the SSRF-guarded way
+    every LLM call goes); the built-in understanding when it has none."""
     try:
-        answer = await LlmAgent(config).complete_json(
+        answer = await LlmAgent(config, access).complete_json(
             _messages(turn, text, now, zone), "reply_understanding", SCHEMA
         )
     except AgentFailed as failure:

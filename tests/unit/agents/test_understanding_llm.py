@@ -12,23 +12,23 @@ import pytest
 from tests.fakes.chat_completions import FakeChatCompletions
 from tests.unit.agents.conftest import Chat
 
-from agentsms.agents import build_agent, load_demo_pathway, validate_agent_config
+from agentsms.agents import LlmAccess, build_agent, load_demo_pathway, validate_agent_config
 from agentsms.agents.understanding_llm import parse_answer
 from agentsms.core.errors import ValidationFailed
 
 ANN = {"name": "Ann", "time": "on Tue Dec 2 at 3 PM", "timezone": "America/New_York"}
 
 
-def reminder_with_model(llm_config: dict[str, Any]) -> Chat:
+def reminder_with_model(llm_config: dict[str, Any], access: LlmAccess) -> Chat:
     pathway = load_demo_pathway()
     pathway["understanding_llm"] = llm_config
-    return Chat(build_agent({"kind": "flow", "pathway": pathway}), metadata=ANN)
+    return Chat(build_agent({"kind": "flow", "pathway": pathway}, llm=access), metadata=ANN)
 
 
 async def test_the_model_reads_the_reply_with_a_json_schema(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
-    chat = reminder_with_model(llm_config)
+    chat = reminder_with_model(llm_config, llm_access)
     await chat.open()
     chat_server.reply(
         json.dumps({"intent": "reschedule", "confidence": 0.9, "proposed_time": "2026-12-14T10:00"})
@@ -61,9 +61,9 @@ async def test_the_model_reads_the_reply_with_a_json_schema(
 
 
 async def test_a_model_that_is_unsure_makes_the_flow_ask_again(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
-    chat = reminder_with_model(llm_config)
+    chat = reminder_with_model(llm_config, llm_access)
     await chat.open()
     chat_server.reply(json.dumps({"intent": "unclear", "confidence": 0.4, "proposed_time": None}))
     output = await chat.say("yes")  # the model's reading wins over the built-in one
@@ -82,9 +82,12 @@ async def test_a_model_that_is_unsure_makes_the_flow_ask_again(
     ],
 )
 async def test_garbage_from_the_model_falls_back_to_the_built_in_understanding(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any], answer: str
+    chat_server: FakeChatCompletions,
+    llm_config: dict[str, Any],
+    llm_access: LlmAccess,
+    answer: str,
 ) -> None:
-    chat = reminder_with_model(llm_config)
+    chat = reminder_with_model(llm_config, llm_access)
     await chat.open()
     chat_server.reply(answer)
     output = await chat.say("I'll be there")
@@ -94,9 +97,9 @@ async def test_garbage_from_the_model_falls_back_to_the_built_in_understanding(
 
 
 async def test_an_error_from_the_model_falls_back(
-    chat_server: FakeChatCompletions, llm_config: dict[str, Any]
+    chat_server: FakeChatCompletions, llm_config: dict[str, Any], llm_access: LlmAccess
 ) -> None:
-    chat = reminder_with_model(llm_config)
+    chat = reminder_with_model(llm_config, llm_access)
     await chat.open()
     chat_server.fail(500)
     output = await chat.say("can't make it")
@@ -104,12 +107,15 @@ async def test_an_error_from_the_model_falls_back(
     assert output.ending.outcome == "canceled"
 
 
-async def test_an_unreachable_model_falls_back(llm_config: dict[str, Any]) -> None:
+async def test_an_unreachable_model_falls_back(
+    llm_config: dict[str, Any], llm_access: LlmAccess
+) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     chat = reminder_with_model(
-        {**llm_config, "base_url": f"http://127.0.0.1:{port}/v1", "timeout_seconds": 2}
+        {**llm_config, "base_url": f"http://127.0.0.1:{port}/v1", "timeout_seconds": 2},
+        llm_access,
     )
     await chat.open()
     output = await chat.say("not tomorrow, how about Thursday at 2")
