@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from agentsms.api import schemas
-from agentsms.core import statuses
+from agentsms.core import purposes, statuses
 from agentsms.store.repositories import Row
 
 _MONEY_PLACES = Decimal("0.000001")  # the scale of every money column
@@ -49,6 +49,7 @@ def message(row: Row) -> schemas.Message:
         send_style=row.get("send_style"),
         reply_to_message_id=row.get("reply_to_message_id"),
         reply_parent_unresolved=row.get("reply_parent_unresolved"),
+        purpose=row.get("purpose") or purposes.API,
     )
 
 

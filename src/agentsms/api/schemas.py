@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
+from agentsms.core.purposes import Purpose as Purpose
+
 Channel = Literal["sms", "mms", "whatsapp", "imessage"]
 MessageStatus = Literal[
     "scheduled",
@@ -224,6 +226,11 @@ class Message(BaseModel):
     send_style: str | None = None
     reply_to_message_id: str | None = None
     reply_parent_unresolved: bool | None = None
+    purpose: Purpose = Field(
+        default="api",
+        description="Why the message exists: api (a caller's send), agent, human, compliance "
+        "(opt-out/opt-in/help answers), timeout_warning, timeout_message, inbound",
+    )
 
 
 class MessagePage(BaseModel):

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry
 from agentsms.config import Settings
-from agentsms.core import conversations, personas, statuses
+from agentsms.core import conversations, personas, purposes, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
@@ -94,7 +94,7 @@ async def human_message(
         conn,
         conversation,
         body or "",
-        purpose="human",
+        purpose=purposes.HUMAN,
         media_urls=media_urls,
         project_settings=project_settings,
         max_attempts=max_attempts,
@@ -278,7 +278,7 @@ class ConversationJobs:
                     conn,
                     conversation,
                     text,
-                    purpose="agent",
+                    purpose=purposes.AGENT,
                     project_settings=project_settings,
                     max_attempts=self.settings.job_max_attempts,
                 )
@@ -335,7 +335,9 @@ class ConversationJobs:
             project_settings = {} if project is None else dict(project["settings"] or {})
             if stage == "warning":
                 text = settings.get("warning_message") or conversations.DEFAULT_WARNING_MESSAGE
-                sent = await self._timer_text(conn, conversation, text, "warning", project_settings)
+                sent = await self._timer_text(
+                    conn, conversation, text, purposes.TIMEOUT_WARNING, project_settings
+                )
                 await conversations.emit(
                     conn,
                     conversation,
@@ -346,7 +348,9 @@ class ConversationJobs:
             else:
                 text = settings.get("timeout_message")
                 if text:
-                    await self._timer_text(conn, conversation, text, "timeout", project_settings)
+                    await self._timer_text(
+                        conn, conversation, text, purposes.TIMEOUT_MESSAGE, project_settings
+                    )
                 await conversations.end_conversations(
                     conn,
                     conversation["project_id"],

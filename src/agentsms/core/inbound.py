@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import webhooks
-from agentsms.core import compliance, conversations, statuses
+from agentsms.core import compliance, conversations, purposes, statuses
 from agentsms.core.errors import invalid
 from agentsms.core.messages import OutboundSpec, record_events, send_message
 from agentsms.core.phone import parse_phone_field
@@ -97,7 +97,7 @@ async def receive(
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
-        "purpose": None,
+        "purpose": purposes.INBOUND,
     }
     await repo.insert_messages(conn, [row])
     await record_events(conn, [(row, statuses.RECEIVED, {})], now)
