@@ -22,6 +22,7 @@ from agentsms.api import (
     media,
     messages,
     numbers,
+    pathway_templates,
     personas,
     problems,
     project,
@@ -113,6 +114,7 @@ def create_app(
         webhook_endpoints,
         conversations,
         personas,
+        pathway_templates,
         templates,
     ):
         app.include_router(module.router)

@@ -295,11 +295,20 @@ class Project(BaseModel):
     object: Literal["project"] = "project"
     name: str
     settings: dict[str, Any]
+    default_persona_id: str | None = Field(
+        default=None,
+        description="The persona that answers conversations no setting gives an agent",
+    )
 
 
 class ProjectUpdate(_Strict):
     name: str | None = Field(default=None, max_length=200)
     settings: dict[str, Any] = Field(default_factory=dict)
+    default_persona_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="A published persona of the project (id or alias); null clears it",
+    )
 
 
 class SimulatorInbound(_Strict):
@@ -500,7 +509,15 @@ class PersonaVersionCreate(_Strict):
 
 
 class PersonaCreate(PersonaVersionCreate):
-    name: str = Field(max_length=200)
+    name: str | None = Field(
+        default=None, max_length=200, description="Required unless from a pathway_template"
+    )
+    pathway_template: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Run a copy of this shipped pathway (GET /v1/pathway-templates); the "
+        "persona is named after it unless name is given",
+    )
     publish: bool = Field(default=False, description="Make version 1 the production version")
     alias: int | None = Field(
         default=None,
@@ -508,6 +525,20 @@ class PersonaCreate(PersonaVersionCreate):
         le=2_147_483_647,
         description="Its numeric alias (unique in the project); the next free one if absent",
     )
+
+
+class PathwayTemplate(BaseModel):
+    """A pathway agentsms ships, ready to run as a persona."""
+
+    id: str
+    object: Literal["pathway_template"] = "pathway_template"
+    name: str
+    description: str
+    document: dict[str, Any]
+
+
+class PathwayTemplateList(BaseModel):
+    data: list[PathwayTemplate]
 
 
 class PersonaVersion(BaseModel):
