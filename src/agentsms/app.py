@@ -22,6 +22,7 @@ from agentsms.api import (
     media,
     messages,
     numbers,
+    optouts,
     pathway_templates,
     personas,
     problems,
@@ -116,6 +117,7 @@ def create_app(
         personas,
         pathway_templates,
         templates,
+        optouts,
     ):
         app.include_router(module.router)
     compat.install(app, settings)

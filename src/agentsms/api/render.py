@@ -114,3 +114,13 @@ def reaction(row: Row) -> schemas.Reaction:
         to=row["to_number"],
         created_at=row["created_at"],
     )
+
+
+def opt_out(row: Row) -> schemas.OptOut:
+    return schemas.OptOut(
+        phone_number=row["recipient"],
+        source=row["source"],
+        keyword=row["keyword"],
+        number=row["number"],
+        created_at=row["created_at"],
+    )

@@ -444,6 +444,45 @@ class ApiKeyList(BaseModel):
     data: list[ApiKey]
 
 
+OptOutSource = Literal["keyword", "api", "import", "dashboard"]
+
+
+class OptOut(BaseModel):
+    """A person on the suppression list: nothing but compliance answers reaches them."""
+
+    object: Literal["opt_out"] = "opt_out"
+    phone_number: str = Field(description="The person, in E.164")
+    scope: Literal["project"] = Field(
+        default="project", description="What it covers: every sender number of the project"
+    )
+    source: OptOutSource = Field(
+        description="keyword (the person texted an opt-out word), api, import (CSV), dashboard"
+    )
+    keyword: str | None = Field(description="The words the person texted (source keyword)")
+    number: str | None = Field(description="Our number the keyword arrived at")
+    created_at: datetime
+
+
+class OptOutPage(BaseModel):
+    data: list[OptOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+
+
+class OptOutCreate(_Strict):
+    phone_number: str = Field(max_length=32)
+    keyword: str | None = Field(
+        default=None, max_length=40, description="What the person said, if they said it elsewhere"
+    )
+
+
+class OptOutImport(BaseModel):
+    """A CSV import: every row was added or already on the list."""
+
+    object: Literal["opt_out_import"] = "opt_out_import"
+    added: int
+    already: int
+
+
 ConversationStatus = Literal["open", "needs_attention", "ended", "opted_out"]
 
 

@@ -105,7 +105,7 @@ async def receive(
     reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
     if keyword == "opt_out":
         newly = await optouts_repo.record(
-            conn, project_id, sender.e164, inbound.body.strip().upper(), now
+            conn, project_id, sender.e164, inbound.body.strip().upper(), now, number=ours.e164
         )
         active = await conversations_repo.active_for_user(conn, project_id, sender.e164)
         await conversations.end_conversations(
@@ -188,6 +188,7 @@ class _Replier:
                 "recipient": self.person,
                 "number": self.ours,
                 "keyword": keyword,
+                "source": "keyword",
                 "conversation_id": self.conversation["id"],
                 "metadata": dict(self.conversation["metadata"] or {}),
             },
