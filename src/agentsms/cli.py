@@ -283,8 +283,9 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 
 
 def main() -> None:
-    from agentsms import client_cli, conversations_cli
+    from agentsms import client_cli, conversations_cli, optouts_cli
 
     client_cli.register(app)
     conversations_cli.register(app)
+    optouts_cli.register(app)
     app()
