@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from agentsms import purposes
 from agentsms.api import schemas
-from agentsms.core import purposes, statuses
+from agentsms.core import statuses
 from agentsms.store.repositories import Row
 
 _MONEY_PLACES = Decimal("0.000001")  # the scale of every money column

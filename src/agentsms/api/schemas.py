@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
-from agentsms.core.purposes import Purpose as Purpose
+from agentsms.purposes import Purpose as Purpose
 
 Channel = Literal["sms", "mms", "whatsapp", "imessage"]
 MessageStatus = Literal[

@@ -21,10 +21,10 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms import agents, webhooks
+from agentsms import agents, purposes, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry
 from agentsms.config import Settings
-from agentsms.core import conversations, personas, purposes, statuses
+from agentsms.core import conversations, personas, statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms import webhooks
-from agentsms.core import compliance, conversations, purposes, statuses
+from agentsms import purposes, webhooks
+from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
 from agentsms.core.messages import OutboundSpec, record_events, send_message
 from agentsms.core.phone import parse_phone_field

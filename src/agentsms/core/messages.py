@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms import purposes
 from agentsms.core import (
     compliance,
     contacts,
     conversations,
     personas,
-    purposes,
     statuses,
     templates,
 )

@@ -264,7 +264,7 @@ media = Table(
 
 # --- conversations, personas, compliance (issue 3, conversations helper) -------------------
 
-# Why a message exists, one of ``core.purposes.PURPOSES``: "api" (a caller's send, native,
+# Why a message exists, one of ``agentsms.purposes.PURPOSES``: "api" (a caller's send, native,
 # batch or compat), "agent", "human" (takeover), "compliance" (opt-out/opt-in/help answers,
 # sent even to an opted-out person), "timeout_warning" / "timeout_message" (conversation
 # timers), "inbound" (a person's text). Added by 0003, never NULL since 0008_message_purpose.
