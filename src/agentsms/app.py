@@ -23,6 +23,8 @@ from agentsms.api import (
     media,
     messages,
     numbers,
+    optouts,
+    pathway_templates,
     personas,
     problems,
     project,
@@ -115,7 +117,9 @@ def create_app(
         conversations,
         personas,
         llm_credentials,
+        pathway_templates,
         templates,
+        optouts,
     ):
         app.include_router(module.router)
     compat.install(app, settings)

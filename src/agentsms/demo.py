@@ -1,15 +1,16 @@
 """The ``make run`` demo: an appointment-reminder agent texts a simulated person.
 
-Bootstraps, in the quickstart's project: a persona running the shipped appointment-reminder
-pathway, a simulated person who asks to reschedule, and a fresh conversation whose opening
-the agent writes. The server's worker then plays the whole exchange.
+Bootstraps, in the quickstart's project: a persona made from the gallery's appointment-reminder
+template (and the project's default persona, unless it has one: replies to texts sent through
+any API shape are answered), a simulated person who asks to reschedule, and a fresh
+conversation whose opening the agent writes. The server's worker then plays the whole exchange.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agentsms.agents import load_demo_pathway
+from agentsms.agents import gallery
 from agentsms.core import personas, projects, simulated_people
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.messages import OutboundSpec, send_message
@@ -44,14 +45,13 @@ async def start_demo(database_url: str, api_key: str) -> Demo:
             if existing:
                 persona_id = str(existing[0]["id"])
             else:
+                config, _ = personas.template_config(gallery.APPOINTMENT_REMINDER, {})
                 row, _ = await personas.create_persona(
-                    conn,
-                    project.id,
-                    DEMO_PERSONA,
-                    {"agent": {"kind": "flow", "pathway": load_demo_pathway()}},
-                    publish=True,
+                    conn, project.id, DEMO_PERSONA, config, publish=True
                 )
                 persona_id = str(row["id"])
+            if not project.settings.get(personas.DEFAULT_PERSONA):
+                project = await projects.set_default_persona(conn, project, persona_id)
             await simulated_people.put_person(
                 conn, project.id, DEMO_PERSON, DEMO_REPLIES, delay=2.0
             )

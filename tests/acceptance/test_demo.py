@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.acceptance.conftest import agentsms_argv, clean_env
@@ -78,6 +79,13 @@ def test_quickstart_demo_conversation_ends_rescheduled(tmp_path: Path) -> None:
 
         listed = _run(tmp_path, "conversations", "list", "--json", env=cli_env)
         assert [c["id"] for c in json.loads(listed.stdout)] == [conversation_id]
+
+        # The demo persona comes from the gallery and answers replies no setting assigns.
+        auth = {"Authorization": f"Bearer {key}"}
+        project = httpx.get(f"{url}/v1/project", headers=auth).json()
+        (persona,) = httpx.get(f"{url}/v1/personas", headers=auth).json()["data"]
+        assert project["default_persona_id"] == persona["id"]
+        assert persona["versions"][0]["config"]["agent"]["pathway"]["id"] == "appointment_reminder"
     finally:
         process.send_signal(signal.SIGTERM)
         try:

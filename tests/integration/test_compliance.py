@@ -158,7 +158,7 @@ async def test_start_opts_back_in_but_yes_from_others_is_an_ordinary_reply(
     )
     yes = await _inbound(gateway, "YES", person=other)
     assert yes["conversation_id"] == sent.json()["conversation_id"]
-    assert [r["purpose"] for r in await _outbound_to(gateway, other)] == [None]
+    assert [r["purpose"] for r in await _outbound_to(gateway, other)] == ["api"]
 
 
 async def test_help_gets_the_project_help_text_and_keywords_are_configurable(

@@ -138,6 +138,11 @@ async def test_warning_then_timeout_with_a_fake_clock(gateway: Gateway) -> None:
         "Still there?",
         "Closing this chat.",
     ]
+    assert [m["purpose"] for m in shown["messages"]] == [
+        "api",
+        "timeout_warning",
+        "timeout_message",
+    ]
     assert await event_types(gateway) == [
         "conversation.started",
         "conversation.warning_sent",

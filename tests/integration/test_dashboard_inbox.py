@@ -84,6 +84,7 @@ async def test_human_reply_pauses_the_agent_and_reads_the_texts(gateway: Gateway
         assert sent.status_code == 303
         after = await viewer.get(sent.headers["location"])
         assert "Hi, I am Sam" in after.text
+        assert '<span class="hint purpose">human</span>' in after.text  # says who wrote it
         assert "paused: a human is answering" in after.text
         assert "Resume agent" in after.text
         inbox = await viewer.get("/dashboard/conversations")

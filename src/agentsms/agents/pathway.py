@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import resources
 from typing import Annotated, Any, Literal
 
 import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from agentsms.agents import gallery
 from agentsms.core.errors import FieldError, ValidationFailed
 
 NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
@@ -553,14 +553,7 @@ def load_pathway_text(text: str, field: str = "agent.pathway") -> Any:
 
 def load_demo_pathway() -> dict[str, Any]:
     """The shipped appointment-reminder pathway (a fresh copy each call)."""
-    text = (
-        resources.files("agentsms.agents")
-        .joinpath("pathways/appointment_reminder.yaml")
-        .read_text(encoding="utf-8")
-    )
-    document = yaml.safe_load(text)
-    assert isinstance(document, dict)
-    return document
+    return gallery.template_document(gallery.APPOINTMENT_REMINDER)
 
 
 def edges(pathway: Pathway) -> list[tuple[str, str, str]]:

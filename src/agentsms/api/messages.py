@@ -121,6 +121,7 @@ async def list_messages(
     project: CurrentProject,
     state: State,
     status: schemas.MessageStatus | None = None,
+    purpose: schemas.Purpose | None = None,
     to: str | None = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     batch_id: str | None = None,
@@ -133,6 +134,7 @@ async def list_messages(
     where = MessageFilter(
         project_id=project.id,
         status=status,
+        purpose=purpose,
         to=e164_filter(to, "to"),
         from_=e164_filter(from_, "from"),
         batch_id=batch_id,

@@ -64,12 +64,16 @@ async def create_persona(
     body: schemas.PersonaCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
     """A persona and its version 1 (a draft unless ``publish``)."""
+    config, name = _persona_config(body), body.name
+    if body.pathway_template is not None:
+        config, named = service.template_config(body.pathway_template, config)
+        name = name or named
     async with state.db.write() as conn:
         row, version = await service.create_persona(
             conn,
             project.id,
-            body.name,
-            _persona_config(body),
+            name or "",
+            config,
             publish=body.publish,
             alias=body.alias,
             url_problem=partial(webhooks.url_problem, settings=state.settings),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agentsms import agents
+from agentsms import agents, purposes
 from agentsms.api import schemas
 from agentsms.core import statuses
 from agentsms.store.repositories import Row
@@ -50,6 +50,7 @@ def message(row: Row) -> schemas.Message:
         send_style=row.get("send_style"),
         reply_to_message_id=row.get("reply_to_message_id"),
         reply_parent_unresolved=row.get("reply_parent_unresolved"),
+        purpose=row.get("purpose") or purposes.API,
     )
 
 
@@ -112,5 +113,15 @@ def reaction(row: Row) -> schemas.Reaction:
         channel=row["channel"],
         from_=row["from_number"],
         to=row["to_number"],
+        created_at=row["created_at"],
+    )
+
+
+def opt_out(row: Row) -> schemas.OptOut:
+    return schemas.OptOut(
+        phone_number=row["recipient"],
+        source=row["source"],
+        keyword=row["keyword"],
+        number=row["number"],
         created_at=row["created_at"],
     )

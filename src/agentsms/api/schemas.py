@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
+from agentsms.purposes import Purpose as Purpose
+
 Channel = Literal["sms", "mms", "whatsapp", "imessage"]
 MessageStatus = Literal[
     "scheduled",
@@ -224,6 +226,11 @@ class Message(BaseModel):
     send_style: str | None = None
     reply_to_message_id: str | None = None
     reply_parent_unresolved: bool | None = None
+    purpose: Purpose = Field(
+        default="api",
+        description="Why the message exists: api (a caller's send), agent, human, compliance "
+        "(opt-out/opt-in/help answers), timeout_warning, timeout_message, inbound",
+    )
 
 
 class MessagePage(BaseModel):
@@ -288,11 +295,20 @@ class Project(BaseModel):
     object: Literal["project"] = "project"
     name: str
     settings: dict[str, Any]
+    default_persona_id: str | None = Field(
+        default=None,
+        description="The persona that answers conversations no setting gives an agent",
+    )
 
 
 class ProjectUpdate(_Strict):
     name: str | None = Field(default=None, max_length=200)
     settings: dict[str, Any] = Field(default_factory=dict)
+    default_persona_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="A published persona of the project (id or alias); null clears it",
+    )
 
 
 class SimulatorInbound(_Strict):
@@ -443,6 +459,45 @@ class ApiKeyList(BaseModel):
     data: list[ApiKey]
 
 
+OptOutSource = Literal["keyword", "api", "import", "dashboard"]
+
+
+class OptOut(BaseModel):
+    """A person on the suppression list: nothing but compliance answers reaches them."""
+
+    object: Literal["opt_out"] = "opt_out"
+    phone_number: str = Field(description="The person, in E.164")
+    scope: Literal["project"] = Field(
+        default="project", description="What it covers: every sender number of the project"
+    )
+    source: OptOutSource = Field(
+        description="keyword (the person texted an opt-out word), api, import (CSV), dashboard"
+    )
+    keyword: str | None = Field(description="The words the person texted (source keyword)")
+    number: str | None = Field(description="Our number the keyword arrived at")
+    created_at: datetime
+
+
+class OptOutPage(BaseModel):
+    data: list[OptOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+
+
+class OptOutCreate(_Strict):
+    phone_number: str = Field(max_length=32)
+    keyword: str | None = Field(
+        default=None, max_length=40, description="What the person said, if they said it elsewhere"
+    )
+
+
+class OptOutImport(BaseModel):
+    """A CSV import: every row was added or already on the list."""
+
+    object: Literal["opt_out_import"] = "opt_out_import"
+    added: int
+    already: int
+
+
 ConversationStatus = Literal["open", "needs_attention", "ended", "opted_out"]
 
 
@@ -508,7 +563,15 @@ class PersonaVersionCreate(_Strict):
 
 
 class PersonaCreate(PersonaVersionCreate):
-    name: str = Field(max_length=200)
+    name: str | None = Field(
+        default=None, max_length=200, description="Required unless from a pathway_template"
+    )
+    pathway_template: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Run a copy of this shipped pathway (GET /v1/pathway-templates); the "
+        "persona is named after it unless name is given",
+    )
     publish: bool = Field(default=False, description="Make version 1 the production version")
     alias: int | None = Field(
         default=None,
@@ -516,6 +579,20 @@ class PersonaCreate(PersonaVersionCreate):
         le=2_147_483_647,
         description="Its numeric alias (unique in the project); the next free one if absent",
     )
+
+
+class PathwayTemplate(BaseModel):
+    """A pathway agentsms ships, ready to run as a persona."""
+
+    id: str
+    object: Literal["pathway_template"] = "pathway_template"
+    name: str
+    description: str
+    document: dict[str, Any]
+
+
+class PathwayTemplateList(BaseModel):
+    data: list[PathwayTemplate]
 
 
 class PersonaVersion(BaseModel):

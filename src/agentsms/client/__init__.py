@@ -14,6 +14,8 @@ from agentsms.api.schemas import (
     Message,
     MessageEvent,
     Number,
+    OptOut,
+    OptOutImport,
     ProviderAccount,
 )
 from agentsms.client._async import AsyncClient
@@ -24,6 +26,7 @@ from agentsms.client._core import (
     ConversationFilters,
     MessageFilters,
     NumberOptions,
+    OptOutFilters,
     Page,
     RetryPolicy,
     SendOptions,
@@ -70,6 +73,9 @@ __all__ = [
     "NotFoundError",
     "Number",
     "NumberOptions",
+    "OptOut",
+    "OptOutFilters",
+    "OptOutImport",
     "Page",
     "PermissionDeniedError",
     "ProviderAccount",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Generic, TypedDict, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -26,6 +27,8 @@ from agentsms.api.schemas import (
     MessageEvent,
     Number,
     NumberList,
+    OptOut,
+    OptOutImport,
     ProviderAccount,
     ProviderAccountList,
 )
@@ -72,6 +75,8 @@ class Call(Generic[T]):
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     idempotency_key: str | None = None
+    csv: str | None = None
+    """A ``text/csv`` body, sent instead of ``json``."""
 
     @property
     def repeatable(self) -> bool:
@@ -82,6 +87,11 @@ class Call(Generic[T]):
         """The HTTP request; the same one is re-sent on every retry (same key included)."""
         headers = {"Idempotency-Key": self.idempotency_key} if self.idempotency_key else {}
         params = {key: value for key, value in self.params.items() if value is not None}
+        if self.csv is not None:
+            headers["Content-Type"] = "text/csv; charset=utf-8"
+            return http.build_request(
+                self.method, self.path, content=self.csv.encode(), params=params, headers=headers
+            )
         return http.build_request(
             self.method, self.path, json=self.json, params=params, headers=headers
         )
@@ -165,9 +175,14 @@ def _nothing(_: httpx.Response) -> None:
     return None
 
 
+def _text(response: httpx.Response) -> str:
+    return response.text
+
+
 _events = _adapter(list[MessageEvent])
 _message_page = _adapter(Page[Message])
 _conversation_page = _adapter(Page[Conversation])
+_opt_out_page = _adapter(Page[OptOut])
 
 
 # -- options: each operation's keyword arguments, declared once for both clients ----------
@@ -228,6 +243,14 @@ class ConversationFilters(TypedDict, total=False):
     user_number: str | None
     persona_id: str | None
     outcome: str | None
+    limit: int | None
+
+
+class OptOutFilters(TypedDict, total=False):
+    """Filters of ``GET /v1/opt-outs``; ``limit`` is the page size (1-500)."""
+
+    phone_number: str | None
+    source: str | None
     limit: int | None
 
 
@@ -398,3 +421,32 @@ def simulate_inbound(from_: str, to: str, body: str, media_urls: Sequence[str]) 
     """``POST /v1/simulator/inbound``: a text from a simulated person."""
     json = payload({"from_": from_, "to": to, "body": body, "media_urls": list(media_urls)})
     return Call("POST", "/v1/simulator/inbound", _model(Message), json=json)
+
+
+def list_opt_outs(cursor: str | None, filters: OptOutFilters) -> Call[Page[OptOut]]:
+    """One page of ``GET /v1/opt-outs`` (the suppression list), from ``cursor`` on."""
+    params = {**payload(dict(filters)), "cursor": cursor}
+    return Call("GET", "/v1/opt-outs", _opt_out_page, params)
+
+
+def add_opt_out(phone_number: str, keyword: str | None) -> Call[OptOut]:
+    """``POST /v1/opt-outs`` (adding a person twice changes nothing: safe to resend)."""
+    json = payload({"phone_number": phone_number, "keyword": keyword})
+    return Call(
+        "POST", "/v1/opt-outs", _model(OptOut), json=json, idempotency_key=new_idempotency_key()
+    )
+
+
+def remove_opt_out(phone_number: str) -> Call[OptOut]:
+    """``DELETE /v1/opt-outs/{phone_number}``: the person opts back in."""
+    return Call("DELETE", f"/v1/opt-outs/{quote(phone_number, safe='+')}", _model(OptOut))
+
+
+def import_opt_outs(csv: str) -> Call[OptOutImport]:
+    """``POST /v1/opt-outs/import``: a CSV file, all or nothing."""
+    return Call("POST", "/v1/opt-outs/import", _model(OptOutImport), csv=csv)
+
+
+def export_opt_outs() -> Call[str]:
+    """``GET /v1/opt-outs/export``: the whole list as CSV text."""
+    return Call("GET", "/v1/opt-outs/export", _text)

@@ -17,6 +17,8 @@ from agentsms.api.schemas import (
     Message,
     MessageEvent,
     Number,
+    OptOut,
+    OptOutImport,
     ProviderAccount,
 )
 from agentsms.client import _core as calls
@@ -29,6 +31,7 @@ from agentsms.client._core import (
     MessageFilters,
     ModelT,
     NumberOptions,
+    OptOutFilters,
     Page,
     RetryPolicy,
     SendOptions,
@@ -237,6 +240,35 @@ class Client:
     def delete_provider_account(self, account_id: str) -> None:
         """Remove a carrier account."""
         self.send(calls.delete_provider_account(account_id))
+
+    # -- opt-outs (the suppression list) ---------------------------------------------
+
+    def list_opt_outs(
+        self, *, cursor: str | None = None, **filters: Unpack[OptOutFilters]
+    ) -> Page[OptOut]:
+        """One page of the suppression list, newest first."""
+        return self.send(calls.list_opt_outs(cursor, filters))
+
+    def iter_opt_outs(self, **filters: Unpack[OptOutFilters]) -> Iterator[OptOut]:
+        """Every entry of the suppression list matching ``filters``, newest first."""
+        return self._pages(calls.list_opt_outs(None, filters))
+
+    def add_opt_out(self, phone_number: str, *, keyword: str | None = None) -> OptOut:
+        """Put a person on the suppression list (no text but compliance answers reaches
+        them); the entry (as it was, when they were already on it)."""
+        return self.send(calls.add_opt_out(phone_number, keyword))
+
+    def remove_opt_out(self, phone_number: str) -> OptOut:
+        """Opt a person back in; the entry removed (404 :class:`ApiError` if none)."""
+        return self.send(calls.remove_opt_out(phone_number))
+
+    def import_opt_outs(self, csv: str) -> OptOutImport:
+        """Add the people of a CSV file (a ``phone_number`` column), all or nothing."""
+        return self.send(calls.import_opt_outs(csv))
+
+    def export_opt_outs(self) -> str:
+        """The whole suppression list as CSV text (which :meth:`import_opt_outs` reads)."""
+        return self.send(calls.export_opt_outs())
 
     # -- simulator --------------------------------------------------------------------
 

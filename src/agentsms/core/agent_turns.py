@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms import agents, webhooks
+from agentsms import agents, purposes, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry, LlmAccess
 from agentsms.config import Settings
 from agentsms.core import conversations, llm_credentials, personas, spend, statuses
@@ -94,7 +94,7 @@ async def human_message(
         conn,
         conversation,
         body or "",
-        purpose="human",
+        purpose=purposes.HUMAN,
         media_urls=media_urls,
         project_settings=project_settings,
         max_attempts=max_attempts,
@@ -287,7 +287,7 @@ class ConversationJobs:
                     conn,
                     conversation,
                     text,
-                    purpose="agent",
+                    purpose=purposes.AGENT,
                     project_settings=project_settings,
                     max_attempts=self.settings.job_max_attempts,
                 )
@@ -345,7 +345,9 @@ class ConversationJobs:
             project_settings = {} if project is None else dict(project["settings"] or {})
             if stage == "warning":
                 text = settings.get("warning_message") or conversations.DEFAULT_WARNING_MESSAGE
-                sent = await self._timer_text(conn, conversation, text, "warning", project_settings)
+                sent = await self._timer_text(
+                    conn, conversation, text, purposes.TIMEOUT_WARNING, project_settings
+                )
                 await conversations.emit(
                     conn,
                     conversation,
@@ -356,7 +358,9 @@ class ConversationJobs:
             else:
                 text = settings.get("timeout_message")
                 if text:
-                    await self._timer_text(conn, conversation, text, "timeout", project_settings)
+                    await self._timer_text(
+                        conn, conversation, text, purposes.TIMEOUT_MESSAGE, project_settings
+                    )
                 await conversations.end_conversations(
                     conn,
                     conversation["project_id"],

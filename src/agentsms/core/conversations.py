@@ -29,6 +29,7 @@ from agentsms.core.compliance import (
     quiet_hours_problem,
 )
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.core.personas import DEFAULT_PERSONA
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
@@ -120,10 +121,14 @@ def effective_settings(
     number_settings: Mapping[str, Any],
     conversation_settings: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The conversation's settings over the number's defaults over the project's."""
+    """The conversation's settings over the number's defaults over the project's; with no
+    agent named by any of them, the project's default persona (``default_persona_id``)."""
     merged: dict[str, Any] = dict(project_settings.get("conversation") or {})
     merged.update(number_settings.get("conversation") or {})
     merged.update({k: v for k, v in conversation_settings.items() if v is not None})
+    default = project_settings.get(DEFAULT_PERSONA)
+    if default and not has_agent(merged):
+        merged["persona_id"] = default  # replies never go unanswered by accident
     for key, value in POLICIES.get(str(merged.get("policy") or "none"), {}).items():
         merged.setdefault(key, value)
     return merged

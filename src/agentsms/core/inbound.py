@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms import webhooks
+from agentsms import purposes, webhooks
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
 from agentsms.core.messages import OutboundSpec, record_events, send_message
@@ -99,7 +99,7 @@ async def receive(
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
-        "purpose": None,
+        "purpose": purposes.INBOUND,
     }
     await repo.insert_messages(conn, [row])
     await record_events(conn, [(row, statuses.RECEIVED, {})], now)
@@ -107,7 +107,7 @@ async def receive(
     reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
     if keyword == "opt_out":
         newly = await optouts_repo.record(
-            conn, project_id, sender.e164, inbound.body.strip().upper(), now
+            conn, project_id, sender.e164, inbound.body.strip().upper(), now, number=ours.e164
         )
         active = await conversations_repo.active_for_user(conn, project_id, sender.e164)
         await conversations.end_conversations(
@@ -192,6 +192,7 @@ class _Replier:
                 "recipient": self.person,
                 "number": self.ours,
                 "keyword": keyword,
+                "source": "keyword",
                 "conversation_id": self.conversation["id"],
                 "metadata": dict(self.conversation["metadata"] or {}),
             },

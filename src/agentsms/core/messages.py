@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms import purposes
 from agentsms.core import (
     compliance,
     contacts,
@@ -95,7 +96,7 @@ class OutboundSpec:
     conversation_id: str | None = None
     """Send within this conversation (agent replies, human takeover, timers)."""
     purpose: str | None = None
-    """Who writes it besides the API caller: agent, human, compliance, warning, timeout."""
+    """Who writes it besides the API caller (``None``): one of ``purposes.PURPOSES``."""
     template_id: str | None = None
     """A stored template (id or key) whose body ``variables`` fill; no ``body`` then."""
     send_style: str | None = None
@@ -332,7 +333,7 @@ class _Intake:
             "created_at": self.now,
             "updated_at": self.now,
             # An opening is the agent's to write.
-            "purpose": "agent" if content.opening else spec.purpose,
+            "purpose": purposes.AGENT if content.opening else spec.purpose or purposes.API,
             "send_style": spec.send_style,
             "reply_to_message_id": None,
             "reply_parent_unresolved": None,
@@ -544,7 +545,7 @@ async def _converse(
             if allowed > max(when, intake.now):
                 row["send_at"] = allowed
                 row["status"] = statuses.SCHEDULED
-        if timed and purpose not in ("warning", "timeout", compliance.COMPLIANCE):
+        if timed and purpose not in (*purposes.TIMERS, compliance.COMPLIANCE):
             conversation = item.conversation
             if conversation["id"] not in timers:
                 timers[conversation["id"]] = conversations.TimerStart(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import agents
+from agentsms.agents import gallery
 from agentsms.agents.pathway import LlmNode, load_pathway_text, parse_pathway
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
@@ -30,6 +31,9 @@ from agentsms.store.tables import (
     persona_versions,
 )
 from agentsms.store.types import utcnow
+
+DEFAULT_PERSONA = "default_persona_id"
+"""The project setting naming the persona that answers conversations that name no agent."""
 
 UrlProblem = Callable[[str], str | None]
 """Why a URL may never be called (``webhooks.url_problem`` with the settings), or None."""
@@ -174,6 +178,18 @@ async def _pathway_document(
 
 
 # --- personas ---------------------------------------------------------------------------
+
+
+def template_config(template_id: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The config of a persona made from the shipped pathway ``template_id`` (``given`` must
+    name no other agent), and the template's name."""
+    if given:
+        raise invalid("pathway_template", "give one of agent, pathway_id or pathway_template")
+    template = gallery.pathway_template(template_id)
+    if template is None:
+        known = ", ".join(t.id for t in gallery.pathway_templates())
+        raise invalid("pathway_template", f"no shipped pathway {template_id!r}; one of {known}")
+    return {"agent": template.agent_config()}, template.name
 
 
 def _check_persona_config(config: Mapping[str, Any], url_problem: UrlProblem | None) -> None:
@@ -423,6 +439,19 @@ async def check_references(
     except ValidationFailed as failed:
         errors.extend(failed.errors)
     return errors
+
+
+async def default_persona_id(conn: AsyncConnection, project_id: str, ref: str) -> str:
+    """The id of the persona ``ref`` (id or alias) may become the project's default: one of
+    the project's personas with a production version (a 422 naming ``default_persona_id``)."""
+    persona = await repo.get_persona(conn, project_id, ref)
+    if persona is None:
+        raise invalid(DEFAULT_PERSONA, f"no persona {ref} in this project")
+    if persona["production_version"] is None:
+        raise invalid(
+            DEFAULT_PERSONA, f"persona {persona['id']} has no production version; publish one"
+        )
+    return str(persona["id"])
 
 
 async def canonical_persona_id(

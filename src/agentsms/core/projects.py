@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import compliance, contacts, conversations, spend
+from agentsms.core import compliance, contacts, conversations, personas, spend
 from agentsms.core import numbers as numbers_service
 from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
@@ -140,6 +140,22 @@ async def update_project(
     await repo.update_project(conn, project.id, name=new_name, settings=settings)
     await spend.start_counting(conn, project.id, before, settings)
     return Project(id=project.id, name=new_name, settings=settings)
+
+
+async def set_default_persona(
+    conn: AsyncConnection, project: Project, persona_ref: str | None
+) -> Project:
+    """Make the persona ``persona_ref`` answer the project's conversations that name no
+    agent (``None``: nobody does)."""
+    settings = dict(project.settings)
+    if persona_ref is None:
+        settings.pop(personas.DEFAULT_PERSONA, None)
+    else:
+        settings[personas.DEFAULT_PERSONA] = await personas.default_persona_id(
+            conn, project.id, persona_ref
+        )
+    await repo.update_project(conn, project.id, name=project.name, settings=settings)
+    return Project(id=project.id, name=project.name, settings=settings)
 
 
 async def ensure_bootstrap(conn: AsyncConnection, api_key: str) -> Project:

@@ -45,6 +45,7 @@ NAV = (
     ("numbers", "Numbers", "/numbers"),
     ("webhooks", "Webhooks", "/webhooks"),
     ("personas", "Personas", "/personas"),
+    ("optouts", "Opt-outs", "/opt-outs"),
     ("settings", "Settings", "/settings"),
     ("keys", "API keys", "/api-keys"),
 )

@@ -285,10 +285,11 @@ media = Table(
 
 # --- conversations, personas, compliance (issue 3, conversations helper) -------------------
 
-# Who wrote an outbound message, beyond the API caller: NULL for an API send, else "agent",
-# "human" (takeover), "compliance" (opt-out/opt-in/help answers, sent even to an opted-out
-# person), "warning" or "timeout" (conversation timers). Added by migration 0003.
-messages.append_column(Column("purpose", String(20), nullable=True))
+# Why a message exists, one of ``agentsms.purposes.PURPOSES``: "api" (a caller's send, native,
+# batch or compat), "agent", "human" (takeover), "compliance" (opt-out/opt-in/help answers,
+# sent even to an opted-out person), "timeout_warning" / "timeout_message" (conversation
+# timers), "inbound" (a person's text). Added by 0003, never NULL since 0011_message_purpose.
+messages.append_column(Column("purpose", String(20), nullable=False, server_default="api"))
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.id)
 
 conversations = Table(
@@ -328,8 +329,14 @@ optouts = Table(
     metadata,
     Column("project_id", String(40), primary_key=True),
     Column("recipient", String(20), primary_key=True),
-    Column("keyword", String(40), nullable=False),
+    # The words of a keyword opt-out as the person wrote them (NULL for other sources).
+    Column("keyword", String(40), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # How the entry came to be: "keyword", "api", "import", "dashboard" (0011_message_purpose).
+    Column("source", String(20), nullable=False, server_default="keyword"),
+    # The project's number a keyword arrived at (NULL for other sources).
+    Column("number", String(20), nullable=True),
+    Index("ix_optouts_project_created", "project_id", "created_at"),
 )
 
 personas = Table(

@@ -118,6 +118,21 @@ async def active_for_user(
     return many((await conn.execute(query)).mappings().all())
 
 
+async def active_for_users(
+    conn: AsyncConnection, project_id: str, user_numbers: Sequence[str]
+) -> Sequence[Row]:
+    """The active conversations of any of ``user_numbers``."""
+    found: list[Row] = []
+    for start in range(0, len(user_numbers), 500):
+        query = select(conversations).where(
+            conversations.c.project_id == project_id,
+            conversations.c.user_number.in_(list(user_numbers[start : start + 500])),
+            conversations.c.status.in_(ACTIVE),
+        )
+        found.extend(many((await conn.execute(query)).mappings().all()))
+    return found
+
+
 async def update_one(conn: AsyncConnection, conversation_id: str, values: dict[str, Any]) -> None:
     await conn.execute(
         update(conversations).where(conversations.c.id == conversation_id).values(**values)

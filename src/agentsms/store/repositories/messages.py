@@ -48,6 +48,7 @@ class MessageFilter:
     direction: str | None = None
     batched: bool | None = None
     """Only messages sent in a batch (``True``) or outside one (``False``)."""
+    purpose: str | None = None
 
 
 async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -85,6 +86,8 @@ async def list_messages(
         )
     if where.status is not None:
         query = query.where(messages.c.status == where.status)
+    if where.purpose is not None:
+        query = query.where(messages.c.purpose == where.purpose)
     if where.to is not None:
         query = query.where(messages.c.to_number == where.to)
     if where.from_ is not None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.repositories import Row, one
+from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import optouts
 
 
@@ -59,17 +61,71 @@ async def get(conn: AsyncConnection, project_id: str, recipient: str) -> Row | N
 
 
 async def record(
-    conn: AsyncConnection, project_id: str, recipient: str, keyword: str, now: datetime
+    conn: AsyncConnection,
+    project_id: str,
+    recipient: str,
+    keyword: str | None,
+    now: datetime,
+    *,
+    source: str = "keyword",
+    number: str | None = None,
 ) -> bool:
     """Record an opt-out; False when the person had already opted out."""
+    row = {
+        "project_id": project_id,
+        "recipient": recipient,
+        "keyword": keyword,
+        "created_at": now,
+        "source": source,
+        "number": number,
+    }
+    return bool(await record_many(conn, [row]))
+
+
+async def record_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Record opt-outs (full ``optouts`` rows); those already recorded stay as they were.
+    How many were new."""
+    if not rows:
+        return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(optouts)
-        .values(project_id=project_id, recipient=recipient, keyword=keyword, created_at=now)
-        .on_conflict_do_nothing(index_elements=["project_id", "recipient"])
+    statement = dialect.insert(optouts).on_conflict_do_nothing(
+        index_elements=["project_id", "recipient"]
     )
-    result = await conn.execute(statement)
-    return bool(result.rowcount)
+    added = 0
+    for start in range(0, len(rows), 500):
+        result = await conn.execute(statement.values(list(rows[start : start + 500])))
+        added += max(result.rowcount, 0)
+    return added
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutFilter:
+    """What the opt-out list narrows by; ``after`` is the (created_at, recipient) of the
+    last entry of the previous page (the list is newest first)."""
+
+    project_id: str
+    recipient: str | None = None
+    source: str | None = None
+    after: tuple[datetime, str] | None = None
+
+
+async def page(conn: AsyncConnection, where: OptOutFilter, limit: int) -> Sequence[Row]:
+    """A page of the project's opt-outs, newest first."""
+    query = select(optouts).where(optouts.c.project_id == where.project_id)
+    if where.recipient is not None:
+        query = query.where(optouts.c.recipient == where.recipient)
+    if where.source is not None:
+        query = query.where(optouts.c.source == where.source)
+    if where.after is not None:
+        at, recipient = where.after
+        query = query.where(
+            or_(
+                optouts.c.created_at < at,
+                and_(optouts.c.created_at == at, optouts.c.recipient < recipient),
+            )
+        )
+    query = query.order_by(optouts.c.created_at.desc(), optouts.c.recipient.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())
 
 
 async def remove(conn: AsyncConnection, project_id: str, recipient: str) -> bool:
