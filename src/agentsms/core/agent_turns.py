@@ -149,13 +149,13 @@ class ConversationJobs:
                 prepared = await self._prepare(conn, conversation_id, opening, current)
         if earlier:
             async with self.db.write() as conn:
-                await queue.release_many(conn, [job.id], run_at=time.time() + _STEP_BACK_SECONDS)
+                await queue.release_many(conn, [job], run_at=time.time() + _STEP_BACK_SECONDS)
             return
         if isinstance(prepared, str):
             async with self.db.write() as conn:
                 if opening:
                     await _drop_opening(conn, opening, prepared)
-                await queue.finish(conn, [job.id])
+                await queue.finish(conn, [job])
             return
         config, turn = prepared
         try:
@@ -165,7 +165,7 @@ class ConversationJobs:
             return
         async with self.db.write() as conn:
             await self._apply(conn, conversation_id, opening, output)
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
 
     async def _prepare(
         self, conn: AsyncConnection, conversation_id: str, opening: str | None, current: str | None
@@ -244,7 +244,7 @@ class ConversationJobs:
             await _hand_to_human(conn, conversation_id, failure.message)
             if opening:
                 await _drop_opening(conn, opening, "agent_failed", failed=True)
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
 
     async def _apply(
         self,
@@ -328,7 +328,7 @@ class ConversationJobs:
                 or current is None
                 or abs(float(current) - epoch) > 1e-6
             ):
-                await queue.finish(conn, [job.id])
+                await queue.finish(conn, [job])
                 return
             settings = await _effective(conn, conversation)
             project = await projects_repo.get_project(conn, conversation["project_id"])
@@ -355,7 +355,7 @@ class ConversationJobs:
                     reason="timeout",
                     now=utcnow(),
                 )
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
 
     async def _timer_text(
         self,
