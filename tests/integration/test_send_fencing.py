@@ -1,0 +1,144 @@
+"""A send is handed to the carrier at most once: a claim that lost its job sends nothing.
+
+A worker that stalls past its lease (a stopped process, a long pause) and resumes still
+has its claims in hand; meanwhile the job was recovered and claimed by another worker.
+The stale claim must neither mark the message in flight nor call the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from agentsms.core.dispatch import Dispatcher
+from agentsms.core.messages import SEND_JOB
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job
+from tests.conftest import Gateway
+from tests.integration.helpers import jobs_for, message_row, settle, sim_sends
+
+
+async def _claim(
+    gateway: Gateway, owner: str, message_ids: list[str], lease: float, now: float | None = None
+) -> list[Job]:
+    """``owner`` claims the send jobs of ``message_ids``; any other due send goes back."""
+    async with gateway.db.write() as conn:
+        claimed = await queue.claim(
+            conn, owner=owner, limit=500, lease_seconds=lease, kinds=[SEND_JOB], now=now
+        )
+        await queue.release_many(
+            conn, [job for job in claimed if job.ref not in message_ids], run_at=0.0
+        )
+    mine = sorted((job for job in claimed if job.ref in message_ids), key=lambda j: j.ref or "")
+    assert [job.ref for job in mine] == sorted(message_ids)
+    return mine
+
+
+async def _take_over(gateway: Gateway, message_id: str) -> Job:
+    """What another worker does once the lease ran out (its clock jumps past it): recover
+    the job and claim it."""
+    later = time.time() + 3600
+    async with gateway.db.write() as conn:
+        assert await queue.recover_stalled(conn, now=later) >= 1
+    (job,) = await _claim(gateway, "taker", [message_id], lease=30, now=later)
+    return job
+
+
+async def _send(gateway: Gateway, sender: str, to: str) -> str:
+    response = await gateway.client.post(
+        "/v1/messages", json={"from": sender, "to": to, "body": "just once"}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _dispatcher(gateway: Gateway, **settings: object) -> Dispatcher:
+    return Dispatcher(
+        gateway.db,
+        gateway.app.state.agentsms.providers,
+        gateway.settings.model_copy(update=settings),
+    )
+
+
+async def test_a_claim_that_lost_its_job_does_not_mark_it_in_flight_or_send_it(
+    gateway: Gateway,
+) -> None:
+    message_id = await _send(gateway, "+14155550100", "+14155553501")
+    (stale,) = await _claim(gateway, "stalled", [message_id], lease=30)
+    taken = await _take_over(gateway, message_id)
+    assert (taken.id, taken.token) == (stale.id, stale.token + 1)
+
+    await _dispatcher(gateway).handle([stale])
+
+    row = await message_row(gateway, message_id)
+    assert (row["status"], row["in_flight"]) == ("queued", False)
+    assert await sim_sends(gateway, message_id) == []
+    (job,) = await jobs_for(gateway, message_id)
+    assert (job["status"], job["lease_owner"], job["lease_token"]) == ("running", "taker", 2)
+
+    await _dispatcher(gateway).handle([taken])
+    assert (await settle(gateway, [message_id]))[message_id]["status"] == "delivered"
+    (sent,) = await sim_sends(gateway, message_id)
+    assert sent["repeat_count"] == 0
+
+
+async def _paced_second(gateway: Gateway, sender: str, first_to: str) -> str:
+    """A number sending one text every ~2.5 s has just sent one: the next one, returned,
+    waits about that long for its slot."""
+    number = await gateway.client.post(
+        "/v1/numbers",
+        json={"number": sender, "throughput_mps": 0.4, "settings": {"dedupe_references": False}},
+    )
+    assert number.status_code == 201, number.text
+    first = await _send(gateway, sender, first_to)
+    assert (await settle(gateway, [first]))[first]["status"] == "delivered"
+    return await _send(gateway, sender, "+14155553599")
+
+
+# A lease of 1 s as the worker knows it: the wait for the slot outlasts it.
+_SHORT = {"job_lease_seconds": 1.0, "pacing_horizon_seconds": 5.0}
+
+
+async def _until_in_flight(gateway: Gateway, message_id: str) -> None:
+    for _ in range(200):
+        if (await message_row(gateway, message_id))["in_flight"]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{message_id} was not marked in flight")
+
+
+async def test_a_claim_paused_past_its_lease_before_the_call_drops_the_send(
+    gateway: Gateway,
+) -> None:
+    """The send waits ~2.5 s for its slot, longer than the 1 s lease the worker knows of;
+    meanwhile its job is recovered and claimed by another worker. At its slot the first
+    worker asks the table, finds the job taken and does not send."""
+    message_id = await _paced_second(gateway, "+14155550131", "+14155553502")
+    claims = await _claim(gateway, "paused", [message_id], lease=1.0)
+    handling = asyncio.create_task(_dispatcher(gateway, **_SHORT).handle(claims))
+    await _until_in_flight(gateway, message_id)
+    taken = await _take_over(gateway, message_id)
+    await asyncio.wait_for(handling, timeout=10)
+
+    assert await sim_sends(gateway, message_id) == []  # the paused worker did not send it
+    (job,) = await jobs_for(gateway, message_id)
+    assert (job["status"], job["lease_owner"]) == ("running", "taker")
+    # The taker finds it in flight, asks the carrier (not there) and sends it: once.
+    await _dispatcher(gateway).handle([taken])
+    assert (await settle(gateway, [message_id]))[message_id]["status"] == "delivered"
+    (sent,) = await sim_sends(gateway, message_id)
+    assert sent["repeat_count"] == 0
+
+
+async def test_a_claim_held_past_its_known_lease_is_renewed_and_sends(gateway: Gateway) -> None:
+    """Nobody took the job: the renewal before the call finds it still held, and it goes."""
+    message_id = await _paced_second(gateway, "+14155550132", "+14155553503")
+    (claim,) = await _claim(gateway, "slow", [message_id], lease=1.0)
+    known = claim.lease.until
+    await asyncio.wait_for(_dispatcher(gateway, **_SHORT).handle([claim]), timeout=10)
+
+    assert claim.lease.until > known + 1.0  # renewed after the wait, before its call
+    assert (await message_row(gateway, message_id))["status"] in ("sent", "delivered")
+    (sent,) = await sim_sends(gateway, message_id)
+    assert sent["repeat_count"] == 0
+    assert await jobs_for(gateway, message_id) == []
