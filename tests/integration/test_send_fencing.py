@@ -10,37 +10,48 @@ from __future__ import annotations
 import asyncio
 import time
 
+from agentsms.core.conversations import TURN_JOB
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from tests.conftest import Gateway
+from tests.integration.conversation_helpers import (
+    agent_server,
+    insecure_gateway,
+    send_with_webhook_agent,
+    text_in,
+    wait_for,
+)
 from tests.integration.helpers import jobs_for, message_row, settle, sim_sends
 
 
 async def _claim(
-    gateway: Gateway, owner: str, message_ids: list[str], lease: float, now: float | None = None
+    gateway: Gateway,
+    owner: str,
+    refs: list[str],
+    lease: float,
+    now: float | None = None,
+    kind: str = SEND_JOB,
 ) -> list[Job]:
-    """``owner`` claims the send jobs of ``message_ids``; any other due send goes back."""
+    """``owner`` claims the ``kind`` jobs of ``refs``; any other due one goes back."""
     async with gateway.db.write() as conn:
         claimed = await queue.claim(
-            conn, owner=owner, limit=500, lease_seconds=lease, kinds=[SEND_JOB], now=now
+            conn, owner=owner, limit=500, lease_seconds=lease, kinds=[kind], now=now
         )
-        await queue.release_many(
-            conn, [job for job in claimed if job.ref not in message_ids], run_at=0.0
-        )
-    mine = sorted((job for job in claimed if job.ref in message_ids), key=lambda j: j.ref or "")
-    assert [job.ref for job in mine] == sorted(message_ids)
+        await queue.release_many(conn, [job for job in claimed if job.ref not in refs], run_at=0.0)
+    mine = sorted((job for job in claimed if job.ref in refs), key=lambda j: j.ref or "")
+    assert [job.ref for job in mine] == sorted(refs)
     return mine
 
 
-async def _take_over(gateway: Gateway, message_id: str) -> Job:
+async def _take_over(gateway: Gateway, ref: str, kind: str = SEND_JOB) -> Job:
     """What another worker does once the lease ran out (its clock jumps past it): recover
     the job and claim it."""
     later = time.time() + 3600
     async with gateway.db.write() as conn:
         assert await queue.recover_stalled(conn, now=later) >= 1
-    (job,) = await _claim(gateway, "taker", [message_id], lease=30, now=later)
+    (job,) = await _claim(gateway, "taker", [ref], lease=30, now=later, kind=kind)
     return job
 
 
@@ -142,3 +153,28 @@ async def test_a_claim_held_past_its_known_lease_is_renewed_and_sends(gateway: G
     (sent,) = await sim_sends(gateway, message_id)
     assert sent["repeat_count"] == 0
     assert await jobs_for(gateway, message_id) == []
+
+
+async def test_an_agent_turn_taken_over_is_answered_once(gateway: Gateway) -> None:
+    """The agent took longer than the lease and another worker ran the turn again: the
+    stalled worker's answer is not written (nor sent) beside the new one."""
+    person = "+14155554301"
+    with agent_server() as (server, url):
+        async with insecure_gateway(gateway) as gw:
+            sent = await send_with_webhook_agent(gw, person, url, "Hello from the shop")
+            conversation_id = str(sent["conversation_id"])
+            await gw.drain()
+            await text_in(gw, person, "one")
+            (stale,) = await _claim(gw, "stalled", [conversation_id], lease=30, kind=TURN_JOB)
+            taken = await _take_over(gw, conversation_id, kind=TURN_JOB)
+
+            await gw.worker.handlers[TURN_JOB]([stale])
+            await gw.worker.handlers[TURN_JOB]([taken])
+            shown = await wait_for(gw, conversation_id, lambda c: len(c["messages"]) >= 3)
+            await gw.drain()
+            shown = (await gw.client.get(f"/v1/conversations/{conversation_id}")).json()
+            assert len(server.turns) == 2  # both asked the agent...
+            bodies = [m["body"] for m in shown["messages"]]
+            assert bodies == ["Hello from the shop", "one", "re: one"]  # ...one answer went
+            log = (await gw.client.get("/v1/simulator/log", params={"to": person})).json()
+            assert sorted(row["body"] for row in log["data"]) == ["Hello from the shop", "re: one"]

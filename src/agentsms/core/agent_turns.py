@@ -164,6 +164,12 @@ class ConversationJobs:
             await self._agent_failed(job, conversation_id, opening, failure)
             return
         async with self.db.write() as conn:
+            # The agent may have taken longer than the lease: a reply is written only while
+            # this claim holds the turn, not beside the one of a worker that took it over.
+            renewal = await queue.renew(conn, [job], lease_seconds=self.settings.job_lease_seconds)
+            if renewal.lost():
+                log.warning("turn.lease_lost", conversation_id=conversation_id, job_id=job.id)
+                return
             await self._apply(conn, conversation_id, opening, output)
             await queue.finish(conn, [job])
 
