@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agentsms.core.conversations import TURN_JOB
+from agentsms.core.conversations import TIMER_JOB, TURN_JOB
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.messages import SEND_JOB
 from agentsms.jobs import queue
@@ -178,3 +178,31 @@ async def test_an_agent_turn_taken_over_is_answered_once(gateway: Gateway) -> No
             assert bodies == ["Hello from the shop", "one", "re: one"]  # ...one answer went
             log = (await gw.client.get("/v1/simulator/log", params={"to": person})).json()
             assert sorted(row["body"] for row in log["data"]) == ["Hello from the shop", "re: one"]
+
+
+async def test_a_conversation_timer_taken_over_sends_its_warning_once(gateway: Gateway) -> None:
+    """A stalled worker's timer claim, run after another worker ran the timer again, does
+    not send the warning a second time."""
+    sent = await gateway.client.post(
+        "/v1/messages",
+        json={
+            "to": "+14155554302",
+            "body": "Your order is ready",
+            "conversation": {"warning_seconds": 300, "warning_message": "Still there?"},
+        },
+    )
+    assert sent.status_code == 202, sent.text
+    conversation_id = str(sent.json()["conversation_id"])
+    await gateway.drain()
+    due, later = time.time() + 301, time.time() + 3600  # a clock past the timer, then its lease
+    (stale,) = await _claim(gateway, "stalled", [conversation_id], 30, now=due, kind=TIMER_JOB)
+    async with gateway.db.write() as conn:
+        assert await queue.recover_stalled(conn, now=later) >= 1
+    (taken,) = await _claim(gateway, "taker", [conversation_id], 30, now=later, kind=TIMER_JOB)
+    assert (taken.id, taken.payload["stage"]) == (stale.id, "warning")
+
+    await gateway.worker.handlers[TIMER_JOB]([taken])
+    await gateway.worker.handlers[TIMER_JOB]([stale])
+    await gateway.drain()
+    shown = (await gateway.client.get(f"/v1/conversations/{conversation_id}")).json()
+    assert [m["body"] for m in shown["messages"]] == ["Your order is ready", "Still there?"]

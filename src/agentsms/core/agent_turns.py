@@ -166,12 +166,19 @@ class ConversationJobs:
         async with self.db.write() as conn:
             # The agent may have taken longer than the lease: a reply is written only while
             # this claim holds the turn, not beside the one of a worker that took it over.
-            renewal = await queue.renew(conn, [job], lease_seconds=self.settings.job_lease_seconds)
-            if renewal.lost():
-                log.warning("turn.lease_lost", conversation_id=conversation_id, job_id=job.id)
+            if await self._lost(conn, job):
                 return
             await self._apply(conn, conversation_id, opening, output)
             await queue.finish(conn, [job])
+
+    async def _lost(self, conn: AsyncConnection, job: Job) -> bool:
+        """Whether ``job`` was taken from this claim (its worker paused past the lease and
+        another ran it); else its lease is renewed for the rest of this transaction."""
+        renewal = await queue.renew(conn, [job], lease_seconds=self.settings.job_lease_seconds)
+        if renewal.lost():
+            log.warning("conversation_job.lease_lost", kind=job.kind, ref=job.ref, job_id=job.id)
+            return True
+        return False
 
     async def _prepare(
         self, conn: AsyncConnection, conversation_id: str, opening: str | None, current: str | None
@@ -326,6 +333,8 @@ class ConversationJobs:
         stage = job.payload.get("stage")
         epoch = float(job.payload.get("epoch") or 0)
         async with self.db.write() as conn:
+            if await self._lost(conn, job):
+                return
             conversation = await repo.get_by_id(conn, job.ref or "")
             current = None if conversation is None else conversation["timer_epoch"]
             if (
