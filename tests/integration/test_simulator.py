@@ -229,7 +229,7 @@ async def test_without_dedupe_references_a_repeated_reference_is_texted_again(
     """``dedupe_references: false``: a carrier that does not de-duplicate. The repeat is
     texted again (another delivery report) and counted in the log's repeated references."""
     await _number(gateway, "+14155550117", dedupe_references=False, delivery_delay_seconds=30)
-    message = await _send(gateway, to="+14155553110", body="twice", **{"from": "+14155550117"})
+    message = await _send(gateway, to="+14155553119", body="twice", **{"from": "+14155550117"})
     message_id = str(message["id"])
     await settle(gateway, [message_id], until={"sent"})
     row = await message_row(gateway, message_id)
