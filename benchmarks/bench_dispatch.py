@@ -7,10 +7,11 @@ For each configuration (backend and number of ``agentsms worker`` processes):
 1. a database is filled with ``--messages`` queued messages (in-process, through
    ``core.messages.send_batch``), once per backend, then copied for every run;
 2. ceiling: the same writes the dispatcher makes for each claimed batch, in the same
-   statement shapes and transactions (claim; read the messages + pacing row; mark
-   ``sending`` + events; simulator log check + insert + report job; mark ``sent`` from a
-   list of values + events + delete jobs; claim the report, mark ``delivered`` returning
-   the rows + events + delete job; on PostgreSQL id lists as one array and many-row
+   statement shapes and transactions (claim; read the messages + pacing row; renew the
+   claims' leases by their lease token + mark ``sending`` + events; simulator log check +
+   insert + report job; mark ``sent`` from a list of values + events + delete jobs (by
+   token); claim the report, mark ``delivered`` returning the rows + events + delete job;
+   on PostgreSQL id lists as one array and many-row
    inserts from arrays, as agentsms sends them), issued by raw drivers (stdlib
    ``sqlite3`` / ``asyncpg``) from as many processes and connections as the agentsms run
    uses, with the same claim batch size: no ORM, no framework (and none of agentsms's
@@ -501,13 +502,16 @@ def _marks(n: int) -> str:
 
 CLAIM = """
     UPDATE jobs SET status = 'running', lease_owner = ?, lease_expires_at = ?,
-           attempts = attempts + 1
+           attempts = attempts + 1, lease_token = lease_token + 1
     WHERE id IN (
         SELECT id FROM jobs WHERE status = 'queued' AND run_at <= ?
           AND kind IN ('message.send', 'simulator.report')
         ORDER BY run_at LIMIT ? {lock})
-    RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
+    RETURNING id, kind, ref, payload, run_at, attempts, max_attempts, lease_token
 """
+# Every later statement about the claimed jobs holds only while their claim does (a batch's
+# first claims share lease token 1).
+FENCE = "AND lease_token = ? AND status = 'running'"
 DISPATCH_COLUMNS = (
     "id, project_id, conversation_id, status, expires_at, in_flight, purpose, to_number, "
     "from_number, number_id, body, channel, media_urls, provider"
@@ -587,8 +591,12 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> 
             (max(slot[0][0], now) + len(ids) / 1e6, number_id),
         )
     await conn.commit()
-    # Mark them sending.
+    # Renew the claims' leases (the fence), then mark them sending.
     await conn.begin()
+    where, params = _ids(conn, [j[0] for j in jobs], "bigint")
+    await conn.execute(
+        f"UPDATE jobs SET lease_expires_at = ? WHERE id {where} {FENCE}", (now + 30, *params, 1)
+    )
     where, params = _ids(conn, ids)
     await conn.fetch(
         "UPDATE messages SET status = ?, in_flight = ?, updated_at = ? "
@@ -665,7 +673,7 @@ async def raw_send(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -> 
         ],
     )
     where, params = _ids(conn, [j[0] for j in jobs], "bigint")
-    await conn.execute(f"DELETE FROM jobs WHERE id {where}", params)
+    await conn.execute(f"DELETE FROM jobs WHERE id {where} {FENCE}", (*params, 1))
     await conn.commit()
 
 
@@ -696,7 +704,7 @@ async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -
             ],
         )
     where, params = _ids(conn, [j[0] for j in jobs], "bigint")
-    await conn.execute(f"DELETE FROM jobs WHERE id {where}", params)
+    await conn.execute(f"DELETE FROM jobs WHERE id {where} {FENCE}", (*params, 1))
     await conn.commit()
 
 

@@ -16,15 +16,18 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 
 from tests.acceptance.processes import (
     FINAL,
@@ -598,4 +601,157 @@ async def test_heartbeats_keep_a_claim_alive_past_its_lease(clusters: Make) -> N
     print(
         f"\n[heartbeat] a job held {held:.1f}s on a {LEASE_SECONDS:.0f}s lease, its expiry "
         f"extended by {extended:.1f}s; no job changed hands, every message sent on attempt 1"
+    )
+
+
+PAUSE_LEASE = 2.0
+PAUSE_RATE = 10.0
+
+
+def _tcp_ports(pid: int) -> set[int]:
+    """The local ports of process ``pid``'s TCP sockets (Linux ``/proc``)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def _stopped_in_a_transaction(cluster: Cluster, db: Inspector, pid: int) -> bool:
+    """Whether the stopped process ``pid`` holds a database transaction open. That is
+    another fault than a pause between transactions: it blocks the other workers too
+    (SQLite's write lock; PostgreSQL's row locks, until its
+    ``idle_in_transaction_session_timeout``)."""
+    url = make_url(cluster.database_url)
+    if url.get_backend_name() == "sqlite":
+
+        def write_lock_free() -> bool:
+            probe = sqlite3.connect(str(url.database), timeout=1.0, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")
+                probe.execute("ROLLBACK")
+                return True
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                probe.close()
+
+        return not await asyncio.to_thread(write_lock_free)
+    ports = ", ".join(str(port) for port in _tcp_ports(pid)) or "0"
+    busy = await db.scalar(
+        f"SELECT count(*) FROM pg_stat_activity WHERE client_port IN ({ports}) AND state <> 'idle'"
+    )
+    return int(busy) > 0
+
+
+async def _stranded(db: Inspector) -> dict[str, set[str]]:
+    """Per worker (lease owner): messages its claims marked in flight that the carrier has
+    not received, i.e. sends it still holds, waiting for their slots."""
+    held: dict[str, set[str]] = {}
+    for owner, message_id in await db.rows(
+        "SELECT j.lease_owner, m.id FROM jobs j JOIN messages m ON m.id = j.ref"
+        " WHERE j.status = 'running' AND j.kind = 'message.send' AND m.in_flight"
+        " AND NOT EXISTS (SELECT 1 FROM simulator_sends s WHERE s.reference = m.id)"
+    ):
+        held.setdefault(str(owner), set()).add(str(message_id))
+    return held
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_worker_stopped_past_its_lease_sends_nothing_another_took(
+    clusters: Make, backend: str
+) -> None:
+    """SIGSTOP a worker holding in-flight sends (waiting for their slots) past its 2 s lease;
+    the other worker recovers them and sends them; SIGCONT. The resumed worker hands none
+    of them to the carrier, which does not de-duplicate (``dedupe_references: false``):
+    0 repeated references, every message delivered once."""
+    cluster, db = await clusters(backend, lease_seconds=PAUSE_LEASE, delivery_delay=0.1)
+    api = await cluster.start_api()
+    total = 30
+    async with client(api) as http:
+        response = await http.post(
+            "/v1/numbers",
+            json={
+                "number": SENDER,
+                "throughput_mps": PAUSE_RATE,
+                "settings": {"dedupe_references": False},
+            },
+        )
+        assert response.status_code == 201, response.text
+        workers = list(await asyncio.gather(*(cluster.start_worker(f"w{i}") for i in range(2))))
+        by_pid = {str(worker.pid): worker for worker in workers}
+        response = await http.post(
+            "/v1/batches",
+            json={"from": SENDER, "body": "once", "recipients": recipients(8_000_000, total)},
+        )
+        assert response.status_code == 202, response.text
+        batch_id = response.json()["id"]
+
+        stopped: Proc | None = None
+        stranded: set[str] = set()
+
+        async def stop_one_holding_sends() -> bool:
+            nonlocal stopped, stranded
+            for owner, message_ids in (await _stranded(db)).items():
+                if len(message_ids) >= 3:
+                    stopped = by_pid[owner.split(":")[1]]
+                    os.kill(stopped.pid, signal.SIGSTOP)
+                    if await _stopped_in_a_transaction(cluster, db, stopped.pid):
+                        os.kill(stopped.pid, signal.SIGCONT)  # not this fault: again
+                        return False
+                    # What it still held once stopped (a send may have gone meanwhile).
+                    stranded = (await _stranded(db)).get(owner, set())
+                    return True
+            return False
+
+        await wait_for(stop_one_holding_sends, within=20, interval=0.02, what="held sends")
+        assert stopped is not None
+        assert stranded, "the stopped worker held no unsent in-flight message"
+        paused_at = time.monotonic()
+        try:
+            marks = ", ".join(f"'{m}'" for m in stranded)
+
+            async def taken_and_sent() -> bool:
+                sent = await db.scalar(
+                    f"SELECT count(*) FROM simulator_sends WHERE reference IN ({marks})"
+                )
+                return int(sent) == len(stranded)
+
+            await wait_for(taken_and_sent, within=20, interval=0.1, what="the others sent")
+        finally:
+            os.kill(stopped.pid, signal.SIGCONT)
+        paused = time.monotonic() - paused_at
+        assert paused > PAUSE_LEASE
+
+        async def all_final() -> bool:
+            return await final_count(db, batch_id) == total
+
+        await wait_for(all_final, within=30, interval=0.2, what="every message final")
+        await asyncio.sleep(1.0)  # the resumed worker's stale sends would be made by now
+        totals = (await http.get("/v1/simulator/log", params={"limit": 1})).json()["totals"]
+        assert totals == {"sends": total, "recipients": total, "repeats": 0}
+        assert dict(await db.rows("SELECT status, count(*) FROM messages GROUP BY status")) == {
+            "delivered": total
+        }
+        finals = await db.rows(
+            "SELECT message_id, count(*) FROM message_events"
+            f" WHERE status IN ({', '.join(repr(s) for s in FINAL)}) GROUP BY message_id"
+        )
+        assert len(finals) == total
+        assert {count for _, count in finals} == {1}
+    assert stopped.alive
+    assert stalled_recovered(workers) >= len(stranded)
+    dropped = stopped.log_text().count("dispatch.lease_lost")
+    print(
+        f"\n[sigstop, {backend}] stopped a worker holding {len(stranded)} in-flight sends for "
+        f"{paused:.1f}s on a {PAUSE_LEASE:.0f}s lease; the other sent them; resumed, it "
+        f"logged {dropped} lost lease(s) and sent none again: 0 repeats in {total}"
     )

@@ -42,7 +42,7 @@ async def run_timers_at(gateway: Gateway, fake_now: float) -> int:
         )
         for job in claimed:
             if job.ref not in ours:
-                await queue.release_many(conn, [job.id], run_at=job.run_at)
+                await queue.release_many(conn, [job], run_at=job.run_at)
         claimed = [job for job in claimed if job.ref in ours]
     if claimed:
         await gateway.worker.handlers[TIMER_JOB](claimed)

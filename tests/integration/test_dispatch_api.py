@@ -104,7 +104,7 @@ async def _crash_mid_send(gateway: Gateway, to: str, *, carrier_got_it: bool) ->
         )
         mine = [job for job in claimed if job.ref == message_id]
         assert len(mine) == 1
-        others = [job.id for job in claimed if job.ref != message_id]
+        others = [job for job in claimed if job.ref != message_id]
         await queue.release_many(conn, others, run_at=0.0)
         await messages_repo.set_status_where(
             conn,

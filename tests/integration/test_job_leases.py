@@ -112,3 +112,93 @@ async def test_a_worker_that_lost_its_lease_cannot_put_the_job_back_or_fail_it(
         async with db.write() as conn:
             await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
         await db.dispose()
+
+
+async def _row(db: Database, job_id: int) -> tuple[str, str | None, int]:
+    async with db.read() as conn:
+        row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).one()
+    return (row.status, row.lease_owner, row.lease_token)
+
+
+async def test_each_claim_takes_the_next_lease_token_and_only_it_holds_the_job(
+    backend_url: str,
+) -> None:
+    """Worker a stalls past its lease; its two jobs are recovered. b claims one, and a
+    itself (resumed) claims the other again. a's first claims change nothing of either:
+    no finish, release, renewal, retry or failure; the new claims can do all of it."""
+    db = Database(backend_url)
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=KIND, ref=f"t{i}") for i in range(2)])
+            stale = await queue.claim(conn, owner="a", limit=2, lease_seconds=5, kinds=[KIND])
+            later = time.time() + 10  # past a's lease
+            assert await queue.recover_stalled(conn, now=later) >= 2
+            [b_claim] = await queue.claim(
+                conn, owner="b", limit=1, lease_seconds=60, kinds=[KIND], now=later
+            )
+            [a_again] = await queue.claim(
+                conn, owner="a", limit=1, lease_seconds=60, kinds=[KIND], now=later
+            )
+        assert [job.token for job in stale] == [1, 1]
+        assert (b_claim.token, a_again.token) == (2, 2)
+        assert {b_claim.id, a_again.id} == {job.id for job in stale}
+        expected = {b_claim.id: ("running", "b", 2), a_again.id: ("running", "a", 2)}
+
+        known = [job.lease.until for job in stale]
+        async with db.write() as conn:
+            renewal = await queue.renew(conn, stale, lease_seconds=600)
+            await queue.finish(conn, stale)
+            await queue.release_many(conn, stale, run_at=0.0)
+            for job in stale:
+                await queue.retry(conn, job, run_at=0.0, error="a was late")
+                await queue.fail(conn, job, "a gave up")
+        renewal.apply()
+        assert renewal.held == frozenset()
+        assert renewal.lost() == stale
+        assert [job.lease.until for job in stale] == known
+        assert {job_id: await _row(db, job_id) for job_id in expected} == expected
+
+        async with db.write() as conn:
+            renewal = await queue.renew(conn, [b_claim, a_again], lease_seconds=600)
+        renewal.apply()
+        assert renewal.held == frozenset(expected)
+        assert b_claim.lease.holds(500)
+        assert a_again.lease.holds(500)
+        async with db.write() as conn:
+            await queue.finish(conn, [b_claim, a_again])
+        async with db.read() as conn:
+            left = (await conn.execute(select(jobs.c.id).where(jobs.c.kind == KIND))).all()
+        assert left == []
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()
+
+
+async def test_release_owned_gives_back_only_the_owners_running_jobs(backend_url: str) -> None:
+    """A stopping worker's jobs go back to the queue, due now, their attempt not counted;
+    another worker's, and queued ones, are untouched."""
+    db = Database(backend_url)
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=KIND, ref=f"o{i}") for i in range(4)])
+            mine = await queue.claim(conn, owner="me", limit=2, lease_seconds=60, kinds=[KIND])
+            [theirs] = await queue.claim(
+                conn, owner="them", limit=1, lease_seconds=60, kinds=[KIND]
+            )
+        async with db.write() as conn:
+            assert await queue.release_owned(conn, "me") == 2
+        async with db.read() as conn:
+            rows = {
+                row.id: row for row in await conn.execute(select(jobs).where(jobs.c.kind == KIND))
+            }
+        for job in mine:
+            row = rows[job.id]
+            assert (row.status, row.lease_owner, row.lease_expires_at) == ("queued", None, None)
+            assert (row.attempts, row.run_at <= time.time()) == (0, True)
+        assert (rows[theirs.id].status, rows[theirs.id].lease_owner) == ("running", "them")
+        assert sum(row.status == "queued" for row in rows.values()) == 3
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()

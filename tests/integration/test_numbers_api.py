@@ -89,6 +89,16 @@ async def test_invalid_numbers_are_refused(gateway: Gateway) -> None:
         ({"number": "+14155550105", "throughput_mps": 0}, "throughput_mps", None),
         ({"number": "+14155550105", "price_per_segment": "-1"}, "price_per_segment", None),
         ({"number": "+14155550105", "colour": "red"}, "colour", "unknown field"),
+        (
+            {"number": "+14155550105", "settings": {"dedupe_references": "no"}},
+            "settings.dedupe_references",
+            "must be true or false",
+        ),
+        (
+            {"number": "+14155550105", "settings": {"dedupe_references": 0}},
+            "settings.dedupe_references",
+            "must be true or false",
+        ),
     ]
     for payload, field, message in cases:
         response = await gateway.client.post("/v1/numbers", json=payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from datetime import timedelta
 
 from agentsms.app import create_app
 from agentsms.providers.base import SendRequest, SendResult
+from agentsms.providers.simulator import REPORT_JOB
 from agentsms.store import tables
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
@@ -205,6 +207,52 @@ async def test_a_repeated_reference_is_answered_once_and_counted(gateway: Gatewa
     await gateway.drain()
     # No second delivery report was scheduled: the message is untouched.
     assert (await message_row(gateway, message_id))["delivered_at"] == row["delivered_at"]
+
+
+async def _reports_for(gateway: Gateway, message_id: str) -> int:
+    """Delivery reports the simulator has scheduled and not yet made, for ``message_id``."""
+    query = tables.jobs.select().where(tables.jobs.c.kind == REPORT_JOB)
+    async with gateway.db.read() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return sum(
+        receipt["reference"] == message_id
+        for row in rows
+        for receipt in (
+            json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+        )["receipts"]
+    )
+
+
+async def test_without_dedupe_references_a_repeated_reference_is_texted_again(
+    gateway: Gateway,
+) -> None:
+    """``dedupe_references: false``: a carrier that does not de-duplicate. The repeat is
+    texted again (another delivery report) and counted in the log's repeated references."""
+    await _number(gateway, "+14155550117", dedupe_references=False, delivery_delay_seconds=30)
+    message = await _send(gateway, to="+14155553119", body="twice", **{"from": "+14155550117"})
+    message_id = str(message["id"])
+    await settle(gateway, [message_id], until={"sent"})
+    row = await message_row(gateway, message_id)
+    assert await _reports_for(gateway, message_id) == 1
+    before = (await gateway.client.get("/v1/simulator/log")).json()["totals"]
+
+    simulator = gateway.app.state.agentsms.providers.get("simulator")
+    request = SendRequest(
+        reference=message_id,
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+        body=row["body"],
+        channel=row["channel"],
+        number_settings={"dedupe_references": False, "delivery_delay_seconds": 30},
+    )
+    outcomes = await simulator.send_many([request])
+
+    assert outcomes == [SendResult(provider_message_id=row["provider_message_id"])]
+    assert await _reports_for(gateway, message_id) == 2  # the person got it twice
+    (carrier,) = await sim_sends(gateway, message_id)
+    assert carrier["repeat_count"] == 1
+    totals = (await gateway.client.get("/v1/simulator/log")).json()["totals"]
+    assert totals == {**before, "repeats": before["repeats"] + 1}
 
 
 async def test_send_log_counts_texts_per_person(gateway: Gateway) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from agentsms.app import create_app
+from agentsms.jobs.worker import Worker
 from agentsms.store.tables import jobs, webhook_events
 from agentsms.webhooks import delivery, emit
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
@@ -599,6 +600,49 @@ async def test_a_slow_endpoint_does_not_hold_up_sending(gw: Gateway, receiver: R
     [log] = await deliveries(gw, endpoint["id"])
     assert log["status"] == "succeeded"
     assert log["duration_ms"] >= 4000
+
+
+async def test_a_stopping_worker_releases_the_deliveries_it_still_holds(
+    gw: Gateway, receiver: Receiver
+) -> None:
+    """SIGTERM (``Worker.stop``) while attempts wait on a slow endpoint in the background:
+    the worker returns holding none of its jobs; they are queued again, due now. When the
+    abandoned attempts answer after all, their late record does not complete the jobs."""
+    handler = use_handler(gw, webhook_timeout_seconds=10)
+    worker = Worker(gw.db, gw.settings, {DELIVER_JOB: handler.handle}, concurrency=1)
+    endpoint = await create(gw, receiver.url("/stuck"), event_types=["conversation.ended"])
+    receiver.on("/stuck", *[(200, {}, 3.5)] * 3)  # longer than the handler waits inline
+    for _ in range(3):
+        await send_event(gw, "conversation.ended")
+    running = asyncio.create_task(worker.run())
+    deadline = time.monotonic() + 10
+    while len(receiver.at("/stuck")) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert len(receiver.at("/stuck")) == 3
+    worker.stop()
+    await asyncio.wait_for(running, timeout=10)
+
+    async with gw.db.read() as conn:
+        held = await conn.execute(select(func.count()).where(jobs.c.lease_owner == worker.owner))
+        assert held.scalar_one() == 0
+        rows = (
+            await conn.execute(
+                select(jobs.c.status, jobs.c.run_at, jobs.c.payload).where(
+                    jobs.c.kind == DELIVER_JOB
+                )
+            )
+        ).all()
+    mine = [
+        (status, run_at)
+        for status, run_at, payload in rows
+        if (json.loads(payload) if isinstance(payload, str) else payload)["endpoint_id"]
+        == endpoint["id"]
+    ]
+    assert len(mine) == 3
+    assert all(status == "queued" and run_at <= time.time() for status, run_at in mine)
+    await handler.idle()  # the attempts answer: logged, but the released jobs stay queued
+    assert len(await deliveries(gw, endpoint["id"])) == 3
+    assert await queued_for(gw, endpoint["id"]) == 3
 
 
 # --- message events from the real send path --------------------------------------------

@@ -149,13 +149,13 @@ class ConversationJobs:
                 prepared = await self._prepare(conn, conversation_id, opening, current)
         if earlier:
             async with self.db.write() as conn:
-                await queue.release_many(conn, [job.id], run_at=time.time() + _STEP_BACK_SECONDS)
+                await queue.release_many(conn, [job], run_at=time.time() + _STEP_BACK_SECONDS)
             return
         if isinstance(prepared, str):
             async with self.db.write() as conn:
                 if opening:
                     await _drop_opening(conn, opening, prepared)
-                await queue.finish(conn, [job.id])
+                await queue.finish(conn, [job])
             return
         config, turn, llm = prepared
         try:
@@ -164,8 +164,21 @@ class ConversationJobs:
             await self._agent_failed(job, conversation_id, opening, failure)
             return
         async with self.db.write() as conn:
+            # The agent may have taken longer than the lease: a reply is written only while
+            # this claim holds the turn, not beside the one of a worker that took it over.
+            if await self._lost(conn, job):
+                return
             await self._apply(conn, conversation_id, opening, output)
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
+
+    async def _lost(self, conn: AsyncConnection, job: Job) -> bool:
+        """Whether ``job`` was taken from this claim (its worker paused past the lease and
+        another ran it); else its lease is renewed for the rest of this transaction."""
+        renewal = await queue.renew(conn, [job], lease_seconds=self.settings.job_lease_seconds)
+        if renewal.lost():
+            log.warning("conversation_job.lease_lost", kind=job.kind, ref=job.ref, job_id=job.id)
+            return True
+        return False
 
     async def _prepare(
         self, conn: AsyncConnection, conversation_id: str, opening: str | None, current: str | None
@@ -250,7 +263,7 @@ class ConversationJobs:
             await _hand_to_human(conn, conversation_id, failure.message)
             if opening:
                 await _drop_opening(conn, opening, "agent_failed", failed=True)
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
 
     async def _apply(
         self,
@@ -330,6 +343,8 @@ class ConversationJobs:
         stage = job.payload.get("stage")
         epoch = float(job.payload.get("epoch") or 0)
         async with self.db.write() as conn:
+            if await self._lost(conn, job):
+                return
             conversation = await repo.get_by_id(conn, job.ref or "")
             current = None if conversation is None else conversation["timer_epoch"]
             if (
@@ -338,7 +353,7 @@ class ConversationJobs:
                 or current is None
                 or abs(float(current) - epoch) > 1e-6
             ):
-                await queue.finish(conn, [job.id])
+                await queue.finish(conn, [job])
                 return
             settings = await _effective(conn, conversation)
             project = await projects_repo.get_project(conn, conversation["project_id"])
@@ -369,7 +384,7 @@ class ConversationJobs:
                     reason="timeout",
                     now=utcnow(),
                 )
-            await queue.finish(conn, [job.id])
+            await queue.finish(conn, [job])
 
     async def _timer_text(
         self,

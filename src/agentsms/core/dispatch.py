@@ -6,6 +6,12 @@ the second records the provider's answer and finishes the job. A worker that die
 them leaves the message in flight: whoever next claims the job asks the provider by the
 message's reference before sending again (``uncertain_send_policy`` decides what happens
 when the provider cannot say).
+
+A send is handed to the provider at most once per claim, and only by a claim that holds
+its job: the transaction marking messages in flight first renews the claims' leases by
+their lease tokens (``jobs.queue.renew``) and drops the jobs it no longer holds, and right
+before the call a claim held longer than its known lease (its worker paused past it, or
+waited long for its slot) is renewed again, its send dropped unsent if the job was taken.
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ _SLOT_GROUP_SECONDS = 0.005
 _PACING_SLACK = 0.02
 # What the check before the provider call keeps for the call itself to start.
 _CALL_MARGIN = 0.002
+# A send goes only while its claim surely holds the job this share of the lease longer (by
+# the worker's clock: room for the call to start and for other hosts' clocks to differ).
+_LEASE_MARGIN = 0.2
 # A late send let through goes within this long of being admitted, or takes a fresh slot.
 _ADMIT_SECONDS = 0.03
 # Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
@@ -164,12 +173,12 @@ class Dispatcher:
         """
         now = time.time()
         now_dt = from_epoch(now)
-        finished: list[int] = []
+        finished: list[Job] = []
         expired: list[tuple[Job, Row]] = []
         refused: list[tuple[Job, Row]] = []
         deferred: list[tuple[Job, float]] = []
         work: list[_Work] = []
-        later: list[tuple[str, list[int], float, float]] = []
+        later: list[tuple[str, list[Job], float, float]] = []
         # The reads share the slots' transaction (one round of BEGIN/COMMIT less); the pacing
         # rows are locked only from reserve_slots on, as before.
         async with self.db.write() as conn:
@@ -192,7 +201,7 @@ class Dispatcher:
             for job in jobs:
                 message = found.get(job.ref or "")
                 if message is None or message["status"] not in (*statuses.PENDING, "sending"):
-                    finished.append(job.id)
+                    finished.append(job)
                 elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
                     expired.append((job, message))
                 elif (
@@ -222,10 +231,25 @@ class Dispatcher:
                     # long backlog is not claimed and released again every second.
                     next_slot = await pacing_repo.next_free_slot(conn, number_id) or now
                     run_at = max(now, next_slot - self.settings.pacing_horizon_seconds / 2)
-                    extra = [job.id for job, _ in items[len(slots) :]]
+                    extra = [job for job, _ in items[len(slots) :]]
                     later.append((number_id, extra, run_at, _interval(number)))
         async with self.db.write() as conn:
-            for number_id, job_ids, run_at, spacing in later:
+            # The fence: only the claims that still hold their jobs go on. One that stalled
+            # past its lease (its jobs recovered, maybe claimed again) drops them here.
+            renewal = await queue.renew(conn, jobs, lease_seconds=self.settings.job_lease_seconds)
+            if lost := renewal.lost():
+                log.warning("dispatch.lease_lost", jobs=len(lost))
+                held = renewal.held
+                finished = [job for job in finished if job.id in held]
+                expired = [(job, m) for job, m in expired if job.id in held]
+                refused = [(job, m) for job, m in refused if job.id in held]
+                deferred = [(job, at) for job, at in deferred if job.id in held]
+                work = [w for w in work if w.job.id in held]
+                later = [
+                    (number_id, [job for job in claims if job.id in held], run_at, spacing)
+                    for number_id, claims, run_at, spacing in later
+                ]
+            for number_id, claims, run_at, spacing in later:
                 # The rest of its due backlog queues up behind these, instead of being
                 # claimed and released again ahead of other numbers' work.
                 await pacing_repo.defer_backlog(
@@ -233,10 +257,10 @@ class Dispatcher:
                     number_id,
                     kind=SEND_JOB,
                     due_by=now,
-                    run_at=run_at + len(job_ids) * spacing,
+                    run_at=run_at + len(claims) * spacing,
                     spacing=spacing,
                 )
-                await queue.release_many(conn, job_ids, run_at=run_at, spacing=spacing)
+                await queue.release_many(conn, claims, run_at=run_at, spacing=spacing)
             await queue.finish(conn, finished)
             await self._expire(conn, expired, now_dt)
             for job, message in refused:
@@ -251,15 +275,15 @@ class Dispatcher:
                     now_dt,
                     attempts=job.attempts,
                 )
-            await queue.finish(conn, [job.id for job, _ in refused])
+            await queue.finish(conn, [job for job, _ in refused])
             for job, run_at in deferred:
                 # Quiet hours began while it waited: it goes when they end, never dropped.
-                await queue.release_many(conn, [job.id], run_at=run_at)
+                await queue.release_many(conn, [job], run_at=run_at)
             work, capped = await _charge_scheduled(conn, work, now_dt)
             for item, refusal in capped:
                 error = SendError(code=spend.CODE, message=refusal.detail, retryable=False)
                 await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
-            await queue.finish(conn, [item.job.id for item, _ in capped])
+            await queue.finish(conn, [item.job for item, _ in capped])
             fresh = [w.message["id"] for w in work if not w.uncertain]
             if fresh:
                 # Guarded: a message canceled since it was read is not sent.
@@ -275,9 +299,7 @@ class Dispatcher:
                         },
                     )
                 )
-                dropped = [
-                    w.job.id for w in work if not w.uncertain and w.message["id"] not in moved
-                ]
+                dropped = [w.job for w in work if not w.uncertain and w.message["id"] not in moved]
                 await queue.finish(conn, dropped)
                 work = [w for w in work if w.uncertain or w.message["id"] in moved]
                 await record_events(
@@ -289,6 +311,7 @@ class Dispatcher:
                     ],
                     now_dt,
                 )
+        renewal.apply()
         return work
 
     async def _slots(
@@ -325,7 +348,7 @@ class Dispatcher:
         await record_events(
             conn, [(m, statuses.EXPIRED, {}) for _, m in expired if m["id"] in changed], now
         )
-        await queue.finish(conn, [job.id for job, _ in expired])
+        await queue.finish(conn, [job for job, _ in expired])
 
     async def _send(
         self, group: Sequence[_Work], results: list[tuple[_Work, SendOutcome]]
@@ -363,7 +386,9 @@ class Dispatcher:
                         results.append((item, resolved))
                         continue
                 to_send.append((item, request))
-            # Checked right before the call, after any awaits: nothing yields in between.
+            to_send = await self._still_held(to_send)
+            # Checked right before the call, after any awaits: nothing yields in between
+            # (neither after the lease check in ``_still_held``).
             now = time.time() + _CALL_MARGIN
             late.extend(item for item, _ in to_send if _too_late(item, now))
             to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
@@ -381,6 +406,24 @@ class Dispatcher:
             for (item, _), outcome in zip(to_send, outcomes, strict=True):
                 results.append((item, outcome))
         return late
+
+    async def _still_held(
+        self, to_send: list[tuple[_Work, SendRequest]]
+    ) -> list[tuple[_Work, SendRequest]]:
+        """The sends whose claims surely still hold their jobs. A claim the worker cannot
+        be sure of (held longer than its known lease: a pause, a long wait for its slot) is
+        renewed first, and its send dropped, unsent, if its job was taken from it."""
+        margin = self.settings.job_lease_seconds * _LEASE_MARGIN
+        while lapsed := [item.job for item, _ in to_send if not item.job.lease.holds(margin)]:
+            async with self.db.write() as conn:
+                renewal = await queue.renew(
+                    conn, lapsed, lease_seconds=self.settings.job_lease_seconds
+                )
+            renewal.apply()
+            if lost := {job.id for job in renewal.lost()}:
+                log.warning("dispatch.lease_lost", jobs=len(lost))
+                to_send = [(item, request) for item, request in to_send if item.job.id not in lost]
+        return to_send
 
     async def _resolve_uncertain(
         self, provider: Provider, request: SendRequest
@@ -407,7 +450,7 @@ class Dispatcher:
         sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
         failed: list[tuple[_Work, SendError]] = []
         retries: list[tuple[_Work, SendError]] = []
-        done_jobs: list[int] = []
+        done_jobs: list[Job] = []
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for item, outcome in outcomes:
             name = item.message["provider"]
@@ -422,14 +465,14 @@ class Dispatcher:
                     )
                 )
                 sent_events.append((item.message, statuses.SENT, {}))
-                done_jobs.append(item.job.id)
+                done_jobs.append(item.job)
             elif outcome.retryable and item.job.attempts < item.job.max_attempts:
                 counts[(name, "retry")] += 1
                 retries.append((item, outcome))
             else:
                 counts[(name, "failed")] += 1
                 failed.append((item, outcome))
-                done_jobs.append(item.job.id)
+                done_jobs.append(item.job)
         for (name, kind), count in counts.items():
             metrics.provider_outcomes.labels(provider=name, outcome=kind).inc(count)
         async with self.db.write() as conn:
@@ -466,7 +509,7 @@ class Dispatcher:
                 attempts=item.job.attempts,
                 status=statuses.EXPIRED,
             )
-            await queue.finish(conn, [item.job.id])
+            await queue.finish(conn, [item.job])
             return
         await messages_repo.update_each(
             conn,

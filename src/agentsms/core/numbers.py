@@ -84,6 +84,8 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
         problem = defaults_problem(spec.settings["conversation"])
         if problem is not None:
             raise invalid("settings.conversation", problem)
+    if not isinstance(spec.settings.get("dedupe_references", True), bool):
+        raise invalid("settings.dedupe_references", "must be true or false")
     if not spec.throughput_mps > 0:
         raise invalid("throughput_mps", "must be greater than 0")
     try:

@@ -293,7 +293,7 @@ class PartsTimeoutHandler:
             group = str(job.payload["group_key"])
             try:
                 async with self.db.write() as conn:
-                    await queue.finish(conn, [job.id])
+                    await queue.finish(conn, [job])
                     account = await repo.get_account(conn, account_id)
                     held = await repo.parts(conn, account_id, group)
                     if account is None or not held:
@@ -323,7 +323,7 @@ class PartsTimeoutHandler:
                 )
                 async with self.db.write() as conn:
                     await repo.delete_parts(conn, account_id, group)
-                    await queue.finish(conn, [job.id])
+                    await queue.finish(conn, [job])
 
 
 class UnmatchedReceiptHandler:
@@ -341,19 +341,19 @@ class UnmatchedReceiptHandler:
             async with self.db.write() as conn:
                 account = await repo.get_account(conn, account_id)
                 if account is None:
-                    await queue.finish(conn, [job.id])
+                    await queue.finish(conn, [job])
                     continue
                 resolved, unmatched = await match_receipts(conn, account, receipts)
                 await apply_receipts(conn, resolved)
                 if not unmatched:
-                    await queue.finish(conn, [job.id])
+                    await queue.finish(conn, [job])
                 elif job.attempts >= job.max_attempts:
                     log.info(
                         "provider_events.receipts_dropped",
                         account_id=account_id,
                         provider_message_ids=[r.provider_message_id for r in unmatched],
                     )
-                    await queue.finish(conn, [job.id])
+                    await queue.finish(conn, [job])
                 else:
                     # Receipts matched this time are applied again next time: harmless,
                     # receipts only move a message forward.

@@ -134,4 +134,4 @@ class ReportHandler:
         ]
         async with self.db.write() as conn:
             await apply_receipts(conn, receipts)
-            await queue.finish(conn, [job.id for job in jobs])
+            await queue.finish(conn, jobs)

@@ -89,4 +89,4 @@ class PersonReplies:
                             await inbound.receive(conn, project_id, "simulator", text)
                         except AgentsmsError as error:
                             log.warning("simulator.person_reply_refused", error=str(error))
-                await queue.finish(conn, [job.id])
+                await queue.finish(conn, [job])

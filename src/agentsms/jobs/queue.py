@@ -3,12 +3,19 @@
 Every piece of background work is a row here, written in the same transaction as the
 state that needs it. A claimed job is leased to one worker; the worker heartbeats while
 it works, and a job whose lease ran out goes back to the queue for another worker.
+
+Every claim takes the job's next lease token (``lease_token``, its claim count). What a
+claim does to its job later (finish, retry, release, fail, renew) is fenced by that token:
+it changes the row only while the same claim still holds it, so a worker that stalled
+past its lease (a stopped process, a long pause) and resumed changes nothing of a job that
+was recovered and claimed again since.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +43,19 @@ class NewJob:
     max_attempts: int = 8
 
 
+@dataclass(slots=True)
+class Lease:
+    """Until when a claim surely holds its job, by its worker's knowledge: the expiry its
+    claim wrote, moved on by ``renew``. (Heartbeats extend the lease in the table without
+    telling the claim: this is a lower bound.)"""
+
+    until: float
+
+    def holds(self, margin: float) -> bool:
+        """Whether the claim still holds its job ``margin`` seconds from now."""
+        return time.time() + margin < self.until
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A claimed job. ``attempts`` counts this claim."""
@@ -48,7 +68,10 @@ class Job:
     attempts: int
     max_attempts: int
     owner: str
-    """The worker holding its lease: only that worker may put it back or fail it."""
+    """The worker holding its lease (heartbeats extend the leases of their owner's jobs)."""
+    token: int
+    """This claim's lease token: only while the job still has it may the claim change it."""
+    lease: Lease
 
 
 def _row(job: NewJob, now: float) -> dict[str, Any]:
@@ -108,19 +131,21 @@ async def enqueue_many(conn: AsyncConnection, new_jobs: Sequence[NewJob]) -> Non
 _CLAIM_SQL = {
     "postgresql": """
         UPDATE jobs SET status = 'running', lease_owner = :owner,
-               lease_expires_at = :lease, attempts = attempts + 1
+               lease_expires_at = :lease, attempts = attempts + 1,
+               lease_token = lease_token + 1
         WHERE id IN (
             SELECT id FROM jobs WHERE status = 'queued' AND run_at <= :now {kinds}
             ORDER BY run_at LIMIT :limit FOR UPDATE SKIP LOCKED)
-        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
+        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts, lease_token
     """,
     "sqlite": """
         UPDATE jobs SET status = 'running', lease_owner = :owner,
-               lease_expires_at = :lease, attempts = attempts + 1
+               lease_expires_at = :lease, attempts = attempts + 1,
+               lease_token = lease_token + 1
         WHERE id IN (
             SELECT id FROM jobs WHERE status = 'queued' AND run_at <= :now {kinds}
             ORDER BY run_at LIMIT :limit)
-        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts
+        RETURNING id, kind, ref, payload, run_at, attempts, max_attempts, lease_token
     """,
 }
 
@@ -159,6 +184,8 @@ async def claim(
             attempts=row.attempts,
             max_attempts=row.max_attempts,
             owner=owner,
+            token=row.lease_token,
+            lease=Lease(until=params["lease"]),
         )
         for row in result
     ]
@@ -194,15 +221,98 @@ async def heartbeat(conn: AsyncConnection, *, owner: str, lease_seconds: float) 
     return int(result.rowcount or 0)
 
 
-async def finish(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
-    """Done: the row goes away (the state it served is recorded elsewhere)."""
+def _claimed(dialect: str, count: int, after: int) -> str:
+    """``WHERE`` condition: ``count`` job ids still held by one lease token, the
+    parameters after the statement's first ``after`` ones (ids, then the token)."""
+    token = "?" if dialect == "sqlite" else f"${after + 2}"
+    return (
+        f"id {id_list_sql(dialect, count, after + 1, 'bigint')} "
+        f"AND lease_token = {token} AND status = '{RUNNING}'"
+    )
+
+
+def _by_token(claims: Sequence[Job]) -> dict[int, list[int]]:
+    """The claims' job ids by lease token (nearly always one: a batch's first claims)."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for job in claims:
+        groups[job.token].append(job.id)
+    return groups
+
+
+async def _each_held(
+    conn: AsyncConnection,
+    statement: str,
+    claims: Sequence[Job],
+    params: Sequence[Any] = (),
+    *,
+    tell: bool = False,
+) -> set[int]:
+    """Run ``statement`` over the jobs the claims still hold, in chunks: ``{where}`` in it
+    is the fence, after the statement's own ``params`` (``{p1}``, ``{p2}``...). With
+    ``tell``, returns the ids of those jobs, known by the row count (one more query only
+    for a chunk it fell short in: a claim that lost its job)."""
     dialect = conn.dialect.name
-    for start in range(0, len(job_ids), 500):
-        chunk = job_ids[start : start + 500]
-        await conn.exec_driver_sql(
-            f"DELETE FROM jobs WHERE id {id_list_sql(dialect, len(chunk), 1, 'bigint')}",
-            tuple(id_list_params(dialect, chunk)),
-        )
+    marks = {f"p{i + 1}": "?" if dialect == "sqlite" else f"${i + 1}" for i in range(len(params))}
+    held: set[int] = set()
+    for token, ids in _by_token(claims).items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = _claimed(dialect, len(chunk), len(params))
+            result = await conn.exec_driver_sql(
+                statement.format(where=where, **marks),
+                (*params, *id_list_params(dialect, chunk), token),
+            )
+            if not tell:
+                continue
+            if result.rowcount == len(chunk):
+                held.update(chunk)
+            else:
+                found = await conn.exec_driver_sql(
+                    f"SELECT id FROM jobs WHERE {_claimed(dialect, len(chunk), 0)}",
+                    (*id_list_params(dialect, chunk), token),
+                )
+                held.update(row[0] for row in found)
+    return held
+
+
+async def finish(conn: AsyncConnection, claims: Sequence[Job]) -> None:
+    """Done: the row goes away (the state it served is recorded elsewhere). Only jobs the
+    claims still hold: one recovered and claimed again since is the new claim's."""
+    await _each_held(conn, "DELETE FROM jobs WHERE {where}", claims)
+
+
+async def renew(conn: AsyncConnection, claims: Sequence[Job], *, lease_seconds: float) -> Renewal:
+    """Extend the leases of the claims that still hold their jobs; the fence before work
+    that must not be done twice (a send handed to a carrier). The claims' own ``lease``
+    moves on only when ``Renewal.apply`` is called, once the transaction has committed."""
+    until = time.time() + lease_seconds
+    held = await _each_held(
+        conn, "UPDATE jobs SET lease_expires_at = {p1} WHERE {where}", claims, (until,), tell=True
+    )
+    return Renewal(claims=tuple(claims), held=frozenset(held), until=until)
+
+
+@dataclass(frozen=True, slots=True)
+class Renewal:
+    """What ``renew`` found: which claims still hold their jobs, leased until ``until``."""
+
+    claims: Sequence[Job]
+    held: frozenset[int]
+    until: float
+
+    def lost(self) -> list[Job]:
+        """The claims whose jobs were taken from them (recovered, maybe claimed again)."""
+        return [job for job in self.claims if job.id not in self.held]
+
+    def apply(self) -> None:
+        """Move the held claims' ``lease`` on (call once the renewal is committed)."""
+        for job in self.claims:
+            if job.id in self.held:
+                job.lease.until = max(job.lease.until, self.until)
+
+
+def _holds(job: Job) -> ColumnElement[bool]:
+    return (jobs.c.id == job.id) & (jobs.c.lease_token == job.token) & (jobs.c.status == RUNNING)
 
 
 async def retry(
@@ -210,8 +320,8 @@ async def retry(
 ) -> None:
     """Back to the queue at ``run_at``. ``uncount`` gives the attempt back (not a failure).
 
-    Only while ``job``'s worker still holds the lease: a worker that stalled past it, and
-    whose job another worker has taken since, changes nothing.
+    Only while ``job``'s claim still holds it: a worker that stalled past its lease, and
+    whose job was recovered (and maybe claimed again) since, changes nothing.
     """
     values: dict[str, Any] = {
         "status": QUEUED,
@@ -223,20 +333,19 @@ async def retry(
         values["last_error"] = error
     if uncount:
         values["attempts"] = jobs.c.attempts - 1
-    await conn.execute(
-        update(jobs).where(jobs.c.id == job.id, jobs.c.lease_owner == job.owner).values(**values)
-    )
+    await conn.execute(update(jobs).where(_holds(job)).values(**values))
 
 
 async def release_many(
-    conn: AsyncConnection, job_ids: Sequence[int], *, run_at: float, spacing: float = 0.0
+    conn: AsyncConnection, claims: Sequence[Job], *, run_at: float, spacing: float = 0.0
 ) -> None:
-    """Give claimed jobs back untouched (their attempt is not counted).
+    """Give claimed jobs back untouched (their attempt is not counted), those the claims
+    still hold.
 
     The first is due at ``run_at`` and each next one ``spacing`` seconds later, so that a
     paced backlog comes back a few at a time instead of all at once.
     """
-    if not job_ids:
+    if not claims:
         return
     values: dict[str, Any] = {
         "status": QUEUED,
@@ -244,24 +353,43 @@ async def release_many(
         "lease_expires_at": None,
         "attempts": jobs.c.attempts - 1,
     }
-    if spacing <= 0:
-        await conn.execute(
-            update(jobs).where(jobs.c.id.in_(list(job_ids))).values(run_at=run_at, **values)
-        )
-        return
+    held = (
+        (jobs.c.id == bindparam("b_id"))
+        & (jobs.c.lease_token == bindparam("b_token"))
+        & (jobs.c.status == RUNNING)
+    )
     await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == bindparam("b_id"))
-        .values(run_at=bindparam("b_run_at"), **values),
-        [{"b_id": job_id, "b_run_at": run_at + i * spacing} for i, job_id in enumerate(job_ids)],
+        update(jobs).where(held).values(run_at=bindparam("b_run_at"), **values),
+        [
+            {"b_id": job.id, "b_token": job.token, "b_run_at": run_at + i * spacing}
+            for i, job in enumerate(claims)
+        ],
     )
 
 
+async def release_owned(conn: AsyncConnection, owner: str, now: float | None = None) -> int:
+    """Give back every job ``owner`` still holds, due ``now`` (a worker shutting down):
+    lease cleared, attempt not counted. A job another worker took since has their owner."""
+    now = time.time() if now is None else now
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.lease_owner == owner, jobs.c.status == RUNNING)
+        .values(
+            status=QUEUED,
+            run_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=jobs.c.attempts - 1,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 async def fail(conn: AsyncConnection, job: Job, error: str) -> None:
-    """Given up: kept with its last error for inspection (only by the lease's holder)."""
+    """Given up: kept with its last error for inspection (only by the claim holding it)."""
     await conn.execute(
         update(jobs)
-        .where(jobs.c.id == job.id, jobs.c.lease_owner == job.owner)
+        .where(_holds(job))
         .values(status=FAILED, last_error=error, lease_owner=None, lease_expires_at=None)
     )
 

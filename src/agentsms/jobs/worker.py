@@ -1,8 +1,10 @@
 """The worker loop: claim due jobs in batches, run their handlers, heartbeat, recover.
 
-SIGTERM (or ``Worker.stop()``) stops claiming; jobs already claimed are finished, then
-``run()`` returns. A worker killed outright loses nothing: its leases run out and any
-other worker's recovery pass puts its jobs back in the queue.
+SIGTERM (or ``Worker.stop()``) stops claiming; jobs already claimed are finished, every
+job the worker still holds then (of any kind: a webhook attempt still waiting on a slow
+endpoint) is released, due at once, and ``run()`` returns. A worker killed outright loses
+nothing: its leases run out and any other worker's recovery pass puts its jobs back in
+the queue.
 """
 
 from __future__ import annotations
@@ -79,7 +81,20 @@ class Worker:
             for task in support:
                 task.cancel()
             await asyncio.gather(*support, return_exceptions=True)
+            await self._release_held()
             log.info("worker.stopped", owner=self.owner)
+
+    async def _release_held(self) -> None:
+        """What is still leased to this worker goes back to the queue, due now, rather than
+        waiting for its lease to run out."""
+        try:
+            async with self.db.write() as conn:
+                released = await queue.release_owned(conn, self.owner)
+        except Exception:
+            log.exception("worker.release_failed")
+            return
+        if released:
+            log.info("worker.released_jobs", count=released)
 
     async def run_once(self) -> int:
         """Claim one batch of due jobs and run it; returns how many jobs ran."""

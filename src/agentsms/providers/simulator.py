@@ -2,13 +2,16 @@
 
 It accepts sends, answers with a provider message id, and reports ``delivered`` (or
 ``undelivered``, at a configurable rate) after a configurable delay through the same
-receipt path a real carrier's callback takes. A repeated reference is answered with the
-first result and counted in the log instead of texting the person twice.
+receipt path a real carrier's callback takes. A repeated reference is counted in the log
+and answered with the first result instead of texting the person twice, unless the
+number's ``dedupe_references`` is false: then, like a carrier that does not de-duplicate,
+the person is texted again (another delivery report, maybe another scripted answer).
 
 Per-number settings (``numbers.settings``):
 ``delivery_delay_seconds``, ``failure_rate`` (share of sends reported undelivered),
 ``failure_code``, ``throttle_rate`` (share refused with a retryable 429),
-``reject_recipients`` (numbers refused permanently, code 21610).
+``reject_recipients`` (numbers refused permanently, code 21610), ``dedupe_references``
+(default true).
 
 Simulated people (``PUT /v1/simulator/people/{number}``) answer the texts they get from a
 script: after ``delay_seconds`` the next of their ``replies`` comes back as an inbound text
@@ -52,13 +55,17 @@ class SimulatorProvider:
             outcomes: list[SendOutcome] = []
             new_rows: list[dict[str, Any]] = []
             repeats: list[str] = []
+            texted: list[str] = []
             reports: dict[float, list[dict[str, Any]]] = defaultdict(list)
             for request in requests:
                 earlier = seen.get(request.reference)
                 if earlier is not None:
                     repeats.append(request.reference)
-                    outcomes.append(SendResult(provider_message_id=earlier["provider_message_id"]))
-                    continue
+                    if request.number_settings.get("dedupe_references", True):
+                        outcomes.append(
+                            SendResult(provider_message_id=earlier["provider_message_id"])
+                        )
+                        continue
                 refusal = _refusal(request)
                 if refusal is not None:
                     outcomes.append(refusal)
@@ -66,21 +73,23 @@ class SimulatorProvider:
                 provider_id = f"SIM{request.reference.removeprefix('msg_')}"
                 failed = random.random() < float(request.number_settings.get("failure_rate", 0))
                 code = str(request.number_settings.get("failure_code", "30003")) if failed else None
-                new_rows.append(
-                    {
-                        "reference": request.reference,
-                        "provider_message_id": provider_id,
-                        "from_number": request.from_number,
-                        "to_number": request.to_number,
-                        "channel": request.channel,
-                        "body": request.body,
-                        "media_urls": list(request.media_urls),
-                        "outcome": "undelivered" if failed else "delivered",
-                        "error_code": code,
-                        "repeat_count": 0,
-                        "created_at": now,
-                    }
-                )
+                texted.append(request.reference)
+                if earlier is None:
+                    new_rows.append(
+                        {
+                            "reference": request.reference,
+                            "provider_message_id": provider_id,
+                            "from_number": request.from_number,
+                            "to_number": request.to_number,
+                            "channel": request.channel,
+                            "body": request.body,
+                            "media_urls": list(request.media_urls),
+                            "outcome": "undelivered" if failed else "delivered",
+                            "error_code": code,
+                            "repeat_count": 0,
+                            "created_at": now,
+                        }
+                    )
                 delay = float(
                     request.number_settings.get("delivery_delay_seconds", self.default_delay)
                 )
@@ -96,9 +105,7 @@ class SimulatorProvider:
             await log_repo.insert_sends(conn, new_rows)
             await log_repo.count_repeats(conn, repeats)
             people = []
-            for found in await log_repo.scripted_recipients(
-                conn, [r["reference"] for r in new_rows]
-            ):
+            for found in await log_repo.scripted_recipients(conn, texted):
                 project_id, person, _, _ = found
                 # One answer per burst, also when sends to the person run side by side.
                 if await log_repo.claim_reply(conn, project_id, person):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from agentsms.store.types import JSONType, UTCDateTime
@@ -188,6 +189,8 @@ jobs = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("lease_owner", String(80), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
+    # The job's claim count: each claim's token, which fences what that claim may change.
+    Column("lease_token", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Index("ix_jobs_status_run_at", "status", "run_at"),

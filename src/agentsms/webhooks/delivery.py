@@ -245,11 +245,11 @@ class DeliveryHandler:
         now = utcnow()
         rows: list[dict[str, Any]] = []
         async with self.db.write() as conn:
-            done: list[int] = []
+            done: list[Job] = []
             for plan, outcome in results:
                 if outcome is None:
                     # Endpoint deleted or disabled, or event gone: nothing to deliver.
-                    done.append(plan.job.id)
+                    done.append(plan.job)
                     continue
                 assert plan.event is not None
                 retry_at: datetime | None = None
@@ -294,7 +294,7 @@ class DeliveryHandler:
                         conn, plan.job, run_at=retry_at.timestamp(), error=outcome.error
                     )
                 else:
-                    done.append(plan.job.id)
+                    done.append(plan.job)
                     if not outcome.succeeded:
                         log.warning(
                             "webhook.gave_up",
