@@ -53,6 +53,8 @@ TURN_JOB = "conversation.turn"
 TIMER_JOB = "conversation.timer"
 INVALID_TIMEOUT_CONFIG = "INVALID_TIMEOUT_CONFIG"
 TIMEOUT_REASON = "must be less than timeout_seconds"
+MAX_TIMER_SECONDS = 366 * 86_400
+"""The longest ``timeout_seconds`` or ``warning_seconds``."""
 HISTORY_FOR_WEBHOOKS = 20
 
 # Settings a send may give (the ``conversation`` object), persisted on the conversation.
@@ -153,9 +155,13 @@ def defaults_problem(value: Any) -> str | None:
     for key in ("timeout_seconds", "warning_seconds"):
         seconds = value.get(key)
         if seconds is not None and (
-            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_TIMER_SECONDS
         ):
-            return f"{key} must be a number of seconds greater than 0"
+            return (
+                f"{key} must be a number of seconds greater than 0 and at most {MAX_TIMER_SECONDS}"
+            )
     problem = timeout_problem(effective_settings({}, {}, value), "")
     return None if problem is None else f"warning_seconds {problem.message}"
 

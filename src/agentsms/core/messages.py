@@ -8,6 +8,7 @@ never commit: the edge (request or job) owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import compliance, contacts, conversations, personas, statuses, templates
 from agentsms.core.conversations import ConversationInput, OutboundThread
-from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
@@ -44,6 +45,10 @@ UrlProblem = Callable[[str], str | None]
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
+MAX_VALIDITY_SECONDS = 366 * 86_400
+MAX_SPACING_SECONDS = 86_400
+METADATA_MAX_BYTES = 16_384
+"""A message's or a batch's ``metadata``, encoded as compact JSON, fits in this."""
 MAX_MEDIA = 10
 # An iMessage carousel: 2 to 20 images, with no text alongside.
 MAX_IMESSAGE_MEDIA = 20
@@ -158,6 +163,8 @@ class _Intake:
         self._segments: dict[str, SegmentInfo] = {}
         self._contents: dict[tuple[Any, ...], _Content] = {}
         self._templates: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # By ``id``: a batch's recipients share their metadata objects.
+        self._metadata: dict[int, str | None] = {}
         self._ids = iter(new_ids("msg", expected))
         self.threads: list[OutboundThread] = []
         self.prefixes: list[str] = []
@@ -224,6 +231,12 @@ class _Intake:
         content = self.content(spec)
         for name, message in content.problems:
             self.error(prefix, name, message)
+        if spec.metadata:
+            key = id(spec.metadata)
+            if key not in self._metadata:
+                self._metadata[key] = metadata_problem(spec.metadata)
+            if (problem := self._metadata[key]) is not None:
+                self.error(prefix, "metadata", problem)
         has_media = bool(content.media)
         number: Row | None = None
         if spec.from_ is not None:
@@ -372,8 +385,10 @@ def _check_content(spec: OutboundSpec, url_problem: UrlProblem | None) -> _Conte
             problems.append((f"media_urls[{i}]", problem))
     if spec.channel == "sms" and media:
         problems.append(("channel", "sms cannot carry media; use mms, whatsapp or imessage"))
-    if spec.validity_seconds is not None and spec.validity_seconds <= 0:
-        problems.append(("validity_seconds", "must be greater than 0"))
+    if spec.validity_seconds is not None and not 0 < spec.validity_seconds <= MAX_VALIDITY_SECONDS:
+        problems.append(
+            ("validity_seconds", f"must be greater than 0 and at most {MAX_VALIDITY_SECONDS}")
+        )
     return _Content(body, media, opening, tuple(problems))
 
 
@@ -470,6 +485,16 @@ def _failure(errors: Sequence[FieldError], detail: str | None = None) -> Validat
     codes = {_code(e) for e in errors}
     code = codes.pop() if len(codes) == 1 else "validation_failed"
     return ValidationFailed(detail or _summary(errors), errors=list(errors), code=code)
+
+
+def metadata_problem(metadata: Mapping[str, Any]) -> str | None:
+    """Why ``metadata`` is refused (too large), else ``None``."""
+    if not metadata:
+        return None
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > METADATA_MAX_BYTES:
+        return f"is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}"
+    return None
 
 
 def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:
@@ -679,11 +704,10 @@ async def send_batch(
             "recipients: must not be empty",
             errors=[FieldError("recipients", "must not be empty")],
         )
-    if spec.spacing_seconds is not None and spec.spacing_seconds < 0:
-        raise ValidationFailed(
-            "spacing_seconds: must not be negative",
-            errors=[FieldError("spacing_seconds", "must not be negative")],
-        )
+    if spec.spacing_seconds is not None and not 0 <= spec.spacing_seconds <= MAX_SPACING_SECONDS:
+        raise invalid("spacing_seconds", f"must be from 0 to {MAX_SPACING_SECONDS}")
+    if (problem := metadata_problem(spec.metadata)) is not None:
+        raise invalid("metadata", problem)
     await plan_for_actual_values(conn)
     if any(item.template_id is not None for item in spec.items):
         items, problems = await templates.resolve(

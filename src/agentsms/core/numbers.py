@@ -26,6 +26,9 @@ CHANNELS = ("sms", "mms", "whatsapp", "imessage")
 KNOWN_PROVIDERS = ("simulator", *CARRIERS)
 LONG_CODE_MPS = 1.0
 SIMULATOR_MPS = 100.0
+MAX_THROUGHPUT_MPS = 10_000.0
+MAX_PRICE_PER_SEGMENT = Decimal(1000)
+"""Prices are stored with 6 decimal places, below a million."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +87,16 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
         problem = defaults_problem(spec.settings["conversation"])
         if problem is not None:
             raise invalid("settings.conversation", problem)
-    if not spec.throughput_mps > 0:
-        raise invalid("throughput_mps", "must be greater than 0")
+    if not 0 < spec.throughput_mps <= MAX_THROUGHPUT_MPS:
+        raise invalid(
+            "throughput_mps", f"must be greater than 0 and at most {MAX_THROUGHPUT_MPS:g}"
+        )
     try:
         price = Decimal(spec.price_per_segment)
     except InvalidOperation:
         raise invalid("price_per_segment", "must be a decimal number") from None
-    if price < 0:
-        raise invalid("price_per_segment", "must not be negative")
+    if not price.is_finite() or not 0 <= price <= MAX_PRICE_PER_SEGMENT:
+        raise invalid("price_per_segment", f"must be from 0 to {MAX_PRICE_PER_SEGMENT}")
     if await repo.find_by_e164(conn, project_id, phone.e164) is not None:
         raise Conflict(f"{phone.e164} is already in this project's pool", code="number_exists")
     row = {

@@ -21,6 +21,7 @@ from agentsms import agents
 from agentsms.agents.pathway import load_pathway_text
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
+from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import personas as repo
 from agentsms.store.tables import (
@@ -384,7 +385,7 @@ async def canonical_persona_id(
 ) -> None:
     """Store a persona named by its numeric alias under its id (listing by persona finds it)."""
     ref = settings.get("persona_id")
-    if isinstance(ref, str) and ref.isdigit():
+    if isinstance(ref, str) and whole_number(ref, INT32_MAX) is not None:
         persona = await repo.get_persona(conn, project_id, ref)
         if persona is not None:
             settings["persona_id"] = persona["id"]

@@ -22,6 +22,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.numeric import INT32_MAX, whole_number
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -197,9 +198,10 @@ async def create_persona(
 async def publish_persona(
     request: Request, viewer: SignedIn, persona_id: str, version: Annotated[str, Form()] = ""
 ) -> Response:
-    if not version.isdigit():
+    number = whole_number(version, INT32_MAX)
+    if number is None:
         errors = {f"version-{persona_id}": ["choose a version"]}
         return await _list_page(request, viewer, {"errors": errors}, 422)
     async with viewer.state.db.write() as conn:
-        row = await service.publish(conn, viewer.project.id, persona_id, int(version))
+        row = await service.publish(conn, viewer.project.id, persona_id, number)
     return _back("/personas", f"{row['name']}: version {version} is in production.")

@@ -1,0 +1,186 @@
+"""``InputGuard``: refuses request input that no layer below can store or answer with.
+
+Python's JSON parser accepts what no database or JSON encoder can take back: lone UTF-16
+surrogates (``"\\ud800"``), NUL characters (PostgreSQL text cannot hold them), ``NaN`` and
+``Infinity``, and integers of any size. This middleware checks every request once, before
+any endpoint reads it: the path and query string (NUL), JSON bodies (every key and value,
+at any depth) and URL-encoded form bodies (NUL). A refusal is a ``422`` naming the field
+(``metadata.note``, ``recipients[2].body``, ``cursor``), so nothing is half-stored.
+
+Under ``raise_under`` prefixes (the vendor surfaces) the refusal is raised as a
+``ValidationFailed`` for the outer middleware that renders it in the vendor's error shape;
+elsewhere it is answered as the API's problem+json.
+
+A JSON body is parsed here only when a quick scan finds something that may be refused
+(a ``\\u`` escape, ``NaN``/``Infinity``, a long digit run or a 3-digit exponent), so the
+common body costs one UTF-8 check and a scan.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from urllib.parse import parse_qsl
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agentsms.api.problems import from_error, from_http_error
+from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# What may parse to a value refused below; a body without any parses to storable values.
+_SUSPECT = re.compile(r"\\u|NaN|Infinity|\d{19}|[eE][+-]?\d{3}")
+_FORM = "application/x-www-form-urlencoded"
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL or a lone surrogate), else ``None``."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (a lone surrogate)"
+    return None
+
+
+def json_problems(value: object, path: str = "") -> Iterator[FieldError]:
+    """Every key or value of a parsed JSON document that cannot be stored: NUL characters,
+    lone surrogates, non-finite numbers, integers beyond 64 bits."""
+    if isinstance(value, str):
+        reason = text_problem(value)
+        if reason is not None:
+            yield FieldError(path or "body", reason)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield FieldError(path or "body", "must be a finite number")
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            yield FieldError(path or "body", "is out of range (64-bit integers only)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reason = text_problem(key)
+            if reason is not None:
+                yield FieldError(path or "body", f"has a key that {reason}")
+                continue
+            yield from json_problems(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from json_problems(item, f"{path}[{index}]")
+
+
+def json_body_problems(body: bytes, *, declared: bool = True) -> list[FieldError]:
+    """What in a JSON request body cannot be stored; ``[]`` when it is fine or is not JSON
+    at all (the endpoint then says so itself). A body not ``declared`` JSON by its content
+    type is checked only if it is UTF-8 text."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return [FieldError("body", "is not valid UTF-8 text")] if declared else []
+    if _SUSPECT.search(text) is None:
+        return []
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    return list(json_problems(document))
+
+
+def pairs_problems(raw: bytes) -> list[FieldError]:
+    """The fields of a query string or URL-encoded form whose name or value cannot be
+    stored."""
+    found: list[FieldError] = []
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        reason = text_problem(name)
+        if reason is not None:
+            found.append(FieldError("query", f"has a parameter name that {reason}"))
+            continue
+        reason = text_problem(value)
+        if reason is not None:
+            found.append(FieldError(name, reason))
+    return found
+
+
+class InputGuard:
+    """ASGI middleware: ``422`` for request input that cannot be stored (see the module)."""
+
+    def __init__(self, app: ASGIApp, *, raise_under: Sequence[str] = ()) -> None:
+        self.app = app
+        self.raise_under = tuple(raise_under)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        errors: list[FieldError] = []
+        if "\x00" in scope["path"]:
+            errors.append(FieldError("path", "must not contain NUL characters"))
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            errors.extend(pairs_problems(query))
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1").lower()
+        form = content_type.startswith(_FORM)
+        declared = "json" in content_type
+        if not errors and (form or declared or not content_type):
+            try:
+                body, receive = await _buffered(receive)
+            except StarletteHTTPException as error:  # too large, or too slow to arrive
+                await self._refuse(scope, receive, send, error)
+                return
+            if form:
+                if b"%00" in body or b"\x00" in body:
+                    errors.extend(pairs_problems(body))
+            elif body:
+                errors.extend(json_body_problems(body, declared=declared))
+        if not errors:
+            await self.app(scope, receive, send)
+            return
+        refusal = ValidationFailed(
+            "; ".join(f"{e.field}: {e.message}" for e in errors[:20]), errors=errors[:20]
+        )
+        await self._refuse(scope, receive, send, refusal)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
+        """Raise ``error`` for the outer layer to render (under ``raise_under``), else
+        answer it as problem+json."""
+        if self.raise_under and scope["path"].lower().startswith(self.raise_under):
+            raise error
+        if isinstance(error, AgentsmsError):
+            response = from_error(error)
+        else:
+            assert isinstance(error, StarletteHTTPException)
+            response = from_http_error(error)
+        await response(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole request body, and a ``receive`` that hands it on as one message (or the
+    disconnect that cut it short)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+    first: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal first
+        if first is None:
+            return await receive()
+        handed, first = first, None
+        return handed
+
+    return b"".join(chunks), replay
