@@ -91,6 +91,19 @@ NATIVE_CASES = [
     ("POST", "/v1/batches", f'{{"recipients": ["{TO}"], "body": "\\udfff"}}', "body"),
     (
         "POST",
+        "/v1/messages",
+        f'{{"to": "{TO}", "body": "x", "send_at": "9999-12-30T00:00:00Z", "validity_seconds": 60}}',
+        "send_at",
+    ),
+    (
+        "POST",
+        "/v1/batches",
+        f'{{"recipients": ["{TO}", "+14155550124"], "body": "x", '
+        '"send_at": "9999-12-31T23:59:00Z", "spacing_seconds": 86400}',
+        "recipients[1].send_at",
+    ),
+    (
+        "POST",
         "/v1/batches",
         f'{{"recipients": [{{"to": "{TO}", "body": "a\\u0000b"}}]}}',
         "recipients[0].body",
@@ -286,7 +299,7 @@ async def test_numbers_and_sends_still_work_after_refused_prices_and_throughputs
     assert sent.status_code == 202, sent.text
 
 
-async def test_nul_in_a_form_body_is_refused_naming_the_field(gateway: Gateway) -> None:
+async def test_dashboard_forms_refuse_bad_input_naming_the_field(gateway: Gateway) -> None:
     async with signed_in(gateway) as person:
         refused = await person.post("/dashboard/settings", {"name": "a\x00b"})
         assert refused.status_code == 422
@@ -302,6 +315,12 @@ async def test_nul_in_a_form_body_is_refused_naming_the_field(gateway: Gateway) 
             "/dashboard/settings", {"name": "Fleet", "rate_limit_per_second": "\u00b2"}
         )
         assert odd_digits.status_code == 422
+        late = await person.post(
+            "/dashboard/compose/message",
+            {"to": TO, "body": "x", "send_at": "9999-12-31T23:00:00-05:00"},
+        )
+        assert late.status_code == 422
+        assert field_error(late.text, "send_at") is not None
     assert (await _stored(gateway))["project"][0] == "test"
 
 

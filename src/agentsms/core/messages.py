@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NoReturn
@@ -47,6 +47,8 @@ DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
 MAX_VALIDITY_SECONDS = 366 * 86_400
 MAX_SPACING_SECONDS = 86_400
+LATEST_SEND_AT = datetime(2100, 1, 1, tzinfo=UTC)
+"""The latest time a send is scheduled for."""
 METADATA_MAX_BYTES = 16_384
 """A message's or a batch's ``metadata``, encoded as compact JSON, fits in this."""
 MAX_MEDIA = 10
@@ -231,6 +233,8 @@ class _Intake:
         content = self.content(spec)
         for name, message in content.problems:
             self.error(prefix, name, message)
+        if spec.send_at is not None and spec.send_at > LATEST_SEND_AT:
+            self.error(prefix, "send_at", f"must not be after {LATEST_SEND_AT:%Y-%m-%d}")
         if spec.metadata:
             key = id(spec.metadata)
             if key not in self._metadata:
@@ -733,7 +737,7 @@ async def send_batch(
     build = intake.build
     for index, item in enumerate(spec.items):
         base = item.send_at
-        if spacing:
+        if spacing and (base is None or base <= LATEST_SEND_AT):
             base = (base or now) + timedelta(seconds=spacing * index)
         row = build(item, f"recipients[{index}].", batch_id, base, spec.metadata)
         if row is not None:

@@ -14,7 +14,7 @@ from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
 from agentsms.core.compose import CsvRecipient
 from agentsms.core.errors import FieldError, ValidationFailed, invalid
-from agentsms.core.messages import OutboundSpec
+from agentsms.core.messages import MAX_SPACING_SECONDS, OutboundSpec
 from agentsms.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -40,9 +40,9 @@ def parse_send_at(value: str, field: str = "send_at") -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid(field, "must be a date and time like 2026-11-29T14:30") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_spacing(value: str) -> float | None:
@@ -53,8 +53,8 @@ def parse_spacing(value: str) -> float | None:
         spacing = float(text)
     except ValueError:
         raise invalid("spacing_seconds", "must be a number of seconds") from None
-    if not spacing >= 0 or spacing > 86_400:
-        raise invalid("spacing_seconds", "must be between 0 and 86400 seconds")
+    if not 0 <= spacing <= MAX_SPACING_SECONDS:
+        raise invalid("spacing_seconds", f"must be between 0 and {MAX_SPACING_SECONDS} seconds")
     return spacing
 
 

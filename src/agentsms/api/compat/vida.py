@@ -40,7 +40,7 @@ from agentsms.api.deps import State
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.core.messages import LATEST_SEND_AT, BatchSpec, OutboundSpec
 from agentsms.core.projects import Project
 from agentsms.numeric import INT32_MAX, MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
@@ -49,7 +49,7 @@ from agentsms.store.repositories.messages import MessageFilter
 NAME = "vida"
 INITIATED = "Outbound SMS initiated."
 MAX_LIST = 500
-LATEST = 4_102_444_800  # 2100-01-01: the latest scheduledFor
+LATEST = int(LATEST_SEND_AT.timestamp())  # the latest scheduledFor
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Vida"])
 
 # -- errors -----------------------------------------------------------------------------------
