@@ -12,8 +12,8 @@ Under ``raise_under`` prefixes (the vendor surfaces) the refusal is raised as a
 elsewhere it is answered as the API's problem+json.
 
 A JSON body is parsed here only when a quick scan finds something that may be refused
-(a ``\\u`` escape, ``NaN``/``Infinity``, a long digit run or a 3-digit exponent), so the
-common body costs one UTF-8 check and a scan.
+(an escaped NUL or unpaired surrogate, ``NaN``/``Infinity``, a run of 19 digits or a
+3-digit exponent); the common body costs a UTF-8 check and a few substring searches.
 """
 
 from __future__ import annotations
@@ -29,11 +29,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentsms.api.problems import from_error, from_http_error
 from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed
+from agentsms.numeric import INT64_MAX, INT64_MIN
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-# What may parse to a value refused below; a body without any parses to storable values.
-_SUSPECT = re.compile(r"\\u|NaN|Infinity|\d{19}|[eE][+-]?\d{3}")
+# The escapes that decode to text refused below: NUL, a high surrogate not followed by a
+# low one, a low surrogate not preceded by a high one (an escaped backslash before ``u``
+# only makes a false alarm, settled by the full check).
+_UNSTORABLE_ESCAPE = re.compile(
+    r"\\u(?:0000|[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u)[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+# Every digit as 0, every exponent mark as e, every sign as +: then a number that may
+# overflow (19 digits, a 3-digit exponent) is a plain substring.
+_NUMBER_SHAPES = bytes.maketrans(b"123456789E-", b"000000000e+")
+_OVERFLOWING = (b"0" * 19, b"e000", b"e+000")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -83,13 +91,23 @@ def json_body_problems(body: bytes, *, declared: bool = True) -> list[FieldError
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return [FieldError("body", "is not valid UTF-8 text")] if declared else []
-    if _SUSPECT.search(text) is None:
+    if not _suspect(body, text):
         return []
     try:
         document = json.loads(text)
     except ValueError:
         return []
     return list(json_problems(document))
+
+
+def _suspect(body: bytes, text: str) -> bool:
+    """Whether the body may hold a value ``json_problems`` refuses (false alarms allowed)."""
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    if b"\\u" in body and _UNSTORABLE_ESCAPE.search(text) is not None:
+        return True
+    shapes = body.translate(_NUMBER_SHAPES)
+    return any(shape in shapes for shape in _OVERFLOWING)
 
 
 def pairs_problems(raw: bytes) -> list[FieldError]:
