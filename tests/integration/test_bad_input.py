@@ -324,6 +324,28 @@ async def test_dashboard_forms_refuse_bad_input_naming_the_field(gateway: Gatewa
     assert (await _stored(gateway))["project"][0] == "test"
 
 
+async def test_dashboard_uploads_with_unstorable_text_are_refused(gateway: Gateway) -> None:
+    """Uploaded files are not seen by the request guard (multipart): the CSV reader and the
+    pathway loader refuse what cannot be stored, beside the file field."""
+    async with signed_in(gateway) as person:
+        csv = await person.http.post(
+            "/dashboard/compose/batch",
+            data={"csrf_token": person.csrf, "body": "Hi {{name}}"},
+            files={"file": ("people.csv", f"to,name\n{TO},A\x00n\n".encode(), "text/csv")},
+        )
+        assert csv.status_code == 422
+        assert field_error(csv.text, "file") == "must not contain NUL characters"
+        for document in ('{"nodes": {"a": {"say": "\\ud800"}}}', 'nodes:\n  a:\n    say: "\\0"'):
+            pathway = await person.http.post(
+                "/dashboard/pathways",
+                data={"csrf_token": person.csrf, "name": "Odd"},
+                files={"file": ("flow.yaml", document.encode(), "application/yaml")},
+            )
+            assert pathway.status_code == 422, pathway.text
+            assert "<li>nodes.a.say: " in pathway.text
+    assert (await gateway.client.get("/v1/pathways")).json()["data"] == []
+
+
 async def test_an_unexpected_error_answers_problem_json(backend_url: str) -> None:
     app = create_app(settings_for(backend_url))
 

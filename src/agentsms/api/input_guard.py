@@ -19,9 +19,8 @@ A JSON body is parsed here only when a quick scan finds something that may be re
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentsms.api.problems import from_error, from_http_error
 from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed
-from agentsms.numeric import INT64_MAX, INT64_MIN
+from agentsms.core.storable import json_problems, text_problem
 
 # The escapes that decode to text refused below: NUL, a high surrogate not followed by a
 # low one, a low surrogate not preceded by a high one (an escaped backslash before ``u``
@@ -43,44 +42,6 @@ _UNSTORABLE_ESCAPE = re.compile(
 _NUMBER_SHAPES = bytes.maketrans(b"123456789E-", b"000000000e+")
 _OVERFLOWING = (b"0" * 19, b"e000", b"e+000")
 _FORM = "application/x-www-form-urlencoded"
-
-
-def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored (a NUL or a lone surrogate), else ``None``."""
-    if "\x00" in text:
-        return "must not contain NUL characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid Unicode text (a lone surrogate)"
-    return None
-
-
-def json_problems(value: object, path: str = "") -> Iterator[FieldError]:
-    """Every key or value of a parsed JSON document that cannot be stored: NUL characters,
-    lone surrogates, non-finite numbers, integers beyond 64 bits."""
-    if isinstance(value, str):
-        reason = text_problem(value)
-        if reason is not None:
-            yield FieldError(path or "body", reason)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield FieldError(path or "body", "must be a finite number")
-    elif isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            yield FieldError(path or "body", "is out of range (64-bit integers only)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reason = text_problem(key)
-            if reason is not None:
-                yield FieldError(path or "body", f"has a key that {reason}")
-                continue
-            yield from json_problems(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from json_problems(item, f"{path}[{index}]")
 
 
 def json_body_problems(body: bytes, *, declared: bool = True) -> list[FieldError]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents
 from agentsms.agents.pathway import load_pathway_text
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
+from agentsms.core.storable import json_problems
 from agentsms.ids import new_id
 from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.store.repositories import Row
@@ -60,7 +61,10 @@ def _document(document: Mapping[str, Any] | str) -> dict[str, Any]:
         loaded = load_pathway_text(document, "document")
         if not isinstance(loaded, Mapping):
             raise invalid("document", "must be a pathway object (JSON or YAML)")
-        return dict(loaded)
+        document = loaded
+    problem = next(json_problems(dict(document), "document"), None)
+    if problem is not None:
+        raise invalid(problem.field, problem.message)
     return dict(document)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentsms.api.input_guard import json_body_problems, json_problems
+from agentsms.api.input_guard import json_body_problems
+from agentsms.core.storable import json_problems
 
 # Any text at all: lone surrogates (category Cs) and NUL included.
 _TEXT = st.text(st.characters(codec=None, categories=None), max_size=8)
