@@ -251,10 +251,23 @@ async def test_metadata_is_bounded_in_size(gateway: Gateway) -> None:
     assert shared.status_code == 422
     assert _problem_fields(shared) == ["metadata"]
     assert await _stored(gateway) == before
+    in_conversation = await gateway.client.post(
+        "/v1/messages", json={"to": TO, "body": "x", "conversation": {"metadata": big}}
+    )
+    assert in_conversation.status_code == 422
+    assert _problem_fields(in_conversation) == ["conversation.metadata"]
+    assert await _stored(gateway) == before
     fits = await gateway.client.post(
         "/v1/messages", json={"to": TO, "body": "x", "metadata": {"note": "x" * 16_000}}
     )
     assert fits.status_code == 202, fits.text
+    conversation = f"/v1/conversations/{fits.json()['conversation_id']}"
+    half = {"a": "x" * 9_000}
+    assert (await gateway.client.patch(conversation, json={"metadata": half})).status_code == 200
+    grown = await gateway.client.patch(conversation, json={"metadata": {"b": "x" * 9_000}})
+    assert grown.status_code == 422
+    assert _problem_fields(grown) == ["metadata"]
+    assert (await gateway.client.get(conversation)).json()["metadata"] == half
 
 
 async def test_text_with_escapes_that_can_be_stored_is_accepted(gateway: Gateway) -> None:

@@ -29,6 +29,7 @@ from agentsms.core.compliance import (
     quiet_hours_problem,
 )
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.core.storable import metadata_problem
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
@@ -756,6 +757,8 @@ async def update(
     if metadata is not None:
         merged = dict(row["metadata"]) | dict(metadata)
         values["metadata"] = {k: v for k, v in merged.items() if v is not None}
+        if (problem := metadata_problem(values["metadata"])) is not None:
+            raise invalid("metadata", problem)
     if settings:
         values["settings"] = dict(row["settings"]) | dict(settings)
     await repo.update_one(conn, conversation_id, values)

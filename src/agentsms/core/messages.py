@@ -8,7 +8,6 @@ never commit: the edge (request or job) owns the transaction.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFaile
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
+from agentsms.core.storable import metadata_problem
 from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
@@ -49,8 +49,6 @@ MAX_VALIDITY_SECONDS = 366 * 86_400
 MAX_SPACING_SECONDS = 86_400
 LATEST_SEND_AT = datetime(2100, 1, 1, tzinfo=UTC)
 """The latest time a send is scheduled for."""
-METADATA_MAX_BYTES = 16_384
-"""A message's or a batch's ``metadata``, encoded as compact JSON, fits in this."""
 MAX_MEDIA = 10
 # An iMessage carousel: 2 to 20 images, with no text alongside.
 MAX_IMESSAGE_MEDIA = 20
@@ -235,12 +233,14 @@ class _Intake:
             self.error(prefix, name, message)
         if spec.send_at is not None and spec.send_at > LATEST_SEND_AT:
             self.error(prefix, "send_at", f"must not be after {LATEST_SEND_AT:%Y-%m-%d}")
-        if spec.metadata:
-            key = id(spec.metadata)
-            if key not in self._metadata:
-                self._metadata[key] = metadata_problem(spec.metadata)
-            if (problem := self._metadata[key]) is not None:
-                self.error(prefix, "metadata", problem)
+        given = spec.conversation.metadata if spec.conversation is not None else None
+        for name, candidate in (("metadata", spec.metadata), ("conversation.metadata", given)):
+            if candidate:
+                key = id(candidate)
+                if key not in self._metadata:
+                    self._metadata[key] = metadata_problem(candidate)
+                if (problem := self._metadata[key]) is not None:
+                    self.error(prefix, name, problem)
         has_media = bool(content.media)
         number: Row | None = None
         if spec.from_ is not None:
@@ -489,16 +489,6 @@ def _failure(errors: Sequence[FieldError], detail: str | None = None) -> Validat
     codes = {_code(e) for e in errors}
     code = codes.pop() if len(codes) == 1 else "validation_failed"
     return ValidationFailed(detail or _summary(errors), errors=list(errors), code=code)
-
-
-def metadata_problem(metadata: Mapping[str, Any]) -> str | None:
-    """Why ``metadata`` is refused (too large), else ``None``."""
-    if not metadata:
-        return None
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > METADATA_MAX_BYTES:
-        return f"is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}"
-    return None
 
 
 def _raise(errors: Sequence[FieldError], detail: str | None = None) -> NoReturn:

@@ -3,11 +3,16 @@ or lone UTF-16 surrogates, finite numbers, integers within 64 bits."""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from agentsms.core.errors import FieldError
 from agentsms.numeric import INT64_MAX, INT64_MIN
+
+METADATA_MAX_BYTES = 16_384
+"""A message's, a batch's or a conversation's ``metadata``, as compact JSON, fits in this."""
 
 
 def text_problem(text: str) -> str | None:
@@ -46,3 +51,13 @@ def json_problems(value: object, path: str = "") -> Iterator[FieldError]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from json_problems(item, f"{path}[{index}]")
+
+
+def metadata_problem(metadata: Mapping[str, Any]) -> str | None:
+    """Why ``metadata`` is refused (too large), else ``None``."""
+    if not metadata:
+        return None
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > METADATA_MAX_BYTES:
+        return f"is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}"
+    return None
