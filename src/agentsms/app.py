@@ -33,6 +33,7 @@ from agentsms.api import (
     templates,
     webhook_endpoints,
 )
+from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
@@ -122,6 +123,8 @@ def create_app(
         optouts,
     ):
         app.include_router(module.router)
+    # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.
+    app.add_middleware(InputGuard, raise_under=(compat.COMPAT_ROOT,))
     compat.install(app, settings)
     dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -315,7 +315,7 @@ async def test_numbers_settings_and_overview_pages(gateway: Gateway) -> None:
         )
         assert refused.status_code == 422
         assert field_error(refused.text, "rate_limit_per_second") == (
-            "must be a whole number of at least 1"
+            "must be a whole number from 1 to 1000000"
         )
         saved = await person.post(
             "/dashboard/settings", {"name": "Fleet", "rate_limit_per_second": "7"}

@@ -13,6 +13,7 @@ from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
 from agentsms.core import agent_turns
 from agentsms.core import conversations as service
+from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 
@@ -53,7 +54,9 @@ async def list_conversations(
     outcome: str | None = None,
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0, description="Skip this many (after the cursor)"),
+    offset: int = Query(
+        default=0, ge=0, le=MAX_PAGE_OFFSET, description="Skip this many (after the cursor)"
+    ),
     with_total: bool = Query(default=False, description="Count every match into total"),
 ) -> schemas.ConversationPage:
     """Newest first."""

@@ -10,6 +10,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from agentsms.api import render
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core.events import follow
+from agentsms.numeric import INT64_MAX, whole_number
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -18,12 +19,14 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 async def stream(
     project: CurrentProject,
     state: State,
-    after: int | None = Query(default=None, description="Start after this event seq"),
+    after: int | None = Query(
+        default=None, ge=0, le=INT64_MAX, description="Start after this event seq"
+    ),
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
 ) -> EventSourceResponse:
     """Each event's SSE id is its ``seq``; reconnecting with ``Last-Event-ID`` resumes."""
-    if after is None and last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
+    if after is None and last_event_id:
+        after = whole_number(last_event_id)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async for rows in follow(state.db, project.id, after):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from agentsms import agents, webhooks
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import personas as service
+from agentsms.numeric import INT32_MAX
 from agentsms.store.repositories import Row
 
 router = APIRouter(prefix="/v1", tags=["agents"])
@@ -126,7 +127,10 @@ async def add_persona_version(
     summary="Make a version the production version",
 )
 async def publish_persona(
-    persona_id: str, version: int, project: CurrentProject, state: State
+    persona_id: str,
+    version: Annotated[int, Path(ge=1, le=INT32_MAX)],
+    project: CurrentProject,
+    state: State,
 ) -> schemas.Persona:
     async with state.db.write() as conn:
         row = await service.publish(conn, project.id, persona_id, version)

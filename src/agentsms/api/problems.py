@@ -54,6 +54,26 @@ def unavailable(error: DatabaseUnavailable) -> Response:
     )
 
 
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "request_too_large",
+}
+
+
+def from_http_error(error: StarletteHTTPException) -> Response:
+    """The problem response of an ``HTTPException`` (404, 405, 413, ...)."""
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    return problem(
+        error.status_code,
+        code,
+        str(error.detail),
+        str(error.detail),
+        headers=getattr(error, "headers", None),
+    )
+
+
 def _field(loc: Sequence[Any]) -> str:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header"):
@@ -105,12 +125,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-        code = codes.get(error.status_code, "http_error")
-        return problem(
-            error.status_code,
-            code,
-            str(error.detail),
-            str(error.detail),
-            headers=getattr(error, "headers", None),
-        )
+        return from_http_error(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> Response:
+        # Starlette's last resort: the error is logged and re-raised after this answer.
+        return problem(500, "internal_error", "Internal error", "an unexpected error occurred")

@@ -8,6 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
+from agentsms.numeric import (
+    INT32_MAX,
+    MAX_PRICE_PER_SEGMENT,
+    MAX_SPACING_SECONDS,
+    MAX_THROUGHPUT_MPS,
+    MAX_TIMER_SECONDS,
+    MAX_VALIDITY_SECONDS,
+)
 from agentsms.purposes import Purpose as Purpose
 
 Channel = Literal["sms", "mms", "whatsapp", "imessage"]
@@ -26,26 +34,49 @@ MessageStatus = Literal[
 
 
 def _moment(value: Any) -> Any:
-    """ISO 8601 (a zone is required) or unix seconds, as the API accepts for ``send_at``."""
+    """ISO 8601 (a zone is required) or unix seconds, as the API accepts for ``send_at``;
+    from 1970 to the end of 9999."""
     if isinstance(value, bool):
         raise ValueError("must be an ISO 8601 time or unix seconds")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.replace(".", "", 1).isdigit():
-            return datetime.fromtimestamp(float(text), UTC)
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("must be an ISO 8601 time or unix seconds") from None
-        if parsed.tzinfo is None:
-            raise ValueError("ISO 8601 time must include a zone, e.g. Z or +02:00")
-        return parsed.astimezone(UTC)
+    try:
+        if isinstance(value, int | float):
+            return _from_unix(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if text.replace(".", "", 1).isascii() and text.replace(".", "", 1).isdigit():
+                return _from_unix(float(text))
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError("must be an ISO 8601 time or unix seconds") from None
+            if parsed.tzinfo is None:
+                raise ValueError("ISO 8601 time must include a zone, e.g. Z or +02:00")
+            return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range (years 1970 to 9999)") from None
     return value
 
 
+def _persona_ref(value: Any) -> Any:
+    """A persona id (text) or numeric alias, as ``persona_id`` accepts."""
+    alias = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= INT32_MAX
+    if not (alias or (isinstance(value, str) and len(value) <= 100)):
+        raise ValueError(f"must be a persona id or a numeric alias from 1 to {INT32_MAX}")
+    return value
+
+
+def _from_unix(seconds: float) -> datetime:
+    if not 0 <= seconds <= LATEST_UNIX_SECONDS:
+        raise OverflowError
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 Moment = Annotated[datetime, BeforeValidator(_moment)]
+LATEST_UNIX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+# Bounded numbers (the services check the same bounds; here they are also documented).
+TimerSeconds = Annotated[float, Field(gt=0, le=MAX_TIMER_SECONDS)]
+Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+PersonaRef = Annotated[str | int, BeforeValidator(_persona_ref)]
 
 
 class _Strict(BaseModel):
@@ -73,24 +104,24 @@ class ConversationOptions(_Strict):
         description="The payload format webhook_url receives: a vendor's (e.g. 'bland'); "
         "default: the standard payload",
     )
-    timeout_seconds: float | None = Field(
-        default=None, gt=0, description="End the conversation after this much silence"
+    timeout_seconds: TimerSeconds | None = Field(
+        default=None, description="End the conversation after this much silence"
     )
     timeout_message: str | None = Field(default=None, max_length=1600)
-    warning_seconds: float | None = Field(
-        default=None, gt=0, description="Warn after this much silence (< timeout_seconds)"
+    warning_seconds: TimerSeconds | None = Field(
+        default=None, description="Warn after this much silence (< timeout_seconds)"
     )
     warning_message: str | None = Field(default=None, max_length=1600)
     policy: str | None = Field(
         default=None, description="A named timeout policy: 'polyai' (24 h warning, 10 min end)"
     )
-    persona_id: str | int | None = Field(default=None, description="Persona id or numeric alias")
-    persona_version: Literal["production", "draft"] | int | None = None
+    persona_id: PersonaRef | None = Field(default=None, description="Persona id or numeric alias")
+    persona_version: Literal["production", "draft"] | Version | None = None
     persona_settings: dict[str, Any] | None = Field(
         default=None, description="Agent config fields that override the persona's"
     )
     pathway_id: str | None = None
-    pathway_version: int | None = Field(default=None, ge=1)
+    pathway_version: Version | None = None
     start_node_id: str | None = Field(default=None, max_length=100)
     disposition_ids: list[str] | None = None
     citation_schema_ids: list[str] | None = None
@@ -113,7 +144,7 @@ class MessageCreate(_Strict):
     send_at: Moment | None = Field(default=None, description="ISO 8601 or unix seconds")
     metadata: dict[str, Any] = Field(default_factory=dict)
     external_id: str | None = Field(default=None, max_length=200)
-    validity_seconds: int | None = Field(default=None, gt=0)
+    validity_seconds: int | None = Field(default=None, gt=0, le=MAX_VALIDITY_SECONDS)
     variables: dict[str, Any] = Field(default_factory=dict)
     literal: bool = Field(
         default=False, description="Send the body as written: no {{variables}} filling"
@@ -178,9 +209,9 @@ class BatchCreate(_Strict):
     media_urls: list[str] = Field(default_factory=list)
     channel: Channel | None = None
     send_at: Moment | None = None
-    spacing_seconds: float | None = Field(default=None, ge=0)
+    spacing_seconds: float | None = Field(default=None, ge=0, le=MAX_SPACING_SECONDS)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    validity_seconds: int | None = Field(default=None, gt=0)
+    validity_seconds: int | None = Field(default=None, gt=0, le=MAX_VALIDITY_SECONDS)
     variables: dict[str, Any] = Field(default_factory=dict)
     literal: bool = Field(
         default=False, description="Send the body as written: no {{variables}} filling"
@@ -262,8 +293,10 @@ class NumberCreate(_Strict):
     capabilities: list[Channel] | None = Field(
         default=None, description="Default: sms and mms (sms for an SMPP number)"
     )
-    throughput_mps: float = Field(default=1.0, gt=0, description="Messages per second")
-    price_per_segment: Decimal = Field(default=Decimal("0"), ge=0)
+    throughput_mps: float = Field(
+        default=1.0, gt=0, le=MAX_THROUGHPUT_MPS, description="Messages per second"
+    )
+    price_per_segment: Decimal = Field(default=Decimal("0"), ge=0, le=MAX_PRICE_PER_SEGMENT)
     currency: str = Field(default="USD", min_length=3, max_length=3)
     settings: dict[str, Any] = Field(default_factory=dict)
 
@@ -559,7 +592,7 @@ class PersonaVersionCreate(_Strict):
 
     agent: dict[str, Any] | None = None
     pathway_id: str | None = None
-    pathway_version: int | None = Field(default=None, ge=1)
+    pathway_version: Version | None = None
 
 
 class PersonaCreate(PersonaVersionCreate):
@@ -576,7 +609,7 @@ class PersonaCreate(PersonaVersionCreate):
     alias: int | None = Field(
         default=None,
         ge=1,
-        le=2_147_483_647,
+        le=INT32_MAX,
         description="Its numeric alias (unique in the project); the next free one if absent",
     )
 

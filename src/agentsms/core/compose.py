@@ -25,6 +25,7 @@ from agentsms.core.segments import (
     UCS2_SINGLE,
     count_segments,
 )
+from agentsms.core.storable import text_problem
 from agentsms.core.templates import has_placeholders
 from agentsms.store.repositories import numbers as numbers_repo
 
@@ -50,6 +51,8 @@ def read_csv(text: str, *, max_rows: int, field_name: str = "file") -> list[CsvR
 
     Raises ``ValidationFailed`` naming ``field_name`` when the file cannot be used at all.
     """
+    if (problem := text_problem(text)) is not None:
+        raise invalid(field_name, problem)
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
         headers = [name for name in (reader.fieldnames or []) if name]

@@ -30,9 +30,11 @@ from agentsms.core.compliance import (
 )
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.core.personas import DEFAULT_PERSONA
+from agentsms.core.storable import metadata_problem
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.numeric import MAX_TIMER_SECONDS
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
@@ -158,9 +160,13 @@ def defaults_problem(value: Any) -> str | None:
     for key in ("timeout_seconds", "warning_seconds"):
         seconds = value.get(key)
         if seconds is not None and (
-            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_TIMER_SECONDS
         ):
-            return f"{key} must be a number of seconds greater than 0"
+            return (
+                f"{key} must be a number of seconds greater than 0 and at most {MAX_TIMER_SECONDS}"
+            )
     problem = timeout_problem(effective_settings({}, {}, value), "")
     return None if problem is None else f"warning_seconds {problem.message}"
 
@@ -755,6 +761,8 @@ async def update(
     if metadata is not None:
         merged = dict(row["metadata"]) | dict(metadata)
         values["metadata"] = {k: v for k, v in merged.items() if v is not None}
+        if (problem := metadata_problem(values["metadata"])) is not None:
+            raise invalid("metadata", problem)
     if settings:
         values["settings"] = dict(row["settings"]) | dict(settings)
     await repo.update_one(conn, conversation_id, values)

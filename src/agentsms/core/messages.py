@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NoReturn
@@ -30,14 +30,23 @@ from agentsms.core import (
     templates,
 )
 from agentsms.core.conversations import ConversationInput, OutboundThread
-from agentsms.core.errors import AgentsmsError, Conflict, FieldError, NotFound, ValidationFailed
+from agentsms.core.errors import (
+    AgentsmsError,
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    invalid,
+)
 from agentsms.core.numbers import SenderPool, default_channel
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
+from agentsms.core.storable import metadata_problem
 from agentsms.core.templates import MissingVariableError, fill
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
+from agentsms.numeric import MAX_SPACING_SECONDS, MAX_VALIDITY_SECONDS
 from agentsms.store.bulk import plan_for_actual_values
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
@@ -53,6 +62,8 @@ UrlProblem = Callable[[str], str | None]
 SEND_JOB = "message.send"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
+LATEST_SEND_AT = datetime(2100, 1, 1, tzinfo=UTC)
+"""The latest time a send is scheduled for."""
 MAX_MEDIA = 10
 # An iMessage carousel: 2 to 20 images, with no text alongside.
 MAX_IMESSAGE_MEDIA = 20
@@ -167,6 +178,8 @@ class _Intake:
         self._segments: dict[str, SegmentInfo] = {}
         self._contents: dict[tuple[Any, ...], _Content] = {}
         self._templates: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # By ``id``: a batch's recipients share their metadata objects.
+        self._metadata: dict[int, str | None] = {}
         self._ids = iter(new_ids("msg", expected))
         self.threads: list[OutboundThread] = []
         self.prefixes: list[str] = []
@@ -233,6 +246,16 @@ class _Intake:
         content = self.content(spec)
         for name, message in content.problems:
             self.error(prefix, name, message)
+        if spec.send_at is not None and spec.send_at > LATEST_SEND_AT:
+            self.error(prefix, "send_at", f"must not be after {LATEST_SEND_AT:%Y-%m-%d}")
+        given = spec.conversation.metadata if spec.conversation is not None else None
+        for name, candidate in (("metadata", spec.metadata), ("conversation.metadata", given)):
+            if candidate:
+                key = id(candidate)
+                if key not in self._metadata:
+                    self._metadata[key] = metadata_problem(candidate)
+                if (problem := self._metadata[key]) is not None:
+                    self.error(prefix, name, problem)
         has_media = bool(content.media)
         number: Row | None = None
         if spec.from_ is not None:
@@ -381,8 +404,10 @@ def _check_content(spec: OutboundSpec, url_problem: UrlProblem | None) -> _Conte
             problems.append((f"media_urls[{i}]", problem))
     if spec.channel == "sms" and media:
         problems.append(("channel", "sms cannot carry media; use mms, whatsapp or imessage"))
-    if spec.validity_seconds is not None and spec.validity_seconds <= 0:
-        problems.append(("validity_seconds", "must be greater than 0"))
+    if spec.validity_seconds is not None and not 0 < spec.validity_seconds <= MAX_VALIDITY_SECONDS:
+        problems.append(
+            ("validity_seconds", f"must be greater than 0 and at most {MAX_VALIDITY_SECONDS}")
+        )
     return _Content(body, media, opening, tuple(problems))
 
 
@@ -696,11 +721,10 @@ async def send_batch(
             "recipients: must not be empty",
             errors=[FieldError("recipients", "must not be empty")],
         )
-    if spec.spacing_seconds is not None and spec.spacing_seconds < 0:
-        raise ValidationFailed(
-            "spacing_seconds: must not be negative",
-            errors=[FieldError("spacing_seconds", "must not be negative")],
-        )
+    if spec.spacing_seconds is not None and not 0 <= spec.spacing_seconds <= MAX_SPACING_SECONDS:
+        raise invalid("spacing_seconds", f"must be from 0 to {MAX_SPACING_SECONDS}")
+    if (problem := metadata_problem(spec.metadata)) is not None:
+        raise invalid("metadata", problem)
     await plan_for_actual_values(conn)
     if any(item.template_id is not None for item in spec.items):
         items, problems = await templates.resolve(
@@ -726,7 +750,7 @@ async def send_batch(
     build = intake.build
     for index, item in enumerate(spec.items):
         base = item.send_at
-        if spacing:
+        if spacing and (base is None or base <= LATEST_SEND_AT):
             base = (base or now) + timedelta(seconds=spacing * index)
         row = build(item, f"recipients[{index}].", batch_id, base, spec.metadata)
         if row is not None:

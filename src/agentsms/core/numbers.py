@@ -15,6 +15,7 @@ from agentsms.core.conversations import defaults_problem
 from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
 from agentsms.ids import new_id
+from agentsms.numeric import MAX_PRICE_PER_SEGMENT, MAX_THROUGHPUT_MPS
 from agentsms.providers.catalog import CARRIERS
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as messages_repo
@@ -86,14 +87,16 @@ async def add_number(conn: AsyncConnection, project_id: str, spec: NumberInput) 
             raise invalid("settings.conversation", problem)
     if not isinstance(spec.settings.get("dedupe_references", True), bool):
         raise invalid("settings.dedupe_references", "must be true or false")
-    if not spec.throughput_mps > 0:
-        raise invalid("throughput_mps", "must be greater than 0")
+    if not 0 < spec.throughput_mps <= MAX_THROUGHPUT_MPS:
+        raise invalid(
+            "throughput_mps", f"must be greater than 0 and at most {MAX_THROUGHPUT_MPS:g}"
+        )
     try:
         price = Decimal(spec.price_per_segment)
     except InvalidOperation:
         raise invalid("price_per_segment", "must be a decimal number") from None
-    if price < 0:
-        raise invalid("price_per_segment", "must not be negative")
+    if not price.is_finite() or not 0 <= price <= MAX_PRICE_PER_SEGMENT:
+        raise invalid("price_per_segment", f"must be from 0 to {MAX_PRICE_PER_SEGMENT}")
     if await repo.find_by_e164(conn, project_id, phone.e164) is not None:
         raise Conflict(f"{phone.e164} is already in this project's pool", code="number_exists")
     row = {

@@ -21,7 +21,9 @@ from agentsms import agents
 from agentsms.agents import gallery
 from agentsms.agents.pathway import LlmNode, load_pathway_text, parse_pathway
 from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
+from agentsms.core.storable import json_problems
 from agentsms.ids import new_id
+from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import personas as repo
 from agentsms.store.tables import (
@@ -94,7 +96,10 @@ def _document(document: Mapping[str, Any] | str) -> dict[str, Any]:
         loaded = load_pathway_text(document, "document")
         if not isinstance(loaded, Mapping):
             raise invalid("document", "must be a pathway object (JSON or YAML)")
-        return dict(loaded)
+        document = loaded
+    problem = next(json_problems(dict(document), "document"), None)
+    if problem is not None:
+        raise invalid(problem.field, problem.message)
     return dict(document)
 
 
@@ -459,7 +464,7 @@ async def canonical_persona_id(
 ) -> None:
     """Store a persona named by its numeric alias under its id (listing by persona finds it)."""
     ref = settings.get("persona_id")
-    if isinstance(ref, str) and ref.isdigit():
+    if isinstance(ref, str) and whole_number(ref, INT32_MAX) is not None:
         persona = await repo.get_persona(conn, project_id, ref)
         if persona is not None:
             settings["persona_id"] = persona["id"]

@@ -22,6 +22,7 @@ from agentsms.store.types import utcnow
 KEY_PREFIX = "ask_"
 DEFAULT_SIMULATOR_NUMBER = "+14155550100"
 SETTINGS_KEYS = ("rate_limit_per_second",)
+MAX_RATE_LIMIT_PER_SECOND = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +131,13 @@ async def update_project(
             )
             raise invalid(f"settings.{key}", f"unknown setting; one of {', '.join(known)}")
         if key == "rate_limit_per_second" and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_RATE_LIMIT_PER_SECOND
         ):
-            raise invalid(f"settings.{key}", "must be a whole number of at least 1")
+            raise invalid(
+                f"settings.{key}", f"must be a whole number from 1 to {MAX_RATE_LIMIT_PER_SECOND}"
+            )
         settings[key] = value
     if name is not None and not name.strip():
         raise invalid("name", "must not be empty")

@@ -24,6 +24,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.numeric import MAX_SPACING_SECONDS
 
 router = APIRouter(prefix=f"{PREFIX}/compose", route_class=DashboardRoute, include_in_schema=False)
 
@@ -40,9 +41,9 @@ def parse_send_at(value: str, field: str = "send_at") -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid(field, "must be a date and time like 2026-11-29T14:30") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def parse_spacing(value: str) -> float | None:
@@ -53,8 +54,8 @@ def parse_spacing(value: str) -> float | None:
         spacing = float(text)
     except ValueError:
         raise invalid("spacing_seconds", "must be a number of seconds") from None
-    if not spacing >= 0 or spacing > 86_400:
-        raise invalid("spacing_seconds", "must be between 0 and 86400 seconds")
+    if not 0 <= spacing <= MAX_SPACING_SECONDS:
+        raise invalid("spacing_seconds", f"must be between 0 and {MAX_SPACING_SECONDS} seconds")
     return spacing
 
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
@@ -46,6 +47,7 @@ from agentsms.dashboard.inbox import STATUS_LABELS
 from agentsms.dashboard.pages import progress
 from agentsms.dashboard.sessions import CSRF_FIELD
 from agentsms.dashboard.web import PREFIX, DashboardRoute, MaybeSignedIn, Viewer, templates
+from agentsms.numeric import INT64_MAX, whole_number
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -62,7 +64,7 @@ def _html(name: str, viewer: Viewer, **context: object) -> str:
 async def stream(
     request: Request,
     viewer: MaybeSignedIn,
-    after: int | None = None,
+    after: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     batch: str | None = None,
     message: str | None = None,
     batches: bool = False,
@@ -76,8 +78,8 @@ async def stream(
 ) -> Response:
     if viewer is None:
         return Response(status_code=204)
-    if last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
+    if last_event_id and (resumed := whole_number(last_event_id)) is not None:
+        after = resumed
     project_id = viewer.project.id
     db = viewer.state.db
 

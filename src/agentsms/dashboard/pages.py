@@ -32,6 +32,7 @@ from agentsms.dashboard.web import (
     set_session,
     state_of,
 )
+from agentsms.numeric import whole_number
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
@@ -404,7 +405,8 @@ async def save_settings(
     text = rate_limit_per_second.strip()
     try:
         if text:
-            changes["rate_limit_per_second"] = int(text) if text.lstrip("-").isdigit() else text
+            number = whole_number(text)
+            changes["rate_limit_per_second"] = text if number is None else number
         async with viewer.state.db.write() as conn:
             await projects.update_project(conn, viewer.project, changes, name=name)
     except AgentsmsError as error:

@@ -24,6 +24,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.webhooks.ssrf import url_problem
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -232,9 +233,10 @@ async def set_llm_key(
 async def publish_persona(
     request: Request, viewer: SignedIn, persona_id: str, version: Annotated[str, Form()] = ""
 ) -> Response:
-    if not version.isdigit():
+    number = whole_number(version, INT32_MAX)
+    if number is None:
         errors = {f"version-{persona_id}": ["choose a version"]}
         return await _list_page(request, viewer, {"errors": errors}, 422)
     async with viewer.state.db.write() as conn:
-        row = await service.publish(conn, viewer.project.id, persona_id, int(version))
+        row = await service.publish(conn, viewer.project.id, persona_id, number)
     return _back("/personas", f"{row['name']}: version {version} is in production.")

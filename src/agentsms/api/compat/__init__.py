@@ -11,8 +11,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from agentsms.api.compat import _common, agentphone, bland, polyai, telegent, vida
-from agentsms.api.compat._common import Vendor
+from agentsms.api.compat._common import COMPAT_ROOT, Vendor
 from agentsms.config import Settings
+
+__all__ = ["COMPAT_ROOT", "VENDORS", "install"]
 
 VENDORS: list[Vendor] = [
     telegent.VENDOR,

@@ -353,7 +353,8 @@ class CompatGuard:
             if started:
                 raise
             failure = failure_from(error)
-            log.exception("compat.unhandled", vendor=vendor.name, status=failure.status)
+            if failure.status >= 500:
+                log.exception("compat.unhandled", vendor=vendor.name, status=failure.status)
             await vendor.render_error(failure)(scope, receive, send)
 
 

@@ -46,6 +46,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
@@ -513,7 +514,10 @@ def _message(row: Row) -> ConversationMessage:
 def _page_args(request: Request, default_limit: int = 20) -> tuple[int, int]:
     faults: list[FieldError] = []
     values: dict[str, int] = {}
-    for name, default, least, most in (("limit", default_limit, 1, 100), ("offset", 0, 0, None)):
+    for name, default, least, most in (
+        ("limit", default_limit, 1, 100),
+        ("offset", 0, 0, MAX_PAGE_OFFSET),
+    ):
         raw = request.query_params.get(name)
         try:
             value = default if raw is None else int(raw)

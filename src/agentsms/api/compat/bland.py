@@ -35,6 +35,7 @@ from agentsms.api.compat._common import (
 )
 from agentsms.api.deps import State, client_address
 from agentsms.api.idempotent import accept
+from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
 from agentsms.core import conversations
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
@@ -126,7 +127,7 @@ async def _project(request: Request, state: State) -> Project:
 
 class PersonaSettings(Strict):
     pathway_id: str | None = Field(default=None, max_length=200)
-    pathway_version: int | None = Field(default=None, ge=1)
+    pathway_version: Version | None = None
     start_node_id: str | None = Field(default=None, max_length=100)
 
 
@@ -140,11 +141,11 @@ class SendRequest(Strict):
         default=None, description="Stored as the message's metadata"
     )
     new_conversation: bool = False
-    persona_id: str | int | None = Field(default=None, description="Persona id or alias")
+    persona_id: PersonaRef | None = Field(default=None, description="Persona id or alias")
     persona_version: Literal["production", "draft"] | None = None
     persona_settings: PersonaSettings | None = None
     pathway_id: str | None = Field(default=None, max_length=200)
-    pathway_version: int | None = Field(default=None, ge=1)
+    pathway_version: Version | None = None
     start_node_id: str | None = Field(default=None, max_length=100)
     webhook: str | None = Field(default=None, max_length=2000)
     metadata: dict[str, Any] | None = None
@@ -157,9 +158,9 @@ class SendRequest(Strict):
     content_variables: dict[str, Any] | None = Field(
         default=None, description="Fill the template's {{name}} placeholders"
     )
-    time_out: float | None = Field(default=None, gt=0)
+    time_out: TimerSeconds | None = None
     timeout_message: str | None = Field(default=None, max_length=1600)
-    warning_time: float | None = Field(default=None, gt=0)
+    warning_time: TimerSeconds | None = None
     warning_message: str | None = Field(default=None, max_length=1600)
 
 

@@ -40,15 +40,16 @@ from agentsms.api.deps import State, client_address
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.core.messages import LATEST_SEND_AT, BatchSpec, OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.numeric import INT32_MAX, MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "vida"
 INITIATED = "Outbound SMS initiated."
 MAX_LIST = 500
-LATEST = 4_102_444_800  # 2100-01-01: the latest scheduledFor
+LATEST = int(LATEST_SEND_AT.timestamp())  # the latest scheduledFor
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: Vida"])
 
 # -- errors -----------------------------------------------------------------------------------
@@ -80,7 +81,9 @@ class TargetItem(Strict):
     content: str | None = Field(default=None, description="Per-item message body")
     context: str | None = Field(default=None, max_length=20_000)
     taskContext: str | None = Field(default=None, max_length=20_000)
-    agentId: int | None = Field(default=None, description="A persona's numeric alias")
+    agentId: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="A persona's numeric alias"
+    )
     scheduledFor: int | None = Field(default=None, ge=0, le=LATEST, description="Unix seconds")
     meta: dict[str, Any] | None = None
     externalTaskId: str | None = Field(default=None, max_length=200)
@@ -100,7 +103,9 @@ class OutboundSmsRequest(Strict):
     taskContext: str | None = Field(
         default=None, max_length=20_000, description="Task-specific context"
     )
-    agentId: int | None = Field(default=None, description="A persona's numeric alias")
+    agentId: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="A persona's numeric alias"
+    )
     scheduledFor: int | None = Field(default=None, ge=0, le=LATEST, description="Unix seconds")
     scheduleSpacingSec: int | None = Field(
         default=None,
@@ -386,7 +391,7 @@ async def list_tasks(request: Request, state: State) -> JSONResponse:
     project = await _project(request, state)
     query = request.query_params
     limit = _whole("limit", query.get("limit"), 50, 1, MAX_LIST)
-    offset = _whole("offset", query.get("offset"), 0, 0, 1_000_000)
+    offset = _whole("offset", query.get("offset"), 0, 0, MAX_PAGE_OFFSET)
     where = MessageFilter(
         project_id=project.id,
         direction="outbound",

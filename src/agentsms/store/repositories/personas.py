@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import (
     dispositions,
@@ -33,7 +34,8 @@ async def next_alias(conn: AsyncConnection, project_id: str) -> int:
 async def get_persona(conn: AsyncConnection, project_id: str, ref: str) -> Row | None:
     """A persona by id, or by its numeric alias."""
     query = select(personas).where(personas.c.project_id == project_id)
-    query = query.where(personas.c.alias == int(ref) if ref.isdigit() else personas.c.id == ref)
+    alias = whole_number(ref, INT32_MAX)
+    query = query.where(personas.c.alias == alias if alias is not None else personas.c.id == ref)
     return one((await conn.execute(query)).mappings().first())
 
 
