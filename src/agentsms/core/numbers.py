@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.conversations import defaults_problem
 from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
-from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
+from agentsms.core.phone import (
+    InvalidPhoneNumberError,
+    PhoneNumber,
+    calling_code,
+    parse_phone,
+    parse_phone_field,
+)
 from agentsms.ids import new_id
 from agentsms.providers.catalog import CARRIERS
 from agentsms.store.repositories import Row
@@ -140,6 +146,96 @@ async def get_number(conn: AsyncConnection, project_id: str, number_id: str) -> 
 async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) -> None:
     if not await repo.delete_number(conn, project_id, number_id):
         raise NotFound(f"number {number_id} not found")
+
+
+async def update_number(
+    conn: AsyncConnection, project_id: str, number_id: str, settings: Mapping[str, Any]
+) -> Row:
+    """Merge ``settings`` into the number's (a ``None`` value removes the key)."""
+    row = await get_number(conn, project_id, number_id)
+    if "conversation" in settings and settings["conversation"] is not None:
+        problem = defaults_problem(settings["conversation"])
+        if problem is not None:
+            raise invalid("settings.conversation", problem)
+    merged = dict(row["settings"] or {}) | dict(settings)
+    values = {"settings": {k: v for k, v in merged.items() if v is not None}}
+    await repo.update_number(conn, project_id, number_id, values)
+    return await get_number(conn, project_id, number_id)
+
+
+# -- numbers the simulator hands out ----------------------------------------------------------
+# Each country's range set aside for fiction, so a simulated line never is someone's phone:
+# NANP 555-0100..0199 under an area code, Ofcom's London drama range, ACMA's Sydney one.
+SIMULATOR_RANGES: dict[str, tuple[str, int]] = {
+    "US": ("+1{area}55501", 100),
+    "CA": ("+1{area}55501", 100),
+    "GB": ("+4420794600", 1000),
+    "AU": ("+61255500", 10000),
+}
+DEFAULT_AREA_CODES = {"US": "415", "CA": "416"}
+
+
+def _candidates(country: str, area_code: str | None) -> list[str]:
+    if country not in SIMULATOR_RANGES:
+        raise invalid("country", f"the simulator has numbers in {', '.join(SIMULATOR_RANGES)} only")
+    pattern, size = SIMULATOR_RANGES[country]
+    if area_code is not None and "{area}" not in pattern:
+        raise invalid("area_code", f"is for US and CA numbers only, not {country}")
+    area = area_code or DEFAULT_AREA_CODES.get(country, "")
+    if "{area}" in pattern and not (len(area) == 3 and area.isdigit()):
+        raise invalid("area_code", "must be three digits")
+    width = len(str(size - 1))
+    prefix = pattern.format(area=area)
+    found = []
+    for i in range(size):
+        try:
+            phone = parse_phone(f"{prefix}{i:0{width}d}")
+        except InvalidPhoneNumberError:
+            continue
+        if phone.country == country:
+            found.append(phone.e164)
+    return found
+
+
+async def available_numbers(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    country: str = "US",
+    area_code: str | None = None,
+    limit: int = 10,
+) -> list[str]:
+    """Simulator numbers of ``country`` (and ``area_code``) not yet in the project's pool."""
+    candidates = _candidates(country.upper(), area_code)
+    taken = await repo.numbers_in(conn, project_id, candidates)
+    return [n for n in candidates if n not in taken][:limit]
+
+
+async def provision_simulator_number(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    country: str = "US",
+    area_code: str | None = None,
+    capabilities: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Row:
+    """Add the first free simulator number of ``country`` to the pool (like buying one)."""
+    free = await available_numbers(conn, project_id, country=country, area_code=area_code, limit=1)
+    if not free:
+        where = f"area code {area_code}" if area_code else country.upper()
+        raise Conflict(f"no simulator number is free in {where}", code="no_numbers_available")
+    return await add_number(
+        conn,
+        project_id,
+        NumberInput(
+            number=free[0],
+            provider="simulator",
+            capabilities=capabilities,
+            throughput_mps=SIMULATOR_MPS,
+            settings=dict(settings or {}),
+        ),
+    )
 
 
 def default_channel(capabilities: Sequence[str], has_media: bool) -> str:

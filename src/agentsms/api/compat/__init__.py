@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agentsms.api.compat import _common, agentphone, bland, polyai, telegent, vida
+from agentsms.api.compat import (
+    _common,
+    agentphone,
+    agentphone_account,
+    bland,
+    polyai,
+    telegent,
+    vida,
+)
 from agentsms.api.compat._common import Vendor
 from agentsms.config import Settings
 
@@ -18,6 +26,7 @@ VENDORS: list[Vendor] = [
     telegent.VENDOR,
     bland.VENDOR,
     agentphone.VENDOR,
+    agentphone_account.VENDOR,
     polyai.VENDOR,
     vida.VENDOR,
 ]
