@@ -247,6 +247,19 @@ def default_channel(capabilities: Sequence[str], has_media: bool) -> str:
     return str(capabilities[0])
 
 
+def is_simulated(number: Row) -> bool:
+    """Whether the simulator (the test carrier) sends for ``number``."""
+    return bool(number["provider"] == "simulator")
+
+
+def unreachable(to: PhoneNumber, carrier: str) -> str:
+    """Why a number reserved for fiction and tests cannot be sent to by ``carrier``."""
+    return (
+        f"{to.e164} is in a range reserved for fiction and tests; only the simulator "
+        f"delivers to it, not {carrier}: send from a simulator number"
+    )
+
+
 def can_carry(number: Row, channel: str | None, has_media: bool) -> bool:
     caps = number["capabilities"]
     if channel is not None:
@@ -270,8 +283,8 @@ class SenderPool:
         self.sticky = dict(sticky or {})
         self._rng = random.Random()
         # A batch asks the same questions for every recipient: answer each once.
-        self._eligible: dict[tuple[str | None, bool], list[Row]] = {}
-        self._tiers: dict[tuple[str | None, bool, str], list[Row]] = {}
+        self._eligible: dict[tuple[str | None, bool, bool], list[Row]] = {}
+        self._tiers: dict[tuple[str | None, bool, bool, str], list[Row]] = {}
 
     @property
     def needs_sticky_lookup(self) -> bool:
@@ -284,8 +297,12 @@ class SenderPool:
             raise invalid(field_name, "is not a number in this project's sender pool")
         return row
 
-    def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
-        eligible = self._eligible_for(channel, has_media)
+    def choose(
+        self, to: PhoneNumber, channel: str | None, has_media: bool, *, simulated_only: bool = False
+    ) -> Row | None:
+        """The sender for ``to``; ``simulated_only`` keeps to simulator numbers (for a
+        number reserved for fiction, see ``core.fictional``)."""
+        eligible = self._eligible_for(channel, has_media, simulated_only)
         if len(eligible) <= 1:
             if not eligible:
                 return None
@@ -296,7 +313,7 @@ class SenderPool:
             for row in eligible:
                 if row["id"] == sticky_id:
                     return row
-        tier = self._tier(eligible, channel, has_media, to)
+        tier = self._tier(eligible, channel, has_media, simulated_only, to)
         if len(tier) == 1:
             chosen = tier[0]
         else:
@@ -305,20 +322,31 @@ class SenderPool:
         self.sticky[to.e164] = chosen["id"]
         return chosen
 
-    def _eligible_for(self, channel: str | None, has_media: bool) -> list[Row]:
-        key = (channel, has_media)
+    def _eligible_for(
+        self, channel: str | None, has_media: bool, simulated_only: bool
+    ) -> list[Row]:
+        key = (channel, has_media, simulated_only)
         eligible = self._eligible.get(key)
         if eligible is None:
-            eligible = [row for row in self.numbers if can_carry(row, channel, has_media)]
+            eligible = [
+                row
+                for row in self.numbers
+                if can_carry(row, channel, has_media) and (not simulated_only or is_simulated(row))
+            ]
             self._eligible[key] = eligible
         return eligible
 
     def _tier(
-        self, eligible: list[Row], channel: str | None, has_media: bool, to: PhoneNumber
+        self,
+        eligible: list[Row],
+        channel: str | None,
+        has_media: bool,
+        simulated_only: bool,
+        to: PhoneNumber,
     ) -> list[Row]:
         # A region has one calling code; only non-geographic numbers need theirs looked up.
         region = to.country or f"+{calling_code(to.e164)}"
-        key = (channel, has_media, region)
+        key = (channel, has_media, simulated_only, region)
         tier = self._tiers.get(key)
         if tier is None:
             local = [row for row in eligible if row["country"] == to.country]
@@ -328,6 +356,10 @@ class SenderPool:
                 local = [row for row in eligible if calling_code(row["number"]) == code]
             tier = self._tiers[key] = local or eligible
         return tier
+
+    def can_carry_any(self, channel: str | None, has_media: bool) -> bool:
+        """Whether some number of the pool, of any carrier, can carry such a message."""
+        return bool(self._eligible_for(channel, has_media, False))
 
     def no_sender_reason(self, channel: str | None, has_media: bool) -> ValidationFailed:
         if not self.numbers:
