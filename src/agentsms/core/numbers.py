@@ -169,8 +169,8 @@ async def update_number(
 SIMULATOR_RANGES: dict[str, tuple[str, int]] = {
     "US": ("+1{area}55501", 100),
     "CA": ("+1{area}55501", 100),
-    "GB": ("+4420794600", 1000),
-    "AU": ("+61255500", 10000),
+    "GB": ("+442079460", 1000),
+    "AU": ("+6125550", 10000),
 }
 DEFAULT_AREA_CODES = {"US": "415", "CA": "416"}
 
