@@ -16,6 +16,7 @@ from agentsms.api.compat import (
     agentphone_account,
     bland,
     polyai,
+    security,
     telegent,
     vida,
 )
@@ -35,3 +36,4 @@ VENDORS: list[Vendor] = [
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount every vendor surface; call after ``problems.install``."""
     _common.install(app, settings, VENDORS)
+    security.install(app, [vendor.name for vendor in VENDORS])

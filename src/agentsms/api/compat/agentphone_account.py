@@ -92,9 +92,7 @@ for _path in (
         _path,
         _voice,
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        responses={501: {"description": "NOT_IMPLEMENTED: voice is not carried"}},
-        summary="Voice (not available)",
-        include_in_schema=_path == "/v1/calls",
+        include_in_schema=False,
     )
 
 
