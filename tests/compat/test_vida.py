@@ -204,6 +204,12 @@ async def test_single_example(gateway: Gateway) -> None:
     assert conversation["settings"] == {"context": "Reminder campaign"}
     await gateway.drain()
     assert [r["status"] for r in await message_rows(gateway)] == ["delivered"]
+    # The fictional person answers (the simulator's inbound) in the same conversation.
+    answer = await gateway.client.post(
+        "/v1/simulator/inbound", json={"from": "+1 555 123 4567", "to": OURS, "body": "Got it"}
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["conversation_id"] == conversation["id"]
 
 
 async def test_batch_strings_example_staggers_by_index(gateway: Gateway) -> None:
