@@ -12,6 +12,7 @@ import http.server
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -370,6 +371,18 @@ class Hook:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[Hook]]]:
+    with receiving() as server:
+        yield server
+
+
+@pytest.fixture
+def second_receiver() -> Iterator[tuple[str, list[Hook]]]:
+    with receiving() as server:
+        yield server
+
+
+@contextmanager
+def receiving() -> Iterator[tuple[str, list[Hook]]]:
     """A real HTTP server on 127.0.0.1 recording what it is sent."""
     got: list[Hook] = []
 
@@ -489,6 +502,62 @@ async def test_webhooks_and_construct_event_on_real_deliveries(
     with pytest.raises(NotFoundError):
         await call(client.webhooks.get)
     await fails(404, client.webhooks.test)
+
+
+async def test_an_agents_own_webhook_takes_its_events_instead_of_the_accounts(
+    gateway: Gateway,
+    client: AgentPhone,
+    receiver: tuple[str, list[Hook]],
+    second_receiver: tuple[str, list[Hook]],
+) -> None:
+    (account_url, account_got), (agent_url, agent_got) = receiver, second_receiver
+    account = await call(client.webhooks.set, account_url)
+    booker = await call(client.agents.create, name="Booker")
+    other = await call(client.agents.create, name="Other")
+    assert await call(client.agents.get_webhook, booker.id) is None
+    own = await call(client.agents.set_webhook, booker.id, agent_url, context_limit=1)
+    assert (own.url, own.context_limit) == (agent_url, 1)
+    assert own.secret != account.secret
+    fetched = await call(client.agents.get_webhook, booker.id)
+    assert fetched is not None
+    assert fetched.secret == own.secret
+    assert (await call(client.webhooks.get)).id == account.id  # the account's stays
+
+    line = (await call(client.numbers.list)).data[0]
+    await call(client.messages.send, agent_id=booker.id, to_number=PERSON, body="Booked?")
+    [thread] = (await call(client.agents.list_conversations, booker.id)).data
+    await pause_agent(gateway, thread.id)
+    await reply(gateway, "Yes")
+    await gateway.drain()
+    assert (len(agent_got), len(account_got)) == (1, 0)
+    event = parse(agent_got[0], own.secret)
+    assert (event.agent_id, event.data.message, event.data.number_id) == (booker.id, "Yes", line.id)
+    assert [h.content for h in event.recent_history] == ["Yes"]  # its contextLimit: 1
+
+    await call(client.messages.send, agent_id=other.id, to_number="+14155552672", body="Hi")
+    [other_thread] = (await call(client.agents.list_conversations, other.id)).data
+    await pause_agent(gateway, other_thread.id)
+    response = await gateway.client.post(
+        "/v1/simulator/inbound", json={"from": "+14155552672", "to": SENDER, "body": "Hello"}
+    )
+    assert response.status_code == 202, response.text
+    await gateway.drain()
+    assert (len(agent_got), len(account_got)) == (1, 1)
+    assert parse(account_got[0], account.secret).agent_id == other.id
+
+    tested = await call(client.agents.test_webhook, booker.id)
+    assert tested["success"] is True
+    await gateway.drain()
+    assert parse(agent_got[1], own.secret).test is True
+    deliveries = await call(client.agents.list_webhook_deliveries, booker.id)
+    assert [d.status for d in deliveries] == ["success", "success"]
+
+    assert await call(client.agents.delete_webhook, booker.id) == {"success": True}
+    assert await call(client.agents.get_webhook, booker.id) is None
+    await reply(gateway, "Still there?")
+    await gateway.drain()
+    assert (len(agent_got), len(account_got)) == (2, 2)  # back to the account's webhook
+    assert parse(account_got[1], account.secret).data.message == "Still there?"
 
 
 # -- usage -----------------------------------------------------------------------------------

@@ -146,6 +146,11 @@ async def delivery_stats(conn: AsyncConnection, project_id: str, since: datetime
     )
 
 
+async def delivery_events(conn: AsyncConnection, event_ids: Sequence[str]) -> dict[str, Row]:
+    """The stored webhook events of those ids."""
+    return await webhooks_repo.events_by_ids(conn, list(event_ids))
+
+
 async def deliveries(
     conn: AsyncConnection, project_id: str, since: datetime | None, limit: int, offset: int
 ) -> tuple[Sequence[Row], dict[str, Row]]:

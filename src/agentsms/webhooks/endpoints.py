@@ -154,7 +154,8 @@ async def update_endpoint(
     spec: EndpointInput,
     settings: Settings,
 ) -> Row:
-    """Change url, event types, description, or enable / disable (re-enabling clears 410)."""
+    """Change url, event types, description, format options, or enable / disable
+    (re-enabling clears 410)."""
     row = await get_endpoint(conn, project_id, endpoint_id)
     values: dict[str, Any] = {}
     if spec.url is not None:
@@ -168,6 +169,8 @@ async def update_endpoint(
         values["event_types"] = normalize_event_types(spec.event_types)
     if spec.description is not None:
         values["description"] = spec.description
+    if spec.options is not None:
+        values["options"] = dict(spec.options)
     now = utcnow()
     if spec.enabled is True:
         values |= {"disabled_at": None, "disabled_reason": None}

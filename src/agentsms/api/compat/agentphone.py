@@ -756,9 +756,21 @@ def _webhook(row: Row, default_timeout: float) -> Webhook:
     )
 
 
-async def current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+async def all_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+    """The project's AgentPhone webhooks: the account's and the agents' own."""
     rows = await webhook_endpoints.list_endpoints(conn, project_id, kind="endpoint", limit=500)
     return [row for row in rows if row.get("payload_format") == WEBHOOK_FORMAT]
+
+
+def agent_of(row: Row) -> str | None:
+    """The agent whose own webhook ``row`` is (``None``: the account's)."""
+    agent = (row.get("options") or {}).get("agent_id")
+    return None if agent is None else str(agent)
+
+
+async def current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+    """The account's webhook (a list: none or one)."""
+    return [row for row in await all_webhooks(conn, project_id) if agent_of(row) is None]
 
 
 @router.post(
@@ -774,32 +786,42 @@ async def create_webhook(request: Request, state: State) -> JSONResponse:
     signing ``secret``, shown once."""
     project = await _project(request, state)
     body = await parse_json(request, CreateWebhookRequest)
-    options = {} if body.contextLimit is None else {"context_limit": body.contextLimit}
+    options: dict[str, Any] = {}
+    if body.contextLimit is not None:
+        options["context_limit"] = body.contextLimit
     try:
         async with state.db.write() as conn:
-            row = await _replace_webhook(conn, project.id, body, options, state)
+            # An agent with a webhook of its own has its events sent there instead.
+            own = sorted({a for a in map(agent_of, await all_webhooks(conn, project.id)) if a})
+            if own:
+                options["skip_agents"] = own
+            row = await replace_webhook(conn, project.id, body, options, state)
     except ValidationFailed as error:
         raise renamed(error, lambda f: "timeout" if f == "timeout_seconds" else f) from None
     answer = _webhook(row, state.settings.webhook_timeout_seconds)
     return JSONResponse(answer.model_dump(), status_code=201)
 
 
-async def _replace_webhook(
+async def replace_webhook(
     conn: AsyncConnection,
     project_id: str,
     body: CreateWebhookRequest,
     options: dict[str, Any],
     state: AppState,
 ) -> Row:
-    for old in await current_webhooks(conn, project_id):
-        await webhook_endpoints.delete_endpoint(conn, project_id, old["id"])
+    """A new AgentPhone webhook in place of the account's (or, with ``options.agent_id``,
+    that agent's)."""
+    agent = options.get("agent_id")
+    for old in await all_webhooks(conn, project_id):
+        if agent_of(old) == agent:
+            await webhook_endpoints.delete_endpoint(conn, project_id, old["id"])
     return await webhook_endpoints.create_endpoint(
         conn,
         project_id,
         EndpointInput(
             url=body.url,
             event_types=list(AGENTPHONE_EVENTS),
-            description="AgentPhone webhook",
+            description="AgentPhone webhook" + (f" of agent {agent}" if agent else ""),
             signing_scheme=signing.HMAC_TIMESTAMPED,
             payload_format=WEBHOOK_FORMAT,
             timeout_seconds=body.timeout,
@@ -857,12 +879,21 @@ def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
 def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
     """AgentPhone's ``agent.message`` / ``agent.reaction`` body of a stored agentsms event
     (``message.received`` / ``reaction.received``), or ``None`` for other events.
-    ``options.context_limit`` bounds ``recentHistory``."""
+    ``options``: ``context_limit`` bounds ``recentHistory``; an agent's own webhook has
+    ``agent_id`` (only that agent's conversations), the account's ``skip_agents`` (the
+    agents that have their own)."""
     kind = payload.get("type")
     if kind not in AGENTPHONE_EVENTS:
         return None
     data: Mapping[str, Any] = payload.get("data") or {}
     conversation: Mapping[str, Any] = data.get("conversation") or {}
+    persona = conversation.get("persona_id")
+    own = options.get("agent_id")
+    elsewhere = (own is not None and persona != own) or persona in (
+        options.get("skip_agents") or ()
+    )
+    if elsewhere and not payload.get("test"):
+        return None  # another agent's webhook, or this agent's own webhook, gets it
     limit = int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT))
     if kind == "message.received":
         message: Mapping[str, Any] = data.get("message") or {}

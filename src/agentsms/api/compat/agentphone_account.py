@@ -32,18 +32,24 @@ from agentsms.api.compat.agentphone import (
     Agent,
     ConversationList,
     ConversationMessage,
+    CreateWebhookRequest,
     PhoneNumber,
     PhoneNumberNotFound,
+    Webhook,
     _agent,
     _conversation,
     _int_arg,
     _number,
     _page_args,
     _project,
+    _webhook,
     agent_config,
+    agent_of,
+    all_webhooks,
     current_webhooks,
     message_shape,
     render_error,
+    replace_webhook,
     time_window,
 )
 from agentsms.api.deps import State
@@ -56,7 +62,9 @@ from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
+from agentsms.webhooks import endpoints as webhook_endpoints
 from agentsms.webhooks import events as webhook_events
+from agentsms.webhooks.endpoints import EndpointInput
 
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
 
@@ -621,6 +629,21 @@ class TestWebhookResponse(BaseModel):
     message: str
 
 
+def _test_data(body: TestWebhookRequest) -> dict[str, Any]:
+    """A ``message.received`` event's data for a test delivery (``body`` overrides)."""
+    message: dict[str, Any] = {
+        "id": "msg_test",
+        "conversation_id": None,
+        "from": body.from_ or "+15555550100",
+        "to": body.to or "+15555550101",
+        "body": body.message or "This is a test webhook from agentsms.",
+        "channel": body.channel or "sms",
+        "media_urls": [],
+        "created_at": iso_z(utcnow()),
+    }
+    return {"message": message}
+
+
 _AGENTPHONE_EVENTS = {"message.received": "agent.message", "reaction.received": "agent.reaction"}
 
 
@@ -710,23 +733,134 @@ async def test_webhook(request: Request, state: State) -> TestWebhookResponse:
     like a real one; ``from``, ``to``, ``message`` and ``channel`` override its fields."""
     project = await _project(request, state)
     body = await parse_json(request, TestWebhookRequest)
-    now = utcnow()
-    message: dict[str, Any] = {
-        "id": "msg_test",
-        "conversation_id": None,
-        "from": body.from_ or "+15555550100",
-        "to": body.to or "+15555550101",
-        "body": body.message or "This is a test webhook from agentsms.",
-        "channel": body.channel or "sms",
-        "media_urls": [],
-        "created_at": iso_z(now),
-    }
     async with state.db.write() as conn:
         hooks = await current_webhooks(conn, project.id)
         if not hooks:
             raise NotFound("no webhook is configured for this account")
         event_id = await webhook_events.emit_test(
-            conn, project.id, hooks[0]["id"], "message.received", {"message": message}
+            conn, project.id, hooks[0]["id"], "message.received", _test_data(body)
+        )
+    return TestWebhookResponse(success=True, eventId=event_id, message="test event queued")
+
+
+# -- an agent's own webhook ------------------------------------------------------------------
+
+
+async def _agent_hook(conn: AsyncConnection, project_id: str, agent_id: str) -> Row | None:
+    return next((r for r in await all_webhooks(conn, project_id) if agent_of(r) == agent_id), None)
+
+
+async def _skip_agents_with_hooks(conn: AsyncConnection, project_id: str, state: State) -> None:
+    """The account webhook leaves out the agents that have a webhook of their own."""
+    hooks = await all_webhooks(conn, project_id)
+    own = sorted({agent for agent in map(agent_of, hooks) if agent})
+    for row in hooks:
+        if agent_of(row) is None:
+            options = dict(row.get("options") or {}) | {"skip_agents": own}
+            await webhook_endpoints.update_endpoint(
+                conn, project_id, row["id"], EndpointInput(options=options), state.settings
+            )
+
+
+@router.post(
+    "/v1/agents/{agent_id}/webhook",
+    response_model=Webhook,
+    status_code=201,
+    responses=_ERRORS,
+    summary="Set Agent Webhook",
+    openapi_extra=json_body_docs(CreateWebhookRequest),
+)
+async def set_agent_webhook(agent_id: str, request: Request, state: State) -> JSONResponse:
+    """The agent's own webhook: its conversations' events go there instead of the
+    account's webhook (the answer carries the signing ``secret``)."""
+    project = await _project(request, state)
+    body = await parse_json(request, CreateWebhookRequest)
+    try:
+        async with state.db.write() as conn:
+            persona = await personas.get_persona(conn, project.id, agent_id)
+            options: dict[str, Any] = {"agent_id": persona["id"]}
+            if body.contextLimit is not None:
+                options["context_limit"] = body.contextLimit
+            row = await replace_webhook(conn, project.id, body, options, state)
+            await _skip_agents_with_hooks(conn, project.id, state)
+    except ValidationFailed as error:
+        raise renamed(error, lambda f: "timeout" if f == "timeout_seconds" else f) from None
+    answer = _webhook(row, state.settings.webhook_timeout_seconds)
+    return JSONResponse(answer.model_dump(), status_code=201)
+
+
+@router.get(
+    "/v1/agents/{agent_id}/webhook",
+    response_model=Webhook | None,
+    responses=_ERRORS,
+    summary="Get Agent Webhook",
+)
+async def get_agent_webhook(agent_id: str, request: Request, state: State) -> Webhook | None:
+    """The agent's own webhook, or ``null`` when it has none."""
+    project = await _project(request, state)
+    async with state.db.read() as conn:
+        persona = await personas.get_persona(conn, project.id, agent_id)
+        row = await _agent_hook(conn, project.id, persona["id"])
+    return None if row is None else _webhook(row, state.settings.webhook_timeout_seconds)
+
+
+@router.delete(
+    "/v1/agents/{agent_id}/webhook",
+    response_model=Success,
+    responses=_ERRORS,
+    summary="Delete Agent Webhook",
+)
+async def delete_agent_webhook(agent_id: str, request: Request, state: State) -> Success:
+    """The agent's events go to the account's webhook again."""
+    project = await _project(request, state)
+    async with state.db.write() as conn:
+        persona = await personas.get_persona(conn, project.id, agent_id)
+        row = await _agent_hook(conn, project.id, persona["id"])
+        if row is None:
+            raise NotFound(f"agent {agent_id} has no webhook")
+        await webhook_endpoints.delete_endpoint(conn, project.id, row["id"])
+        await _skip_agents_with_hooks(conn, project.id, state)
+    return Success(success=True)
+
+
+@router.get(
+    "/v1/agents/{agent_id}/webhook/deliveries",
+    response_model=list[WebhookDelivery],
+    responses=_ERRORS,
+    summary="List Agent Webhook Deliveries",
+)
+async def agent_webhook_deliveries(
+    agent_id: str, request: Request, state: State
+) -> list[WebhookDelivery]:
+    """The agent's webhook's delivery attempts, newest first (``limit``, default 50)."""
+    project = await _project(request, state)
+    limit = _int_arg(request, "limit", 50, 1, 100)
+    async with state.db.read() as conn:
+        persona = await personas.get_persona(conn, project.id, agent_id)
+        row = await _agent_hook(conn, project.id, persona["id"])
+        if row is None:
+            raise NotFound(f"agent {agent_id} has no webhook")
+        rows = await webhook_endpoints.list_deliveries(conn, project.id, row["id"], limit=limit)
+        events = await usage.delivery_events(conn, [r["event_id"] for r in rows])
+    return [_delivery(r, events.get(r["event_id"])) for r in rows]
+
+
+@router.post(
+    "/v1/agents/{agent_id}/webhook/test",
+    response_model=TestWebhookResponse,
+    responses=_ERRORS,
+    summary="Test Agent Webhook",
+)
+async def test_agent_webhook(agent_id: str, request: Request, state: State) -> TestWebhookResponse:
+    """A synthetic ``agent.message`` (``"test": true``) to the agent's webhook."""
+    project = await _project(request, state)
+    async with state.db.write() as conn:
+        persona = await personas.get_persona(conn, project.id, agent_id)
+        row = await _agent_hook(conn, project.id, persona["id"])
+        if row is None:
+            raise NotFound(f"agent {agent_id} has no webhook")
+        event_id = await webhook_events.emit_test(
+            conn, project.id, row["id"], "message.received", _test_data(TestWebhookRequest())
         )
     return TestWebhookResponse(success=True, eventId=event_id, message="test event queued")
 
