@@ -14,6 +14,7 @@ from agentsms.api.compat import (
     _common,
     agentphone,
     agentphone_account,
+    agentphone_usage,
     bland,
     polyai,
     security,
@@ -28,6 +29,7 @@ VENDORS: list[Vendor] = [
     bland.VENDOR,
     agentphone.VENDOR,
     agentphone_account.VENDOR,
+    agentphone_usage.VENDOR,
     polyai.VENDOR,
     vida.VENDOR,
 ]
