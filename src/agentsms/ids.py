@@ -23,6 +23,7 @@ Prefix = Literal[
     "disp",
     "xs",
     "rxn",
+    "ct",
 ]
 
 

@@ -1,7 +1,8 @@
 """Bland at ``/compat/bland``: the seed page's response example and every body field of
 ``POST /v1/sms/send`` (with its effect on the messages and conversations stored), the
-conversations list and get, the conversation-end status webhook delivered to a real local
-server, and the error statuses in Bland's ``{"data": null, "errors": [...]}`` body."""
+conversations list and get, the per-message and conversation-end status webhooks delivered
+to a real local server, and the error statuses in Bland's ``{"data": null, "errors": [...]}``
+body."""
 
 from __future__ import annotations
 
@@ -723,11 +724,32 @@ async def test_the_conversation_end_webhook_comes_in_blands_shape(gateway: Gatew
                 await gw.drain()
                 with hooks.lock:
                     got = list(hooks.received)
-                if got or time.monotonic() > deadline:
+                if any(p["type"] == "status" for _, p in got) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.05)
             detail = await client.get(f"{BASE}/v1/sms/conversations/{cid}")
-    ((headers, payload),) = got
+    *steps, (headers, payload) = got
+    # Each step of the message after its acceptance, with the send's metadata.
+    message_id = detail.json()["data"]["messages"][0]["id"]
+    assert sorted(p["status"] for _, p in steps) == ["DELIVERED", "SENT"]
+    for _, step in steps:
+        assert step == {
+            "type": "message",
+            "conversation_id": cid,
+            "message_id": message_id,
+            "status": step["status"],
+            "message": "Reply within a second",
+            "from": AGENT,
+            "to": person,
+            "sender": "AGENT",
+            "phone_number": person,
+            "agent_number": AGENT,
+            "channel": "sms",
+            "error_code": None,
+            "created_at": step["created_at"],
+            "metadata": {"crm_id": "c-9"},
+        }
+        assert ISO.match(step["created_at"])
     assert payload == {
         "type": "status",
         "conversation_id": cid,
@@ -783,7 +805,7 @@ async def test_the_native_api_takes_a_webhook_format(gateway: Gateway) -> None:
     )
     async with gateway.db.read() as conn:
         events = [(row.type, dict(row.payload)) for row in (await conn.execute(query)).all()]
-    # The bland format has only the status webhook: started and message events stay unsent.
+    # Acceptance (the send's own answer) and conversation.started stay unsent in Bland's format.
     assert [t for t, _ in events] == ["conversation.ended"]
     assert events[0][1] == {
         "type": "status",

@@ -405,6 +405,46 @@ async def test_response_example_comes_back_for_its_own_request(gateway: Gateway)
     assert all(row["metadata"]["campaign_id"] == "TCID-dsuhofh3882" for row in rows)
 
 
+async def test_the_prerequisite_provisions_a_number_to_send_from(gateway: Gateway) -> None:
+    """``POST /v1.0/numbers/provision`` (the page's prerequisite) adds a simulator number to
+    the sender pool; the page's request then sends from it."""
+    async with telegent(gateway) as client:
+        first = await client.post("/v1.0/numbers/provision")
+        assert first.status_code == 200, first.text
+        line = first.json()
+        assert set(line) == {
+            "NumberId",
+            "PhoneNumber",
+            "Country",
+            "MessagingEnabled",
+            "Status",
+            "CreatedOn",
+        }
+        assert line["PhoneNumber"].startswith("+1415555")
+        assert (line["Country"], line["MessagingEnabled"], line["Status"]) == ("US", True, "Active")
+        assert_created_on(line["CreatedOn"])
+        folded = await client.post("/V1.0/Numbers/Provision", json={"areacode": "646"})
+        assert folded.status_code == 200, folded.text
+        assert folded.json()["PhoneNumber"].startswith("+1646555")
+        london = await client.post("/v1.0/numbers/provision", json={"Country": "GB"})
+        assert london.status_code == 200, london.text
+        assert london.json()["PhoneNumber"].startswith("+442079460")
+        refused = await client.post("/v1.0/numbers/provision", json={"Country": "FR"})
+        assert_telegent_error(refused, 400, "Country")
+        pool = (await gateway.client.get("/v1/numbers")).json()["data"]
+        provisioned = {row["number"] for row in pool}
+        assert {line["PhoneNumber"], folded.json()["PhoneNumber"]} <= provisioned
+        sent = await client.post(
+            "/v1.0/message/outbound",
+            json={"To": [{"Number": "+14155552671"}], "From": line["PhoneNumber"], "Body": "Hi"},
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["From"] == line["PhoneNumber"]
+    await gateway.drain()
+    rows = await message_rows(gateway)
+    assert [(r["from_number"], r["status"]) for r in rows] == [(line["PhoneNumber"], "delivered")]
+
+
 async def test_sms_cost_is_segments_times_the_senders_price(gateway: Gateway) -> None:
     await add_sender(gateway)
     body = "x" * 161  # two GSM-7 segments
@@ -671,10 +711,12 @@ async def test_404_for_unknown_or_another_accounts_message_and_unknown_paths(
             "/v1.0/message/details", params={"MessageId": "TMID-01JZZZZZZZZZZZZZZZZZZZZZZZ"}
         )
         not_ours = await client.get("/v1.0/message/details", params={"MessageId": "msg_1"})
-        no_path = await client.get("/v1.0/numbers/provision")
+        no_path = await client.get("/v1.0/numbers/porting")
+        wrong_method = await client.get("/v1.0/numbers/provision")
     assert_telegent_error(unknown, 404, "does not exist or belongs to a different account")
     assert_telegent_error(not_ours, 404)
     assert_telegent_error(no_path, 404)
+    assert_telegent_error(wrong_method, 405)  # the prerequisite exists, as a POST
 
     other_id, other_client = await gateway.new_project()
     await other_client.aclose()

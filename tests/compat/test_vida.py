@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from agentsms.agents import load_demo_pathway
 from agentsms.app import create_app
@@ -63,8 +63,8 @@ BATCH_OBJECTS: dict[str, Any] = {
     "agentId": 1234,
 }
 # The page's example numbers are fictional (area code 555 does not exist in the North
-# American plan); agentsms validates numbers for their country, so they answer 400 as
-# written and are sent again with 415-555 in place of 555-123.
+# American plan): the simulator, a test carrier, delivers to them, so they are sent as
+# written; a real carrier's number refuses them. Tests of other fields use real numbers.
 FICTIONAL, REAL = "+1555123", "+1415555"
 
 TASK_TYPES: dict[str, Any] = {
@@ -183,12 +183,9 @@ async def persona(gateway: Gateway, alias: int) -> dict[str, Any]:
 
 async def test_single_example(gateway: Gateway) -> None:
     async with vida(gateway) as client:
-        as_written = await client.post(PATH, json=SINGLE)
-        assert_vida_error(as_written, 400, "target", "not a valid number for US")
-        assert await message_rows(gateway) == []
-        response = await client.post(PATH, json=real(SINGLE))
+        response = await client.post(PATH, json=SINGLE)
     (task,) = assert_initiated(response, 1)
-    assert task["target"] == task["to"] == "+14155554567"
+    assert task["target"] == task["to"] == "+15551234567"
     assert task["from"] == OURS
     assert task["content"] == "Hi, quick reminder for tomorrow at 10am."
     assert task["context"] == "Reminder campaign"
@@ -199,22 +196,28 @@ async def test_single_example(gateway: Gateway) -> None:
     assert abs(task["createdAt"] - time.time()) < 60
     (row,) = await message_rows(gateway)
     assert row["id"] == task["id"]
-    assert row["to_number"] == "+14155554567"
+    assert row["to_number"] == "+15551234567"
     assert row["body"] == SINGLE["content"]
     assert row["batch_id"] is not None
     conversation = await conversation_of(gateway, row["conversation_id"])
     assert task["conversationId"] == conversation["id"]
     assert conversation["settings"] == {"context": "Reminder campaign"}
+    await gateway.drain()
+    assert [r["status"] for r in await message_rows(gateway)] == ["delivered"]
+    # The fictional person answers (the simulator's inbound) in the same conversation.
+    answer = await gateway.client.post(
+        "/v1/simulator/inbound", json={"from": "+1 555 123 4567", "to": OURS, "body": "Got it"}
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["conversation_id"] == conversation["id"]
 
 
 async def test_batch_strings_example_staggers_by_index(gateway: Gateway) -> None:
     async with vida(gateway) as client:
-        as_written = await client.post(PATH, json=BATCH_STRINGS)
-        assert_vida_error(as_written, 400, "targets[0].target", "targets[2].target")
         before = time.time()
-        response = await client.post(PATH, json=real(BATCH_STRINGS))
+        response = await client.post(PATH, json=BATCH_STRINGS)
     tasks = assert_initiated(response, 3)
-    assert [t["to"] for t in tasks] == ["+14155550001", "+14155550002", "+14155550003"]
+    assert [t["to"] for t in tasks] == BATCH_STRINGS["targets"]
     assert {t["content"] for t in tasks} == {BATCH_STRINGS["content"]}
     assert {t["context"] for t in tasks} == {"Onboarding nudge"}
     first = tasks[0]["scheduledFor"]
@@ -230,12 +233,10 @@ async def test_batch_strings_example_staggers_by_index(gateway: Gateway) -> None
 async def test_batch_objects_example_with_per_item_overrides(gateway: Gateway) -> None:
     agent = await persona(gateway, 1234)
     async with vida(gateway) as client:
-        as_written = await client.post(PATH, json=BATCH_OBJECTS)
-        assert_vida_error(as_written, 400, "targets[0].target", "targets[1].target")
-        response = await client.post(PATH, json=real(BATCH_OBJECTS))
+        response = await client.post(PATH, json=BATCH_OBJECTS)
     vip, standard = assert_initiated(response, 2)
     assert (vip["to"], vip["content"], vip["context"]) == (
-        "+14155550001",
+        "+15551230001",
         "VIP reminder 9am",
         "VIP",
     )
@@ -256,6 +257,45 @@ async def test_batch_objects_example_with_per_item_overrides(gateway: Gateway) -
     await gateway.drain()
     sent = {row["status"] for row in await message_rows(gateway)}
     assert sent == {"delivered"}
+
+
+async def test_a_real_carrier_refuses_the_fictional_numbers_before_storing(
+    gateway: Gateway,
+) -> None:
+    """A project whose line is a Twilio number: the examples' 555 numbers cannot be reached,
+    and say so; a real number still validates strictly; with a simulator number beside the
+    Twilio one, the fictional numbers go from the simulator's."""
+    async with gateway.db.write() as conn:
+        await conn.execute(
+            update(tables.numbers)
+            .where(tables.numbers.c.project_id == gateway.project_id)
+            .values(provider="twilio")
+        )
+    async with vida(gateway) as client:
+        single = await client.post(PATH, json=SINGLE)
+        assert_vida_error(
+            single, 400, "target", "+15551234567", "reserved for fiction", "only the simulator"
+        )
+        batch = await client.post(PATH, json=BATCH_STRINGS)
+        assert_vida_error(batch, 400, "targets[0].target", "targets[2].target", "simulator")
+        invalid_number = await client.post(PATH, json=SINGLE | {"target": "+1 212 000 0000"})
+        assert_vida_error(invalid_number, 400, "target", "not a valid number for US")
+        assert await message_rows(gateway) == []
+        explicit = await gateway.client.post(
+            "/v1/messages", json={"to": "+1 555 123 0001", "from": OURS, "body": "Hi"}
+        )
+        assert explicit.status_code == 422, explicit.text
+        assert [e["field"] for e in explicit.json()["errors"]] == ["to"]
+        assert "not twilio" in explicit.json()["errors"][0]["message"]
+        assert await message_rows(gateway) == []
+        added = await gateway.client.post("/v1/numbers", json={"number": "+14155550111"})
+        assert added.status_code == 201, added.text
+        response = await client.post(PATH, json=SINGLE)
+        (task,) = assert_initiated(response, 1)
+        assert task["from"] == "+14155550111"
+        real_person = await client.post(PATH, json=real(SINGLE))
+        (other,) = assert_initiated(real_person, 1)
+        assert other["to"] == "+14155554567"
 
 
 # -- fields -----------------------------------------------------------------------------------

@@ -695,8 +695,11 @@ async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> R
     return row
 
 
-async def messages_of(conn: AsyncConnection, conversation_id: str) -> Sequence[Row]:
-    return await repo.messages_of(conn, conversation_id)
+async def messages_of(
+    conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
+) -> Sequence[Row]:
+    """Oldest first (the newest ``limit`` when given)."""
+    return await repo.messages_of(conn, conversation_id, limit=limit)
 
 
 async def message_stats(
@@ -834,6 +837,7 @@ def history_entry(message: Row) -> dict[str, Any]:
         "role": "person" if message["direction"] == "inbound" else "agent",
         "purpose": message.get("purpose"),
         "body": message["body"],
+        "channel": message["channel"],
         "status": message["status"],
         "created_at": _iso(message["created_at"]),
     }

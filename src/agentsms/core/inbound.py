@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import purposes, webhooks
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
+from agentsms.core.fictional import fictional
 from agentsms.core.messages import OutboundSpec, record_events, send_message
-from agentsms.core.phone import parse_phone_field
+from agentsms.core.phone import PhoneNumber, parse_phone_field
 from agentsms.core.segments import count_segments
 from agentsms.ids import new_id
 from agentsms.jobs import queue
@@ -35,11 +36,21 @@ from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.types import utcnow
 
 
+def _sender(raw: str, provider: str) -> PhoneNumber:
+    """The person's number: on the simulator, a test carrier, one reserved for fiction too
+    (the people of vendors' examples reply from them)."""
+    if provider == "simulator":
+        made_up = fictional(raw)
+        if made_up is not None:
+            return made_up
+    return parse_phone_field(raw, "from")
+
+
 async def receive(
     conn: AsyncConnection, project_id: str, provider: str, inbound: InboundMessage
 ) -> Row:
     """Store a text a person sent to one of the project's numbers, and act on it."""
-    sender = parse_phone_field(inbound.from_number, "from")
+    sender = _sender(inbound.from_number, provider)
     ours = parse_phone_field(inbound.to_number, "to")
     number = await numbers_repo.find_by_e164(conn, project_id, ours.e164)
     if number is None:

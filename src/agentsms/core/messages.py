@@ -38,7 +38,8 @@ from agentsms.core.errors import (
     ValidationFailed,
     invalid,
 )
-from agentsms.core.numbers import SenderPool, default_channel
+from agentsms.core.fictional import fictional
+from agentsms.core.numbers import SenderPool, default_channel, is_simulated, unreachable
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
 from agentsms.core.segments import SegmentInfo, count_segments
 from agentsms.core.storable import metadata_problem
@@ -239,10 +240,14 @@ class _Intake:
         metadata: Mapping[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         before = len(self.errors)
+        test_only = False  # a number reserved for fiction: the simulator's alone
         try:
             to: PhoneNumber | None = parse_phone(spec.to)
         except InvalidPhoneNumberError:
-            to = self.recipient(spec.to, prefix)  # a contact's username, or the reason
+            to = fictional(spec.to)
+            test_only = to is not None
+            if to is None:
+                to = self.recipient(spec.to, prefix)  # a contact's username, or the reason
         content = self.content(spec)
         for name, message in content.problems:
             self.error(prefix, name, message)
@@ -266,10 +271,15 @@ class _Intake:
             if number is not None and spec.channel and spec.channel not in number["capabilities"]:
                 self.error(prefix, "channel", f"{number['number']} cannot send {spec.channel}")
                 number = None
+            if number is not None and to is not None and test_only and not is_simulated(number):
+                self.error(prefix, "to", unreachable(to, number["provider"]))
+                number = None
         elif to is not None:
-            number = self.pool.choose(to, spec.channel, has_media)
+            number = self.pool.choose(to, spec.channel, has_media, simulated_only=test_only)
             if number is None:
                 reason = self.pool.no_sender_reason(spec.channel, has_media)
+                if test_only and self.pool.can_carry_any(spec.channel, has_media):
+                    reason = invalid("to", unreachable(to, "this project's carriers"))
                 self.errors.extend(FieldError(prefix + e.field, e.message) for e in reason.errors)
         if len(self.errors) > before or to is None or number is None:
             return None

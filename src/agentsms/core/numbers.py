@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.conversations import defaults_problem
 from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
-from agentsms.core.phone import PhoneNumber, calling_code, parse_phone_field
+from agentsms.core.phone import (
+    InvalidPhoneNumberError,
+    PhoneNumber,
+    calling_code,
+    parse_phone,
+    parse_phone_field,
+)
 from agentsms.ids import new_id
 from agentsms.numeric import MAX_PRICE_PER_SEGMENT, MAX_THROUGHPUT_MPS
 from agentsms.providers.catalog import CARRIERS
@@ -147,6 +153,96 @@ async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) 
         raise NotFound(f"number {number_id} not found")
 
 
+async def update_number(
+    conn: AsyncConnection, project_id: str, number_id: str, settings: Mapping[str, Any]
+) -> Row:
+    """Merge ``settings`` into the number's (a ``None`` value removes the key)."""
+    row = await get_number(conn, project_id, number_id)
+    if "conversation" in settings and settings["conversation"] is not None:
+        problem = defaults_problem(settings["conversation"])
+        if problem is not None:
+            raise invalid("settings.conversation", problem)
+    merged = dict(row["settings"] or {}) | dict(settings)
+    values = {"settings": {k: v for k, v in merged.items() if v is not None}}
+    await repo.update_number(conn, project_id, number_id, values)
+    return await get_number(conn, project_id, number_id)
+
+
+# -- numbers the simulator hands out ----------------------------------------------------------
+# Each country's range set aside for fiction, so a simulated line never is someone's phone:
+# NANP 555-0100..0199 under an area code, Ofcom's London drama range, ACMA's Sydney one.
+SIMULATOR_RANGES: dict[str, tuple[str, int]] = {
+    "US": ("+1{area}55501", 100),
+    "CA": ("+1{area}55501", 100),
+    "GB": ("+442079460", 1000),
+    "AU": ("+6125550", 10000),
+}
+DEFAULT_AREA_CODES = {"US": "415", "CA": "416"}
+
+
+def _candidates(country: str, area_code: str | None) -> list[str]:
+    if country not in SIMULATOR_RANGES:
+        raise invalid("country", f"the simulator has numbers in {', '.join(SIMULATOR_RANGES)} only")
+    pattern, size = SIMULATOR_RANGES[country]
+    if area_code is not None and "{area}" not in pattern:
+        raise invalid("area_code", f"is for US and CA numbers only, not {country}")
+    area = area_code or DEFAULT_AREA_CODES.get(country, "")
+    if "{area}" in pattern and not (len(area) == 3 and area.isdigit()):
+        raise invalid("area_code", "must be three digits")
+    width = len(str(size - 1))
+    prefix = pattern.format(area=area)
+    found = []
+    for i in range(size):
+        try:
+            phone = parse_phone(f"{prefix}{i:0{width}d}")
+        except InvalidPhoneNumberError:
+            continue
+        if phone.country == country:
+            found.append(phone.e164)
+    return found
+
+
+async def available_numbers(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    country: str = "US",
+    area_code: str | None = None,
+    limit: int = 10,
+) -> list[str]:
+    """Simulator numbers of ``country`` (and ``area_code``) not yet in the project's pool."""
+    candidates = _candidates(country.upper(), area_code)
+    taken = await repo.numbers_in(conn, project_id, candidates)
+    return [n for n in candidates if n not in taken][:limit]
+
+
+async def provision_simulator_number(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    country: str = "US",
+    area_code: str | None = None,
+    capabilities: Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Row:
+    """Add the first free simulator number of ``country`` to the pool (like buying one)."""
+    free = await available_numbers(conn, project_id, country=country, area_code=area_code, limit=1)
+    if not free:
+        where = f"area code {area_code}" if area_code else country.upper()
+        raise Conflict(f"no simulator number is free in {where}", code="no_numbers_available")
+    return await add_number(
+        conn,
+        project_id,
+        NumberInput(
+            number=free[0],
+            provider="simulator",
+            capabilities=capabilities,
+            throughput_mps=SIMULATOR_MPS,
+            settings=dict(settings or {}),
+        ),
+    )
+
+
 def default_channel(capabilities: Sequence[str], has_media: bool) -> str:
     """The channel for a message that names none: SMS, or MMS when it carries media."""
     preferred = ("mms", "imessage", "whatsapp") if has_media else ("sms", "imessage", "whatsapp")
@@ -154,6 +250,19 @@ def default_channel(capabilities: Sequence[str], has_media: bool) -> str:
         if channel in capabilities:
             return channel
     return str(capabilities[0])
+
+
+def is_simulated(number: Row) -> bool:
+    """Whether the simulator (the test carrier) sends for ``number``."""
+    return bool(number["provider"] == "simulator")
+
+
+def unreachable(to: PhoneNumber, carrier: str) -> str:
+    """Why a number reserved for fiction and tests cannot be sent to by ``carrier``."""
+    return (
+        f"{to.e164} is in a range reserved for fiction and tests; only the simulator "
+        f"delivers to it, not {carrier}: send from a simulator number"
+    )
 
 
 def can_carry(number: Row, channel: str | None, has_media: bool) -> bool:
@@ -179,8 +288,8 @@ class SenderPool:
         self.sticky = dict(sticky or {})
         self._rng = random.Random()
         # A batch asks the same questions for every recipient: answer each once.
-        self._eligible: dict[tuple[str | None, bool], list[Row]] = {}
-        self._tiers: dict[tuple[str | None, bool, str], list[Row]] = {}
+        self._eligible: dict[tuple[str | None, bool, bool], list[Row]] = {}
+        self._tiers: dict[tuple[str | None, bool, bool, str], list[Row]] = {}
 
     @property
     def needs_sticky_lookup(self) -> bool:
@@ -193,8 +302,12 @@ class SenderPool:
             raise invalid(field_name, "is not a number in this project's sender pool")
         return row
 
-    def choose(self, to: PhoneNumber, channel: str | None, has_media: bool) -> Row | None:
-        eligible = self._eligible_for(channel, has_media)
+    def choose(
+        self, to: PhoneNumber, channel: str | None, has_media: bool, *, simulated_only: bool = False
+    ) -> Row | None:
+        """The sender for ``to``; ``simulated_only`` keeps to simulator numbers (for a
+        number reserved for fiction, see ``core.fictional``)."""
+        eligible = self._eligible_for(channel, has_media, simulated_only)
         if len(eligible) <= 1:
             if not eligible:
                 return None
@@ -205,7 +318,7 @@ class SenderPool:
             for row in eligible:
                 if row["id"] == sticky_id:
                     return row
-        tier = self._tier(eligible, channel, has_media, to)
+        tier = self._tier(eligible, channel, has_media, simulated_only, to)
         if len(tier) == 1:
             chosen = tier[0]
         else:
@@ -214,20 +327,31 @@ class SenderPool:
         self.sticky[to.e164] = chosen["id"]
         return chosen
 
-    def _eligible_for(self, channel: str | None, has_media: bool) -> list[Row]:
-        key = (channel, has_media)
+    def _eligible_for(
+        self, channel: str | None, has_media: bool, simulated_only: bool
+    ) -> list[Row]:
+        key = (channel, has_media, simulated_only)
         eligible = self._eligible.get(key)
         if eligible is None:
-            eligible = [row for row in self.numbers if can_carry(row, channel, has_media)]
+            eligible = [
+                row
+                for row in self.numbers
+                if can_carry(row, channel, has_media) and (not simulated_only or is_simulated(row))
+            ]
             self._eligible[key] = eligible
         return eligible
 
     def _tier(
-        self, eligible: list[Row], channel: str | None, has_media: bool, to: PhoneNumber
+        self,
+        eligible: list[Row],
+        channel: str | None,
+        has_media: bool,
+        simulated_only: bool,
+        to: PhoneNumber,
     ) -> list[Row]:
         # A region has one calling code; only non-geographic numbers need theirs looked up.
         region = to.country or f"+{calling_code(to.e164)}"
-        key = (channel, has_media, region)
+        key = (channel, has_media, simulated_only, region)
         tier = self._tiers.get(key)
         if tier is None:
             local = [row for row in eligible if row["country"] == to.country]
@@ -237,6 +361,10 @@ class SenderPool:
                 local = [row for row in eligible if calling_code(row["number"]) == code]
             tier = self._tiers[key] = local or eligible
         return tier
+
+    def can_carry_any(self, channel: str | None, has_media: bool) -> bool:
+        """Whether some number of the pool, of any carrier, can carry such a message."""
+        return bool(self._eligible_for(channel, has_media, False))
 
     def no_sender_reason(self, channel: str | None, has_media: bool) -> ValidationFailed:
         if not self.numbers:

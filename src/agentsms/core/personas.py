@@ -302,6 +302,23 @@ async def get_persona(conn: AsyncConnection, project_id: str, persona_ref: str) 
     return row
 
 
+async def rename_persona(
+    conn: AsyncConnection, project_id: str, persona_ref: str, name: str
+) -> Row:
+    if not name.strip():
+        raise invalid("name", "must not be empty")
+    persona = await get_persona(conn, project_id, persona_ref)
+    await repo.update_persona(conn, persona["id"], {"name": name.strip(), "updated_at": utcnow()})
+    return await get_persona(conn, project_id, persona["id"])
+
+
+async def delete_persona(conn: AsyncConnection, project_id: str, persona_ref: str) -> None:
+    """Delete a persona and its versions (conversations that named it keep their messages;
+    a later agent turn of theirs reports the persona missing)."""
+    persona = await get_persona(conn, project_id, persona_ref)
+    await repo.delete_persona(conn, persona["id"])
+
+
 async def list_personas(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     return await repo.list_personas(conn, project_id)
 

@@ -342,6 +342,21 @@ optouts = Table(
     Index("ix_optouts_project_created", "project_id", "created_at"),
 )
 
+# An address book: people a project names (AgentPhone's contacts).
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), nullable=False),
+    Column("phone_number", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("project_id", "phone_number", name="uq_contacts_project_phone_number"),
+)
+
 personas = Table(
     "personas",
     metadata,

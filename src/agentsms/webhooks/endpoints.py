@@ -155,7 +155,8 @@ async def update_endpoint(
     spec: EndpointInput,
     settings: Settings,
 ) -> Row:
-    """Change url, event types, description, or enable / disable (re-enabling clears 410).
+    """Change url, event types, description, format options, or enable / disable
+    (re-enabling clears 410).
 
     Disabling drops the endpoint's queued deliveries; a new URL applies to every delivery
     not yet attempted.
@@ -173,6 +174,8 @@ async def update_endpoint(
         values["event_types"] = normalize_event_types(spec.event_types)
     if spec.description is not None:
         values["description"] = spec.description
+    if spec.options is not None:
+        values["options"] = dict(spec.options)
     now = utcnow()
     if spec.enabled is True:
         values |= {"disabled_at": None, "disabled_reason": None}

@@ -199,6 +199,29 @@ async def cancel_deliveries(conn: AsyncConnection, endpoint_id: str) -> int:
     return await queue.cancel_by_payload(conn, DELIVER_JOB, "endpoint_id", endpoint_id)
 
 
+async def emit_test(
+    conn: AsyncConnection,
+    project_id: str,
+    endpoint_id: str,
+    event_type: str,
+    data: Mapping[str, Any],
+) -> str:
+    """A synthetic event (``"test": true`` in its payload) for one endpoint only; returns its
+    id. It is stored and delivered (signed, logged) like any other."""
+    now = utcnow()
+    event_id = new_id("evt")
+    payload = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": timestamp(now),
+        "data": dict(data),
+        "test": True,
+    }
+    await repo.insert_events(conn, [_event_row(event_id, project_id, event_type, payload, now)])
+    await queue.enqueue_many(conn, _jobs(event_id, [endpoint_id]))
+    return event_id
+
+
 async def register_webhook_url(conn: AsyncConnection, project_id: str, url: str) -> None:
     """Note that a conversation of the project sends its events to ``url`` (caller's tx).
 

@@ -14,7 +14,8 @@ the page's generated clients read.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -71,6 +72,7 @@ _CODES: dict[int, tuple[str, str]] = {
     422: ("VALIDATION_ERROR", "validation_error"),
     429: ("RATE_LIMIT_EXCEEDED", "rate_limit_error"),
     500: ("INTERNAL_ERROR", "api_error"),
+    501: ("NOT_IMPLEMENTED", "invalid_request_error"),
     502: ("CARRIER_ERROR", "api_error"),
     503: ("SERVICE_UNAVAILABLE", "api_error"),
     504: ("GATEWAY_TIMEOUT", "api_error"),
@@ -309,6 +311,9 @@ class PhoneNumber(BaseModel):
     capabilities: list[str]
     agentId: str | None
     createdAt: str | None
+    purchasedAt: str | None
+    externalId: str | None
+    expiresAt: str | None
 
 
 class NumberList(BaseModel):
@@ -329,16 +334,25 @@ def _number(row: Row) -> PhoneNumber:
         capabilities=list(row["capabilities"]),
         agentId=None if persona is None else str(persona),
         createdAt=iso_z(row.get("created_at")),
+        purchasedAt=iso_z(row.get("created_at")),
+        externalId=settings.get("external_id"),
+        expiresAt=settings.get("expires_at"),
     )
 
 
 @router.get("/v1/numbers", response_model=NumberList, responses=_ERRORS, summary="List Numbers")
 async def list_numbers(request: Request, state: State) -> NumberList:
-    """The project's sender numbers."""
+    """The project's sender numbers, ``limit`` (1-100, default 20) from ``offset``."""
     project = await _project(request, state)
+    limit, offset = _page_args(request)
     async with state.db.read() as conn:
         rows = await numbers.list_numbers(conn, project.id)
-    return NumberList(data=[_number(row) for row in rows], hasMore=False, total=len(rows))
+    page = rows[offset : offset + limit]
+    return NumberList(
+        data=[_number(row) for row in page],
+        hasMore=offset + len(page) < len(rows),
+        total=len(rows),
+    )
 
 
 class CreateAgentRequest(Strict):
@@ -350,6 +364,13 @@ class CreateAgentRequest(Strict):
     voiceMode: str | None = Field(default=None, max_length=40)
 
 
+class AgentNumber(BaseModel):
+    id: str
+    phoneNumber: str
+    status: str
+    type: str
+
+
 class Agent(BaseModel):
     id: str
     name: str
@@ -359,6 +380,7 @@ class Agent(BaseModel):
     model: str | None
     voiceMode: str | None
     createdAt: str | None
+    numbers: list[AgentNumber] = Field(default_factory=list)
 
 
 class AgentList(BaseModel):
@@ -370,9 +392,12 @@ class AgentList(BaseModel):
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
-def _agent(persona: Row, config: Mapping[str, Any]) -> Agent:
+def _agent(persona: Row, config: Mapping[str, Any], lines: Sequence[Row] = ()) -> Agent:
+    """The persona as an AgentPhone agent; ``lines`` are the project's numbers (those whose
+    conversations default to this persona are the agent's)."""
     agent = dict(config.get("agent") or {})
     extra = dict(config.get("agentphone") or {})
+    attached = [_number(row) for row in lines]
     return Agent(
         id=persona["id"],
         name=persona["name"],
@@ -382,6 +407,11 @@ def _agent(persona: Row, config: Mapping[str, Any]) -> Agent:
         model=agent.get("model"),
         voiceMode=extra.get("voiceMode"),
         createdAt=iso_z(persona.get("created_at")),
+        numbers=[
+            AgentNumber(id=n.id, phoneNumber=n.phoneNumber, status=n.status, type=n.type)
+            for n in attached
+            if n.agentId == persona["id"]
+        ],
     )
 
 
@@ -420,18 +450,42 @@ async def create_agent(request: Request, state: State) -> JSONResponse:
 async def list_agents(request: Request, state: State) -> AgentList:
     """The project's personas, each with its production (else newest) version's config."""
     project = await _project(request, state)
+    limit, offset = _page_args(request)
     async with state.db.read() as conn:
         rows = await personas.list_personas(conn, project.id)
-        agents = []
-        for row in rows:
-            versions = await personas.persona_versions_of(conn, row["id"])
-            chosen = [v for v in versions if v["version"] == row["production_version"]]
-            config = (chosen or list(versions)[-1:] or [{"config": {}}])[0]["config"]
-            agents.append(_agent(row, config or {}))
-    return AgentList(data=agents, hasMore=False, total=len(agents))
+        lines = await numbers.list_numbers(conn, project.id)
+        agents = [
+            _agent(row, await agent_config(conn, row), lines)
+            for row in rows[offset : offset + limit]
+        ]
+    return AgentList(data=agents, hasMore=offset + len(agents) < len(rows), total=len(rows))
+
+
+async def agent_config(conn: AsyncConnection, persona: Row) -> Mapping[str, Any]:
+    """The persona's production (else newest) version's config."""
+    versions = await personas.persona_versions_of(conn, persona["id"])
+    chosen = [v for v in versions if v["version"] == persona["production_version"]]
+    config = (chosen or list(versions)[-1:] or [{"config": {}}])[0]["config"]
+    return dict(config or {})
 
 
 # -- conversations ----------------------------------------------------------------------------
+
+
+class ConversationMessage(BaseModel):
+    id: str
+    body: str
+    fromNumber: str
+    toNumber: str
+    direction: str
+    channel: str
+    status: str
+    failureReason: str | None
+    mediaUrl: str | None
+    mediaUrls: list[str]
+    receivedAt: str | None
+    conversationId: str | None
+    replyToMessageId: str | None
 
 
 class Conversation(BaseModel):
@@ -443,28 +497,22 @@ class Conversation(BaseModel):
     channel: str
     status: str
     metadata: dict[str, Any]
+    messageCount: int
+    lastMessageAt: str | None
+    lastMessagePreview: str | None
     createdAt: str | None
     updatedAt: str | None
     endedAt: str | None
+    messages: list[ConversationMessage] = Field(
+        default_factory=list,
+        description="Get Conversation only (empty in lists): its newest messages, oldest first",
+    )
 
 
 class ConversationList(BaseModel):
     data: list[Conversation]
     hasMore: bool
     total: int
-
-
-class ConversationMessage(BaseModel):
-    id: str
-    body: str
-    fromNumber: str
-    toNumber: str
-    direction: str
-    channel: str
-    status: str
-    mediaUrls: list[str]
-    replyToMessageId: str | None
-    createdAt: str | None
 
 
 class ConversationMessageList(BaseModel):
@@ -479,8 +527,12 @@ class UpdateConversationRequest(Strict):
     )
 
 
-def _conversation(row: Row) -> Conversation:
+def _conversation(
+    row: Row, stats: tuple[int, Row] | None, messages: Sequence[Row] | None = None
+) -> Conversation:
+    """``stats``: the message count and newest message (``conversations.message_stats``)."""
     persona = (row["settings"] or {}).get("persona_id")
+    count, last = stats if stats is not None else (0, None)
     return Conversation(
         id=row["id"],
         agentId=None if persona is None else str(persona),
@@ -490,13 +542,22 @@ def _conversation(row: Row) -> Conversation:
         channel=row["channel"],
         status=row["status"],
         metadata=dict(row["metadata"] or {}),
+        messageCount=count,
+        lastMessageAt=None if last is None else iso_z(last["created_at"]),
+        lastMessagePreview=None if last is None else str(last["body"])[:PREVIEW_LENGTH],
         createdAt=iso_z(row.get("created_at")),
         updatedAt=iso_z(row.get("updated_at")),
         endedAt=iso_z(row.get("ended_at")),
+        messages=[message_shape(m) for m in messages or ()],
     )
 
 
-def _message(row: Row) -> ConversationMessage:
+PREVIEW_LENGTH = 100
+
+
+def message_shape(row: Row) -> ConversationMessage:
+    """A stored message as AgentPhone's ``Message`` (``receivedAt``: when agentsms took it)."""
+    urls = list(row["media_urls"] or [])
     return ConversationMessage(
         id=row["id"],
         body=row["body"],
@@ -505,32 +566,53 @@ def _message(row: Row) -> ConversationMessage:
         direction=row["direction"],
         channel=row["channel"],
         status=row["status"],
-        mediaUrls=list(row["media_urls"] or []),
+        failureReason=row.get("error_message"),
+        mediaUrl=urls[0] if urls else None,
+        mediaUrls=urls,
+        receivedAt=iso_z(row.get("created_at")),
+        conversationId=row.get("conversation_id"),
         replyToMessageId=row.get("reply_to_message_id"),
-        createdAt=iso_z(row.get("created_at")),
     )
 
 
+def _int_fault(request: Request, name: str, least: int, most: int | None) -> FieldError | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return FieldError(name, "must be an integer")
+    if value < least or (most is not None and value > most):
+        bound = f"between {least} and {most}" if most is not None else f"{least} or more"
+        return FieldError(name, f"must be {bound}")
+    return None
+
+
+def _int_arg(request: Request, name: str, default: int, least: int, most: int | None) -> int:
+    """Query parameter ``name``, an integer in ``[least, most]`` (422 otherwise)."""
+    fault = _int_fault(request, name, least, most)
+    if fault is not None:
+        raise invalid([fault])
+    raw = request.query_params.get(name)
+    return default if raw is None else int(raw)
+
+
 def _page_args(request: Request, default_limit: int = 20) -> tuple[int, int]:
-    faults: list[FieldError] = []
-    values: dict[str, int] = {}
-    for name, default, least, most in (
-        ("limit", default_limit, 1, 100),
-        ("offset", 0, 0, MAX_PAGE_OFFSET),
-    ):
-        raw = request.query_params.get(name)
-        try:
-            value = default if raw is None else int(raw)
-        except ValueError:
-            faults.append(FieldError(name, "must be an integer"))
-            continue
-        if value < least or (most is not None and value > most):
-            bound = f"between {least} and {most}" if most is not None else f"{least} or more"
-            faults.append(FieldError(name, f"must be {bound}"))
-        values[name] = value
+    """``limit`` (1-100) and ``offset`` (0 or more), every bad one named at once."""
+    faults = [
+        fault
+        for fault in (
+            _int_fault(request, "limit", 1, 100),
+            _int_fault(request, "offset", 0, MAX_PAGE_OFFSET),
+        )
+        if fault is not None
+    ]
     if faults:
         raise invalid(faults)
-    return values["limit"], values["offset"]
+    return _int_arg(request, "limit", default_limit, 1, 100), _int_arg(
+        request, "offset", 0, 0, MAX_PAGE_OFFSET
+    )
 
 
 @router.get(
@@ -547,8 +629,9 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     async with state.db.read() as conn:
         rows = await conversations.list_conversations(conn, where, limit, offset)
         total = await conversations.count_conversations(conn, where)
+        stats = await conversations.message_stats(conn, [row["id"] for row in rows])
     return ConversationList(
-        data=[_conversation(row) for row in rows],
+        data=[_conversation(row, stats.get(row["id"])) for row in rows],
         hasMore=offset + len(rows) < total,
         total=total,
     )
@@ -561,10 +644,14 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     summary="Get Conversation",
 )
 async def get_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
+    """The conversation with its newest ``message_limit`` (1-100, default 50) messages."""
     project = await _project(request, state)
+    limit = _int_arg(request, "message_limit", 50, 1, 100)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
-    return _conversation(row)
+        stats = await conversations.message_stats(conn, [row["id"]])
+        recent = await conversations.messages_of(conn, row["id"], limit=limit)
+    return _conversation(row, stats.get(row["id"]), recent)
 
 
 @router.patch(
@@ -580,7 +667,8 @@ async def update_conversation(conversation_id: str, request: Request, state: Sta
     body = await parse_json(request, UpdateConversationRequest)
     async with state.db.write() as conn:
         row = await conversations.update(conn, project.id, conversation_id, metadata=body.metadata)
-    return _conversation(row)
+        stats = await conversations.message_stats(conn, [row["id"]])
+    return _conversation(row, stats.get(row["id"]))
 
 
 @router.get(
@@ -592,18 +680,45 @@ async def update_conversation(conversation_id: str, request: Request, state: Sta
 async def conversation_messages(
     conversation_id: str, request: Request, state: State
 ) -> ConversationMessageList:
-    """Oldest first, ``limit`` (1-100, default 50) from ``offset``."""
+    """Oldest first, ``limit`` (1-100, default 50) from ``offset``; ``before`` / ``after``
+    (ISO 8601) keep the messages received before / after that time."""
     project = await _project(request, state)
     limit, offset = _page_args(request, default_limit=50)
+    before, after = time_window(request)
     async with state.db.read() as conn:
         await conversations.get(conn, project.id, conversation_id)
-        rows = list(await conversations.messages_of(conn, conversation_id))
+        rows = [
+            row
+            for row in await conversations.messages_of(conn, conversation_id)
+            if (before is None or row["created_at"] < before)
+            and (after is None or row["created_at"] > after)
+        ]
     page = rows[offset : offset + limit]
     return ConversationMessageList(
-        data=[_message(row) for row in page],
+        data=[message_shape(row) for row in page],
         hasMore=offset + len(page) < len(rows),
         total=len(rows),
     )
+
+
+def time_window(request: Request) -> tuple[datetime | None, datetime | None]:
+    """The ``before`` and ``after`` query parameters (ISO 8601, UTC when no offset)."""
+    found: dict[str, datetime | None] = {}
+    faults: list[FieldError] = []
+    for name in ("before", "after"):
+        raw = request.query_params.get(name)
+        found[name] = None
+        if raw is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            faults.append(FieldError(name, "must be an ISO 8601 time"))
+            continue
+        found[name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if faults:
+        raise invalid(faults)
+    return found["before"], found["after"]
 
 
 # -- webhooks ---------------------------------------------------------------------------------
@@ -612,18 +727,18 @@ async def conversation_messages(
 class CreateWebhookRequest(Strict):
     url: str = Field(max_length=2048, description="Receives agent.message / agent.reaction")
     contextLimit: int | None = Field(
-        default=None, ge=0, le=20, description="Messages of recentHistory (default 10)"
+        default=None, ge=0, le=50, description="Messages of recentHistory (default 10)"
     )
-    timeout: float | None = Field(default=None, gt=0, le=30, description="Seconds per attempt")
+    timeout: int | None = Field(default=None, gt=0, le=30, description="Seconds per attempt")
 
 
 class Webhook(BaseModel):
     id: str
     url: str
-    secret: str | None
+    secret: str
     status: str
     contextLimit: int
-    timeout: float
+    timeout: int
     createdAt: str | None
 
 
@@ -631,22 +746,36 @@ class DeletedWebhook(BaseModel):
     success: bool
 
 
-def _webhook(row: Row, default_timeout: float, *, with_secret: bool) -> Webhook:
+def _webhook(row: Row, default_timeout: float) -> Webhook:
+    """The webhook with its signing ``secret`` (AgentPhone shows it on every read: it is what
+    ``verify_webhook`` needs)."""
     options = dict(row.get("options") or {})
     return Webhook(
         id=row["id"],
         url=row["url"],
-        secret=row["secret"] if with_secret else None,
+        secret=row["secret"],
         status="active" if row["disabled_at"] is None else "disabled",
         contextLimit=int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT)),
-        timeout=float(row.get("timeout_seconds") or default_timeout),
+        timeout=round(row.get("timeout_seconds") or default_timeout),
         createdAt=iso_z(row.get("created_at")),
     )
 
 
-async def _current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+async def all_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+    """The project's AgentPhone webhooks: the account's and the agents' own."""
     rows = await webhook_endpoints.list_endpoints(conn, project_id, kind="endpoint", limit=500)
     return [row for row in rows if row.get("payload_format") == WEBHOOK_FORMAT]
+
+
+def agent_of(row: Row) -> str | None:
+    """The agent whose own webhook ``row`` is (``None``: the account's)."""
+    agent = (row.get("options") or {}).get("agent_id")
+    return None if agent is None else str(agent)
+
+
+async def current_webhooks(conn: AsyncConnection, project_id: str) -> list[Row]:
+    """The account's webhook (a list: none or one)."""
+    return [row for row in await all_webhooks(conn, project_id) if agent_of(row) is None]
 
 
 @router.post(
@@ -662,32 +791,42 @@ async def create_webhook(request: Request, state: State) -> JSONResponse:
     signing ``secret``, shown once."""
     project = await _project(request, state)
     body = await parse_json(request, CreateWebhookRequest)
-    options = {} if body.contextLimit is None else {"context_limit": body.contextLimit}
+    options: dict[str, Any] = {}
+    if body.contextLimit is not None:
+        options["context_limit"] = body.contextLimit
     try:
         async with state.db.write() as conn:
-            row = await _replace_webhook(conn, project.id, body, options, state)
+            # An agent with a webhook of its own has its events sent there instead.
+            own = sorted({a for a in map(agent_of, await all_webhooks(conn, project.id)) if a})
+            if own:
+                options["skip_agents"] = own
+            row = await replace_webhook(conn, project.id, body, options, state)
     except ValidationFailed as error:
         raise renamed(error, lambda f: "timeout" if f == "timeout_seconds" else f) from None
-    answer = _webhook(row, state.settings.webhook_timeout_seconds, with_secret=True)
+    answer = _webhook(row, state.settings.webhook_timeout_seconds)
     return JSONResponse(answer.model_dump(), status_code=201)
 
 
-async def _replace_webhook(
+async def replace_webhook(
     conn: AsyncConnection,
     project_id: str,
     body: CreateWebhookRequest,
     options: dict[str, Any],
     state: AppState,
 ) -> Row:
-    for old in await _current_webhooks(conn, project_id):
-        await webhook_endpoints.delete_endpoint(conn, project_id, old["id"])
+    """A new AgentPhone webhook in place of the account's (or, with ``options.agent_id``,
+    that agent's)."""
+    agent = options.get("agent_id")
+    for old in await all_webhooks(conn, project_id):
+        if agent_of(old) == agent:
+            await webhook_endpoints.delete_endpoint(conn, project_id, old["id"])
     return await webhook_endpoints.create_endpoint(
         conn,
         project_id,
         EndpointInput(
             url=body.url,
             event_types=list(AGENTPHONE_EVENTS),
-            description="AgentPhone webhook",
+            description="AgentPhone webhook" + (f" of agent {agent}" if agent else ""),
             signing_scheme=signing.HMAC_TIMESTAMPED,
             payload_format=WEBHOOK_FORMAT,
             timeout_seconds=body.timeout,
@@ -701,10 +840,10 @@ async def _replace_webhook(
 async def get_webhook(request: Request, state: State) -> Webhook:
     project = await _project(request, state)
     async with state.db.read() as conn:
-        rows = await _current_webhooks(conn, project.id)
+        rows = await current_webhooks(conn, project.id)
     if not rows:
         raise NotFound("no webhook is configured for this account")
-    return _webhook(rows[0], state.settings.webhook_timeout_seconds, with_secret=False)
+    return _webhook(rows[0], state.settings.webhook_timeout_seconds)
 
 
 @router.delete(
@@ -713,7 +852,7 @@ async def get_webhook(request: Request, state: State) -> Webhook:
 async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
     project = await _project(request, state)
     async with state.db.write() as conn:
-        rows = await _current_webhooks(conn, project.id)
+        rows = await current_webhooks(conn, project.id)
         if not rows:
             raise NotFound("no webhook is configured for this account")
         for row in rows:
@@ -733,10 +872,10 @@ def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
     kept = entries[-limit:] if limit > 0 else []
     return [
         {
-            "id": entry.get("id"),
-            "direction": "inbound" if entry.get("role") == "person" else "outbound",
             "content": entry.get("body"),
-            "timestamp": entry.get("created_at"),
+            "direction": "inbound" if entry.get("role") == "person" else "outbound",
+            "channel": entry.get("channel"),
+            "at": entry.get("created_at"),
         }
         for entry in kept
     ]
@@ -745,12 +884,21 @@ def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
 def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
     """AgentPhone's ``agent.message`` / ``agent.reaction`` body of a stored agentsms event
     (``message.received`` / ``reaction.received``), or ``None`` for other events.
-    ``options.context_limit`` bounds ``recentHistory``."""
+    ``options``: ``context_limit`` bounds ``recentHistory``; an agent's own webhook has
+    ``agent_id`` (only that agent's conversations), the account's ``skip_agents`` (the
+    agents that have their own)."""
     kind = payload.get("type")
     if kind not in AGENTPHONE_EVENTS:
         return None
     data: Mapping[str, Any] = payload.get("data") or {}
     conversation: Mapping[str, Any] = data.get("conversation") or {}
+    persona = conversation.get("persona_id")
+    own = options.get("agent_id")
+    elsewhere = (own is not None and persona != own) or persona in (
+        options.get("skip_agents") or ()
+    )
+    if elsewhere and not payload.get("test"):
+        return None  # another agent's webhook, or this agent's own webhook, gets it
     limit = int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT))
     if kind == "message.received":
         message: Mapping[str, Any] = data.get("message") or {}
@@ -782,7 +930,7 @@ def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict
             "receivedAt": reaction.get("created_at"),
         }
         event = "agent.reaction"
-    return {
+    shaped: dict[str, Any] = {
         "event": event,
         "channel": channel,
         "timestamp": payload.get("created_at"),
@@ -791,6 +939,9 @@ def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict
         "conversationState": dict(data.get("conversation_metadata") or {}),
         "recentHistory": _history(data, limit),
     }
+    if payload.get("test"):
+        shaped["test"] = True
+    return shaped
 
 
 formats.register_endpoint_format(WEBHOOK_FORMAT, webhook_body)

@@ -42,7 +42,7 @@ from agentsms.api.compat._common import (
     project_for_token,
 )
 from agentsms.api.deps import State, client_address
-from agentsms.core import media, statuses
+from agentsms.core import media, numbers, statuses
 from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
@@ -491,6 +491,67 @@ async def message_details(request: Request, state: State) -> DetailsResponse:
             for row in rows
         ],
     )
+
+
+# -- numbers --------------------------------------------------------------------------------
+
+
+class ProvisionRequest(Strict):
+    Country: str = Field(default="US", min_length=2, max_length=2)
+    AreaCode: str | None = Field(default=None, max_length=3)
+    MessagingEnabled: bool = Field(default=True, description="Only messaging numbers exist here")
+
+
+class ProvisionResponse(BaseModel):
+    NumberId: str
+    PhoneNumber: str
+    Country: str | None
+    MessagingEnabled: bool
+    Status: str
+    CreatedOn: str
+
+
+@router.post(
+    "/v1.0/numbers/provision",
+    response_model=ProvisionResponse,
+    responses=_ERRORS,
+    summary="Provision a phone number",
+    openapi_extra=json_body_docs(ProvisionRequest),
+)
+async def provision_number(request: Request, state: State) -> ProvisionResponse:
+    """A free simulator number of ``Country`` (``AreaCode`` for US and CA) added to the
+    sender pool, ready to be the ``From`` of ``POST /v1.0/message/outbound``. A body may be
+    omitted (a US number)."""
+    project, claims = await project_for_token(state, NAME, bearer_token(request))
+    _check_scope(claims, request)
+    raw = await request.body()
+    body = (
+        await parse_json(request, ProvisionRequest, case_insensitive=True)
+        if raw.strip()
+        else ProvisionRequest()
+    )
+    if not body.MessagingEnabled:
+        raise invalid([FieldError("MessagingEnabled", "agentsms numbers are messaging numbers")])
+    try:
+        async with state.db.write() as conn:
+            row = await numbers.provision_simulator_number(
+                conn, project.id, country=body.Country.upper(), area_code=body.AreaCode
+            )
+    except ValidationFailed as error:
+        raise _renamed_provision(error) from None
+    return ProvisionResponse(
+        NumberId=row["id"],
+        PhoneNumber=row["number"],
+        Country=row["country"],
+        MessagingEnabled=True,
+        Status="Active",
+        CreatedOn=_stamp(row["created_at"]) or "",
+    )
+
+
+def _renamed_provision(error: ValidationFailed) -> ValidationFailed:
+    names = {"country": "Country", "area_code": "AreaCode"}
+    return invalid([FieldError(names.get(e.field, e.field), e.message) for e in error.errors])
 
 
 VENDOR = Vendor(NAME, router, render_error, case_insensitive_paths=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.repositories import Row, many, one
@@ -43,6 +43,26 @@ async def numbers_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str,
         return {}
     rows = many((await conn.execute(select(numbers).where(numbers.c.id.in_(wanted)))).mappings())
     return {row["id"]: row for row in rows}
+
+
+async def update_number(
+    conn: AsyncConnection, project_id: str, number_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(numbers)
+        .where(numbers.c.project_id == project_id, numbers.c.id == number_id)
+        .values(**values)
+    )
+
+
+async def numbers_in(conn: AsyncConnection, project_id: str, e164s: Sequence[str]) -> set[str]:
+    """Which of ``e164s`` the project's pool already has."""
+    if not e164s:
+        return set()
+    query = select(numbers.c.number).where(
+        numbers.c.project_id == project_id, numbers.c.number.in_(list(e164s))
+    )
+    return {row[0] for row in (await conn.execute(query)).all()}
 
 
 async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.numeric import INT32_MAX, whole_number
@@ -46,6 +46,12 @@ async def list_personas(conn: AsyncConnection, project_id: str) -> Sequence[Row]
 
 async def update_persona(conn: AsyncConnection, persona_id: str, values: dict[str, Any]) -> None:
     await conn.execute(update(personas).where(personas.c.id == persona_id).values(**values))
+
+
+async def delete_persona(conn: AsyncConnection, persona_id: str) -> None:
+    """The persona and its versions."""
+    await conn.execute(delete(persona_versions).where(persona_versions.c.persona_id == persona_id))
+    await conn.execute(delete(personas).where(personas.c.id == persona_id))
 
 
 async def insert_version(conn: AsyncConnection, table: Table, row: dict[str, Any]) -> None:

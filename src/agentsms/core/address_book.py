@@ -1,0 +1,107 @@
+"""A project's address book: people by phone number, with a name, an email and notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from agentsms.core.errors import Conflict, NotFound, invalid
+from agentsms.core.phone import parse_phone_field
+from agentsms.ids import new_id
+from agentsms.store.repositories import Row
+from agentsms.store.repositories import contacts as repo
+from agentsms.store.types import utcnow
+
+MAX_NAME = 200
+MAX_EMAIL = 320
+MAX_NOTES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInput:
+    """A contact's fields; ``None`` leaves a field as it is on update."""
+
+    phone_number: str | None = None
+    name: str | None = None
+    email: str | None = None
+    notes: str | None = None
+
+
+def _check(spec: ContactInput) -> None:
+    if spec.name is not None and not (0 < len(spec.name.strip()) <= MAX_NAME):
+        raise invalid("name", f"must be 1 to {MAX_NAME} characters")
+    if spec.email is not None and (len(spec.email) > MAX_EMAIL or "@" not in spec.email):
+        raise invalid("email", "must be an email address")
+    if spec.notes is not None and len(spec.notes) > MAX_NOTES:
+        raise invalid("notes", f"at most {MAX_NOTES} characters")
+
+
+async def _unused(conn: AsyncConnection, project_id: str, e164: str, own_id: str | None) -> None:
+    existing = await repo.find_by_number(conn, project_id, e164)
+    if existing is not None and existing["id"] != own_id:
+        raise Conflict(f"{e164} is already contact {existing['id']}", code="contact_exists")
+
+
+async def create_contact(conn: AsyncConnection, project_id: str, spec: ContactInput) -> Row:
+    if spec.phone_number is None:
+        raise invalid("phone_number", "is required")
+    if spec.name is None:
+        raise invalid("name", "is required")
+    phone = parse_phone_field(spec.phone_number, "phone_number")
+    _check(spec)
+    await _unused(conn, project_id, phone.e164, None)
+    now = utcnow()
+    row = {
+        "id": new_id("ct"),
+        "project_id": project_id,
+        "phone_number": phone.e164,
+        "name": spec.name.strip(),
+        "email": spec.email,
+        "notes": spec.notes,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await repo.insert_contact(conn, row)
+    return row
+
+
+async def get_contact(conn: AsyncConnection, project_id: str, contact_id: str) -> Row:
+    row = await repo.get_contact(conn, project_id, contact_id)
+    if row is None:
+        raise NotFound(f"contact {contact_id} not found")
+    return row
+
+
+async def list_contacts(
+    conn: AsyncConnection, project_id: str, *, search: str | None, limit: int, offset: int
+) -> tuple[Sequence[Row], int]:
+    """A page of contacts whose name, number or email contains ``search``, and the total."""
+    rows = await repo.list_contacts(conn, project_id, search, limit, offset)
+    return rows, await repo.count_contacts(conn, project_id, search)
+
+
+async def update_contact(
+    conn: AsyncConnection, project_id: str, contact_id: str, spec: ContactInput
+) -> Row:
+    row = await get_contact(conn, project_id, contact_id)
+    _check(spec)
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if spec.phone_number is not None:
+        phone = parse_phone_field(spec.phone_number, "phone_number")
+        await _unused(conn, project_id, phone.e164, row["id"])
+        values["phone_number"] = phone.e164
+    if spec.name is not None:
+        values["name"] = spec.name.strip()
+    if spec.email is not None:
+        values["email"] = spec.email
+    if spec.notes is not None:
+        values["notes"] = spec.notes
+    await repo.update_contact(conn, row["id"], values)
+    return await get_contact(conn, project_id, contact_id)
+
+
+async def delete_contact(conn: AsyncConnection, project_id: str, contact_id: str) -> None:
+    if not await repo.delete_contact(conn, project_id, contact_id):
+        raise NotFound(f"contact {contact_id} not found")
