@@ -79,6 +79,7 @@ async def create_persona(
 
 @router.get("/personas", response_model=schemas.PersonaList)
 async def list_personas(project: CurrentProject, state: State) -> schemas.PersonaList:
+    """The project's personas with every version, the production one marked."""
     async with state.db.read() as conn:
         rows = await service.list_personas(conn, project.id)
         data = [_persona(r, await service.persona_versions_of(conn, r["id"])) for r in rows]
@@ -103,6 +104,10 @@ async def get_persona(persona_id: str, project: CurrentProject, state: State) ->
 async def add_persona_version(
     persona_id: str, body: schemas.PersonaVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
+    """Add a draft version: an agent config (``agent``) or a stored pathway (``pathway_id``).
+    Production keeps its version until this one is published. Returns the persona; an invalid agent
+    or pathway is ``422`` naming the field.
+    """
     async with state.db.write() as conn:
         await service.add_persona_version(
             conn,
@@ -124,6 +129,9 @@ async def add_persona_version(
 async def publish_persona(
     persona_id: str, version: int, project: CurrentProject, state: State
 ) -> schemas.Persona:
+    """Make ``version`` the persona's production version. Returns the persona; ``404`` for an
+    unknown persona or version.
+    """
     async with state.db.write() as conn:
         row = await service.publish(conn, project.id, persona_id, version)
         return _persona(row, await service.persona_versions_of(conn, row["id"]))
@@ -147,6 +155,7 @@ async def create_pathway(
 
 @router.get("/pathways", response_model=schemas.PathwayList)
 async def list_pathways(project: CurrentProject, state: State) -> schemas.PathwayList:
+    """The project's stored pathways with their versions."""
     async with state.db.read() as conn:
         rows = await service.list_pathways(conn, project.id)
         data = [_pathway(r, await service.pathway_versions_of(conn, r["id"])) for r in rows]
@@ -155,6 +164,7 @@ async def list_pathways(project: CurrentProject, state: State) -> schemas.Pathwa
 
 @router.get("/pathways/{pathway_id}", response_model=schemas.Pathway, responses=_PROBLEMS)
 async def get_pathway(pathway_id: str, project: CurrentProject, state: State) -> schemas.Pathway:
+    """A stored pathway with every version of its document. ``404`` when it is not in this project."""
     async with state.db.read() as conn:
         row = await service.get_pathway(conn, project.id, pathway_id)
         return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
@@ -169,6 +179,10 @@ async def get_pathway(pathway_id: str, project: CurrentProject, state: State) ->
 async def add_pathway_version(
     pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
+    """Store a new version of the pathway's document (JSON or YAML), checked like a new pathway.
+    Returns the pathway; an invalid document is ``422`` ``INVALID_PATHWAY`` naming each node at
+    fault.
+    """
     async with state.db.write() as conn:
         await service.add_pathway_version(
             conn,
@@ -195,6 +209,7 @@ async def create_disposition(
 
 @router.get("/dispositions", response_model=schemas.DispositionList)
 async def list_dispositions(project: CurrentProject, state: State) -> schemas.DispositionList:
+    """The outcomes a conversation of this project can end with."""
     async with state.db.read() as conn:
         rows = await service.list_dispositions(conn, project.id)
     return schemas.DispositionList(
@@ -232,6 +247,7 @@ async def create_extraction_schema(
 async def list_extraction_schemas(
     project: CurrentProject, state: State
 ) -> schemas.ExtractionSchemaList:
+    """The JSON schemas of what agents pull out of conversations."""
     async with state.db.read() as conn:
         rows = await service.list_extraction_schemas(conn, project.id)
     return schemas.ExtractionSchemaList(data=[_schema(r) for r in rows])

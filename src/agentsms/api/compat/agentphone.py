@@ -557,6 +557,9 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     summary="Get Conversation",
 )
 async def get_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
+    """An AgentPhone conversation with its recent messages, in AgentPhone's shape. Errors use
+    AgentPhone's error body.
+    """
     project = await _project(request, state)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
@@ -695,6 +698,7 @@ async def _replace_webhook(
 
 @router.get("/v1/webhooks", response_model=Webhook, responses=_ERRORS, summary="Get Webhook")
 async def get_webhook(request: Request, state: State) -> Webhook:
+    """The project's AgentPhone webhook (where inbound texts go), in AgentPhone's shape."""
     project = await _project(request, state)
     async with state.db.read() as conn:
         rows = await _current_webhooks(conn, project.id)
@@ -707,6 +711,7 @@ async def get_webhook(request: Request, state: State) -> Webhook:
     "/v1/webhooks", response_model=DeletedWebhook, responses=_ERRORS, summary="Delete Webhook"
 )
 async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
+    """Remove the project's AgentPhone webhook; inbound texts are no longer posted to it."""
     project = await _project(request, state)
     async with state.db.write() as conn:
         rows = await _current_webhooks(conn, project.id)
