@@ -75,6 +75,15 @@ async def test_every_operation_has_a_summary_and_a_description(schema: dict[str,
         if not str(operation.get(field, "")).strip()
     ]
     assert missing == []
+    # FastAPI's fallback summary is the function name in title case ("List Personas").
+    generated = [
+        f"{method} {path}: {operation['summary']}"
+        for (method, path), operation in found
+        if not path.startswith("/compat/")  # vendor operation names, as the vendors title them
+        and operation["summary"] == operation["summary"].title()
+        and operation["operationId"].startswith(operation["summary"].lower().replace(" ", "_"))
+    ]
+    assert generated == []
 
 
 async def test_every_json_body_has_hand_written_examples(schema: dict[str, Any]) -> None:
@@ -118,7 +127,7 @@ async def test_every_operation_documents_its_problems(schema: dict[str, Any]) ->
             assert re.search(r"- `\w+`: ", response["description"]), response
     assert undocumented == []
     send = dict(operations(schema))[("POST", "/v1/messages")]["responses"]
-    assert "`idempotency_key_reused`" in send["409"]["description"]
+    assert "`idempotency_key_in_flight`" in send["409"]["description"]
     assert "`spend_cap_reached`" in send["429"]["description"]
     assert "`unauthorized`" in send["401"]["description"]
 
@@ -192,3 +201,46 @@ async def test_native_examples_are_accepted_by_the_api(
         for name, example in examples.items():
             response = await gateway.client.request(method, url, json=example["value"])
             assert 200 <= response.status_code < 300, f"{method} {path} {name}: {response.text}"
+
+
+async def test_the_codes_the_api_answers_with_are_documented(
+    gateway: Gateway, schema: dict[str, Any]
+) -> None:
+    """Real error answers: each one's code is listed under its status for its operation."""
+    client = gateway.client
+    documented = dict(operations(schema))
+
+    async def check(method: str, path: str, url: str, **kwargs: Any) -> None:
+        response = await client.request(method, url, **kwargs)
+        assert response.status_code >= 400, response.text
+        problem = response.json()
+        described = documented[(method, path)]["responses"][str(response.status_code)]
+        assert f"`{problem['code']}`" in described["description"], (method, path, problem)
+
+    sent = await client.post("/v1/messages", json={"to": "+14155550178", "body": "hi"})
+    message_id = sent.json()["id"]
+    await check("GET", "/v1/messages/{message_id}", "/v1/messages/msg_missing")
+    await check("POST", "/v1/messages", "/v1/messages", json={"body": "no recipient"})
+    await check(
+        "POST", "/v1/messages", "/v1/messages", json={"to": "+1"}, headers={"Idempotency-Key": ""}
+    )
+    await client.post(
+        "/v1/messages", json={"to": "+14155550178", "body": "a"}, headers={"Idempotency-Key": "k1"}
+    )
+    await check(
+        "POST",
+        "/v1/messages",
+        "/v1/messages",
+        json={"to": "+14155550178", "body": "b"},
+        headers={"Idempotency-Key": "k1"},
+    )
+    await client.post(f"/v1/messages/{message_id}/cancel")
+    await check("POST", "/v1/messages/{message_id}/cancel", f"/v1/messages/{message_id}/cancel")
+    await check("POST", "/v1/numbers", "/v1/numbers", json={"number": "+14155550100"})
+    template = {"name": "t", "key": "welcome", "body": "Hi"}
+    await client.post("/v1/templates", json=template)
+    await check("POST", "/v1/templates", "/v1/templates", json=template)
+    await check(
+        "POST", "/v1/webhook-endpoints", "/v1/webhook-endpoints", json={"url": "http://127.0.0.1/x"}
+    )
+    await check("GET", "/v1/messages", "/v1/messages", headers={"Authorization": "Bearer nope"})

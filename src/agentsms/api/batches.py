@@ -113,7 +113,9 @@ async def get_batch(batch_id: str, project: CurrentProject, state: State) -> sch
     return render.batch(row, counts)
 
 
-@router.get("/{batch_id}/messages", response_model=schemas.MessagePage)
+@router.get(
+    "/{batch_id}/messages", response_model=schemas.MessagePage, summary="A batch's messages"
+)
 async def batch_messages(
     batch_id: str,
     project: CurrentProject,

@@ -344,7 +344,7 @@ MEANINGS: dict[str, str] = {
 }
 
 _IDEMPOTENT_SEND = (
-    (409, "idempotency_key_reused"),
+    (422, "idempotency_key_reused"),
     (409, "idempotency_key_in_flight"),
     (422, "invalid_idempotency_key"),
     (422, "unsafe_url"),

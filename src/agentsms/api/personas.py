@@ -59,7 +59,13 @@ def _pathway(row: Row, versions: Sequence[Row]) -> schemas.Pathway:
     )
 
 
-@router.post("/personas", status_code=201, response_model=schemas.Persona, responses=_PROBLEMS)
+@router.post(
+    "/personas",
+    status_code=201,
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Create a persona (an agent, versioned)",
+)
 async def create_persona(
     body: schemas.PersonaCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
@@ -77,7 +83,7 @@ async def create_persona(
     return _persona(row, [version])
 
 
-@router.get("/personas", response_model=schemas.PersonaList)
+@router.get("/personas", response_model=schemas.PersonaList, summary="List personas")
 async def list_personas(project: CurrentProject, state: State) -> schemas.PersonaList:
     """The project's personas with every version, the production one marked."""
     async with state.db.read() as conn:
@@ -86,7 +92,12 @@ async def list_personas(project: CurrentProject, state: State) -> schemas.Person
     return schemas.PersonaList(data=data)
 
 
-@router.get("/personas/{persona_id}", response_model=schemas.Persona, responses=_PROBLEMS)
+@router.get(
+    "/personas/{persona_id}",
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Get a persona with its versions",
+)
 async def get_persona(persona_id: str, project: CurrentProject, state: State) -> schemas.Persona:
     """By id or numeric alias."""
     async with state.db.read() as conn:
@@ -137,7 +148,13 @@ async def publish_persona(
         return _persona(row, await service.persona_versions_of(conn, row["id"]))
 
 
-@router.post("/pathways", status_code=201, response_model=schemas.Pathway, responses=_PROBLEMS)
+@router.post(
+    "/pathways",
+    status_code=201,
+    response_model=schemas.Pathway,
+    responses=_PROBLEMS,
+    summary="Store a pathway (a flow agent's graph)",
+)
 async def create_pathway(
     body: schemas.PathwayCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
@@ -153,7 +170,7 @@ async def create_pathway(
     return _pathway(row, [version])
 
 
-@router.get("/pathways", response_model=schemas.PathwayList)
+@router.get("/pathways", response_model=schemas.PathwayList, summary="List pathways")
 async def list_pathways(project: CurrentProject, state: State) -> schemas.PathwayList:
     """The project's stored pathways with their versions."""
     async with state.db.read() as conn:
@@ -162,9 +179,17 @@ async def list_pathways(project: CurrentProject, state: State) -> schemas.Pathwa
     return schemas.PathwayList(data=data)
 
 
-@router.get("/pathways/{pathway_id}", response_model=schemas.Pathway, responses=_PROBLEMS)
+@router.get(
+    "/pathways/{pathway_id}",
+    response_model=schemas.Pathway,
+    responses=_PROBLEMS,
+    summary="Get a pathway with its versions",
+)
 async def get_pathway(pathway_id: str, project: CurrentProject, state: State) -> schemas.Pathway:
-    """A stored pathway with every version of its document. ``404`` when it is not in this project."""
+    """A stored pathway with every version of its document.
+
+    ``404`` when it is not in this project.
+    """
     async with state.db.read() as conn:
         row = await service.get_pathway(conn, project.id, pathway_id)
         return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
@@ -175,6 +200,7 @@ async def get_pathway(pathway_id: str, project: CurrentProject, state: State) ->
     status_code=201,
     response_model=schemas.Pathway,
     responses=_PROBLEMS,
+    summary="Add a version of a pathway's document",
 )
 async def add_pathway_version(
     pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
@@ -196,7 +222,11 @@ async def add_pathway_version(
 
 
 @router.post(
-    "/dispositions", status_code=201, response_model=schemas.Disposition, responses=_PROBLEMS
+    "/dispositions",
+    status_code=201,
+    response_model=schemas.Disposition,
+    responses=_PROBLEMS,
+    summary="Add a disposition (an outcome a conversation ends with)",
 )
 async def create_disposition(
     body: schemas.DispositionCreate, project: CurrentProject, state: State
@@ -207,7 +237,7 @@ async def create_disposition(
     return schemas.Disposition(**row)
 
 
-@router.get("/dispositions", response_model=schemas.DispositionList)
+@router.get("/dispositions", response_model=schemas.DispositionList, summary="List dispositions")
 async def list_dispositions(project: CurrentProject, state: State) -> schemas.DispositionList:
     """The outcomes a conversation of this project can end with."""
     async with state.db.read() as conn:
@@ -233,6 +263,7 @@ def _schema(row: Row) -> schemas.ExtractionSchema:
     status_code=201,
     response_model=schemas.ExtractionSchema,
     responses=_PROBLEMS,
+    summary="Add an extraction schema (what agents pull out of a conversation)",
 )
 async def create_extraction_schema(
     body: schemas.ExtractionSchemaCreate, project: CurrentProject, state: State
@@ -243,7 +274,11 @@ async def create_extraction_schema(
     return _schema(row)
 
 
-@router.get("/extraction-schemas", response_model=schemas.ExtractionSchemaList)
+@router.get(
+    "/extraction-schemas",
+    response_model=schemas.ExtractionSchemaList,
+    summary="List extraction schemas",
+)
 async def list_extraction_schemas(
     project: CurrentProject, state: State
 ) -> schemas.ExtractionSchemaList:
