@@ -227,7 +227,7 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
             },
         ),
     },
-    # Vendor-compatible surfaces: the vendors' own documentation examples.
+    # Vendor-compatible surfaces: after the vendors' own documentation examples.
     ("POST", "/compat/telegent/v1.0/oauth2/tokens"): {
         "token": _example(
             "Exchange the project id and an API key",
@@ -254,7 +254,7 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
                 "user_number": "+14155551234",
                 "agent_number": "+14155550100",
                 "agent_message": "Hi! This is a reminder of your appointment tomorrow.",
-                "content_variables": {"1": "John", "2": "Smith", "3": "Premium Plan"},
+                "metadata": {"campaign": "reminders"},
             },
         ),
     },
@@ -303,12 +303,12 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
     ("POST", "/compat/vida/api/v2/agent/outboundSms"): {
         "single": _example(
             "Single target, backwards compatible",
-            {"target": "+15551234567", "content": "Hi, quick reminder for tomorrow at 10am."},
+            {"target": "+14155550126", "content": "Hi, quick reminder for tomorrow at 10am."},
         ),
         "targets": _example(
             "Multiple targets with shared content",
             {
-                "targets": ["+15551230001", "+15551230002"],
+                "targets": ["+14155550127", "+14155550128"],
                 "content": "Thanks for signing up. Reply YES to confirm.",
             },
         ),
