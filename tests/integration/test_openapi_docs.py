@@ -107,6 +107,18 @@ async def test_every_json_body_has_hand_written_examples(schema: dict[str, Any])
     assert generated == []
 
 
+async def test_every_path_and_header_parameter_has_an_example(schema: dict[str, Any]) -> None:
+    missing = [
+        f"{method} {path}: {parameter['name']}"
+        for (method, path), operation in operations(schema)
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] in ("path", "header") and parameter.get("example") in (None, "string")
+    ]
+    assert missing == []
+    listing = dict(operations(schema))[("GET", "/v1/messages")]["parameters"]
+    assert {p["name"]: p.get("example") for p in listing}["to"] == openapi_docs.PERSON
+
+
 async def test_every_operation_documents_its_problems(schema: dict[str, Any]) -> None:
     undocumented = []
     for key, operation in operations(schema):

@@ -315,6 +315,37 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
     },
 }
 
+ULID = "01JH8Z3K4W5X6Y7Z8A9B0C1D2E"
+
+PARAMETER_EXAMPLES: dict[tuple[str, str], Any] = {
+    ("path", "message_id"): f"msg_{ULID}",
+    ("path", "task_id"): f"msg_{ULID}",
+    ("path", "batch_id"): f"batch_{ULID}",
+    ("path", "number_id"): f"num_{ULID}",
+    ("path", "key_id"): f"key_{ULID}",
+    ("path", "account_id"): f"acct_{ULID}",
+    ("path", "endpoint_id"): f"whe_{ULID}",
+    ("path", "delivery_id"): f"whd_{ULID}",
+    ("path", "conversation_id"): f"conv_{ULID}",
+    ("path", "persona_id"): f"persona_{ULID}",
+    ("path", "pathway_id"): f"pw_{ULID}",
+    ("path", "template_id"): "appointment-reminder",
+    ("path", "version"): 2,
+    ("path", "number"): PERSON,
+    ("header", "Idempotency-Key"): "order-1042-confirmation",
+    ("header", "Last-Event-ID"): "1042",
+    ("query", "after"): 1042,
+    ("query", "cursor"): f"msg_{ULID}",
+    ("query", "limit"): 50,
+    ("query", "to"): PERSON,
+    ("query", "from"): OUR_NUMBER,
+    ("query", "user_number"): PERSON,
+    ("query", "agent_number"): OUR_NUMBER,
+    ("query", "created_after"): "2030-01-15T00:00:00Z",
+    ("query", "created_before"): "2030-01-16T00:00:00Z",
+}
+"""Example values of path, header and query parameters, by where they are and their name."""
+
 MEANINGS: dict[str, str] = {
     "unauthorized": "no API key, or one that is unknown or revoked",
     "rate_limited": "too many requests (the project's rate, or failed key checks); see Retry-After",
@@ -435,6 +466,10 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body is not None and key in EXAMPLES:
                 body["examples"] = EXAMPLES[key]
+            for parameter in operation.get("parameters", []):
+                example = PARAMETER_EXAMPLES.get((parameter["in"], parameter["name"]))
+                if example is not None:
+                    parameter.setdefault("example", example)
             if not path.startswith("/compat/"):
                 shared = _shared_problems(path, operation)
                 _document_problems(operation, [*shared, *PROBLEMS.get(key, ())])
