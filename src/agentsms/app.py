@@ -23,6 +23,7 @@ from agentsms.api import (
     media,
     messages,
     numbers,
+    openapi_docs,
     optouts,
     pathway_templates,
     personas,
@@ -101,6 +102,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi_docs.install(app)
     mcp = mcp_http.install(app)
     for module in (
         messages,

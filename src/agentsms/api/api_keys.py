@@ -21,6 +21,9 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 async def create_api_key(
     body: schemas.ApiKeyCreate, project: CurrentProject, state: State
 ) -> schemas.ApiKeyCreated:
+    """Create a named API key for this project. The secret is in this answer only (it is stored
+    hashed); list calls show its prefix.
+    """
     async with state.db.write() as conn:
         row, key = await service.create_api_key(conn, project.id, body.name)
     return schemas.ApiKeyCreated(**render.api_key(row).model_dump(), key=key)
@@ -28,6 +31,9 @@ async def create_api_key(
 
 @router.get("", response_model=schemas.ApiKeyList, summary="The project's API keys")
 async def list_api_keys(project: CurrentProject, state: State) -> schemas.ApiKeyList:
+    """The project's API keys: name, prefix (the first 8 characters), creation and revocation time.
+    Secrets are never shown.
+    """
     async with state.db.read() as conn:
         rows = await service.list_api_keys(conn, project.id)
     return schemas.ApiKeyList(data=[render.api_key(row) for row in rows])
@@ -40,6 +46,9 @@ async def list_api_keys(project: CurrentProject, state: State) -> schemas.ApiKey
     summary="Revoke an API key (at once in this process; within seconds in others)",
 )
 async def revoke_api_key(key_id: str, project: CurrentProject, state: State) -> Response:
+    """Revoke a key: it stops working at once in this process and within seconds in others. ``409``
+    ``last_api_key`` for the project's last active key; ``404`` for a key of another project.
+    """
     async with state.db.write() as conn:
         await service.revoke_api_key(conn, project.id, key_id)
     state.key_cache.clear()

@@ -105,12 +105,17 @@ async def create_batch(
 
 @router.get("/{batch_id}", response_model=schemas.Batch, summary="A batch and its progress")
 async def get_batch(batch_id: str, project: CurrentProject, state: State) -> schemas.Batch:
+    """The batch with a count of its messages per status, so progress reads at a glance. ``404``
+    when it is not in this project.
+    """
     async with state.db.read() as conn:
         row, counts = await service.get_batch(conn, project.id, batch_id)
     return render.batch(row, counts)
 
 
-@router.get("/{batch_id}/messages", response_model=schemas.MessagePage)
+@router.get(
+    "/{batch_id}/messages", response_model=schemas.MessagePage, summary="A batch's messages"
+)
 async def batch_messages(
     batch_id: str,
     project: CurrentProject,
@@ -119,6 +124,9 @@ async def batch_messages(
     cursor: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> schemas.MessagePage:
+    """The batch's messages, newest first, optionally of one status; cursor pagination as in ``GET
+    /v1/messages``. ``404`` when the batch is not in this project.
+    """
     where = MessageFilter(project_id=project.id, batch_id=batch_id, status=status, before_id=cursor)
     async with state.db.read() as conn:
         await service.get_batch(conn, project.id, batch_id)

@@ -86,6 +86,9 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: str, project: CurrentProject, state: State
 ) -> schemas.Conversation:
+    """The conversation (person, our number, status, agent state, metadata, outcome) with its
+    messages, oldest first. ``404`` when it is not in this project.
+    """
     async with state.db.read() as conn:
         row = await service.get(conn, project.id, conversation_id)
         messages = await service.messages_of(conn, conversation_id)
@@ -105,6 +108,10 @@ async def send_in_conversation(
     project: CurrentProject,
     state: State,
 ) -> schemas.Message:
+    """A human answers within the conversation: the text goes to the person from the conversation's
+    number, and the agent is paused until resumed. ``202`` with the message; ``409``
+    ``conversation_not_active`` once the conversation has ended.
+    """
     async with state.db.write() as conn:
         row = await agent_turns.human_message(
             conn,
@@ -147,6 +154,9 @@ async def update_conversation(
     project: CurrentProject,
     state: State,
 ) -> schemas.Conversation:
+    """Merge keys into the conversation's metadata or replace the context its agent reads. Returns
+    the conversation.
+    """
     settings = body.model_dump(exclude_unset=True, exclude={"metadata"})
     async with state.db.write() as conn:
         row = await service.update(
@@ -167,6 +177,10 @@ async def control_agent(
     project: CurrentProject,
     state: State,
 ) -> schemas.Conversation:
+    """Pause the agent (a human answers) or resume it; resuming lets the agent answer the person's
+    last text if it is still unanswered. ``422`` ``conversation_not_active`` for an ended
+    conversation.
+    """
     async with state.db.write() as conn:
         row = await service.set_agent_paused(conn, project.id, conversation_id, body.paused)
     return conversation(row)

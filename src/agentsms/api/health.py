@@ -18,11 +18,18 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", summary="The process is alive")
 async def healthz() -> dict[str, str]:
+    """Liveness: ``200`` ``{"status": "ok"}`` while the process serves requests. Needs no API key
+    and touches no database.
+    """
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="The database is reachable and its schema current")
 async def readyz(state: State) -> Response:
+    """Readiness: ``200`` when the database answers and its schema is at the newest migration, else
+    ``503`` with the reason (the database error, or the current and head revisions). Needs no API
+    key.
+    """
     try:
         async with state.db.read() as conn:
             await conn.execute(text("SELECT 1"))
@@ -40,6 +47,9 @@ async def readyz(state: State) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(state: State) -> Response:
+    """Prometheus metrics in the text exposition format: requests, latencies, messages per status,
+    job queue depth, event-loop lag. Needs no API key.
+    """
     async with state.db.read() as conn:
         by_status = await messages_repo.status_counts(conn)
         depth = await queue.depth(conn)

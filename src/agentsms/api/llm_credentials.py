@@ -19,6 +19,9 @@ def _out(status: service.KeyStatus) -> schemas.LlmCredentials:
 
 @router.get("", response_model=schemas.LlmCredentials, summary="Whether an LLM key is stored")
 async def get_llm_credentials(project: CurrentProject, state: State) -> schemas.LlmCredentials:
+    """Whether the project stored an LLM API key (and its last four characters); the key itself is
+    never returned.
+    """
     async with state.db.read() as conn:
         return _out(await service.key_status(conn, project.id))
 
@@ -35,5 +38,6 @@ async def put_llm_credentials(
 
 @router.delete("", response_model=schemas.LlmCredentials, summary="Forget the project's LLM key")
 async def delete_llm_credentials(project: CurrentProject, state: State) -> schemas.LlmCredentials:
+    """Forget the project's LLM key; its LLM personas fall back to the operator's key, if any."""
     async with state.db.write() as conn:
         return _out(await service.remove_key(conn, project.id))

@@ -100,6 +100,9 @@ async def create_message(
 
 @router.get("/{message_id}", response_model=schemas.Message, summary="Get a message")
 async def get_message(message_id: str, project: CurrentProject, state: State) -> schemas.Message:
+    """The message: status, sender, segments, price, timestamps and the last carrier error. ``404``
+    when it is not in this project.
+    """
     async with state.db.read() as conn:
         return render.message(await service.get_message(conn, project.id, message_id))
 
@@ -112,6 +115,9 @@ async def get_message(message_id: str, project: CurrentProject, state: State) ->
 async def message_events(
     message_id: str, project: CurrentProject, state: State
 ) -> list[schemas.MessageEvent]:
+    """Every status change of the message (queued, sent, delivered, failed ...) with its time and
+    carrier detail, oldest first. ``404`` when it is not in this project.
+    """
     async with state.db.read() as conn:
         return [render.event(row) for row in await service.timeline(conn, project.id, message_id)]
 
@@ -131,6 +137,10 @@ async def list_messages(
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> schemas.MessagePage:
+    """The project's messages, newest first, filtered by status, ``to``, ``from``, batch,
+    conversation and creation time. A page holds up to ``limit``; pass ``next_cursor`` as
+    ``cursor`` for the next one. A phone number that cannot be read is ``422``.
+    """
     where = MessageFilter(
         project_id=project.id,
         status=status,
@@ -163,6 +173,9 @@ def e164_filter(value: str | None, field: str) -> str | None:
     summary="Cancel a scheduled or queued message",
 )
 async def cancel_message(message_id: str, project: CurrentProject, state: State) -> schemas.Message:
+    """Cancel a message that is still scheduled or queued; it is never sent. Returns the message,
+    now ``canceled``. ``409`` ``not_cancelable`` once it was handed to the carrier.
+    """
     async with state.db.write() as conn:
         return render.message(await service.cancel_message(conn, project.id, message_id))
 
@@ -191,6 +204,9 @@ async def react(
 async def list_reactions(
     message_id: str, project: CurrentProject, state: State
 ) -> schemas.ReactionList:
+    """The tapbacks on the message, oldest first. ``404`` when it is not in
+    this project.
+    """
     async with state.db.read() as conn:
         rows = await reactions.reactions_of(conn, project.id, message_id)
     return schemas.ReactionList(data=[render.reaction(row) for row in rows])

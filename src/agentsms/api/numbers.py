@@ -31,6 +31,10 @@ def _number(row: Mapping[str, Any], state: AppState) -> schemas.Number:
 async def add_number(
     body: schemas.NumberCreate, project: CurrentProject, state: State
 ) -> schemas.Number:
+    """Add a number to the project's sender pool: its provider (or carrier account), capabilities,
+    throughput and price per segment. Returns it with the webhook URL to give the carrier. ``409``
+    ``number_exists`` when it is already in the pool.
+    """
     spec = NumberInput(
         number=body.number,
         provider=body.provider,
@@ -48,6 +52,9 @@ async def add_number(
 
 @router.get("", response_model=schemas.NumberList, summary="List sender numbers")
 async def list_numbers(project: CurrentProject, state: State) -> schemas.NumberList:
+    """Every number in the project's sender pool, with its provider, capabilities, throughput and
+    price.
+    """
     async with state.db.read() as conn:
         rows = await service.list_numbers(conn, project.id)
     return schemas.NumberList(data=[_number(row, state) for row in rows])
@@ -55,12 +62,16 @@ async def list_numbers(project: CurrentProject, state: State) -> schemas.NumberL
 
 @router.get("/{number_id}", response_model=schemas.Number, summary="Get a sender number")
 async def get_number(number_id: str, project: CurrentProject, state: State) -> schemas.Number:
+    """One sender number. ``404`` when it is not in this project."""
     async with state.db.read() as conn:
         return _number(await service.get_number(conn, project.id, number_id), state)
 
 
 @router.delete("/{number_id}", status_code=204, summary="Remove a sender number")
 async def delete_number(number_id: str, project: CurrentProject, state: State) -> Response:
+    """Take the number out of the sender pool; later sends no longer use it. ``204`` on success,
+    ``404`` when it is not in this project.
+    """
     async with state.db.write() as conn:
         await service.delete_number(conn, project.id, number_id)
     return Response(status_code=204)

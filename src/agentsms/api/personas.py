@@ -60,7 +60,13 @@ def _pathway(row: Row, versions: Sequence[Row]) -> schemas.Pathway:
     )
 
 
-@router.post("/personas", status_code=201, response_model=schemas.Persona, responses=_PROBLEMS)
+@router.post(
+    "/personas",
+    status_code=201,
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Create a persona (an agent, versioned)",
+)
 async def create_persona(
     body: schemas.PersonaCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
@@ -82,15 +88,21 @@ async def create_persona(
     return _persona(row, [version])
 
 
-@router.get("/personas", response_model=schemas.PersonaList)
+@router.get("/personas", response_model=schemas.PersonaList, summary="List personas")
 async def list_personas(project: CurrentProject, state: State) -> schemas.PersonaList:
+    """The project's personas with every version, the production one marked."""
     async with state.db.read() as conn:
         rows = await service.list_personas(conn, project.id)
         data = [_persona(r, await service.persona_versions_of(conn, r["id"])) for r in rows]
     return schemas.PersonaList(data=data)
 
 
-@router.get("/personas/{persona_id}", response_model=schemas.Persona, responses=_PROBLEMS)
+@router.get(
+    "/personas/{persona_id}",
+    response_model=schemas.Persona,
+    responses=_PROBLEMS,
+    summary="Get a persona with its versions",
+)
 async def get_persona(persona_id: str, project: CurrentProject, state: State) -> schemas.Persona:
     """By id or numeric alias."""
     async with state.db.read() as conn:
@@ -108,6 +120,10 @@ async def get_persona(persona_id: str, project: CurrentProject, state: State) ->
 async def add_persona_version(
     persona_id: str, body: schemas.PersonaVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Persona:
+    """Add a draft version: an agent config (``agent``) or a stored pathway (``pathway_id``).
+    Production keeps its version until this one is published. Returns the persona; an invalid agent
+    or pathway is ``422`` naming the field.
+    """
     async with state.db.write() as conn:
         await service.add_persona_version(
             conn,
@@ -132,12 +148,21 @@ async def publish_persona(
     project: CurrentProject,
     state: State,
 ) -> schemas.Persona:
+    """Make ``version`` the persona's production version. Returns the persona; ``404`` for an
+    unknown persona or version.
+    """
     async with state.db.write() as conn:
         row = await service.publish(conn, project.id, persona_id, version)
         return _persona(row, await service.persona_versions_of(conn, row["id"]))
 
 
-@router.post("/pathways", status_code=201, response_model=schemas.Pathway, responses=_PROBLEMS)
+@router.post(
+    "/pathways",
+    status_code=201,
+    response_model=schemas.Pathway,
+    responses=_PROBLEMS,
+    summary="Store a pathway (a flow agent's graph)",
+)
 async def create_pathway(
     body: schemas.PathwayCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
@@ -153,16 +178,26 @@ async def create_pathway(
     return _pathway(row, [version])
 
 
-@router.get("/pathways", response_model=schemas.PathwayList)
+@router.get("/pathways", response_model=schemas.PathwayList, summary="List pathways")
 async def list_pathways(project: CurrentProject, state: State) -> schemas.PathwayList:
+    """The project's stored pathways with their versions."""
     async with state.db.read() as conn:
         rows = await service.list_pathways(conn, project.id)
         data = [_pathway(r, await service.pathway_versions_of(conn, r["id"])) for r in rows]
     return schemas.PathwayList(data=data)
 
 
-@router.get("/pathways/{pathway_id}", response_model=schemas.Pathway, responses=_PROBLEMS)
+@router.get(
+    "/pathways/{pathway_id}",
+    response_model=schemas.Pathway,
+    responses=_PROBLEMS,
+    summary="Get a pathway with its versions",
+)
 async def get_pathway(pathway_id: str, project: CurrentProject, state: State) -> schemas.Pathway:
+    """A stored pathway with every version of its document.
+
+    ``404`` when it is not in this project.
+    """
     async with state.db.read() as conn:
         row = await service.get_pathway(conn, project.id, pathway_id)
         return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
@@ -173,10 +208,15 @@ async def get_pathway(pathway_id: str, project: CurrentProject, state: State) ->
     status_code=201,
     response_model=schemas.Pathway,
     responses=_PROBLEMS,
+    summary="Add a version of a pathway's document",
 )
 async def add_pathway_version(
     pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
+    """Store a new version of the pathway's document (JSON or YAML), checked like a new pathway.
+    Returns the pathway; an invalid document is ``422`` ``INVALID_PATHWAY`` naming each node at
+    fault.
+    """
     async with state.db.write() as conn:
         await service.add_pathway_version(
             conn,
@@ -190,7 +230,11 @@ async def add_pathway_version(
 
 
 @router.post(
-    "/dispositions", status_code=201, response_model=schemas.Disposition, responses=_PROBLEMS
+    "/dispositions",
+    status_code=201,
+    response_model=schemas.Disposition,
+    responses=_PROBLEMS,
+    summary="Add a disposition (an outcome a conversation ends with)",
 )
 async def create_disposition(
     body: schemas.DispositionCreate, project: CurrentProject, state: State
@@ -201,8 +245,9 @@ async def create_disposition(
     return schemas.Disposition(**row)
 
 
-@router.get("/dispositions", response_model=schemas.DispositionList)
+@router.get("/dispositions", response_model=schemas.DispositionList, summary="List dispositions")
 async def list_dispositions(project: CurrentProject, state: State) -> schemas.DispositionList:
+    """The outcomes a conversation of this project can end with."""
     async with state.db.read() as conn:
         rows = await service.list_dispositions(conn, project.id)
     return schemas.DispositionList(
@@ -226,6 +271,7 @@ def _schema(row: Row) -> schemas.ExtractionSchema:
     status_code=201,
     response_model=schemas.ExtractionSchema,
     responses=_PROBLEMS,
+    summary="Add an extraction schema (what agents pull out of a conversation)",
 )
 async def create_extraction_schema(
     body: schemas.ExtractionSchemaCreate, project: CurrentProject, state: State
@@ -236,10 +282,15 @@ async def create_extraction_schema(
     return _schema(row)
 
 
-@router.get("/extraction-schemas", response_model=schemas.ExtractionSchemaList)
+@router.get(
+    "/extraction-schemas",
+    response_model=schemas.ExtractionSchemaList,
+    summary="List extraction schemas",
+)
 async def list_extraction_schemas(
     project: CurrentProject, state: State
 ) -> schemas.ExtractionSchemaList:
+    """The JSON schemas of what agents pull out of conversations."""
     async with state.db.read() as conn:
         rows = await service.list_extraction_schemas(conn, project.id)
     return schemas.ExtractionSchemaList(data=[_schema(r) for r in rows])

@@ -26,6 +26,9 @@ def _out(project: service.Project) -> schemas.Project:
 
 @router.get("", response_model=schemas.Project, summary="The calling key's project")
 async def get_project(project: CurrentProject) -> schemas.Project:
+    """The project the API key belongs to: its id (the ``AccountKey`` / ``X-TOKEN-ID`` of the
+    vendor-compatible surfaces), name and settings (secrets left out).
+    """
     return _out(project)
 
 
@@ -33,6 +36,10 @@ async def get_project(project: CurrentProject) -> schemas.Project:
 async def update_project(
     body: schemas.ProjectUpdate, project: CurrentProject, state: State
 ) -> schemas.Project:
+    """Rename the project or change its settings (``rate_limit_per_second``, ``daily_segment_cap``,
+    ``daily_spend_cap``, ...); settings not named keep their value. Returns the project; an unknown
+    or invalid setting is ``422``.
+    """
     changes = dict(body.settings)
     async with state.db.write() as conn:
         if "default_persona_id" in body.model_fields_set:

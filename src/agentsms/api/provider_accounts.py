@@ -37,6 +37,11 @@ def render(row: Mapping[str, Any], settings: Settings) -> schemas.ProviderAccoun
 async def create_account(
     body: schemas.ProviderAccountCreate, project: CurrentProject, state: State
 ) -> schemas.ProviderAccount:
+    """Store credentials at a carrier (Twilio, Telnyx, Vonage, Plivo or an SMPP SMSC). They are
+    checked with the carrier first and stored encrypted; the answer shows the callback URL to
+    configure at the carrier, never the secrets. ``422`` ``credentials_rejected`` when the carrier
+    refuses them, ``502`` ``carrier_unavailable`` when it cannot be asked.
+    """
     spec = AccountInput(
         provider=body.provider,
         name=body.name,
@@ -52,6 +57,7 @@ async def create_account(
 
 @router.get("", response_model=schemas.ProviderAccountList, summary="List carrier accounts")
 async def list_accounts(project: CurrentProject, state: State) -> schemas.ProviderAccountList:
+    """The project's carrier accounts, each with its callback URL; credentials are never shown."""
     async with state.db.read() as conn:
         rows = await service.list_accounts(conn, project.id)
     return schemas.ProviderAccountList(data=[render(row, state.settings) for row in rows])
@@ -61,6 +67,7 @@ async def list_accounts(project: CurrentProject, state: State) -> schemas.Provid
 async def get_account(
     account_id: str, project: CurrentProject, state: State
 ) -> schemas.ProviderAccount:
+    """One carrier account with its callback URL. ``404`` when it is not in this project."""
     async with state.db.read() as conn:
         row = await service.get_account(conn, project.id, account_id)
     return render(row, state.settings)
@@ -68,6 +75,9 @@ async def get_account(
 
 @router.delete("/{account_id}", status_code=204, summary="Remove an account no number uses")
 async def delete_account(account_id: str, project: CurrentProject, state: State) -> Response:
+    """Remove a carrier account and its credentials. ``409`` ``account_in_use`` while a number
+    still sends through it.
+    """
     async with state.db.write() as conn:
         await service.delete_account(conn, project.id, account_id)
     await state.providers.forget(account_id)

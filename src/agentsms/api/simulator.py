@@ -48,6 +48,10 @@ async def inject_inbound(
 async def inject_reaction(
     body: schemas.SimulatorReaction, project: CurrentProject, state: State
 ) -> schemas.Reaction:
+    """The simulated person behind one of our iMessage messages reacts to it (a tapback), as the
+    carrier would report it. Returns the reaction; ``404`` for an unknown message, ``422``
+    ``reactions_unsupported`` for a message not sent over iMessage.
+    """
     async with state.db.write() as conn:
         row = await reactions.receive(conn, project.id, body.message_id, body.reaction)
     return render.reaction(row)
@@ -109,6 +113,7 @@ async def put_person(
 
 @router.get("/people", summary="The scripted people")
 async def list_people(project: CurrentProject, state: State) -> dict[str, Any]:
+    """Every simulated person scripted in this project, with their remaining replies."""
     async with state.db.read() as conn:
         rows = await simulated_people.list_people(conn, project.id)
     return {"data": [_person(row) for row in rows]}
@@ -116,12 +121,18 @@ async def list_people(project: CurrentProject, state: State) -> dict[str, Any]:
 
 @router.get("/people/{number}", summary="A scripted person")
 async def get_person(number: str, project: CurrentProject, state: State) -> dict[str, Any]:
+    """The script of the simulated person at ``number``: replies still to come and their delay.
+    ``404`` when none is scripted there.
+    """
     async with state.db.read() as conn:
         return _person(await simulated_people.get_person(conn, project.id, number))
 
 
 @router.delete("/people/{number}", status_code=204, summary="Stop simulating a person")
 async def delete_person(number: str, project: CurrentProject, state: State) -> Response:
+    """Stop answering for the simulated person at ``number``. ``204``; ``404`` when none is
+    scripted there.
+    """
     async with state.db.write() as conn:
         await simulated_people.delete_person(conn, project.id, number)
     return Response(status_code=204)

@@ -51,6 +51,9 @@ async def list_templates(
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> schemas.TemplatePage:
+    """The project's templates, newest first, each with the ``{{variables}}`` it needs; cursor
+    pagination.
+    """
     async with state.db.read() as conn:
         rows = await service.list_templates(conn, project.id, before_id=cursor, limit=limit + 1)
     page = [template(row) for row in rows[:limit]]
@@ -66,6 +69,7 @@ async def get_template(template_id: str, project: CurrentProject, state: State) 
 
 @router.delete("/{template_id}", status_code=204, summary="Delete a template")
 async def delete_template(template_id: str, project: CurrentProject, state: State) -> Response:
+    """Delete a template by id or key. ``204``; ``404`` when unknown."""
     async with state.db.write() as conn:
         await service.delete_template(conn, project.id, template_id)
     return Response(status_code=204)

@@ -170,6 +170,10 @@ def _secret(row: Row) -> SigningSecret:
 async def create_endpoint(
     body: WebhookEndpointCreate, project: CurrentProject, state: State
 ) -> WebhookEndpoint:
+    """Subscribe a URL to event types (all when none are named). Each event is POSTed to it signed
+    (Standard Webhooks headers by default) and retried on failure. The signing secret is in this
+    answer only. ``422`` ``unsafe_url`` for a URL that is not https or points at a private address.
+    """
     spec = EndpointInput(
         url=body.url,
         event_types=body.event_types,
@@ -193,6 +197,9 @@ async def list_endpoints(
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> WebhookEndpointPage:
+    """The project's webhook endpoints with their subscriptions and state, newest first; secrets
+    are not shown.
+    """
     async with state.db.read() as conn:
         rows = await service.list_endpoints(
             conn, project.id, kind=kind, before_id=cursor, limit=limit + 1
@@ -203,6 +210,7 @@ async def list_endpoints(
 
 @router.get("/v1/webhook-event-types", response_model=EventTypes, summary="Every event type")
 async def event_types(project: CurrentProject) -> EventTypes:
+    """The names of every event type an endpoint can subscribe to."""
     return EventTypes(data=list(EVENT_TYPES))
 
 
@@ -212,6 +220,9 @@ async def event_types(project: CurrentProject) -> EventTypes:
     summary="The project secret that signs per-send webhook_url deliveries",
 )
 async def get_signing_secret(project: CurrentProject, state: State) -> SigningSecret:
+    """The project secret that signs deliveries to a send's own ``webhook_url`` (endpoints have
+    secrets of their own).
+    """
     async with state.db.write() as conn:
         return _secret(await service.project_secret(conn, project.id))
 
@@ -222,6 +233,9 @@ async def get_signing_secret(project: CurrentProject, state: State) -> SigningSe
     summary="Rotate the project signing secret (the old one signs too for 24 h)",
 )
 async def rotate_signing_secret(project: CurrentProject, state: State) -> SigningSecret:
+    """Make a new project signing secret; deliveries are signed with both for 24 h, so receivers
+    can switch without losing any.
+    """
     async with state.db.write() as conn:
         return _secret(await service.rotate_project_secret(conn, project.id))
 
@@ -230,6 +244,7 @@ async def rotate_signing_secret(project: CurrentProject, state: State) -> Signin
     PREFIX + "/{endpoint_id}", response_model=WebhookEndpoint, summary="Get a webhook endpoint"
 )
 async def get_endpoint(endpoint_id: str, project: CurrentProject, state: State) -> WebhookEndpoint:
+    """One webhook endpoint. ``404`` when it is not in this project."""
     async with state.db.read() as conn:
         return _endpoint(await service.get_endpoint(conn, project.id, endpoint_id))
 
@@ -242,6 +257,10 @@ async def get_endpoint(endpoint_id: str, project: CurrentProject, state: State) 
 async def update_endpoint(
     endpoint_id: str, body: WebhookEndpointUpdate, project: CurrentProject, state: State
 ) -> WebhookEndpoint:
+    """Change an endpoint's URL, event types or description, or enable / disable it; fields not
+    given stay. Disabling drops its queued deliveries. ``422`` ``unsafe_url`` for a URL that may
+    not be used.
+    """
     spec = EndpointInput(
         url=body.url,
         event_types=body.event_types,
@@ -255,6 +274,9 @@ async def update_endpoint(
 
 @router.delete(PREFIX + "/{endpoint_id}", status_code=204, summary="Remove a webhook endpoint")
 async def delete_endpoint(endpoint_id: str, project: CurrentProject, state: State) -> Response:
+    """Remove the endpoint; its queued deliveries are dropped at once. ``204``; ``404`` when it is
+    not in this project.
+    """
     async with state.db.write() as conn:
         await service.delete_endpoint(conn, project.id, endpoint_id)
     return Response(status_code=204)
@@ -266,6 +288,9 @@ async def delete_endpoint(endpoint_id: str, project: CurrentProject, state: Stat
     summary="New secret; the old one keeps signing beside it for 24 h",
 )
 async def rotate_secret(endpoint_id: str, project: CurrentProject, state: State) -> WebhookEndpoint:
+    """Give the endpoint a new signing secret (shown in this answer only); the old one keeps
+    signing beside it for 24 h.
+    """
     async with state.db.write() as conn:
         row = await service.rotate_secret(conn, project.id, endpoint_id)
     return _endpoint(row, with_secret=True)
@@ -285,6 +310,9 @@ async def list_deliveries(
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> WebhookDeliveryPage:
+    """The endpoint's delivery log, newest first: every attempt with its event, status code, error
+    and the first 1,000 characters of the answer.
+    """
     async with state.db.read() as conn:
         rows = await service.list_deliveries(
             conn,
@@ -308,6 +336,9 @@ async def list_deliveries(
 async def resend(
     endpoint_id: str, delivery_id: str, project: CurrentProject, state: State
 ) -> ResendAccepted:
+    """Send a logged delivery's event to the endpoint again: one attempt, no automatic retries.
+    ``202``; ``404`` for an unknown endpoint or delivery.
+    """
     async with state.db.write() as conn:
         row = await service.resend(conn, project.id, endpoint_id, delivery_id)
     return ResendAccepted(endpoint_id=endpoint_id, event_id=row["event_id"])

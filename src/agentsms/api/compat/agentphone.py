@@ -644,7 +644,8 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     summary="Get Conversation",
 )
 async def get_conversation(conversation_id: str, request: Request, state: State) -> Conversation:
-    """The conversation with its newest ``message_limit`` (1-100, default 50) messages."""
+    """An AgentPhone conversation with its newest ``message_limit`` (1-100, default 50)
+    messages, in AgentPhone's shape. Errors use AgentPhone's error body."""
     project = await _project(request, state)
     limit = _int_arg(request, "message_limit", 50, 1, 100)
     async with state.db.read() as conn:
@@ -838,6 +839,7 @@ async def replace_webhook(
 
 @router.get("/v1/webhooks", response_model=Webhook, responses=_ERRORS, summary="Get Webhook")
 async def get_webhook(request: Request, state: State) -> Webhook:
+    """The project's AgentPhone webhook (where inbound texts go), in AgentPhone's shape."""
     project = await _project(request, state)
     async with state.db.read() as conn:
         rows = await current_webhooks(conn, project.id)
@@ -850,6 +852,7 @@ async def get_webhook(request: Request, state: State) -> Webhook:
     "/v1/webhooks", response_model=DeletedWebhook, responses=_ERRORS, summary="Delete Webhook"
 )
 async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
+    """Remove the project's AgentPhone webhook; inbound texts are no longer posted to it."""
     project = await _project(request, state)
     async with state.db.write() as conn:
         rows = await current_webhooks(conn, project.id)

@@ -419,6 +419,10 @@ async def list_conversations(
     summary="Get an SMS conversation with its messages",
 )
 async def get_conversation(conversation_id: str, request: Request, state: State) -> Response:
+    """A Bland SMS conversation with its messages, in Bland's shape.
+
+    Errors use Bland's error body.
+    """
     project = await _project(request, state)
     async with state.db.read() as conn:
         try:

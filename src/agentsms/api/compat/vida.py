@@ -418,6 +418,7 @@ async def _task_row(state: State, project: Project, task_id: str) -> Row:
     "/api/v2/tasks/{task_id}", response_model=TaskAnswer, responses=_ERRORS, summary="Get a task"
 )
 async def get_task(task_id: str, request: Request, state: State) -> JSONResponse:
+    """A Vida outbound SMS task and its state, in Vida's shape. Errors use Vida's error body."""
     project = await _project(request, state)
     row = await _task_row(state, project, task_id)
     return JSONResponse(TaskAnswer(success=True, task=task(row)).model_dump(by_alias=True))
@@ -430,6 +431,9 @@ async def get_task(task_id: str, request: Request, state: State) -> JSONResponse
     summary="Cancel a queued or scheduled task",
 )
 async def cancel_task(task_id: str, request: Request, state: State) -> JSONResponse:
+    """Cancel a Vida task that is still queued or scheduled; it is never sent. Errors use Vida's
+    error body.
+    """
     project = await _project(request, state)
     await _task_row(state, project, task_id)
     async with state.db.write() as conn:
