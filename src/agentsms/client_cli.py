@@ -813,7 +813,7 @@ def add_number(
             number,
             provider=provider,
             provider_account_id=account,
-            capabilities=[c.value for c in capability or []],
+            capabilities=[c.value for c in capability] if capability else None,
             throughput_mps=throughput,
             price_per_segment=price_value,
             currency=currency,
@@ -826,6 +826,18 @@ def add_number(
         f"{added.price_per_segment} {added.currency}/segment",
         soft_wrap=True,
     )
+    defaulted = [
+        name
+        for name, given in (("--capability", capability), ("--throughput", throughput))
+        if not given
+    ]
+    if defaulted:
+        out.print(
+            f"(chosen by default: {', '.join(added.capabilities)} at "
+            f"{added.throughput_mps:g} msg/s, a carrier long code's; set {' and '.join(defaulted)} "
+            "to choose)",
+            soft_wrap=True,
+        )
     if added.callback_url:
         out.print(
             "In the carrier's console, set the messaging webhook (inbound and status) of "

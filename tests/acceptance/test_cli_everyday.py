@@ -189,3 +189,26 @@ def test_help_shows_no_value_placeholder_on_flags(command: list[str]) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "<bool>" not in shown.stdout
     assert "--help" in shown.stdout
+
+
+def test_numbers_add_says_which_defaults_it_chose(server: Server, api: httpx.Client) -> None:
+    added = run("numbers", "add", "--number", "+14155550166", env=as_server(server))
+    assert added.returncode == 0, added.stderr
+    assert "chosen by default: sms, mms at 1 msg/s" in added.stdout
+    assert "--capability and --throughput" in added.stdout
+    chosen = run(
+        "numbers",
+        "add",
+        "--number",
+        "+14155550167",
+        "--throughput",
+        "100",
+        "--capability",
+        "sms",
+        env=as_server(server),
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert "chosen by default" not in chosen.stdout
+    numbers = {n["number"]: n for n in api.get("/v1/numbers").json()["data"]}
+    assert numbers["+14155550167"]["throughput_mps"] == 100
+    assert numbers["+14155550167"]["capabilities"] == ["sms"]
