@@ -132,7 +132,7 @@ class Supervisor:
 
     def _start(self, role: str, target: Target) -> None:
         process = self._context.Process(
-            target=_child_main, args=(target, os.getpid()), name=f"agentsms-{role}", daemon=False
+            target=_child_main, args=(target, os.getpid()), name=f"agentsms-{role}"
         )
         process.start()
         self._children.append(_Child(role, target, process, time.monotonic()))
