@@ -1,9 +1,10 @@
 """Single sends through ``POST /v1/messages`` beside a bare FastAPI POST (the ceiling).
 
-agentsms: one ``agentsms serve --no-worker`` process on a fresh SQLite file; every request
-carries the API key and a fresh ``Idempotency-Key`` and is validated, stored durably
-(message + event + job + idempotency record) and answered ``202``. The project's rate
-limit is raised out of the way first.
+agentsms: ``agentsms serve --no-worker`` (or ``serve`` with ``--serve-args``, e.g. ``""``
+for the default processes with the worker, ``"--processes 1"`` for one process with its
+worker inside) on a fresh SQLite file; every request carries the API key and a fresh
+``Idempotency-Key`` and is validated, stored durably (message + event + job + idempotency
+record) and answered ``202``. The project's rate limit is raised out of the way first.
 
 Ceiling: ``benchmarks/_bare_app.py``, one process under the same uvicorn settings, whose
 POST validates the same body with an equivalent pydantic model and answers ``202``.
@@ -57,7 +58,11 @@ def measure_agentsms(
     port = free_port()
     env = bench_env(AGENTSMS_DATABASE_URL=sqlite_url(database), AGENTSMS_BOOTSTRAP_API_KEY=api_key)
     with running_server(
-        agentsms_serve(port, "--no-worker"), port=port, env=env, workdir=workdir, name="agentsms"
+        agentsms_serve(port, *args.serve_args.split()),
+        port=port,
+        env=env,
+        workdir=workdir,
+        name="agentsms",
     ) as server:
         headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
         response = httpx.patch(
@@ -112,6 +117,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured time per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="bare + agentsms pairs")
+    parser.add_argument("--serve-args", default="--no-worker", help="arguments of `agentsms serve`")
     parser.add_argument(
         "--loadgen",
         choices=["auto", "wrk", "python"],

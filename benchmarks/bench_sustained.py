@@ -186,6 +186,20 @@ class Receiver:
 # ------------------------------------------------------------------ processes and probes
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (``serve``'s API and worker processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 @dataclass
 class Deployment:
     backend: str
@@ -194,7 +208,9 @@ class Deployment:
     database_url: str
 
     def pids(self) -> list[int]:
-        return [self.api.pid, *(worker.pid for worker in self.workers)]
+        """The processes started, and the children of a supervising ``serve``."""
+        started = [self.api.pid, *(worker.pid for worker in self.workers)]
+        return [*started, *(child for pid in started for child in children_of(pid))]
 
     def rss_mb(self) -> float:
         total = 0

@@ -50,25 +50,38 @@ from agentsms.webhooks.ssrf import warn_if_insecure
 log = structlog.get_logger("agentsms.app")
 
 
+async def prepare_deployment(settings: Settings) -> None:
+    """What a deployment needs once before serving: SQLite migrated, the credentials key,
+    the bootstrap project."""
+    if settings.is_sqlite:
+        await migrate.upgrade_async(settings.database_url)
+    credentials.prepare(settings)
+    if settings.bootstrap_api_key:
+        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        try:
+            async with db.write() as conn:
+                await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)
+        finally:
+            await db.dispose()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     run_worker: bool = False,
     worker_concurrency: int | None = None,
+    prepared: bool = False,
 ) -> FastAPI:
-    """The API. With ``run_worker`` a dispatch worker runs inside the same process."""
+    """The API. With ``run_worker`` a dispatch worker runs inside the same process; unless
+    ``prepared`` (by a supervisor, see ``prepare_deployment``) it prepares the deployment."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
         warn_if_insecure(settings)
-        if settings.is_sqlite:
-            await migrate.upgrade_async(settings.database_url)
-        credentials.prepare(settings)
-        if settings.bootstrap_api_key:
-            async with db.write() as conn:
-                await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)
+        if not prepared:
+            await prepare_deployment(settings)
+        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
         providers = build_providers(db, settings)
         app.state.agentsms = AppState(
             settings=settings,

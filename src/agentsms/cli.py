@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -76,12 +75,25 @@ DatabaseOption = Annotated[
 ]
 
 
+ProcessesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        help="API processes; 1 runs the API and its worker in this one process "
+        "[default: one per core but one, plus a worker process]",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    processes: ProcessesOption = None,
     workers_in_process: Annotated[
-        int, typer.Option("--workers-in-process", min=1, help="Worker loops in this process")
+        int, typer.Option("--workers-in-process", min=1, help="Worker loops in the worker")
     ] = 2,
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; run `agentsms worker` elsewhere")
@@ -91,13 +103,16 @@ def serve(
     ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Run the API (and, unless --no-worker, a dispatch worker in the same process)."""
+    """Run the API and, unless --no-worker, a dispatch worker: on several cores as several
+    API processes sharing the port plus a worker process, on one core (or --processes 1)
+    all in this process."""
     settings = _settings(database_url)
     listener = _listen(host, port)
     _require_ready_database(settings)
     _serve(
         settings,
         listener,
+        processes=processes,
         run_worker=not no_worker,
         worker_concurrency=workers_in_process,
         access_log=access_log,
@@ -108,19 +123,28 @@ def _serve(
     settings: Settings,
     listener: socket.socket,
     *,
+    processes: int | None,
     run_worker: bool,
     worker_concurrency: int,
     access_log: bool,
 ) -> None:
-    from agentsms.app import create_app
-    from agentsms.runtime import tune_gc
+    from agentsms.app import create_app, prepare_deployment
+    from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.supervisor import Supervisor, plan_processes, usable_cores
 
     host, port = listener.getsockname()[:2]
     url = f"http://{host}:{port}"
     if settings.public_url is None:
         settings = settings.model_copy(update={"public_url": url})
-    application = create_app(settings, run_worker=run_worker, worker_concurrency=worker_concurrency)
-    tune_gc()
+    plan = plan_processes(processes, run_worker=run_worker, cores=usable_cores())
+    if plan.supervised:
+        asyncio.run(prepare_deployment(settings))
+    application = create_app(
+        settings,
+        run_worker=run_worker and not plan.worker_process,
+        worker_concurrency=worker_concurrency,
+        prepared=plan.supervised,
+    )
     config = uvicorn.Config(
         application,
         log_level="warning",
@@ -130,8 +154,29 @@ def _serve(
     )
     if access_log:  # uvicorn.Config set its loggers to the level above
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    log.info("serve.listening", url=url, worker=run_worker, access_log=access_log)
-    uvicorn.Server(config).run(sockets=[listener])
+    tune_gc()
+    log.info(
+        "serve.listening",
+        url=url,
+        worker=run_worker,
+        api_processes=plan.api_processes,
+        worker_process=plan.worker_process,
+        access_log=access_log,
+    )
+
+    def serve_api() -> None:
+        uvicorn.Server(config).run(sockets=[listener])
+
+    if not plan.supervised:
+        serve_api()
+        return
+
+    def work() -> None:
+        asyncio.run(work_until_signalled(settings, worker_concurrency))
+
+    status = Supervisor(plan, listener, api=serve_api, worker=work).run()
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()
@@ -140,9 +185,8 @@ def worker(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run background workers only (sending, receipts, timeouts). SIGTERM drains and exits."""
-    from agentsms.runtime import build_providers, build_worker, tune_gc
+    from agentsms.runtime import tune_gc, work_until_signalled
     from agentsms.store import migrate
-    from agentsms.store.db import Database
 
     settings = _settings(database_url)
     _require_ready_database(settings)
@@ -151,17 +195,7 @@ def worker(
     async def main() -> None:
         if settings.is_sqlite:
             await migrate.upgrade_async(settings.database_url)
-        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
-        providers = build_providers(db, settings)
-        runner = build_worker(db, providers, settings, concurrency)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, runner.stop)
-        try:
-            await runner.run()
-        finally:
-            await providers.aclose()  # unbinds the SMPP sessions
-            await db.dispose()
+        await work_until_signalled(settings, concurrency)
 
     asyncio.run(main())
 
@@ -279,7 +313,14 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 """
     )
     os.environ.setdefault("AGENTSMS_API_KEY", key)
-    _serve(settings, listener, run_worker=True, worker_concurrency=2, access_log=True)
+    _serve(
+        settings,
+        listener,
+        processes=None,
+        run_worker=True,
+        worker_concurrency=2,
+        access_log=True,
+    )
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 
 from agentsms import metrics
 from agentsms.config import Settings
@@ -96,6 +98,22 @@ def build_worker(
             (WEBHOOK_PURGE_SECONDS, purge_webhook_log),
         ],
     )
+
+
+async def work_until_signalled(settings: Settings, concurrency: int | None = None) -> None:
+    """A worker process's life: work until SIGTERM or SIGINT, finish the jobs in hand,
+    unbind the SMPP sessions and close the database."""
+    db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+    providers = build_providers(db, settings)
+    runner = build_worker(db, providers, settings, concurrency)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    try:
+        await runner.run()
+    finally:
+        await providers.aclose()  # unbinds the SMPP sessions
+        await db.dispose()
 
 
 GC_THRESHOLDS = (50_000, 50, 100)

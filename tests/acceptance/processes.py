@@ -189,7 +189,8 @@ class Cluster:
     async def start_api(self, name: str = "api", *, with_worker: bool = False) -> Api:
         """A server (API only unless ``with_worker``); it bootstraps the ``API_KEY`` project."""
         port = free_port()
-        mode = ["--workers-in-process", "2"] if with_worker else ["--no-worker"]
+        # With its worker: the single-process serve (API and worker in this one process).
+        mode = ["--processes", "1", "--workers-in-process", "2"] if with_worker else ["--no-worker"]
         api = Api(
             name=name,
             args=["serve", *mode, "--host", "127.0.0.1", "--port", str(port)],

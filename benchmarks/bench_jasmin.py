@@ -1,0 +1,292 @@
+"""Single sends beside Jasmin 0.11.1 through the same fake SMSC, in interleaved rounds.
+
+Drives the peer harness of ``peers/jasmin`` (its ``README.md``; not part of this
+repository): ``setup.sh`` installs and starts Jasmin with its own Redis, RabbitMQ and a
+fake SMSC (SMPP on 127.0.0.1:2776), ``agentsms/start.sh`` starts ``agentsms serve`` from
+this checkout (SQLite, an SMPP provider account bound to the same fake SMSC, pacing out of
+the way) and ``load.py`` sends ``--count`` single messages over ``--concurrency``
+keep-alive connections to Jasmin's HTTP ``/send`` or to ``POST /v1/messages``, then waits
+until the fake SMSC has seen them all. Each round runs Jasmin, then every agentsms
+variant (by default the default ``serve``; ``--variant "--processes 1"`` adds another),
+each on a fresh database. The table gives per-target medians: accepted msg/s, p99 ms,
+end-to-end msg/s (first request to last ``submit_sm`` at the SMSC), and the ratios
+against Jasmin.
+
+    .venv/bin/python benchmarks/bench_jasmin.py --peer-dir /scratch/jasmin \\
+        [--rounds 3] [--count 5000] [--concurrency 32] [--variant "--processes 1"]
+
+``--peer-dir`` is a writable copy of the harness folder; it is set up (``setup.sh``, may
+take minutes the first time: apt and pip) unless its fake SMSC already answers, and torn
+down again afterwards if this script started it (``--keep`` leaves it running). Redis,
+RabbitMQ and epmd get ports off the machine's own services (``REDIS_PORT=16379
+AMQP_PORT=5673 EPMD_PORT=4370 RABBIT_DIST_PORT=25673`` unless set in the environment).
+
+Targets (issue 18): accepted >= 2x Jasmin's ``/send``, p99 <= Jasmin's, end to end >= 3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import ROOT, Table, log, machine_note, median, temp_dir
+
+JASMIN = "Jasmin /send"
+HARNESS_PORTS = {
+    "REDIS_PORT": "16379",
+    "AMQP_PORT": "5673",
+    "EPMD_PORT": "4370",
+    "RABBIT_DIST_PORT": "25673",
+}
+SMSC_STATS = "http://127.0.0.1:2777/stats"
+AGENTSMS_PORT = "8301"
+
+
+@dataclass(frozen=True)
+class Run:
+    target: str
+    accepted: float
+    p50_ms: float
+    p99_ms: float
+    e2e: float
+    ok: int
+    errors: int
+    delivered: int
+
+
+def harness_env(peer_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for the harness's scripts: its folder, moved ports, this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTSMS_")}
+    for name, port in HARNESS_PORTS.items():
+        env.setdefault(name, port)
+    env["PEER_DIR"] = str(peer_dir)
+    # The agentsms under test is this checkout's source, whichever install the script is.
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+    )
+    env.update(extra)
+    return env
+
+
+def smsc_up() -> bool:
+    try:
+        return httpx.get(SMSC_STATS, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def script(peer_dir: Path, name: str, env: dict[str, str], timeout: float) -> None:
+    """Run one of the harness's shell scripts; its output goes to our stderr."""
+    subprocess.run(
+        [str(peer_dir / name)],
+        cwd=peer_dir,
+        env=env,
+        check=True,
+        timeout=timeout,
+        stdout=sys.stderr,
+    )
+
+
+def load(peer_dir: Path, args: argparse.Namespace, mode: str, *extra: str) -> dict[str, Any]:
+    """One ``load.py`` run; its JSON result."""
+    out = subprocess.run(
+        [
+            str(peer_dir / "tools-venv" / "bin" / "python"),
+            str(peer_dir / "load.py"),
+            mode,
+            "--count",
+            str(args.count),
+            "--concurrency",
+            str(args.concurrency),
+            "--out",
+            str(peer_dir / "results" / "bench_jasmin.jsonl"),
+            *extra,
+        ],
+        cwd=peer_dir,
+        env=harness_env(peer_dir),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def as_run(target: str, result: dict[str, Any]) -> Run:
+    return Run(
+        target=target,
+        accepted=float(result["accepted_msgs_per_s"] or 0.0),
+        p50_ms=float(result["lat_ms"]["p50"] or float("nan")),
+        p99_ms=float(result["lat_ms"]["p99"] or float("nan")),
+        e2e=float(result["e2e_msgs_per_s"] or 0.0),
+        ok=int(result["requests_ok"]),
+        errors=sum(result["errors"].values()),
+        delivered=int(result["smsc_submits"]),
+    )
+
+
+def run_jasmin(peer_dir: Path, args: argparse.Namespace) -> Run:
+    return as_run(JASMIN, load(peer_dir, args, "http"))
+
+
+def run_agentsms(peer_dir: Path, args: argparse.Namespace, variant: str, data: Path) -> Run:
+    """Start agentsms (``serve`` + ``variant``) on a fresh database, load it, stop it."""
+    env = harness_env(
+        peer_dir,
+        AGENTSMS_BIN=str(args.agentsms_bin),
+        AGENTSMS_DATA=str(data),
+        AGENTSMS_PORT=AGENTSMS_PORT,
+        SERVE_ARGS=f"--no-access-log {variant}".strip(),
+        # The fake SMSC is on loopback: the operator allows that private address.
+        AGENTSMS_TRUSTED_PRIVATE_HOSTS="127.0.0.1",
+    )
+    try:
+        script(peer_dir, "agentsms/start.sh", env, timeout=120)
+        settings = dict(
+            line.split("=", 1)
+            for line in (peer_dir / "run" / "agentsms.env").read_text().splitlines()
+            if "=" in line
+        )
+        result = load(
+            peer_dir,
+            args,
+            "agentsms",
+            "--base",
+            settings["AGENTSMS_BASE"],
+            "--api-key",
+            settings["AGENTSMS_API_KEY"],
+            "--from-number",
+            settings["AGENTSMS_FROM"],
+        )
+    finally:
+        script(peer_dir, "agentsms/stop.sh", env, timeout=60)
+    return as_run(f"agentsms serve {variant}".strip(), result)
+
+
+def ratio(ours: float, theirs: float) -> float:
+    return ours / theirs if theirs else float("nan")
+
+
+def report(runs: list[tuple[int, Run]], targets: list[str]) -> None:
+    table = Table(
+        "every run (interleaved)",
+        ["target", "round", "ok", "errors", "at SMSC", "accepted/s", "p50 ms", "p99 ms", "e2e/s"],
+    )
+    for round_no, run in runs:
+        table.add(
+            run.target,
+            round_no,
+            run.ok,
+            run.errors,
+            run.delivered,
+            run.accepted,
+            run.p50_ms,
+            run.p99_ms,
+            run.e2e,
+        )
+    table.print()
+
+    def medians(target: str) -> tuple[float, float, float]:
+        mine = [run for _, run in runs if run.target == target]
+        return (
+            median([r.accepted for r in mine]),
+            median([r.p99_ms for r in mine]),
+            median([r.e2e for r in mine]),
+        )
+
+    jasmin = medians(JASMIN)
+    summary = Table(
+        "summary (medians over rounds; ratio = agentsms / Jasmin)",
+        [
+            "target",
+            "accepted/s",
+            "x Jasmin (>= 2)",
+            "p99 ms",
+            "<= Jasmin's",
+            "e2e/s",
+            "x Jasmin (>= 3)",
+            "verdict",
+        ],
+    )
+    summary.add(JASMIN, jasmin[0], "", jasmin[1], "", jasmin[2], "", "")
+    for target in targets:
+        accepted, p99, e2e = medians(target)
+        verdict = accepted >= 2 * jasmin[0] and p99 <= jasmin[1] and e2e >= 3 * jasmin[2]
+        summary.add(
+            target,
+            accepted,
+            f"{ratio(accepted, jasmin[0]):.2f}x",
+            p99,
+            "yes" if p99 <= jasmin[1] else "no",
+            e2e,
+            f"{ratio(e2e, jasmin[2]):.2f}x",
+            "ok" if verdict else "below target",
+        )
+    summary.print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--peer-dir",
+        type=Path,
+        default=os.environ.get("PEER_DIR"),
+        help="a writable copy of the Jasmin harness folder (or PEER_DIR)",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--count", type=int, default=5000, help="messages per run")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help='extra `agentsms serve` arguments to measure as well, e.g. "--processes 1"',
+    )
+    parser.add_argument(
+        "--agentsms-bin",
+        type=Path,
+        default=Path(sys.executable).with_name("agentsms"),
+        help="the agentsms script to run (this checkout's src/ is put first on its path)",
+    )
+    parser.add_argument("--keep", action="store_true", help="leave Jasmin running afterwards")
+    args = parser.parse_args()
+    if args.peer_dir is None:
+        parser.error("--peer-dir (or PEER_DIR) is required: a writable copy of peers/jasmin")
+    peer_dir = args.peer_dir.resolve()
+    print(machine_note())
+
+    started_here = not smsc_up()
+    if started_here:
+        log("setting the Jasmin harness up (setup.sh; minutes on the first run)")
+        script(peer_dir, "setup.sh", harness_env(peer_dir), timeout=1800)
+    targets = ["agentsms serve", *(f"agentsms serve {v}" for v in args.variant)]
+    runs: list[tuple[int, Run]] = []
+    try:
+        with temp_dir("agentsms-bench-jasmin-") as scratch:
+            for round_no in range(1, args.rounds + 1):
+                log(f"round {round_no}: {JASMIN}")
+                runs.append((round_no, run_jasmin(peer_dir, args)))
+                for index, variant in enumerate(["", *args.variant]):
+                    log(f"round {round_no}: agentsms serve {variant}")
+                    data = scratch / f"r{round_no}-v{index}"
+                    runs.append((round_no, run_agentsms(peer_dir, args, variant, data)))
+    finally:
+        if started_here and not args.keep:
+            script(peer_dir, "teardown.sh", harness_env(peer_dir), timeout=120)
+    report(runs, targets)
+    print(
+        f"\n{args.count} single sends per run at {args.concurrency} keep-alive connections"
+        " (load.py, aiohttp); the same fake SMSC and one SMPP bind for both gateways"
+    )
+
+
+if __name__ == "__main__":
+    main()
