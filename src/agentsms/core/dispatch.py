@@ -206,7 +206,10 @@ class Dispatcher:
                 elif (
                     not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None
                 ):
-                    deferred.append((job, until.timestamp()))
+                    if message["expires_at"] is not None and message["expires_at"] <= until:
+                        expired.append((job, message))  # its validity ends before they do
+                    else:
+                        deferred.append((job, until.timestamp()))
                 else:
                     candidates[message["number_id"] or ""].append((job, message))
             # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.

@@ -402,6 +402,15 @@ async def _pool(
     return pool
 
 
+def _due(row: Mapping[str, Any]) -> float | None:
+    """When a new message's send job runs: its send time, or the end of its validity if
+    that comes first (quiet hours deferred it past it), when it is marked expired."""
+    send_at, expires_at = row["send_at"], row.get("expires_at")
+    if send_at is None:
+        return None
+    return min(send_at, expires_at or send_at).timestamp()
+
+
 async def _store(
     conn: AsyncConnection,
     rows: Sequence[dict[str, Any]],
@@ -414,11 +423,7 @@ async def _store(
     await queue.enqueue_refs(
         conn,
         SEND_JOB,
-        [
-            (row["id"], row["send_at"].timestamp() if row["send_at"] else None)
-            for row in rows
-            if row["id"] not in openings
-        ],
+        [(row["id"], _due(row)) for row in rows if row["id"] not in openings],
         max_attempts=max_attempts,
     )
     if openings:
