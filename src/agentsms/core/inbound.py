@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import webhooks
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
-from agentsms.core.messages import OutboundSpec, record_events, send_message
+from agentsms.core.messages import EMPTY_BODY, OutboundSpec, record_events, send_message
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.segments import count_segments
 from agentsms.ids import new_id
@@ -45,7 +45,7 @@ async def receive(
     if number is None:
         raise invalid("to", "is not a number in this project's sender pool")
     if not inbound.body and not inbound.media_urls:
-        raise invalid("body", "must not be empty unless media_urls is given")
+        raise invalid("body", EMPTY_BODY)
     now = utcnow()
     info = count_segments(inbound.body)
     project = await projects_repo.get_project(conn, project_id)

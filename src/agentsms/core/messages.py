@@ -50,6 +50,8 @@ from agentsms.webhooks import message_events
 UrlProblem = Callable[[str], str | None]
 """Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""
 SEND_JOB = "message.send"
+# Why a send without a body (nor media, nor an agent to write it) is refused.
+EMPTY_BODY = "must not be empty unless media_urls is given"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
 MAX_MEDIA = 10
@@ -364,7 +366,7 @@ def _check_content(spec: OutboundSpec, url_problem: UrlProblem | None) -> _Conte
     media = list(spec.media_urls)
     opening = not body and not media and spec.purpose is None and not spec.conversation_id
     if not body and not media and not opening:
-        problems.append(("body", "must not be empty unless media_urls is given"))
+        problems.append(("body", EMPTY_BODY))
     most = MAX_IMESSAGE_MEDIA if spec.channel == "imessage" else MAX_MEDIA
     if len(media) > most:
         problems.append(("media_urls", f"at most {most} media per message"))
@@ -408,7 +410,8 @@ def _due(row: Mapping[str, Any]) -> float | None:
     send_at, expires_at = row["send_at"], row.get("expires_at")
     if send_at is None:
         return None
-    return min(send_at, expires_at or send_at).timestamp()
+    due: datetime = min(send_at, expires_at or send_at)
+    return due.timestamp()
 
 
 async def _store(
@@ -530,7 +533,7 @@ async def _converse(
             intake.errors.append(
                 # Without an agent to write it (persona_id, pathway_id or persona_settings
                 # in the conversation settings), a message needs a body as it always did.
-                FieldError(f"{prefix}body", "must not be empty unless media_urls is given")
+                FieldError(f"{prefix}body", EMPTY_BODY)
             )
             continue
         reading = readings.get(id(settings))
