@@ -859,7 +859,14 @@ async def record_events(
 
 async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> list[dict[str, Any]]:
     """A message's status changes, oldest first, starting with its acceptance."""
-    row = await get_message(conn, project_id, message_id)
+    first = acceptance_event(await get_message(conn, project_id, message_id))
+    later = [dict(event) for event in await events_repo.events_for_message(conn, message_id)]
+    return [first, *(event for event in later if event["status"] != first["status"])]
+
+
+def acceptance_event(row: Row) -> dict[str, Any]:
+    """A message's first event, made from its row (intake stores no event row for an
+    outbound message): ``received``, ``scheduled`` or ``queued``, with ``seq`` 0."""
     accepted = (
         statuses.RECEIVED
         if row["direction"] == "inbound"
@@ -869,17 +876,16 @@ async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> l
             else statuses.QUEUED
         )
     )
-    first = {
-        "id": f"evt_{message_id.removeprefix('msg_')}",
+    return {
+        "id": f"evt_{row['id'].removeprefix('msg_')}",
         "seq": 0,
         "type": f"message.{accepted}",
-        "message_id": message_id,
+        "message_id": row["id"],
+        "project_id": row["project_id"],
         "status": accepted,
         "data": {},
         "created_at": row["created_at"],
     }
-    later = [dict(event) for event in await events_repo.events_for_message(conn, message_id)]
-    return [first, *(event for event in later if event["status"] != accepted)]
 
 
 async def list_batches(

@@ -424,3 +424,21 @@ async def get_batches(
         batches.c.project_id == project_id, batches.c.id.in_(list(batch_ids))
     )
     return many((await conn.execute(query)).mappings().all())
+
+
+async def outbound_after(
+    conn: AsyncConnection, project_id: str, after_id: str, limit: int = 500
+) -> Sequence[Row]:
+    """The project's outbound messages with an id above ``after_id`` (ids sort by creation
+    time), oldest first: their acceptance, which intake stores no event row for."""
+    query = (
+        select(messages)
+        .where(
+            messages.c.project_id == project_id,
+            messages.c.id > after_id,
+            messages.c.direction == "outbound",
+        )
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
+    return many((await conn.execute(query)).mappings().all())
