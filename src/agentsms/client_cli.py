@@ -1068,7 +1068,7 @@ def tail(
                         connected = True
                         delay = 0.5
                         for event in events:
-                            cursor = event.seq
+                            cursor = event.seq or cursor  # acceptances have seq 0
                             _print_event(event, recipient, as_json)
                 except ConnectionFailed as error:
                     if not connected:

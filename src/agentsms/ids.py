@@ -75,6 +75,13 @@ def new_ids(prefix: Prefix, count: int) -> list[str]:
     return ids
 
 
+def id_before(prefix: Prefix, moment: float) -> str:
+    """The id just below every id of ``prefix`` made at or after ``moment`` (epoch seconds):
+    a cursor for "created since"."""
+    value = max(0, (int(moment * 1000) << _RANDOM_BITS) - 1)
+    return prefix + "_" + "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+
+
 def has_prefix(value: str, prefix: Prefix) -> bool:
     """Whether ``value`` looks like an id of the given kind."""
     return value.startswith(prefix + "_") and len(value) == len(prefix) + 27

@@ -236,6 +236,7 @@ def test_tail_prints_each_event_live_until_interrupted(
 
         lines = [line for line in out_path.read_text().splitlines() if message_id in line]
         assert [line.split()[1] for line in lines] == [
+            "message.queued",
             "message.sending",
             "message.sent",
             "message.delivered",

@@ -355,7 +355,11 @@ async def test_422_names_each_bad_field(gateway: Gateway) -> None:
         )
         assert_error(no_agent, 422, "VALIDATION_ERROR", "agent_id")
         not_json = await client.post("/v1/messages", content=b"{", headers={"content-type": "a"})
-        assert_error(not_json, 422, "VALIDATION_ERROR", "body")
+        assert_error(not_json, 422, "VALIDATION_ERROR", "Content-Type")
+        # curl -d without -H: the header is named, not the body.
+        form = await client.post("/v1/messages", data={"agent_id": SEED_AGENT, "body": "x"})
+        details = assert_error(form, 422, "VALIDATION_ERROR", "Content-Type")
+        assert "application/json" in str(details)
     assert await message_rows(gateway) == []
 
 

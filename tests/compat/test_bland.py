@@ -182,7 +182,9 @@ async def test_without_agent_message_or_an_agent_the_send_is_refused(gateway: Ga
             SEND, json={"user_number": "+14155551204", "agent_number": AGENT}
         )
     (message,) = assert_bland_error(response, 400, "VALIDATION_FAILED")
-    assert message.startswith("agent_message: must not be empty")
+    assert message == (
+        "agent_message: is required unless the agent writes it: no persona/default agent configured"
+    )
     assert await message_rows(gateway) == []
 
 
@@ -476,6 +478,8 @@ async def test_bad_bodies_name_the_field(gateway: Gateway) -> None:
         not_json = await client.post(
             SEND, content=b"{nope", headers={"content-type": "application/json"}
         )
+        # curl -d without -H: form-encoded.
+        form = await client.post(SEND, data={"user_number": "+14155551215"})
         bad_number = await client.post(
             SEND, json={"user_number": "12", "agent_number": AGENT, "agent_message": "x"}
         )
@@ -496,6 +500,10 @@ async def test_bad_bodies_name_the_field(gateway: Gateway) -> None:
     assert message.startswith("user_number:")
     (message,) = assert_bland_error(not_json, 400, "VALIDATION_FAILED")
     assert message == "body: is not valid JSON"
+    (message,) = assert_bland_error(form, 400, "VALIDATION_FAILED")
+    assert message.startswith(
+        "Content-Type: send the body as JSON with Content-Type: application/json"
+    )
     (message,) = assert_bland_error(bad_number, 400, "VALIDATION_FAILED")
     assert message.startswith("user_number:")
     (message,) = assert_bland_error(unknown, 400, "VALIDATION_FAILED")

@@ -360,7 +360,8 @@ async def test_400_for_a_bad_body_bad_e164_or_a_number_not_provisioned(gateway: 
         (good | {"agent_number": "nope"}, ("agent_number",)),
         (good | {"message": 5}, ("message",)),
         (good | {"colour": "blue"}, ("colour",)),
-        ({"user_number": USER}, ("message", "must not be empty")),  # and no agent to write it
+        # And no agent to write it: said in PolyAI's words (it has no media_urls).
+        ({"user_number": USER}, ("message: is required unless the agent writes it",)),
         ([1], ("body", "JSON object")),
     ]
     async with polyai(gateway) as client:
@@ -371,6 +372,8 @@ async def test_400_for_a_bad_body_bad_e164_or_a_number_not_provisioned(gateway: 
             "/v1/outbound-sms", content=b"{nope", headers={"Content-Type": "application/json"}
         )
         assert_polyai_error(not_json, 400, "not valid JSON")
+        form = await client.post("/v1/outbound-sms", data={"user_number": USER})
+        assert_polyai_error(form, 400, "Content-Type: send the body as JSON", "application/json")
     async with polyai_client(gateway.app, gateway.api_key, None) as client:
         no_connector = await client.post("/v1/outbound-sms", json=good)
     assert_polyai_error(no_connector, 400, "X-TOKEN-ID")

@@ -579,6 +579,8 @@ async def test_400_names_each_bad_field_and_stores_nothing(gateway: Gateway) -> 
             headers={"Content-Type": "application/json"},
         )
         assert_telegent_error(not_json, 400, "not valid JSON")
+        form = await client.post("/v1.0/message/outbound", data={"To": "+14155551234"})
+        assert_telegent_error(form, 400, "Content-Type", "application/json")
         no_id = await client.get("/v1.0/message/details")
         assert_telegent_error(no_id, 400, "MessageId", "is required")
     assert await message_rows(gateway) == []

@@ -491,6 +491,8 @@ async def test_400_names_each_bad_field_and_stores_nothing(gateway: Gateway) -> 
             PATH, content=b"{nope", headers={"Content-Type": "application/json"}
         )
         assert_vida_error(not_json, 400, "not valid JSON")
+        form = await client.post(PATH, data={"message": "hi"})
+        assert_vida_error(form, 400, "Content-Type", "application/json")
     assert await message_rows(gateway) == []
 
 

@@ -57,12 +57,12 @@ async def test_stop_opts_out_confirms_once_and_ends_the_conversation(gateway: Ga
     assert conversation["end_reason"] == "opt_out"
 
     refused = await gateway.client.post("/v1/messages", json={"to": PERSON, "body": "one more?"})
-    body = assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+    body = assert_problem(refused, 422, "recipient_opted_out")
     assert "to" in problem_fields(body)
     batch = await gateway.client.post(
         "/v1/batches", json={"recipients": ["+14155553502", PERSON], "body": "hi"}
     )
-    body = assert_problem(batch, 422, "RECIPIENT_OPTED_OUT")
+    body = assert_problem(batch, 422, "recipient_opted_out")
     assert "recipients[1].to" in problem_fields(body)
     assert len(await _outbound_to(gateway, "+14155553502")) == 0
 
@@ -74,7 +74,7 @@ async def test_every_opt_out_keyword_any_case_but_not_in_another_sense(gateway: 
         person = f"+1415555360{i}"
         await _inbound(gateway, f" {word}\n", person=person)
         refused = await gateway.client.post("/v1/messages", json={"to": person, "body": "x"})
-        assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+        assert_problem(refused, 422, "recipient_opted_out")
     for i, text in enumerate(["I'll stop by at 3", "cancel my appointment", "please cancel"]):
         person = f"+1415555361{i}"
         await _inbound(gateway, text, person=person)
@@ -100,7 +100,7 @@ async def test_opt_outs_are_recognised_as_people_type_them(gateway: Gateway) -> 
         person = f"+141555536{20 + i}"
         await _inbound(gateway, text, person=person)
         refused = await gateway.client.post("/v1/messages", json={"to": person, "body": "x"})
-        assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+        assert_problem(refused, 422, "recipient_opted_out")
         confirmations = await _outbound_to(gateway, person)
         assert [r["purpose"] for r in confirmations] == ["compliance"], text
     help_person = "+14155553650"
@@ -205,7 +205,7 @@ async def test_opt_out_during_a_queued_batch_fails_the_rest_without_a_carrier_ca
         row = final[message_id]
         if row["to_number"] == people[1]:
             assert row["status"] == "failed"
-            assert row["error_code"] == "RECIPIENT_OPTED_OUT"
+            assert row["error_code"] == "recipient_opted_out"
         else:
             assert row["status"] == "delivered"
     # Only the confirmation reached the opted-out person's phone.
@@ -263,7 +263,7 @@ async def test_a_large_batch_to_an_opted_out_person_is_refused_at_intake(
 
     refused = await gateway.client.post("/v1/batches", json={"recipients": people, "body": "hi"})
 
-    body = assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+    body = assert_problem(refused, 422, "recipient_opted_out")
     assert list(problem_fields(body)) == ["recipients[17].to"]
     assert len(await message_rows(gateway)) == before
     others = [p for p in people if p != people[17]]

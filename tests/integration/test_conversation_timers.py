@@ -17,6 +17,7 @@ from agentsms.jobs import queue
 from agentsms.store import tables
 from tests.conftest import Gateway
 from tests.integration.conversation_helpers import forget_deliveries
+from tests.integration.helpers import jobs_for, settle
 
 
 @pytest.fixture(autouse=True)
@@ -302,6 +303,37 @@ async def test_a_queued_send_reaching_quiet_hours_waits_at_dispatch(gateway: Gat
     log = (await gateway.client.get("/v1/simulator/log", params={"to": person})).json()
     assert log["data"] == []
     await gateway.client.post(f"/v1/messages/{queued.json()['id']}/cancel")
+
+
+async def test_quiet_hours_past_a_messages_validity_expire_it(gateway: Gateway) -> None:
+    now = datetime.now(UTC)
+    end = (now + timedelta(hours=3)).strftime("%H:%M")
+    # Queued before quiet hours begin: dispatch meets them.
+    queued = await gateway.client.post(
+        "/v1/messages", json={"to": "+14155555105", "body": "soon", "validity_seconds": 600}
+    )
+    assert queued.json()["status"] == "queued"
+    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:%M"), "end": end, "timezone": "UTC"}
+    patched = await gateway.client.patch("/v1/project", json={"settings": {"quiet_hours": quiet}})
+    assert patched.status_code == 200, patched.text
+    # Accepted inside quiet hours: deferred by intake.
+    deferred = await gateway.client.post(
+        "/v1/messages", json={"to": "+14155555106", "body": "soon", "validity_seconds": 1}
+    )
+    assert deferred.json()["status"] == "scheduled"
+    ids = [queued.json()["id"], deferred.json()["id"]]
+
+    final = await settle(gateway, ids, within=5)
+
+    for message_id in ids:
+        assert (final[message_id]["status"], final[message_id]["error_code"]) == (
+            "expired",
+            "expired",
+        )
+        assert await jobs_for(gateway, message_id) == []
+    for person in ("+14155555105", "+14155555106"):
+        log = (await gateway.client.get("/v1/simulator/log", params={"to": person})).json()
+        assert log["data"] == []
 
 
 async def jobs_of_kind(gateway: Gateway, kind: str) -> list[Any]:

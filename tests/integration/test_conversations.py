@@ -186,7 +186,7 @@ async def test_warning_not_shorter_than_timeout_is_invalid_timeout_config(
             "conversation": {"timeout_seconds": 60, "warning_seconds": 60},
         },
     )
-    body = assert_problem(response, 422, "INVALID_TIMEOUT_CONFIG")
+    body = assert_problem(response, 422, "invalid_timeout_config")
     assert "conversation.warning_seconds" in problem_fields(body)
     batch = await gateway.client.post(
         "/v1/batches",
@@ -196,7 +196,7 @@ async def test_warning_not_shorter_than_timeout_is_invalid_timeout_config(
             "conversation": {"timeout_seconds": 30, "warning_seconds": 45},
         },
     )
-    assert_problem(batch, 422, "INVALID_TIMEOUT_CONFIG")
+    assert_problem(batch, 422, "invalid_timeout_config")
     assert (
         await count(gateway, tables.messages, tables.messages.c.project_id == gateway.project_id)
         == 0
@@ -210,7 +210,7 @@ async def test_warning_not_shorter_than_timeout_is_invalid_timeout_config(
         "/v1/messages",
         json={"to": PERSON, "body": "hi", "conversation": {"warning_seconds": 120}},
     )
-    assert_problem(over, 422, "INVALID_TIMEOUT_CONFIG")
+    assert_problem(over, 422, "invalid_timeout_config")
     bad_default = await gateway.client.patch(
         "/v1/project",
         json={"settings": {"conversation": {"timeout_seconds": 10, "warning_seconds": 20}}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from agentsms.core import statuses
 from agentsms.jobs import queue
@@ -58,6 +59,30 @@ async def test_a_number_is_paced_at_its_throughput(gateway: Gateway) -> None:
     # send that left late on this busy machine); unpaced they would all go at once.
     assert times[-1] - times[0] >= 1.2, gaps
     assert min(gaps) >= 0.1, gaps
+
+
+async def test_sent_at_is_each_messages_hand_off_to_the_carrier(gateway: Gateway) -> None:
+    added = await gateway.client.post(
+        "/v1/numbers", json={"number": "+14155550124", "throughput_mps": 5}
+    )
+    assert added.status_code == 201
+    recipients = [f"+141555535{i:02d}" for i in range(10, 19)]
+    batch = await gateway.client.post(
+        "/v1/batches", json={"recipients": recipients, "body": "paced", "from": "+14155550124"}
+    )
+    ids = batch.json()["message_ids"]
+
+    await settle(gateway, ids, within=15)
+
+    for message_id in ids:
+        (carrier,) = await sim_sends(gateway, message_id)
+        api = (await gateway.client.get(f"/v1/messages/{message_id}")).json()
+        sent_at = datetime.fromisoformat(api["sent_at"].replace("Z", "+00:00")).timestamp()
+        # Stamped when the provider call was made, not when the batch was recorded.
+        assert abs(sent_at - carrier["created_at"]) < 0.1, (sent_at, carrier["created_at"])
+    stamps = sorted([(await message_row(gateway, i))["sent_at"].timestamp() for i in ids])
+    # What the API shows keeps to the number's 5/s, as the carrier saw it.
+    assert max(sum(1 for t in stamps if s <= t < s + 1) for s in stamps) <= 5, stamps
 
 
 async def test_in_flight_message_the_carrier_got_is_not_sent_again(gateway: Gateway) -> None:

@@ -230,3 +230,26 @@ async def test_rate_limit_is_429_with_retry_after(gateway: Gateway) -> None:
     async with other:
         theirs = [await other.get("/v1/project") for _ in range(8)]
     assert {r.status_code for r in theirs} == {200}
+
+
+async def test_a_body_not_sent_as_json_names_the_content_type_header(gateway: Gateway) -> None:
+    payload = '{"to": "+14155551301", "body": "hi"}'
+    for headers in (
+        {"Content-Type": "text/plain"},
+        # curl -d without -H: a form-encoded body.
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {},
+    ):
+        response = await gateway.client.post(
+            "/v1/messages", content=payload.encode(), headers=headers
+        )
+        body = assert_problem(response, 415, "unsupported_media_type")
+        (error,) = body["errors"]
+        assert error["field"] == "Content-Type"
+        assert error["message"].startswith(
+            "send the body as JSON with Content-Type: application/json"
+        )
+        assert "valid dictionary" not in body["detail"]
+    # The message's own body field still gets its own error when the JSON lacks it.
+    missing = await gateway.client.post("/v1/messages", json={"to": "+14155551301"})
+    assert assert_problem(missing, 422, "validation_failed")["errors"][0]["field"] == "body"

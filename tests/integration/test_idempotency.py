@@ -280,7 +280,7 @@ async def test_concurrent_sends_share_transactions_and_are_answered_as_if_alone(
     assert [e["field"] for e in bad_number["errors"]] == ["to"]
     empty = assert_problem(responses[21], 422, "validation_failed")
     assert [e["field"] for e in empty["errors"]] == ["body"]
-    assert_problem(responses[22], 422, "RECIPIENT_OPTED_OUT")
+    assert_problem(responses[22], 422, "recipient_opted_out")
     assert responses[23].status_code == 202
     assert responses[23].headers["idempotent-replayed"] == "true"
     assert responses[23].content == earlier.content
@@ -326,4 +326,4 @@ async def test_a_template_send_sharing_a_group_with_a_refused_one_is_still_accep
 
     assert templated.status_code == 202, templated.text
     assert templated.json()["body"] == "Hi Ana, see you soon"
-    assert_problem(refused, 422, "RECIPIENT_OPTED_OUT")
+    assert_problem(refused, 422, "recipient_opted_out")

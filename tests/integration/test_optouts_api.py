@@ -26,7 +26,7 @@ async def _events(gateway: Gateway, event_type: str) -> list[dict[str, Any]]:
 
 async def _refused(gateway: Gateway, person: str) -> None:
     refused = await gateway.client.post("/v1/messages", json={"to": person, "body": "Sale!"})
-    assert "to" in problem_fields(assert_problem(refused, 422, "RECIPIENT_OPTED_OUT"))
+    assert "to" in problem_fields(assert_problem(refused, 422, "recipient_opted_out"))
 
 
 async def test_add_list_filter_and_remove(gateway: Gateway) -> None:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from agentsms.app import create_app
 from agentsms.providers.base import SendRequest, SendResult
 from agentsms.providers.simulator import REPORT_JOB
@@ -131,6 +133,31 @@ async def test_throttling_is_retried_with_backoff_then_fails(gateway: Gateway) -
         assert (api["status"], api["error_code"]) == ("failed", "429")
         events = (await tuned.client.get(f"/v1/messages/{message_id}/events")).json()
         assert [e["status"] for e in events] == ["queued", "sending", "failed"]
+
+
+async def test_delivered_after_a_retry_carries_no_error(gateway: Gateway) -> None:
+    await _number(gateway, "+14155550119", throttle_rate=1)
+    message = await _send(gateway, to="+14155553107", body="x", **{"from": "+14155550119"})
+    message_id = str(message["id"])
+    await gateway.drain()
+    assert (await message_row(gateway, message_id))["error_code"] == "429"
+    # The carrier takes it on the next attempt.
+    async with gateway.db.write() as conn:
+        await conn.execute(
+            update(tables.numbers)
+            .where(tables.numbers.c.number == "+14155550119")
+            .values(settings={})
+        )
+
+    final = (await settle(gateway, [message_id], within=10))[message_id]
+
+    assert (final["status"], final["error_code"], final["error_message"]) == (
+        "delivered",
+        None,
+        None,
+    )
+    api = (await gateway.client.get(f"/v1/messages/{message_id}")).json()
+    assert (api["status"], api["error_code"]) == ("delivered", None)
 
 
 async def test_throttled_past_its_validity_expires(gateway: Gateway) -> None:

@@ -156,7 +156,7 @@ def check_llm_config(raw: Any, prefix: str) -> list[FieldError]:
     return []
 
 
-def _fail(errors: Sequence[FieldError], code: str = "INVALID_AGENT_CONFIG") -> ValidationFailed:
+def _fail(errors: Sequence[FieldError], code: str = "invalid_agent_config") -> ValidationFailed:
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return ValidationFailed(f"{first.field}: {first.message}{more}", errors=errors, code=code)

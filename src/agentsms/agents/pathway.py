@@ -456,7 +456,7 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
         raise ValidationFailed(
             f"{prefix}: must be an object",
             errors=[FieldError(prefix, "must be an object")],
-            code="INVALID_PATHWAY",
+            code="invalid_pathway",
         )
     errors: list[FieldError] = []
     header: _Header | None = None
@@ -528,7 +528,7 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
             f"{errors[0].field}: {errors[0].message}"
             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
             errors=errors,
-            code="INVALID_PATHWAY",
+            code="invalid_pathway",
         )
     assert header is not None
     return Pathway(header, nodes)
@@ -547,7 +547,7 @@ def load_pathway_text(text: str, field: str = "agent.pathway") -> Any:
         raise ValidationFailed(
             f"{field}: not valid JSON or YAML: {reason}",
             errors=[FieldError(field, f"not valid JSON or YAML: {reason}")],
-            code="INVALID_PATHWAY",
+            code="invalid_pathway",
         ) from None
 
 

@@ -368,7 +368,7 @@ MEANINGS: dict[str, str] = {
     "secret_key_missing": "AGENTSMS_SECRET_KEY is not set, so credentials cannot be stored",
     "conversation_not_active": "the conversation has ended",
     "alias_taken": "another persona has this alias",
-    "INVALID_PATHWAY": "the pathway document or graph is invalid; `errors` names each node",
+    "invalid_pathway": "the pathway document or graph is invalid; `errors` names each node",
     "disposition_exists": "a disposition with this name exists",
     "schema_exists": "an extraction schema with this name exists",
     "template_key_taken": "a template with this key exists",
@@ -381,7 +381,7 @@ _IDEMPOTENT_SEND = (
     (422, "unsafe_url"),
     (429, "spend_cap_reached"),
 )
-_PATHWAY = ((422, "INVALID_PATHWAY"), (422, "unsafe_url"))
+_PATHWAY = ((422, "invalid_pathway"), (422, "unsafe_url"))
 
 PROBLEMS: dict[Operation, tuple[tuple[int, str], ...]] = {
     ("POST", "/v1/messages"): _IDEMPOTENT_SEND,

@@ -214,7 +214,7 @@ async def add_pathway_version(
     pathway_id: str, body: schemas.PathwayVersionCreate, project: CurrentProject, state: State
 ) -> schemas.Pathway:
     """Store a new version of the pathway's document (JSON or YAML), checked like a new pathway.
-    Returns the pathway; an invalid document is ``422`` ``INVALID_PATHWAY`` naming each node at
+    Returns the pathway; an invalid document is ``422`` ``invalid_pathway`` naming each node at
     fault.
     """
     async with state.db.write() as conn:

@@ -98,12 +98,37 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def content_type_error(request: Request) -> FieldError | None:
+    """Why a request's body was not read as JSON: its ``Content-Type`` is another (curl's
+    ``-d`` sends ``application/x-www-form-urlencoded``), or missing while a body came;
+    ``None`` when it is JSON or there is no body at all."""
+    given = request.headers.get("content-type", "")
+    media = given.partition(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    sized = request.headers.get("content-length", "0") not in ("", "0")
+    if not media and not sized and "transfer-encoding" not in request.headers:
+        return None
+    return FieldError(
+        "Content-Type",
+        "send the body as JSON with Content-Type: application/json "
+        f"(got {given or 'no Content-Type'})",
+    )
+
+
 def validation_errors(errors: Sequence[dict[str, Any]]) -> list[FieldError]:
     seen: dict[tuple[str, str], FieldError] = {}
     for error in errors:
         item = FieldError(_field(error.get("loc", ())), _message(error))
         seen.setdefault((item.field, item.message), item)
     return list(seen.values())
+
+
+def body_not_json(request: Request, error: RequestValidationError) -> FieldError | None:
+    """The ``Content-Type`` error when the body failed because it was not sent as JSON."""
+    if not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in error.errors()):
+        return None
+    return content_type_error(request)
 
 
 def install(app: FastAPI) -> None:
@@ -118,7 +143,13 @@ def install(app: FastAPI) -> None:
         return unavailable(error)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, error: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, error: RequestValidationError) -> Response:
+        header = body_not_json(request, error)
+        if header is not None:
+            detail = f"{header.field}: {header.message}"
+            return problem(
+                415, "unsupported_media_type", "Unsupported media type", detail, [header]
+            )
         errors = validation_errors(error.errors())
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:20])
         return problem(422, "validation_failed", "Validation failed", detail, errors)

@@ -71,7 +71,7 @@ def follow_message(
                     return
                 for event in events:
                     failures = 0
-                    cursor = event.seq
+                    cursor = event.seq or cursor  # acceptances have seq 0
                     if event.message_id == message_id:
                         yield from timeline.news(client.message_events(message_id))
                         if timeline.final:

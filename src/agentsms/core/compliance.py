@@ -39,7 +39,7 @@ from phonenumbers import timezone as phone_timezone
 
 from agentsms.core.errors import FieldError
 
-RECIPIENT_OPTED_OUT = "RECIPIENT_OPTED_OUT"
+RECIPIENT_OPTED_OUT = "recipient_opted_out"
 COMPLIANCE = "compliance"
 OPTED_OUT_REASON = "has opted out of messages from this project"
 

@@ -54,7 +54,7 @@ STATUSES = (OPEN, NEEDS_ATTENTION, ENDED, OPTED_OUT)
 
 TURN_JOB = "conversation.turn"
 TIMER_JOB = "conversation.timer"
-INVALID_TIMEOUT_CONFIG = "INVALID_TIMEOUT_CONFIG"
+INVALID_TIMEOUT_CONFIG = "invalid_timeout_config"
 TIMEOUT_REASON = "must be less than timeout_seconds"
 HISTORY_FOR_WEBHOOKS = 20
 

@@ -88,6 +88,8 @@ class _Work:
     uncertain: bool
     # Set when a late send was let through (``pacing_repo.admit_late``): the latest it may go.
     admitted_until: float | None = None
+    # When it was handed to the carrier: its ``sent_at`` (the batch is recorded later).
+    handed_at: float | None = None
 
 
 class Dispatcher:
@@ -213,7 +215,10 @@ class Dispatcher:
                 elif (
                     not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None
                 ):
-                    deferred.append((job, until.timestamp()))
+                    if message["expires_at"] is not None and message["expires_at"] <= until:
+                        expired.append((job, message))  # its validity ends before they do
+                    else:
+                        deferred.append((job, until.timestamp()))
                 else:
                     candidates[message["number_id"] or ""].append((job, message))
             # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
@@ -394,6 +399,9 @@ class Dispatcher:
             to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
             if not to_send:
                 continue
+            handed_at = time.time()
+            for item, _ in to_send:
+                item.handed_at = handed_at
             started = time.perf_counter()
             try:
                 outcomes = await provider.send_many([r for _, r in to_send])
@@ -446,7 +454,7 @@ class Dispatcher:
         """Transaction 2: the provider's answers, the status changes and the jobs' fate."""
         now = time.time()
         now_dt = from_epoch(now)
-        sent_rows: list[tuple[str, str, Any, int]] = []
+        sent_rows: list[tuple[str, str, Any, int, datetime]] = []
         sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
         failed: list[tuple[_Work, SendError]] = []
         retries: list[tuple[_Work, SendError]] = []
@@ -462,6 +470,7 @@ class Dispatcher:
                         outcome.provider_message_id,
                         outcome.price,
                         item.job.attempts,
+                        from_epoch(item.handed_at or now),
                     )
                 )
                 sent_events.append((item.message, statuses.SENT, {}))

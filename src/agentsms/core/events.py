@@ -3,42 +3,51 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.core.messages import acceptance_event
+from agentsms.ids import id_before
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as repo
+from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.types import utcnow
 
 SETTLE = timedelta(seconds=2)
 POLL_SECONDS = 0.25
+K = TypeVar("K", int, str)
 
 
-class SettleWindow:
-    """Which events to send next, when sequence numbers can commit out of order.
+class SettleWindow(Generic[K]):
+    """Which rows to send next, when their keys can commit out of order.
 
     On PostgreSQL an event can take seq 7 and commit after seq 8 has been read, so a plain
-    "after the last seq sent" cursor would skip it for good. The window re-reads everything
-    above ``floor`` and remembers what it sent; the floor only moves past events older than
-    ``SETTLE`` (every write transaction commits well within that).
+    "after the last seq sent" cursor would skip it for good (a message's id, made before
+    its transaction, likewise). The window re-reads everything above ``floor`` and
+    remembers what it sent; the floor only moves past rows older than ``SETTLE`` (every
+    write transaction commits well within that).
     """
 
-    def __init__(self, floor: int) -> None:
-        self.floor = floor
-        self.sent: set[int] = set()
+    def __init__(self, floor: K, key: str = "seq") -> None:
+        self.floor: K = floor
+        self.key = key
+        self.sent: set[K] = set()
 
     def take(self, rows: Sequence[Row], now: datetime) -> list[Row]:
-        """Rows (ordered by seq, all above ``floor``) not sent yet; advances the floor."""
-        fresh = [row for row in rows if row["seq"] not in self.sent]
-        self.sent.update(row["seq"] for row in fresh)
+        """Rows (ordered by key, all above ``floor``) not sent yet; advances the floor."""
+        key = self.key
+        fresh = [row for row in rows if row[key] not in self.sent]
+        self.sent.update(row[key] for row in fresh)
         for row in rows:
             if row["created_at"] > now - SETTLE:
                 break
-            self.floor = row["seq"]
-        self.sent = {seq for seq in self.sent if seq > self.floor}
+            self.floor = row[key]
+        self.sent = {value for value in self.sent if value > self.floor}
         return fresh
 
 
@@ -48,18 +57,42 @@ async def last_seq(conn: AsyncConnection, project_id: str) -> int:
 
 
 async def follow(
-    db: Database, project_id: str, after: int | None, *, poll_seconds: float = POLL_SECONDS
+    db: Database,
+    project_id: str,
+    after: int | None,
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    acceptances: bool = False,
 ) -> AsyncIterator[list[Row]]:
     """Forever: each new group of the project's events after seq ``after`` (now when None),
-    in seq order, never the same event twice. An empty list means nothing new this poll."""
-    if after is None:
-        async with db.read() as conn:
+    in seq order, never the same event twice. An empty list means nothing new this poll.
+
+    With ``acceptances``, outbound messages' ``queued`` / ``scheduled`` events (``seq`` 0:
+    intake stores no event row for them, see ``messages.acceptance_event``) come too, for
+    the messages made since event ``after`` was, merged in by time.
+    """
+    since: datetime | None
+    async with db.read() as conn:
+        if after is None:
+            since = utcnow()
             after = await last_seq(conn, project_id)
+        else:
+            since = await repo.event_time(conn, project_id, after) if after else None
     window = SettleWindow(after)
+    accepted = SettleWindow(id_before("msg", since.timestamp() if since else 0), key="id")
     while True:
         async with db.read() as conn:
             rows = await repo.events_after(conn, project_id, window.floor, limit=2000)
-        fresh = window.take(rows, utcnow())
+            made = (
+                await messages_repo.outbound_after(conn, project_id, accepted.floor, limit=2000)
+                if acceptances
+                else []
+            )
+        now = utcnow()
+        fresh = window.take(rows, now)
+        if made:
+            firsts = [acceptance_event(row) for row in accepted.take(made, now)]
+            fresh = list(heapq.merge(firsts, fresh, key=lambda row: row["created_at"]))
         yield fresh
         if not fresh:
             await asyncio.sleep(poll_seconds)

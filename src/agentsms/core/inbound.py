@@ -20,7 +20,7 @@ from agentsms import purposes, webhooks
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
 from agentsms.core.fictional import fictional
-from agentsms.core.messages import OutboundSpec, record_events, send_message
+from agentsms.core.messages import EMPTY_BODY, OutboundSpec, record_events, send_message
 from agentsms.core.phone import PhoneNumber, parse_phone_field
 from agentsms.core.segments import count_segments
 from agentsms.ids import new_id
@@ -56,7 +56,7 @@ async def receive(
     if number is None:
         raise invalid("to", "is not a number in this project's sender pool")
     if not inbound.body and not inbound.media_urls:
-        raise invalid("body", "must not be empty unless media_urls is given")
+        raise invalid("body", EMPTY_BODY)
     now = utcnow()
     info = count_segments(inbound.body)
     project = await projects_repo.get_project(conn, project_id)

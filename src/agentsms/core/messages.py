@@ -61,6 +61,8 @@ from agentsms.webhooks import message_events
 UrlProblem = Callable[[str], str | None]
 """Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""
 SEND_JOB = "message.send"
+# Why a send without a body (nor media, nor an agent to write it) is refused.
+EMPTY_BODY = "must not be empty unless media_urls is given"
 DEFAULT_MAX_ATTEMPTS = 8
 MAX_BODY_CHARS = 1600
 LATEST_SEND_AT = datetime(2100, 1, 1, tzinfo=UTC)
@@ -398,7 +400,7 @@ def _check_content(spec: OutboundSpec, url_problem: UrlProblem | None) -> _Conte
     media = list(spec.media_urls)
     opening = not body and not media and spec.purpose is None and not spec.conversation_id
     if not body and not media and not opening:
-        problems.append(("body", "must not be empty unless media_urls is given"))
+        problems.append(("body", EMPTY_BODY))
     most = MAX_IMESSAGE_MEDIA if spec.channel == "imessage" else MAX_MEDIA
     if len(media) > most:
         problems.append(("media_urls", f"at most {most} media per message"))
@@ -438,6 +440,16 @@ async def _pool(
     return pool
 
 
+def _due(row: Mapping[str, Any]) -> float | None:
+    """When a new message's send job runs: its send time, or the end of its validity if
+    that comes first (quiet hours deferred it past it), when it is marked expired."""
+    send_at, expires_at = row["send_at"], row.get("expires_at")
+    if send_at is None:
+        return None
+    due: datetime = min(send_at, expires_at or send_at)
+    return due.timestamp()
+
+
 async def _store(
     conn: AsyncConnection,
     rows: Sequence[dict[str, Any]],
@@ -450,11 +462,7 @@ async def _store(
     await queue.enqueue_refs(
         conn,
         SEND_JOB,
-        [
-            (row["id"], row["send_at"].timestamp() if row["send_at"] else None)
-            for row in rows
-            if row["id"] not in openings
-        ],
+        [(row["id"], _due(row)) for row in rows if row["id"] not in openings],
         max_attempts=max_attempts,
     )
     if openings:
@@ -561,7 +569,7 @@ async def _converse(
             intake.errors.append(
                 # Without an agent to write it (persona_id, pathway_id or persona_settings
                 # in the conversation settings), a message needs a body as it always did.
-                FieldError(f"{prefix}body", "must not be empty unless media_urls is given")
+                FieldError(f"{prefix}body", EMPTY_BODY)
             )
             continue
         reading = readings.get(id(settings))
@@ -886,7 +894,14 @@ async def record_events(
 
 async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> list[dict[str, Any]]:
     """A message's status changes, oldest first, starting with its acceptance."""
-    row = await get_message(conn, project_id, message_id)
+    first = acceptance_event(await get_message(conn, project_id, message_id))
+    later = [dict(event) for event in await events_repo.events_for_message(conn, message_id)]
+    return [first, *(event for event in later if event["status"] != first["status"])]
+
+
+def acceptance_event(row: Row) -> dict[str, Any]:
+    """A message's first event, made from its row (intake stores no event row for an
+    outbound message): ``received``, ``scheduled`` or ``queued``, with ``seq`` 0."""
     accepted = (
         statuses.RECEIVED
         if row["direction"] == "inbound"
@@ -896,17 +911,16 @@ async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> l
             else statuses.QUEUED
         )
     )
-    first = {
-        "id": f"evt_{message_id.removeprefix('msg_')}",
+    return {
+        "id": f"evt_{row['id'].removeprefix('msg_')}",
         "seq": 0,
         "type": f"message.{accepted}",
-        "message_id": message_id,
+        "message_id": row["id"],
+        "project_id": row["project_id"],
         "status": accepted,
         "data": {},
         "created_at": row["created_at"],
     }
-    later = [dict(event) for event in await events_repo.events_for_message(conn, message_id)]
-    return [first, *(event for event in later if event["status"] != accepted)]
 
 
 async def list_batches(

@@ -46,6 +46,9 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
         if code is not None:
             values["error_code"] = code
             values["error_message"] = text or _describe(code)
+        elif status in (statuses.SENT, statuses.DELIVERED):
+            # Sent after all: an earlier attempt's error no longer describes the message.
+            values["error_code"] = values["error_message"] = None
         # The rows as they are after the change: no separate read of the messages.
         # A ``sent`` report leaves a message being sent to its sender, who records it.
         since = statuses.before(status)

@@ -257,7 +257,7 @@ def test_invalid_pathway_names_the_node(breaks: Any, field: str, message: str) -
         validate_agent_config({"kind": "flow", "pathway": pathway})
     error = failed.value
     assert error.status == 422
-    assert error.code == "INVALID_PATHWAY"
+    assert error.code == "invalid_pathway"
     found = {(e.field, e.message) for e in error.errors}
     assert any(f == field and message in m for f, m in found), found
     with pytest.raises(ValidationFailed):
@@ -339,7 +339,7 @@ def test_unparseable_pathway_text_names_the_field() -> None:
 def test_invalid_agent_config(config: Any, field: str, message: str) -> None:
     with pytest.raises(ValidationFailed) as failed:
         validate_agent_config(config)
-    assert failed.value.code == "INVALID_AGENT_CONFIG"
+    assert failed.value.code == "invalid_agent_config"
     assert any(e.field == field and message in e.message for e in failed.value.errors), (
         failed.value.errors
     )

@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentsms.api.deps import project_for_key
-from agentsms.api.problems import validation_errors
+from agentsms.api.problems import content_type_error, validation_errors
 from agentsms.api.state import AppState
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
@@ -50,6 +50,7 @@ from agentsms.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from agentsms.core.messages import EMPTY_BODY
 from agentsms.core.projects import Project
 from agentsms.store.faults import DatabaseUnavailable, unavailable_cause
 
@@ -207,6 +208,16 @@ def renamed(error: ValidationFailed, rename: Callable[[str], str]) -> Validation
     names the renamed fields (the original detail when there are none)."""
     errors = [FieldError(rename(e.field), e.message) for e in error.errors]
     return ValidationFailed(joined(errors) or error.detail, errors=errors, code=error.code)
+
+
+# The body a vendor without media fields may leave out: the conversation's agent writes it.
+NO_AGENT_TO_WRITE = "is required unless the agent writes it: no persona/default agent configured"
+
+
+def agent_writes(text: str) -> str:
+    """``text`` with the empty-body reason told for a vendor that has no media fields (the
+    core's reason names ``media_urls``, a field the vendor does not have)."""
+    return text.replace(EMPTY_BODY, NO_AGENT_TO_WRITE)
 
 
 def json_errors(error_body: Callable[[Failure], tuple[int, Any]]) -> ErrorRenderer:
@@ -504,6 +515,9 @@ async def parse_json(request: Request, model: type[M], *, case_insensitive: bool
     try:
         data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
+        header = content_type_error(request)
+        if header is not None:  # e.g. a form-encoded body (curl -d without -H)
+            raise invalid([header]) from None
         raise ValidationFailed(
             "body: is not valid JSON", errors=[FieldError("body", "is not valid JSON")]
         ) from None

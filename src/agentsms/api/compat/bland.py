@@ -27,6 +27,7 @@ from agentsms.api.compat._common import (
     Failure,
     Strict,
     Vendor,
+    agent_writes,
     iso_z,
     json_body_docs,
     json_errors,
@@ -90,7 +91,7 @@ def bland_field(name: str, message: str = "") -> str:
 
 
 def _message(text: str) -> str:
-    text = text.replace("give body or", "give agent_message or")
+    text = agent_writes(text).replace("give body or", "give agent_message or")
     return _WORDS.sub(lambda m: _NAMES[m.group(1)], text)
 
 

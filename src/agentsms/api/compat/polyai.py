@@ -21,6 +21,7 @@ from agentsms.api.compat._common import (
     Failure,
     Forbidden,
     Vendor,
+    agent_writes,
     error_text,
     json_body_docs,
     json_errors,
@@ -62,7 +63,7 @@ def error_body(failure: Failure) -> tuple[int, dict[str, Any]]:
     status = _STATUS.get(failure.status, failure.status)
     if status in _GENERIC:
         return status, {"detail": _GENERIC[status]}
-    detail = error_text(failure)
+    detail = agent_writes(error_text(failure))
     if status == 429 and failure.code != SPEND_CAP:
         detail = f"Per-project rate limit exceeded: {detail.rstrip('.')}. Back off and retry."
     return status, {"detail": detail}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,6 +33,15 @@ async def events_after(
 async def last_seq(conn: AsyncConnection, project_id: str) -> int:
     query = select(func.max(message_events.c.seq)).where(message_events.c.project_id == project_id)
     return int((await conn.execute(query)).scalar_one_or_none() or 0)
+
+
+async def event_time(conn: AsyncConnection, project_id: str, seq: int) -> datetime | None:
+    """When the project's event ``seq`` was recorded (``None``: no such event)."""
+    query = select(message_events.c.created_at).where(
+        message_events.c.project_id == project_id, message_events.c.seq == seq
+    )
+    found: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+    return found
 
 
 async def events_for_message(conn: AsyncConnection, message_id: str) -> Sequence[Row]:

@@ -249,15 +249,16 @@ async def update_each(
 
 async def mark_sent(
     conn: AsyncConnection,
-    rows: Sequence[tuple[str, str, Decimal | float | None, int]],
+    rows: Sequence[tuple[str, str, Decimal | float | None, int, datetime]],
     *,
     now: datetime,
     advance_from: Sequence[str],
 ) -> set[str]:
     """Record providers' acceptances: ``rows`` of (message id, provider message id, price,
-    attempts), all sent at ``now``. The status becomes ``sent`` only from one of
-    ``advance_from``, since a receipt may already have moved the message on. Returns the
-    ids that are ``sent`` now: those this moved there.
+    attempts, sent at), each sent at its own moment of hand-off to the carrier; ``now`` is
+    the update time. The status becomes ``sent`` only from one of ``advance_from``, since a
+    receipt may already have moved the message on; a message moved there loses the error
+    of an earlier attempt. Returns the ids that are ``sent`` now: those this moved there.
 
     One statement per 500 rows (a join with the rows as a list of values), not one each.
     """
@@ -265,49 +266,51 @@ async def mark_sent(
         return set()
     dialect = conn.dialect.name
     advance = ", ".join(str(value) for value in _constants(advance_from))
+    moved = f"messages.status IN ({advance})"
     assign = (
         "provider_message_id = u.pmid, price = u.price, attempts = u.attempts, "
-        "sent_at = {now}, updated_at = {now}, in_flight = {false}, "
-        f"status = CASE WHEN messages.status IN ({advance}) THEN 'sent' "
-        "ELSE messages.status END"
+        "sent_at = u.sent_at, updated_at = {now}, in_flight = {false}, "
+        f"error_code = CASE WHEN {moved} THEN NULL ELSE messages.error_code END, "
+        f"error_message = CASE WHEN {moved} THEN NULL ELSE messages.error_message END, "
+        f"status = CASE WHEN {moved} THEN 'sent' ELSE messages.status END"
     )
     advanced: set[str] = set()
     if dialect == "sqlite":
-        stamp = encoder_for(messages, "sent_at", dialect)
-        sent_at = stamp(now) if stamp else now
+        stamp = encoder_for(messages, "sent_at", dialect) or (lambda value: value)
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
-            marks = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            marks = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
             params: list[Any] = []
-            for message_id, pmid, price, attempts in chunk:
-                params += (message_id, pmid, None if price is None else float(price), attempts)
+            for message_id, pmid, price, attempts, sent_at in chunk:
+                price_value = None if price is None else float(price)
+                params += (message_id, pmid, price_value, attempts, stamp(sent_at))
             result = await conn.exec_driver_sql(
-                f"WITH u(id, pmid, price, attempts) AS (VALUES {marks}) "
+                f"WITH u(id, pmid, price, attempts, sent_at) AS (VALUES {marks}) "
                 f"UPDATE messages SET {assign.format(now='?', false='0')} "
                 f"FROM u WHERE messages.id = u.id {_NOW_SENT}",
-                (*params, sent_at, sent_at),
+                (*params, stamp(now)),
             )
             advanced.update(r["id"] for r in result.mappings() if r["status"] == "sent")
         return advanced
     result = await conn.exec_driver_sql(
-        f"UPDATE messages SET {assign.format(now='$5', false='false')} "
-        "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[]) "
+        f"UPDATE messages SET {assign.format(now='$6', false='false')} "
+        "FROM unnest($1::varchar[], $2::varchar[], $3::numeric[], $4::int[], "
+        "$5::timestamptz[]) "
         # The ANY: rows reached by the primary key, never by hashing the whole table.
-        "AS u(id, pmid, price, attempts) WHERE messages.id = u.id AND messages.id = ANY($1) "
-        f"{_NOW_SENT}",
+        "AS u(id, pmid, price, attempts, sent_at) WHERE messages.id = u.id "
+        f"AND messages.id = ANY($1) {_NOW_SENT}",
         (
             [row[0] for row in rows],
             [row[1] for row in rows],
             [None if row[2] is None else Decimal(str(row[2])) for row in rows],
             [row[3] for row in rows],
+            [row[4] for row in rows],
             now,
         ),
     )
     return {r["id"] for r in result.mappings() if r["status"] == "sent"}
 
 
-# A row whose status is ``sent`` after the update was moved there by it: a receipt never
-# leaves a message at ``sent`` while it is being sent (see ``core.receipts``).
 _NOW_SENT = "RETURNING messages.id, messages.status"
 
 
@@ -422,5 +425,23 @@ async def get_batches(
         return []
     query = select(batches).where(
         batches.c.project_id == project_id, batches.c.id.in_(list(batch_ids))
+    )
+    return many((await conn.execute(query)).mappings().all())
+
+
+async def outbound_after(
+    conn: AsyncConnection, project_id: str, after_id: str, limit: int = 500
+) -> Sequence[Row]:
+    """The project's outbound messages with an id above ``after_id`` (ids sort by creation
+    time), oldest first: their acceptance, which intake stores no event row for."""
+    query = (
+        select(messages)
+        .where(
+            messages.c.project_id == project_id,
+            messages.c.id > after_id,
+            messages.c.direction == "outbound",
+        )
+        .order_by(messages.c.id)
+        .limit(limit)
     )
     return many((await conn.execute(query)).mappings().all())
