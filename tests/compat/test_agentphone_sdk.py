@@ -212,6 +212,20 @@ async def test_contacts_create_list_search_get_update_delete(client: AgentPhone)
         await call(client.contacts.get, bob.id)
 
 
+async def test_contact_capabilities_say_which_channels_reach_a_line(client: AgentPhone) -> None:
+    mobile = await call(client.contacts.get_capabilities, "+44 7400 123456")
+    assert mobile["phoneNumber"] == "+447400123456"
+    assert mobile["lineType"] == "mobile"
+    # The pool's simulator number carries every channel, and a mobile line takes them all.
+    assert mobile["channels"] == ["sms", "mms", "whatsapp", "imessage"]
+    assert (mobile["sms"], mobile["mms"], mobile["imessage"]) == (True, True, True)
+    landline = await call(client.contacts.get_capabilities, "+44 20 7123 4567")
+    assert landline["lineType"] == "landline"
+    assert landline["channels"] == ["sms"]
+    assert (landline["mms"], landline["imessage"]) == (False, False)
+    assert "phone_number" in await fails(422, client.contacts.get_capabilities, "+1 555 12")
+
+
 # -- agents ----------------------------------------------------------------------------------
 
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import Conflict, NotFound, invalid
-from agentsms.core.phone import parse_phone_field
+from agentsms.core.numbers import CHANNELS
+from agentsms.core.phone import line_type, parse_phone_field
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import contacts as repo
+from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.types import utcnow
 
 MAX_NAME = 200
@@ -105,3 +107,32 @@ async def update_contact(
 async def delete_contact(conn: AsyncConnection, project_id: str, contact_id: str) -> None:
     if not await repo.delete_contact(conn, project_id, contact_id):
         raise NotFound(f"contact {contact_id} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How the project can text a person: their line, and the channels its pool can use."""
+
+    phone_number: str
+    line_type: str
+    channels: tuple[str, ...]
+
+
+TEXT_ONLY_LINES = frozenset({"landline", "toll_free"})
+"""Lines that take no media, iMessage or WhatsApp (a text may still reach them)."""
+
+
+async def reach(conn: AsyncConnection, project_id: str, raw_number: str) -> Reach:
+    """The channels the project's sender pool offers that can reach ``raw_number``.
+
+    Whether a person uses iMessage or WhatsApp is not knowable without sending: those
+    channels are listed when the pool has them and the line is not a landline.
+    """
+    e164 = parse_phone_field(raw_number, "phone_number").e164
+    kind = line_type(e164)
+    offered = {
+        c for row in await numbers_repo.list_numbers(conn, project_id) for c in row["capabilities"]
+    }
+    if kind in TEXT_ONLY_LINES:
+        offered &= {"sms"}
+    return Reach(e164, kind, tuple(c for c in CHANNELS if c in offered))

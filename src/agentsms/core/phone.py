@@ -159,3 +159,21 @@ def calling_code(e164: str) -> int | None:
     except NumberParseException:
         return None
     return code
+
+
+_LINE_TYPES: Final[dict[int, str]] = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "landline_or_mobile",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
+}
+
+
+def line_type(e164: str) -> str:
+    """What the numbering plan says the line is (``mobile``, ``landline``, ...; ``unknown``)."""
+    try:
+        parsed = phonenumbers.parse(e164)
+    except NumberParseException:
+        return "unknown"
+    return _LINE_TYPES.get(phonenumbers.number_type(parsed), "unknown")

@@ -341,6 +341,26 @@ def _contact_fields(error: ValidationFailed) -> ValidationFailed:
     return renamed(error, lambda f: "phoneNumber" if f == "phone_number" else f)
 
 
+@router.get("/v1/contacts/capabilities", responses=_ERRORS, summary="Get Contact Capabilities")
+async def get_capabilities(request: Request, state: State) -> dict[str, Any]:
+    """Which channels can reach ``phone_number`` from this account's numbers: its line type
+    (from the numbering plan) and, per channel, whether a number of the pool offers it and the
+    line can take it. Whether the person uses iMessage is only known once a text goes out, so
+    ``imessage`` says agentsms can try it (an iMessage-capable number and a mobile line)."""
+    project = await _project(request, state)
+    raw = request.query_params.get("phone_number")
+    if not raw:
+        raise invalid("phone_number", "is required")
+    async with state.db.read() as conn:
+        found = await address_book.reach(conn, project.id, raw)
+    return {
+        "phoneNumber": found.phone_number,
+        "lineType": found.line_type,
+        "channels": list(found.channels),
+        **{channel: channel in found.channels for channel in CHANNELS},
+    }
+
+
 @router.get("/v1/contacts", response_model=ContactList, responses=_ERRORS, summary="List Contacts")
 async def list_contacts(request: Request, state: State) -> ContactList:
     """By name; ``search`` matches name, number or email; ``limit`` (default 50), ``offset``."""
