@@ -122,6 +122,13 @@ async def seed(app: FastAPI, tenant: Tenant, drain: Any) -> None:
         "POST", "/v1/simulator/reactions", json={"message_id": chat["id"], "reaction": "like"}
     )
     account = await _provider_account(app, a)
+    opted_out = await a.made("POST", "/v1/opt-outs", json={"phone_number": "+14155557303"})
+    contact = await a.made(
+        "POST",
+        "/compat/agentphone/v1/contacts",
+        json={"phoneNumber": "+14155557304", "name": "tenant A contact"},
+    )
+    await a.made("PUT", "/v1/llm-credentials", json={"api_key": "sk-tenantA-llm-q7kz"})
     await drain()
     delivery = await _first_delivery(app.state.agentsms.db, endpoint["id"])
     a.secrets |= {
@@ -129,6 +136,9 @@ async def seed(app: FastAPI, tenant: Tenant, drain: Any) -> None:
         key["key"],
         media["url"].rsplit("/", 1)[1],
         "tenant A persona",
+        "tenant A contact",
+        "sk-tenantA-llm-q7kz",
+        "q7kz",
     }
     a.ids.update(
         message_id=message["id"],
@@ -146,6 +156,8 @@ async def seed(app: FastAPI, tenant: Tenant, drain: Any) -> None:
         disposition_id=disposition["id"],
         schema_id=schema["id"],
         account_id=account,
+        opted_out=opted_out["phone_number"],
+        contact_id=contact["id"],
         person=person,
         telegent_id="TMID-" + batch["id"].removeprefix("batch_"),
     )

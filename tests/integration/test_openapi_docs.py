@@ -34,6 +34,12 @@ NOT_SENT = {
     ("POST", "/compat/agentphone/v1/messages"): "names an AgentPhone agent id",
     ("POST", "/compat/agentphone/v1/messages/{message_id}/reactions"): "needs an iMessage message",
     ("PATCH", "/compat/agentphone/v1/conversations/{conversation_id}"): "needs a conversation id",
+    ("PATCH", "/compat/agentphone/v1/numbers/{number_id}"): "needs a number id",
+    ("PATCH", "/compat/agentphone/v1/contacts/{contact_id}"): "needs a contact id",
+    ("PATCH", "/compat/agentphone/v1/agents/{agent_id}"): "needs an agent id",
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/numbers"): "needs an agent id",
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/webhook"): "needs an agent id",
+    ("POST", "/compat/telegent/v1.0/numbers/provision"): "needs a Telegent token",
 }
 
 

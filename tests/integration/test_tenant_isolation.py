@@ -1,6 +1,7 @@
 """The cross-project sweep: every route of ``app.routes`` (native ``/v1``, the five
-``/compat/<vendor>`` surfaces with each vendor's own credentials, and the dashboard with a
-signed-in session) is called with project B's credentials and project A's ids.
+``/compat/<vendor>`` surfaces with each vendor's own credentials, the dashboard with a
+signed-in session, and the MCP tools at ``/mcp`` with B's key) is called with project B's
+credentials and project A's ids.
 
 Routes with path parameters must answer 403/404 (the vendor's own error body on compat
 surfaces), exactly as they answer for an id that does not exist; no answer to B may contain
@@ -58,8 +59,12 @@ PATH_VALUES = {
     "account_id": "account_id",
     "token": "media_token",
     "number": "person",
+    "phone_number": "opted_out",
+    "agent_id": "persona_id",
+    "contact_id": "contact_id",
     "provider": "=twilio",
     "version": "=1",
+    "rest": "=x",
 }
 # Query parameters that name something of a project: filled with A's.
 QUERY_VALUES = {
@@ -74,6 +79,7 @@ QUERY_VALUES = {
     "from": "sender",
     "agent_number": "sender",
     "number": "sender",
+    "phone_number": "opted_out",
     "after": "=0",
 }
 # Query parameters a compat route reads by hand (not declared to FastAPI).
@@ -95,9 +101,19 @@ UNCREDENTIALED = (
     "/readyz",
     "/metrics",
 )
-# Server-sent event streams: read for a moment, then disconnected.
-STREAMS = {"/v1/events/stream", "/dashboard/stream"}
-SURFACES = ("/v1/", "/compat/", "/dashboard")
+# Server-sent event streams (GET): read for a moment, then disconnected.
+MCP = "/mcp"
+STREAMS = {"/v1/events/stream", "/dashboard/stream", MCP}
+SURFACES = ("/v1/", "/compat/", "/dashboard", MCP)
+# Voice, which agentsms does not carry: AgentPhone's calls and voices answer 501 to every
+# caller and every id alike (the sweep still checks that A's ids answer as made-up ones do).
+NOT_CARRIED = {
+    "/compat/agentphone/v1/calls",
+    "/compat/agentphone/v1/calls/{rest:path}",
+    "/compat/agentphone/v1/agents/voices",
+    "/compat/agentphone/v1/agents/{agent_id}/calls",
+    "/compat/agentphone/v1/numbers/{number_id}/calls",
+}
 # The vendor surfaces ``Caller.auth`` knows the credentials of.
 VENDORS = {"telegent", "bland", "agentphone", "polyai", "vida"}
 # Listings that must show B's own message (proof that B's credentials were accepted).
@@ -130,10 +146,28 @@ SEEDED = (
     "extraction_schemas",
     "message_events",
     "jobs",
+    "optouts",
+    "contacts",
+    "llm_credentials",
 )
 
 Ids = dict[str, str]
 Probe = dict[str, Any]
+
+MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
+
+
+def _tool(name: str, expect: str, **arguments: str) -> Probe:
+    """A JSON-RPC call of the MCP tool ``name``; ``expect`` must appear in the answer."""
+    call = {"name": name, "arguments": arguments}
+    return {
+        "json": {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call},
+        "headers": MCP_ACCEPT,
+        "expect": expect,
+    }
+
+
+NOT_FOUND = '"code":"not_found"'
 
 
 # Bodies: what each route is sent (a list: several probes). A route that takes a body and is
@@ -158,6 +192,12 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
     ],
     ("POST", "/compat/agentphone/v1/messages/{message_id}/reactions"): lambda a: [
         {"json": {"reaction": "like"}}
+    ],
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/numbers"): lambda a: [
+        {"json": {"numberId": a["number_id"]}}
+    ],
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/webhook"): lambda a: [
+        {"json": {"url": UNREACHABLE + "/b"}}
     ],
     ("PATCH", "/compat/agentphone/v1/conversations/{conversation_id}"): lambda a: [
         {"json": {"metadata": {"b": 1}}}
@@ -233,6 +273,22 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
     ("POST", "/dashboard/personas"): lambda a: [
         {"data": {"name": "B", "pathway_id": a["pathway_id"]}}
     ],
+    ("POST", "/v1/opt-outs/import"): lambda a: [
+        {"content": f"phone_number\n{B_PERSON}\n", "headers": {"Content-Type": "text/csv"}}
+    ],
+    # The MCP tools, with A's ids; B's own message proves B's key was taken. (Listings are
+    # swept as GETs of /v1, before B's own sends to A's people could appear in them.)
+    ("POST", MCP): lambda a: [
+        _tool("get_message", B_OWN, message_id=a["b_message"]),
+        _tool("get_message", NOT_FOUND, message_id=a["message_id"]),
+        _tool("get_message", NOT_FOUND, message_id=a["scheduled_id"]),
+        _tool("get_conversation", NOT_FOUND, conversation_id=a["conversation_id"]),
+        _tool("reply", NOT_FOUND, conversation_id=a["conversation_id"], body="B"),
+        _tool("end_conversation", NOT_FOUND, conversation_id=a["conversation_id"]),
+        _tool("send_message", '"isError":true', to=B_PERSON, body="B", from_number=a["sender"]),
+        _tool("send_message", '"isError":true', to=B_PERSON, body="B", persona=a["persona_id"]),
+        _tool("list_numbers", '"numbers"'),
+    ],
 }
 
 
@@ -247,6 +303,10 @@ class Call:
     @property
     def params(self) -> list[str]:
         return re.findall(r"{(\w+)(?::\w+)?}", self.path)
+
+    def filled(self, values: dict[str, str]) -> str:
+        """The path with its parameters (``{rest:path}`` too) replaced by ``values``."""
+        return re.sub(r"{(\w+)(?::\w+)?}", lambda m: values[m.group(1)], self.path)
 
     @property
     def order(self) -> tuple[int, str]:
@@ -322,7 +382,7 @@ class Caller:
         headers, auth_query = self.auth(path)
         headers = headers | probe.get("headers", {})
         query = query | auth_query
-        if path.split("?")[0] in STREAMS:
+        if method == "GET" and path.split("?")[0] in STREAMS:
             cookies = "; ".join(f"{k}={v}" for k, v in self.browser.http.cookies.items())
             return await read_stream(self.app, path, query, headers | {"cookie": cookies})
         if path.startswith("/dashboard") and method != "GET":
@@ -357,7 +417,10 @@ def _excerpt(answer: Answer) -> str:
 async def read_stream(
     app: FastAPI, path: str, query: dict[str, str], headers: dict[str, str]
 ) -> Answer:
-    """What a server-sent event stream sends in a quarter second (history replays from 0)."""
+    """What a server-sent event stream sends in a quarter second (history replays from 0).
+
+    Like every ASGI server, ``receive`` first hands over the (empty) request body, then
+    waits until the client goes away."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -374,8 +437,11 @@ async def read_stream(
     }
     gone = asyncio.Event()
     status, chunks = [0], [b""]
+    request = [{"type": "http.request", "body": b"", "more_body": False}]
 
     async def receive() -> dict[str, Any]:
+        if request:
+            return request.pop()
         await gone.wait()
         return {"type": "http.disconnect"}
 
@@ -537,23 +603,26 @@ async def _judge(
     secrets: set[str],
 ) -> list[str]:
     """What is wrong with B's ``answer`` to a route filled with ``values``."""
-    path = call.path.format(**values)
+    path = call.filled(values)
     where = f"{call.method} {path} {probe}"
     wrong: list[str] = []
-    if answer.status >= 500:
+    not_carried = call.path in NOT_CARRIED and answer.status == 501
+    if answer.status >= 500 and not not_carried:
         wrong.append(f"{where}: {answer.status} {_excerpt(answer)}")
+    if "expect" in probe and probe["expect"] not in answer.text:
+        wrong.append(f"{where}: {probe['expect']} is not in the answer: {_excerpt(answer)}")
     leaked = _leaks(answer, secrets, _supplied(path, query, probe))
     if leaked:
         wrong.append(f"{where}: B was shown A's {leaked}: {_excerpt(answer)}")
     owned = [p for p in _owned(call) if values[p] in secrets]
     if not owned or call.path in CAPABILITIES:
         return wrong
-    if answer.status not in (403, 404):
+    if answer.status not in (403, 404) and not not_carried:
         wrong.append(f"{where}: {answer.status}, not 403/404: {_excerpt(answer)}")
     if call.path.startswith(UNCREDENTIALED):
         return wrong
     # The same answer as for ids that name nothing: no telling A's things exist.
-    made_up = call.path.format(**(values | {p: _fabricated(values[p]) for p in owned}))
+    made_up = call.filled(values | {p: _fabricated(values[p]) for p in owned})
     control = await b.call(call.method, made_up, query, probe)
     if control.status != answer.status:
         wrong.append(f"{where}: {answer.status} for A's id but {control.status} for none")
@@ -564,7 +633,12 @@ async def test_project_b_never_reaches_project_a(
     tenants: tuple[FastAPI, Tenant, Caller],
 ) -> None:
     app, a, b = tenants
-    ids = a.ids | {"sender": a.sender, "project_id": a.project_id, "b_key": b.key}
+    ids = a.ids | {
+        "sender": a.sender,
+        "project_id": a.project_id,
+        "b_key": b.key,
+        "b_message": b.own_message,
+    }
     before = await snapshot(app.state.agentsms.db, a)
     empty = [name for name in SEEDED if not before[name]]
     assert not empty, f"the seed left A without rows in {empty}"
@@ -584,7 +658,7 @@ async def test_project_b_never_reaches_project_a(
         for values in _fillings(call, ids, b.ids):
             for query, probe in variants:
                 swept += 1
-                answer = await b.call(call.method, call.path.format(**values), query, probe)
+                answer = await b.call(call.method, call.filled(values), query, probe)
                 if call.method == "GET" and (not query or set(query) == {"after"}):
                     shown_own[call.path] = any(m in answer.text for m in (b.own_message, B_OWN))
                 failures += await _judge(b, call, values, query, probe, answer, a.secrets)

@@ -27,6 +27,7 @@ Example = dict[str, Any]
 
 PERSON = "+14155550123"
 OUR_NUMBER = "+14155550100"
+ULID = "01JH8Z3K4W5X6Y7Z8A9B0C1D2E"
 
 SAMPLE_PATHWAY: dict[str, Any] = {
     "name": "Appointment reminder",
@@ -55,6 +56,12 @@ def _example(summary: str, value: Any) -> Example:
 
 
 EXAMPLES: dict[Operation, dict[str, Example]] = {
+    ("POST", "/v1/opt-outs"): {
+        "opt_out": _example(
+            "A person who asked by phone not to be texted",
+            {"phone_number": "+14155550142", "keyword": "do not text me"},
+        ),
+    },
     ("POST", "/v1/messages"): {
         "sms": _example("A text", {"to": PERSON, "body": "Your table for 2 is ready."}),
         "scheduled": _example(
@@ -290,6 +297,44 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
             "Where inbound texts go", {"url": "https://hooks.example.com/agentphone", "timeout": 10}
         ),
     },
+    ("POST", "/compat/agentphone/v1/numbers"): {
+        "number": _example("A US number in area code 415", {"country": "US", "areaCode": "415"}),
+    },
+    ("PATCH", "/compat/agentphone/v1/numbers/{number_id}"): {
+        "external": _example("Your own id for the number", {"externalId": "store-042"}),
+    },
+    ("POST", "/compat/agentphone/v1/contacts"): {
+        "contact": _example(
+            "A person of the address book",
+            {"phoneNumber": "+14155550131", "name": "Jane Doe", "email": "jane@example.com"},
+        ),
+    },
+    ("PATCH", "/compat/agentphone/v1/contacts/{contact_id}"): {
+        "notes": _example("New notes", {"notes": "Prefers texts after 5 PM."}),
+    },
+    ("PATCH", "/compat/agentphone/v1/agents/{agent_id}"): {
+        "prompt": _example(
+            "A new prompt and greeting",
+            {
+                "systemPrompt": "You book tables, briefly.",
+                "beginMessage": "Hi! Table for how many?",
+            },
+        ),
+    },
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/numbers"): {
+        "attach": _example("Give the agent a number", {"numberId": f"num_{ULID}"}),
+    },
+    ("POST", "/compat/agentphone/v1/agents/{agent_id}/webhook"): {
+        "webhook": _example(
+            "Where this agent's texts go", {"url": "https://hooks.example.com/agentphone/support"}
+        ),
+    },
+    ("POST", "/compat/agentphone/v1/webhooks/test"): {
+        "test": _example("A test text", {"message": "Hello from the webhook test."}),
+    },
+    ("POST", "/compat/telegent/v1.0/numbers/provision"): {
+        "number": _example("A US number in area code 801", {"Country": "US", "AreaCode": "801"}),
+    },
     ("POST", "/compat/polyai/v1/outbound-sms"): {
         "polyai": _example(
             "PolyAI's documented request",
@@ -315,8 +360,6 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
     },
 }
 
-ULID = "01JH8Z3K4W5X6Y7Z8A9B0C1D2E"
-
 PARAMETER_EXAMPLES: dict[tuple[str, str], Any] = {
     ("path", "message_id"): f"msg_{ULID}",
     ("path", "task_id"): f"msg_{ULID}",
@@ -332,6 +375,9 @@ PARAMETER_EXAMPLES: dict[tuple[str, str], Any] = {
     ("path", "template_id"): "appointment-reminder",
     ("path", "version"): 2,
     ("path", "number"): PERSON,
+    ("path", "phone_number"): PERSON,
+    ("path", "agent_id"): f"persona_{ULID}",
+    ("path", "contact_id"): f"ct_{ULID}",
     ("header", "Idempotency-Key"): "order-1042-confirmation",
     ("header", "Last-Event-ID"): "1042",
     ("query", "after"): 1042,

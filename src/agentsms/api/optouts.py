@@ -27,6 +27,8 @@ async def list_opt_outs(
     cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> schemas.OptOutPage:
+    """The people opted out of this project, newest first: ``phone_number`` and ``source``
+    filter, ``next_cursor`` pages on."""
     async with state.db.read() as conn:
         rows, next_cursor = await service.list_opt_outs(
             conn,
@@ -67,6 +69,8 @@ async def add_opt_out(
     summary="The whole list as CSV",
 )
 async def export_opt_outs(project: CurrentProject, state: State) -> Response:
+    """Every entry as a CSV attachment (``phone_number,scope,source,keyword,number,created_at``),
+    which ``POST /v1/opt-outs/import`` takes back as it is."""
     async with state.db.read() as conn:
         rows = await service.every_opt_out(conn, project.id)
     return Response(
@@ -107,6 +111,7 @@ async def import_opt_outs(
     summary="A person's entry",
 )
 async def get_opt_out(phone_number: str, project: CurrentProject, state: State) -> schemas.OptOut:
+    """The person's entry; ``404`` when the person is not opted out."""
     async with state.db.read() as conn:
         return render.opt_out(await service.get_opt_out(conn, project.id, phone_number))
 

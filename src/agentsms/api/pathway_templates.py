@@ -34,6 +34,8 @@ async def list_templates(_: CurrentProject) -> schemas.PathwayTemplateList:
     summary="A shipped pathway",
 )
 async def get_template(template_id: str, _: CurrentProject) -> schemas.PathwayTemplate:
+    """One shipped pathway by its id (e.g. ``appointment-reminder``), ready to copy into
+    ``POST /v1/pathways``; ``404`` for an id the gallery does not ship."""
     template = gallery.pathway_template(template_id)
     if template is None:
         raise NotFound(f"no shipped pathway {template_id}")

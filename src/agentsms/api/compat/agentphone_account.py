@@ -224,6 +224,7 @@ async def _line(conn: AsyncConnection, project_id: str, number_id: str) -> Row:
     "/v1/numbers/{number_id}", response_model=PhoneNumber, responses=_ERRORS, summary="Get Number"
 )
 async def get_number(number_id: str, request: Request, state: State) -> PhoneNumber:
+    """One number of the sender pool; ``404`` when the project has no such number."""
     project = await _project(request, state)
     async with state.db.read() as conn:
         return _number(await _line(conn, project.id, number_id))
@@ -388,6 +389,8 @@ async def list_contacts(request: Request, state: State) -> ContactList:
     openapi_extra=json_body_docs(CreateContactRequest),
 )
 async def create_contact(request: Request, state: State) -> JSONResponse:
+    """A person of the address book: ``phoneNumber`` (E.164, one contact each) and ``name``,
+    ``email`` and ``notes`` optional."""
     project = await _project(request, state)
     body = await parse_json(request, CreateContactRequest)
     spec = ContactInput(body.phoneNumber, body.name, body.email, body.notes)
@@ -403,6 +406,7 @@ async def create_contact(request: Request, state: State) -> JSONResponse:
     "/v1/contacts/{contact_id}", response_model=Contact, responses=_ERRORS, summary="Get Contact"
 )
 async def get_contact(contact_id: str, request: Request, state: State) -> Contact:
+    """One contact; ``404`` when the project has no such contact."""
     project = await _project(request, state)
     async with state.db.read() as conn:
         return _contact(await address_book.get_contact(conn, project.id, contact_id))
@@ -416,6 +420,7 @@ async def get_contact(contact_id: str, request: Request, state: State) -> Contac
     openapi_extra=json_body_docs(UpdateContactRequest),
 )
 async def update_contact(contact_id: str, request: Request, state: State) -> Contact:
+    """Change the fields given; the others stay as they are."""
     project = await _project(request, state)
     body = await parse_json(request, UpdateContactRequest)
     spec = ContactInput(body.phoneNumber, body.name, body.email, body.notes)
@@ -431,6 +436,7 @@ async def update_contact(contact_id: str, request: Request, state: State) -> Con
     "/v1/contacts/{contact_id}", response_model=Success, responses=_ERRORS, summary="Delete Contact"
 )
 async def delete_contact(contact_id: str, request: Request, state: State) -> Success:
+    """Remove the contact from the address book (messages to and from the number stay)."""
     project = await _project(request, state)
     async with state.db.write() as conn:
         await address_book.delete_contact(conn, project.id, contact_id)
