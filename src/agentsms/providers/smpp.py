@@ -239,11 +239,13 @@ class _Link:
         body: bytes | Callable[[int], bytes] = b"",
         *,
         timeout: float,
-        on_late: Callable[[codec.Pdu], None] | None = None,
+        on_response: Callable[[codec.Pdu], None] | None = None,
     ) -> asyncio.Future[codec.Pdu]:
         """Write a request; the future holds its response (or the reason there is none).
 
-        ``on_late`` receives a response that arrives after ``timeout`` has failed the future.
+        ``on_response`` receives the response the moment it is read, before any later PDU
+        is (so a receipt right behind a ``submit_sm_resp`` finds its message id), and also
+        a response that arrives after ``timeout`` has failed the future.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[codec.Pdu] = loop.create_future()
@@ -255,7 +257,7 @@ class _Link:
         sequence = self._sequence
         data = body(sequence) if callable(body) else codec.encode(command_id, sequence, body)
         timer = loop.call_later(timeout, self._expire, sequence)
-        self._pending[sequence] = (future, timer, on_late)
+        self._pending[sequence] = (future, timer, on_response)
         self.send(data)
         return future
 
@@ -276,11 +278,11 @@ class _Link:
         entry = self._pending.pop(sequence, None)
         if entry is None:
             return
-        future, _, on_late = entry
+        future, _, on_response = entry
         if not future.done():
             future.set_exception(_ResponseTimeout())
-        if on_late is not None:
-            self._late[sequence] = on_late
+        if on_response is not None:
+            self._late[sequence] = on_response
             while len(self._late) > 10_000:
                 self._late.popitem(last=False)
 
@@ -303,8 +305,10 @@ class _Link:
             return
         entry = self._pending.pop(pdu.sequence, None)
         if entry is not None:
-            future, timer, _ = entry
+            future, timer, on_response = entry
             timer.cancel()
+            if on_response is not None:
+                on_response(pdu)
             if not future.done():
                 future.set_result(pdu)
         elif (late := self._late.pop(pdu.sequence, None)) is not None:
@@ -637,7 +641,7 @@ class SmppProvider:
                     codec.SUBMIT_SM,
                     functools.partial(_with_sequence, frame),
                     timeout=self.options.response_timeout,
-                    on_late=self._accepted_callback(entry, index),
+                    on_response=self._accepted_callback(entry, index),
                 )
                 future.add_done_callback(self._part_done(entry, index, errors))
                 waits.append(future)
