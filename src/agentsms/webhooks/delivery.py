@@ -34,6 +34,7 @@ from agentsms.config import Settings
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_after_seconds
 from agentsms.jobs.queue import Job
+from agentsms.store import purge
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
@@ -323,8 +324,8 @@ async def _start_of_body(response: httpx.Response) -> str | None:
 async def purge_old(db: Database, settings: Settings) -> None:
     """Forget events and delivery logs older than ``Settings.webhook_retention_days``."""
     before = utcnow() - timedelta(days=settings.webhook_retention_days)
-    async with db.write() as conn:
-        await repo.purge_before(conn, before)
+    await purge.in_chunks(db, lambda conn, limit: repo.purge_deliveries_before(conn, before, limit))
+    await purge.in_chunks(db, lambda conn, limit: repo.purge_events_before(conn, before, limit))
 
 
 def _ms(started: float) -> int:
