@@ -11,7 +11,6 @@ from agentsms import metrics
 from agentsms.api.deps import State
 from agentsms.jobs import queue
 from agentsms.store import migrate
-from agentsms.store.repositories import messages as messages_repo
 
 router = APIRouter(tags=["operations"])
 
@@ -40,8 +39,8 @@ async def readyz(state: State) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(state: State) -> Response:
+    by_status = await state.counts.by_status()
     async with state.db.read() as conn:
-        by_status = await messages_repo.status_counts(conn)
         depth = await queue.depth(conn)
     metrics.messages_by_status.clear()
     for status, count in by_status.items():

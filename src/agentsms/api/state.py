@@ -13,6 +13,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from agentsms.api.intake import SendIntake
+from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.config import Settings
 from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
@@ -76,4 +77,5 @@ class AppState:
     providers: ProviderRegistry
     limiter: RateLimiter
     sends: SendIntake
+    counts: ScrapedCounts
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)
