@@ -106,6 +106,17 @@ async def get_project_secret(conn: AsyncConnection, project_id: str) -> Row | No
     return one((await conn.execute(query)).mappings().first())
 
 
+async def project_secrets_by_ids(
+    conn: AsyncConnection, project_ids: Sequence[str]
+) -> dict[str, Row]:
+    """Projects' signing secrets, by project id (projects without one are left out)."""
+    unique = sorted(set(project_ids))
+    if not unique:
+        return {}
+    query = select(webhook_project_secrets).where(webhook_project_secrets.c.project_id.in_(unique))
+    return {row["project_id"]: row for row in many((await conn.execute(query)).mappings().all())}
+
+
 async def insert_project_secret(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(webhook_project_secrets).values(**row))
 
