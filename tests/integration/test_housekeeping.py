@@ -12,14 +12,17 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.api.state import KEY_CACHE_LIMIT
 from agentsms.config import Settings
 from agentsms.core import idempotency
+from agentsms.core.projects import Project
 from agentsms.store import purge
 from agentsms.store.bulk import insert_rows
 from agentsms.store.db import Database
 from agentsms.store.tables import idempotency_keys, webhook_deliveries, webhook_events
 from agentsms.store.types import utcnow
 from agentsms.webhooks.delivery import purge_old
+from tests.conftest import Gateway
 
 EXPIRED = 50_000
 LIVE = 100
@@ -186,3 +189,18 @@ async def test_purges_find_old_rows_through_an_index(backend_url: str) -> None:
             assert index in plan, plan
     finally:
         await db.dispose()
+
+
+async def test_the_api_key_cache_stays_bounded(gateway: Gateway) -> None:
+    state = gateway.app.state.agentsms
+    project = Project(id=gateway.project_id, name="test")
+    try:
+        for n in range(KEY_CACHE_LIMIT + 5):
+            state.remember_key(f"digest-{n}", project, time.monotonic())
+        assert len(state.key_cache) <= KEY_CACHE_LIMIT
+        assert state.key_cache[f"digest-{KEY_CACHE_LIMIT + 4}"][0] is project
+        # A real request still authenticates (and is cached) after the cache started over.
+        assert (await gateway.client.get("/v1/project")).status_code == 200
+        assert len(state.key_cache) <= KEY_CACHE_LIMIT
+    finally:
+        state.key_cache.clear()
