@@ -49,7 +49,7 @@ log = structlog.get_logger("agentsms.webhooks")
 MAX_LOGGED_BODY = 1000
 CONCURRENCY = 50
 """Attempts at a time, all endpoints together (and the pooled client's connections)."""
-PER_ORIGIN = 10
+PER_ORIGIN = 20
 """Attempts at a time to one origin (scheme, host, port): one slow receiver cannot take
 every pooled connection."""
 JITTER = 0.2
