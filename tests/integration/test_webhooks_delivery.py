@@ -99,7 +99,7 @@ async def insecure_app(backend_url: str) -> AsyncIterator[FastAPI]:
             backend_url,
             allow_insecure_urls=True,
             webhook_retry_schedule=[0.0],
-            webhook_timeout_seconds=2.0,
+            webhook_timeout_seconds=5.0,  # a loaded CI machine may take seconds to connect
         )
     )
     async with app.router.lifespan_context(app):
