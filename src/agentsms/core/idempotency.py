@@ -144,7 +144,5 @@ async def record_many(
     )
 
 
-async def purge_expired(conn: AsyncConnection, limit: int) -> int:
-    """Delete at most ``limit`` expired keys; returns how many. The worker runs it a chunk
-    per transaction (``store.purge.in_chunks``)."""
-    return await repo.remove_expired(conn, utcnow(), limit)
+async def purge_expired(conn: AsyncConnection) -> int:
+    return await repo.remove_expired(conn, utcnow())
