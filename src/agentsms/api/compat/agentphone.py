@@ -625,11 +625,18 @@ async def list_conversations(request: Request, state: State) -> ConversationList
     """Newest first, ``limit`` (1-100, default 20) from ``offset``."""
     project = await _project(request, state)
     limit, offset = _page_args(request)
-    where = ConversationFilter(project_id=project.id)
     async with state.db.read() as conn:
-        rows = await conversations.list_conversations(conn, where, limit, offset)
-        total = await conversations.count_conversations(conn, where)
-        stats = await conversations.message_stats(conn, [row["id"] for row in rows])
+        where = ConversationFilter(project_id=project.id)
+        return await conversation_page(conn, where, limit, offset)
+
+
+async def conversation_page(
+    conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int
+) -> ConversationList:
+    """One page of the conversations ``where`` selects, with their message counts."""
+    rows = await conversations.list_conversations(conn, where, limit, offset)
+    total = await conversations.count_conversations(conn, where)
+    stats = await conversations.message_stats(conn, [row["id"] for row in rows])
     return ConversationList(
         data=[_conversation(row, stats.get(row["id"])) for row in rows],
         hasMore=offset + len(rows) < total,

@@ -38,7 +38,6 @@ from agentsms.api.compat.agentphone import (
     PhoneNumberNotFound,
     Webhook,
     _agent,
-    _conversation,
     _int_arg,
     _number,
     _page_args,
@@ -47,6 +46,7 @@ from agentsms.api.compat.agentphone import (
     agent_config,
     agent_of,
     all_webhooks,
+    conversation_page,
     current_webhooks,
     message_shape,
     render_error,
@@ -581,14 +581,7 @@ async def agent_conversations(agent_id: str, request: Request, state: State) -> 
     async with state.db.read() as conn:
         persona = await personas.get_persona(conn, project.id, agent_id)
         where = ConversationFilter(project_id=project.id, persona_id=persona["id"])
-        rows = await conversations.list_conversations(conn, where, limit, offset)
-        total = await conversations.count_conversations(conn, where)
-        stats = await conversations.message_stats(conn, [row["id"] for row in rows])
-    return ConversationList(
-        data=[_conversation(row, stats.get(row["id"])) for row in rows],
-        hasMore=offset + len(rows) < total,
-        total=total,
-    )
+        return await conversation_page(conn, where, limit, offset)
 
 
 # -- typing ----------------------------------------------------------------------------------
