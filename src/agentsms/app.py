@@ -15,7 +15,6 @@ from agentsms.api import (
     api_keys,
     batches,
     callbacks,
-    compat,
     conversations,
     events,
     health,
@@ -34,6 +33,7 @@ from agentsms.api import (
     templates,
     webhook_endpoints,
 )
+from agentsms.api.compat import vendors
 from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
@@ -42,7 +42,7 @@ from agentsms.config import Settings
 from agentsms.core import credentials, projects
 from agentsms.jobs.worker import Worker
 from agentsms.mcp_server import http as mcp_http
-from agentsms.runtime import build_providers, build_worker
+from agentsms.runtime import build_providers, build_worker, register_webhook_formats
 from agentsms.store import migrate
 from agentsms.store.db import Database
 from agentsms.webhooks.ssrf import warn_if_insecure
@@ -75,6 +75,7 @@ def create_app(
     """The API. With ``run_worker`` a dispatch worker runs inside the same process; unless
     ``prepared`` (by a supervisor, see ``prepare_deployment``) it prepares the deployment."""
     settings = settings or Settings()
+    register_webhook_formats()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,8 +140,8 @@ def create_app(
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.
-    app.add_middleware(InputGuard, raise_under=(compat.COMPAT_ROOT,))
-    compat.install(app, settings)
+    app.add_middleware(InputGuard, raise_under=(vendors.COMPAT_ROOT,))
+    vendors.install(app, settings)
     dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

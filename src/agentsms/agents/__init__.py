@@ -30,7 +30,7 @@ from agentsms.agents.base import (
 )
 from agentsms.agents.config import FlowAgentConfig, parse_agent_config, without_secrets
 from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
-from agentsms.core.errors import invalid
+from agentsms.errors import invalid
 
 __all__ = [
     "Agent",
@@ -52,7 +52,7 @@ __all__ = [
 def validate_agent_config(config: Mapping[str, Any]) -> None:
     """Check an agent config on upload.
 
-    Raises :class:`agentsms.core.errors.ValidationFailed` listing every problem, each
+    Raises :class:`agentsms.errors.ValidationFailed` listing every problem, each
     with a field path under ``agent`` (e.g. ``agent.pathway.nodes.confirm.next``).
     """
     parse_agent_config(config)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
     from agentsms.agents.base import Agent, LlmAccess

@@ -39,7 +39,8 @@ from agentsms.agents.pathway import (
     WebhookNode,
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
-from agentsms.core.compliance import strip_padding, zones_for
+from agentsms.timezones import zones_for
+from agentsms.wording import strip_padding
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."

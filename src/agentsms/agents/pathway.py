@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from agentsms.agents import gallery
-from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.errors import FieldError, ValidationFailed
 
 NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"

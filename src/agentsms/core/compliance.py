@@ -34,10 +34,9 @@ from datetime import time as clock_time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezone
-
 from agentsms.core.errors import FieldError
+from agentsms.timezones import zones_for
+from agentsms.wording import INVISIBLE, strip_padding
 
 RECIPIENT_OPTED_OUT = "recipient_opted_out"
 COMPLIANCE = "compliance"
@@ -67,42 +66,7 @@ Keyword = Literal["opt_out", "opt_in", "help"]
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\ufe0e\ufe0f\u200e\u200f"), None
-)
-"""A :meth:`str.translate` table removing zero-width and other invisible characters."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-_PADDING = frozenset(
-    [
-        "please",
-        "pls",
-        "plz",
-        "plse",
-        "thanks",
-        "thank",
-        "you",
-        "thx",
-        "ty",
-        "now",
-        "me",
-        "it",
-        "all",
-        "asap",
-        "immediately",
-        "just",
-        "ok",
-        "okay",
-        "already",
-        "right",
-        "away",
-        "hi",
-        "hello",
-        "hey",
-        "sorry",
-        "and",
-        "so",
-    ]
-)
 _LEADING = re.compile(
     r"^(?:i (?:want|would like|wish|need) to |i want you to |can you |could you )"
 )
@@ -159,16 +123,6 @@ def _squash(text: str) -> str:
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.replace("\u2019", "'"))
-
-
-def strip_padding(words: list[str]) -> list[str]:
-    """The words without polite padding at either end ("please", "thanks", "now", ...)."""
-    start, end = 0, len(words)
-    while start < end and words[start] in _PADDING:
-        start += 1
-    while end > start and words[end - 1] in _PADDING:
-        end -= 1
-    return words[start:end]
 
 
 def _is_keyword(text: str, keywords: Iterable[str]) -> bool:
@@ -304,21 +258,6 @@ def parse_quiet_hours(value: Any) -> QuietHours | None:
     start_h, start_m = (int(x) for x in value["start"].split(":"))
     end_h, end_m = (int(x) for x in value["end"].split(":"))
     return QuietHours(clock_time(start_h, start_m), clock_time(end_h, end_m), value.get("timezone"))
-
-
-def zones_for(e164: str) -> list[ZoneInfo]:
-    """The recipient's time zones, from the number (UTC when the number says nothing)."""
-    try:
-        names = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
-    except phonenumbers.NumberParseException:
-        names = ()
-    zones: list[ZoneInfo] = []
-    for name in names:
-        try:
-            zones.append(ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return zones or [ZoneInfo("UTC")]
 
 
 def _quiet_at(local: datetime, quiet: QuietHours) -> bool:

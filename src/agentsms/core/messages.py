@@ -24,6 +24,7 @@ from agentsms.core import (
     compliance,
     contacts,
     conversations,
+    message_events,
     personas,
     spend,
     statuses,
@@ -56,7 +57,6 @@ from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
-from agentsms.webhooks import message_events
 
 UrlProblem = Callable[[str], str | None]
 """Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""

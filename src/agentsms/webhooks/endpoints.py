@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.store.repositories import Row, webhook_log
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
