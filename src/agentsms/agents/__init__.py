@@ -28,7 +28,13 @@ from agentsms.agents.base import (
     HistoryEntry,
     LlmAccess,
 )
-from agentsms.agents.config import FlowAgentConfig, parse_agent_config, without_secrets
+from agentsms.agents.config import (
+    AgentConfig,
+    FlowAgentConfig,
+    LlmAgentConfig,
+    parse_agent_config,
+    without_secrets,
+)
 from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
 from agentsms.errors import invalid
 
@@ -55,7 +61,15 @@ def validate_agent_config(config: Mapping[str, Any]) -> None:
     Raises :class:`agentsms.errors.ValidationFailed` listing every problem, each
     with a field path under ``agent`` (e.g. ``agent.pathway.nodes.confirm.next``).
     """
-    parse_agent_config(config)
+    _parse(config)
+
+
+def _parse(config: Mapping[str, Any]) -> AgentConfig:
+    """The config validated by kind, and a flow agent's pathway with it."""
+    parsed = parse_agent_config(config)
+    if isinstance(parsed, FlowAgentConfig):
+        parse_pathway(parsed.pathway, "agent.pathway")
+    return parsed
 
 
 def build_agent(
@@ -71,7 +85,20 @@ def build_agent(
     client is used, which is only right for tests and local development. ``llm`` is how
     LLM agents (and pathway llm nodes) reach their servers; without it they fail.
     """
-    return parse_agent_config(config).build(http=http, llm=llm)
+    parsed = _parse(config)
+    # Each kind's module is loaded when an agent of that kind is first built (the LLM
+    # agent's loads the OpenAI SDK).
+    if isinstance(parsed, FlowAgentConfig):
+        from agentsms.agents.flow import FlowAgent
+
+        return FlowAgent(parse_pathway(parsed.pathway), http=http, llm=llm)
+    if isinstance(parsed, LlmAgentConfig):
+        from agentsms.agents.llm import LlmAgent
+
+        return LlmAgent(parsed, llm)
+    from agentsms.agents.webhook_agent import WebhookAgent
+
+    return WebhookAgent(parsed, http=http)
 
 
 def check_start_node(
@@ -83,7 +110,7 @@ def check_start_node(
     """
     if start_node_id is None:
         return
-    parsed = parse_agent_config(config)
+    parsed = _parse(config)
     if not isinstance(parsed, FlowAgentConfig):
         raise invalid(field, f"only flow agents have nodes (this agent is {parsed.kind!r})")
     nodes = parse_pathway(parsed.pathway).nodes
