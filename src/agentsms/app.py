@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__, dashboard, metrics
+from agentsms import dashboard, metrics
 from agentsms.api import (
     api_keys,
     batches,
@@ -45,6 +45,7 @@ from agentsms.mcp_server import http as mcp_http
 from agentsms.runtime import build_providers, build_worker, register_webhook_formats
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from agentsms.version import __version__
 from agentsms.webhooks.ssrf import warn_if_insecure
 
 log = structlog.get_logger("agentsms.app")

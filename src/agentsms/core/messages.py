@@ -55,7 +55,9 @@ from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
 from agentsms.store.repositories import projects as projects_repo
-from agentsms.store.repositories.messages import MessageFilter
+
+# Part of this module's interface (``list_messages`` takes one), for the edges.
+from agentsms.store.repositories.messages import MessageFilter as MessageFilter
 from agentsms.store.types import utcnow
 
 UrlProblem = Callable[[str], str | None]

@@ -44,14 +44,13 @@ from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
 from agentsms.core import conversations, numbers, personas, reactions
 from agentsms.core import messages as service
-from agentsms.core.conversations import ConversationInput
+from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
 from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
-from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
 from agentsms.webhooks import signing
 from agentsms.webhooks.endpoints import EndpointInput

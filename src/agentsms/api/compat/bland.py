@@ -39,13 +39,12 @@ from agentsms.api.idempotent import accept
 from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
 from agentsms.core import conversations
 from agentsms.core import messages as service
-from agentsms.core.conversations import ConversationInput
+from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
 from agentsms.store.repositories import Row
-from agentsms.store.repositories.conversations import ConversationFilter
 
 NAME = "bland"
 SENT = "SMS sent successfully"

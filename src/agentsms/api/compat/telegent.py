@@ -46,11 +46,10 @@ from agentsms.core import media, numbers, statuses
 from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
-from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.core.messages import BatchSpec, MessageFilter, OutboundSpec
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
 from agentsms.core.spend import CODE as SPEND_CAP
 from agentsms.store.repositories import Row
-from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "telegent"
 ID_PREFIX = "TMID-"
