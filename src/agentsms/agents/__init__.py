@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from agentsms.agents import config as _config
+from agentsms.agents import pathway as _pathway
 from agentsms.agents.base import (
     Agent,
     AgentFailed,
@@ -28,14 +30,8 @@ from agentsms.agents.base import (
     HistoryEntry,
     LlmAccess,
 )
-from agentsms.agents.config import (
-    AgentConfig,
-    FlowAgentConfig,
-    LlmAgentConfig,
-    parse_agent_config,
-    without_secrets,
-)
-from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
+from agentsms.agents.config import without_secrets
+from agentsms.agents.pathway import load_demo_pathway, load_pathway_text
 from agentsms.errors import invalid
 
 __all__ = [
@@ -64,11 +60,11 @@ def validate_agent_config(config: Mapping[str, Any]) -> None:
     _parse(config)
 
 
-def _parse(config: Mapping[str, Any]) -> AgentConfig:
+def _parse(raw: Mapping[str, Any]) -> _config.AgentConfig:
     """The config validated by kind, and a flow agent's pathway with it."""
-    parsed = parse_agent_config(config)
-    if isinstance(parsed, FlowAgentConfig):
-        parse_pathway(parsed.pathway, "agent.pathway")
+    parsed = _config.parse_agent_config(raw)
+    if isinstance(parsed, _config.FlowAgentConfig):
+        _pathway.parse_pathway(parsed.pathway, "agent.pathway")
     return parsed
 
 
@@ -88,11 +84,11 @@ def build_agent(
     parsed = _parse(config)
     # Each kind's module is loaded when an agent of that kind is first built (the LLM
     # agent's loads the OpenAI SDK).
-    if isinstance(parsed, FlowAgentConfig):
+    if isinstance(parsed, _config.FlowAgentConfig):
         from agentsms.agents.flow import FlowAgent
 
-        return FlowAgent(parse_pathway(parsed.pathway), http=http, llm=llm)
-    if isinstance(parsed, LlmAgentConfig):
+        return FlowAgent(_pathway.parse_pathway(parsed.pathway), http=http, llm=llm)
+    if isinstance(parsed, _config.LlmAgentConfig):
         from agentsms.agents.llm import LlmAgent
 
         return LlmAgent(parsed, llm)
@@ -111,8 +107,8 @@ def check_start_node(
     if start_node_id is None:
         return
     parsed = _parse(config)
-    if not isinstance(parsed, FlowAgentConfig):
+    if not isinstance(parsed, _config.FlowAgentConfig):
         raise invalid(field, f"only flow agents have nodes (this agent is {parsed.kind!r})")
-    nodes = parse_pathway(parsed.pathway).nodes
+    nodes = _pathway.parse_pathway(parsed.pathway).nodes
     if start_node_id not in nodes:
         raise invalid(field, f"unknown node {start_node_id!r}; the pathway has {', '.join(nodes)}")
