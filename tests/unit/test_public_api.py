@@ -1,4 +1,4 @@
-"""Each module's public names are what its ``__all__`` says.
+"""Each package's public names are what its ``__all__`` says.
 
 For ``agentsms`` and every subpackage of it that declares ``__all__`` (a package's
 ``__init__`` is its public face; a plain module's ``__all__`` may list only what it
