@@ -42,18 +42,16 @@ from agentsms.api.compat.agentphone_webhooks import AGENTPHONE_EVENTS, DEFAULT_C
 from agentsms.api.compat.agentphone_webhooks import WEBHOOK_FORMAT as WEBHOOK_FORMAT
 from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
-from agentsms.core import conversations, numbers, personas, reactions
+from agentsms.core import conversations, numbers, personas, reactions, webhook_endpoints
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
-from agentsms.webhooks import endpoints as webhook_endpoints
-from agentsms.webhooks import signing
-from agentsms.webhooks.endpoints import EndpointInput
 
 NAME = "agentphone"
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
@@ -836,7 +834,7 @@ async def replace_webhook(
             url=body.url,
             event_types=list(AGENTPHONE_EVENTS),
             description="AgentPhone webhook" + (f" of agent {agent}" if agent else ""),
-            signing_scheme=signing.HMAC_TIMESTAMPED,
+            signing_scheme=webhook_endpoints.HMAC_TIMESTAMPED,
             payload_format=WEBHOOK_FORMAT,
             timeout_seconds=body.timeout,
             options=options,

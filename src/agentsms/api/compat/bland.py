@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from agentsms import webhooks
 from agentsms.api.compat._common import (
     Failure,
     Strict,
@@ -37,7 +36,7 @@ from agentsms.api.compat.bland_webhooks import WEBHOOK_FORMAT
 from agentsms.api.deps import State, client_address
 from agentsms.api.idempotent import accept
 from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
-from agentsms.core import conversations
+from agentsms.core import conversations, webhook_endpoints
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
@@ -245,7 +244,7 @@ def _settings(body: SendRequest) -> dict[str, Any]:
 
 def to_spec(body: SendRequest, state: State) -> OutboundSpec:
     if body.webhook is not None:
-        webhooks.check_url(body.webhook, "webhook", state.settings)
+        webhook_endpoints.check_url(body.webhook, "webhook", state.settings)
     if body.content_variables is not None and body.content_sid is None:
         raise ValidationFailed(
             "content_variables: needs content_sid",
