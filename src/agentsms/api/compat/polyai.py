@@ -79,9 +79,8 @@ class OutboundSmsRequest(BaseModel):
 
     message: str | None = Field(
         default=None,
-        max_length=MAX_BODY_CHARS,
-        description="The plain-text message (the session's greeting). Without it, the "
-        "conversation's agent (a default persona) writes the greeting.",
+        description=f"The plain-text message (the session's greeting), at most {MAX_BODY_CHARS} "
+        "characters. Without it, the conversation's agent (a default persona) writes the greeting.",
     )
     user_number: str = Field(max_length=32, description="Recipient phone number in E.164")
     agent_number: str | None = Field(
