@@ -26,11 +26,12 @@ from agentsms.core.sending import EMPTY_BODY
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
 from tests.integration.dashboard_helpers import field_error, signed_in
-from tests.integration.helpers import message_rows
+from tests.integration.helpers import jobs_for, message_rows
 
 AGENT = "+14155550100"  # the gateway's simulator number
 PERSON = "+14155552671"
 LIMIT = 3  # recipients per batch in this app
+ATTEMPTS = 5  # AGENTSMS_JOB_MAX_ATTEMPTS of this app (the default is 8)
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,12 @@ SURFACES = {
 @pytest.fixture(scope="module")
 async def outbox_app(backend_url: str) -> AsyncIterator[FastAPI]:
     """As deployed (media URLs inside the network refused), with small batches."""
-    settings = settings_for(backend_url, max_batch_recipients=LIMIT, allow_insecure_urls=False)
+    settings = settings_for(
+        backend_url,
+        max_batch_recipients=LIMIT,
+        job_max_attempts=ATTEMPTS,
+        allow_insecure_urls=False,
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
@@ -319,3 +325,18 @@ async def test_the_compose_preview_takes_what_a_send_takes_by_the_projects_setti
         sent = await person.post("/dashboard/compose/batch", {**form, "csv_text": "to\nana_b\n"})
     assert sent.status_code == 303, sent.text
     assert [row["to_number"] for row in await message_rows(gw)] == ["+14155553001"]
+
+
+async def test_every_send_job_gets_the_configured_attempts_compliance_replies_too(
+    gw: Gateway,
+) -> None:
+    sent = await gw.client.post("/v1/messages", json={"to": PERSON, "body": "Hi", "from": AGENT})
+    assert sent.status_code == 202, sent.text
+    stop = await gw.client.post(
+        "/v1/simulator/inbound", json={"from": PERSON, "to": AGENT, "body": "STOP"}
+    )
+    assert stop.status_code == 202, stop.text
+    outbound = [row for row in await message_rows(gw) if row["direction"] == "outbound"]
+    assert [row["purpose"] for row in outbound] == ["api", "compliance"]
+    for row in outbound:
+        assert [job["max_attempts"] for job in await jobs_for(gw, row["id"])] == [ATTEMPTS]
