@@ -25,13 +25,15 @@ ALLOWED_API_MODULES = {
 WORKER = """
 import json, sys
 from agentsms.config import Settings
+from agentsms.core.sending import Outbox, SendPolicy
 from agentsms.runtime import build_providers, build_worker
 from agentsms.store.db import Database
 from agentsms.webhooks import formats
 
 settings = Settings(database_url=sys.argv[1])
 db = Database(settings.database_url)
-build_worker(db, build_providers(db, settings), settings)
+outbox = Outbox(SendPolicy.from_settings(settings))
+build_worker(db, build_providers(db, settings, outbox), settings, outbox=outbox)
 event = {
     "id": "evt_1",
     "type": "message.received",
