@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 import regex
@@ -39,7 +39,8 @@ from agentsms.agents.pathway import (
     WebhookNode,
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
-from agentsms.core.compliance import strip_padding, zones_for
+from agentsms.core import zones
+from agentsms.core.compliance import strip_padding
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
@@ -356,18 +357,26 @@ class FlowAgent:
         return run.input.history[-1].at if run.input.history else datetime.now(UTC)
 
     def _zone(self, run: _Turn, template: str | None) -> ZoneInfo:
-        """The person's zone: ``template`` (a node's), else the ``timezone`` variable, else
-        the one their phone number implies, else UTC."""
+        """The person's zone (:func:`agentsms.core.zones.person_zones`): their contact's,
+        else the conversation's (``template``, a node's own, or the ``timezone`` flow
+        variable or metadata), else the pathway's ``timezone`` variable, else the one their
+        phone number implies, else UTC."""
         scope = run.scope(self.pathway.variables)
-        name = render(template, scope) if template else lookup(scope, "timezone")
-        if not name:
-            if run.input.person_number:
-                return zones_for(run.input.person_number)[0]
-            return ZoneInfo("UTC")
+        if template:
+            said: Any = render(template, scope)
+        else:
+            said = run.vars.get("timezone") or zones.metadata_zone(run.input.metadata)
+        configured = self.pathway.variables.get("timezone")
         try:
-            return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise AgentFailed(f"unknown time zone {name!r}", retryable=False) from None
+            return zones.person_zones(
+                run.input.person_number,
+                contact=run.input.contact_timezone,
+                conversation=str(said) if said else None,
+                configured=str(configured) if configured else None,
+                strict=True,
+            )[0]
+        except zones.UnknownZone as unknown:
+            raise AgentFailed(str(unknown), retryable=False) from None
 
     def _branch(self, run: _Turn, node: BranchNode) -> str:
         scope = run.scope(self.pathway.variables)
