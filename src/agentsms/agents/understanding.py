@@ -298,7 +298,7 @@ _MONTH_BEFORE = re.compile(
     r"\b(?:jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|aug|august|"
     r"sep|sept|september|oct|october|nov|november|dec|december)\.?\s*$"
 )
-_TYPO_WORD = re.compile(r"\b[a-z]{5,}\b")
+_TYPO_WORD = re.compile(r"\b[a-z0-9]{3,}\b")
 
 
 def _fix_time_word(match: re.Match[str]) -> str:
