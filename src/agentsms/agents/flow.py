@@ -24,6 +24,7 @@ import regex
 
 from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
+from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
     PLACEHOLDER,
     REGEX_TIMEOUT_SECONDS,
@@ -327,6 +328,8 @@ class FlowAgent:
         understood = run.understood
         if node.source is None and understood is not None and understood.when is not None:
             found: tuple[str, str] | None = (understood.when, understood.when_text or "")
+        elif node.source is None and understood is not None and understood.names_booked_time:
+            found = None  # the reply names the time already booked, not a new one
         else:
             found = extract_time(source, self._now(run), self._zone(run, node.timezone))
         if found is None:
@@ -346,8 +349,20 @@ class FlowAgent:
                     llm, self.llm, run.input, text, now, zone
                 )
             else:
-                run.understood = understand(text, now, zone)
+                run.understood = understand(text, now, zone, booked=self._booked(run, zone))
         return run.understood
+
+    @staticmethod
+    def _booked(run: _Turn, zone: ZoneInfo) -> str | None:
+        """The time the agent's latest text that names one is about ("your appointment
+        tomorrow at 3 PM"), read when that text was sent; ``None`` when none names one."""
+        for entry in reversed(run.input.history):
+            if entry.role != "agent":
+                continue
+            found = find_datetime(entry.text, entry.at, zone)
+            if found is not None:
+                return found[0]
+        return None
 
     @staticmethod
     def _now(run: _Turn) -> datetime:
