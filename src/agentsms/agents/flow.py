@@ -355,10 +355,10 @@ class FlowAgent:
     @staticmethod
     def _booked(run: _Turn, zone: ZoneInfo) -> str | None:
         """The time the agent's latest text that names one is about ("your appointment
-        tomorrow at 3 PM"), read when that text was sent; ``None`` when none names one."""
-        for entry in reversed(run.input.history):
-            if entry.role != "agent":
-                continue
+        tomorrow at 3 PM"), read when that text was sent; ``None`` when none of its last
+        three texts names one."""
+        asked = [entry for entry in reversed(run.input.history) if entry.role == "agent"]
+        for entry in asked[:3]:
             found = find_datetime(entry.text, entry.at, zone)
             if found is not None:
                 return found[0]
