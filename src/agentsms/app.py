@@ -16,6 +16,7 @@ from agentsms.api import (
     batches,
     callbacks,
     compat,
+    contacts,
     conversations,
     events,
     health,
@@ -139,6 +140,7 @@ def create_app(
         pathway_templates,
         templates,
         optouts,
+        contacts,
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.
