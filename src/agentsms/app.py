@@ -15,6 +15,7 @@ from agentsms.api import (
     api_keys,
     batches,
     callbacks,
+    contacts,
     conversations,
     events,
     health,
@@ -141,6 +142,7 @@ def create_app(
         pathway_templates,
         templates,
         optouts,
+        contacts,
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.

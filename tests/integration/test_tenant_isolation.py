@@ -202,6 +202,10 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
     ("PATCH", "/compat/agentphone/v1/conversations/{conversation_id}"): lambda a: [
         {"json": {"metadata": {"b": 1}}}
     ],
+    ("PATCH", "/v1/contacts/{contact_id}"): lambda a: [
+        {"json": {"timezone": "Asia/Tokyo"}},
+        {"json": {"phone_number": B_PERSON, "name": "B"}},
+    ],
     ("POST", "/dashboard/conversations/{conversation_id}/reply"): lambda a: [
         {"data": {"body": "B"}}
     ],
@@ -231,6 +235,9 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
         {"json": {"number": "+14155557499", "provider_account_id": a["account_id"]}}
     ],
     ("POST", "/v1/personas"): lambda a: [{"json": {"name": "B", "pathway_id": a["pathway_id"]}}],
+    ("POST", "/v1/contacts"): lambda a: [
+        {"json": {"phone_number": B_PERSON, "name": "B", "timezone": "Asia/Tokyo"}}
+    ],
     ("POST", "/v1/simulator/reactions"): lambda a: [
         {"json": {"message_id": a["message_id"], "reaction": "like"}}
     ],

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents, purposes, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry, LlmAccess
 from agentsms.config import Settings
-from agentsms.core import conversations, llm_credentials, personas, spend, statuses
+from agentsms.core import conversations, llm_credentials, personas, spend, statuses, zones
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
@@ -221,6 +221,9 @@ class ConversationJobs:
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
             person_number=conversation["user_number"],
+            contact_timezone=await zones.contact_zone(
+                conn, conversation["project_id"], conversation["user_number"]
+            ),
         )
         key = None
         if llm_credentials.uses_llm(config):

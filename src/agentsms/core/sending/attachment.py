@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import purposes
-from agentsms.core import compliance, conversations, personas, statuses
+from agentsms.core import compliance, conversations, personas, statuses, zones
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError
 from agentsms.core.sending.specs import EMPTY_BODY, OutboundSpec
@@ -50,6 +50,7 @@ async def converse(
     # Sends that share a conversation's settings (a batch's new ones) share their reading:
     # the quiet hours and whether silence times out.
     readings: dict[int, tuple[compliance.QuietHours | None, bool]] = {}
+    contact_zones: dict[tuple[str, str], str] | None = None
     openings = intake.openings
     for thread, item, prefix in zip(intake.threads, attached, intake.prefixes, strict=True):
         row = thread.row
@@ -72,8 +73,18 @@ async def converse(
         quiet, timed = reading
         purpose = row["purpose"]
         if quiet is not None and purpose != compliance.COMPLIANCE:
+            if contact_zones is None:  # read once, for every send of the request
+                contact_zones = await zones.contact_zones(
+                    conn, [(project_id, t.row["to_number"]) for t in intake.threads]
+                )
             when = row["send_at"] or intake.now
-            allowed = compliance.next_allowed(max(when, intake.now), row["to_number"], quiet)
+            allowed = compliance.next_allowed(
+                max(when, intake.now),
+                row["to_number"],
+                quiet,
+                contact_zone=contact_zones.get((project_id, row["to_number"])),
+                conversation_zone=zones.metadata_zone(item.conversation.get("metadata")),
+            )
             if allowed > max(when, intake.now):
                 row["send_at"] = allowed
                 row["status"] = statuses.SCHEDULED
