@@ -124,11 +124,10 @@ def tune_gc() -> None:
     """Set the garbage collector up for a long-running server process; call it once,
     after the imports and before serving.
 
-    Everything loaded so far (modules, schemas, phone metadata, SQL constructs: about
-    170,000 objects that live as long as the process) is frozen out of the collector's
-    sight, and young objects are collected less often. Measured on
-    ``POST /v1/messages`` with 64 connections: CPU per request fell from about 320 to about
-    220 µs, and full collections no longer stall the event loop for tens of milliseconds.
+    Everything loaded so far (modules, schemas, phone metadata, SQL constructs: objects
+    that live as long as the process) is frozen out of the collector's sight, and young
+    objects are collected less often, so that full collections do not stall the event loop
+    (the figures are in the README's "Benchmarks").
     """
     gc.collect()
     gc.freeze()

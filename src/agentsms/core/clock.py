@@ -7,7 +7,3 @@ from datetime import UTC, datetime
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def to_epoch(moment: datetime) -> float:
-    return moment.timestamp()

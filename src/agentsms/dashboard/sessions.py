@@ -35,10 +35,6 @@ class Session:
     session_id: str | None = None
     key_id: str | None = None
 
-    @property
-    def signed_in(self) -> bool:
-        return self.session_id is not None
-
 
 def new_session(session_id: str | None = None) -> Session:
     """A session with a fresh CSRF token (a new one at every sign-in and sign-out)."""

@@ -3,10 +3,10 @@
 ``on_accepted`` runs at intake (``message.queued`` / ``message.scheduled``) and
 ``on_status_changes`` where ``core.messages.record_events`` appends status events. Both
 do nothing beyond one indexed query per project when the project has no enabled endpoint
-(a conversation ``webhook_url`` counts once registered with
-``events.register_webhook_url``); otherwise each event carries
-the message resource (the JSON of ``GET /v1/messages/{id}``), its metadata, and for a
-message in a conversation the conversation, its metadata and its recent history.
+(a conversation's ``webhook_url`` is one of the project's endpoints from its first event);
+otherwise each event carries the message resource (the JSON of ``GET /v1/messages/{id}``),
+its metadata, and for a message in a conversation the conversation, its metadata and its
+recent history (for all the conversations of a change at once: ``webhook_contexts``).
 """
 
 from __future__ import annotations
@@ -118,12 +118,8 @@ async def _webhook_urls(
         return {}
     # Imported when used: core.conversations imports core.messages, which calls us.
     conversations = importlib.import_module("agentsms.core.conversations")
-    webhook_urls = getattr(conversations, "webhook_urls", None)
-    if webhook_urls is not None:
-        found: Mapping[str, str] = await webhook_urls(conn, ids)
-        return found
-    contexts = await _contexts(conn, set(ids))
-    return {cid: c["webhook_url"] for cid, c in contexts.items() if c.get("webhook_url")}
+    found: Mapping[str, str] = await conversations.webhook_urls(conn, ids)
+    return found
 
 
 async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -131,18 +127,7 @@ async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str,
         return {}
     # Imported when used: core.conversations imports core.messages, which calls us.
     conversations = importlib.import_module("agentsms.core.conversations")
-    bulk = getattr(conversations, "webhook_contexts", None)
-    if bulk is not None:
-        many: Mapping[str, Mapping[str, Any]] = await bulk(conn, sorted(ids))
-        return {cid: dict(context) for cid, context in many.items()}
-    webhook_context = getattr(conversations, "webhook_context", None)
-    if webhook_context is None:
-        return {}
-    found: dict[str, dict[str, Any]] = {}
-    for conversation_id in sorted(ids):
-        context = await webhook_context(conn, conversation_id)
-        if context is not None:
-            found[conversation_id] = dict(context)
+    found: dict[str, dict[str, Any]] = await conversations.webhook_contexts(conn, sorted(ids))
     return found
 
 
