@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from agentsms.app import create_app
+from agentsms.core.simulator import REPORT_JOB
 from agentsms.providers.base import SendRequest, SendResult
-from agentsms.providers.simulator import REPORT_JOB
 from agentsms.store import tables
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for

@@ -9,12 +9,12 @@ from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.bulk import id_list_params, id_list_sql
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import (
     inbound_parts,
     inbound_seen,
     media,
-    messages,
     numbers,
     provider_accounts,
 )
@@ -66,33 +66,51 @@ async def delete_account(conn: AsyncConnection, project_id: str, account_id: str
 
 async def messages_for_receipts(
     conn: AsyncConnection,
-    account: Row,
-    references: Sequence[str],
-    provider_ids: Sequence[str],
+    *,
+    provider: str,
+    project_id: str | None,
+    account_id: str | None = None,
+    references: Sequence[str] = (),
+    provider_ids: Sequence[str] = (),
 ) -> Sequence[Row]:
-    """Outbound messages of an account's project found by our id, or by the carrier's id
-    among the messages of the account's provider that were not sent from another account's
-    number (two SMSCs may issue the same ids; a number removed since still matches)."""
-    columns = (messages.c.id, messages.c.provider_message_id)
-    project_id = account["project_id"]
+    """``id`` and ``provider_message_id`` of outbound messages a carrier reports on: found
+    by our id, or by the carrier's id among the messages of ``provider``.
+
+    With a ``project_id`` (a provider account's), only that project's messages, and by
+    carrier id only those not sent from another account's number (two SMSCs may issue the
+    same ids; a number removed since still matches). Without one (the simulator, which
+    carries every project's texts), only messages sent through ``provider``.
+    """
+    dialect = conn.dialect.name
+    scope, value = ("provider", provider) if project_id is None else ("project_id", project_id)
     found: list[Row] = []
     wanted = list(dict.fromkeys(references))
     for start in range(0, len(wanted), _CHUNK):
-        query = select(*columns).where(
-            messages.c.project_id == project_id,
-            messages.c.direction == "outbound",
-            messages.c.id.in_(wanted[start : start + _CHUNK]),
+        chunk = wanted[start : start + _CHUNK]
+        # By primary key only (the scope is checked here, so no planner is tempted to walk
+        # a project's or a provider's index instead).
+        result = await conn.exec_driver_sql(
+            "SELECT id, provider_message_id, project_id, provider FROM messages "
+            f"WHERE id {id_list_sql(dialect, len(chunk), 1)} AND direction = 'outbound'",
+            tuple(id_list_params(dialect, chunk)),
         )
-        found.extend(many((await conn.execute(query)).mappings().all()))
+        for row in result.mappings():
+            if row[scope] == value:
+                found.append({"id": row["id"], "provider_message_id": row["provider_message_id"]})
     wanted = list(dict.fromkeys(provider_ids))
-    by_carrier_id = _BY_CARRIER_ID_SQLITE if conn.dialect.name == "sqlite" else _BY_CARRIER_ID
+    if project_id is None:
+        by_carrier_id = _ANY_PROJECT_SQLITE if dialect == "sqlite" else _ANY_PROJECT
+    else:
+        by_carrier_id = _BY_CARRIER_ID_SQLITE if dialect == "sqlite" else _BY_CARRIER_ID
     for start in range(0, len(wanted), _CHUNK):
         params = {
-            "provider": account["provider"],
+            "provider": provider,
             "ids": wanted[start : start + _CHUNK],
             "project_id": project_id,
-            "account_id": account["id"],
+            "account_id": account_id,
         }
+        if project_id is None:
+            del params["project_id"], params["account_id"]
         found.extend(many((await conn.execute(by_carrier_id, params)).mappings().all()))
     return found
 
@@ -107,10 +125,19 @@ def _by_carrier_id(indexed_by: str) -> TextClause:
     ).bindparams(bindparam("ids", expanding=True))
 
 
+def _any_project(indexed_by: str) -> TextClause:
+    return text(
+        f"SELECT id, provider_message_id FROM messages {indexed_by} "
+        "WHERE provider = :provider AND provider_message_id IN :ids AND direction = 'outbound'"
+    ).bindparams(bindparam("ids", expanding=True))
+
+
 # SQLite keeps no statistics here, and without them it walks every message of the project
 # (its project index looks as narrow as the carrier's ids): it is told which index to use.
 _BY_CARRIER_ID = _by_carrier_id("")
 _BY_CARRIER_ID_SQLITE = _by_carrier_id("INDEXED BY ix_messages_provider_ref")
+_ANY_PROJECT = _any_project("")
+_ANY_PROJECT_SQLITE = _any_project("INDEXED BY ix_messages_provider_ref")
 
 
 async def seen(conn: AsyncConnection, account_id: str, provider_message_id: str) -> bool:
