@@ -8,8 +8,8 @@ Everything is scoped to the origin: an account's project's messages and numbers 
 simulator, which carries every project's texts, reports on messages sent through it.
 
 Receipts are matched to our messages by our reference (sent to the carrier in the status
-URL or as its client reference; one that names another carrier message is ignored) or by
-the carrier's id among the account's messages, and go through
+URL or as its client reference; one that names another carrier message is ignored) or,
+failing that, by the carrier's id among the origin's messages, and go through
 ``core.receipts.apply_receipts`` (forward-only, so repeats and late reports change
 nothing). A receipt naming only a carrier id that no message has yet (the carrier answered
 faster than the dispatcher recorded the id) is parked as a ``provider.unmatched_receipts``
@@ -18,9 +18,10 @@ job and matched again a few times, with backoff, before it is dropped.
 Inbound texts are de-duplicated by the carrier's message id, concatenated parts are held
 until the last one arrives and joined in order (or delivered as they are after
 ``PARTS_WAIT_SECONDS``), MMS media are fetched and stored, and the whole text goes through
-``core.inbound.receive``. A text that can never be stored (to a number that is not in the
-project's pool) is logged and dropped; any other exception propagates, so that the HTTP
-carrier or the SMSC delivers again later (e.g. during a database outage).
+:func:`receive_inbound` (``core.inbound.receive``). A text that can never be stored (to a
+number that is not in the project's pool) is logged and dropped; any other exception
+propagates, so that the HTTP carrier or the SMSC delivers again later (e.g. during a
+database outage).
 """
 
 from __future__ import annotations
@@ -114,56 +115,55 @@ async def match_receipts(
     Our reference is read first; the carrier's ids are looked up only for the receipts it
     does not settle.
     """
-    references = [r.reference for r in receipts if r.reference]
-    rows = list(
-        await repo.messages_for_receipts(
-            conn, provider=origin.provider, project_id=origin.project_id, references=references
-        )
+    known = await repo.carrier_ids_by_reference(
+        conn,
+        provider=origin.provider,
+        project_id=origin.project_id,
+        references=[r.reference for r in receipts if r.reference],
     )
-    by_id = {row["id"]: row for row in rows}
+    found: list[str | None] = []
+    for receipt in receipts:
+        reference = receipt.reference
+        if reference is None or reference not in known:
+            reference = None
+        elif (
+            (carrier_id := known[reference])
+            and receipt.provider_message_id
+            and receipt.provider_message_id != carrier_id
+        ):
+            reference = None  # a reference that does not belong to this carrier message
+        found.append(reference)
     unsettled = [
         r.provider_message_id
-        for r in receipts
-        if r.provider_message_id and _ours(by_id.get(r.reference or ""), r) is None
+        for r, reference in zip(receipts, found, strict=True)
+        if reference is None and r.provider_message_id
     ]
+    by_carrier_id: dict[str, str] = {}
     if unsettled:
-        rows.extend(
-            await repo.messages_for_receipts(
-                conn,
-                provider=origin.provider,
-                project_id=origin.project_id,
-                account_id=origin.account_id,
-                provider_ids=unsettled,
-            )
+        by_carrier_id = {
+            carrier_id: message_id for message_id, carrier_id in known.items() if carrier_id
+        }
+        by_carrier_id |= await repo.references_by_carrier_id(
+            conn,
+            provider=origin.provider,
+            project_id=origin.project_id,
+            account_id=origin.account_id,
+            provider_ids=unsettled,
         )
-    by_carrier_id = {row["provider_message_id"]: row for row in rows if row["provider_message_id"]}
     resolved: list[Receipt] = []
     unmatched: list[Receipt] = []
-    for receipt in receipts:
-        message = _ours(by_id.get(receipt.reference or ""), receipt)
-        if message is None and receipt.provider_message_id:
-            message = by_carrier_id.get(receipt.provider_message_id)
-        if message is not None:
-            if receipt.reference != message["id"]:
-                receipt = dataclasses.replace(receipt, reference=message["id"])
+    for receipt, reference in zip(receipts, found, strict=True):
+        if reference is None and receipt.provider_message_id:
+            reference = by_carrier_id.get(receipt.provider_message_id)
+        if reference is not None:
+            if receipt.reference != reference:
+                receipt = dataclasses.replace(receipt, reference=reference)
             resolved.append(receipt)
         elif receipt.provider_message_id:
             unmatched.append(receipt)
         else:
             log.info("provider_events.receipt_unmatched", account_id=origin.key)
     return resolved, unmatched
-
-
-def _ours(message: Row | None, receipt: Receipt) -> Row | None:
-    """``message`` unless its carrier id says the receipt is of another carrier message."""
-    if (
-        message is not None
-        and message["provider_message_id"]
-        and receipt.provider_message_id
-        and message["provider_message_id"] != receipt.provider_message_id
-    ):
-        return None
-    return message
 
 
 async def apply_carrier_receipts(

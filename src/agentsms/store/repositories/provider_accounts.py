@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -64,54 +64,57 @@ async def delete_account(conn: AsyncConnection, project_id: str, account_id: str
     return bool(result.rowcount)
 
 
-async def messages_for_receipts(
-    conn: AsyncConnection,
-    *,
-    provider: str,
-    project_id: str | None,
-    account_id: str | None = None,
-    references: Sequence[str] = (),
-    provider_ids: Sequence[str] = (),
-) -> Sequence[Row]:
-    """``id`` and ``provider_message_id`` of outbound messages a carrier reports on: found
-    by our id, or by the carrier's id among the messages of ``provider``.
-
-    With a ``project_id`` (a provider account's), only that project's messages, and by
-    carrier id only those not sent from another account's number (two SMSCs may issue the
-    same ids; a number removed since still matches). Without one (the simulator, which
-    carries every project's texts), only messages sent through ``provider``.
-    """
+async def carrier_ids_by_reference(
+    conn: AsyncConnection, *, provider: str, project_id: str | None, references: Sequence[str]
+) -> dict[str, str | None]:
+    """Our id → the carrier's id (None before the carrier answered) of the outbound messages
+    among ``references`` that a carrier may report on: with a ``project_id`` (a provider
+    account's), that project's messages; without one (the simulator, which carries every
+    project's texts), those sent through ``provider``."""
     dialect = conn.dialect.name
-    scope, value = ("provider", provider) if project_id is None else ("project_id", project_id)
-    found: list[Row] = []
+    value = provider if project_id is None else project_id
+    found: dict[str, str | None] = {}
     wanted = list(dict.fromkeys(references))
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         # By primary key only (the scope is checked here, so no planner is tempted to walk
         # a project's or a provider's index instead).
         result = await conn.exec_driver_sql(
-            "SELECT id, provider_message_id, project_id, provider FROM messages "
-            f"WHERE id {id_list_sql(dialect, len(chunk), 1)} AND direction = 'outbound'",
+            f"SELECT id, provider_message_id, {'provider' if project_id is None else 'project_id'} "
+            f"FROM messages WHERE id {id_list_sql(dialect, len(chunk), 1)} "
+            "AND direction = 'outbound'",
             tuple(id_list_params(dialect, chunk)),
         )
-        for row in result.mappings():
-            if row[scope] == value:
-                found.append({"id": row["id"], "provider_message_id": row["provider_message_id"]})
-    wanted = list(dict.fromkeys(provider_ids))
+        rows = cast("list[tuple[str, str | None, str]]", result.all())
+        found.update((row[0], row[1]) for row in rows if row[2] == value)
+    return found
+
+
+async def references_by_carrier_id(
+    conn: AsyncConnection,
+    *,
+    provider: str,
+    project_id: str | None,
+    account_id: str | None,
+    provider_ids: Sequence[str],
+) -> dict[str, str]:
+    """The carrier's id → our id of the outbound messages of ``provider`` among
+    ``provider_ids``: with a ``project_id`` (a provider account's), the project's messages
+    not sent from another account's number (two SMSCs may issue the same ids; a number
+    removed since still matches); without one (the simulator), any project's."""
+    dialect = conn.dialect.name
     if project_id is None:
-        by_carrier_id = _ANY_PROJECT_SQLITE if dialect == "sqlite" else _ANY_PROJECT
+        query = _ANY_PROJECT_SQLITE if dialect == "sqlite" else _ANY_PROJECT
     else:
-        by_carrier_id = _BY_CARRIER_ID_SQLITE if dialect == "sqlite" else _BY_CARRIER_ID
+        query = _BY_CARRIER_ID_SQLITE if dialect == "sqlite" else _BY_CARRIER_ID
+    found: dict[str, str] = {}
+    wanted = list(dict.fromkeys(provider_ids))
     for start in range(0, len(wanted), _CHUNK):
-        params = {
-            "provider": provider,
-            "ids": wanted[start : start + _CHUNK],
-            "project_id": project_id,
-            "account_id": account_id,
-        }
-        if project_id is None:
-            del params["project_id"], params["account_id"]
-        found.extend(many((await conn.execute(by_carrier_id, params)).mappings().all()))
+        params: dict[str, Any] = {"provider": provider, "ids": wanted[start : start + _CHUNK]}
+        if project_id is not None:
+            params |= {"project_id": project_id, "account_id": account_id}
+        for message_id, carrier_id in (await conn.execute(query, params)).all():
+            found[carrier_id] = message_id
     return found
 
 
