@@ -58,7 +58,9 @@ async def carrier_callback(
     except (ValueError, KeyError, TypeError) as error:
         raise AgentsmsError(f"unreadable {provider} callback: {error!r}") from None
     origin = provider_events.Origin.of_account(account)
-    await provider_events.handle(state.db, state.settings, origin, batch, adapter.media_auth)
+    await provider_events.handle(
+        state.db, state.settings, state.outbox, origin, batch, adapter.media_auth
+    )
     return Response(adapter.callback_body, media_type=adapter.callback_content_type)
 
 

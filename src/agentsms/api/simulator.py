@@ -36,7 +36,7 @@ async def inject_inbound(
         channel="mms" if body.media_urls else "sms",
     )
     async with state.db.write() as conn:
-        row = await receive_inbound(conn, Origin.simulator(project.id), text)
+        row = await receive_inbound(conn, state.outbox, Origin.simulator(project.id), text)
     return render.message(row)
 
 

@@ -292,7 +292,7 @@ def quickstart(
     url = f"http://{host}:{port}"
     from agentsms.demo import start_demo
 
-    demo = asyncio.run(start_demo(settings.database_url, key))
+    demo = asyncio.run(start_demo(settings, key))
     typer.echo(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)
@@ -327,9 +327,10 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 
 def main() -> None:
     """Run the ``agentsms`` command (the console script and ``python -m agentsms``)."""
-    from agentsms.cli import client, conversations, optouts, profiles
+    from agentsms.cli import client, contacts, conversations, optouts, profiles
 
     client.register(app)
+    contacts.register(app)
     conversations.register(app)
     optouts.register(app)
     profiles.register(app)

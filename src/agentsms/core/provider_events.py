@@ -41,6 +41,7 @@ from agentsms.core import inbound as inbound_service
 from agentsms.core import media as media_service
 from agentsms.core.errors import ValidationFailed
 from agentsms.core.receipts import apply_receipts
+from agentsms.core.sending import Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt
@@ -192,17 +193,20 @@ async def apply_carrier_receipts(
     return await apply_receipts(conn, resolved)
 
 
-async def receive_inbound(conn: AsyncConnection, origin: Origin, message: InboundMessage) -> Row:
+async def receive_inbound(
+    conn: AsyncConnection, outbox: Outbox, origin: Origin, message: InboundMessage
+) -> Row:
     """Store one whole inbound text of ``origin`` and act on it (the caller's transaction).
     Every carrier's texts come this way, once de-duplicated and with their media stored."""
     if origin.project_id is None:
         raise ValueError("an inbound text comes to one project: the origin names none")
-    return await inbound_service.receive(conn, origin.project_id, origin.provider, message)
+    return await inbound_service.receive(conn, origin.project_id, origin.provider, message, outbox)
 
 
 async def deliver_inbound(
     db: Database,
     settings: Settings,
+    outbox: Outbox,
     origin: Origin,
     part: InboundPart,
     auth_for: media_service.AuthFor | None = None,
@@ -215,7 +219,7 @@ async def deliver_inbound(
             if await repo.seen(conn, origin.key, carrier_id):
                 return None
     if part.total > 1 and part.concat_ref:
-        return await _deliver_part(db, origin, part)
+        return await _deliver_part(db, outbox, origin, part)
     fetched: list[media_service.FetchedMedia] = []
     failures: list[str] = []
     for url in message.media_urls:
@@ -248,14 +252,16 @@ async def deliver_inbound(
                     for item in fetched
                 ],
             )
-            return await receive_inbound(conn, origin, whole)
+            return await receive_inbound(conn, outbox, origin, whole)
     except ValidationFailed as error:
         # Retrying cannot help (e.g. a number removed from the pool): log and acknowledge.
         log.warning("provider_events.inbound_rejected", account_id=origin.key, reason=error.detail)
         return None
 
 
-async def _deliver_part(db: Database, origin: Origin, part: InboundPart) -> Row | None:
+async def _deliver_part(
+    db: Database, outbox: Outbox, origin: Origin, part: InboundPart
+) -> Row | None:
     message = part.message
     group = f"{message.from_number}|{message.to_number}|{part.concat_ref}|{part.total}"
     try:
@@ -297,7 +303,7 @@ async def _deliver_part(db: Database, origin: Origin, part: InboundPart) -> Row 
                 body="".join(row["body"] for row in held),
                 provider_message_id=held[0]["provider_message_id"] or carrier_id,
             )
-            return await receive_inbound(conn, origin, whole)
+            return await receive_inbound(conn, outbox, origin, whole)
     except ValidationFailed as error:
         log.warning("provider_events.inbound_rejected", account_id=origin.key, reason=error.detail)
         return None
@@ -306,6 +312,7 @@ async def _deliver_part(db: Database, origin: Origin, part: InboundPart) -> Row 
 async def handle(
     db: Database,
     settings: Settings,
+    outbox: Outbox,
     origin: Origin,
     batch: CallbackBatch,
     auth_for: media_service.AuthFor | None = None,
@@ -316,7 +323,7 @@ async def handle(
         async with db.write() as conn:
             await apply_carrier_receipts(conn, origin, batch.receipts)
     for part in batch.inbound:
-        await deliver_inbound(db, settings, origin, part, auth_for)
+        await deliver_inbound(db, settings, outbox, origin, part, auth_for)
 
 
 class StoredProviderEvents:
@@ -328,11 +335,13 @@ class StoredProviderEvents:
         self,
         db: Database,
         settings: Settings,
+        outbox: Outbox,
         *,
         unmatched_retry_seconds: float = UNMATCHED_RETRY_SECONDS,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.outbox = outbox
         self.unmatched_retry_seconds = unmatched_retry_seconds
 
     async def _origin(self, account_id: str) -> Origin | None:
@@ -356,15 +365,16 @@ class StoredProviderEvents:
         """Store a whole (already reassembled) inbound text for the account's project."""
         origin = await self._origin(account_id)
         if origin is not None:
-            await deliver_inbound(self.db, self.settings, origin, InboundPart(message))
+            await deliver_inbound(self.db, self.settings, self.outbox, origin, InboundPart(message))
 
 
 class PartsTimeoutHandler:
     """Runs ``carrier.inbound_parts`` jobs: delivers what arrived of a concatenated text
     whose remaining parts never came (the parts in order, the gap left out)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -387,6 +397,7 @@ class PartsTimeoutHandler:
                     )
                     await receive_inbound(
                         conn,
+                        self.outbox,
                         origin,
                         InboundMessage(
                             from_number=first["from_number"],

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.provider_events import Origin, receive_inbound
+from agentsms.core.sending import Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import InboundMessage
@@ -67,8 +68,9 @@ async def delete_person(conn: AsyncConnection, project_id: str, number: str) -> 
 class PersonReplies:
     """Runs ``simulator.person_reply`` jobs."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -87,7 +89,9 @@ class PersonReplies:
                             body=replies[index],
                         )
                         try:
-                            await receive_inbound(conn, Origin.simulator(project_id), text)
+                            await receive_inbound(
+                                conn, self.outbox, Origin.simulator(project_id), text
+                            )
                         except AgentsmsError as error:
                             log.warning("simulator.person_reply_refused", error=str(error))
                 await queue.finish(conn, [job])
