@@ -19,14 +19,19 @@ from agentsms.core.provider_events import (
     StoredProviderEvents,
     UnmatchedReceiptHandler,
 )
-from agentsms.core.receipts import ReportHandler
 from agentsms.core.sending import SEND_JOB, Outbox, SendPolicy
 from agentsms.core.simulated_people import PersonReplies
-from agentsms.core.smpp_sessions import SmppSessions
+from agentsms.core.simulator import (
+    PERSON_REPLY_JOB,
+    REPORT_JOB,
+    ReportHandler,
+    StoredSimulatorLedger,
+)
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
-from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
+from agentsms.providers.simulator import SimulatorProvider
+from agentsms.providers.smpp_sessions import SmppSessions
 from agentsms.store.db import Database
 from agentsms.webhooks import formats
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
@@ -56,7 +61,9 @@ def build_providers(db: Database, settings: Settings, outbox: Outbox) -> Provide
 
     registry = ProviderRegistry(account_loader=load_account)
     registry.register(
-        SimulatorProvider(db, default_delay=settings.simulator_delivery_delay_seconds)
+        SimulatorProvider(
+            StoredSimulatorLedger(db), default_delay=settings.simulator_delivery_delay_seconds
+        )
     )
     return registry
 
@@ -100,7 +107,7 @@ def build_worker(
             await idempotency.purge_expired(conn)
 
     async def sync_smpp_sessions() -> None:
-        await sessions.sync_from(db, settings)
+        await sessions.sync(await provider_accounts.load_accounts(db, settings, "smpp"))
 
     async def purge_webhook_log() -> None:
         await purge_old(db, settings)

@@ -71,18 +71,6 @@ class Forbidden(AgentsmsError):
     title = "Forbidden"
 
 
-class RequestTimeout(AgentsmsError):
-    status = 408
-    code = "request_timeout"
-    title = "Request timeout"
-
-
-class ServiceUnavailable(AgentsmsError):
-    status = 503
-    code = "service_unavailable"
-    title = "Service unavailable"
-
-
 class GatewayTimeout(AgentsmsError):
     status = 504
     code = "gateway_timeout"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, func, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
@@ -208,6 +208,43 @@ async def messages_of(
         return many((await conn.execute(query)).mappings().all())
     query = query.order_by(messages.c.id.desc()).limit(limit)
     return list(reversed(many((await conn.execute(query)).mappings().all())))
+
+
+_RECENT_CHUNK = 100  # conversations per statement (SQLite allows 500 arms in a UNION)
+
+
+async def by_ids(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, Row]:
+    """The conversations among ``conversation_ids``, by id (one query per 500 of them)."""
+    found: dict[str, Row] = {}
+    wanted = list(dict.fromkeys(conversation_ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations).where(conversations.c.id.in_(wanted[start : start + 500]))
+        for row in many((await conn.execute(query)).mappings().all()):
+            found[row["id"]] = row
+    return found
+
+
+async def recent_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str], *, limit: int
+) -> dict[str, list[Row]]:
+    """The newest ``limit`` messages of each conversation, oldest first: one statement per
+    hundred conversations (a ``UNION ALL`` of one indexed, limited read per conversation)."""
+    found: dict[str, list[Row]] = {}
+    wanted = list(dict.fromkeys(conversation_ids))
+    for start in range(0, len(wanted), _RECENT_CHUNK):
+        arms = [
+            select(messages)
+            .where(messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+            .subquery()
+            .select()
+            for conversation_id in wanted[start : start + _RECENT_CHUNK]
+        ]
+        query = arms[0] if len(arms) == 1 else union_all(*arms)
+        for row in many((await conn.execute(query)).mappings().all()):
+            found.setdefault(row["conversation_id"], []).append(row)
+    return {cid: sorted(rows, key=lambda row: row["id"]) for cid, rows in found.items()}
 
 
 async def message_stats(

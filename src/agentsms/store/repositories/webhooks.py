@@ -119,10 +119,6 @@ async def update_project_secret(
     )
 
 
-async def insert_event(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(webhook_events).values(**row))
-
-
 async def insert_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     await insert_rows(conn, webhook_events, rows)
 
