@@ -37,6 +37,7 @@ from agentsms.api import (
 from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
+from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
@@ -89,6 +90,7 @@ def create_app(
             providers=providers,
             limiter=RateLimiter(settings.rate_limit_storage_url),
             sends=send_intake(db, settings),
+            counts=ScrapedCounts(db, settings.metrics_counts_max_age_seconds),
         )
         loop_watch = asyncio.create_task(metrics.watch_event_loop())
         worker: Worker | None = None

@@ -26,6 +26,7 @@ from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
+from agentsms.store import purge
 from agentsms.store.db import Database
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
@@ -77,8 +78,7 @@ def build_worker(
     warn_if_insecure(settings)
 
     async def purge_idempotency_keys() -> None:
-        async with db.write() as conn:
-            await idempotency.purge_expired(conn)
+        await purge.in_chunks(db, idempotency.purge_expired)
 
     async def sync_smpp_sessions() -> None:
         await sessions.sync_from(db, settings)
