@@ -146,8 +146,26 @@ async def test_webhook_log_purge_deletes_old_events_and_attempts_only(backend_ur
             await insert_rows(conn, webhook_deliveries, attempts)
         await purge_old(db, settings)
         async with db.read() as conn:
-            left_events = (await conn.execute(select(webhook_events.c.id))).scalars().all()
-            left_attempts = (await conn.execute(select(webhook_deliveries.c.id))).scalars().all()
+            left_events = (
+                (
+                    await conn.execute(
+                        select(webhook_events.c.id).where(webhook_events.c.project_id == PROJECT)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            left_attempts = (
+                (
+                    await conn.execute(
+                        select(webhook_deliveries.c.id).where(
+                            webhook_deliveries.c.project_id == PROJECT
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert sorted(left_events) == [f"evt_hk{i:06d}" for i in range(count, count + 3)]
         assert sorted(left_attempts) == [f"whd_hk{i:06d}" for i in range(count, count + 3)]
     finally:
