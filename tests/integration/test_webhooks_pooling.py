@@ -15,8 +15,10 @@ from agentsms.webhooks import delivery
 from agentsms.webhooks.origin_limits import OriginLimits
 from tests.conftest import Gateway, open_gateway
 from tests.integration.test_webhooks_delivery import (
+    Receiver,
     create,
     insecure_app,  # noqa: F401 (the app fixture)
+    receiver,  # noqa: F401 (the receiver fixture)
     send_event,
     use_handler,
 )
@@ -124,3 +126,27 @@ async def test_a_group_reads_its_endpoints_once_and_logs_in_one_insert(
     assert keepalive.requests == 10
     assert sum("FROM webhook_endpoints" in sql for sql in statements) == 1
     assert sum(sql.startswith("INSERT INTO webhook_deliveries") for sql in statements) == 1
+
+
+async def test_attempts_waiting_for_a_busy_origin_leave_the_others_their_turn(
+    hooks: Gateway,
+    receiver: Receiver,  # noqa: F811
+    keepalive: KeepAliveReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ten attempts to a slow origin that takes two at a time, with four attempts at a time
+    in all: the one attempt to another origin goes at once, not after the slow ones."""
+    monkeypatch.setattr(delivery, "CONCURRENCY", 4)
+    monkeypatch.setattr(delivery, "PER_ORIGIN", 2)
+    handler = use_handler(hooks)
+    await create(hooks, receiver.url("/slow"))
+    receiver.on("/slow", *[(200, {}, 1.0)] * 10)
+    for n in range(10):
+        await send_event(hooks, n=n)
+    await create(hooks, f"http://127.0.0.1:{keepalive.port}/quick")
+    # Both endpoints get the next event: ten attempts to the slow origin are ahead of it.
+    await send_event(hooks, n=10)
+    assert await hooks.worker.run_once() == 12
+    assert keepalive.requests == 1  # answered within the handler's inline wait
+    await handler.idle()
+    assert len(receiver.at("/slow")) == 11

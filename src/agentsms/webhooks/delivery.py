@@ -125,13 +125,16 @@ class DeliveryHandler:
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._origins = OriginLimits(PER_ORIGIN)
         self._background: set[asyncio.Task[None]] = set()
+        self._finished: list[tuple[_Plan, _Outcome | None]] = []
+        self._flushing = False
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         """Attempt each job; results within ``INLINE_WAIT`` s are recorded in one transaction.
 
-        Attempts still running then (a slow endpoint) finish in the background and record
-        themselves, so one slow customer endpoint does not hold up the worker's other jobs
-        (sends, receipts) for the 15 s timeout. Their jobs stay leased (the worker keeps
+        Attempts still running then (a slow endpoint) finish in the background, so one slow
+        customer endpoint does not hold up the worker's other jobs (sends, receipts) for the
+        15 s timeout; those that finish while a record of them is being written go together
+        in the next transaction (``_record_later``). Their jobs stay leased (the worker keeps
         heartbeating them); if the process dies, the lease runs out and the job is retried.
         """
         plans = await self._plan(jobs)
@@ -160,10 +163,28 @@ class DeliveryHandler:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _record_later(self, plan: _Plan, task: asyncio.Task[_Outcome | None]) -> None:
+        """Record one background attempt's outcome, batched with those finishing meanwhile.
+
+        One write at a time: an outcome that arrives while a record is being written waits
+        for it and goes into the next transaction with every other outcome waiting by then,
+        so a slow endpoint's many attempts take a few write turns, not one each (a queue of
+        single-row writes would keep the worker's claims from their turn).
+        """
+        outcome = await task  # before looking up the list: a flush may swap it meanwhile
+        self._finished.append((plan, outcome))
+        if self._flushing:
+            return  # the write under way takes this one next
+        self._flushing = True
         try:
-            await self._record([(plan, await task)])
-        except Exception:
-            log.exception("webhook.record_failed", job_id=plan.job.id)
+            while self._finished:
+                batch, self._finished = self._finished, []
+                try:
+                    await self._record(batch)
+                except Exception:
+                    # The jobs stay leased; their leases run out and they are retried.
+                    log.exception("webhook.record_failed", job_ids=[p.job.id for p, _ in batch])
+        finally:
+            self._flushing = False
 
     async def _attempt_safely(self, plan: _Plan, target: _Target | None) -> _Outcome | None:
         try:
@@ -218,15 +239,14 @@ class DeliveryHandler:
         event = plan.event
         if event is None or target is None:
             return None
-        waited = self._limit.locked()
-        async with self._limit:
-            if waited:
-                target = await self._target(plan.endpoint_id)
-            if target is None:
-                return None
-            async with self._origins.hold(str(target.endpoint["url"])) as waited:
-                # Read now, not when the job was claimed: deleting or disabling the endpoint
-                # stops the attempts still waiting, and a new URL or secret applies.
+        # The origin's slot first, then one of all origins': attempts queued behind a busy
+        # origin hold none of the slots the other endpoints' attempts need.
+        async with self._origins.hold(str(target.endpoint["url"])) as waited_for_origin:
+            waited = waited_for_origin or self._limit.locked()
+            async with self._limit:
+                # Read again after a wait, not only when the job was claimed: deleting or
+                # disabling the endpoint stops the attempts still waiting, and a new URL or
+                # secret applies.
                 if waited:
                     target = await self._target(plan.endpoint_id)
                 if target is None:

@@ -302,17 +302,23 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         self._resolver = resolver
         self._dialer = dialer
         self._default = httpcore.AnyIOBackend()
+        self._lookups: dict[tuple[str, int], asyncio.Future[Sequence[str]]] = {}
 
     async def addresses(self, host: str, port: int) -> list[str]:
         """The vetted addresses to dial for ``host``; raises ``UnsafeURL``."""
         policy = self._policy
         anything = policy.allow_insecure or host.lower().rstrip(".") in policy.trusted_names
-        literal = literal_address(host) if not policy.allow_insecure else None
+        try:
+            literal = literal_address(host)
+        except UnsafeURL:
+            if not policy.allow_insecure:
+                raise
+            literal = None  # not an address after all: the resolver has the last word
         if literal is not None:
             candidates: Sequence[str] = [str(literal)]
         else:
             try:
-                candidates = await self._resolver(host.strip("[]"), port)
+                candidates = await self._resolve(host.strip("[]"), port)
             except OSError as error:
                 raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
         if not candidates:
@@ -326,6 +332,25 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
                     raise UnsafeURL(f"{host} resolves to {reason}")
             vetted.append(str(address))
         return vetted
+
+    async def _resolve(self, host: str, port: int) -> Sequence[str]:
+        """``host``'s addresses, one lookup at a time per (host, port): connections opened
+        together to one host share its lookup, so a host whose name server is slow takes
+        one of the resolver's threads (the loop's default executor), not all of them."""
+        key = (host, port)
+        pending = self._lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolver(host, port))
+            self._lookups[key] = pending
+            pending.add_done_callback(functools.partial(self._forget, key))
+        # A caller that gives up (its timeout) leaves the lookup to the others.
+        return await asyncio.shield(pending)
+
+    def _forget(self, key: tuple[str, int], lookup: asyncio.Future[Sequence[str]]) -> None:
+        if self._lookups.get(key) is lookup:
+            del self._lookups[key]
+        if not lookup.cancelled():
+            lookup.exception()  # seen here, so a lookup every caller gave up on warns nobody
 
     async def connect_tcp(
         self,
