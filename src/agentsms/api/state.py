@@ -17,6 +17,7 @@ from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.config import Settings
 from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
+from agentsms.core.sending import Outbox
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 
@@ -78,6 +79,8 @@ class AppState:
     db: Database
     providers: ProviderRegistry
     limiter: RateLimiter
+    outbox: Outbox
+    """The one way this process accepts messages (its ``SendPolicy`` read at start-up)."""
     sends: SendIntake
     counts: ScrapedCounts
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)
