@@ -32,6 +32,7 @@ from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import SimulatorProvider
 from agentsms.providers.smpp_sessions import SmppSessions
+from agentsms.store import purge
 from agentsms.store.db import Database
 from agentsms.webhooks import formats
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
@@ -103,8 +104,7 @@ def build_worker(
     warn_if_insecure(settings)
 
     async def purge_idempotency_keys() -> None:
-        async with db.write() as conn:
-            await idempotency.purge_expired(conn)
+        await purge.in_chunks(db, idempotency.purge_expired)
 
     async def sync_smpp_sessions() -> None:
         await sessions.sync(await provider_accounts.load_accounts(db, settings, "smpp"))

@@ -81,6 +81,7 @@ class Database:
             )
             _ping_when_idle(self.engine)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        self._scanner: AsyncEngine | None = None
 
     @property
     def retry_after(self) -> int:
@@ -129,8 +130,33 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (a consistent snapshot); ``DatabaseUnavailable`` when the
         database is unreachable."""
+        async with self._reading(self.engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def scan(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction for a long query (a count over a big table).
+
+        On a SQLite file its statements run on a thread of their own (plain aiosqlite,
+        one connection) instead of on the event loop like every other statement here:
+        SQLite releases the GIL while it works, so the process goes on serving meanwhile.
+        PostgreSQL statements never hold the loop; there it is ``read()``.
+        """
+        if self.checkpointer is None:
+            engine = self.engine
+        else:
+            if self._scanner is None:
+                self._scanner = create_async_engine(
+                    self.url, pool_size=1, max_overflow=0, pool_timeout=self.timeout
+                )
+            engine = self._scanner
+        async with self._reading(engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _reading(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self.engine.connect() as conn:
+            async with engine.connect() as conn:
                 yield conn
                 await conn.rollback()
         except Exception as error:
@@ -141,6 +167,8 @@ class Database:
     async def dispose(self) -> None:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+        if self._scanner is not None:
+            await self._scanner.dispose()
         await self.engine.dispose()
 
 
