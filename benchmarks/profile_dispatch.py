@@ -135,6 +135,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 headers={"Authorization": f"Bearer {API_KEY}"},
             ) as client:
                 _, persona = await prepare(client, port)
+                if args.no_webhooks:
+                    endpoints = (await client.get("/v1/webhook-endpoints")).json()["data"]
+                    for endpoint in endpoints:
+                        gone = await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")
+                        gone.raise_for_status()
                 messages = await _accept(client, args, persona)
             worker = build_worker(state.db, state.providers, settings, args.concurrency)
             profiler = cProfile.Profile(time.process_time) if args.profile else None
@@ -262,6 +267,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="worker loops (serve's 2)")
     parser.add_argument(
         "--spy", action="store_true", help="sample with py-spy (pip install py-spy) instead"
+    )
+    parser.add_argument(
+        "--no-webhooks", action="store_true", help="no endpoint subscribed: dispatch's own cost"
     )
     parser.add_argument("--keep-spy", type=Path, default=None, help="copy py-spy's raw output")
     args = parser.parse_args()

@@ -137,8 +137,9 @@ class Worker:
                 await self._room.wait()
                 continue
             pause = self.settings.worker_poll_interval
+            limit = min(room, self.settings.worker_claim_batch)
             try:
-                claimed = await self._claim(min(room, self.settings.worker_claim_batch))
+                claimed = await self._claim(limit)
                 backoff.reset()
             except Exception as error:
                 pause = backoff.next_delay()
@@ -146,11 +147,13 @@ class Worker:
                 claimed = []
             if claimed:
                 self._start(claimed)
-                # Let the batch begin (its first transaction queued) before the next claim.
-                await asyncio.sleep(0)
-            else:
+            if len(claimed) < limit:
+                # Nothing more due now: what comes due meanwhile is claimed together, a poll
+                # interval's worth at a time, not one job (and three transactions) apiece.
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+            else:
+                await asyncio.sleep(0)  # the batch begins before the next claim
 
     def _start(self, claimed: list[Job]) -> None:
         """Run a claimed batch in a task of its own, counted in hand until it is done."""
