@@ -1,11 +1,5 @@
 """The worker loop: claim due jobs in batches, run their handlers, heartbeat, recover.
 
-A claim loop does not wait for the batch it claimed to be done before claiming the next:
-each batch runs in its own task, and the loop goes on claiming while the worker holds
-fewer than ``max_in_hand`` jobs. A paced batch waits for its slots (up to the pacing
-horizon); the next batch is claimed and prepared meanwhile, so a busy number's sends
-follow one another without a gap between batches.
-
 SIGTERM (or ``Worker.stop()``) stops claiming; jobs already claimed are finished, every
 job the worker still holds then (of any kind: a webhook attempt still waiting on a slow
 endpoint) is released, due at once, and ``run()`` returns. A worker killed outright loses
@@ -55,7 +49,6 @@ class Worker:
         concurrency: int | None = None,
         observe_latency: JobObserver | None = None,
         periodic: Sequence[tuple[float, Callable[[], Awaitable[object]]]] = (),
-        max_in_hand: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -65,10 +58,6 @@ class Worker:
         self._stopping = asyncio.Event()
         self._observe = observe_latency
         self._periodic = list(periodic)
-        self.max_in_hand = max_in_hand or 2 * settings.worker_claim_batch
-        self._in_hand = 0
-        self._running: set[asyncio.Task[None]] = set()
-        self._room = asyncio.Event()
 
     def stop(self) -> None:
         """Stop claiming; ``run()`` returns once the jobs in hand are done."""
@@ -89,9 +78,6 @@ class Worker:
         try:
             await asyncio.gather(*(self._claim_loop() for _ in range(self.concurrency)))
         finally:
-            # Claimed jobs are finished before the worker stops (or is cancelled with them).
-            while self._running:
-                await asyncio.gather(*self._running, return_exceptions=True)
             for task in support:
                 task.cancel()
             await asyncio.gather(*support, return_exceptions=True)
@@ -111,69 +97,33 @@ class Worker:
             log.info("worker.released_jobs", count=released)
 
     async def run_once(self) -> int:
-        """Claim one batch of due jobs and run it to the end; returns how many jobs ran."""
-        claimed = await self._claim(self.settings.worker_claim_batch)
+        """Claim one batch of due jobs and run it; returns how many jobs ran."""
+        async with self.db.write() as conn:
+            claimed = await queue.claim(
+                conn,
+                owner=self.owner,
+                limit=self.settings.worker_claim_batch,
+                lease_seconds=self.settings.job_lease_seconds,
+                kinds=list(self.handlers),
+            )
         if claimed:
             await self._run_claimed(claimed)
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[Job]:
-        async with self.db.write() as conn:
-            return await queue.claim(
-                conn,
-                owner=self.owner,
-                limit=limit,
-                lease_seconds=self.settings.job_lease_seconds,
-                kinds=list(self.handlers),
-            )
-
     async def _claim_loop(self) -> None:
         backoff = Backoff(first=self.settings.worker_poll_interval, cap=CLAIM_BACKOFF_CAP_SECONDS)
         while not self._stopping.is_set():
-            room = self.max_in_hand - self._in_hand
-            if room <= 0:
-                # Full hands: claim again once a batch is done.
-                self._room.clear()
-                await self._room.wait()
-                continue
             pause = self.settings.worker_poll_interval
-            limit = min(room, self.settings.worker_claim_batch)
             try:
-                claimed = await self._claim(limit)
+                ran = await self.run_once()
                 backoff.reset()
             except Exception as error:
                 pause = backoff.next_delay()
                 log_failure("worker.claim_failed", error, retry_in=round(pause, 2))
-                claimed = []
-            if claimed:
-                self._start(claimed)
-            if len(claimed) < limit:
-                # Nothing more due now: what comes due meanwhile is claimed together, a poll
-                # interval's worth at a time, not one job (and three transactions) apiece.
+                ran = 0
+            if ran == 0:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=pause)
-            else:
-                await asyncio.sleep(0)  # the batch begins before the next claim
-
-    def _start(self, claimed: list[Job]) -> None:
-        """Run a claimed batch in a task of its own, counted in hand until it is done."""
-        self._in_hand += len(claimed)
-        task = asyncio.create_task(self._run_started(claimed))
-        self._running.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self._running.discard(finished)
-            self._in_hand -= len(claimed)
-            self._room.set()
-
-        task.add_done_callback(done)
-
-    async def _run_started(self, claimed: Sequence[Job]) -> None:
-        try:
-            await self._run_claimed(claimed)
-        except Exception as error:
-            # Their retries could not be recorded: their leases run out, recovery requeues.
-            log_failure("worker.batch_failed", error, jobs=len(claimed))
 
     async def _run_claimed(self, claimed: Sequence[Job]) -> None:
         now = time.time()
