@@ -79,12 +79,14 @@ async def preload(
 ) -> None:
     """Each sender gets ``rate * (seconds + margin) + 2`` queued messages, held; the
     senders' messages interleaved (in batches of at most 5,000), as a pool's would be."""
-    from agentsms.core.messages import BatchSpec, OutboundSpec, send_batch
+    from agentsms.config import Settings
+    from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox, SendPolicy
     from agentsms.store.db import Database
     from agentsms.store.tables import jobs
 
     project = await make_project(url, senders)
     db = Database(url)
+    outbox = Outbox(SendPolicy.from_settings(Settings(database_url=url)))
     counts = {number: math.ceil(rate * (seconds + margin)) + 2 for number, rate in senders.items()}
     # Round robin over the senders while each still has messages to get.
     order = [n for i in range(max(counts.values())) for n in senders if i < counts[n]]
@@ -95,7 +97,7 @@ async def preload(
                 for i, number in enumerate(order[start : start + 5000])
             ]
             async with db.write() as conn:
-                await send_batch(conn, project.project_id, BatchSpec(items=items))
+                await outbox.send_batch(conn, project.project_id, BatchSpec(items=items))
         async with db.write() as conn:
             await conn.execute(update(jobs).values(run_at=HELD))
     finally:

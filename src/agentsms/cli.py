@@ -290,7 +290,7 @@ def quickstart(
     url = f"http://{host}:{port}"
     from agentsms.demo import start_demo
 
-    demo = asyncio.run(start_demo(settings.database_url, key))
+    demo = asyncio.run(start_demo(settings, key))
     typer.echo(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)

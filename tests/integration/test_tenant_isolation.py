@@ -488,7 +488,7 @@ async def tenants(backend_url: str) -> AsyncIterator[tuple[FastAPI, Tenant, Call
     app = create_app(settings_for(backend_url))
     async with app.router.lifespan_context(app):
         state = app.state.agentsms
-        worker = build_worker(state.db, state.providers, state.settings)
+        worker = build_worker(state.db, state.providers, state.settings, outbox=state.outbox)
 
         async def drain() -> None:
             for _ in range(20):

@@ -32,7 +32,8 @@ from agentsms import metrics
 from agentsms.config import Settings
 from agentsms.core import compliance, conversations, spend, statuses
 from agentsms.core.clock import from_epoch
-from agentsms.core.messages import SEND_JOB, record_events
+from agentsms.core.messages import record_events
+from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
