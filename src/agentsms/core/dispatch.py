@@ -146,22 +146,28 @@ class Dispatcher:
                 number = items[0].number
                 assert number is not None  # only paced sends are ever late
                 rate = float(number["throughput_mps"])
-                again: list[_Work] = []
-                for item in sorted(items, key=lambda w: w.slot):
-                    at = time.time() + _ADMIT_SECONDS
-                    if item.admitted_until is None and await pacing_repo.admit_late(
-                        conn,
-                        number_id,
-                        slot=item.slot,
-                        at=at,
-                        interval=_interval(number),
-                        per_second=max(1, math.floor(rate)),
-                        # A fresh slot costs the schedule one interval: never pay more.
-                        max_push=_interval(number),
-                    ):
+                again = [item for item in items if item.admitted_until is not None]
+                candidates = sorted(
+                    (item for item in items if item.admitted_until is None), key=lambda w: w.slot
+                )
+                at = time.time() + _ADMIT_SECONDS
+                # One read and at most one write of the number's row for all of them.
+                admitted = await pacing_repo.admit_late_many(
+                    conn,
+                    number_id,
+                    slots=[item.slot for item in candidates],
+                    at=at,
+                    interval=_interval(number),
+                    per_second=max(1, math.floor(rate)),
+                    # A fresh slot costs the schedule one interval: never pay more.
+                    max_push=_interval(number),
+                )
+                for item, yes in zip(candidates, admitted, strict=True):
+                    if yes:
                         item.admitted_until = at
                     else:
                         again.append(item)
+                again.sort(key=lambda w: w.slot)
                 slots = await self._slots(conn, number, len(again), horizon=math.inf)
                 for item, slot in zip(again, slots, strict=True):
                     item.slot, item.admitted_until = slot, None
