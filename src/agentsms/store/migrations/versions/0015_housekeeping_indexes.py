@@ -1,7 +1,7 @@
 """Indexes the periodic purges find old rows through, a chunk at a time
 
-Revision ID: 0014_housekeeping_indexes
-Revises: 0013_contacts
+Revision ID: 0015_housekeeping_indexes
+Revises: 0014_contact_timezone
 Create Date: 2026-12-06
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0014_housekeeping_indexes"
-down_revision: str | None = "0013_contacts"
+revision: str = "0015_housekeeping_indexes"
+down_revision: str | None = "0014_contact_timezone"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
