@@ -43,6 +43,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -575,7 +576,21 @@ def wrk_load(base_url: str, seconds: float, args: argparse.Namespace, workdir: P
     )
 
 
-def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) -> LoadResult:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run: the load generator's figures and the server's CPU per accepted send."""
+
+    load: LoadResult
+    cpu_ms: float
+
+
+def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) -> Measured:
     backend.copy(db, "run")
     port = free_port()
     try:
@@ -588,23 +603,28 @@ def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) 
         ) as server:
             if have_wrk() and args.loadgen != "python":
                 wrk_load(server.base_url, args.warmup, args, workdir)
-                return wrk_load(server.base_url, args.seconds, args, workdir)
-            body = json.dumps({"to": recipient(1), "body": TEXT})
-            return run_load(
-                LoadSpec(
+                cpu = cpu_seconds(server.pid)
+                result = wrk_load(server.base_url, args.seconds, args, workdir)
+            else:
+                spec = LoadSpec(
                     url=f"{server.base_url}/v1/messages",
-                    body=body,
+                    body=json.dumps({"to": recipient(1), "body": TEXT}),
                     headers={
                         "Authorization": f"Bearer {API_KEY}",
                         "Content-Type": "application/json",
                     },
                     connections=args.connections,
-                    seconds=args.seconds,
-                    warmup=args.warmup,
-                ),
-                tool="python",
-                workdir=workdir,
-            )
+                    seconds=args.warmup,
+                    warmup=0,
+                )
+                run_load(spec, tool="python", workdir=workdir)
+                cpu = cpu_seconds(server.pid)
+                result = run_load(
+                    replace(spec, seconds=args.seconds), tool="python", workdir=workdir
+                )
+            used = cpu_seconds(server.pid) - cpu
+            accepted = result.requests - result.errors
+            return Measured(result, used * 1000 / accepted if accepted else float("nan"))
     finally:
         backend.drop("run")
 
@@ -660,7 +680,7 @@ def main() -> None:
                 template = make_template(backend, workdir)
                 for size, name in missing:
                     fill(backend, name, size, template, args)
-            results: dict[int, list[LoadResult]] = {size: [] for size in sizes}
+            results: dict[int, list[Measured]] = {size: [] for size in sizes}
             runs = Table(
                 f"single sends on {args.backend}, {args.connections} connections,"
                 f" {args.seconds:g} s per run",
@@ -673,6 +693,7 @@ def main() -> None:
                     "req/s",
                     "p50 ms",
                     "p99 ms",
+                    "server CPU ms/send",
                 ],
             )
             for round_no in range(1, args.rounds + 1):
@@ -681,53 +702,80 @@ def main() -> None:
                     order.reverse()  # no size always runs first (or last) in a round
                 for size, name in order:
                     log(f"round {round_no}: {size:,} messages")
-                    result = measure(backend, name, args, workdir)
-                    results[size].append(result)
+                    measured = measure(backend, name, args, workdir)
+                    results[size].append(measured)
+                    load = measured.load
                     runs.add(
                         round_no,
                         size,
-                        result.tool,
-                        result.requests,
-                        result.errors,
-                        result.rps,
-                        result.p50_ms,
-                        result.p99_ms,
+                        load.tool,
+                        load.requests,
+                        load.errors,
+                        load.rps,
+                        load.p50_ms,
+                        load.p99_ms,
+                        measured.cpu_ms,
                     )
             runs.print()
         finally:
             if isinstance(backend, PostgresBackend):
                 for name in ["seed", *names, "run"]:
                     backend.drop(name)
+    report(args, sizes, results)
 
-    base = median([r.rps for r in results[sizes[0]]])
+
+def same_round_ratio(mine: list[float], first: list[float]) -> float:
+    """The median over rounds of one round's figure over the same round's first size's."""
+    return median([m / f for m, f in zip(mine, first, strict=True) if f])
+
+
+def report(args: argparse.Namespace, sizes: list[int], results: dict[int, list[Measured]]) -> None:
+    def rates(size: int) -> list[float]:
+        return [m.load.rps for m in results[size]]
+
+    def cpu(size: int) -> list[float]:
+        return [m.cpu_ms for m in results[size]]
+
     summary = Table(
-        "summary (medians over rounds; ratio = each round's rate / the same round's rate at"
-        " the smallest size, median over rounds)",
-        ["messages", "req/s", "p50 ms", "p99 ms", "ratio", "verdict (within 10 %)"],
+        "summary (medians over rounds; ratios: each round's figure over the same round's at"
+        f" {sizes[0]:,} messages, median over rounds)",
+        [
+            "messages",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "CPU ms/send",
+            "rate ratio",
+            "CPU ratio",
+            "verdict (within 10 %)",
+        ],
     )
-    ratios: dict[int, float] = {}
     for size in sizes:
-        ratios[size] = median(
-            [
-                mine.rps / first.rps
-                for mine, first in zip(results[size], results[sizes[0]], strict=True)
-                if first.rps
-            ]
-        )
+        rate_ratio = same_round_ratio(rates(size), rates(sizes[0]))
+        cpu_ratio = same_round_ratio(cpu(size), cpu(sizes[0]))
         summary.add(
             size,
-            median([r.rps for r in results[size]]),
-            median([r.p50_ms for r in results[size]]),
-            median([r.p99_ms for r in results[size]]),
-            f"{ratios[size]:.3f}",
-            "ok" if abs(ratios[size] - 1) < 0.1 else "moved by 10 % or more",
+            median(rates(size)),
+            median([m.load.p50_ms for m in results[size]]),
+            median([m.load.p99_ms for m in results[size]]),
+            median(cpu(size)),
+            f"{rate_ratio:.3f}",
+            f"{cpu_ratio:.3f}",
+            "ok" if abs(rate_ratio - 1) < 0.1 else "moved by 10 % or more",
         )
     summary.print()
-    last = median([r.rps for r in results[sizes[-1]]])
     print(
-        f"\nintake growth {args.backend}: {sizes[0]:,} -> {sizes[-1]:,} messages,"
-        f" {base:,.0f} -> {last:,.0f} req/s (medians), same-round ratio"
-        f" {ratios[sizes[-1]]:.3f}"
+        "\nThe server's CPU per accepted send (user + system time of the `serve` process over"
+        " the measured seconds) is the steadier figure on a shared machine: the rate moves"
+        " with whatever else runs, the work per send does not."
+    )
+    first, last = sizes[0], sizes[-1]
+    print(
+        f"intake growth {args.backend}: {first:,} -> {last:,} messages, rate"
+        f" {median(rates(first)):,.0f} -> {median(rates(last)):,.0f} req/s (same-round ratio"
+        f" {same_round_ratio(rates(last), rates(first)):.3f}), CPU per send"
+        f" {median(cpu(first)):.2f} -> {median(cpu(last)):.2f} ms (ratio"
+        f" {same_round_ratio(cpu(last), cpu(first)):.3f})"
     )
 
 

@@ -81,7 +81,11 @@ def create_app(
         warn_if_insecure(settings)
         if not prepared:
             await prepare_deployment(settings)
-        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        db = Database(
+            settings.database_url,
+            timeout=settings.database_timeout_seconds,
+            sqlite_cache_mib=settings.sqlite_cache_mib,
+        )
         providers = build_providers(db, settings)
         app.state.agentsms = AppState(
             settings=settings,

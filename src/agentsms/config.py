@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     database_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     """The longest one wait for the database may take (SQLite's lock, a pooled or new
     connection, a PostgreSQL lock); past it a request answers 503 with ``Retry-After``."""
+    sqlite_cache_mib: int = Field(default=64, ge=1)
+    """SQLite's page cache in one process (API or worker), shared among its connections."""
     bootstrap_api_key: str | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
