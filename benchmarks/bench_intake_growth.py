@@ -42,7 +42,8 @@ import shutil
 import sqlite3
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ from _common import (
     DEFAULT_PG_URL,
     LoadResult,
     LoadSpec,
+    Server,
     Table,
     agentsms_serve,
     bench_env,
@@ -64,7 +66,6 @@ from _common import (
     median,
     recipient,
     run_load,
-    running_server,
     sqlite_url,
     temp_dir,
 )
@@ -74,6 +75,7 @@ TEXT = "Your code is 482913. It expires in 10 minutes."
 TEMPLATE_SENDS = 40
 SENDER_NUMBERS = 3
 SEND_JOB = "message.send"
+READY_SECONDS = 180.0
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -279,14 +281,7 @@ def make_template(backend: Backend, workdir: Path) -> dict[str, list[dict[str, A
         )
         if migrate.returncode:
             raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
-    port = free_port()
-    with running_server(
-        agentsms_serve(port, "--processes", "1"),
-        port=port,
-        env=serve_env(backend.url("seed")),
-        workdir=workdir,
-        name="template",
-    ) as server:
+    with serving(backend.url("seed"), workdir, "template", "--processes", "1") as server:
         headers = {"Authorization": f"Bearer {API_KEY}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
             # Several sender numbers: each send then looks up the number its recipient
@@ -305,7 +300,7 @@ def make_template(backend: Backend, workdir: Path) -> dict[str, list[dict[str, A
                 )
                 answer.raise_for_status()
                 ids.append(answer.json()["id"])
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 300
             while True:
                 pending = [
                     i
@@ -576,6 +571,24 @@ def wrk_load(base_url: str, seconds: float, args: argparse.Namespace, workdir: P
     )
 
 
+@contextmanager
+def serving(url: str, workdir: Path, name: str, *args: str) -> Iterator[Server]:
+    """``agentsms serve`` on ``url``, given up to 3 minutes to start (a loaded machine)."""
+    port = free_port()
+    server = Server(
+        agentsms_serve(port, *args),
+        port=port,
+        env=serve_env(url),
+        log_path=workdir / f"{name}.log",
+        cwd=workdir,
+    )
+    try:
+        server.wait_ready(timeout=READY_SECONDS)
+        yield server
+    finally:
+        server.stop()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -592,14 +605,9 @@ class Measured:
 
 def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) -> Measured:
     backend.copy(db, "run")
-    port = free_port()
     try:
-        with running_server(
-            agentsms_serve(port, "--no-worker", "--no-access-log"),
-            port=port,
-            env=serve_env(backend.url("run")),
-            workdir=workdir,
-            name=f"serve-{db}",
+        with serving(
+            backend.url("run"), workdir, f"serve-{db}", "--no-worker", "--no-access-log"
         ) as server:
             if have_wrk() and args.loadgen != "python":
                 wrk_load(server.base_url, args.warmup, args, workdir)
