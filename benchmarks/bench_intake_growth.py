@@ -258,8 +258,13 @@ class PostgresBackend(Backend):
 # --------------------------------------------------------------------------- the template
 
 
+SERVER_ENV: dict[str, str] = {}
+"""Extra settings of the measured server (``--cache-mib``)."""
+
+
 def serve_env(url: str) -> dict[str, str]:
     return bench_env(
+        **SERVER_ENV,
         AGENTSMS_DATABASE_URL=url,
         AGENTSMS_BOOTSTRAP_API_KEY=API_KEY,
         AGENTSMS_DEFAULT_RATE_LIMIT_PER_SECOND="1000000",
@@ -663,7 +668,10 @@ def main() -> None:
         type=Path,
         help="sqlite: keep the filled databases here and reuse them on later runs",
     )
+    parser.add_argument("--cache-mib", type=int, help="the server's AGENTSMS_SQLITE_CACHE_MIB")
     args = parser.parse_args()
+    if args.cache_mib is not None:
+        SERVER_ENV["AGENTSMS_SQLITE_CACHE_MIB"] = str(args.cache_mib)
     sizes = sizes_of(args.sizes)
     print(machine_note())
 
