@@ -16,6 +16,7 @@ from agentsms.api import (
     batches,
     callbacks,
     compat,
+    contacts,
     conversations,
     events,
     health,
@@ -40,6 +41,7 @@ from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
+from agentsms.core.sending import Outbox, SendPolicy
 from agentsms.jobs.worker import Worker
 from agentsms.mcp_server import http as mcp_http
 from agentsms.runtime import build_providers, build_worker
@@ -86,19 +88,21 @@ def create_app(
             timeout=settings.database_timeout_seconds,
             sqlite_cache_mib=settings.sqlite_cache_mib,
         )
-        providers = build_providers(db, settings)
+        outbox = Outbox(SendPolicy.from_settings(settings))
+        providers = build_providers(db, settings, outbox)
         app.state.agentsms = AppState(
             settings=settings,
             db=db,
             providers=providers,
             limiter=RateLimiter(settings.rate_limit_storage_url),
-            sends=send_intake(db, settings),
+            outbox=outbox,
+            sends=send_intake(db, settings, outbox),
         )
         loop_watch = asyncio.create_task(metrics.watch_event_loop())
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = build_worker(db, providers, settings, worker_concurrency)
+            worker = build_worker(db, providers, settings, worker_concurrency, outbox=outbox)
             task = asyncio.create_task(worker.run())
         try:
             async with mcp.running():
@@ -140,6 +144,7 @@ def create_app(
         pathway_templates,
         templates,
         optouts,
+        contacts,
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.

@@ -117,6 +117,20 @@ def reaction(row: Row) -> schemas.Reaction:
     )
 
 
+def contact(row: Row) -> schemas.Contact:
+    return schemas.Contact(
+        id=row["id"],
+        phone_number=row["phone_number"],
+        name=row["name"],
+        email=row["email"],
+        notes=row["notes"],
+        timezone=row["timezone"],
+        metadata=dict(row["metadata"] or {}),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
 def opt_out(row: Row) -> schemas.OptOut:
     return schemas.OptOut(
         phone_number=row["recipient"],

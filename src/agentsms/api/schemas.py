@@ -531,6 +531,54 @@ class OptOutImport(BaseModel):
     already: int
 
 
+class Contact(BaseModel):
+    """A person of the project's address book."""
+
+    id: str
+    object: Literal["contact"] = "contact"
+    phone_number: str = Field(description="The person, in E.164 (one contact per number)")
+    name: str
+    email: str | None
+    notes: str | None
+    timezone: str | None = Field(
+        description=(
+            "IANA zone the person's replies are read in and their quiet hours kept in; "
+            "null: the conversation's timezone metadata, then the zone their number implies"
+        )
+    )
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    data: list[Contact]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+
+
+class ContactCreate(_Strict):
+    phone_number: str = Field(max_length=40, description="Any format; stored in E.164")
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    notes: str | None = Field(default=None, max_length=10_000)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone, e.g. America/Los_Angeles"
+    )
+    metadata: dict[str, Any] | None = None
+
+
+class ContactUpdate(_Strict):
+    """Only the fields given change; ``null`` empties ``email``, ``notes``, ``timezone`` and
+    ``metadata``."""
+
+    phone_number: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    notes: str | None = Field(default=None, max_length=10_000)
+    timezone: str | None = Field(default=None, max_length=64)
+    metadata: dict[str, Any] | None = None
+
+
 ConversationStatus = Literal["open", "needs_attention", "ended", "opted_out"]
 
 

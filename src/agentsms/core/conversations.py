@@ -194,9 +194,13 @@ def quiet_until(
     number_settings: Mapping[str, Any],
     conversation_settings: Mapping[str, Any],
     now: datetime,
+    *,
+    contact_zone: str | None = None,
+    conversation_zone: str | None = None,
 ) -> datetime | None:
     """When a queued message that reached its send time inside quiet hours may go, or
-    ``None`` when it may go now (compliance answers always may)."""
+    ``None`` when it may go now (compliance answers always may). The person's zone is
+    their contact's, else their conversation's, else the quiet hours' or their number's."""
     if message.get("purpose") == COMPLIANCE:
         return None
     quiet = parse_quiet_hours(
@@ -204,7 +208,13 @@ def quiet_until(
     )
     if quiet is None:
         return None
-    allowed = next_allowed(now, message["to_number"], quiet)
+    allowed = next_allowed(
+        now,
+        message["to_number"],
+        quiet,
+        contact_zone=contact_zone,
+        conversation_zone=conversation_zone,
+    )
     return allowed if allowed > now else None
 
 

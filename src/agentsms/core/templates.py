@@ -22,7 +22,7 @@ from agentsms.store.repositories import templates as repo
 from agentsms.store.types import utcnow
 
 if TYPE_CHECKING:
-    from agentsms.core.messages import OutboundSpec
+    from agentsms.core.sending.specs import OutboundSpec
 
 MAX_BODY_CHARS = 1600
 

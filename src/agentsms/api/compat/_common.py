@@ -50,8 +50,8 @@ from agentsms.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from agentsms.core.messages import EMPTY_BODY
 from agentsms.core.projects import Project
+from agentsms.core.sending import EMPTY_BODY
 from agentsms.store.faults import DatabaseUnavailable, unavailable_cause
 
 log = structlog.get_logger("agentsms.compat")

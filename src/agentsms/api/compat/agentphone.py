@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -41,12 +40,10 @@ from agentsms.api.compat._common import (
 from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
 from agentsms.core import conversations, numbers, personas, reactions
-from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.media import media_url_problem
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.core.sending import OutboundSpec
 from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
@@ -240,14 +237,7 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
             reply_to_message_id=body.reply_to_message_id,
         )
         try:
-            row = await service.send_message(
-                conn,
-                project.id,
-                spec,
-                max_attempts=state.settings.job_max_attempts,
-                project_settings=project.settings,
-                url_problem=partial(media_url_problem, settings=state.settings),
-            )
+            row = await state.outbox.send(conn, project.id, spec, project_settings=project.settings)
         except ValidationFailed as error:
             raise _renamed(error, singular) from None
     return SendMessageResponse(

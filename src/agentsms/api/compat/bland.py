@@ -38,12 +38,11 @@ from agentsms.api.deps import State, client_address
 from agentsms.api.idempotent import accept
 from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
 from agentsms.core import conversations
-from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
+from agentsms.core.sending import OutboundSpec
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import formats
@@ -288,13 +287,7 @@ async def send_sms(request: Request, state: State) -> Response:
     spec = to_spec(body, state)
 
     async def work(conn: AsyncConnection) -> SendResponse:
-        row = await service.send_message(
-            conn,
-            project.id,
-            spec,
-            max_attempts=state.settings.job_max_attempts,
-            project_settings=project.settings,
-        )
+        row = await state.outbox.send(conn, project.id, spec, project_settings=project.settings)
         return SendResponse(
             data=SendData(
                 message=SENT,
