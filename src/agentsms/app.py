@@ -10,12 +10,11 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__, dashboard, metrics
+from agentsms import dashboard, metrics
 from agentsms.api import (
     api_keys,
     batches,
     callbacks,
-    compat,
     contacts,
     conversations,
     events,
@@ -35,6 +34,7 @@ from agentsms.api import (
     templates,
     webhook_endpoints,
 )
+from agentsms.api.compat import vendors
 from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
@@ -44,9 +44,10 @@ from agentsms.core import credentials, projects
 from agentsms.core.sending import Outbox, SendPolicy
 from agentsms.jobs.worker import Worker
 from agentsms.mcp_server import http as mcp_http
-from agentsms.runtime import build_providers, build_worker
+from agentsms.runtime import build_providers, build_worker, register_webhook_formats
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from agentsms.version import __version__
 from agentsms.webhooks.ssrf import warn_if_insecure
 
 log = structlog.get_logger("agentsms.app")
@@ -77,6 +78,7 @@ def create_app(
     """The API. With ``run_worker`` a dispatch worker runs inside the same process; unless
     ``prepared`` (by a supervisor, see ``prepare_deployment``) it prepares the deployment."""
     settings = settings or Settings()
+    register_webhook_formats()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,8 +150,8 @@ def create_app(
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.
-    app.add_middleware(InputGuard, raise_under=(compat.COMPAT_ROOT,))
-    compat.install(app, settings)
+    app.add_middleware(InputGuard, raise_under=(vendors.COMPAT_ROOT,))
+    vendors.install(app, settings)
     dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

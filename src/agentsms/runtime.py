@@ -7,6 +7,7 @@ import gc
 import signal
 
 from agentsms import metrics
+from agentsms.api.compat import agentphone_webhooks, bland_webhooks
 from agentsms.config import Settings
 from agentsms.core import conversations, idempotency, provider_accounts
 from agentsms.core.agent_turns import ConversationJobs
@@ -27,12 +28,23 @@ from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
+from agentsms.webhooks import formats
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
 from agentsms.webhooks.ssrf import tcp_address_vetter, warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
 WEBHOOK_PURGE_SECONDS = 3600.0
+
+
+def register_webhook_formats() -> None:
+    """Make the vendor surfaces' webhook formats known to ``webhooks.formats``: called at
+    start-up by the API (``create_app``) and by the worker (``build_handlers``), which
+    formats deliveries. Registering again replaces a format with itself."""
+    formats.register(bland_webhooks.WEBHOOK_FORMAT, bland_webhooks.status_webhook)
+    formats.register_endpoint_format(
+        agentphone_webhooks.WEBHOOK_FORMAT, agentphone_webhooks.webhook_body
+    )
 
 
 def build_providers(db: Database, settings: Settings, outbox: Outbox) -> ProviderRegistry:
@@ -53,6 +65,7 @@ def build_handlers(
     db: Database, providers: ProviderRegistry, settings: Settings, outbox: Outbox
 ) -> dict[str, Handler]:
     """Every job kind's handler; whatever sends does it through ``outbox``."""
+    register_webhook_formats()  # the delivery handler shapes bodies in these formats
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,

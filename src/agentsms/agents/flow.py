@@ -10,13 +10,11 @@ the flow remembers is in :attr:`AgentOutput.state`::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,7 +24,6 @@ from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, L
 from agentsms.agents.config import LlmAgentConfig
 from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
-    PLACEHOLDER,
     REGEX_TIMEOUT_SECONDS,
     AskNode,
     BranchNode,
@@ -41,36 +38,11 @@ from agentsms.agents.pathway import (
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
 from agentsms.core import zones
-from agentsms.core.compliance import strip_padding
+from agentsms.templating import PLACEHOLDER, lookup, render
+from agentsms.wording import strip_padding
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
-
-
-def render(template: str, scope: Mapping[str, Any], *, url: bool = False) -> str:
-    """Fill ``{{name}}`` / ``{{name | fallback}}`` / ``{{a.b}}`` from ``scope``.
-
-    A missing (or null) value renders as the fallback, else as an empty string.
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        value = lookup(scope, match.group(1))
-        if value is None or value == "":
-            return (match.group(2) or "").strip()
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return quote(text, safe="") if url else text
-
-    return PLACEHOLDER.sub(substitute, template)
-
-
-def lookup(scope: Mapping[str, Any], name: str) -> Any:
-    """A (dotted) name in ``scope``; ``None`` when any part is missing."""
-    value: Any = scope
-    for part in name.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _normalize(text: str) -> str:

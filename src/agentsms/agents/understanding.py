@@ -85,7 +85,7 @@ from agentsms.agents.understanding_lexicon import (
     VOCABULARY,
     WEAK_CONFIRM,
 )
-from agentsms.core.compliance import INVISIBLE
+from agentsms.wording import INVISIBLE
 
 Intent = Literal["confirm", "cancel", "reschedule", "question", "unclear"]
 INTENTS: tuple[Intent, ...] = ("confirm", "cancel", "reschedule", "question", "unclear")

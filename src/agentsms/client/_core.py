@@ -19,7 +19,6 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from agentsms import __version__
 from agentsms.api.schemas import (
     Batch,
     Contact,
@@ -34,6 +33,7 @@ from agentsms.api.schemas import (
     ProviderAccountList,
 )
 from agentsms.client._errors import ApiError
+from agentsms.version import __version__
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)

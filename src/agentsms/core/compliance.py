@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from agentsms.core.errors import FieldError
 from agentsms.core.zones import person_zones
 from agentsms.core.zones import zones_for as zones_for
+from agentsms.wording import INVISIBLE, strip_padding
 
 RECIPIENT_OPTED_OUT = "recipient_opted_out"
 COMPLIANCE = "compliance"
@@ -67,42 +68,7 @@ Keyword = Literal["opt_out", "opt_in", "help"]
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\ufe0e\ufe0f\u200e\u200f"), None
-)
-"""A :meth:`str.translate` table removing zero-width and other invisible characters."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-_PADDING = frozenset(
-    [
-        "please",
-        "pls",
-        "plz",
-        "plse",
-        "thanks",
-        "thank",
-        "you",
-        "thx",
-        "ty",
-        "now",
-        "me",
-        "it",
-        "all",
-        "asap",
-        "immediately",
-        "just",
-        "ok",
-        "okay",
-        "already",
-        "right",
-        "away",
-        "hi",
-        "hello",
-        "hey",
-        "sorry",
-        "and",
-        "so",
-    ]
-)
 _LEADING = re.compile(
     r"^(?:i (?:want|would like|wish|need) to |i want you to |can you |could you )"
 )
@@ -159,16 +125,6 @@ def _squash(text: str) -> str:
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.replace("\u2019", "'"))
-
-
-def strip_padding(words: list[str]) -> list[str]:
-    """The words without polite padding at either end ("please", "thanks", "now", ...)."""
-    start, end = 0, len(words)
-    while start < end and words[start] in _PADDING:
-        start += 1
-    while end > start and words[end - 1] in _PADDING:
-        end -= 1
-    return words[start:end]
 
 
 def _is_keyword(text: str, keywords: Iterable[str]) -> bool:

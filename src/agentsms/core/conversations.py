@@ -40,7 +40,9 @@ from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import webhooks as webhooks_repo
-from agentsms.store.repositories.conversations import ConversationFilter
+
+# Part of this module's interface (``list_conversations`` takes one), for the edges.
+from agentsms.store.repositories.conversations import ConversationFilter as ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats as webhook_formats
 from agentsms.webhooks.events import Event, emit_many

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import statuses
+from agentsms.core import message_events, statuses
 from agentsms.core.errors import Conflict, NotFound
 from agentsms.core.sending.specs import SEND_JOB
 from agentsms.ids import new_ids
@@ -17,9 +17,10 @@ from agentsms.jobs import queue
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
-from agentsms.store.repositories.messages import MessageFilter
+
+# Part of this module's interface (``list_messages`` takes one), for the edges.
+from agentsms.store.repositories.messages import MessageFilter as MessageFilter
 from agentsms.store.types import utcnow
-from agentsms.webhooks import message_events
 
 
 async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:

@@ -9,13 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import conversations
+from agentsms.core import conversations, message_events
 from agentsms.core.sending.specs import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import projects as projects_repo
-from agentsms.webhooks import message_events
 
 
 def due_time(row: Mapping[str, Any]) -> float | None:
