@@ -86,7 +86,11 @@ def create_app(
         warn_if_insecure(settings)
         if not prepared:
             await prepare_deployment(settings)
-        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        db = Database(
+            settings.database_url,
+            timeout=settings.database_timeout_seconds,
+            sqlite_cache_mib=settings.sqlite_cache_mib,
+        )
         outbox = Outbox(SendPolicy.from_settings(settings))
         providers = build_providers(db, settings, outbox)
         app.state.agentsms = AppState(

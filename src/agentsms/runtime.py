@@ -129,7 +129,11 @@ def build_worker(
 async def work_until_signalled(settings: Settings, concurrency: int | None = None) -> None:
     """A worker process's life: work until SIGTERM or SIGINT, finish the jobs in hand,
     unbind the SMPP sessions and close the database."""
-    db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+    db = Database(
+        settings.database_url,
+        timeout=settings.database_timeout_seconds,
+        sqlite_cache_mib=settings.sqlite_cache_mib,
+    )
     outbox = Outbox(SendPolicy.from_settings(settings))
     providers = build_providers(db, settings, outbox)
     runner = build_worker(db, providers, settings, concurrency, outbox=outbox)
