@@ -42,10 +42,11 @@ class StoredSimulatorLedger:
     ) -> Carried:
         """Run ``plan`` on what the log holds of ``references`` and keep what it carried, in
         one transaction."""
+        # The moment the carrier took the sends, not the moment the write lock was ours.
+        now = time.time()
         async with self.db.write() as conn:
             seen = await log_repo.existing_by_reference(conn, references)
             carried = plan({ref: row["provider_message_id"] for ref, row in seen.items()})
-            now = time.time()
             await log_repo.insert_sends(
                 conn,
                 [
