@@ -34,6 +34,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.store.db import Database
+from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import messages as messages_repo
@@ -47,7 +48,7 @@ _STEP_BACK_SECONDS = 0.05
 
 async def send_in_conversation(
     conn: AsyncConnection,
-    conversation: Row,
+    conversation: ConversationRecord,
     body: str,
     *,
     purpose: str,
@@ -58,14 +59,14 @@ async def send_in_conversation(
     """Send a text from the conversation's number to its person, within it."""
     return await send_message(
         conn,
-        conversation["project_id"],
+        conversation.project_id,
         OutboundSpec(
-            to=conversation["user_number"],
-            from_=conversation["agent_number"],
+            to=conversation.user_number,
+            from_=conversation.agent_number,
             body=body,
             media_urls=media_urls,
-            channel=None if media_urls else conversation["channel"],
-            conversation_id=conversation["id"],
+            channel=None if media_urls else conversation.channel,
+            conversation_id=conversation.id,
             purpose=purpose,
         ),
         max_attempts=max_attempts,
@@ -85,9 +86,9 @@ async def human_message(
 ) -> Row:
     """A human takes over: the agent is paused and the text goes out within the conversation."""
     conversation = await conversations.get(conn, project_id, conversation_id)
-    if conversation["status"] not in conversations.ACTIVE:
+    if conversation.status not in conversations.ACTIVE:
         raise Conflict(
-            f"conversation is {conversation['status']}; send a new message to start another",
+            f"conversation is {conversation.status}; send a new message to start another",
             code="conversation_not_active",
         )
     row = await send_in_conversation(
@@ -187,19 +188,19 @@ class ConversationJobs:
         conversation = await repo.get_by_id(conn, conversation_id)
         if conversation is None:
             return "conversation_gone"
-        if conversation["status"] != conversations.OPEN:
-            return f"conversation_{conversation['status']}"
-        if conversation["agent_paused"]:
+        if conversation.status != conversations.OPEN:
+            return f"conversation_{conversation.status}"
+        if conversation.agent_paused:
             return "agent_paused"
         settings = await _effective(conn, conversation)
         try:
-            config = await personas.resolve_agent_config(conn, conversation["project_id"], settings)
+            config = await personas.resolve_agent_config(conn, conversation.project_id, settings)
         except ValidationFailed as failed:
             log.warning("turn.bad_agent_config", conversation_id=conversation_id, error=str(failed))
             return "agent_config_invalid"
         if config is None:
             return "no_agent"
-        names, schemas = await personas.agent_inputs(conn, conversation["project_id"], settings)
+        names, schemas = await personas.agent_inputs(conn, conversation.project_id, settings)
         messages = await repo.messages_of(conn, conversation_id)
         history = build_history(messages, current, opening)
         turn = AgentInput(
@@ -214,16 +215,16 @@ class ConversationJobs:
             ],
             context=settings.get("context"),
             task_context=settings.get("task_context"),
-            metadata=dict(conversation["metadata"] or {}),
-            state=dict(conversation["state"] or {}),
+            metadata=dict(conversation.metadata or {}),
+            state=dict(conversation.state or {}),
             dispositions=names,
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
-            person_number=conversation["user_number"],
+            person_number=conversation.user_number,
         )
         key = None
         if llm_credentials.uses_llm(config):
-            key = await llm_credentials.project_key(conn, conversation["project_id"], self.settings)
+            key = await llm_credentials.project_key(conn, conversation.project_id, self.settings)
         return config, turn, llm_credentials.llm_access(self.settings, key)
 
     async def _respond(
@@ -273,15 +274,15 @@ class ConversationJobs:
         output: AgentOutput,
     ) -> None:
         conversation = await repo.get_by_id(conn, conversation_id)
-        if conversation is None or conversation["status"] != conversations.OPEN:
+        if conversation is None or conversation.status != conversations.OPEN:
             if opening:
                 await _drop_opening(conn, opening, "conversation_closed")
             return
-        if conversation["agent_paused"]:
+        if conversation.agent_paused:
             if opening:
                 await _drop_opening(conn, opening, "agent_paused")
             return
-        project = await projects_repo.get_project(conn, conversation["project_id"])
+        project = await projects_repo.get_project(conn, conversation.project_id)
         project_settings = {} if project is None else dict(project["settings"] or {})
         replies = [text for text in output.replies if text and text.strip()]
         unsendable: list[str] = []
@@ -328,7 +329,7 @@ class ConversationJobs:
         if output.ending is not None:
             await conversations.end_conversations(
                 conn,
-                conversation["project_id"],
+                conversation.project_id,
                 [conversation_id],
                 status=conversations.ENDED,
                 reason="agent",
@@ -346,17 +347,17 @@ class ConversationJobs:
             if await self._lost(conn, job):
                 return
             conversation = await repo.get_by_id(conn, job.ref or "")
-            current = None if conversation is None else conversation["timer_epoch"]
+            current = None if conversation is None else conversation.timer_epoch
             if (
                 conversation is None
-                or conversation["status"] not in conversations.ACTIVE
+                or conversation.status not in conversations.ACTIVE
                 or current is None
                 or abs(float(current) - epoch) > 1e-6
             ):
                 await queue.finish(conn, [job])
                 return
             settings = await _effective(conn, conversation)
-            project = await projects_repo.get_project(conn, conversation["project_id"])
+            project = await projects_repo.get_project(conn, conversation.project_id)
             project_settings = {} if project is None else dict(project["settings"] or {})
             if stage == "warning":
                 text = settings.get("warning_message") or conversations.DEFAULT_WARNING_MESSAGE
@@ -378,8 +379,8 @@ class ConversationJobs:
                     )
                 await conversations.end_conversations(
                     conn,
-                    conversation["project_id"],
-                    [conversation["id"]],
+                    conversation.project_id,
+                    [conversation.id],
                     status=conversations.ENDED,
                     reason="timeout",
                     now=utcnow(),
@@ -389,7 +390,7 @@ class ConversationJobs:
     async def _timer_text(
         self,
         conn: AsyncConnection,
-        conversation: Row,
+        conversation: ConversationRecord,
         text: str,
         purpose: str,
         project_settings: Mapping[str, Any],
@@ -404,9 +405,7 @@ class ConversationJobs:
                 max_attempts=self.settings.job_max_attempts,
             )
         except (ValidationFailed, spend.SpendCapReached) as refused:
-            log.warning(
-                "timer.text_refused", conversation_id=conversation["id"], error=str(refused)
-            )
+            log.warning("timer.text_refused", conversation_id=conversation.id, error=str(refused))
             return None
 
 
@@ -429,19 +428,17 @@ async def _hand_to_human(conn: AsyncConnection, conversation_id: str, error: str
         )
 
 
-async def _effective(conn: AsyncConnection, conversation: Row) -> dict[str, Any]:
-    project = await projects_repo.get_project(conn, conversation["project_id"])
+async def _effective(conn: AsyncConnection, conversation: ConversationRecord) -> dict[str, Any]:
+    project = await projects_repo.get_project(conn, conversation.project_id)
     number = (
         None
-        if conversation["number_id"] is None
-        else await numbers_repo.get_number(
-            conn, conversation["project_id"], conversation["number_id"]
-        )
+        if conversation.number_id is None
+        else await numbers_repo.get_number(conn, conversation.project_id, conversation.number_id)
     )
     return conversations.effective_settings(
         {} if project is None else dict(project["settings"] or {}),
         {} if number is None else dict(number["settings"] or {}),
-        dict(conversation["settings"] or {}),
+        dict(conversation.settings or {}),
     )
 
 

@@ -35,6 +35,7 @@ from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.numeric import MAX_TIMER_SECONDS
+from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
@@ -219,7 +220,7 @@ def has_agent(settings: Mapping[str, Any]) -> bool:
 class Attached:
     """An outbound row's conversation and that conversation's effective settings."""
 
-    conversation: dict[str, Any]
+    conversation: ConversationRecord
     settings: dict[str, Any]
     created: bool
 
@@ -313,7 +314,7 @@ async def attach_outbound(
     threads: Sequence[OutboundThread],
     now: datetime,
     *,
-    active: Mapping[str, Row] | None = None,
+    active: Mapping[str, ConversationRecord] | None = None,
 ) -> list[Attached]:
     """Put each outbound row in its conversation (opening it when needed); in row order.
 
@@ -321,34 +322,30 @@ async def attach_outbound(
     ones) and emits ``conversation.started`` for the conversations it opens. ``active``
     (from ``lookup_outbound``) saves reading the threads' active conversations again.
     """
-    by_key: dict[str, dict[str, Any]] = {}
+    by_key: dict[str, ConversationRecord] = {}
     explicit_ids = [t.conversation_id for t in threads if t.conversation_id]
-    explicit: dict[str, dict[str, Any]] = {}
+    explicit: dict[str, ConversationRecord] = {}
     for conversation_id in dict.fromkeys(explicit_ids):
         found = await repo.get(conn, project_id, conversation_id)
         if found is None:
             raise NotFound(f"conversation {conversation_id} not found")
-        explicit[conversation_id] = dict(found)
+        explicit[conversation_id] = found
     keyed = [t for t in threads if not t.conversation_id]
     keys = [t.key for t in keyed]
     if keys:
         if active is None:
             active = await repo.active_by_keys(conn, keys)
         wanted = set(keys)
-        by_key = {k: dict(v) for k, v in active.items() if k in wanted}
-        for row in by_key.values():
-            row.pop("opted_out", None)
+        by_key = {k: v for k, v in active.items() if k in wanted}
     # new_conversation: the open conversation is archived (ended) and a fresh one started.
     archive = {
-        by_key[k]["id"]
-        for k, t in zip(keys, keyed, strict=True)
-        if t.new_conversation and k in by_key
+        by_key[k].id for k, t in zip(keys, keyed, strict=True) if t.new_conversation and k in by_key
     }
     if archive:
         await end_conversations(
             conn, project_id, sorted(archive), status=ENDED, reason="new_conversation", now=now
         )
-        by_key = {k: v for k, v in by_key.items() if v["id"] not in archive}
+        by_key = {k: v for k, v in by_key.items() if v.id not in archive}
     fresh: dict[str, dict[str, Any]] = {}
     opening = [(key, item) for key, item in zip(keys, keyed, strict=True) if key not in by_key]
     ids = iter(new_ids("conv", len(opening)))
@@ -381,19 +378,18 @@ async def attach_outbound(
     if fresh:
         inserted = await repo.insert_new(conn, list(fresh.values()))
         if inserted == len(fresh):
-            by_key.update(fresh)
+            by_key.update({k: ConversationRecord.from_mapping(v) for k, v in fresh.items()})
             created = {row["id"] for row in fresh.values()}
         else:
             # Read back: a concurrent writer may have opened some of these threads first.
             stored = await repo.active_ids_by_keys(conn, list(fresh))
             for key, row in fresh.items():
                 if stored.get(key) == row["id"]:
-                    by_key[key] = row
+                    by_key[key] = ConversationRecord.from_mapping(row)
                     created.add(row["id"])
             lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
             if lost:
-                found = await repo.active_by_keys(conn, lost)
-                by_key.update({k: dict(v) for k, v in found.items()})
+                by_key.update(await repo.active_by_keys(conn, lost))
     # Settings given with a send replace the stored ones of a resumed conversation.
     updates: dict[str, dict[str, Any]] = {}
     results: list[Attached] = []
@@ -408,31 +404,40 @@ async def attach_outbound(
         else:
             key = next(key_iter)
             conversation = by_key[key]
-            is_new = conversation["id"] in created
+            is_new = conversation.id in created
             if is_new:
                 origin = started_from[key]
         sent_with = item.given
         if sent_with is not None and not is_new:
             changed = False
             if sent_with.settings:
-                conversation["settings"] = dict(conversation["settings"]) | sent_with.settings
+                conversation = conversation._replace(
+                    settings=dict(conversation.settings) | sent_with.settings
+                )
                 changed = True
             if sent_with.metadata is not None:
-                conversation["metadata"] = dict(conversation["metadata"]) | sent_with.metadata
+                conversation = conversation._replace(
+                    metadata=dict(conversation.metadata) | sent_with.metadata
+                )
                 changed = True
             if changed:
-                updates[conversation["id"]] = {
-                    "b_id": conversation["id"],
-                    "settings": conversation["settings"],
-                    "metadata": conversation["metadata"],
+                # The threads that follow in this call see the conversation as updated.
+                if item.conversation_id:
+                    explicit[item.conversation_id] = conversation
+                else:
+                    by_key[key] = conversation
+                updates[conversation.id] = {
+                    "b_id": conversation.id,
+                    "settings": conversation.settings,
+                    "metadata": conversation.metadata,
                     "updated_at": now,
                 }
-        item.row["conversation_id"] = conversation["id"]
+        item.row["conversation_id"] = conversation.id
         # New conversations with the same start have the same settings: merge them once.
         settings = effective.get(origin) if origin is not None else None
         if settings is None:
             settings = effective_settings(
-                project_settings, item.number.get("settings") or {}, conversation["settings"]
+                project_settings, item.number.get("settings") or {}, conversation.settings
             )
             if origin is not None:
                 effective[origin] = settings
@@ -450,8 +455,8 @@ async def attach_outbound(
         for attached in results if hooked else ():
             conversation = attached.conversation
             url = attached.settings.get("webhook_url")
-            if attached.created and conversation["id"] not in started and (endpoints or url):
-                started[conversation["id"]] = Event(
+            if attached.created and conversation.id not in started and (endpoints or url):
+                started[conversation.id] = Event(
                     "conversation.started",
                     _event_data(conversation, []),
                     url,
@@ -481,7 +486,7 @@ async def attach_inbound(
     found = await repo.active_by_keys(conn, [key])
     created = False
     if key in found:
-        conversation = dict(found[key])
+        conversation = found[key]
     else:
         fresh = _new_conversation(
             project_id,
@@ -495,12 +500,13 @@ async def attach_inbound(
         )
         await repo.insert_new(conn, [fresh])
         if opted_out:
-            conversation, created = fresh, True  # not active: no thread to share
+            # Not active: no thread to share.
+            conversation, created = ConversationRecord.from_mapping(fresh), True
         else:
-            conversation = dict((await repo.active_by_keys(conn, [key]))[key])
-            created = conversation["id"] == fresh["id"]
+            conversation = (await repo.active_by_keys(conn, [key]))[key]
+            created = conversation.id == fresh["id"]
     settings = effective_settings(
-        project_settings, number.get("settings") or {}, conversation["settings"]
+        project_settings, number.get("settings") or {}, conversation.settings
     )
     if created:
         await emit(conn, conversation, "conversation.started", settings, with_history=False)
@@ -509,7 +515,7 @@ async def attach_inbound(
 
 async def lookup_outbound(
     conn: AsyncConnection, project_id: str, threads: Sequence[OutboundThread]
-) -> tuple[dict[str, Row], set[str]]:
+) -> tuple[dict[str, ConversationRecord], set[str]]:
     """The threads' active conversations, and which of the recipients opted out.
 
     One query when every recipient already has an active conversation (the usual case of a
@@ -517,8 +523,9 @@ async def lookup_outbound(
     conversations.
     """
     keys = [t.key for t in threads if not t.conversation_id]
-    active = await repo.active_by_keys(conn, keys, with_opt_out=True) if keys else {}
-    opted = {row["user_number"] for row in active.values() if row["opted_out"]}
+    found = await repo.active_by_keys_with_opt_out(conn, keys) if keys else {}
+    active = {key: conversation for key, (conversation, _) in found.items()}
+    opted = {conversation.user_number for conversation, out in found.values() if out}
     unknown = [t.row["to_number"] for t in threads if t.conversation_id or t.key not in active]
     if unknown:
         opted |= await optouts_repo.opted_out(conn, project_id, unknown)
@@ -617,11 +624,11 @@ async def end_conversations(
                 conn,
                 row,
                 "conversation.ended",
-                row["settings"],
+                row.settings,
                 {
-                    "outcome": row["outcome"],
-                    "extracted": dict(row["extracted"] or {}),
-                    "reason": row["end_reason"],
+                    "outcome": row.outcome,
+                    "extracted": dict(row.extracted or {}),
+                    "reason": row.end_reason,
                     "message_count": counts.get(conversation_id, (0,))[0],
                 },
             )
@@ -632,7 +639,7 @@ async def end_conversations(
 class TimerStart:
     """Activity in a conversation that (re)starts its silence timers."""
 
-    conversation: Row
+    conversation: ConversationRecord
     settings: Mapping[str, Any]
     engaged: bool
     at: float | None = None
@@ -640,7 +647,7 @@ class TimerStart:
 
 async def restart_timers(
     conn: AsyncConnection,
-    conversation: Row,
+    conversation: ConversationRecord,
     settings: Mapping[str, Any],
     *,
     engaged: bool,
@@ -669,7 +676,7 @@ async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart
         if start.settings.get("engaged_only") and not start.engaged:
             continue
         epoch = time.time() if start.at is None else start.at
-        conversation_id = start.conversation["id"]
+        conversation_id = start.conversation.id
         epochs.append({"b_id": conversation_id, "timer_epoch": epoch})
         jobs.extend(
             NewJob(
@@ -688,7 +695,7 @@ async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart
     await queue.enqueue_many(conn, jobs)
 
 
-async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row:
+async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> ConversationRecord:
     row = await repo.get(conn, project_id, conversation_id)
     if row is None:
         raise NotFound(f"conversation {conversation_id} not found")
@@ -711,7 +718,7 @@ async def message_stats(
 
 async def list_conversations(
     conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     """Newest first; ``offset`` skips that many (for page-numbered clients)."""
     if where.status is not None and where.status not in STATUSES:
         raise invalid("status", f"must be one of {', '.join(STATUSES)}")
@@ -734,7 +741,7 @@ async def end(
     *,
     outcome: str | None = None,
     extracted: Mapping[str, Any] | None = None,
-) -> Row:
+) -> ConversationRecord:
     """End a conversation by request (``ended``, reason ``api``)."""
     await get(conn, project_id, conversation_id)
     await end_conversations(
@@ -757,33 +764,33 @@ async def update(
     *,
     metadata: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
-) -> Row:
+) -> ConversationRecord:
     """Merge metadata (a ``null`` value removes the key) and settings into a conversation."""
     row = await get(conn, project_id, conversation_id)
     values: dict[str, Any] = {"updated_at": utcnow()}
     if metadata is not None:
-        merged = dict(row["metadata"]) | dict(metadata)
+        merged = dict(row.metadata) | dict(metadata)
         values["metadata"] = {k: v for k, v in merged.items() if v is not None}
         if (problem := metadata_problem(values["metadata"])) is not None:
             raise invalid("metadata", problem)
     if settings:
-        values["settings"] = dict(row["settings"]) | dict(settings)
+        values["settings"] = dict(row.settings) | dict(settings)
     await repo.update_one(conn, conversation_id, values)
     return await get(conn, project_id, conversation_id)
 
 
 async def set_agent_paused(
     conn: AsyncConnection, project_id: str, conversation_id: str, paused: bool
-) -> Row:
+) -> ConversationRecord:
     """Pause the agent (a human answers) or resume it.
 
     Resuming hands a ``needs_attention`` conversation back to the agent, which then answers
     the person's last text if it is still unanswered.
     """
     row = await get(conn, project_id, conversation_id)
-    if row["status"] not in ACTIVE:
+    if row.status not in ACTIVE:
         raise ValidationFailed(
-            f"conversation is {row['status']}; only an active one has an agent to "
+            f"conversation is {row.status}; only an active one has an agent to "
             + ("pause" if paused else "resume"),
             code="conversation_not_active",
         )
@@ -805,25 +812,25 @@ async def set_agent_paused(
     return await get(conn, project_id, conversation_id)
 
 
-def public(row: Row) -> dict[str, Any]:
+def public(row: ConversationRecord) -> dict[str, Any]:
     """The conversation as webhooks and the API show it."""
-    settings = dict(row["settings"] or {})
+    settings = dict(row.settings or {})
     return {
-        "id": row["id"],
-        "status": row["status"],
-        "agent_number": row["agent_number"],
-        "number_id": row["number_id"],
-        "user_number": row["user_number"],
-        "channel": row["channel"],
+        "id": row.id,
+        "status": row.status,
+        "agent_number": row.agent_number,
+        "number_id": row.number_id,
+        "user_number": row.user_number,
+        "channel": row.channel,
         "persona_id": settings.get("persona_id"),
-        "agent_paused": bool(row["agent_paused"]),
-        "metadata": dict(row["metadata"] or {}),
-        "outcome": row["outcome"],
-        "extracted": dict(row["extracted"] or {}),
-        "end_reason": row["end_reason"],
-        "current_node_id": row["current_node_id"],
-        "created_at": _iso(row["created_at"]),
-        "ended_at": _iso(row["ended_at"]),
+        "agent_paused": bool(row.agent_paused),
+        "metadata": dict(row.metadata or {}),
+        "outcome": row.outcome,
+        "extracted": dict(row.extracted or {}),
+        "end_reason": row.end_reason,
+        "current_node_id": row.current_node_id,
+        "created_at": _iso(row.created_at),
+        "ended_at": _iso(row.ended_at),
     }
 
 
@@ -857,22 +864,22 @@ async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[s
     return {
         "conversation": public(row),
         "recent_history": [history_entry(m) for m in recent],
-        "webhook_url": (row["settings"] or {}).get("webhook_url"),
-        "webhook_format": (row["settings"] or {}).get("webhook_format"),
+        "webhook_url": (row.settings or {}).get("webhook_url"),
+        "webhook_format": (row.settings or {}).get("webhook_format"),
     }
 
 
-def _event_data(conversation: Row, recent: Sequence[Row]) -> dict[str, Any]:
+def _event_data(conversation: ConversationRecord, recent: Sequence[Row]) -> dict[str, Any]:
     return {
         "conversation": public(conversation),
-        "metadata": dict(conversation["metadata"] or {}),
+        "metadata": dict(conversation.metadata or {}),
         "recent_history": [history_entry(m) for m in recent],
     }
 
 
 async def emit(
     conn: AsyncConnection,
-    conversation: Row,
+    conversation: ConversationRecord,
     event_type: str,
     settings: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
@@ -881,14 +888,14 @@ async def emit(
 ) -> None:
     """Send a ``conversation.*`` event to the project's endpoints and its webhook URL."""
     recent = (
-        await repo.messages_of(conn, conversation["id"], limit=HISTORY_FOR_WEBHOOKS)
+        await repo.messages_of(conn, conversation.id, limit=HISTORY_FOR_WEBHOOKS)
         if with_history
         else []
     )
     data = _event_data(conversation, recent) | dict(extra or {})
     await webhooks.emit(
         conn,
-        project_id=conversation["project_id"],
+        project_id=conversation.project_id,
         event_type=event_type,
         data=data,
         webhook_url=settings.get("webhook_url"),

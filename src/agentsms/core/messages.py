@@ -590,11 +590,11 @@ async def _converse(
                 row["status"] = statuses.SCHEDULED
         if timed and purpose not in (*purposes.TIMERS, compliance.COMPLIANCE):
             conversation = item.conversation
-            if conversation["id"] not in timers:
-                timers[conversation["id"]] = conversations.TimerStart(
+            if conversation.id not in timers:
+                timers[conversation.id] = conversations.TimerStart(
                     conversation,
                     settings,
-                    bool(conversation["engaged"]),
+                    bool(conversation.engaged),
                     row["send_at"].timestamp() if row["send_at"] else None,
                 )
     if not intake.errors:

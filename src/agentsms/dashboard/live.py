@@ -178,8 +178,8 @@ async def _inbox_events(
     for line in await inbox_service.lines_for(conn, viewer.project.id, ids):
         html = _html("_inbox_row.html", viewer, r=line, labels=STATUS_LABELS)
         status, number = wanted
-        matches = (status is None or line.conversation["status"] == status) and (
-            number is None or line.conversation["user_number"] == number
+        matches = (status is None or line.conversation.status == status) and (
+            number is None or line.conversation.user_number == number
         )
         if line.id > newest and line.id not in announced and matches:
             announced.add(line.id)
@@ -202,7 +202,7 @@ async def _thread_events(
     fresh = [m for m in thread if m["id"] > shown and m["id"] not in sent]
     sent.update(m["id"] for m in fresh)
     names = await inbox_service.persona_names(conn, viewer.project.id)
-    persona_id = (row["settings"] or {}).get("persona_id")
+    persona_id = (row.settings or {}).get("persona_id")
     head = _html(
         "_conversation_head.html",
         viewer,

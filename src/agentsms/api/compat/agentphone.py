@@ -48,6 +48,7 @@ from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
 from agentsms.numeric import MAX_PAGE_OFFSET
+from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
@@ -528,26 +529,26 @@ class UpdateConversationRequest(Strict):
 
 
 def _conversation(
-    row: Row, stats: tuple[int, Row] | None, messages: Sequence[Row] | None = None
+    row: ConversationRecord, stats: tuple[int, Row] | None, messages: Sequence[Row] | None = None
 ) -> Conversation:
     """``stats``: the message count and newest message (``conversations.message_stats``)."""
-    persona = (row["settings"] or {}).get("persona_id")
+    persona = (row.settings or {}).get("persona_id")
     count, last = stats if stats is not None else (0, None)
     return Conversation(
-        id=row["id"],
+        id=row.id,
         agentId=None if persona is None else str(persona),
-        phoneNumberId=row["number_id"],
-        phoneNumber=row["agent_number"],
-        participant=row["user_number"],
-        channel=row["channel"],
-        status=row["status"],
-        metadata=dict(row["metadata"] or {}),
+        phoneNumberId=row.number_id,
+        phoneNumber=row.agent_number,
+        participant=row.user_number,
+        channel=row.channel,
+        status=row.status,
+        metadata=dict(row.metadata or {}),
         messageCount=count,
         lastMessageAt=None if last is None else iso_z(last["created_at"]),
         lastMessagePreview=None if last is None else str(last["body"])[:PREVIEW_LENGTH],
-        createdAt=iso_z(row.get("created_at")),
-        updatedAt=iso_z(row.get("updated_at")),
-        endedAt=iso_z(row.get("ended_at")),
+        createdAt=iso_z(row.created_at),
+        updatedAt=iso_z(row.updated_at),
+        endedAt=iso_z(row.ended_at),
         messages=[message_shape(m) for m in messages or ()],
     )
 
@@ -636,9 +637,9 @@ async def conversation_page(
     """One page of the conversations ``where`` selects, with their message counts."""
     rows = await conversations.list_conversations(conn, where, limit, offset)
     total = await conversations.count_conversations(conn, where)
-    stats = await conversations.message_stats(conn, [row["id"] for row in rows])
+    stats = await conversations.message_stats(conn, [row.id for row in rows])
     return ConversationList(
-        data=[_conversation(row, stats.get(row["id"])) for row in rows],
+        data=[_conversation(row, stats.get(row.id)) for row in rows],
         hasMore=offset + len(rows) < total,
         total=total,
     )
@@ -657,9 +658,9 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
     limit = _int_arg(request, "message_limit", 50, 1, 100)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
-        stats = await conversations.message_stats(conn, [row["id"]])
-        recent = await conversations.messages_of(conn, row["id"], limit=limit)
-    return _conversation(row, stats.get(row["id"]), recent)
+        stats = await conversations.message_stats(conn, [row.id])
+        recent = await conversations.messages_of(conn, row.id, limit=limit)
+    return _conversation(row, stats.get(row.id), recent)
 
 
 @router.patch(
@@ -675,8 +676,8 @@ async def update_conversation(conversation_id: str, request: Request, state: Sta
     body = await parse_json(request, UpdateConversationRequest)
     async with state.db.write() as conn:
         row = await conversations.update(conn, project.id, conversation_id, metadata=body.metadata)
-        stats = await conversations.message_stats(conn, [row["id"]])
-    return _conversation(row, stats.get(row["id"]))
+        stats = await conversations.message_stats(conn, [row.id])
+    return _conversation(row, stats.get(row.id))
 
 
 @router.get(

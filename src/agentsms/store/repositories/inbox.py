@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories import Row, many
 from agentsms.store.tables import conversations, messages
 
@@ -54,7 +55,7 @@ async def unread_counts(conn: AsyncConnection, conversation_ids: Sequence[str]) 
 
 async def conversations_by_ids(
     conn: AsyncConnection, project_id: str, conversation_ids: Sequence[str]
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     """These conversations of the project, newest first."""
     if not conversation_ids:
         return []
@@ -64,4 +65,4 @@ async def conversations_by_ids(
         .where(c.project_id == project_id, c.id.in_(list(conversation_ids)))
         .order_by(c.id.desc())
     )
-    return many((await conn.execute(query)).mappings().all())
+    return [ConversationRecord.from_row(row) for row in await conn.execute(query)]
