@@ -70,4 +70,4 @@ async def start_demo(database_url: str, api_key: str) -> Demo:
             )
     finally:
         await db.dispose()
-    return Demo(project.id, persona_id, str(message["conversation_id"]), DEMO_PERSON)
+    return Demo(project.id, persona_id, str(message.conversation_id), DEMO_PERSON)

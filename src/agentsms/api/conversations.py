@@ -14,15 +14,14 @@ from agentsms.api.messages import e164_filter
 from agentsms.core import agent_turns
 from agentsms.core import conversations as service
 from agentsms.numeric import MAX_PAGE_OFFSET
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories.conversations import ConversationFilter
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
 def conversation(
-    row: ConversationRecord, messages: Sequence[Row] | None = None
+    row: ConversationRecord, messages: Sequence[MessageRecord] | None = None
 ) -> schemas.Conversation:
     settings = dict(row.settings or {})
     return schemas.Conversation(

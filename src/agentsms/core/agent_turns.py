@@ -34,8 +34,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.store.db import Database
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -55,7 +54,7 @@ async def send_in_conversation(
     media_urls: Sequence[str] = (),
     project_settings: Mapping[str, Any] | None = None,
     max_attempts: int = 8,
-) -> Row:
+) -> MessageRecord:
     """Send a text from the conversation's number to its person, within it."""
     return await send_message(
         conn,
@@ -83,7 +82,7 @@ async def human_message(
     *,
     project_settings: Mapping[str, Any] | None = None,
     max_attempts: int = 8,
-) -> Row:
+) -> MessageRecord:
     """A human takes over: the agent is paused and the text goes out within the conversation."""
     conversation = await conversations.get(conn, project_id, conversation_id)
     if conversation.status not in conversations.ACTIVE:
@@ -104,18 +103,20 @@ async def human_message(
     return row
 
 
-def build_history(messages: Sequence[Row], current: str | None, skip: str | None) -> list[Row]:
+def build_history(
+    messages: Sequence[MessageRecord], current: str | None, skip: str | None
+) -> list[MessageRecord]:
     """The texts an agent sees for a turn, oldest first, the one it answers last.
 
     Texts that arrived after the one being answered wait for their own turn; replies to
     earlier turns (written after it arrived) come before it.
     """
-    usable = [m for m in messages if m["id"] != skip and (m["body"] or m["direction"] == "inbound")]
+    usable = [m for m in messages if m.id != skip and (m.body or m.direction == "inbound")]
     if current is None:
         return usable
-    answered = next((m for m in usable if m["id"] == current), None)
-    before = [m for m in usable if m["id"] < current]
-    after = [m for m in usable if m["id"] > current and m["direction"] == "outbound"]
+    answered = next((m for m in usable if m.id == current), None)
+    before = [m for m in usable if m.id < current]
+    after = [m for m in usable if m.id > current and m.direction == "outbound"]
     return before + after + ([answered] if answered is not None else [])
 
 
@@ -207,9 +208,9 @@ class ConversationJobs:
             conversation_id=conversation_id,
             history=[
                 HistoryEntry(
-                    role="person" if m["direction"] == "inbound" else "agent",
-                    text=m["body"],
-                    at=m["created_at"],
+                    role="person" if m.direction == "inbound" else "agent",
+                    text=m.body,
+                    at=m.created_at,
                 )
                 for m in history
             ],
@@ -369,7 +370,7 @@ class ConversationJobs:
                     conversation,
                     "conversation.warning_sent",
                     settings,
-                    {"message_id": None if sent is None else sent["id"]},
+                    {"message_id": None if sent is None else sent.id},
                 )
             else:
                 text = settings.get("timeout_message")
@@ -394,7 +395,7 @@ class ConversationJobs:
         text: str,
         purpose: str,
         project_settings: Mapping[str, Any],
-    ) -> Row | None:
+    ) -> MessageRecord | None:
         try:
             return await send_in_conversation(
                 conn,
@@ -453,23 +454,23 @@ async def _fill_opening(
     Why it cannot go (the daily spend cap), if so: it fails then."""
     found = await messages_repo.messages_by_ids(conn, [message_id])
     message = found.get(message_id)
-    if message is None or message["status"] not in statuses.PENDING:
+    if message is None or message.status not in statuses.PENDING:
         return None
     info = count_segments(text)
-    segments = info.segments if message["channel"] == "sms" else 1
+    segments = info.segments if message.channel == "sms" else 1
     number = None
-    if message["number_id"]:
-        number = await numbers_repo.get_number(conn, message["project_id"], message["number_id"])
+    if message.number_id:
+        number = await numbers_repo.get_number(conn, message.project_id, message.number_id)
     per_segment = Decimal(number["price_per_segment"]) if number is not None else Decimal(0)
-    if message["status"] == statuses.QUEUED:
+    if message.status == statuses.QUEUED:
         # Charged at intake as it was then (no text): the agent's text costs the difference.
-        extra = {
-            "segments": segments - int(message["segments"]),
-            "price_estimate": per_segment * segments - Decimal(message["price_estimate"]),
-            "purpose": message["purpose"],
-        }
+        extra = spend.Cost(
+            segments=segments - int(message.segments),
+            price_estimate=per_segment * segments - Decimal(message.price_estimate),
+            purpose=message.purpose,
+        )
         (refused,) = await spend.charge(
-            conn, message["project_id"], project_settings, [extra], utcnow(), all_or_nothing=True
+            conn, message.project_id, project_settings, [extra], utcnow(), all_or_nothing=True
         )
         if refused is not None:
             await _drop_opening(conn, message_id, spend.CODE, failed=True, detail=refused.detail)

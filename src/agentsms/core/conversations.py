@@ -35,7 +35,7 @@ from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.numeric import MAX_TIMER_SECONDS
-from agentsms.store.records import ConversationRecord
+from agentsms.store.records import ConversationRecord, DispatchMessage, MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
@@ -190,7 +190,7 @@ def may_have_quiet_hours(project_settings: Mapping[str, Any]) -> bool:
 
 
 def quiet_until(
-    message: Row,
+    message: DispatchMessage,
     project_settings: Mapping[str, Any],
     number_settings: Mapping[str, Any],
     conversation_settings: Mapping[str, Any],
@@ -198,14 +198,14 @@ def quiet_until(
 ) -> datetime | None:
     """When a queued message that reached its send time inside quiet hours may go, or
     ``None`` when it may go now (compliance answers always may)."""
-    if message.get("purpose") == COMPLIANCE:
+    if message.purpose == COMPLIANCE:
         return None
     quiet = parse_quiet_hours(
         quiet_hours_for(project_settings, number_settings, conversation_settings)
     )
     if quiet is None:
         return None
-    allowed = next_allowed(now, message["to_number"], quiet)
+    allowed = next_allowed(now, message.to_number, quiet)
     return allowed if allowed > now else None
 
 
@@ -704,14 +704,14 @@ async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> C
 
 async def messages_of(
     conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """Oldest first (the newest ``limit`` when given)."""
     return await repo.messages_of(conn, conversation_id, limit=limit)
 
 
 async def message_stats(
     conn: AsyncConnection, conversation_ids: Sequence[str]
-) -> dict[str, tuple[int, Row]]:
+) -> dict[str, tuple[int, MessageRecord]]:
     """Per conversation of ``conversation_ids`` with messages: their count and the newest."""
     return await repo.message_stats(conn, conversation_ids)
 
@@ -800,13 +800,13 @@ async def set_agent_paused(
     await repo.update_one(conn, conversation_id, values)
     if not paused:
         history = await repo.messages_of(conn, conversation_id, limit=1)
-        if history and history[-1]["direction"] == "inbound":
+        if history and history[-1].direction == "inbound":
             await queue.enqueue(
                 conn,
                 NewJob(
                     kind=TURN_JOB,
                     ref=conversation_id,
-                    payload={"message_id": history[-1]["id"]},
+                    payload={"message_id": history[-1].id},
                 ),
             )
     return await get(conn, project_id, conversation_id)
@@ -838,15 +838,16 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def history_entry(message: Row) -> dict[str, Any]:
+def history_entry(message: MessageRecord) -> dict[str, Any]:
+    """A message as a webhook's ``recent_history`` shows it."""
     return {
-        "id": message["id"],
-        "role": "person" if message["direction"] == "inbound" else "agent",
-        "purpose": message.get("purpose"),
-        "body": message["body"],
-        "channel": message["channel"],
-        "status": message["status"],
-        "created_at": _iso(message["created_at"]),
+        "id": message.id,
+        "role": "person" if message.direction == "inbound" else "agent",
+        "purpose": message.purpose,
+        "body": message.body,
+        "channel": message.channel,
+        "status": message.status,
+        "created_at": _iso(message.created_at),
     }
 
 
@@ -869,7 +870,9 @@ async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[s
     }
 
 
-def _event_data(conversation: ConversationRecord, recent: Sequence[Row]) -> dict[str, Any]:
+def _event_data(
+    conversation: ConversationRecord, recent: Sequence[MessageRecord]
+) -> dict[str, Any]:
     return {
         "conversation": public(conversation),
         "metadata": dict(conversation.metadata or {}),

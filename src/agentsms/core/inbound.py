@@ -27,8 +27,7 @@ from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.providers.base import InboundMessage
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -49,7 +48,7 @@ def _sender(raw: str, provider: str) -> PhoneNumber:
 
 async def receive(
     conn: AsyncConnection, project_id: str, provider: str, inbound: InboundMessage
-) -> Row:
+) -> MessageRecord:
     """Store a text a person sent to one of the project's numbers, and act on it."""
     sender = _sender(inbound.from_number, provider)
     ours = parse_phone_field(inbound.to_number, "to")
@@ -114,7 +113,8 @@ async def receive(
         "purpose": purposes.INBOUND,
     }
     await repo.insert_messages(conn, [row])
-    await record_events(conn, [(row, statuses.RECEIVED, {})], now)
+    record = MessageRecord.from_mapping(row)
+    await record_events(conn, [(record, statuses.RECEIVED, {})], now)
 
     reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
     if keyword == "opt_out":
@@ -158,7 +158,7 @@ async def receive(
                     payload={"message_id": row["id"]},
                 ),
             )
-    return row
+    return record
 
 
 class _Replier:

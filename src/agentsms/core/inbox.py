@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import conversations, personas
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import inbox as repo
 from agentsms.store.repositories.conversations import ConversationFilter
 
@@ -25,7 +24,7 @@ class InboxRow:
     """One line of the inbox."""
 
     conversation: ConversationRecord
-    last_message: Row | None
+    last_message: MessageRecord | None
     unread: int
     persona_name: str | None
 

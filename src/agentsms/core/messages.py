@@ -49,6 +49,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.numeric import MAX_SPACING_SECONDS, MAX_VALIDITY_SECONDS
 from agentsms.store.bulk import plan_for_actual_values
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
@@ -57,6 +58,7 @@ from agentsms.store.repositories import projects as projects_repo
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import message_events
+from agentsms.webhooks.message_events import Change
 
 UrlProblem = Callable[[str], str | None]
 """Why a media URL can never be fetched (e.g. ``webhooks.url_problem``), or None."""
@@ -495,8 +497,8 @@ async def _resolve_replies(
         parent = await repo.get_message(conn, project_id, parent_id)
         row["reply_parent_unresolved"] = (
             parent is None
-            or parent["conversation_id"] is None
-            or parent["conversation_id"] != row["conversation_id"]
+            or parent.conversation_id is None
+            or parent.conversation_id != row["conversation_id"]
         )
 
 
@@ -609,7 +611,7 @@ async def send_message(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
     url_problem: UrlProblem | None = None,
-) -> Row:
+) -> MessageRecord:
     """Accept one outbound message: validated, priced, stored and queued.
 
     ``max_attempts`` bounds its send job's tries (``Settings.job_max_attempts``).
@@ -630,7 +632,7 @@ async def send_message(
     await spend.charge_intake(conn, project_id, settings, [row], intake.now)
     await _resolve_replies(conn, project_id, [row])
     await _store(conn, [row], max_attempts, intake.openings)
-    return row
+    return MessageRecord.from_mapping(row)
 
 
 async def send_many(
@@ -641,7 +643,7 @@ async def send_many(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     project_settings: Mapping[str, Any] | None = None,
     url_problem: UrlProblem | None = None,
-) -> list[Row | AgentsmsError]:
+) -> list[MessageRecord | AgentsmsError]:
     """Accept independent single sends together, in spec order.
 
     Each spec is accepted or refused on its own, exactly as ``send_message`` would take it
@@ -650,7 +652,7 @@ async def send_many(
     validation gets its ``ValidationFailed`` (past the daily cap: ``SpendCapReached``) in
     its place and writes nothing.
     """
-    outcomes: list[Row | AgentsmsError | None] = [None] * len(specs)
+    outcomes: list[MessageRecord | AgentsmsError | None] = [None] * len(specs)
     resolved: list[OutboundSpec] = []
     for index, spec in enumerate(specs):
         if spec.template_id is not None:
@@ -695,7 +697,7 @@ async def send_many(
                 await _resolve_replies(conn, project_id, rows)
                 await _store(conn, rows, max_attempts, intake.openings)
             for index, row in zip(owners, rows, strict=True):
-                outcomes[index] = row
+                outcomes[index] = MessageRecord.from_mapping(row)
         except _Separate:
             # Some conversation-side check or the daily cap failed: whose it is, only a send
             # alone can say. Each goes as it was asked (send_message resolves its template
@@ -713,7 +715,7 @@ async def send_many(
                         )
                 except (ValidationFailed, spend.SpendCapReached) as failed:
                     outcomes[index] = failed
-    accepted: list[Row | AgentsmsError] = []
+    accepted: list[MessageRecord | AgentsmsError] = []
     for outcome in outcomes:
         assert outcome is not None, "every spec has an outcome"
         accepted.append(outcome)
@@ -823,7 +825,7 @@ def _summary(errors: Sequence[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
-async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:
+async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> MessageRecord:
     row = await repo.get_message(conn, project_id, message_id)
     if row is None:
         raise NotFound(f"message {message_id} not found")
@@ -832,7 +834,7 @@ async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -
 
 async def list_messages(
     conn: AsyncConnection, where: MessageFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """The messages ``where`` selects, newest first, skipping ``offset`` of them."""
     return await repo.list_messages(conn, where, limit, offset)
 
@@ -846,7 +848,7 @@ async def get_batch(
     return row, await repo.batch_status_counts(conn, batch_id)
 
 
-async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:
+async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str) -> MessageRecord:
     """Cancel a message that has not started sending; ``Conflict`` once it has."""
     row = await get_message(conn, project_id, message_id)
     now = utcnow()
@@ -858,7 +860,7 @@ async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str
     )
     if not changed:
         raise Conflict(
-            f"message is {row['status']}; only scheduled or queued messages can be canceled",
+            f"message is {row.status}; only scheduled or queued messages can be canceled",
             code="not_cancelable",
         )
     await queue.cancel_by_ref(conn, SEND_JOB, message_id)
@@ -868,7 +870,7 @@ async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str
 
 async def record_events(
     conn: AsyncConnection,
-    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    changes: Sequence[Change],
     now: datetime,
 ) -> None:
     """Append ``message.<status>`` events for (message, new status, data) triples."""
@@ -877,8 +879,8 @@ async def record_events(
         [
             {
                 "id": event_id,
-                "project_id": row["project_id"],
-                "message_id": row["id"],
+                "project_id": row.project_id,
+                "message_id": row.id,
                 "type": f"message.{status}",
                 "status": status,
                 "data": dict(data),
@@ -899,27 +901,27 @@ async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> l
     return [first, *(event for event in later if event["status"] != first["status"])]
 
 
-def acceptance_event(row: Row) -> dict[str, Any]:
+def acceptance_event(row: MessageRecord) -> dict[str, Any]:
     """A message's first event, made from its row (intake stores no event row for an
     outbound message): ``received``, ``scheduled`` or ``queued``, with ``seq`` 0."""
     accepted = (
         statuses.RECEIVED
-        if row["direction"] == "inbound"
+        if row.direction == "inbound"
         else (
             statuses.SCHEDULED
-            if row["send_at"] is not None and row["send_at"] > row["created_at"]
+            if row.send_at is not None and row.send_at > row.created_at
             else statuses.QUEUED
         )
     )
     return {
-        "id": f"evt_{row['id'].removeprefix('msg_')}",
+        "id": f"evt_{row.id.removeprefix('msg_')}",
         "seq": 0,
         "type": f"message.{accepted}",
-        "message_id": row["id"],
-        "project_id": row["project_id"],
+        "message_id": row.id,
+        "project_id": row.project_id,
         "status": accepted,
         "data": {},
-        "created_at": row["created_at"],
+        "created_at": row.created_at,
     }
 
 
@@ -987,7 +989,7 @@ async def check(
 
 async def get_messages(
     conn: AsyncConnection, project_id: str, message_ids: Sequence[str]
-) -> dict[str, Row]:
+) -> dict[str, MessageRecord]:
     """The project's messages among ``message_ids`` (others are left out), by id."""
     found = await repo.messages_by_ids(conn, message_ids)
-    return {i: row for i, row in found.items() if row["project_id"] == project_id}
+    return {i: row for i, row in found.items() if row.project_id == project_id}

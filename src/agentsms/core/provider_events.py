@@ -41,6 +41,7 @@ from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt
 from agentsms.providers.carrier import CallbackBatch, InboundPart
 from agentsms.store.db import Database
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
@@ -117,7 +118,7 @@ async def deliver_inbound(
     account: Row,
     part: InboundPart,
     auth_for: media_service.AuthFor | None = None,
-) -> Row | None:
+) -> MessageRecord | None:
     """Store one inbound text (or part); returns the stored message when one was made."""
     message = part.message
     carrier_id = message.provider_message_id
@@ -170,7 +171,7 @@ async def deliver_inbound(
         return None
 
 
-async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Row | None:
+async def _deliver_part(db: Database, account: Row, part: InboundPart) -> MessageRecord | None:
     message = part.message
     group = f"{message.from_number}|{message.to_number}|{part.concat_ref}|{part.total}"
     try:
@@ -222,7 +223,7 @@ async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Row | 
         return None
 
 
-async def _receive(conn: AsyncConnection, account: Row, message: InboundMessage) -> Row:
+async def _receive(conn: AsyncConnection, account: Row, message: InboundMessage) -> MessageRecord:
     return await inbound_service.receive(conn, account["project_id"], account["provider"], message)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,13 +15,10 @@ from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import Receipt
 from agentsms.store.db import Database
+from agentsms.store.records import AdvancedMessage
 from agentsms.store.repositories import messages as repo
 
-Row = Mapping[str, Any]
 RECEIPTS_PER_TRANSACTION = 1000
-_RETURNED = ("id", "project_id", "conversation_id", "provider_message_id")
-# Only its absence is read ("sent_at IS NULL" in a RETURNING list misreads on SQLite 3.40).
-_UNSENT = "sent_at"
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
@@ -54,36 +51,30 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
         since = statuses.before(status)
         if status == statuses.SENT:
             since = tuple(s for s in since if s != statuses.SENDING)
-        moved = await repo.advance_where(
-            conn,
-            list(items),
-            from_statuses=since,
-            values=values,
-            returning=(*_RETURNED, _UNSENT),
-        )
+        moved = await repo.advance(conn, list(items), from_statuses=since, values=values)
         changed += len(moved)
         data: dict[str, Any] = {} if code is None else {"error_code": code}
         # A final report can beat the sender's own record of the carrier's acceptance (the
         # message has no sent_at yet): its "sent" is told here, before the report's status.
-        told = [m for m in moved if m["sent_at"] is None] if status != statuses.SENT else []
+        told = [m for m in moved if m.sent_at is None] if status != statuses.SENT else []
         await record_events(
             conn, [(m, statuses.SENT, {}) for m in told] + [(m, status, data) for m in moved], now
         )
-        await _fill_provider_details(conn, [(items[m["id"]], m) for m in moved])
+        await _fill_provider_details(conn, [(items[m.id], m) for m in moved])
     return changed
 
 
 async def _fill_provider_details(
-    conn: AsyncConnection, items: Sequence[tuple[Receipt, Row]]
+    conn: AsyncConnection, items: Sequence[tuple[Receipt, AdvancedMessage]]
 ) -> None:
     rows = []
     for receipt, message in items:
         if receipt.price is None and (
-            receipt.provider_message_id is None or message["provider_message_id"]
+            receipt.provider_message_id is None or message.provider_message_id
         ):
             continue
-        row: dict[str, Any] = {"b_id": message["id"]}
-        row["provider_message_id"] = message["provider_message_id"] or receipt.provider_message_id
+        row: dict[str, Any] = {"b_id": message.id}
+        row["provider_message_id"] = message.provider_message_id or receipt.provider_message_id
         if receipt.price is not None:
             row["price"] = receipt.price
         rows.append(row)

@@ -134,7 +134,7 @@ async def _thread_page(
         "body": "",
         "notice": request.query_params.get("notice"),
         "stream_query": urlencode(
-            {"after": seq, "conversation": row.id, "shown": thread[-1]["id"] if thread else ""}
+            {"after": seq, "conversation": row.id, "shown": thread[-1].id if thread else ""}
         ),
     }
     context.update(extra or {})

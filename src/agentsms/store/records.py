@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple, Protocol, Self
+
+from sqlalchemy import Table
 
 from agentsms.store.tables import conversations, messages
 
@@ -69,8 +71,9 @@ class MessageRecord(NamedTuple):
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Self:
-        """From a mapping holding every column by name (a row built before its insert)."""
-        return tuple.__new__(cls, [values[name] for name in cls._fields])
+        """From a row built for its insert: every column by name, where a nullable column
+        without a default may be left out (``None``, as stored)."""
+        return tuple.__new__(cls, _by_name(values, cls._fields, _MESSAGE_OPTIONAL))
 
     def as_dict(self) -> dict[str, Any]:
         """The columns by name, for rendering."""
@@ -110,8 +113,9 @@ class ConversationRecord(NamedTuple):
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Self:
-        """From a mapping holding every column by name (a row built before its insert)."""
-        return tuple.__new__(cls, [values[name] for name in cls._fields])
+        """From a row built for its insert: every column by name, where a nullable column
+        without a default may be left out (``None``, as stored)."""
+        return tuple.__new__(cls, _by_name(values, cls._fields, _CONVERSATION_OPTIONAL))
 
     def as_dict(self) -> dict[str, Any]:
         """The columns by name, for rendering."""
@@ -137,11 +141,54 @@ class DispatchMessage(NamedTuple):
     provider: str
 
 
+class MessageKey(Protocol):
+    """What a status change needs to know of its message (a ``MessageRecord`` or a
+    ``DispatchMessage``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def project_id(self) -> str: ...
+
+    @property
+    def conversation_id(self) -> str | None: ...
+
+
+class AdvancedMessage(NamedTuple):
+    """What a status change by receipt returns of each message it moved
+    (``messages.advance``)."""
+
+    id: str
+    project_id: str
+    conversation_id: str | None
+    provider_message_id: str | None
+    sent_at: Any
+    """Only whether it is ``None`` is read: returned as stored (``sent_at IS NULL`` in a
+    ``RETURNING`` list misreads on SQLite 3.40)."""
+
+
 _CONVERSATION_WIDTH = len(ConversationRecord._fields)
+
+
+def _optional(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.c if c.nullable and c.server_default is None)
+
+
+_MESSAGE_OPTIONAL = _optional(messages)
+_CONVERSATION_OPTIONAL = _optional(conversations)
+
+
+def _by_name(
+    values: Mapping[str, Any], names: tuple[str, ...], optional: frozenset[str]
+) -> list[Any]:
+    get = values.get
+    return [get(name) if name in optional else values[name] for name in names]
+
 
 for _record, _table in ((MessageRecord, messages), (ConversationRecord, conversations)):
     if _record._fields != tuple(_table.c.keys()):  # pragma: no cover - a schema change
         raise RuntimeError(f"{_record.__name__} fields differ from the {_table.name} columns")
-for _name in DispatchMessage._fields:
+for _name in (*DispatchMessage._fields, *AdvancedMessage._fields):
     if _name not in messages.c:  # pragma: no cover - a schema change
-        raise RuntimeError(f"DispatchMessage.{_name} is no messages column")
+        raise RuntimeError(f"{_name} is no messages column")

@@ -48,7 +48,7 @@ from agentsms.core.media import media_url_problem
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
 from agentsms.numeric import MAX_PAGE_OFFSET
-from agentsms.store.records import ConversationRecord
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import endpoints as webhook_endpoints
@@ -252,14 +252,14 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
         except ValidationFailed as error:
             raise _renamed(error, singular) from None
     return SendMessageResponse(
-        id=row["id"],
-        status=row["status"],
-        channel=row["channel"],
-        from_number=row["from_number"],
-        to_number=row["to_number"],
-        media_urls=list(row["media_urls"] or []),
-        reply_to_message_id=row["reply_to_message_id"],
-        reply_parent_unresolved=row["reply_parent_unresolved"],
+        id=row.id,
+        status=row.status,
+        channel=row.channel,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        media_urls=list(row.media_urls or []),
+        reply_to_message_id=row.reply_to_message_id,
+        reply_parent_unresolved=row.reply_parent_unresolved,
     )
 
 
@@ -529,7 +529,9 @@ class UpdateConversationRequest(Strict):
 
 
 def _conversation(
-    row: ConversationRecord, stats: tuple[int, Row] | None, messages: Sequence[Row] | None = None
+    row: ConversationRecord,
+    stats: tuple[int, MessageRecord] | None,
+    messages: Sequence[MessageRecord] | None = None,
 ) -> Conversation:
     """``stats``: the message count and newest message (``conversations.message_stats``)."""
     persona = (row.settings or {}).get("persona_id")
@@ -544,8 +546,8 @@ def _conversation(
         status=row.status,
         metadata=dict(row.metadata or {}),
         messageCount=count,
-        lastMessageAt=None if last is None else iso_z(last["created_at"]),
-        lastMessagePreview=None if last is None else str(last["body"])[:PREVIEW_LENGTH],
+        lastMessageAt=None if last is None else iso_z(last.created_at),
+        lastMessagePreview=None if last is None else str(last.body)[:PREVIEW_LENGTH],
         createdAt=iso_z(row.created_at),
         updatedAt=iso_z(row.updated_at),
         endedAt=iso_z(row.ended_at),
@@ -556,23 +558,23 @@ def _conversation(
 PREVIEW_LENGTH = 100
 
 
-def message_shape(row: Row) -> ConversationMessage:
+def message_shape(row: MessageRecord) -> ConversationMessage:
     """A stored message as AgentPhone's ``Message`` (``receivedAt``: when agentsms took it)."""
-    urls = list(row["media_urls"] or [])
+    urls = list(row.media_urls or [])
     return ConversationMessage(
-        id=row["id"],
-        body=row["body"],
-        fromNumber=row["from_number"],
-        toNumber=row["to_number"],
-        direction=row["direction"],
-        channel=row["channel"],
-        status=row["status"],
-        failureReason=row.get("error_message"),
+        id=row.id,
+        body=row.body,
+        fromNumber=row.from_number,
+        toNumber=row.to_number,
+        direction=row.direction,
+        channel=row.channel,
+        status=row.status,
+        failureReason=row.error_message,
         mediaUrl=urls[0] if urls else None,
         mediaUrls=urls,
-        receivedAt=iso_z(row.get("created_at")),
-        conversationId=row.get("conversation_id"),
-        replyToMessageId=row.get("reply_to_message_id"),
+        receivedAt=iso_z(row.created_at),
+        conversationId=row.conversation_id,
+        replyToMessageId=row.reply_to_message_id,
     )
 
 
@@ -699,8 +701,8 @@ async def conversation_messages(
         rows = [
             row
             for row in await conversations.messages_of(conn, conversation_id)
-            if (before is None or row["created_at"] < before)
-            and (after is None or row["created_at"] > after)
+            if (before is None or row.created_at < before)
+            and (after is None or row.created_at > after)
         ]
     page = rows[offset : offset + limit]
     return ConversationMessageList(

@@ -44,8 +44,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories.conversations import ConversationFilter
 from agentsms.webhooks import formats
 
@@ -299,9 +298,9 @@ async def send_sms(request: Request, state: State) -> Response:
         return SendResponse(
             data=SendData(
                 message=SENT,
-                conversation_id=row["conversation_id"],
-                workflow_id=row["id"],
-                message_id=row["id"],
+                conversation_id=row.conversation_id,
+                workflow_id=row.id,
+                message_id=row.id,
             )
         )
 
@@ -313,7 +312,7 @@ async def send_sms(request: Request, state: State) -> Response:
 # -- conversations ----------------------------------------------------------------------------
 
 
-def _item(row: ConversationRecord, stats: tuple[int, Row] | None) -> dict[str, Any]:
+def _item(row: ConversationRecord, stats: tuple[int, MessageRecord] | None) -> dict[str, Any]:
     count, last = stats if stats is not None else (0, None)
     return {
         "id": row.id,
@@ -325,8 +324,8 @@ def _item(row: ConversationRecord, stats: tuple[int, Row] | None) -> dict[str, A
         "current_node_id": row.current_node_id,
         "is_active": row.status in conversations.ACTIVE,
         "message_count": count,
-        "last_message": None if last is None else last["body"],
-        "last_message_at": None if last is None else iso_z(last["created_at"]),
+        "last_message": None if last is None else last.body,
+        "last_message_at": None if last is None else iso_z(last.created_at),
         "effective_channel": row.channel,
         "summary": None,
         "citation_variables": dict(row.extracted or {}),
@@ -334,17 +333,17 @@ def _item(row: ConversationRecord, stats: tuple[int, Row] | None) -> dict[str, A
     }
 
 
-def _message_shape(row: Row) -> ConversationMessage:
-    inbound = row["direction"] == "inbound"
+def _message_shape(row: MessageRecord) -> ConversationMessage:
+    inbound = row.direction == "inbound"
     return ConversationMessage(
-        id=row["id"],
-        created_at=iso_z(row["created_at"]) or "",
-        message=row["body"],
-        from_=row["from_number"],
-        to=row["to_number"],
+        id=row.id,
+        created_at=iso_z(row.created_at) or "",
+        message=row.body,
+        from_=row.from_number,
+        to=row.to_number,
         sender="USER" if inbound else "AGENT",
-        status=str(row["status"]).upper(),
-        error_code=row["error_code"],
+        status=str(row.status).upper(),
+        error_code=row.error_code,
     )
 
 

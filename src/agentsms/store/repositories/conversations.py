@@ -10,7 +10,7 @@ from sqlalchemy import Select, bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
-from agentsms.store.records import ConversationRecord
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import Row, many
 from agentsms.store.tables import conversations, jobs, messages, optouts, projects
 
@@ -229,19 +229,19 @@ async def count_conversations(conn: AsyncConnection, where: ConversationFilter) 
 
 async def messages_of(
     conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """The conversation's messages, oldest first (the newest ``limit`` when given)."""
     query = select(messages).where(messages.c.conversation_id == conversation_id)
     if limit is None:
         query = query.order_by(messages.c.id)
-        return many((await conn.execute(query)).mappings().all())
+        return [MessageRecord.from_row(row) for row in await conn.execute(query)]
     query = query.order_by(messages.c.id.desc()).limit(limit)
-    return list(reversed(many((await conn.execute(query)).mappings().all())))
+    return [MessageRecord.from_row(row) for row in reversed((await conn.execute(query)).all())]
 
 
 async def message_stats(
     conn: AsyncConnection, conversation_ids: Sequence[str]
-) -> dict[str, tuple[int, Row]]:
+) -> dict[str, tuple[int, MessageRecord]]:
     """Per conversation: how many messages it has and its newest message (two queries)."""
     if not conversation_ids:
         return {}
@@ -256,7 +256,7 @@ async def message_stats(
         return {}
     last_ids = [last for _, last in totals.values()]
     newest = await conn.execute(select(messages).where(m.id.in_(last_ids)))
-    by_id = {row["id"]: row for row in many(newest.mappings().all())}
+    by_id = {row.id: row for row in map(MessageRecord.from_row, newest)}
     return {cid: (n, by_id[last]) for cid, (n, last) in totals.items() if last in by_id}
 
 

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.records import ConversationRecord
-from agentsms.store.repositories import Row, many
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.tables import conversations, messages
 
 
-async def last_messages(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, Row]:
+async def last_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, MessageRecord]:
     """The newest message of each of these conversations (those that have one)."""
     if not conversation_ids:
         return {}
@@ -24,8 +25,8 @@ async def last_messages(conn: AsyncConnection, conversation_ids: Sequence[str]) 
         .subquery()
     )
     query = select(messages).join(newest, m.id == newest.c.last_id)
-    rows = many((await conn.execute(query)).mappings().all())
-    return {row["conversation_id"]: row for row in rows}
+    rows = [MessageRecord.from_row(row) for row in await conn.execute(query)]
+    return {row.conversation_id: row for row in rows if row.conversation_id is not None}
 
 
 async def unread_counts(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, int]:
