@@ -13,7 +13,7 @@ The raw side inserts as many batches per step as agentsms receives (four), so bo
 databases grow at the same pace.
 
 Ceiling: the same rows (one ``batches`` row, then ``messages`` and ``jobs`` rows as
-``core/messages.py::_store`` writes them, plus one open ``conversations`` row per recipient
+``core/sending/storage.py::store`` writes them, plus one open ``conversations`` row per recipient
 and ``message_events`` rows when agentsms wrote those for the warm-up batch) inserted
 with the stdlib ``sqlite3`` ``executemany`` into a fresh database migrated with
 ``agentsms.store.migrate``, with agentsms's pragmas, one ``BEGIN IMMEDIATE`` transaction per

@@ -5,7 +5,7 @@ simulator reports delivery at once (``AGENTSMS_SIMULATOR_DELIVERY_DELAY_SECONDS=
 For each configuration (backend and number of ``agentsms worker`` processes):
 
 1. a database is filled with ``--messages`` queued messages (in-process, through
-   ``core.messages.send_batch``), once per backend, then copied for every run;
+   ``Outbox.send_batch``), once per backend, then copied for every run;
 2. ceiling: the same writes the dispatcher makes for each claimed batch, in the same
    statement shapes and transactions (claim; read the messages + pacing row; renew the
    claims' leases by their lease token + mark ``sending`` + events; simulator log check +
@@ -85,12 +85,14 @@ FINAL = ("delivered", "undelivered", "failed", "canceled", "expired")
 
 async def preload(url: str, count: int) -> BenchProject:
     """A migrated database with one project and ``count`` queued messages."""
-    from agentsms.core.messages import BatchSpec, OutboundSpec, send_batch
+    from agentsms.config import Settings
+    from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox, SendPolicy
     from agentsms.store.db import Database
     from agentsms.store.tables import jobs
 
     project = await make_project(url, {SENDER: 1_000_000.0})
     db = Database(url)
+    outbox = Outbox(SendPolicy.from_settings(Settings(database_url=url)))
     try:
         for start in range(0, count, 5000):
             items = [
@@ -98,7 +100,7 @@ async def preload(url: str, count: int) -> BenchProject:
                 for i in range(start, min(count, start + 5000))
             ]
             async with db.write() as conn:
-                await send_batch(conn, project.project_id, BatchSpec(items=items))
+                await outbox.send_batch(conn, project.project_id, BatchSpec(items=items))
         # Hold every job until the workers are up, so they all start at the same moment.
         async with db.write() as conn:
             await conn.execute(update(jobs).values(run_at=HELD))

@@ -59,12 +59,14 @@ HELD = 1e12
 
 async def preload(url: str, seconds: float, *, margin: float = 5.0) -> None:
     """Each sender gets ``rate * (seconds + margin) + 2`` queued messages, held."""
-    from agentsms.core.messages import BatchSpec, OutboundSpec, send_batch
+    from agentsms.config import Settings
+    from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox, SendPolicy
     from agentsms.store.db import Database
     from agentsms.store.tables import jobs
 
     project = await make_project(url, SENDERS)
     db = Database(url)
+    outbox = Outbox(SendPolicy.from_settings(Settings(database_url=url)))
     next_recipient = 0
     try:
         for number, rate in SENDERS.items():
@@ -77,7 +79,7 @@ async def preload(url: str, seconds: float, *, margin: float = 5.0) -> None:
                 ]
                 next_recipient += size
                 async with db.write() as conn:
-                    await send_batch(conn, project.project_id, BatchSpec(items=items))
+                    await outbox.send_batch(conn, project.project_id, BatchSpec(items=items))
         async with db.write() as conn:
             await conn.execute(update(jobs).values(run_at=HELD))
     finally:

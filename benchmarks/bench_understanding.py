@@ -29,6 +29,8 @@ from agentsms.agents import Agent, AgentInput, HistoryEntry, build_agent, load_d
 from agentsms.core import compliance
 
 EVAL_SET = Path(__file__).parent / "data" / "understanding_eval.yaml"
+MORE_SET = Path(__file__).parent / "data" / "understanding_eval_more.yaml"
+"""Replies written after the first set, in other phrasings: ``--set`` it to measure it."""
 CLASSES = (
     "confirm",
     "cancel",

@@ -22,6 +22,7 @@ from agentsms.app import create_app
 from agentsms.config import Settings
 from agentsms.core import projects
 from agentsms.core.numbers import add_simulator_number
+from agentsms.core.sending import Outbox
 from agentsms.jobs.worker import Worker
 from agentsms.runtime import build_worker
 from agentsms.store import migrate
@@ -92,6 +93,12 @@ class Gateway:
     project_id: str
     api_key: str
 
+    @property
+    def outbox(self) -> Outbox:
+        """The app's one way to send."""
+        outbox: Outbox = self.app.state.agentsms.outbox
+        return outbox
+
     async def drain(self, rounds: int = 50) -> int:
         """Run due jobs until none are left due now (receipts included)."""
         total = 0
@@ -138,7 +145,7 @@ async def open_gateway(app: FastAPI, name: str = "test") -> AsyncIterator[Gatewa
             app=app,
             db=state.db,
             settings=state.settings,
-            worker=build_worker(state.db, state.providers, state.settings),
+            worker=build_worker(state.db, state.providers, state.settings, outbox=state.outbox),
             client=client,
             project_id=project.id,
             api_key=key,

@@ -3,9 +3,6 @@
 ``import agentsms`` loads only the SDK (httpx and pydantic), never the server.
 """
 
-__version__ = "0.1.0"
-
-# The version first: the SDK reads it for its User-Agent.
 from agentsms.client import (
     AgentsmsClientError,
     ApiError,
@@ -27,6 +24,7 @@ from agentsms.client import (
     ServerError,
     UnprocessableError,
 )
+from agentsms.version import __version__
 
 __all__ = [
     "AgentsmsClientError",

@@ -10,12 +10,12 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import __version__, dashboard, metrics
+from agentsms import dashboard, metrics
 from agentsms.api import (
     api_keys,
     batches,
     callbacks,
-    compat,
+    contacts,
     conversations,
     events,
     health,
@@ -34,17 +34,20 @@ from agentsms.api import (
     templates,
     webhook_endpoints,
 )
+from agentsms.api.compat import vendors
 from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
+from agentsms.core.sending import Outbox, SendPolicy
 from agentsms.jobs.worker import Worker
 from agentsms.mcp_server import http as mcp_http
-from agentsms.runtime import build_providers, build_worker
+from agentsms.runtime import build_providers, build_worker, register_webhook_formats
 from agentsms.store import migrate
 from agentsms.store.db import Database
+from agentsms.version import __version__
 from agentsms.webhooks.ssrf import warn_if_insecure
 
 log = structlog.get_logger("agentsms.app")
@@ -75,6 +78,7 @@ def create_app(
     """The API. With ``run_worker`` a dispatch worker runs inside the same process; unless
     ``prepared`` (by a supervisor, see ``prepare_deployment``) it prepares the deployment."""
     settings = settings or Settings()
+    register_webhook_formats()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,19 +86,21 @@ def create_app(
         if not prepared:
             await prepare_deployment(settings)
         db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
-        providers = build_providers(db, settings)
+        outbox = Outbox(SendPolicy.from_settings(settings))
+        providers = build_providers(db, settings, outbox)
         app.state.agentsms = AppState(
             settings=settings,
             db=db,
             providers=providers,
             limiter=RateLimiter(settings.rate_limit_storage_url),
-            sends=send_intake(db, settings),
+            outbox=outbox,
+            sends=send_intake(db, settings, outbox),
         )
         loop_watch = asyncio.create_task(metrics.watch_event_loop())
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = build_worker(db, providers, settings, worker_concurrency)
+            worker = build_worker(db, providers, settings, worker_concurrency, outbox=outbox)
             task = asyncio.create_task(worker.run())
         try:
             async with mcp.running():
@@ -136,11 +142,12 @@ def create_app(
         pathway_templates,
         templates,
         optouts,
+        contacts,
     ):
         app.include_router(module.router)
     # Inside the vendor surfaces' guard, which renders its refusals in each vendor's shape.
-    app.add_middleware(InputGuard, raise_under=(compat.COMPAT_ROOT,))
-    compat.install(app, settings)
+    app.add_middleware(InputGuard, raise_under=(vendors.COMPAT_ROOT,))
+    vendors.install(app, settings)
     dashboard.mount(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)

@@ -290,7 +290,7 @@ def quickstart(
     url = f"http://{host}:{port}"
     from agentsms.demo import start_demo
 
-    demo = asyncio.run(start_demo(settings.database_url, key))
+    demo = asyncio.run(start_demo(settings, key))
     typer.echo(
         f"""
 agentsms is starting at {url}   (API docs: {url}/docs)
@@ -324,9 +324,10 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 
 
 def main() -> None:
-    from agentsms import client_cli, conversations_cli, optouts_cli, profiles_cli
+    from agentsms import client_cli, contacts_cli, conversations_cli, optouts_cli, profiles_cli
 
     client_cli.register(app)
+    contacts_cli.register(app)
     conversations_cli.register(app)
     optouts_cli.register(app)
     profiles_cli.register(app)

@@ -54,6 +54,10 @@ _HOST_NAME = re.compile(
 )
 
 
+DEFAULT_JOB_MAX_ATTEMPTS = 8
+"""How often a job is tried before it fails for good, unless configured otherwise."""
+
+
 class Settings(BaseSettings):
     """Every knob agentsms has. Each field is also ``AGENTSMS_<NAME>`` in the environment."""
 
@@ -92,7 +96,7 @@ class Settings(BaseSettings):
     worker_claim_batch: int = Field(default=500, ge=1)
     worker_concurrency: int = Field(default=1, ge=1)
     job_lease_seconds: float = Field(default=30.0, gt=1)
-    job_max_attempts: int = Field(default=8, ge=1)
+    job_max_attempts: int = Field(default=DEFAULT_JOB_MAX_ATTEMPTS, ge=1)
     intake_group_max: int = Field(default=256, ge=1)
     """At most this many concurrent single sends share one intake transaction."""
     intake_group_concurrency: int = Field(default=4, ge=1)

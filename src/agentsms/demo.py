@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agentsms.agents import gallery
+from agentsms.config import Settings
 from agentsms.core import personas, projects, simulated_people
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.messages import OutboundSpec, send_message
+from agentsms.core.sending import OutboundSpec, Outbox, SendPolicy
 from agentsms.store import migrate
 from agentsms.store.db import Database
 
@@ -30,10 +31,11 @@ class Demo:
     person: str
 
 
-async def start_demo(database_url: str, api_key: str) -> Demo:
+async def start_demo(settings: Settings, api_key: str) -> Demo:
     """Create (once) the demo persona and person, and start a new demo conversation."""
-    await migrate.upgrade_async(database_url)
-    db = Database(database_url)
+    await migrate.upgrade_async(settings.database_url)
+    outbox = Outbox(SendPolicy.from_settings(settings))
+    db = Database(settings.database_url)
     try:
         async with db.write() as conn:
             project = await projects.authenticate(conn, api_key)
@@ -55,7 +57,7 @@ async def start_demo(database_url: str, api_key: str) -> Demo:
             await simulated_people.put_person(
                 conn, project.id, DEMO_PERSON, DEMO_REPLIES, delay=2.0
             )
-            message = await send_message(
+            message = await outbox.send(
                 conn,
                 project.id,
                 OutboundSpec(

@@ -7,11 +7,11 @@ import gc
 import signal
 
 from agentsms import metrics
+from agentsms.api.compat import agentphone_webhooks, bland_webhooks
 from agentsms.config import Settings
 from agentsms.core import conversations, idempotency, provider_accounts
 from agentsms.core.agent_turns import ConversationJobs
 from agentsms.core.dispatch import Dispatcher
-from agentsms.core.messages import SEND_JOB
 from agentsms.core.provider_events import (
     PARTS_JOB,
     UNMATCHED_RECEIPTS_JOB,
@@ -20,6 +20,7 @@ from agentsms.core.provider_events import (
     UnmatchedReceiptHandler,
 )
 from agentsms.core.receipts import ReportHandler
+from agentsms.core.sending import SEND_JOB, Outbox, SendPolicy
 from agentsms.core.simulated_people import PersonReplies
 from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.jobs.worker import Handler, Worker
@@ -27,6 +28,7 @@ from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
 from agentsms.store.db import Database
+from agentsms.webhooks import formats
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
 from agentsms.webhooks.events import DELIVER_JOB
 from agentsms.webhooks.ssrf import tcp_address_vetter, warn_if_insecure
@@ -35,9 +37,19 @@ IDEMPOTENCY_PURGE_SECONDS = 600.0
 WEBHOOK_PURGE_SECONDS = 3600.0
 
 
-def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
+def register_webhook_formats() -> None:
+    """Make the vendor surfaces' webhook formats known to ``webhooks.formats``: called at
+    start-up by the API (``create_app``) and by the worker (``build_handlers``), which
+    formats deliveries. Registering again replaces a format with itself."""
+    formats.register(bland_webhooks.WEBHOOK_FORMAT, bland_webhooks.status_webhook)
+    formats.register_endpoint_format(
+        agentphone_webhooks.WEBHOOK_FORMAT, agentphone_webhooks.webhook_body
+    )
+
+
+def build_providers(db: Database, settings: Settings, outbox: Outbox) -> ProviderRegistry:
     """The simulator, and a loader that builds each provider account's adapter on first use."""
-    events = StoredProviderEvents(db, settings)
+    events = StoredProviderEvents(db, settings, outbox)
 
     async def load_account(account_id: str) -> Provider:
         return await provider_accounts.load_adapter(db, settings, account_id, events)
@@ -50,28 +62,35 @@ def build_providers(db: Database, settings: Settings) -> ProviderRegistry:
 
 
 def build_handlers(
-    db: Database, providers: ProviderRegistry, settings: Settings
+    db: Database, providers: ProviderRegistry, settings: Settings, outbox: Outbox
 ) -> dict[str, Handler]:
+    """Every job kind's handler; whatever sends does it through ``outbox``."""
+    register_webhook_formats()  # the delivery handler shapes bodies in these formats
     return {
         SEND_JOB: Dispatcher(db, providers, settings).handle,
         REPORT_JOB: ReportHandler(db).handle,
-        PARTS_JOB: PartsTimeoutHandler(db).handle,
+        PARTS_JOB: PartsTimeoutHandler(db, outbox).handle,
         UNMATCHED_RECEIPTS_JOB: UnmatchedReceiptHandler(db).handle,
-        conversations.TURN_JOB: ConversationJobs(db, settings).handle_turns,
-        conversations.TIMER_JOB: ConversationJobs(db, settings).handle_timers,
-        PERSON_REPLY_JOB: PersonReplies(db).handle,
+        conversations.TURN_JOB: ConversationJobs(db, settings, outbox).handle_turns,
+        conversations.TIMER_JOB: ConversationJobs(db, settings, outbox).handle_timers,
+        PERSON_REPLY_JOB: PersonReplies(db, outbox).handle,
         DELIVER_JOB: DeliveryHandler(db, settings).handle,
     }
 
 
 def build_worker(
-    db: Database, providers: ProviderRegistry, settings: Settings, concurrency: int | None = None
+    db: Database,
+    providers: ProviderRegistry,
+    settings: Settings,
+    concurrency: int | None = None,
+    *,
+    outbox: Outbox,
 ) -> Worker:
     """A worker with its handlers and periodic tasks: purging idempotency keys, and keeping
     one bound session per SMPP account in ``providers`` (only workers bind: the caller
     closes ``providers`` after the worker stops, which unbinds them)."""
     sessions = SmppSessions(
-        providers, StoredProviderEvents(db, settings), vet=tcp_address_vetter(settings)
+        providers, StoredProviderEvents(db, settings, outbox), vet=tcp_address_vetter(settings)
     )
 
     warn_if_insecure(settings)
@@ -89,7 +108,7 @@ def build_worker(
     return Worker(
         db,
         settings,
-        build_handlers(db, providers, settings),
+        build_handlers(db, providers, settings, outbox),
         concurrency=concurrency,
         observe_latency=metrics.observe_job_latency,
         periodic=[
@@ -104,8 +123,9 @@ async def work_until_signalled(settings: Settings, concurrency: int | None = Non
     """A worker process's life: work until SIGTERM or SIGINT, finish the jobs in hand,
     unbind the SMPP sessions and close the database."""
     db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
-    providers = build_providers(db, settings)
-    runner = build_worker(db, providers, settings, concurrency)
+    outbox = Outbox(SendPolicy.from_settings(settings))
+    providers = build_providers(db, settings, outbox)
+    runner = build_worker(db, providers, settings, concurrency, outbox=outbox)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)

@@ -9,9 +9,10 @@ import time
 import pytest
 from sqlalchemy import make_url
 
+from agentsms.config import Settings
 from agentsms.core import projects
-from agentsms.core.messages import BatchSpec, OutboundSpec, send_batch
 from agentsms.core.numbers import add_simulator_number
+from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox, SendPolicy
 from agentsms.store import migrate
 from agentsms.store.db import Database
 from tests.databases import create_postgres_database, drop_postgres_database
@@ -33,6 +34,7 @@ async def test_postgres_batches_stay_as_fast_as_their_table_grows() -> None:
     # One connection, as a busy API process reuses its own: its prepared statements (and
     # any generic plan PostgreSQL settles on after five runs) live as long as it does.
     db = Database(url, pool_size=1)
+    outbox = Outbox(SendPolicy.from_settings(Settings(database_url=url)))
     try:
         await migrate.upgrade_async(url)
         async with db.write() as conn:
@@ -41,13 +43,13 @@ async def test_postgres_batches_stay_as_fast_as_their_table_grows() -> None:
         sent = 0
         for _ in range(8):  # while the tables are nearly empty
             async with db.write() as conn:
-                await send_batch(conn, project.id, _batch(sent, 3))
+                await outbox.send_batch(conn, project.id, _batch(sent, 3))
             sent += 3
         seconds: list[float] = []
         for _ in range(8):  # the tables grow to 40,000 rows, with no ANALYZE in between
             started = time.perf_counter()
             async with db.write() as conn:
-                result = await send_batch(conn, project.id, _batch(sent, 5_000))
+                result = await outbox.send_batch(conn, project.id, _batch(sent, 5_000))
             seconds.append(time.perf_counter() - started)
             assert len(result.message_ids) == 5_000
             sent += 5_000

@@ -305,7 +305,7 @@ async def test_after_an_opt_out_only_the_one_confirmation_reaches_the_person(
         conversation = await conversations_repo.get_by_id(conn, sent.json()["conversation_id"])
         assert conversation is not None
         queued_reply = await send_in_conversation(
-            conn, conversation, "Thanks, see you then!", purpose="agent"
+            conn, gateway.outbox, conversation, "Thanks, see you then!", purpose="agent"
         )
     await _inbound(gateway, "yes", person=person)  # an agent turn waits in the queue too
     stop = await _inbound(gateway, "Stop.", person=person)

@@ -12,7 +12,7 @@ import time
 
 from agentsms.core.conversations import TIMER_JOB, TURN_JOB
 from agentsms.core.dispatch import Dispatcher
-from agentsms.core.messages import SEND_JOB
+from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from tests.conftest import Gateway

@@ -208,7 +208,7 @@ async def test_two_smpp_accounts_with_the_same_smsc_ids_keep_their_receipts_apar
         # SMPP takes no webhooks; the receipt goes into the session's sink directly.
         callback = await gw.client.post(f"/callbacks/smpp/{accounts['+14155550189']}")
         assert_problem(callback, 404, "not_found")
-        events = StoredProviderEvents(gw.db, gw.settings)
+        events = StoredProviderEvents(gw.db, gw.settings, gw.outbox)
         receipt = Receipt(provider_message_id=rows[1]["provider_message_id"], status="undelivered")
         await events.receipts(accounts["+14155550189"], [receipt])
 

@@ -92,7 +92,7 @@ async def smpp(smpp_app: FastAPI) -> AsyncIterator[SmppSetup]:
             row = await accounts_repo.get_account(conn, account_id)
         assert row is not None
         account = provider_accounts.open_account(row, gateway.settings)
-        events = StoredProviderEvents(gateway.db, gateway.settings)
+        events = StoredProviderEvents(gateway.db, gateway.settings, gateway.outbox)
         sessions = SmppSessions(smpp_app.state.agentsms.providers, events, options=OPTIONS)
         await sessions.sync([account])
         provider = sessions.running()[account_id]
@@ -169,7 +169,9 @@ async def test_a_receipt_that_comes_before_the_send_is_recorded_is_matched_later
 ) -> None:
     # Another worker's session may get the receipt before this one has recorded the id.
     smpp.smsc.hold_receipts = True
-    early = StoredProviderEvents(smpp.events.db, smpp.events.settings, unmatched_retry_seconds=0)
+    early = StoredProviderEvents(
+        smpp.events.db, smpp.events.settings, smpp.events.outbox, unmatched_retry_seconds=0
+    )
     smsc_id = smpp.smsc.next_message_id
     await early.receipts(
         smpp.account.id, [Receipt(provider_message_id=smsc_id, status="delivered")]

@@ -202,6 +202,10 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
     ("PATCH", "/compat/agentphone/v1/conversations/{conversation_id}"): lambda a: [
         {"json": {"metadata": {"b": 1}}}
     ],
+    ("PATCH", "/v1/contacts/{contact_id}"): lambda a: [
+        {"json": {"timezone": "Asia/Tokyo"}},
+        {"json": {"phone_number": B_PERSON, "name": "B"}},
+    ],
     ("POST", "/dashboard/conversations/{conversation_id}/reply"): lambda a: [
         {"data": {"body": "B"}}
     ],
@@ -231,6 +235,9 @@ BODIES: dict[tuple[str, str], Callable[[Ids], list[Probe]]] = {
         {"json": {"number": "+14155557499", "provider_account_id": a["account_id"]}}
     ],
     ("POST", "/v1/personas"): lambda a: [{"json": {"name": "B", "pathway_id": a["pathway_id"]}}],
+    ("POST", "/v1/contacts"): lambda a: [
+        {"json": {"phone_number": B_PERSON, "name": "B", "timezone": "Asia/Tokyo"}}
+    ],
     ("POST", "/v1/simulator/reactions"): lambda a: [
         {"json": {"message_id": a["message_id"], "reaction": "like"}}
     ],
@@ -488,7 +495,7 @@ async def tenants(backend_url: str) -> AsyncIterator[tuple[FastAPI, Tenant, Call
     app = create_app(settings_for(backend_url))
     async with app.router.lifespan_context(app):
         state = app.state.agentsms
-        worker = build_worker(state.db, state.providers, state.settings)
+        worker = build_worker(state.db, state.providers, state.settings, outbox=state.outbox)
 
         async def drain() -> None:
             for _ in range(20):

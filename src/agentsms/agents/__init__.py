@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from agentsms.agents import config as _config
+from agentsms.agents import pathway as _pathway
 from agentsms.agents.base import (
     Agent,
     AgentFailed,
@@ -28,9 +30,9 @@ from agentsms.agents.base import (
     HistoryEntry,
     LlmAccess,
 )
-from agentsms.agents.config import FlowAgentConfig, parse_agent_config, without_secrets
-from agentsms.agents.pathway import load_demo_pathway, load_pathway_text, parse_pathway
-from agentsms.core.errors import invalid
+from agentsms.agents.config import without_secrets
+from agentsms.agents.pathway import load_demo_pathway, load_pathway_text
+from agentsms.errors import invalid
 
 __all__ = [
     "Agent",
@@ -52,10 +54,18 @@ __all__ = [
 def validate_agent_config(config: Mapping[str, Any]) -> None:
     """Check an agent config on upload.
 
-    Raises :class:`agentsms.core.errors.ValidationFailed` listing every problem, each
+    Raises :class:`agentsms.errors.ValidationFailed` listing every problem, each
     with a field path under ``agent`` (e.g. ``agent.pathway.nodes.confirm.next``).
     """
-    parse_agent_config(config)
+    _parse(config)
+
+
+def _parse(raw: Mapping[str, Any]) -> _config.AgentConfig:
+    """The config validated by kind, and a flow agent's pathway with it."""
+    parsed = _config.parse_agent_config(raw)
+    if isinstance(parsed, _config.FlowAgentConfig):
+        _pathway.parse_pathway(parsed.pathway, "agent.pathway")
+    return parsed
 
 
 def build_agent(
@@ -71,7 +81,20 @@ def build_agent(
     client is used, which is only right for tests and local development. ``llm`` is how
     LLM agents (and pathway llm nodes) reach their servers; without it they fail.
     """
-    return parse_agent_config(config).build(http=http, llm=llm)
+    parsed = _parse(config)
+    # Each kind's module is loaded when an agent of that kind is first built (the LLM
+    # agent's loads the OpenAI SDK).
+    if isinstance(parsed, _config.FlowAgentConfig):
+        from agentsms.agents.flow import FlowAgent
+
+        return FlowAgent(_pathway.parse_pathway(parsed.pathway), http=http, llm=llm)
+    if isinstance(parsed, _config.LlmAgentConfig):
+        from agentsms.agents.llm import LlmAgent
+
+        return LlmAgent(parsed, llm)
+    from agentsms.agents.webhook_agent import WebhookAgent
+
+    return WebhookAgent(parsed, http=http)
 
 
 def check_start_node(
@@ -83,9 +106,9 @@ def check_start_node(
     """
     if start_node_id is None:
         return
-    parsed = parse_agent_config(config)
-    if not isinstance(parsed, FlowAgentConfig):
+    parsed = _parse(config)
+    if not isinstance(parsed, _config.FlowAgentConfig):
         raise invalid(field, f"only flow agents have nodes (this agent is {parsed.kind!r})")
-    nodes = parse_pathway(parsed.pathway).nodes
+    nodes = _pathway.parse_pathway(parsed.pathway).nodes
     if start_node_id not in nodes:
         raise invalid(field, f"unknown node {start_node_id!r}; the pathway has {', '.join(nodes)}")

@@ -69,6 +69,9 @@ class AgentInput:
     start_node_id: str | None = None
     person_number: str | None = None
     """The person's phone number (E.164): their time zone when no ``timezone`` is given."""
+    contact_timezone: str | None = None
+    """The ``timezone`` of the project's contact for ``person_number``: before any other
+    (see :mod:`agentsms.core.zones`)."""
 
     @property
     def last_person_text(self) -> str | None:

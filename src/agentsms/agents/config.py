@@ -1,20 +1,20 @@
-"""Agent configs: the ``agent`` object of a persona version, validated by kind."""
+"""Agent configs: the ``agent`` object of a persona version, validated by kind.
+
+The bottom of ``agents/``: pathways, the flow agent, the LLM and webhook agents import their
+configs from here, and this module imports none of them (``agents.build_agent`` turns a
+config into its agent)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agentsms.core.errors import FieldError, ValidationFailed
-
-if TYPE_CHECKING:
-    from agentsms.agents.base import Agent, LlmAccess
+from agentsms.errors import FieldError, ValidationFailed
 
 AGENT_KINDS = ("flow", "llm", "webhook")
 NO_ENV_NAMES = (
@@ -60,12 +60,6 @@ class FlowAgentConfig(_Model):
     kind: Literal["flow"]
     pathway: dict[str, Any]
 
-    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
-        from agentsms.agents.flow import FlowAgent
-        from agentsms.agents.pathway import parse_pathway
-
-        return FlowAgent(parse_pathway(self.pathway), http=http, llm=llm)
-
 
 class LlmAgentConfig(_Model):
     """An OpenAI-compatible chat-completions agent."""
@@ -86,11 +80,6 @@ class LlmAgentConfig(_Model):
     _check_base_url = field_validator("base_url")(
         lambda value: None if value is None else _http_url(value)
     )
-
-    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
-        from agentsms.agents.llm import LlmAgent
-
-        return LlmAgent(self, llm)
 
 
 class WebhookAgentConfig(_Model):
@@ -115,11 +104,6 @@ class WebhookAgentConfig(_Model):
         if len(key) < 16:
             raise ValueError("the secret must hold at least 16 random bytes")
         return value
-
-    def build(self, *, http: httpx.AsyncClient | None, llm: LlmAccess | None) -> Agent:
-        from agentsms.agents.webhook_agent import WebhookAgent
-
-        return WebhookAgent(self, http=http)
 
 
 AgentConfig = FlowAgentConfig | LlmAgentConfig | WebhookAgentConfig
@@ -163,7 +147,8 @@ def _fail(errors: Sequence[FieldError], code: str = "invalid_agent_config") -> V
 
 
 def parse_agent_config(config: Any, prefix: str = "agent") -> AgentConfig:
-    """Validate an agent config (and its pathway); raise :class:`ValidationFailed`."""
+    """Validate an agent config's fields by kind; raise :class:`ValidationFailed`. (A flow
+    agent's pathway is checked by ``agents.validate_agent_config``, which knows pathways.)"""
     if not isinstance(config, Mapping):
         raise _fail([FieldError(prefix, "must be an object")])
     kind = config.get("kind")
@@ -173,8 +158,4 @@ def parse_agent_config(config: Any, prefix: str = "agent") -> AgentConfig:
         parsed = _MODELS[kind].model_validate(config)
     except ValidationError as exc:
         raise _fail(_errors(exc, prefix)) from None
-    if isinstance(parsed, FlowAgentConfig):
-        from agentsms.agents.pathway import parse_pathway
-
-        parse_pathway(parsed.pathway, f"{prefix}.pathway")
     return parsed

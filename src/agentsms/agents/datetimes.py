@@ -7,6 +7,8 @@ the answer. Decisions (deterministic, relative to the time the person wrote):
 - a bare hour is read as a business hour: 1-7 → PM, 8-11 → AM, 12 → noon; with
   ``tonight``/``evening``/``afternoon`` in the text it is PM;
 - ``the 5th`` is the next 5th of a month (this month or the next);
+- ``next tuesday`` is the Tuesday of next week (weeks start on Monday): said on a Monday
+  it is eight days later, not tomorrow;
 - a time earlier today without a day named (``3pm`` at 4 PM) means tomorrow;
 - a phrase with a time gives an ISO datetime with offset in the zone; a bare day gives an
   ISO date.
@@ -29,6 +31,8 @@ _MERIDIEM = r"(?![\d:])(?!\s*(?:am|pm|a\.m|p\.m))"
 _BARE_HOUR = re.compile(r"\b(at|@|around|by|about)\s+(\d{1,2})(?::(\d{2}))?" + _MERIDIEM)
 _BARE_CLOCK = re.compile(r"(?<![\d/.:-])(\d{1,2}):(\d{2})" + _MERIDIEM)
 _OCLOCK = re.compile(r"\s*o'?clock\b")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NEXT_WEEKDAY = re.compile(r"\bnext\s+(" + "|".join(_WEEKDAYS) + r")\b")
 _ORDINAL_DAY = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+of\b)")
 _HAS_TIME = re.compile(
     r"\d\s*(?:am|pm|a\.m\.|p\.m\.)|\d{1,2}:\d{2}|\b(?:noon|midday|midnight|morning|"
@@ -79,6 +83,12 @@ def _prepare(text: str, base: datetime) -> str:
         except ValueError:
             return match.group(0)
 
+    def next_weekday(match: re.Match[str]) -> str:
+        next_monday = base.date() + timedelta(days=7 - base.weekday())
+        day = next_monday + timedelta(days=_WEEKDAYS.index(match.group(1)))
+        return f"{match.group(1)} {day.strftime('%B %d %Y').lower()}"
+
+    text = _NEXT_WEEKDAY.sub(next_weekday, text)
     text = _BARE_HOUR.sub(bare_hour, text)
     text = _BARE_CLOCK.sub(bare_clock, text)
     return _ORDINAL_DAY.sub(ordinal_day, text)
@@ -116,6 +126,10 @@ def find_datetime(text: str, base: datetime, tz: ZoneInfo) -> tuple[str, str] | 
         return day.isoformat(), f"{day:%A, %B} {day.day}"
     if value < local_base and value.date() == local_base.date() and not _TODAY.search(phrase):
         value += timedelta(days=1)
-    moment = value.replace(tzinfo=tz)
+    return described(value.replace(tzinfo=tz))
+
+
+def described(moment: datetime) -> tuple[str, str]:
+    """``(ISO 8601 with offset, "Thursday, December 10 at 3:00 PM")`` for an aware time."""
     hour = moment.strftime("%I:%M %p").lstrip("0")
     return moment.isoformat(), f"{moment:%A, %B} {moment.day} at {hour}"

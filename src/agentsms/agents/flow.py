@@ -10,22 +10,20 @@ the flow remembers is in :attr:`AgentOutput.state`::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 import regex
 
 from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
+from agentsms.agents.datetimes import find_datetime
 from agentsms.agents.pathway import (
-    PLACEHOLDER,
     REGEX_TIMEOUT_SECONDS,
     AskNode,
     BranchNode,
@@ -39,36 +37,12 @@ from agentsms.agents.pathway import (
     WebhookNode,
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
-from agentsms.core.compliance import strip_padding, zones_for
+from agentsms.core import zones
+from agentsms.templating import PLACEHOLDER, lookup, render
+from agentsms.wording import strip_padding
 
 MAX_STEPS_PER_TURN = 200
 DEFAULT_UNCLEAR = "Sorry, I didn't get that."
-
-
-def render(template: str, scope: Mapping[str, Any], *, url: bool = False) -> str:
-    """Fill ``{{name}}`` / ``{{name | fallback}}`` / ``{{a.b}}`` from ``scope``.
-
-    A missing (or null) value renders as the fallback, else as an empty string.
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        value = lookup(scope, match.group(1))
-        if value is None or value == "":
-            return (match.group(2) or "").strip()
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return quote(text, safe="") if url else text
-
-    return PLACEHOLDER.sub(substitute, template)
-
-
-def lookup(scope: Mapping[str, Any], name: str) -> Any:
-    """A (dotted) name in ``scope``; ``None`` when any part is missing."""
-    value: Any = scope
-    for part in name.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _normalize(text: str) -> str:
@@ -326,6 +300,8 @@ class FlowAgent:
         understood = run.understood
         if node.source is None and understood is not None and understood.when is not None:
             found: tuple[str, str] | None = (understood.when, understood.when_text or "")
+        elif node.source is None and understood is not None and understood.names_booked_time:
+            found = None  # the reply names the time already booked, not a new one
         else:
             found = extract_time(source, self._now(run), self._zone(run, node.timezone))
         if found is None:
@@ -345,8 +321,20 @@ class FlowAgent:
                     llm, self.llm, run.input, text, now, zone
                 )
             else:
-                run.understood = understand(text, now, zone)
+                run.understood = understand(text, now, zone, booked=self._booked(run, zone))
         return run.understood
+
+    @staticmethod
+    def _booked(run: _Turn, zone: ZoneInfo) -> str | None:
+        """The time the agent's latest text that names one is about ("your appointment
+        tomorrow at 3 PM"), read when that text was sent; ``None`` when none of its last
+        three texts names one."""
+        asked = [entry for entry in reversed(run.input.history) if entry.role == "agent"]
+        for entry in asked[:3]:
+            found = find_datetime(entry.text, entry.at, zone)
+            if found is not None:
+                return found[0]
+        return None
 
     @staticmethod
     def _now(run: _Turn) -> datetime:
@@ -356,18 +344,26 @@ class FlowAgent:
         return run.input.history[-1].at if run.input.history else datetime.now(UTC)
 
     def _zone(self, run: _Turn, template: str | None) -> ZoneInfo:
-        """The person's zone: ``template`` (a node's), else the ``timezone`` variable, else
-        the one their phone number implies, else UTC."""
+        """The person's zone (:func:`agentsms.core.zones.person_zones`): their contact's,
+        else the conversation's (``template``, a node's own, or the ``timezone`` flow
+        variable or metadata), else the pathway's ``timezone`` variable, else the one their
+        phone number implies, else UTC."""
         scope = run.scope(self.pathway.variables)
-        name = render(template, scope) if template else lookup(scope, "timezone")
-        if not name:
-            if run.input.person_number:
-                return zones_for(run.input.person_number)[0]
-            return ZoneInfo("UTC")
+        if template:
+            said: Any = render(template, scope)
+        else:
+            said = run.vars.get("timezone") or zones.metadata_zone(run.input.metadata)
+        configured = self.pathway.variables.get("timezone")
         try:
-            return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise AgentFailed(f"unknown time zone {name!r}", retryable=False) from None
+            return zones.person_zones(
+                run.input.person_number,
+                contact=run.input.contact_timezone,
+                conversation=str(said) if said else None,
+                configured=str(configured) if configured else None,
+                strict=True,
+            )[0]
+        except zones.UnknownZone as unknown:
+            raise AgentFailed(str(unknown), retryable=False) from None
 
     def _branch(self, run: _Turn, node: BranchNode) -> str:
         scope = run.scope(self.pathway.variables)

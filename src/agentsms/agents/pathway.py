@@ -25,7 +25,6 @@ a field path naming the node, e.g. ``agent.pathway.nodes.confirm.next``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -33,15 +32,15 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from agentsms import templating
 from agentsms.agents import gallery
-from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.agents.config import check_llm_config
+from agentsms.errors import FieldError, ValidationFailed
 
 NODE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 MAX_NODES = 500
 REGEX_TIMEOUT_SECONDS = 0.1
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\|([^{}]*))?\}\}")
-"""``{{name}}``, ``{{a.b}}`` or ``{{name | fallback}}`` in a text."""
 """Customer regexes run with a time limit so a pathological pattern cannot hang a worker."""
 
 
@@ -418,8 +417,7 @@ def _templates(node: Node) -> Iterator[tuple[str, str]]:
 
 def _check_templates(node: Node, field: str, errors: list[FieldError]) -> None:
     for suffix, template in _templates(node):
-        rest = PLACEHOLDER.sub("", template)
-        if "{{" in rest or "}}" in rest:
+        if templating.malformed(template):
             errors.append(
                 FieldError(
                     f"{field}.{suffix}",
@@ -465,8 +463,6 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
     except ValidationError as exc:
         errors.extend(_pydantic_errors(exc, prefix))
     if header is not None and header.understanding_llm is not None:
-        from agentsms.agents.config import check_llm_config
-
         errors.extend(check_llm_config(header.understanding_llm, f"{prefix}.understanding_llm"))
     nodes: list[Node] = []
     fields: dict[str, str] = {}
@@ -486,8 +482,6 @@ def parse_pathway(raw: Any, prefix: str = "agent.pathway") -> Pathway:
         _check_regexes(node, field, errors)
         _check_templates(node, field, errors)
         if isinstance(node, LlmNode):
-            from agentsms.agents.config import check_llm_config
-
             errors.extend(check_llm_config(node.agent, f"{field}.agent"))
     by_id = {node.id: node for node in nodes}
     for node in nodes:

@@ -38,12 +38,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from agentsms.agents.datetimes import find_datetime
+from agentsms.agents.datetimes import described, find_datetime
 from agentsms.agents.understanding_lexicon import (
     ALTERNATIVE,
     ASKING,
@@ -85,7 +85,7 @@ from agentsms.agents.understanding_lexicon import (
     VOCABULARY,
     WEAK_CONFIRM,
 )
-from agentsms.core.compliance import INVISIBLE
+from agentsms.wording import INVISIBLE
 
 Intent = Literal["confirm", "cancel", "reschedule", "question", "unclear"]
 INTENTS: tuple[Intent, ...] = ("confirm", "cancel", "reschedule", "question", "unclear")
@@ -101,6 +101,9 @@ class Understanding:
     """ISO 8601 in the person's zone, with its offset (a date alone for a bare day)."""
     when_text: str | None = None
     """The same time for people: "Thursday, December 10 at 3:00 PM"."""
+    names_booked_time: bool = False
+    """The only time the reply names is the one the question was about ("3 works" to a
+    reminder of 3 PM, "I have work at 3, can we change it?"): not a new time."""
 
 
 # --- 1. normalisation ----------------------------------------------------------------------
@@ -298,7 +301,7 @@ _MONTH_BEFORE = re.compile(
     r"\b(?:jan|january|feb|february|mar|march|apr|april|may|jun|june|jul|july|aug|august|"
     r"sep|sept|september|oct|october|nov|november|dec|december)\.?\s*$"
 )
-_TYPO_WORD = re.compile(r"\b[a-z]{5,}\b")
+_TYPO_WORD = re.compile(r"\b[a-z0-9]{3,}\b")
 
 
 def _fix_time_word(match: re.Match[str]) -> str:
@@ -464,17 +467,98 @@ def _read(clauses: list[_Clause]) -> tuple[_Signals, list[str]]:
     return signals, proposals
 
 
-def understand(text: str, now: datetime, zone: ZoneInfo) -> Understanding:
+_NAMES_DAY = re.compile(
+    r"\b(?:today|tomorrow|tonight|mon|monday|tue|tues|tuesday|wed|weds|wednesday|thu|thur|"
+    r"thurs|thursday|fri|friday|sat|saturday|sun|sunday|week|jan|january|feb|february|mar|"
+    r"march|apr|april|may|jun|june|jul|july|aug|august|sep|sept|september|oct|october|nov|"
+    r"november|dec|december)\b|\d{1,2}/\d{1,2}|\b\d{1,2}(?:st|nd|rd|th)\b"
+)
+
+
+_NEAR = timedelta(days=14)
+
+
+def _is_booked(when: str, booked: str, proposals: Iterable[str]) -> bool:
+    """Whether the time a reply names is ``booked`` (ISO, the time the question is about):
+    the same moment or day, or the same time of day when the reply names no day."""
+    if when == booked:
+        return True
+    mine, theirs = datetime.fromisoformat(when), datetime.fromisoformat(booked)
+    if len(when) == 10:  # a bare day
+        return mine.date() == theirs.date()
+    if len(booked) == 10:
+        return False
+    if mine == theirs:
+        return True
+    named_day = any(_NAMES_DAY.search(text) for text in proposals)
+    return not named_day and mine.time() == theirs.astimezone(mine.tzinfo).time()
+
+
+def understand(
+    text: str, now: datetime, zone: ZoneInfo, *, booked: str | None = None
+) -> Understanding:
     """What ``text`` answers to a confirm / reschedule / cancel question.
 
     ``now`` (aware) is when the person wrote and ``zone`` their time zone: a proposed time
-    is read relative to them and returned with its offset.
+    is read relative to them and returned with its offset. ``booked`` (ISO 8601) is the
+    time the question is about, when it names one: a reply naming that time proposes
+    nothing new ("3 works" confirms a 3 PM appointment; "I have work at 3, can we change
+    it?" asks for another time).
     """
     clauses = _clauses(normalize(text))
     if not clauses:
         return Understanding("unclear", 0.0)
     signals, proposals = _read(clauses)
     when = _proposed_time(proposals, now, zone) if proposals else None
+    if when is not None and booked is not None and _is_booked(when[0], booked, proposals):
+        # "I have work at 3, could we do 5 instead?": the other clause's time is the new one
+        others = [
+            text
+            for text in proposals
+            if (own := _proposed_time([text], now, zone)) is None
+            or not _is_booked(own[0], booked, [text])
+        ]
+        when = _proposed_time(others, now, zone) if others else None
+        if when is None or _is_booked(when[0], booked, others):
+            return _booked_time(signals, clauses)
+        proposals = others
+    if when is not None and booked is not None:
+        when = _on_booked_day(when, booked, proposals, now, zone)
+    return _decide(signals, clauses, when)
+
+
+def _on_booked_day(
+    when: tuple[str, str], booked: str, proposals: Iterable[str], now: datetime, zone: ZoneInfo
+) -> tuple[str, str]:
+    """A time of day proposed without a day ("can we do 4pm instead?") is on the booked
+    day, when that day is still to come and near (a reminder of tomorrow at 3 asks about
+    tomorrow; a date read a year ahead from a stale text is left alone)."""
+    if len(when[0]) == 10 or len(booked) == 10 or any(_NAMES_DAY.search(t) for t in proposals):
+        return when
+    mine = datetime.fromisoformat(when[0]).astimezone(zone)
+    day = datetime.fromisoformat(booked).astimezone(zone).date()
+    moved = mine.replace(year=day.year, month=day.month, day=day.day, fold=0)
+    if moved <= now or moved.date() == mine.date() or moved - now > _NEAR:
+        return when
+    return described(moved)
+
+
+def _booked_time(signals: _Signals, clauses: list[_Clause]) -> Understanding:
+    """A reply whose only time is the booked one: a confirmation when it approves it ("3pm
+    tomorrow is fine"), a request for another time when it asks for a change."""
+    changing = signals.reschedule or signals.soft_reschedule or signals.rejected_time
+    if not (changing or signals.refusal or signals.cancel or signals.hedge):
+        if signals.question:
+            return Understanding("question", 0.6, names_booked_time=True)
+        if signals.strong or signals.weak or signals.said_yes:
+            return Understanding("confirm", 0.85, names_booked_time=True)
+        return Understanding("unclear", 0.3, names_booked_time=True)
+    return replace(_decide(signals, clauses, None), names_booked_time=True)
+
+
+def _decide(
+    signals: _Signals, clauses: list[_Clause], when: tuple[str, str] | None
+) -> Understanding:
     if when is not None and signals.asks_booking and not signals.reschedule:
         return Understanding("question", 0.8)
     if signals.cancel:

@@ -16,6 +16,7 @@ EMOJI_WORDS = {
     "☑": " yes ",
     "🆗": " ok ",
     "🙌": " yes ",
+    "💯": " yes ",
     "👎": " no ",
     "❌": " no ",
     "✖": " no ",
@@ -71,11 +72,20 @@ EXPANSIONS: dict[str, str] = {
     **{w: "i will be there" for w in ("estare", "estaré", "estaremos", "alli", "allí")},
     **{w: "" for w in ("ahí", "ahi", "que")},
     "mak": "make",
+    "ther": "there",
+    "sûr": "sure",
     **{
         w: "tomorrow"
         for w in ("tmrw", "tmr", "tmrow", "tmw", "tomoz", "2morrow", "2moro", "tmro", "tomo")
     },
     **{w: "tonight" for w in ("tonite", "2nite", "2night")},
+    **{
+        w: "wednesday"
+        for w in ("wensday", "wednsday", "wedensday", "wedsday", "wenesday", "wendsay")
+    },
+    **{w: "tuesday" for w in ("tusday", "tuseday", "teusday", "tuesdy")},
+    **{w: "thursday" for w in ("thursdy", "thurday", "thirsday")},
+    **{w: "friday" for w in ("fryday", "firday", "frday", "fridy")},
     "2day": "today",
     **{w: "see you" for w in ("cu", "cya", "seeya", "cyah", "cye")},
     **{
@@ -141,6 +151,7 @@ EXPANSIONS: dict[str, str] = {
             "ja",
             "vale",
             "claro",
+            "certo",
             "dale",
             "bueno",
             "affirmative",
@@ -276,6 +287,7 @@ STRONG_CONFIRM = re.compile(
     r"as planned|as scheduled|as booked|still (?:good|fine|works|ok|planning)|"
     r"plan(?:ning)? to (?:come|be there|attend|make it)|"
     r"confirming|will do|you bet|for sure|of course|absolutely|definitely|certainly|"
+    r"keep (?:it|the appointment|my appointment|the time|that)|"
     r"will come|will be coming|^can do$|roger|^bet$|^deal$|^done$|count on me|"
     r"(?:will|would|am going to) not (?:miss|forget) (?:it|this|that|the appointment))\b"
 )
@@ -325,6 +337,7 @@ RESCHEDULE = re.compile(
     r"move (?:it|this|that|the appointment|my appointment|the time)|"
     r"move to|change (?:it|the time|the day|the date|my appointment|the appointment|times)|"
     r"switch (?:it|the time|days|times)|"
+    r"next week|"
     r"(?:another|different|other|new|later|earlier|better) (?:time|times|day|days|date|slot|"
     r"slots|week|appointment)|be later|be earlier|do later|do earlier|make it later|"
     r"make it earlier|anything later|anything earlier|anything else|something later|"
@@ -355,7 +368,8 @@ HEDGE = re.compile(
     r"i guess|guess so|not sure|i do not know|not certain|let you know|let me (?:check|see|know)|"
     r"check (?:my|with)|get back to you|will try|i will try|try to|depends|depending|"
     r"if i can|not yet|not really|kind of|sort of|i am good$|yes and no|we will see$|"
-    r"i will see$)\b"
+    r"i will see$|(?:confirm|answer|reply|decide) (?:later|tonight|soon)|"
+    r"will confirm (?:later|tonight|tomorrow|soon|when|once|after))\b"
 )
 
 NOT_HEDGES = re.compile(
@@ -399,7 +413,7 @@ QUESTION_CUES = re.compile(
 
 # Words that make a text time-like: only then is the date parser asked.
 TIME_WORD = re.compile(
-    r"\d|\b(?:today|tomorrow|tonight|morning|afternoon|evening|noon|midday|midnight|mornings|"
+    r"\d|\b(?:today|tomorrow|tmrw|tmr|tmrow|tmw|tmro|tomoz|tonight|morning|afternoon|evening|noon|midday|midnight|mornings|"
     r"afternoons|evenings|weekdays|weekends|"
     r"mon|monday|tue|tues|tuesday|wed|weds|wednesday|thu|thur|thurs|thursday|fri|friday|sat|"
     r"saturday|sun|sunday|jan|january|feb|february|mar|march|apr|april|"
@@ -425,6 +439,7 @@ HOUR_CONTEXT = frozenset(
         "for",
         "to",
         "do",
+        "does",
         "make",
         "how",
         "what",
@@ -561,6 +576,11 @@ TIME_FILLERS = frozenset(
         "let",
         "us",
         "just",
+        "after",
+        "before",
+        "lunch",
+        "lunchtime",
+        "eod",
     ]
 )
 """Words a reply that is only a time may hold beside it ("ok thursday at 2 then")."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -14,22 +12,14 @@ from agentsms.api.idempotent import accept
 from agentsms.api.messages import IdempotencyKey, conversation_input
 from agentsms.config import Settings
 from agentsms.core import messages as service
-from agentsms.core.errors import FieldError, ValidationFailed
-from agentsms.core.media import media_url_problem
-from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.core.sending import BatchSpec, OutboundSpec
 from agentsms.store.repositories.messages import MessageFilter
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
-def to_spec(body: schemas.BatchCreate, limit: int, settings: Settings) -> BatchSpec:
-    if len(body.recipients) > limit:
-        raise ValidationFailed(
-            f"recipients: at most {limit} per request",
-            errors=[
-                FieldError("recipients", f"at most {limit} per request, got {len(body.recipients)}")
-            ],
-        )
+def to_spec(body: schemas.BatchCreate, settings: Settings) -> BatchSpec:
+    """The batch ``body`` asks for (its size is the outbox's to check)."""
     items: list[OutboundSpec] = []
     given = conversation_input(body.conversation, settings)
     shared = OutboundSpec(
@@ -87,16 +77,11 @@ async def create_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Validate every recipient, then store and queue them all in one transaction."""
-    spec = to_spec(body, state.settings.max_batch_recipients, state.settings)
+    spec = to_spec(body, state.settings)
 
     async def work(conn: AsyncConnection) -> schemas.Batch:
-        result = await service.send_batch(
-            conn,
-            project.id,
-            spec,
-            max_attempts=state.settings.job_max_attempts,
-            project_settings=project.settings,
-            url_problem=partial(media_url_problem, settings=state.settings),
+        result = await state.outbox.send_batch(
+            conn, project.id, spec, project_settings=project.settings
         )
         return render.batch(result.batch, result.counts, result.message_ids)
 

@@ -117,12 +117,12 @@ async def send_in_conversation(
     async with state.db.write() as conn:
         row = await agent_turns.human_message(
             conn,
+            state.outbox,
             project.id,
             conversation_id,
             body.body,
             body.media_urls,
             project_settings=project.settings,
-            max_attempts=state.settings.job_max_attempts,
         )
     return render.message(row)
 

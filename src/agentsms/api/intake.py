@@ -2,7 +2,7 @@
 
 ``POST /v1/messages`` hands each validated request to ``SendIntake.submit``. The requests
 that arrive while one group's transaction runs form the next group: their idempotency
-keys are checked, their messages accepted (``core.messages.send_many``) and their
+keys are checked, their messages accepted (``Outbox.send_many``) and their
 responses stored with a few statements for the whole group. Each request still gets its
 own answer, replay or error, exactly as if it had been sent alone, and only after the
 group has committed.
@@ -19,11 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.api import render
 from agentsms.config import Settings
 from agentsms.core import idempotency
-from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError
-from agentsms.core.media import media_url_problem
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.core.sending import OutboundSpec, Outbox
 from agentsms.store.db import Database
 from agentsms.store.group_commit import GroupCommit
 
@@ -52,11 +50,11 @@ class Answer:
 SendIntake = GroupCommit[PendingSend, Answer]
 
 
-def send_intake(db: Database, settings: Settings) -> SendIntake:
+def send_intake(db: Database, settings: Settings, outbox: Outbox) -> SendIntake:
     """The group-commit intake of single sends for one API process."""
     return GroupCommit(
         db,
-        partial(accept_sends, settings=settings),
+        partial(accept_sends, outbox=outbox),
         max_items=settings.intake_group_max,
         # SQLite has one writer at a time; PostgreSQL can run a few groups side by side.
         concurrency=1 if db.is_sqlite else settings.intake_group_concurrency,
@@ -64,7 +62,7 @@ def send_intake(db: Database, settings: Settings) -> SendIntake:
 
 
 async def accept_sends(
-    conn: AsyncConnection, items: Sequence[PendingSend], *, settings: Settings
+    conn: AsyncConnection, items: Sequence[PendingSend], *, outbox: Outbox
 ) -> list[Answer | Exception]:
     """Accept ``items`` in the caller's transaction: each one's answer or own error."""
     outcomes: list[Answer | Exception | None] = [None] * len(items)
@@ -86,13 +84,8 @@ async def accept_sends(
         todo = [i for i in indexes if outcomes[i] is None]
         if not todo:
             continue
-        accepted = await service.send_many(
-            conn,
-            project_id,
-            [items[i].spec for i in todo],
-            max_attempts=settings.job_max_attempts,
-            project_settings=project.settings,
-            url_problem=partial(media_url_problem, settings=settings),
+        accepted = await outbox.send_many(
+            conn, project_id, [items[i].spec for i in todo], project_settings=project.settings
         )
         responses: list[tuple[str, str, int, str]] = []
         for index, result in zip(todo, accepted, strict=True):

@@ -18,8 +18,8 @@ from agentsms.config import Settings
 from agentsms.core import idempotency, personas, reactions
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
+from agentsms.core.sending import OutboundSpec
 from agentsms.store.repositories.messages import MessageFilter
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])

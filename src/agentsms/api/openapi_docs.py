@@ -224,6 +224,20 @@ EXAMPLES: dict[Operation, dict[str, Example]] = {
     ("PUT", "/v1/llm-credentials"): {
         "openai": _example("An OpenAI-compatible key", {"api_key": "sk-proj-0123456789abcdef"}),
     },
+    ("POST", "/v1/contacts"): {
+        "contact": _example(
+            "A person in Los Angeles",
+            {
+                "phone_number": "+14155550143",
+                "name": "Ana Ruiz",
+                "timezone": "America/Los_Angeles",
+                "metadata": {"customer_id": "c-1042"},
+            },
+        ),
+    },
+    ("PATCH", "/v1/contacts/{contact_id}"): {
+        "moved": _example("The person moved to New York", {"timezone": "America/New_York"}),
+    },
     ("POST", "/v1/templates"): {
         "reminder": _example(
             "A reminder with two placeholders",
@@ -418,6 +432,7 @@ MEANINGS: dict[str, str] = {
     "disposition_exists": "a disposition with this name exists",
     "schema_exists": "an extraction schema with this name exists",
     "template_key_taken": "a template with this key exists",
+    "contact_exists": "the project has a contact with this phone number",
 }
 
 _IDEMPOTENT_SEND = (
@@ -456,6 +471,8 @@ PROBLEMS: dict[Operation, tuple[tuple[int, str], ...]] = {
     ("POST", "/v1/extraction-schemas"): ((409, "schema_exists"),),
     ("PUT", "/v1/llm-credentials"): ((503, "secret_key_missing"),),
     ("POST", "/v1/templates"): ((409, "template_key_taken"),),
+    ("POST", "/v1/contacts"): ((409, "contact_exists"),),
+    ("PATCH", "/v1/contacts/{contact_id}"): ((409, "contact_exists"),),
 }
 
 _TITLES = {

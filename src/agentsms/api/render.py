@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from agentsms import agents, purposes
+from agentsms import agents
 from agentsms.api import schemas
 from agentsms.core import statuses
-from agentsms.store.records import MessageRecord
+from agentsms.core.rendering import message as message
+from agentsms.core.rendering import money as _money
 from agentsms.store.repositories import Row
-
-_MONEY_PLACES = Decimal("0.000001")  # the scale of every money column
-
-
-def _money(value: Decimal | float | str) -> Decimal:
-    """Money as stored, whether it came from the database or was just computed."""
-    return Decimal(value).quantize(_MONEY_PLACES)
-
-
-def message(row: MessageRecord) -> schemas.Message:
-    return schemas.Message(
-        id=row.id,
-        batch_id=row.batch_id,
-        conversation_id=row.conversation_id,
-        direction=row.direction,
-        to=row.to_number,
-        from_=row.from_number,
-        body=row.body,
-        media_urls=list(row.media_urls or []),
-        channel=row.channel,
-        status=row.status,
-        segments=row.segments,
-        encoding=row.encoding,
-        price_estimate=_money(row.price_estimate),
-        price=None if row.price is None else _money(row.price),
-        currency=row.currency,
-        send_at=row.send_at,
-        sent_at=row.sent_at,
-        delivered_at=row.delivered_at,
-        expires_at=row.expires_at,
-        error_code=row.error_code,
-        error_message=row.error_message,
-        metadata=dict(row.metadata or {}),
-        external_id=row.external_id,
-        provider=row.provider,
-        provider_message_id=row.provider_message_id,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        send_style=row.send_style,
-        reply_to_message_id=row.reply_to_message_id,
-        reply_parent_unresolved=row.reply_parent_unresolved,
-        purpose=row.purpose or purposes.API,
-    )
 
 
 def batch(row: Row, counts: dict[str, int], message_ids: list[str] | None = None) -> schemas.Batch:
@@ -115,6 +70,20 @@ def reaction(row: Row) -> schemas.Reaction:
         from_=row["from_number"],
         to=row["to_number"],
         created_at=row["created_at"],
+    )
+
+
+def contact(row: Row) -> schemas.Contact:
+    return schemas.Contact(
+        id=row["id"],
+        phone_number=row["phone_number"],
+        name=row["name"],
+        email=row["email"],
+        notes=row["notes"],
+        timezone=row["timezone"],
+        metadata=dict(row["metadata"] or {}),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 

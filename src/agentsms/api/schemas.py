@@ -17,20 +17,9 @@ from agentsms.numeric import (
     MAX_VALIDITY_SECONDS,
 )
 from agentsms.purposes import Purpose as Purpose
-
-Channel = Literal["sms", "mms", "whatsapp", "imessage"]
-MessageStatus = Literal[
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "delivered",
-    "undelivered",
-    "failed",
-    "canceled",
-    "expired",
-    "received",
-]
+from agentsms.resources import Channel as Channel
+from agentsms.resources import Message as Message
+from agentsms.resources import MessageStatus as MessageStatus
 
 
 def _moment(value: Any) -> Any:
@@ -218,50 +207,6 @@ class BatchCreate(_Strict):
     )
     conversation: ConversationOptions | None = None
     new_conversation: bool = False
-
-
-class Message(BaseModel):
-    """A message, outbound or inbound."""
-
-    model_config = ConfigDict(populate_by_name=True, ser_json_timedelta="float")
-
-    id: str
-    object: Literal["message"] = "message"
-    batch_id: str | None
-    conversation_id: str | None
-    direction: Literal["outbound", "inbound"]
-    to: str
-    from_: str = Field(alias="from")
-    body: str
-    media_urls: list[str]
-    channel: Channel
-    status: MessageStatus
-    segments: int
-    encoding: Literal["GSM-7", "UCS-2"]
-    price_estimate: Decimal
-    price: Decimal | None
-    currency: str
-    send_at: datetime | None
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    expires_at: datetime | None
-    error_code: str | None
-    error_message: str | None
-    metadata: dict[str, Any]
-    external_id: str | None
-    provider: str
-    provider_message_id: str | None
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    send_style: str | None = None
-    reply_to_message_id: str | None = None
-    reply_parent_unresolved: bool | None = None
-    purpose: Purpose = Field(
-        default="api",
-        description="Why the message exists: api (a caller's send), agent, human, compliance "
-        "(opt-out/opt-in/help answers), timeout_warning, timeout_message, inbound",
-    )
 
 
 class MessagePage(BaseModel):
@@ -529,6 +474,54 @@ class OptOutImport(BaseModel):
     object: Literal["opt_out_import"] = "opt_out_import"
     added: int
     already: int
+
+
+class Contact(BaseModel):
+    """A person of the project's address book."""
+
+    id: str
+    object: Literal["contact"] = "contact"
+    phone_number: str = Field(description="The person, in E.164 (one contact per number)")
+    name: str
+    email: str | None
+    notes: str | None
+    timezone: str | None = Field(
+        description=(
+            "IANA zone the person's replies are read in and their quiet hours kept in; "
+            "null: the conversation's timezone metadata, then the zone their number implies"
+        )
+    )
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    data: list[Contact]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page")
+
+
+class ContactCreate(_Strict):
+    phone_number: str = Field(max_length=40, description="Any format; stored in E.164")
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    notes: str | None = Field(default=None, max_length=10_000)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA zone, e.g. America/Los_Angeles"
+    )
+    metadata: dict[str, Any] | None = None
+
+
+class ContactUpdate(_Strict):
+    """Only the fields given change; ``null`` empties ``email``, ``notes``, ``timezone`` and
+    ``metadata``."""
+
+    phone_number: str | None = Field(default=None, max_length=40)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    notes: str | None = Field(default=None, max_length=10_000)
+    timezone: str | None = Field(default=None, max_length=64)
+    metadata: dict[str, Any] | None = None
 
 
 ConversationStatus = Literal["open", "needs_attention", "ended", "opted_out"]

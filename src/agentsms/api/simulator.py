@@ -35,7 +35,7 @@ async def inject_inbound(
         channel="mms" if body.media_urls else "sms",
     )
     async with state.db.write() as conn:
-        row = await inbound.receive(conn, project.id, "simulator", text)
+        row = await inbound.receive(conn, project.id, "simulator", text, state.outbox)
     return render.message(row)
 
 

@@ -16,6 +16,7 @@ from agentsms.api.intake import SendIntake
 from agentsms.config import Settings
 from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
+from agentsms.core.sending import Outbox
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 
@@ -75,5 +76,7 @@ class AppState:
     db: Database
     providers: ProviderRegistry
     limiter: RateLimiter
+    outbox: Outbox
+    """The one way this process accepts messages (its ``SendPolicy`` read at start-up)."""
     sends: SendIntake
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)

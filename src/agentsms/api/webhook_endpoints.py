@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentsms.api.deps import CurrentProject, State
+from agentsms.core import webhook_endpoints as service
+from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.store.repositories import Row
 from agentsms.store.types import utcnow
-from agentsms.webhooks import endpoints as service
-from agentsms.webhooks.endpoints import EndpointInput
 from agentsms.webhooks.events import EVENT_TYPES
 
 router = APIRouter(tags=["webhooks"])

@@ -10,6 +10,7 @@ server share one definition of a Message, Batch, Conversation, Number and event.
 
 from agentsms.api.schemas import (
     Batch,
+    Contact,
     Conversation,
     Message,
     MessageEvent,
@@ -23,6 +24,9 @@ from agentsms.client._core import (
     DEFAULT_URL,
     BatchOptions,
     Call,
+    ContactDetails,
+    ContactFields,
+    ContactFilters,
     ConversationFilters,
     MessageFilters,
     NumberOptions,
@@ -64,6 +68,10 @@ __all__ = [
     "Client",
     "ConflictError",
     "ConnectionFailed",
+    "Contact",
+    "ContactDetails",
+    "ContactFields",
+    "ContactFilters",
     "Conversation",
     "ConversationFilters",
     "FieldProblem",

@@ -13,6 +13,7 @@ from httpx_sse import EventSource, aconnect_sse
 
 from agentsms.api.schemas import (
     Batch,
+    Contact,
     Conversation,
     Message,
     MessageEvent,
@@ -27,6 +28,9 @@ from agentsms.client._core import (
     USER_AGENT,
     BatchOptions,
     Call,
+    ContactDetails,
+    ContactFields,
+    ContactFilters,
     ConversationFilters,
     MessageFilters,
     ModelT,
@@ -270,6 +274,38 @@ class AsyncClient:
     async def export_opt_outs(self) -> str:
         """The whole suppression list as CSV text (which :meth:`import_opt_outs` reads)."""
         return await self.send(calls.export_opt_outs())
+
+    # -- contacts (the address book) ---------------------------------------------------
+
+    async def list_contacts(
+        self, *, cursor: str | None = None, **filters: Unpack[ContactFilters]
+    ) -> Page[Contact]:
+        """One page of the address book, newest first."""
+        return await self.send(calls.list_contacts(cursor, filters))
+
+    def iter_contacts(self, **filters: Unpack[ContactFilters]) -> AsyncIterator[Contact]:
+        """Every contact matching ``filters``, newest first."""
+        return self._pages(calls.list_contacts(None, filters))
+
+    async def create_contact(
+        self, phone_number: str, name: str, **fields: Unpack[ContactDetails]
+    ) -> Contact:
+        """Add a person (``timezone``: the IANA zone their replies are read in and their
+        quiet hours kept in); 409 :class:`ApiError` when the number already is a contact."""
+        return await self.send(calls.create_contact(phone_number, name, fields))
+
+    async def get_contact(self, contact_id: str) -> Contact:
+        """One contact (404 :class:`ApiError` if none)."""
+        return await self.send(calls.get_contact(contact_id))
+
+    async def update_contact(self, contact_id: str, **fields: Unpack[ContactFields]) -> Contact:
+        """Change the fields given; ``timezone=None`` (or ``email``, ``notes``,
+        ``metadata``) empties it."""
+        return await self.send(calls.update_contact(contact_id, fields))
+
+    async def delete_contact(self, contact_id: str) -> None:
+        """Remove a contact (its messages stay)."""
+        await self.send(calls.delete_contact(contact_id))
 
     # -- simulator --------------------------------------------------------------------
 

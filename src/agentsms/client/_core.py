@@ -19,9 +19,9 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from agentsms import __version__
 from agentsms.api.schemas import (
     Batch,
+    Contact,
     Conversation,
     Message,
     MessageEvent,
@@ -33,6 +33,7 @@ from agentsms.api.schemas import (
     ProviderAccountList,
 )
 from agentsms.client._errors import ApiError
+from agentsms.version import __version__
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -183,6 +184,7 @@ _events = _adapter(list[MessageEvent])
 _message_page = _adapter(Page[Message])
 _conversation_page = _adapter(Page[Conversation])
 _opt_out_page = _adapter(Page[OptOut])
+_contact_page = _adapter(Page[Contact])
 
 
 # -- options: each operation's keyword arguments, declared once for both clients ----------
@@ -252,6 +254,30 @@ class OptOutFilters(TypedDict, total=False):
     phone_number: str | None
     source: str | None
     limit: int | None
+
+
+class ContactFilters(TypedDict, total=False):
+    """Filters of ``GET /v1/contacts``; ``limit`` is the page size (1-500)."""
+
+    phone_number: str | None
+    limit: int | None
+
+
+class ContactDetails(TypedDict, total=False):
+    """Optional fields of ``POST /v1/contacts``."""
+
+    email: str | None
+    notes: str | None
+    timezone: str | None
+    metadata: Mapping[str, Any] | None
+
+
+class ContactFields(ContactDetails, total=False):
+    """Fields of ``PATCH /v1/contacts/{id}``: only the keys given are sent, and ``None``
+    empties ``email``, ``notes``, ``timezone`` or ``metadata``."""
+
+    phone_number: str | None
+    name: str | None
 
 
 class NumberOptions(TypedDict, total=False):
@@ -450,3 +476,31 @@ def import_opt_outs(csv: str) -> Call[OptOutImport]:
 def export_opt_outs() -> Call[str]:
     """``GET /v1/opt-outs/export``: the whole list as CSV text."""
     return Call("GET", "/v1/opt-outs/export", _text)
+
+
+def list_contacts(cursor: str | None, filters: ContactFilters) -> Call[Page[Contact]]:
+    """One page of ``GET /v1/contacts`` (the address book, newest first), from ``cursor``."""
+    params = {**payload(dict(filters)), "cursor": cursor}
+    return Call("GET", "/v1/contacts", _contact_page, params)
+
+
+def create_contact(phone_number: str, name: str, fields: ContactDetails) -> Call[Contact]:
+    """``POST /v1/contacts``."""
+    json = payload({**fields, "phone_number": phone_number, "name": name})
+    return Call("POST", "/v1/contacts", _model(Contact), json=json)
+
+
+def get_contact(contact_id: str) -> Call[Contact]:
+    """``GET /v1/contacts/{id}``."""
+    return Call("GET", f"/v1/contacts/{quote(contact_id, safe='')}", _model(Contact))
+
+
+def update_contact(contact_id: str, fields: ContactFields) -> Call[Contact]:
+    """``PATCH /v1/contacts/{id}``: the keys of ``fields`` as given (``None`` empties)."""
+    json = {key: to_jsonable_python(value) for key, value in fields.items()}
+    return Call("PATCH", f"/v1/contacts/{quote(contact_id, safe='')}", _model(Contact), json=json)
+
+
+def delete_contact(contact_id: str) -> Call[None]:
+    """``DELETE /v1/contacts/{id}``."""
+    return Call("DELETE", f"/v1/contacts/{quote(contact_id, safe='')}", _nothing)

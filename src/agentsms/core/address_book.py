@@ -1,15 +1,20 @@
-"""A project's address book: people by phone number, with a name, an email and notes."""
+"""A project's address book: people by phone number, with a name, an email, notes, their
+time zone (read before the one their number implies, see :mod:`agentsms.core.zones`) and
+free-form metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import Conflict, NotFound, invalid
 from agentsms.core.numbers import CHANNELS
 from agentsms.core.phone import line_type, parse_phone_field
+from agentsms.core.storable import metadata_problem
+from agentsms.core.zones import zone_problem
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import contacts as repo
@@ -23,12 +28,19 @@ MAX_NOTES = 10_000
 
 @dataclass(frozen=True, slots=True)
 class ContactInput:
-    """A contact's fields; ``None`` leaves a field as it is on update."""
+    """A contact's fields; ``None`` leaves a field as it is on update, unless it is named
+    in ``cleared`` (then it is emptied)."""
 
     phone_number: str | None = None
     name: str | None = None
     email: str | None = None
     notes: str | None = None
+    timezone: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    cleared: frozenset[str] = field(default=frozenset())
+
+
+CLEARABLE = frozenset({"email", "notes", "timezone", "metadata"})
 
 
 def _check(spec: ContactInput) -> None:
@@ -38,6 +50,13 @@ def _check(spec: ContactInput) -> None:
         raise invalid("email", "must be an email address")
     if spec.notes is not None and len(spec.notes) > MAX_NOTES:
         raise invalid("notes", f"at most {MAX_NOTES} characters")
+    if spec.timezone is not None and (problem := zone_problem(spec.timezone)) is not None:
+        raise invalid("timezone", problem)
+    if spec.metadata is not None and (problem := metadata_problem(spec.metadata)) is not None:
+        raise invalid("metadata", problem)
+    fixed = sorted(spec.cleared - CLEARABLE)
+    if fixed:
+        raise invalid(fixed[0], "cannot be null")
 
 
 async def _unused(conn: AsyncConnection, project_id: str, e164: str, own_id: str | None) -> None:
@@ -62,6 +81,8 @@ async def create_contact(conn: AsyncConnection, project_id: str, spec: ContactIn
         "name": spec.name.strip(),
         "email": spec.email,
         "notes": spec.notes,
+        "timezone": spec.timezone,
+        "metadata": dict(spec.metadata or {}),
         "created_at": now,
         "updated_at": now,
     }
@@ -84,6 +105,24 @@ async def list_contacts(
     return rows, await repo.count_contacts(conn, project_id, search)
 
 
+async def page_contacts(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    phone_number: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[Sequence[Row], str | None]:
+    """A page of contacts, newest first, and the cursor of the next page (or ``None``);
+    ``phone_number`` (any format) keeps that person's contact only."""
+    e164 = None if phone_number is None else parse_phone_field(phone_number, "phone_number").e164
+    rows = await repo.page_contacts(
+        conn, project_id, phone_number=e164, before_id=cursor, limit=limit + 1
+    )
+    page = rows[:limit]
+    return page, (page[-1]["id"] if len(rows) > limit else None)
+
+
 async def update_contact(
     conn: AsyncConnection, project_id: str, contact_id: str, spec: ContactInput
 ) -> Row:
@@ -100,6 +139,12 @@ async def update_contact(
         values["email"] = spec.email
     if spec.notes is not None:
         values["notes"] = spec.notes
+    if spec.timezone is not None:
+        values["timezone"] = spec.timezone
+    if spec.metadata is not None:
+        values["metadata"] = dict(spec.metadata)
+    for name in spec.cleared:
+        values[name] = {} if name == "metadata" else None
     await repo.update_contact(conn, row["id"], values)
     return await get_contact(conn, project_id, contact_id)
 

@@ -24,15 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents, purposes, webhooks
 from agentsms.agents import AgentFailed, AgentInput, AgentOutput, HistoryEntry, LlmAccess
 from agentsms.config import Settings
-from agentsms.core import conversations, llm_credentials, personas, spend, statuses
+from agentsms.core import conversations, llm_credentials, personas, spend, statuses, zones
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
 from agentsms.core.errors import Conflict, ValidationFailed
-from agentsms.core.messages import SEND_JOB, OutboundSpec, record_events, send_message
+from agentsms.core.messages import record_events
 from agentsms.core.segments import count_segments
+from agentsms.core.sending import OutboundSpec, Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
-from agentsms.jobs.queue import Job, NewJob
+from agentsms.jobs.queue import Job
 from agentsms.store.db import Database
 from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import conversations as repo
@@ -47,16 +48,16 @@ _STEP_BACK_SECONDS = 0.05
 
 async def send_in_conversation(
     conn: AsyncConnection,
+    outbox: Outbox,
     conversation: ConversationRecord,
     body: str,
     *,
     purpose: str,
     media_urls: Sequence[str] = (),
     project_settings: Mapping[str, Any] | None = None,
-    max_attempts: int = 8,
 ) -> MessageRecord:
     """Send a text from the conversation's number to its person, within it."""
-    return await send_message(
+    return await outbox.send(
         conn,
         conversation.project_id,
         OutboundSpec(
@@ -68,20 +69,19 @@ async def send_in_conversation(
             conversation_id=conversation.id,
             purpose=purpose,
         ),
-        max_attempts=max_attempts,
         project_settings=project_settings,
     )
 
 
 async def human_message(
     conn: AsyncConnection,
+    outbox: Outbox,
     project_id: str,
     conversation_id: str,
     body: str | None,
     media_urls: Sequence[str],
     *,
     project_settings: Mapping[str, Any] | None = None,
-    max_attempts: int = 8,
 ) -> MessageRecord:
     """A human takes over: the agent is paused and the text goes out within the conversation."""
     conversation = await conversations.get(conn, project_id, conversation_id)
@@ -92,12 +92,12 @@ async def human_message(
         )
     row = await send_in_conversation(
         conn,
+        outbox,
         conversation,
         body or "",
         purpose=purposes.HUMAN,
         media_urls=media_urls,
         project_settings=project_settings,
-        max_attempts=max_attempts,
     )
     await repo.update_one(conn, conversation_id, {"agent_paused": True, "updated_at": utcnow()})
     return row
@@ -123,9 +123,10 @@ def build_history(
 class ConversationJobs:
     """Runs ``conversation.turn`` and ``conversation.timer`` jobs."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, outbox: Outbox) -> None:
         self.db = db
         self.settings = settings
+        self.outbox = outbox
 
     async def handle_turns(self, jobs: Sequence[Job]) -> None:
         for job in sorted(jobs, key=lambda j: j.id):
@@ -222,6 +223,9 @@ class ConversationJobs:
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
             person_number=conversation.user_number,
+            contact_timezone=await zones.contact_zone(
+                conn, conversation.project_id, conversation.user_number
+            ),
         )
         key = None
         if llm_credentials.uses_llm(config):
@@ -290,7 +294,7 @@ class ConversationJobs:
         if opening:
             if replies:
                 refused = await _fill_opening(
-                    conn, opening, replies[0], self.settings.job_max_attempts, project_settings
+                    conn, self.outbox, opening, replies[0], project_settings
                 )
                 unsendable += [refused] if refused else []
                 replies = replies[1:]
@@ -300,11 +304,11 @@ class ConversationJobs:
             try:
                 await send_in_conversation(
                     conn,
+                    self.outbox,
                     conversation,
                     text,
                     purpose=purposes.AGENT,
                     project_settings=project_settings,
-                    max_attempts=self.settings.job_max_attempts,
                 )
             except (ValidationFailed, spend.SpendCapReached) as refused:
                 # An opted-out person is never texted, whatever the agent says; any other
@@ -399,11 +403,11 @@ class ConversationJobs:
         try:
             return await send_in_conversation(
                 conn,
+                self.outbox,
                 conversation,
                 text,
                 purpose=purpose,
                 project_settings=project_settings,
-                max_attempts=self.settings.job_max_attempts,
             )
         except (ValidationFailed, spend.SpendCapReached) as refused:
             log.warning("timer.text_refused", conversation_id=conversation.id, error=str(refused))
@@ -445,9 +449,9 @@ async def _effective(conn: AsyncConnection, conversation: ConversationRecord) ->
 
 async def _fill_opening(
     conn: AsyncConnection,
+    outbox: Outbox,
     message_id: str,
     text: str,
-    max_attempts: int,
     project_settings: Mapping[str, Any],
 ) -> str | None:
     """The agent wrote the opening of a body-less send: fill it in and queue its send.
@@ -489,7 +493,7 @@ async def _fill_opening(
         ],
         from_statuses=statuses.PENDING,
     )
-    await queue.enqueue(conn, NewJob(kind=SEND_JOB, ref=message_id, max_attempts=max_attempts))
+    await outbox.queue_opening(conn, message_id)
     return None
 
 

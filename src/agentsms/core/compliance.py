@@ -4,7 +4,8 @@ Project settings (``PATCH /v1/project``) that tune it: ``opt_out_keywords``,
 ``opt_in_keywords``, ``help_keywords`` (lists of words or phrases such as "opt out"),
 ``opt_out_message``, ``opt_in_message``, ``help_message`` (texts) and ``quiet_hours``
 (``{"start": "21:00", "end": "08:00", "timezone": "America/New_York"}``; the zone is
-optional and derived from the recipient's number when absent).
+optional: the person's zone is read as :mod:`agentsms.core.zones` says, their contact's
+and their conversation's before this one, the one their number implies after it).
 
 Keywords are recognised the way people type them (FCC 47 CFR 64.1200(a)(10): revocation
 "by any reasonable means"). The text is normalised (Unicode NFKC, case-folded, zero-width
@@ -34,10 +35,10 @@ from datetime import time as clock_time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezone
-
 from agentsms.core.errors import FieldError
+from agentsms.core.zones import person_zones
+from agentsms.core.zones import zones_for as zones_for
+from agentsms.wording import INVISIBLE, strip_padding
 
 RECIPIENT_OPTED_OUT = "recipient_opted_out"
 COMPLIANCE = "compliance"
@@ -67,42 +68,7 @@ Keyword = Literal["opt_out", "opt_in", "help"]
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-INVISIBLE = dict.fromkeys(
-    map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\ufe0e\ufe0f\u200e\u200f"), None
-)
-"""A :meth:`str.translate` table removing zero-width and other invisible characters."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-_PADDING = frozenset(
-    [
-        "please",
-        "pls",
-        "plz",
-        "plse",
-        "thanks",
-        "thank",
-        "you",
-        "thx",
-        "ty",
-        "now",
-        "me",
-        "it",
-        "all",
-        "asap",
-        "immediately",
-        "just",
-        "ok",
-        "okay",
-        "already",
-        "right",
-        "away",
-        "hi",
-        "hello",
-        "hey",
-        "sorry",
-        "and",
-        "so",
-    ]
-)
 _LEADING = re.compile(
     r"^(?:i (?:want|would like|wish|need) to |i want you to |can you |could you )"
 )
@@ -159,16 +125,6 @@ def _squash(text: str) -> str:
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.replace("\u2019", "'"))
-
-
-def strip_padding(words: list[str]) -> list[str]:
-    """The words without polite padding at either end ("please", "thanks", "now", ...)."""
-    start, end = 0, len(words)
-    while start < end and words[start] in _PADDING:
-        start += 1
-    while end > start and words[end - 1] in _PADDING:
-        end -= 1
-    return words[start:end]
 
 
 def _is_keyword(text: str, keywords: Iterable[str]) -> bool:
@@ -306,21 +262,6 @@ def parse_quiet_hours(value: Any) -> QuietHours | None:
     return QuietHours(clock_time(start_h, start_m), clock_time(end_h, end_m), value.get("timezone"))
 
 
-def zones_for(e164: str) -> list[ZoneInfo]:
-    """The recipient's time zones, from the number (UTC when the number says nothing)."""
-    try:
-        names = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
-    except phonenumbers.NumberParseException:
-        names = ()
-    zones: list[ZoneInfo] = []
-    for name in names:
-        try:
-            zones.append(ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return zones or [ZoneInfo("UTC")]
-
-
 def _quiet_at(local: datetime, quiet: QuietHours) -> bool:
     now = local.time()
     if quiet.start < quiet.end:
@@ -340,13 +281,24 @@ def _end_of_quiet(moment: datetime, zone: ZoneInfo, quiet: QuietHours) -> dateti
     return candidate.astimezone(UTC)
 
 
-def next_allowed(moment: datetime, recipient: str, quiet: QuietHours) -> datetime:
-    """``moment`` itself, or the first time after it outside quiet hours for the recipient.
+def next_allowed(
+    moment: datetime,
+    recipient: str,
+    quiet: QuietHours,
+    *,
+    contact_zone: str | None = None,
+    conversation_zone: str | None = None,
+) -> datetime:
+    """``moment`` itself, or the first time after it outside quiet hours for the recipient,
+    in the recipient's zone (:func:`agentsms.core.zones.person_zones`: their contact's, the
+    conversation's, the quiet hours' own, then their number's).
 
     A number whose country spans several zones gets a time allowed in all of them (when
     there is one within a few steps).
     """
-    zones = [ZoneInfo(quiet.timezone)] if quiet.timezone else zones_for(recipient)
+    zones = person_zones(
+        recipient, contact=contact_zone, conversation=conversation_zone, configured=quiet.timezone
+    )
     current = moment
     for _ in range(len(zones) + 2):
         later = max(_end_of_quiet(current, zone, quiet) for zone in zones)

@@ -1,22 +1,22 @@
 """Composing sends by hand: recipients from a CSV, a preview of each row, a live counter.
 
 The dashboard's compose page uses these; every rule of what a valid message is stays in
-``core.messages`` (``check`` validates a preview exactly as a send would).
+``core.sending`` (``Outbox.check`` validates a preview exactly as a send would).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import FieldError, ValidationFailed, invalid
-from agentsms.core.messages import BatchSpec, OutboundSpec, check
 from agentsms.core.numbers import SenderPool
 from agentsms.core.segments import (
     GSM7_MULTI_PART,
@@ -25,6 +25,7 @@ from agentsms.core.segments import (
     UCS2_SINGLE,
     count_segments,
 )
+from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox
 from agentsms.core.storable import text_problem
 from agentsms.core.templates import has_placeholders
 from agentsms.store.repositories import numbers as numbers_repo
@@ -44,12 +45,16 @@ class CsvRecipient:
     external_id: str | None = None
 
 
-def read_csv(text: str, *, max_rows: int, field_name: str = "file") -> list[CsvRecipient]:
+def read_csv(
+    text: str, *, max_rows: int | None = None, field_name: str = "file"
+) -> list[CsvRecipient]:
     """Parse a recipients CSV: a ``to``/``phone``/``number`` column, optional ``body`` and
     ``external_id``; every other column is a variable for ``{{column}}`` placeholders (an
     empty cell counts as missing, so a text that uses it is refused for that row).
 
-    Raises ``ValidationFailed`` naming ``field_name`` when the file cannot be used at all.
+    Raises ``ValidationFailed`` naming ``field_name`` when the file cannot be used at all
+    (or has more than ``max_rows`` recipients, when given; a batch's own limit is the
+    ``Outbox``'s to check).
     """
     if (problem := text_problem(text)) is not None:
         raise invalid(field_name, problem)
@@ -70,7 +75,7 @@ def read_csv(text: str, *, max_rows: int, field_name: str = "file") -> list[CsvR
             values = {k: (v or "").strip() for k, v in record.items() if isinstance(v, str) and k}
             if not any(values.values()):
                 continue
-            if len(rows) == max_rows:
+            if max_rows is not None and len(rows) == max_rows:
                 raise invalid(field_name, f"has more than {max_rows} recipients")
             rows.append(
                 CsvRecipient(
@@ -137,15 +142,17 @@ class PreviewRow:
 
 async def preview(
     conn: AsyncConnection,
+    outbox: Outbox,
     project_id: str,
     recipients: Sequence[CsvRecipient],
     template: str,
     *,
     from_: str | None = None,
+    project_settings: Mapping[str, Any] | None = None,
 ) -> list[PreviewRow]:
-    """Every row filled, validated and priced as ``send_batch`` would, writing nothing."""
+    """Every row filled, validated and priced as ``outbox`` would send it, writing nothing."""
     specs = [outbound(r, template, from_=from_) for r in recipients]
-    found = await check(conn, project_id, specs)
+    found = await outbox.check(conn, project_id, specs, project_settings=project_settings)
     rows: list[PreviewRow] = []
     for recipient, checked in zip(recipients, found, strict=True):
         message = checked.message

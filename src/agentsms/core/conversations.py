@@ -41,7 +41,9 @@ from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import optouts as optouts_repo
 from agentsms.store.repositories import webhooks as webhooks_repo
-from agentsms.store.repositories.conversations import ConversationFilter
+
+# Part of this module's interface (``list_conversations`` takes one), for the edges.
+from agentsms.store.repositories.conversations import ConversationFilter as ConversationFilter
 from agentsms.store.types import utcnow
 from agentsms.webhooks import formats as webhook_formats
 from agentsms.webhooks.events import Event, emit_many
@@ -195,9 +197,13 @@ def quiet_until(
     number_settings: Mapping[str, Any],
     conversation_settings: Mapping[str, Any],
     now: datetime,
+    *,
+    contact_zone: str | None = None,
+    conversation_zone: str | None = None,
 ) -> datetime | None:
     """When a queued message that reached its send time inside quiet hours may go, or
-    ``None`` when it may go now (compliance answers always may)."""
+    ``None`` when it may go now (compliance answers always may). The person's zone is
+    their contact's, else their conversation's, else the quiet hours' or their number's."""
     if message.purpose == COMPLIANCE:
         return None
     quiet = parse_quiet_hours(
@@ -205,7 +211,13 @@ def quiet_until(
     )
     if quiet is None:
         return None
-    allowed = next_allowed(now, message.to_number, quiet)
+    allowed = next_allowed(
+        now,
+        message.to_number,
+        quiet,
+        contact_zone=contact_zone,
+        conversation_zone=conversation_zone,
+    )
     return allowed if allowed > now else None
 
 

@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import metrics
 from agentsms.config import Settings
-from agentsms.core import compliance, conversations, spend, statuses
+from agentsms.core import compliance, conversations, spend, statuses, zones
 from agentsms.core.clock import from_epoch
-from agentsms.core.messages import SEND_JOB, record_events
+from agentsms.core.messages import record_events
+from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
@@ -611,17 +612,22 @@ def _request(item: _Work) -> SendRequest:
 
 class _QuietHours:
     """Quiet hours of the claimed messages' projects; read only for projects that use them
-    as a default (a send's own quiet hours were applied when it was accepted)."""
+    as a default (a send's own quiet hours were applied when it was accepted), with what is
+    known of each person's time zone (their contact's, their conversation's)."""
 
     def __init__(
         self,
         projects: Mapping[str, Any],
         numbers: Mapping[str, Row],
         conversations_settings: Mapping[str, Any],
+        conversations_metadata: Mapping[str, Any],
+        contact_zones: Mapping[tuple[str, str], str],
     ) -> None:
         self.projects = projects
         self.numbers = numbers
         self.conversations = conversations_settings
+        self.metadata = conversations_metadata
+        self.contact_zones = contact_zones
 
     @classmethod
     async def read(
@@ -635,23 +641,29 @@ class _QuietHours:
             conn, [m.project_id for m in pending]
         )
         quiet = {pid: s for pid, s in settings.items() if conversations.may_have_quiet_hours(s)}
-        conversation_ids = [
-            m.conversation_id for m in pending if m.project_id in quiet and m.conversation_id
-        ]
+        concerned = [m for m in pending if m.project_id in quiet]
+        conversation_ids = [m.conversation_id for m in concerned if m.conversation_id]
         stored = await conversations_repo.settings_by_ids(conn, conversation_ids)
-        return cls(quiet, numbers, stored)
+        metadata = await conversations_repo.metadata_by_ids(conn, conversation_ids)
+        contact_zones = await zones.contact_zones(
+            conn, [(m.project_id, m.to_number) for m in concerned]
+        )
+        return cls(quiet, numbers, stored, metadata, contact_zones)
 
     def until(self, message: DispatchMessage, now: datetime) -> datetime | None:
         project = self.projects.get(message.project_id)
         if project is None:
             return None
         number = self.numbers.get(message.number_id or "")
+        conversation_id = message.conversation_id or ""
         return conversations.quiet_until(
             message,
             project,
             (number or {}).get("settings") or {},
-            self.conversations.get(message.conversation_id or "", {}),
+            self.conversations.get(conversation_id, {}),
             now,
+            contact_zone=self.contact_zones.get((message.project_id, message.to_number)),
+            conversation_zone=zones.metadata_zone(self.metadata.get(conversation_id)),
         )
 
 

@@ -20,9 +20,10 @@ from agentsms import purposes, webhooks
 from agentsms.core import compliance, conversations, statuses
 from agentsms.core.errors import invalid
 from agentsms.core.fictional import fictional
-from agentsms.core.messages import EMPTY_BODY, OutboundSpec, record_events, send_message
+from agentsms.core.messages import record_events
 from agentsms.core.phone import PhoneNumber, parse_phone_field
 from agentsms.core.segments import count_segments
+from agentsms.core.sending import EMPTY_BODY, OutboundSpec, Outbox
 from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
@@ -47,9 +48,14 @@ def _sender(raw: str, provider: str) -> PhoneNumber:
 
 
 async def receive(
-    conn: AsyncConnection, project_id: str, provider: str, inbound: InboundMessage
+    conn: AsyncConnection,
+    project_id: str,
+    provider: str,
+    inbound: InboundMessage,
+    outbox: Outbox,
 ) -> MessageRecord:
-    """Store a text a person sent to one of the project's numbers, and act on it."""
+    """Store a text a person sent to one of the project's numbers, and act on it; a
+    compliance keyword's reply goes through ``outbox``."""
     sender = _sender(inbound.from_number, provider)
     ours = parse_phone_field(inbound.to_number, "to")
     number = await numbers_repo.find_by_e164(conn, project_id, ours.e164)
@@ -116,7 +122,9 @@ async def receive(
     record = MessageRecord.from_mapping(row)
     await record_events(conn, [(record, statuses.RECEIVED, {})], now)
 
-    reply_to = _Replier(conn, project_id, settings, conversation, number["number"], sender.e164)
+    reply_to = _Replier(
+        conn, outbox, project_id, settings, conversation, number["number"], sender.e164
+    )
     if keyword == "opt_out":
         newly = await optouts_repo.record(
             conn, project_id, sender.e164, inbound.body.strip().upper(), now, number=ours.e164
@@ -167,6 +175,7 @@ class _Replier:
     def __init__(
         self,
         conn: AsyncConnection,
+        outbox: Outbox,
         project_id: str,
         settings: Mapping[str, Any],
         conversation: ConversationRecord,
@@ -174,6 +183,7 @@ class _Replier:
         person: str,
     ) -> None:
         self.conn = conn
+        self.outbox = outbox
         self.project_id = project_id
         self.settings = settings
         self.conversation = conversation
@@ -181,7 +191,7 @@ class _Replier:
         self.person = person
 
     async def send(self, text: str) -> None:
-        await send_message(
+        await self.outbox.send(
             self.conn,
             self.project_id,
             OutboundSpec(

@@ -36,6 +36,7 @@ from agentsms.core import inbound as inbound_service
 from agentsms.core import media as media_service
 from agentsms.core.errors import ValidationFailed
 from agentsms.core.receipts import apply_receipts
+from agentsms.core.sending import Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt
@@ -115,6 +116,7 @@ async def apply_account_receipts(
 async def deliver_inbound(
     db: Database,
     settings: Settings,
+    outbox: Outbox,
     account: Row,
     part: InboundPart,
     auth_for: media_service.AuthFor | None = None,
@@ -127,7 +129,7 @@ async def deliver_inbound(
             if await repo.seen(conn, account["id"], carrier_id):
                 return None
     if part.total > 1 and part.concat_ref:
-        return await _deliver_part(db, account, part)
+        return await _deliver_part(db, outbox, account, part)
     fetched: list[media_service.FetchedMedia] = []
     failures: list[str] = []
     for url in message.media_urls:
@@ -162,7 +164,7 @@ async def deliver_inbound(
                     for item in fetched
                 ],
             )
-            return await _receive(conn, account, whole)
+            return await _receive(conn, outbox, account, whole)
     except ValidationFailed as error:
         # Retrying cannot help (e.g. a number removed from the pool): log and acknowledge.
         log.warning(
@@ -171,7 +173,9 @@ async def deliver_inbound(
         return None
 
 
-async def _deliver_part(db: Database, account: Row, part: InboundPart) -> MessageRecord | None:
+async def _deliver_part(
+    db: Database, outbox: Outbox, account: Row, part: InboundPart
+) -> MessageRecord | None:
     message = part.message
     group = f"{message.from_number}|{message.to_number}|{part.concat_ref}|{part.total}"
     try:
@@ -215,7 +219,7 @@ async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Messag
                 body="".join(row["body"] for row in held),
                 provider_message_id=held[0]["provider_message_id"] or carrier_id,
             )
-            return await _receive(conn, account, whole)
+            return await _receive(conn, outbox, account, whole)
     except ValidationFailed as error:
         log.warning(
             "provider_events.inbound_rejected", account_id=account["id"], reason=error.detail
@@ -223,13 +227,18 @@ async def _deliver_part(db: Database, account: Row, part: InboundPart) -> Messag
         return None
 
 
-async def _receive(conn: AsyncConnection, account: Row, message: InboundMessage) -> MessageRecord:
-    return await inbound_service.receive(conn, account["project_id"], account["provider"], message)
+async def _receive(
+    conn: AsyncConnection, outbox: Outbox, account: Row, message: InboundMessage
+) -> MessageRecord:
+    return await inbound_service.receive(
+        conn, account["project_id"], account["provider"], message, outbox
+    )
 
 
 async def handle(
     db: Database,
     settings: Settings,
+    outbox: Outbox,
     account: Row,
     batch: CallbackBatch,
     auth_for: media_service.AuthFor | None = None,
@@ -239,7 +248,7 @@ async def handle(
         async with db.write() as conn:
             await apply_account_receipts(conn, account, batch.receipts)
     for part in batch.inbound:
-        await deliver_inbound(db, settings, account, part, auth_for)
+        await deliver_inbound(db, settings, outbox, account, part, auth_for)
 
 
 class StoredProviderEvents:
@@ -251,11 +260,13 @@ class StoredProviderEvents:
         self,
         db: Database,
         settings: Settings,
+        outbox: Outbox,
         *,
         unmatched_retry_seconds: float = UNMATCHED_RETRY_SECONDS,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.outbox = outbox
         self.unmatched_retry_seconds = unmatched_retry_seconds
 
     async def _account(self, account_id: str) -> Row | None:
@@ -278,15 +289,18 @@ class StoredProviderEvents:
         """Store a whole (already reassembled) inbound text for the account's project."""
         account = await self._account(account_id)
         if account is not None:
-            await deliver_inbound(self.db, self.settings, account, InboundPart(message))
+            await deliver_inbound(
+                self.db, self.settings, self.outbox, account, InboundPart(message)
+            )
 
 
 class PartsTimeoutHandler:
     """Runs ``carrier.inbound_parts`` jobs: delivers what arrived of a concatenated text
     whose remaining parts never came (the parts in order, the gap left out)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -309,6 +323,7 @@ class PartsTimeoutHandler:
                     )
                     await _receive(
                         conn,
+                        self.outbox,
                         account,
                         InboundMessage(
                             from_number=first["from_number"],

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.core import inbound
 from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.core.phone import parse_phone_field
+from agentsms.core.sending import Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import InboundMessage
@@ -66,8 +67,9 @@ async def delete_person(conn: AsyncConnection, project_id: str, number: str) -> 
 class PersonReplies:
     """Runs ``simulator.person_reply`` jobs."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
+        self.outbox = outbox
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
@@ -86,7 +88,7 @@ class PersonReplies:
                             body=replies[index],
                         )
                         try:
-                            await inbound.receive(conn, project_id, "simulator", text)
+                            await inbound.receive(conn, project_id, "simulator", text, self.outbox)
                         except AgentsmsError as error:
                             log.warning("simulator.person_reply_refused", error=str(error))
                 await queue.finish(conn, [job])

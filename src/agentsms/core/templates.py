@@ -2,16 +2,17 @@
 
 A stored template (``POST /v1/templates``) is a named body with placeholders; a send names
 it by ``template_id`` (its id, or the caller's own ``key`` for it, e.g. a Twilio content
-SID) and gives the ``variables`` that fill it. Names are letters, digits, ``_ . -``, so
-Twilio-style ``{{1}}`` placeholders work too.
+SID) and gives the ``variables`` that fill it. The placeholders are those of
+:mod:`agentsms.templating` (the language pathways use too), rendered strictly: a missing
+variable is an error. Names are letters, digits, ``_ . -``, so Twilio-style ``{{1}}``
+placeholders work too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import Field, replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,39 +21,18 @@ from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import templates as repo
 from agentsms.store.types import utcnow
-
-if TYPE_CHECKING:
-    from agentsms.core.messages import OutboundSpec
+from agentsms.templating import MissingVariableError as MissingVariableError
+from agentsms.templating import has_placeholders as has_placeholders
+from agentsms.templating import placeholders as placeholders
+from agentsms.templating import render
 
 MAX_BODY_CHARS = 1600
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*\}\}")
-
-
-class MissingVariableError(KeyError):
-    """A placeholder had no value."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-def has_placeholders(body: str) -> bool:
-    return "{{" in body and _PLACEHOLDER.search(body) is not None
-
 
 def fill(body: str, variables: Mapping[str, Any]) -> str:
-    """Replace each ``{{name}}`` with ``variables[name]``; raise for the first missing one."""
-    if "{{" not in body:
-        return body
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in variables or variables[name] is None:
-            raise MissingVariableError(name)
-        return str(variables[name])
-
-    return _PLACEHOLDER.sub(substitute, body)
+    """Replace each ``{{name}}`` with its value (see :mod:`agentsms.templating`); raise
+    :class:`MissingVariableError` for the first one without a value."""
+    return render(body, variables, strict=True)
 
 
 async def create_template(
@@ -98,22 +78,34 @@ async def delete_template(conn: AsyncConnection, project_id: str, id_or_key: str
     await repo.delete_one(conn, project_id, str(row["id"]))
 
 
-def placeholders(body: str) -> list[str]:
-    """The placeholder names of ``body``, in order of first use."""
-    return list(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(body)))
+class Templated(Protocol):
+    """What ``resolve`` needs of a send's spec (``core.messages.OutboundSpec``): a dataclass
+    naming a ``template_id`` or giving a ``body``. (A protocol, so that this module does not
+    import the sending code that imports it.)"""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def template_id(self) -> str | None: ...
+
+    @property
+    def body(self) -> str | None: ...
+
+
+Spec = TypeVar("Spec", bound=Templated)
 
 
 async def resolve(
     conn: AsyncConnection,
     project_id: str,
-    specs: Sequence[OutboundSpec],
+    specs: Sequence[Spec],
     prefixes: Sequence[str],
-) -> tuple[list[OutboundSpec], list[FieldError]]:
+) -> tuple[list[Spec], list[FieldError]]:
     """Specs whose ``template_id`` is replaced by the template's body (to be filled with
     their ``variables``), and the errors of those naming no template of the project or
     giving a body as well."""
     found: dict[str, Row | None] = {}
-    resolved: list[OutboundSpec] = []
+    resolved: list[Spec] = []
     errors: list[FieldError] = []
     for spec, prefix in zip(specs, prefixes, strict=True):
         if spec.template_id is None:

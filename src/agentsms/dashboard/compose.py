@@ -10,11 +10,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from agentsms.core import compose as service
-from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
 from agentsms.core.compose import CsvRecipient
 from agentsms.core.errors import FieldError, ValidationFailed, invalid
-from agentsms.core.messages import OutboundSpec
+from agentsms.core.sending import OutboundSpec
 from agentsms.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -94,11 +93,8 @@ async def send_message(
         when = parse_send_at(send_at)
         spec = OutboundSpec(to=to.strip(), body=body, from_=from_ or None, send_at=when)
         async with viewer.state.db.write() as conn:
-            row = await messages_service.send_message(
-                conn,
-                viewer.project.id,
-                spec,
-                max_attempts=viewer.state.settings.job_max_attempts,
+            row = await viewer.state.outbox.send(
+                conn, viewer.project.id, spec, project_settings=viewer.project.settings
             )
     except ValidationFailed as error:
         values = {"to": to, "from": from_, "body": body, "send_at": send_at}
@@ -121,8 +117,12 @@ async def _recipients(
             raise invalid("file", "must be UTF-8 text") from None
     if not text.strip():
         raise invalid("file", "choose a CSV file with a to (or phone, number) column")
-    limit = viewer.state.settings.max_batch_recipients
-    return service.read_csv(text, max_rows=limit, field_name="file"), text
+    recipients = service.read_csv(text, field_name="file")
+    try:
+        viewer.state.outbox.check_batch_size(len(recipients))
+    except ValidationFailed as error:
+        raise invalid("file", error.errors[0].message) from None
+    return recipients, text
 
 
 @router.post("/preview", dependencies=[Protected])
@@ -149,7 +149,15 @@ async def _preview(
 ) -> dict[str, Any]:
     """Every row checked; the first ``PREVIEW_ROWS`` shown, and every row with a problem."""
     async with viewer.state.db.read() as conn:
-        rows = await service.preview(conn, viewer.project.id, recipients, body, from_=from_ or None)
+        rows = await service.preview(
+            conn,
+            viewer.state.outbox,
+            viewer.project.id,
+            recipients,
+            body,
+            from_=from_ or None,
+            project_settings=viewer.project.settings,
+        )
     problems = [row for row in rows if row.errors]
     head = rows[:PREVIEW_ROWS]
     shown = head + [row for row in problems[:MAX_PROBLEM_ROWS] if row.line > head[-1].line]
@@ -190,11 +198,8 @@ async def send_batch(
         )
         try:
             async with viewer.state.db.write() as conn:
-                result = await messages_service.send_batch(
-                    conn,
-                    viewer.project.id,
-                    spec,
-                    max_attempts=viewer.state.settings.job_max_attempts,
+                result = await viewer.state.outbox.send_batch(
+                    conn, viewer.project.id, spec, project_settings=viewer.project.settings
                 )
             return RedirectResponse(f"{PREFIX}/batches/{result.batch['id']}", status_code=303)
         except ValidationFailed as error:

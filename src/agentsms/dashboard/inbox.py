@@ -189,12 +189,12 @@ async def reply(
         async with viewer.state.db.write() as conn:
             await agent_turns.human_message(
                 conn,
+                viewer.state.outbox,
                 viewer.project.id,
                 conversation_id,
                 body,
                 [],
                 project_settings=viewer.project.settings,
-                max_attempts=viewer.state.settings.job_max_attempts,
             )
     except AgentsmsError as error:
         if error.status == 404:

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from agentsms.api.deps import client_address
-from agentsms.core import compliance, dashboard_sessions, inbox, projects, stats, statuses
+from agentsms.core import (
+    compliance,
+    dashboard_sessions,
+    inbox,
+    projects,
+    stats,
+    statuses,
+    webhook_endpoints,
+)
 from agentsms.core import events as core_events
 from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
@@ -36,7 +44,6 @@ from agentsms.numeric import whole_number
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter
 from agentsms.store.types import utcnow
-from agentsms.webhooks import endpoints as webhook_endpoints
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 

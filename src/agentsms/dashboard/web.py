@@ -16,7 +16,6 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
-from agentsms import __version__
 from agentsms.api.problems import validation_errors
 from agentsms.api.state import AppState
 from agentsms.core import dashboard_sessions, statuses
@@ -31,6 +30,7 @@ from agentsms.dashboard.sessions import (
     load_secrets,
     tokens_match,
 )
+from agentsms.version import __version__
 
 PREFIX = "/dashboard"
 HERE = Path(__file__).parent

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from agentsms.core import webhook_endpoints as service
 from agentsms.core.errors import AgentsmsError, FieldError
+from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -19,8 +21,6 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
-from agentsms.webhooks import endpoints as service
-from agentsms.webhooks.endpoints import EndpointInput
 from agentsms.webhooks.events import EVENT_TYPES
 from agentsms.webhooks.ssrf import url_problem
 

@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from agentsms.config import DEFAULT_JOB_MAX_ATTEMPTS
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_columns, insert_rows
 from agentsms.store.tables import jobs
 
@@ -40,7 +41,7 @@ class NewJob:
     ref: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     run_at: float | None = None
-    max_attempts: int = 8
+    max_attempts: int = DEFAULT_JOB_MAX_ATTEMPTS
 
 
 @dataclass(slots=True)
@@ -97,7 +98,7 @@ async def enqueue_refs(
     kind: str,
     refs: Sequence[tuple[str, float | None]],
     *,
-    max_attempts: int = 8,
+    max_attempts: int,
 ) -> None:
     """Add one ``kind`` job without payload per ``(ref, run_at)`` (run_at None: now), in
     the caller's transaction: ``enqueue_many`` without a ``NewJob`` per row."""

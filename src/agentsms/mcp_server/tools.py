@@ -20,9 +20,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from agentsms import __version__
 from agentsms.api.schemas import Conversation, Message, Recipient
 from agentsms.client import AgentsmsClientError, ApiError, AsyncClient
+from agentsms.version import __version__
 
 ClientFor = Callable[[Context], AbstractAsyncContextManager[AsyncClient]]
 """The backend: an API client acting for the caller of one tool call."""

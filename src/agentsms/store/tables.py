@@ -354,6 +354,9 @@ contacts = Table(
     Column("notes", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The person's IANA time zone: read before anything their number implies.
+    Column("timezone", String(64), nullable=True),
+    Column("metadata", JSONType, nullable=True),
     UniqueConstraint("project_id", "phone_number", name="uq_contacts_project_phone_number"),
 )
 

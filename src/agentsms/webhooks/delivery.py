@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 import structlog
 
-from agentsms import __version__
 from agentsms.config import Settings
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_after_seconds
@@ -38,6 +37,7 @@ from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
+from agentsms.version import __version__
 from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import cancel_deliveries, delivery_id_new
 from agentsms.webhooks.ssrf import safe_client

@@ -5,12 +5,13 @@ the project's endpoints (``{"id", "type", "created_at", "data"}``). A send may n
 ``webhook_format`` as well; the URL then receives what that format's formatter makes of
 each event instead (still signed and retried like every delivery), or nothing for the
 events the formatter returns ``None`` for. Vendor-compatible surfaces register the
-formats their clients expect (``register``); the registry itself knows no vendor.
+formats their clients expect: the process registers them at start-up (``register``, called
+by ``runtime.register_webhook_formats`` in the API and the worker alike); the registry itself
+knows no vendor and loads nothing.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,8 +20,6 @@ Formatter = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
 send, or ``None`` when the format has no such event."""
 
 _FORMATS: dict[str, Formatter] = {}
-# Modules that register formats when imported (loaded on first use, in any process).
-_PROVIDERS = ("agentsms.api.compat",)
 
 
 def register(name: str, formatter: Formatter) -> None:
@@ -28,26 +27,17 @@ def register(name: str, formatter: Formatter) -> None:
     _FORMATS[name] = formatter
 
 
-def _load() -> None:
-    if not _FORMATS:
-        for module in _PROVIDERS:
-            importlib.import_module(module)
-
-
 def names() -> list[str]:
     """The registered format names, sorted."""
-    _load()
     return sorted(_FORMATS)
 
 
 def known(name: str) -> bool:
-    _load()
     return name in _FORMATS
 
 
 def apply(name: str, payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """``payload`` in format ``name``; ``KeyError`` for an unknown format."""
-    _load()
     return _FORMATS[name](payload)
 
 
@@ -69,7 +59,6 @@ def register_endpoint_format(name: str, formatter: EndpointFormatter) -> None:
 
 
 def endpoint_format_names() -> list[str]:
-    _load()
     return sorted(_ENDPOINT_FORMATS)
 
 
@@ -79,5 +68,4 @@ def render(
     """The body endpoint format ``name`` (``None``: native) makes of ``payload``."""
     if name is None or name == NATIVE:
         return payload
-    _load()
     return _ENDPOINT_FORMATS[name](payload, options or {})

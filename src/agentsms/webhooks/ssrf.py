@@ -36,7 +36,7 @@ import httpx
 import structlog
 
 from agentsms.config import Settings, trusted_host_entries
-from agentsms.core.errors import ValidationFailed, invalid
+from agentsms.errors import ValidationFailed, invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

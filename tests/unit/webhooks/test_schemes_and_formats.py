@@ -6,10 +6,19 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
+import pytest
+
 from agentsms.api.compat.agentphone import WEBHOOK_FORMAT
+from agentsms.runtime import register_webhook_formats
 from agentsms.webhooks import formats, signing
 
 STAMP = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _vendor_formats() -> None:
+    """The formats a process registers at start-up (the API and the worker alike)."""
+    register_webhook_formats()
 
 
 def test_hmac_timestamped_signs_timestamp_dot_body_with_each_key() -> None:

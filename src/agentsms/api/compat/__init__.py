@@ -3,41 +3,9 @@
 
 To add a vendor: write ``api/compat/<vendor>.py`` with an
 ``APIRouter(prefix="/compat/<vendor>")``, a ``render_error(Failure) -> Response`` and
-``VENDOR = Vendor(name, router, render_error)``, and append it to ``VENDORS``.
+``VENDOR = Vendor(name, router, render_error)``, and append it to ``vendors.VENDORS``.
+
+This package's ``__init__`` imports nothing: the vendors' webhook bodies
+(``bland_webhooks``, ``agentphone_webhooks``) are pure translations that a worker loads
+to deliver webhooks without loading any router; ``vendors`` mounts the routers.
 """
-
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-from agentsms.api.compat import (
-    _common,
-    agentphone,
-    agentphone_account,
-    agentphone_usage,
-    bland,
-    polyai,
-    security,
-    telegent,
-    vida,
-)
-from agentsms.api.compat._common import COMPAT_ROOT, Vendor
-from agentsms.config import Settings
-
-__all__ = ["COMPAT_ROOT", "VENDORS", "install"]
-
-VENDORS: list[Vendor] = [
-    telegent.VENDOR,
-    bland.VENDOR,
-    agentphone.VENDOR,
-    agentphone_account.VENDOR,
-    agentphone_usage.VENDOR,
-    polyai.VENDOR,
-    vida.VENDOR,
-]
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Mount every vendor surface; call after ``problems.install``."""
-    _common.install(app, settings, VENDORS)
-    security.install(app, [vendor.name for vendor in VENDORS])

@@ -2,7 +2,7 @@
 
 A vendor module builds an ``APIRouter(prefix="/compat/<vendor>")`` and a ``Vendor`` naming
 it and the function that renders a ``Failure`` in the vendor's own error body.
-``install`` (called by ``api.compat.install``) then makes every error under the vendor's
+``install`` (called by ``api.compat.vendors.install``) then makes every error under the vendor's
 prefix come out in that body: our domain errors, request validation, unknown paths (404),
 wrong methods (405), rate limits (429), a request body that does not arrive in time (408),
 and unexpected failures (500, or 503 / 504 when the database cannot be reached or does
@@ -50,8 +50,8 @@ from agentsms.core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from agentsms.core.messages import EMPTY_BODY
 from agentsms.core.projects import Project
+from agentsms.core.sending import EMPTY_BODY
 from agentsms.store.faults import DatabaseUnavailable, unavailable_cause
 
 log = structlog.get_logger("agentsms.compat")

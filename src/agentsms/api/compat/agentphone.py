@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -38,22 +37,19 @@ from agentsms.api.compat._common import (
     project_for_api_key,
     renamed,
 )
+from agentsms.api.compat.agentphone_webhooks import AGENTPHONE_EVENTS, DEFAULT_CONTEXT_LIMIT
+from agentsms.api.compat.agentphone_webhooks import WEBHOOK_FORMAT as WEBHOOK_FORMAT
 from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
-from agentsms.core import conversations, numbers, personas, reactions
-from agentsms.core import messages as service
-from agentsms.core.conversations import ConversationInput
+from agentsms.core import conversations, numbers, personas, reactions, webhook_endpoints
+from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.media import media_url_problem
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.projects import Project
+from agentsms.core.sending import OutboundSpec
+from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import Row
-from agentsms.store.repositories.conversations import ConversationFilter
-from agentsms.webhooks import endpoints as webhook_endpoints
-from agentsms.webhooks import formats, signing
-from agentsms.webhooks.endpoints import EndpointInput
 
 NAME = "agentphone"
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
@@ -241,14 +237,7 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
             reply_to_message_id=body.reply_to_message_id,
         )
         try:
-            row = await service.send_message(
-                conn,
-                project.id,
-                spec,
-                max_attempts=state.settings.job_max_attempts,
-                project_settings=project.settings,
-                url_problem=partial(media_url_problem, settings=state.settings),
-            )
+            row = await state.outbox.send(conn, project.id, spec, project_settings=project.settings)
         except ValidationFailed as error:
             raise _renamed(error, singular) from None
     return SendMessageResponse(
@@ -838,7 +827,7 @@ async def replace_webhook(
             url=body.url,
             event_types=list(AGENTPHONE_EVENTS),
             description="AgentPhone webhook" + (f" of agent {agent}" if agent else ""),
-            signing_scheme=signing.HMAC_TIMESTAMPED,
+            signing_scheme=webhook_endpoints.HMAC_TIMESTAMPED,
             payload_format=WEBHOOK_FORMAT,
             timeout_seconds=body.timeout,
             options=options,
@@ -872,91 +861,5 @@ async def delete_webhook(request: Request, state: State) -> DeletedWebhook:
             await webhook_endpoints.delete_endpoint(conn, project.id, row["id"])
     return DeletedWebhook(success=True)
 
-
-# -- webhook payloads -------------------------------------------------------------------------
-
-WEBHOOK_FORMAT = "agentphone"
-AGENTPHONE_EVENTS = ("message.received", "reaction.received")
-DEFAULT_CONTEXT_LIMIT = 10
-
-
-def _history(data: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
-    entries = list(data.get("recent_history") or [])
-    kept = entries[-limit:] if limit > 0 else []
-    return [
-        {
-            "content": entry.get("body"),
-            "direction": "inbound" if entry.get("role") == "person" else "outbound",
-            "channel": entry.get("channel"),
-            "at": entry.get("created_at"),
-        }
-        for entry in kept
-    ]
-
-
-def webhook_body(payload: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any] | None:
-    """AgentPhone's ``agent.message`` / ``agent.reaction`` body of a stored agentsms event
-    (``message.received`` / ``reaction.received``), or ``None`` for other events.
-    ``options``: ``context_limit`` bounds ``recentHistory``; an agent's own webhook has
-    ``agent_id`` (only that agent's conversations), the account's ``skip_agents`` (the
-    agents that have their own)."""
-    kind = payload.get("type")
-    if kind not in AGENTPHONE_EVENTS:
-        return None
-    data: Mapping[str, Any] = payload.get("data") or {}
-    conversation: Mapping[str, Any] = data.get("conversation") or {}
-    persona = conversation.get("persona_id")
-    own = options.get("agent_id")
-    elsewhere = (own is not None and persona != own) or persona in (
-        options.get("skip_agents") or ()
-    )
-    if elsewhere and not payload.get("test"):
-        return None  # another agent's webhook, or this agent's own webhook, gets it
-    limit = int(options.get("context_limit", DEFAULT_CONTEXT_LIMIT))
-    if kind == "message.received":
-        message: Mapping[str, Any] = data.get("message") or {}
-        channel = message.get("channel")
-        body: dict[str, Any] = {
-            "messageId": message.get("id"),
-            "conversationId": message.get("conversation_id"),
-            "numberId": conversation.get("number_id"),
-            "from": message.get("from"),
-            "to": message.get("to"),
-            "message": message.get("body"),
-            "mediaUrls": list(message.get("media_urls") or []),
-            "direction": "inbound",
-            "receivedAt": message.get("created_at"),
-        }
-        event = "agent.message"
-    else:
-        reaction: Mapping[str, Any] = data.get("reaction") or {}
-        channel = reaction.get("channel")
-        body = {
-            "reactionId": reaction.get("id"),
-            "messageId": reaction.get("message_id"),
-            "conversationId": reaction.get("conversation_id"),
-            "numberId": conversation.get("number_id"),
-            "from": reaction.get("from"),
-            "to": reaction.get("to"),
-            "reactionType": reaction.get("reaction"),
-            "direction": reaction.get("direction"),
-            "receivedAt": reaction.get("created_at"),
-        }
-        event = "agent.reaction"
-    shaped: dict[str, Any] = {
-        "event": event,
-        "channel": channel,
-        "timestamp": payload.get("created_at"),
-        "agentId": conversation.get("persona_id"),
-        "data": body,
-        "conversationState": dict(data.get("conversation_metadata") or {}),
-        "recentHistory": _history(data, limit),
-    }
-    if payload.get("test"):
-        shaped["test"] = True
-    return shaped
-
-
-formats.register_endpoint_format(WEBHOOK_FORMAT, webhook_body)
 
 VENDOR = Vendor(NAME, router, render_error)

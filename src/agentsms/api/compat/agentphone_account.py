@@ -55,18 +55,23 @@ from agentsms.api.compat.agentphone import (
 )
 from agentsms.api.deps import State
 from agentsms.api.state import AppState
-from agentsms.core import address_book, conversations, numbers, personas, usage
+from agentsms.core import (
+    address_book,
+    clock,
+    conversations,
+    numbers,
+    personas,
+    usage,
+    webhook_endpoints,
+)
 from agentsms.core import messages as message_service
 from agentsms.core.address_book import ContactInput
+from agentsms.core.conversations import ConversationFilter
 from agentsms.core.errors import AgentsmsError, NotFound, ValidationFailed, invalid
+from agentsms.core.messages import MessageFilter
 from agentsms.core.numbers import CHANNELS
+from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.store.repositories import Row
-from agentsms.store.repositories.conversations import ConversationFilter
-from agentsms.store.repositories.messages import MessageFilter
-from agentsms.store.types import utcnow
-from agentsms.webhooks import endpoints as webhook_endpoints
-from agentsms.webhooks import events as webhook_events
-from agentsms.webhooks.endpoints import EndpointInput
 
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
 
@@ -658,7 +663,7 @@ def _test_data(body: TestWebhookRequest) -> dict[str, Any]:
         "body": body.message or "This is a test webhook from agentsms.",
         "channel": body.channel or "sms",
         "media_urls": [],
-        "created_at": iso_z(utcnow()),
+        "created_at": iso_z(clock.now()),
     }
     return {"message": message}
 
@@ -697,7 +702,7 @@ MAX_HOURS = 24 * 90
 
 def _since_hours(request: Request, default: int) -> datetime:
     """Now less the ``hours`` query parameter (1 to 90 days' worth, ``default`` if absent)."""
-    return utcnow() - timedelta(hours=_int_arg(request, "hours", default, 1, MAX_HOURS))
+    return clock.now() - timedelta(hours=_int_arg(request, "hours", default, 1, MAX_HOURS))
 
 
 @router.get(
@@ -756,7 +761,7 @@ async def test_webhook(request: Request, state: State) -> TestWebhookResponse:
         hooks = await current_webhooks(conn, project.id)
         if not hooks:
             raise NotFound("no webhook is configured for this account")
-        event_id = await webhook_events.emit_test(
+        event_id = await webhook_endpoints.send_test_event(
             conn, project.id, hooks[0]["id"], "message.received", _test_data(body)
         )
     return TestWebhookResponse(success=True, eventId=event_id, message="test event queued")
@@ -878,7 +883,7 @@ async def test_agent_webhook(agent_id: str, request: Request, state: State) -> T
         row = await _agent_hook(conn, project.id, persona["id"])
         if row is None:
             raise NotFound(f"agent {agent_id} has no webhook")
-        event_id = await webhook_events.emit_test(
+        event_id = await webhook_endpoints.send_test_event(
             conn, project.id, row["id"], "message.received", _test_data(TestWebhookRequest())
         )
     return TestWebhookResponse(success=True, eventId=event_id, message="test event queued")

@@ -12,9 +12,8 @@ from pydantic import BaseModel
 from agentsms.api.compat._common import Vendor, iso_z
 from agentsms.api.compat.agentphone import _ERRORS, NAME, _int_arg, _project, render_error
 from agentsms.api.deps import State
-from agentsms.core import numbers, personas, usage
+from agentsms.core import clock, numbers, personas, usage
 from agentsms.core.errors import invalid
-from agentsms.store.types import utcnow
 
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
 
@@ -109,7 +108,7 @@ PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta
 async def get_usage(request: Request, state: State) -> Usage:
     """Numbers in use and message / webhook counts (calls are always 0: no voice)."""
     project = await _project(request, state)
-    now = utcnow()
+    now = clock.now()
     async with state.db.read() as conn:
         used = len(await numbers.list_numbers(conn, project.id))
         figures = await usage.summary(conn, project.id, now)
@@ -141,7 +140,7 @@ async def daily_usage(request: Request, state: State) -> DailyUsage:
     project = await _project(request, state)
     days = _int_arg(request, "days", 30, 1, usage.MAX_DAYS)
     async with state.db.read() as conn:
-        points = await usage.daily(conn, project.id, utcnow(), days)
+        points = await usage.daily(conn, project.id, clock.now(), days)
     return DailyUsage(
         data=[
             DailyPoint(date=p.period, messages=p.messages, calls=0, webhooks=p.webhooks)
@@ -159,7 +158,7 @@ async def monthly_usage(request: Request, state: State) -> MonthlyUsage:
     project = await _project(request, state)
     months = _int_arg(request, "months", 6, 1, usage.MAX_MONTHS)
     async with state.db.read() as conn:
-        points = await usage.monthly(conn, project.id, utcnow(), months)
+        points = await usage.monthly(conn, project.id, clock.now(), months)
     return MonthlyUsage(
         data=[
             MonthlyPoint(month=p.period, messages=p.messages, calls=0, webhooks=p.webhooks)
@@ -180,7 +179,7 @@ async def usage_by_number(request: Request, state: State) -> NumberUsageList:
     project = await _project(request, state)
     async with state.db.read() as conn:
         lines = await numbers.list_numbers(conn, project.id)
-        counts = await usage.by_number(conn, project.id, utcnow() - PERIODS["30d"])
+        counts = await usage.by_number(conn, project.id, clock.now() - PERIODS["30d"])
     answer = []
     for line in lines:
         seen = counts.get(line["id"], {})
@@ -209,7 +208,7 @@ async def usage_by_agent(request: Request, state: State) -> AgentUsageList:
         raise invalid("period", f"must be one of {', '.join(PERIODS)}")
     async with state.db.read() as conn:
         agents = await personas.list_personas(conn, project.id)
-        counts = await usage.by_persona(conn, project.id, utcnow() - PERIODS[period])
+        counts = await usage.by_persona(conn, project.id, clock.now() - PERIODS[period])
     return AgentUsageList(
         data=[
             AgentUsage(agentId=a["id"], name=a["name"], messages=counts.get(a["id"], 0), calls=0)

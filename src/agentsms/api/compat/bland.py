@@ -6,7 +6,7 @@ through the same core send as ``POST /v1/messages``: the Bland fields become the
 ``conversation`` settings (persona, pathway, timers, outcomes, webhook). ``GET
 /v1/sms/conversations`` and ``GET /v1/sms/conversations/{id}`` read conversations back in
 Bland's shapes. A per-send ``webhook`` receives the conversation-end status webhook in
-Bland's shape (the ``bland`` webhook format registered here). The API key goes in
+Bland's shape (the ``bland`` webhook format of ``bland_webhooks``). The API key goes in
 ``authorization`` as is or as ``Bearer KEY``. Errors are
 ``{"data": null, "errors": [{"error": "CODE", "message": "..."}]}``.
 """
@@ -14,7 +14,6 @@ Bland's shape (the ``bland`` webhook format registered here). The API key goes i
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -22,7 +21,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from agentsms import webhooks
 from agentsms.api.compat._common import (
     Failure,
     Strict,
@@ -34,22 +32,19 @@ from agentsms.api.compat._common import (
     parse_json,
     project_for_api_key,
 )
+from agentsms.api.compat.bland_webhooks import WEBHOOK_FORMAT
 from agentsms.api.deps import State, client_address
 from agentsms.api.idempotent import accept
 from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
-from agentsms.core import conversations
-from agentsms.core import messages as service
-from agentsms.core.conversations import ConversationInput
+from agentsms.core import conversations, webhook_endpoints
+from agentsms.core.conversations import ConversationFilter, ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.messages import OutboundSpec
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
+from agentsms.core.sending import OutboundSpec
 from agentsms.store.records import ConversationRecord, MessageRecord
-from agentsms.store.repositories.conversations import ConversationFilter
-from agentsms.webhooks import formats
 
 NAME = "bland"
-WEBHOOK_FORMAT = "bland"
 SENT = "SMS sent successfully"
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 10_000
@@ -248,7 +243,7 @@ def _settings(body: SendRequest) -> dict[str, Any]:
 
 def to_spec(body: SendRequest, state: State) -> OutboundSpec:
     if body.webhook is not None:
-        webhooks.check_url(body.webhook, "webhook", state.settings)
+        webhook_endpoints.check_url(body.webhook, "webhook", state.settings)
     if body.content_variables is not None and body.content_sid is None:
         raise ValidationFailed(
             "content_variables: needs content_sid",
@@ -288,13 +283,7 @@ async def send_sms(request: Request, state: State) -> Response:
     spec = to_spec(body, state)
 
     async def work(conn: AsyncConnection) -> SendResponse:
-        row = await service.send_message(
-            conn,
-            project.id,
-            spec,
-            max_attempts=state.settings.job_max_attempts,
-            project_settings=project.settings,
-        )
+        row = await state.outbox.send(conn, project.id, spec, project_settings=project.settings)
         return SendResponse(
             data=SendData(
                 message=SENT,
@@ -440,63 +429,6 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
     )
     answer = DetailResponse(data=detail)
     return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
-
-
-# -- webhooks: per message, and at the conversation's end -------------------------------------
-
-# Acceptance is the send's own answer; every later step of a message is a webhook.
-_MESSAGE_STEPS = frozenset(
-    {"sent", "delivered", "undelivered", "failed", "received", "canceled", "expired"}
-)
-
-
-def message_webhook(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Bland's message webhook of a ``message.*`` event: the message as the conversation's
-    ``messages`` show it, where it stands, and the send's ``metadata``."""
-    message = data.get("message") or {}
-    conversation = data.get("conversation") or {}
-    inbound = message.get("direction") == "inbound"
-    return {
-        "type": "message",
-        "conversation_id": message.get("conversation_id"),
-        "message_id": message.get("id"),
-        "status": str(message.get("status") or "").upper(),
-        "message": message.get("body"),
-        "from": message.get("from"),
-        "to": message.get("to"),
-        "sender": "USER" if inbound else "AGENT",
-        "phone_number": conversation.get("user_number"),
-        "agent_number": conversation.get("agent_number"),
-        "channel": message.get("channel"),
-        "error_code": message.get("error_code"),
-        "created_at": message.get("created_at"),
-        "metadata": dict(data.get("conversation_metadata") or {}),
-    }
-
-
-def status_webhook(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """Bland's webhook of an event: a message webhook for each step of a message after its
-    acceptance, the status webhook for ``conversation.ended``, nothing for others."""
-    kind = str(payload.get("type") or "")
-    data = payload.get("data") or {}
-    if kind.startswith("message.") and kind.removeprefix("message.") in _MESSAGE_STEPS:
-        return message_webhook(data)
-    if kind != "conversation.ended":
-        return None
-    conversation = data.get("conversation") or {}
-    return {
-        "type": "status",
-        "conversation_id": conversation.get("id"),
-        "status": "ended",
-        "phone_number": conversation.get("user_number"),
-        "agent_number": conversation.get("agent_number"),
-        "channel": conversation.get("channel"),
-        "message_count": data.get("message_count", 0),
-        "metadata": dict(data.get("metadata") or {}),
-    }
-
-
-formats.register(WEBHOOK_FORMAT, status_webhook)
 
 
 VENDOR = Vendor(NAME, router, render_error)

@@ -30,11 +30,10 @@ from agentsms.api.compat._common import (
     renamed,
 )
 from agentsms.api.deps import State, client_address, project_for_key
-from agentsms.core import messages as service
 from agentsms.core import numbers, projects
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, Unauthorized, ValidationFailed
-from agentsms.core.messages import OutboundSpec
+from agentsms.core.sending import MAX_BODY_CHARS, OutboundSpec
 from agentsms.core.spend import CODE as SPEND_CAP
 
 NAME = "polyai"
@@ -80,9 +79,8 @@ class OutboundSmsRequest(BaseModel):
 
     message: str | None = Field(
         default=None,
-        max_length=service.MAX_BODY_CHARS,
-        description="The plain-text message (the session's greeting). Without it, the "
-        "conversation's agent (a default persona) writes the greeting.",
+        description=f"The plain-text message (the session's greeting), at most {MAX_BODY_CHARS} "
+        "characters. Without it, the conversation's agent (a default persona) writes the greeting.",
     )
     user_number: str = Field(max_length=32, description="Recipient phone number in E.164")
     agent_number: str | None = Field(
@@ -151,13 +149,7 @@ async def outbound_sms(request: Request, state: State) -> Response:
         if not await numbers.list_numbers(conn, project.id):
             raise NotFound("no numbers are provisioned for this project")
         try:
-            await service.send_message(
-                conn,
-                project.id,
-                spec,
-                max_attempts=state.settings.job_max_attempts,
-                project_settings=project.settings,
-            )
+            await state.outbox.send(conn, project.id, spec, project_settings=project.settings)
         except ValidationFailed as error:
             raise _renamed(error) from None
     return Response(status_code=202)

@@ -15,7 +15,6 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,12 +44,11 @@ from agentsms.api.deps import State, client_address
 from agentsms.core import media, numbers, statuses
 from agentsms.core import messages as service
 from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
-from agentsms.core.media import media_url_problem
-from agentsms.core.messages import BatchSpec, OutboundSpec
+from agentsms.core.messages import MessageFilter
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
+from agentsms.core.sending import BatchSpec, OutboundSpec
 from agentsms.core.spend import CODE as SPEND_CAP
 from agentsms.store.records import MessageRecord
-from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "telegent"
 ID_PREFIX = "TMID-"
@@ -348,11 +346,6 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
     _check_scope(claims, request)
     body = await parse_json(request, OutboundRequest, case_insensitive=True)
     settings = state.settings
-    if len(body.To) > settings.max_batch_recipients:
-        raise ValidationFailed(
-            f"To: at most {settings.max_batch_recipients} recipients per request",
-            errors=[FieldError("To", f"at most {settings.max_batch_recipients} per request")],
-        )
     urls = [item.MediaUrl for item in body.MmsMedia or []]
     faults: list[FieldError] = []
     owner = None
@@ -397,12 +390,8 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
                 ],
                 metadata=metadata,
             )
-            result = await service.send_batch(
-                conn,
-                project.id,
-                spec,
-                max_attempts=settings.job_max_attempts,
-                url_problem=partial(media_url_problem, settings=settings),
+            result = await state.outbox.send_batch(
+                conn, project.id, spec, project_settings=project.settings
             )
             rows = await _batch_messages(conn, project.id, result.batch["id"], len(body.To))
     except ValidationFailed as error:

@@ -40,11 +40,11 @@ from agentsms.api.deps import State, client_address
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed
-from agentsms.core.messages import LATEST_SEND_AT, BatchSpec, OutboundSpec
+from agentsms.core.messages import MessageFilter
 from agentsms.core.projects import Project
+from agentsms.core.sending import LATEST_SEND_AT, BatchSpec, OutboundSpec
 from agentsms.numeric import INT32_MAX, MAX_PAGE_OFFSET
 from agentsms.store.records import MessageRecord
-from agentsms.store.repositories.messages import MessageFilter
 
 NAME = "vida"
 INITIATED = "Outbound SMS initiated."
@@ -320,20 +320,10 @@ async def outbound_sms(request: Request, state: State) -> JSONResponse:
     project = await _project(request, state)
     body = await parse_json(request, OutboundSmsRequest)
     spec = to_batch(body)
-    settings = state.settings
-    if len(spec.items) > settings.max_batch_recipients:
-        raise ValidationFailed(
-            f"targets: at most {settings.max_batch_recipients} per request",
-            errors=[FieldError("targets", f"at most {settings.max_batch_recipients} per request")],
-        )
     try:
         async with state.db.write() as conn:
-            result = await service.send_batch(
-                conn,
-                project.id,
-                spec,
-                max_attempts=settings.job_max_attempts,
-                project_settings=project.settings,
+            result = await state.outbox.send_batch(
+                conn, project.id, spec, project_settings=project.settings
             )
             rows = await service.get_messages(conn, project.id, result.message_ids)
     except ValidationFailed as error:

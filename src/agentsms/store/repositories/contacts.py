@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
@@ -69,3 +69,42 @@ async def delete_contact(conn: AsyncConnection, project_id: str, contact_id: str
         delete(contacts).where(contacts.c.project_id == project_id, contacts.c.id == contact_id)
     )
     return bool(result.rowcount)
+
+
+async def timezones_by_number(
+    conn: AsyncConnection, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """``(project_id, phone_number) → timezone`` of the contacts among ``pairs`` that have one."""
+    by_project: dict[str, set[str]] = {}
+    for project_id, number in pairs:
+        by_project.setdefault(project_id, set()).add(number)
+    found: dict[tuple[str, str], str] = {}
+    for project_id, numbers in by_project.items():
+        wanted = sorted(numbers)
+        for start in range(0, len(wanted), 500):
+            query = select(contacts.c.phone_number, contacts.c.timezone).where(
+                contacts.c.project_id == project_id,
+                contacts.c.phone_number.in_(wanted[start : start + 500]),
+                contacts.c.timezone.is_not(None),
+            )
+            for number, zone in (await conn.execute(query)).all():
+                found[(project_id, number)] = zone
+    return found
+
+
+async def page_contacts(
+    conn: AsyncConnection,
+    project_id: str,
+    *,
+    phone_number: str | None,
+    before_id: str | None,
+    limit: int,
+) -> Sequence[Row]:
+    """Newest first (ids are time-ordered), those older than ``before_id``."""
+    query = select(contacts).where(contacts.c.project_id == project_id)
+    if phone_number is not None:
+        query = query.where(contacts.c.phone_number == phone_number)
+    if before_id is not None:
+        query = query.where(contacts.c.id < before_id)
+    query = query.order_by(contacts.c.id.desc()).limit(limit)
+    return many((await conn.execute(query)).mappings().all())

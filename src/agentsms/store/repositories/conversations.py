@@ -336,6 +336,18 @@ async def project_settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> 
     return {pid: dict(settings or {}) for pid, settings in (await conn.execute(query)).all()}
 
 
+async def metadata_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
+    """Each conversation's metadata."""
+    found: dict[str, Any] = {}
+    wanted = list(set(ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations.c.id, conversations.c.metadata).where(
+            conversations.c.id.in_(wanted[start : start + 500])
+        )
+        found.update({cid: dict(m or {}) for cid, m in (await conn.execute(query)).all()})
+    return found
+
+
 async def settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
     """Each conversation's stored settings."""
     found: dict[str, Any] = {}

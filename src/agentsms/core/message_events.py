@@ -1,22 +1,24 @@
 """``message.*`` webhook events, hooked where messages are accepted and change status.
 
+Built in the domain (this module is the one place that says what a ``message.*`` event
+holds) and handed to ``webhooks.events`` to store and deliver.
+
 ``on_accepted`` runs at intake (``message.queued`` / ``message.scheduled``) and
 ``on_status_changes`` where ``core.messages.record_events`` appends status events. Both
 do nothing beyond one indexed query per project when the project has no enabled endpoint
-(a conversation ``webhook_url`` counts once registered with
-``events.register_webhook_url``); otherwise each event carries
+(a conversation with a ``webhook_url`` counts); otherwise each event carries
 the message resource (the JSON of ``GET /v1/messages/{id}``), its metadata, and for a
 message in a conversation the conversation, its metadata and its recent history.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.core import conversations, rendering
 from agentsms.store.records import MessageKey, MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as messages_repo
@@ -121,42 +123,22 @@ async def _webhook_urls(conn: AsyncConnection, items: Sequence[Change]) -> Mappi
     ids = sorted({row.conversation_id for row, _, _ in items if row.conversation_id})
     if not ids:
         return {}
-    # Imported when used: core.conversations imports core.messages, which calls us.
-    conversations = importlib.import_module("agentsms.core.conversations")
-    webhook_urls = getattr(conversations, "webhook_urls", None)
-    if webhook_urls is not None:
-        found: Mapping[str, str] = await webhook_urls(conn, ids)
-        return found
-    contexts = await _contexts(conn, set(ids))
-    return {cid: c["webhook_url"] for cid, c in contexts.items() if c.get("webhook_url")}
+    return await conversations.webhook_urls(conn, ids)
 
 
 async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    # Imported when used: core.conversations imports core.messages, which calls us.
-    conversations = importlib.import_module("agentsms.core.conversations")
-    bulk = getattr(conversations, "webhook_contexts", None)
-    if bulk is not None:
-        many: Mapping[str, Mapping[str, Any]] = await bulk(conn, sorted(ids))
-        return {cid: dict(context) for cid, context in many.items()}
-    webhook_context = getattr(conversations, "webhook_context", None)
-    if webhook_context is None:
-        return {}
     found: dict[str, dict[str, Any]] = {}
     for conversation_id in sorted(ids):
-        context = await webhook_context(conn, conversation_id)
+        context = await conversations.webhook_context(conn, conversation_id)
         if context is not None:
-            found[conversation_id] = dict(context)
+            found[conversation_id] = context
     return found
 
 
 def _data(
     message: MessageRecord, details: Mapping[str, Any], context: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    # Imported when used: the API's renderer is the one definition of the message JSON.
-    render = importlib.import_module("agentsms.api.render")
-    resource = render.message(message).model_dump(mode="json", by_alias=True)
+    resource = rendering.message(message).model_dump(mode="json", by_alias=True)
     data: dict[str, Any] = {
         "message": resource,
         "metadata": resource["metadata"],

@@ -1,11 +1,14 @@
-"""Webhook endpoints: create, list, update, delete, rotate secrets, read and resend deliveries.
+"""Webhook endpoints: create, list, update, delete, rotate secrets, read and resend deliveries,
+send a test event.
 
-Functions take a connection and never commit (the API edge does).
+The domain's rules about a customer's endpoints (the native API, the dashboard and the
+vendor surfaces all manage them through here); ``webhooks/`` stores events and delivers
+them. Functions take a connection and never commit (the API edge does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,11 +16,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.store.repositories import Row, webhook_log
 from agentsms.store.repositories import webhooks as repo
 from agentsms.store.types import utcnow
-from agentsms.webhooks import formats, signing
+from agentsms.webhooks import events, formats, signing
 from agentsms.webhooks.events import (
     EVENT_TYPES,
     GROUPS,
@@ -26,7 +29,10 @@ from agentsms.webhooks.events import (
     enqueue_delivery,
     ensure_project_secret,
 )
-from agentsms.webhooks.ssrf import check_url
+from agentsms.webhooks.signing import HMAC_TIMESTAMPED as HMAC_TIMESTAMPED
+
+# Also how an edge checks a customer URL given with a send (e.g. Bland's ``webhook``).
+from agentsms.webhooks.ssrf import check_url as check_url
 
 ROTATION_GRACE = timedelta(hours=24)
 MAX_URL_CHARS = 2048
@@ -275,3 +281,15 @@ async def deliveries_about_message(
     """Every delivery attempt of the webhook events about one message, newest first."""
     events = await webhook_log.events_about_message(conn, project_id, message_id)
     return await webhook_log.deliveries_of_events(conn, [row["id"] for row in events])
+
+
+async def send_test_event(
+    conn: AsyncConnection,
+    project_id: str,
+    endpoint_id: str,
+    event_type: str,
+    data: Mapping[str, Any],
+) -> str:
+    """A synthetic event (``"test": true`` in its payload) for the endpoint only, stored and
+    delivered (signed, logged) like any other; returns the event's id."""
+    return await events.emit_test(conn, project_id, endpoint_id, event_type, data)
