@@ -88,7 +88,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    # The same uvicorn.run() arguments as `agentsms serve` (src/agentsms/cli.py).
+    # The same uvicorn.run() arguments as `agentsms serve` (src/agentsms/cli/server.py).
     uvicorn.run(
         app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30
     )

@@ -10,7 +10,8 @@ For each configuration (backend and number of ``agentsms worker`` processes):
    statement shapes and transactions (claim; read the messages + pacing row; renew the
    claims' leases by their lease token + mark ``sending`` + events; simulator log check +
    insert + report job; mark ``sent`` from a list of values + events + delete jobs (by
-   token); claim the report, mark ``delivered`` returning the rows + events + delete job;
+   token); claim the report, match its receipts to the messages, mark ``delivered``
+   returning the rows + events + delete job;
    on PostgreSQL id lists as one array and many-row
    inserts from arrays, as agentsms sends them), issued by raw drivers (stdlib
    ``sqlite3`` / ``asyncpg``) from as many processes and connections as the agentsms run
@@ -691,6 +692,12 @@ async def raw_report(conn: RawConn, jobs: list[tuple[Any, ...]], new_ids: Any) -
     await conn.begin()
     for start in range(0, len(receipts), 500):
         where, params = _ids(conn, [item["reference"] for item in receipts[start : start + 500]])
+        # The receipts matched to our messages, as every carrier's are.
+        await conn.fetch(
+            "SELECT id, provider_message_id, project_id, provider FROM messages "
+            f"WHERE id {where} AND direction = 'outbound'",
+            params,
+        )
         moved = await conn.fetch(
             "UPDATE messages SET status = ?, updated_at = ?, in_flight = ?, delivered_at = ? "
             f"WHERE id {where} AND status IN ('scheduled', 'queued', 'sending', 'sent') "

@@ -76,6 +76,8 @@ def test_settings(url: str, **overrides: object) -> Settings:
         # Every test client shares one address; tests of the limit set their own.
         "auth_failures_per_minute": 100_000,
         "secret_key": "test-dashboard-secret",
+        # Tests read /metrics right after changing messages.
+        "metrics_counts_max_age_seconds": 0.0,
     }
     base.update(overrides)
     return Settings.model_validate(base)

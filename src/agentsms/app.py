@@ -38,6 +38,7 @@ from agentsms.api.compat import vendors
 from agentsms.api.input_guard import InputGuard
 from agentsms.api.intake import send_intake
 from agentsms.api.middleware import BodySizeLimit, RequestMetrics
+from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.api.state import AppState, RateLimiter
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
@@ -85,7 +86,11 @@ def create_app(
         warn_if_insecure(settings)
         if not prepared:
             await prepare_deployment(settings)
-        db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        db = Database(
+            settings.database_url,
+            timeout=settings.database_timeout_seconds,
+            sqlite_cache_mib=settings.sqlite_cache_mib,
+        )
         outbox = Outbox(SendPolicy.from_settings(settings))
         providers = build_providers(db, settings, outbox)
         app.state.agentsms = AppState(
@@ -95,6 +100,7 @@ def create_app(
             limiter=RateLimiter(settings.rate_limit_storage_url),
             outbox=outbox,
             sends=send_intake(db, settings, outbox),
+            counts=ScrapedCounts(db, settings.metrics_counts_max_age_seconds),
         )
         loop_watch = asyncio.create_task(metrics.watch_event_loop())
         worker: Worker | None = None

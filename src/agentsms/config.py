@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     database_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     """The longest one wait for the database may take (SQLite's lock, a pooled or new
     connection, a PostgreSQL lock); past it a request answers 503 with ``Retry-After``."""
+    metrics_counts_max_age_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """How old the message counts by status in ``/metrics`` may be: a scrape within this
+    many seconds of the last count reuses it (counting scans the whole messages table)."""
+    sqlite_cache_mib: int = Field(default=64, ge=1)
+    """SQLite's page cache in one process (API or worker), shared among its connections."""
     bootstrap_api_key: str | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -23,7 +23,8 @@ http_latency = Histogram(
 )
 messages_by_status = Gauge(
     "agentsms_messages",
-    "Messages in the database by status (read at scrape time)",
+    "Messages in the database by status (counted at most every"
+    " AGENTSMS_METRICS_COUNTS_MAX_AGE_SECONDS, off the event loop)",
     ["status"],
     registry=registry,
 )

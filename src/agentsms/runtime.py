@@ -19,14 +19,20 @@ from agentsms.core.provider_events import (
     StoredProviderEvents,
     UnmatchedReceiptHandler,
 )
-from agentsms.core.receipts import ReportHandler
 from agentsms.core.sending import SEND_JOB, Outbox, SendPolicy
 from agentsms.core.simulated_people import PersonReplies
-from agentsms.core.smpp_sessions import SmppSessions
+from agentsms.core.simulator import (
+    PERSON_REPLY_JOB,
+    REPORT_JOB,
+    ReportHandler,
+    StoredSimulatorLedger,
+)
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
-from agentsms.providers.simulator import PERSON_REPLY_JOB, REPORT_JOB, SimulatorProvider
+from agentsms.providers.simulator import SimulatorProvider
+from agentsms.providers.smpp_sessions import SmppSessions
+from agentsms.store import purge
 from agentsms.store.db import Database
 from agentsms.webhooks import formats
 from agentsms.webhooks.delivery import DeliveryHandler, purge_old
@@ -56,7 +62,9 @@ def build_providers(db: Database, settings: Settings, outbox: Outbox) -> Provide
 
     registry = ProviderRegistry(account_loader=load_account)
     registry.register(
-        SimulatorProvider(db, default_delay=settings.simulator_delivery_delay_seconds)
+        SimulatorProvider(
+            StoredSimulatorLedger(db), default_delay=settings.simulator_delivery_delay_seconds
+        )
     )
     return registry
 
@@ -96,11 +104,10 @@ def build_worker(
     warn_if_insecure(settings)
 
     async def purge_idempotency_keys() -> None:
-        async with db.write() as conn:
-            await idempotency.purge_expired(conn)
+        await purge.in_chunks(db, idempotency.purge_expired)
 
     async def sync_smpp_sessions() -> None:
-        await sessions.sync_from(db, settings)
+        await sessions.sync(await provider_accounts.load_accounts(db, settings, "smpp"))
 
     async def purge_webhook_log() -> None:
         await purge_old(db, settings)
@@ -122,7 +129,11 @@ def build_worker(
 async def work_until_signalled(settings: Settings, concurrency: int | None = None) -> None:
     """A worker process's life: work until SIGTERM or SIGINT, finish the jobs in hand,
     unbind the SMPP sessions and close the database."""
-    db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+    db = Database(
+        settings.database_url,
+        timeout=settings.database_timeout_seconds,
+        sqlite_cache_mib=settings.sqlite_cache_mib,
+    )
     outbox = Outbox(SendPolicy.from_settings(settings))
     providers = build_providers(db, settings, outbox)
     runner = build_worker(db, providers, settings, concurrency, outbox=outbox)

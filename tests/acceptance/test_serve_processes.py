@@ -3,17 +3,50 @@ worker process; SIGTERM stops them all, and so does ``kill -9`` of the superviso
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from agentsms.supervisor import usable_cores
-from tests.acceptance.conftest import Server, start_server
+from tests.acceptance.conftest import Server, agentsms_argv, clean_env, start_server
+from tests.databases import create_postgres_database, drop_postgres_database
 
 SENDS = 20
+POSTGRES_URL = os.environ.get("AGENTSMS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each backend: a SQLite file (``serve`` migrates it), or a
+    PostgreSQL database migrated with ``agentsms migrate`` as an operator does."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("AGENTSMS_TEST_POSTGRES_URL is not set")
+    name = f"serve_processes_{os.getpid()}"
+    url = asyncio.run(create_postgres_database(POSTGRES_URL, name))
+    try:
+        migrated = subprocess.run(
+            [*agentsms_argv(), "migrate"],
+            env=clean_env({"AGENTSMS_DATABASE_URL": url}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        yield url
+    finally:
+        asyncio.run(drop_postgres_database(POSTGRES_URL, name))
 
 
 def children_of(pid: int) -> set[int]:
@@ -83,9 +116,9 @@ def wait_gone(pids: set[int], within: float) -> set[int]:
 
 @pytest.mark.skipif(usable_cores() < 2, reason="the default runs one process on one core")
 def test_default_serve_uses_the_cores_delivers_and_stops_everything_on_sigterm(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    server = start_server(tmp_path)
+    server = start_server(tmp_path, database_url=database_url)
     children = roles(server)
     expected_api = max(1, usable_cores() - 1)
     assert sorted(children.values()) == sorted(["api"] * expected_api + ["worker"])
@@ -121,3 +154,60 @@ def test_processes_1_is_one_process_with_its_worker_inside(tmp_path: Path) -> No
     assert children_of(server.process.pid) == set()
     started = [line for line in server.logs().splitlines() if '"worker.started"' in line]
     assert [f":{server.process.pid}:" in json.loads(line)["owner"] for line in started] == [True]
+
+
+def created_at_of(server: Server, message_ids: list[str]) -> list[str]:
+    with server.client() as http:
+        return [http.get(f"/v1/messages/{i}").json()["created_at"] for i in message_ids]
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the default runs one process on one core")
+def test_each_api_process_accepts_concurrent_sends_together(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Group commit per process: sends that arrive together at a process of the default
+    ``serve`` (and of two API processes) share one transaction, which gives its messages one
+    acceptance time; every send is still stored once, under its own key."""
+    for args in ([], ["--processes", "2"]):
+        server = start_server(tmp_path, database_url=database_url, args=args, name=f"p{len(args)}")
+        try:
+            accepts_together(server, key_prefix=f"group-{len(args)}")
+        finally:
+            server.stop()
+
+
+def accepts_together(server: Server, *, key_prefix: str, sends: int = 96) -> None:
+    async def send_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=sends)
+        async with httpx.AsyncClient(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            limits=limits,
+            timeout=60,
+        ) as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        "/v1/messages",
+                        json={"to": f"+1415555{3000 + n:04d}", "body": f"group {n}"},
+                        headers={"Idempotency-Key": f"{key_prefix}-{n}"},
+                    )
+                    for n in range(sends)
+                )
+            )
+
+    answers = asyncio.run(send_all())
+    assert [a.status_code for a in answers] == [202] * sends, answers[0].text
+    ids = [a.json()["id"] for a in answers]
+    assert len(set(ids)) == sends
+    times = created_at_of(server, ids)
+    # One transaction per request would give as many distinct times as sends.
+    assert len(set(times)) < sends * 3 // 4, f"{len(set(times))} groups for {sends} sends"
+    with server.client() as http:  # a replayed key answers the stored message
+        again = http.post(
+            "/v1/messages",
+            json={"to": "+14155553000", "body": "group 0"},
+            headers={"Idempotency-Key": f"{key_prefix}-0"},
+        )
+    assert again.status_code == 202
+    assert again.json()["id"] == ids[0]

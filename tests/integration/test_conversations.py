@@ -261,6 +261,33 @@ async def test_webhook_context_has_conversation_and_history(gateway: Gateway) ->
     assert await jobs_for(gateway, sent["conversation_id"]) == []
 
 
+async def test_webhook_contexts_of_many_conversations_match_one_at_a_time(
+    gateway: Gateway,
+) -> None:
+    """The batched read gives each conversation what the single read gives: its own newest
+    ``HISTORY_FOR_WEBHOOKS`` messages, oldest first, and leaves unknown ids out."""
+    from agentsms.core.conversations import (
+        HISTORY_FOR_WEBHOOKS,
+        webhook_context,
+        webhook_contexts,
+    )
+
+    long_one = await _send(gateway, to="+14155553211", body="long 0")
+    for i in range(1, HISTORY_FOR_WEBHOOKS + 3):
+        await text_in(gateway, "+14155553211", f"long {i}")
+    short_one = await _send(gateway, to="+14155553212", body="short 0")
+    await text_in(gateway, "+14155553212", "short 1")
+    ids = [str(long_one["conversation_id"]), str(short_one["conversation_id"])]
+    async with gateway.db.read() as conn:
+        many = await webhook_contexts(conn, [*ids, "conv_unknown", ids[0]])
+        one_by_one = {cid: await webhook_context(conn, cid) for cid in ids}
+    assert sorted(many) == sorted(ids)
+    assert many == one_by_one
+    long_history = [h["body"] for h in many[ids[0]]["recent_history"]]
+    assert long_history == [f"long {i}" for i in range(3, HISTORY_FOR_WEBHOOKS + 3)]
+    assert [h["body"] for h in many[ids[1]]["recent_history"]] == ["short 0", "short 1"]
+
+
 async def test_concurrent_first_sends_share_one_conversation(gateway: Gateway) -> None:
     person = "+14155553501"
     responses = await asyncio.gather(

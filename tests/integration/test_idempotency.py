@@ -228,7 +228,7 @@ async def test_expired_keys_are_purged_and_live_ones_kept(gateway: Gateway) -> N
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     async with gateway.db.write() as conn:
-        purged = await idempotency.purge_expired(conn)
+        purged = await idempotency.purge_expired(conn, 500)
     assert purged >= 1
     assert await idempotency_row(gateway, "purge-old") is None
     assert await idempotency_row(gateway, "purge-new") is not None

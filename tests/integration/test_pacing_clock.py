@@ -100,3 +100,38 @@ async def test_a_late_send_without_room_is_refused_and_changes_nothing(
         async with db.write() as conn:
             await conn.execute(delete(sender_pacing).where(sender_pacing.c.number_id == number_id))
         await db.dispose()
+
+
+async def test_late_sends_admitted_together_get_the_answers_one_by_one_would(
+    backend_url: str,
+) -> None:
+    """``admit_late_many`` (one read, one write of the row) answers each late send as
+    ``admit_late`` called for them in turn would, and leaves the row where they would."""
+    db = Database(backend_url)
+    one_by_one, together = f"num_{ULID()}", f"num_{ULID()}"
+    try:
+        start = time.time() + 100
+        for number_id in (one_by_one, together):
+            held = await reserve(db, number_id, 8, start)
+        late_at = start + 0.35
+        answers = [await admit(db, one_by_one, slot, late_at, max_push=0.3) for slot in held]
+        async with db.write() as conn:
+            batched = await pacing.admit_late_many(
+                conn,
+                together,
+                slots=held,
+                at=late_at,
+                interval=INTERVAL,
+                per_second=RATE,
+                max_push=0.3,
+            )
+        assert batched == answers
+        assert True in answers  # both kinds of answer were exercised
+        assert False in answers
+        assert await next_free(db, together) == await next_free(db, one_by_one)
+    finally:
+        async with db.write() as conn:
+            await conn.execute(
+                delete(sender_pacing).where(sender_pacing.c.number_id.in_([one_by_one, together]))
+            )
+        await db.dispose()

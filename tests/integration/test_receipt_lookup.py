@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from agentsms.store import migrate
 from agentsms.store.db import Database
-from agentsms.store.repositories.provider_accounts import messages_for_receipts
+from agentsms.store.repositories.provider_accounts import references_by_carrier_id
 
 
 async def test_receipts_by_carrier_id_search_the_provider_reference_index(
@@ -28,10 +28,15 @@ async def test_receipts_by_carrier_id_search_the_provider_reference_index(
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
     try:
-        account = {"id": "acct_1", "project_id": "proj_1", "provider": "twilio"}
         async with db.read() as conn:
-            found = await messages_for_receipts(conn, account, [], ["SM1", "SM2"])
-            assert found == []
+            found = await references_by_carrier_id(
+                conn,
+                provider="twilio",
+                project_id="proj_1",
+                account_id="acct_1",
+                provider_ids=["SM1", "SM2"],
+            )
+            assert not found
             assert len(statements) == 1
             statement, parameters = statements[0]
             plan = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)

@@ -11,8 +11,10 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from agentsms.app import create_app
+from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB
+from agentsms.core.simulator import REPORT_JOB
+from agentsms.jobs.queue import NewJob, enqueue_many
 from agentsms.providers.base import SendRequest, SendResult
-from agentsms.providers.simulator import REPORT_JOB
 from agentsms.store import tables
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
@@ -280,6 +282,56 @@ async def test_without_dedupe_references_a_repeated_reference_is_texted_again(
     assert carrier["repeat_count"] == 1
     totals = (await gateway.client.get("/v1/simulator/log")).json()["totals"]
     assert totals == {**before, "repeats": before["repeats"] + 1}
+
+
+async def _report(gateway: Gateway, **receipt: object) -> None:
+    """A delivery report from the simulator, due now."""
+    async with gateway.db.write() as conn:
+        await enqueue_many(
+            conn, [NewJob(kind=REPORT_JOB, payload={"receipts": [receipt]}, run_at=time.time())]
+        )
+    await gateway.drain()
+
+
+async def test_reports_are_matched_like_any_carriers_receipts(gateway: Gateway) -> None:
+    """The simulator's reports take the path of every carrier's receipts: one whose carrier
+    id is not the message's changes nothing and is parked to be matched again; one that
+    names the message moves it, its bare error code worded by the simulator."""
+    await _number(gateway, "+14155550118", delivery_delay_seconds=3600)
+    message = await _send(gateway, to="+14155553120", body="later", **{"from": "+14155550118"})
+    message_id = str(message["id"])
+    await settle(gateway, [message_id], until={"sent"})
+    row = await message_row(gateway, message_id)
+
+    await _report(
+        gateway,
+        reference=message_id,
+        provider_message_id="SIManother",
+        status="delivered",
+        error_code=None,
+    )
+    assert (await message_row(gateway, message_id))["status"] == "sent"
+    parked = [
+        job
+        for job in await jobs_for(gateway, "simulator")
+        if job["kind"] == UNMATCHED_RECEIPTS_JOB
+        and any(r["provider_message_id"] == "SIManother" for r in job["payload"]["receipts"])
+    ]
+    assert len(parked) == 1
+    assert parked[0]["payload"]["provider"] == "simulator"
+
+    await _report(
+        gateway,
+        reference=message_id,
+        provider_message_id=row["provider_message_id"],
+        status="undelivered",
+        error_code="30005",
+    )
+    after = await message_row(gateway, message_id)
+    assert (after["status"], after["error_code"]) == ("undelivered", "30005")
+    assert after["error_message"] == "unknown destination handset"
+    async with gateway.db.write() as conn:
+        await conn.execute(tables.jobs.delete().where(tables.jobs.c.id == parked[0]["id"]))
 
 
 async def test_send_log_counts_texts_per_person(gateway: Gateway) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from agentsms.app import create_app
 from agentsms.core import provider_accounts
 from agentsms.core.provider_events import UNMATCHED_RECEIPTS_JOB, StoredProviderEvents
-from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.providers.base import InboundMessage, ProviderAccount, Receipt
 from agentsms.providers.smpp import SmppOptions, SmppProvider
+from agentsms.providers.smpp_sessions import SmppSessions
 from agentsms.store import tables
 from agentsms.store.repositories import provider_accounts as accounts_repo
 from tests import conftest

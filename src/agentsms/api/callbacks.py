@@ -57,8 +57,9 @@ async def carrier_callback(
         raise Forbidden(f"signature check failed: {error}") from None
     except (ValueError, KeyError, TypeError) as error:
         raise AgentsmsError(f"unreadable {provider} callback: {error!r}") from None
+    origin = provider_events.Origin.of_account(account)
     await provider_events.handle(
-        state.db, state.settings, state.outbox, account, batch, adapter.media_auth
+        state.db, state.settings, state.outbox, origin, batch, adapter.media_auth
     )
     return Response(adapter.callback_body, media_type=adapter.callback_content_type)
 

@@ -46,9 +46,7 @@ async def project_for_key(state: AppState, api_key: str, client: str) -> Project
     per_minute = state.settings.auth_failures_per_minute
     async with state.limiter.guard_credentials(client, per_minute), state.db.read() as conn:
         project = await projects.authenticate(conn, api_key)
-    if len(state.key_cache) > 10_000:
-        state.key_cache.clear()
-    state.key_cache[digest] = (project, now + state.settings.api_key_cache_seconds)
+    state.remember_key(digest, project, now)
     return project
 
 

@@ -11,7 +11,6 @@ from agentsms import metrics
 from agentsms.api.deps import State
 from agentsms.jobs import queue
 from agentsms.store import migrate
-from agentsms.store.repositories import messages as messages_repo
 
 router = APIRouter(tags=["operations"])
 
@@ -47,11 +46,12 @@ async def readyz(state: State) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
 async def prometheus(state: State) -> Response:
-    """Prometheus metrics in the text exposition format: requests, latencies, messages per status,
-    job queue depth, event-loop lag. Needs no API key.
+    """Prometheus metrics in the text exposition format: requests, latencies, messages per
+    status (counted at most every ``AGENTSMS_METRICS_COUNTS_MAX_AGE_SECONDS``), job queue
+    depth, event-loop lag. Needs no API key.
     """
+    by_status = await state.counts.by_status()
     async with state.db.read() as conn:
-        by_status = await messages_repo.status_counts(conn)
         depth = await queue.depth(conn)
     metrics.messages_by_status.clear()
     for status, count in by_status.items():

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Response
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.api.messages import e164_filter
-from agentsms.core import inbound, reactions, simulated_people
+from agentsms.core import reactions, simulated_people
+from agentsms.core.provider_events import Origin, receive_inbound
 from agentsms.providers.base import InboundMessage
 from agentsms.store.repositories import simulator as log_repo
 
@@ -35,7 +36,7 @@ async def inject_inbound(
         channel="mms" if body.media_urls else "sms",
     )
     async with state.db.write() as conn:
-        row = await inbound.receive(conn, project.id, "simulator", text, state.outbox)
+        row = await receive_inbound(conn, state.outbox, Origin.simulator(project.id), text)
     return render.message(row)
 
 

@@ -13,6 +13,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from agentsms.api.intake import SendIntake
+from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.config import Settings
 from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
@@ -21,6 +22,8 @@ from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 
 FAILED_CREDENTIALS = "failed-credentials"
+KEY_CACHE_LIMIT = 10_000
+"""API keys (and compat bearer tokens' key ids) whose project one process keeps cached."""
 
 
 class RateLimiter:
@@ -79,4 +82,13 @@ class AppState:
     outbox: Outbox
     """The one way this process accepts messages (its ``SendPolicy`` read at start-up)."""
     sends: SendIntake
+    counts: ScrapedCounts
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)
+
+    def remember_key(self, key: str, project: Project, now: float) -> None:
+        """Cache ``key``'s project for ``Settings.api_key_cache_seconds`` from ``now``
+        (``time.monotonic()``); past ``KEY_CACHE_LIMIT`` entries the cache starts over, so
+        a stream of distinct keys never grows it without bound."""
+        if len(self.key_cache) >= KEY_CACHE_LIMIT:
+            self.key_cache.clear()
+        self.key_cache[key] = (project, now + self.settings.api_key_cache_seconds)

@@ -14,7 +14,3 @@ def now() -> datetime:
 
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def to_epoch(moment: datetime) -> float:
-    return moment.timestamp()

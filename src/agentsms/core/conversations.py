@@ -870,15 +870,24 @@ async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -
 
 async def webhook_context(conn: AsyncConnection, conversation_id: str) -> dict[str, Any] | None:
     """What webhook payloads carry about a message's conversation (see the contract)."""
-    row = await repo.get_by_id(conn, conversation_id)
-    if row is None:
-        return None
-    recent = await repo.messages_of(conn, conversation_id, limit=HISTORY_FOR_WEBHOOKS)
+    return (await webhook_contexts(conn, [conversation_id])).get(conversation_id)
+
+
+async def webhook_contexts(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """``webhook_context`` of many conversations at once, by id (unknown ids left out): two
+    queries per hundred conversations, not two per conversation."""
+    rows = await repo.by_ids(conn, conversation_ids)
+    recent = await repo.recent_messages(conn, list(rows), limit=HISTORY_FOR_WEBHOOKS)
     return {
-        "conversation": public(row),
-        "recent_history": [history_entry(m) for m in recent],
-        "webhook_url": (row.settings or {}).get("webhook_url"),
-        "webhook_format": (row.settings or {}).get("webhook_format"),
+        conversation_id: {
+            "conversation": public(row),
+            "recent_history": [history_entry(m) for m in recent.get(conversation_id, [])],
+            "webhook_url": (row.settings or {}).get("webhook_url"),
+            "webhook_format": (row.settings or {}).get("webhook_format"),
+        }
+        for conversation_id, row in rows.items()
     }
 
 

@@ -1,11 +1,14 @@
 """Sending queued messages: pacing, the provider call, retries and crash recovery.
 
-A claimed ``message.send`` job goes through two short transactions around the provider
-call. The first reserves pacing slots and marks the message ``sending`` and *in flight*;
-the second records the provider's answer and finishes the job. A worker that dies between
-them leaves the message in flight: whoever next claims the job asks the provider by the
-message's reference before sending again (``uncertain_send_policy`` decides what happens
-when the provider cannot say).
+A claimed batch of ``message.send`` jobs goes through three short transactions, two
+before the provider call and one after. The first reads the messages and reserves pacing
+slots; the second renews the claims' leases (the fence below) and marks the messages
+``sending`` and *in flight*; the third records the provider's answers and finishes the
+jobs. (A send that missed its slot, or a claim held past its known lease, costs one more
+before the call: a new slot, a renewed lease.) A worker that dies after the second leaves
+the message in flight: whoever next claims the job asks the provider by the message's
+reference before sending again (``uncertain_send_policy`` decides what happens when the
+provider cannot say).
 
 A send is handed to the provider at most once per claim, and only by a claim that holds
 its job: the transaction marking messages in flight first renews the claims' leases by
@@ -145,22 +148,28 @@ class Dispatcher:
                 number = items[0].number
                 assert number is not None  # only paced sends are ever late
                 rate = float(number["throughput_mps"])
-                again: list[_Work] = []
-                for item in sorted(items, key=lambda w: w.slot):
-                    at = time.time() + _ADMIT_SECONDS
-                    if item.admitted_until is None and await pacing_repo.admit_late(
-                        conn,
-                        number_id,
-                        slot=item.slot,
-                        at=at,
-                        interval=_interval(number),
-                        per_second=max(1, math.floor(rate)),
-                        # A fresh slot costs the schedule one interval: never pay more.
-                        max_push=_interval(number),
-                    ):
+                again = [item for item in items if item.admitted_until is not None]
+                candidates = sorted(
+                    (item for item in items if item.admitted_until is None), key=lambda w: w.slot
+                )
+                at = time.time() + _ADMIT_SECONDS
+                # One read and at most one write of the number's row for all of them.
+                admitted = await pacing_repo.admit_late_many(
+                    conn,
+                    number_id,
+                    slots=[item.slot for item in candidates],
+                    at=at,
+                    interval=_interval(number),
+                    per_second=max(1, math.floor(rate)),
+                    # A fresh slot costs the schedule one interval: never pay more.
+                    max_push=_interval(number),
+                )
+                for item, yes in zip(candidates, admitted, strict=True):
+                    if yes:
                         item.admitted_until = at
                     else:
                         again.append(item)
+                again.sort(key=lambda w: w.slot)
                 slots = await self._slots(conn, number, len(again), horizon=math.inf)
                 for item, slot in zip(again, slots, strict=True):
                     item.slot, item.admitted_until = slot, None
@@ -452,7 +461,7 @@ class Dispatcher:
         return None
 
     async def _record(self, outcomes: Sequence[tuple[_Work, SendOutcome]]) -> None:
-        """Transaction 2: the provider's answers, the status changes and the jobs' fate."""
+        """Transaction 3: the provider's answers, the status changes and the jobs' fate."""
         now = time.time()
         now_dt = from_epoch(now)
         sent_rows: list[tuple[str, str, Any, int, datetime]] = []

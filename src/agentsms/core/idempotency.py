@@ -144,5 +144,7 @@ async def record_many(
     )
 
 
-async def purge_expired(conn: AsyncConnection) -> int:
-    return await repo.remove_expired(conn, utcnow())
+async def purge_expired(conn: AsyncConnection, limit: int) -> int:
+    """Delete at most ``limit`` expired keys; returns how many. The worker runs it a chunk
+    per transaction (``store.purge.in_chunks``)."""
+    return await repo.remove_expired(conn, utcnow(), limit)

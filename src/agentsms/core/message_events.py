@@ -6,9 +6,10 @@ holds) and handed to ``webhooks.events`` to store and deliver.
 ``on_accepted`` runs at intake (``message.queued`` / ``message.scheduled``) and
 ``on_status_changes`` where ``core.messages.record_events`` appends status events. Both
 do nothing beyond one indexed query per project when the project has no enabled endpoint
-(a conversation with a ``webhook_url`` counts); otherwise each event carries
-the message resource (the JSON of ``GET /v1/messages/{id}``), its metadata, and for a
-message in a conversation the conversation, its metadata and its recent history.
+(a conversation's ``webhook_url`` is one of the project's endpoints from its first event);
+otherwise each event carries the message resource (the JSON of ``GET /v1/messages/{id}``),
+its metadata, and for a message in a conversation the conversation, its metadata and its
+recent history (for all the conversations of a change at once: ``webhook_contexts``).
 """
 
 from __future__ import annotations
@@ -127,11 +128,9 @@ async def _webhook_urls(conn: AsyncConnection, items: Sequence[Change]) -> Mappi
 
 
 async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for conversation_id in sorted(ids):
-        context = await conversations.webhook_context(conn, conversation_id)
-        if context is not None:
-            found[conversation_id] = context
+    if not ids:
+        return {}
+    found: dict[str, dict[str, Any]] = await conversations.webhook_contexts(conn, sorted(ids))
     return found
 
 

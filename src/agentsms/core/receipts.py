@@ -1,4 +1,11 @@
-"""Delivery receipts: the one path every carrier's status report takes into agentsms."""
+"""Delivery receipts: the one path every carrier's status report takes into agentsms.
+
+Receipts come in the words of agentsms (a ``ReceiptStatus``), with the carrier's own error
+code and, when the carrier gave it, the code in words; each provider module maps its
+carrier's statuses and codes (see ``providers.catalog.error_description``). Carriers reach
+``apply_receipts`` through ``core.provider_events.apply_carrier_receipts``, which matches
+their reports to our messages first.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.core import statuses
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
-from agentsms.jobs import queue
-from agentsms.jobs.queue import Job
 from agentsms.providers.base import Receipt
-from agentsms.store.db import Database
+from agentsms.providers.catalog import error_description
 from agentsms.store.records import AdvancedMessage
 from agentsms.store.repositories import messages as repo
-
-RECEIPTS_PER_TRANSACTION = 1000
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
@@ -42,7 +45,7 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
             values["delivered_at"] = now
         if code is not None:
             values["error_code"] = code
-            values["error_message"] = text or _describe(code)
+            values["error_message"] = text or _unknown(code)
         elif status in (statuses.SENT, statuses.DELIVERED):
             # Sent after all: an earlier attempt's error no longer describes the message.
             values["error_code"] = values["error_message"] = None
@@ -51,8 +54,11 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
         since = statuses.before(status)
         if status == statuses.SENT:
             since = tuple(s for s in since if s != statuses.SENDING)
+        undescribed = code is not None and not text
         moved = await repo.advance(conn, list(items), from_statuses=since, values=values)
         changed += len(moved)
+        if undescribed and code is not None:
+            await _describe(conn, moved, code)
         data: dict[str, Any] = {} if code is None else {"error_code": code}
         # A final report can beat the sender's own record of the carrier's acceptance (the
         # message has no sent_at yet): its "sent" is told here, before the report's status.
@@ -85,47 +91,16 @@ async def _fill_provider_details(
             await repo.update_each(conn, same, from_statuses=statuses.ALL)
 
 
-def _describe(code: str) -> str:
-    return {
-        "30003": "unreachable destination handset",
-        "30005": "unknown destination handset",
-        "30006": "landline or unreachable carrier",
-        "30007": "carrier violation (filtered)",
-        "30008": "unknown error",
-    }.get(code, f"carrier error {code}")
+def _unknown(code: str) -> str:
+    return f"carrier error {code}"
 
 
-class ReportHandler:
-    """Runs ``simulator.report`` jobs: the simulator carrier's delivery callbacks."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def handle(self, jobs: Sequence[Job]) -> None:
-        # A claim can hold many report jobs; apply them a few at a time so no single
-        # transaction holds the SQLite write lock for long.
-        group: list[Job] = []
-        size = 0
-        for job in jobs:
-            group.append(job)
-            size += len(job.payload.get("receipts", []))
-            if size >= RECEIPTS_PER_TRANSACTION:
-                await self._apply(group)
-                group, size = [], 0
-        if group:
-            await self._apply(group)
-
-    async def _apply(self, jobs: Sequence[Job]) -> None:
-        receipts = [
-            Receipt(
-                provider_message_id=item["provider_message_id"],
-                reference=item["reference"],
-                status=item["status"],
-                error_code=item.get("error_code"),
-            )
-            for job in jobs
-            for item in job.payload.get("receipts", [])
-        ]
-        async with self.db.write() as conn:
-            await apply_receipts(conn, receipts)
-            await queue.finish(conn, jobs)
+async def _describe(conn: AsyncConnection, moved: Sequence[AdvancedMessage], code: str) -> None:
+    """A code given without words: in the words of the provider each message went through,
+    when it knows the code."""
+    described = [
+        {"b_id": m.id, "error_message": words}
+        for m in moved
+        if (words := error_description(m.provider, code)) is not None
+    ]
+    await repo.update_each(conn, described, from_statuses=statuses.ALL)

@@ -1,9 +1,10 @@
 """Simulated people: scripted answers from the carrier simulator, through the inbound path.
 
 A person's script is a list of replies and a delay. When the simulator carries a text to
-a scripted person with no answer already due, it queues one (``simulator.person_reply``);
-the answer is the script's next reply, received exactly as a carrier's inbound webhook
-would deliver it, so agents, compliance and timers see it like any text.
+a scripted person with no answer already due, one is queued (``simulator.person_reply``,
+see ``core.simulator``); the answer is the script's next reply, received through
+``core.provider_events.receive_inbound`` as a carrier's inbound text is, so agents,
+compliance and timers see it like any text.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core import inbound
 from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.core.phone import parse_phone_field
+from agentsms.core.provider_events import Origin, receive_inbound
 from agentsms.core.sending import Outbox
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
@@ -88,7 +89,9 @@ class PersonReplies:
                             body=replies[index],
                         )
                         try:
-                            await inbound.receive(conn, project_id, "simulator", text, self.outbox)
+                            await receive_inbound(
+                                conn, self.outbox, Origin.simulator(project_id), text
+                            )
                         except AgentsmsError as error:
                             log.warning("simulator.person_reply_refused", error=str(error))
                 await queue.finish(conn, [job])

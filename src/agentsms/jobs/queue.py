@@ -435,9 +435,3 @@ async def depth(conn: AsyncConnection) -> dict[str, int]:
         .group_by(jobs.c.kind, jobs.c.status)
     )
     return {f"{kind}:{status}": int(n) for kind, status, n in (await conn.execute(query)).all()}
-
-
-async def next_run_at(conn: AsyncConnection) -> float | None:
-    query = select(func.min(jobs.c.run_at)).where(jobs.c.status == QUEUED)
-    value = (await conn.execute(query)).scalar_one_or_none()
-    return None if value is None else float(value)

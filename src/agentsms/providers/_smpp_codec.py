@@ -260,13 +260,6 @@ def query_sm_body(message_id: str, source_ton: int, source_npi: int, source_addr
     return cstring(message_id, 65) + bytes((source_ton, source_npi)) + cstring(source_addr, 21)
 
 
-def parse_query_sm(body: bytes) -> tuple[str, str]:
-    """(message_id, source_addr) of a ``query_sm``."""
-    (message_id,), offset = read_cstrings(body, 1)
-    (source_addr,), _ = read_cstrings(body, 1, offset + 2)
-    return message_id, source_addr
-
-
 def query_sm_resp_body(message_id: str, state: int, error_code: int = 0) -> bytes:
     return cstring(message_id, 65) + cstring("", 17) + bytes((state, error_code))
 

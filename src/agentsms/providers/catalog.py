@@ -1,4 +1,5 @@
-"""The carriers agentsms can hold accounts at: credential keys, default API and adapter."""
+"""The carriers agentsms can hold accounts at: credential keys, default API and adapter;
+and every provider's words for its error codes (:func:`error_description`)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,22 @@ CARRIERS: dict[str, CarrierSpec] = {
         ),
     )
 }
+
+# The simulator is built in (no accounts), but words its error codes like the others.
+_ERROR_TABLES = {
+    "simulator": "agentsms.providers.simulator",
+    **{name: spec.adapter.partition(":")[0] for name, spec in CARRIERS.items()},
+}
+
+
+def error_description(provider: str, code: str) -> str | None:
+    """How ``provider`` words its error ``code`` (the ``ERRORS`` table of its module), if
+    it knows the code: for a receipt that gives the code alone."""
+    module_name = _ERROR_TABLES.get(provider)
+    if module_name is None:
+        return None
+    table = getattr(importlib.import_module(module_name), "ERRORS", None)
+    if not isinstance(table, dict):
+        return None
+    found = table.get(code)
+    return None if found is None else str(found)

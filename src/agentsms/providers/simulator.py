@@ -1,11 +1,18 @@
-"""The built-in carrier simulator: a provider like the others, with a durable send log.
+"""The built-in carrier simulator: a provider like the others.
 
 It accepts sends, answers with a provider message id, and reports ``delivered`` (or
-``undelivered``, at a configurable rate) after a configurable delay through the same
-receipt path a real carrier's callback takes. A repeated reference is counted in the log
-and answered with the first result instead of texting the person twice, unless the
-number's ``dedupe_references`` is false: then, like a carrier that does not de-duplicate,
-the person is texted again (another delivery report, maybe another scripted answer).
+``undelivered``, at a configurable rate) after a configurable delay. A repeated reference
+is counted in its send log and answered with the first result instead of texting the
+person twice, unless the number's ``dedupe_references`` is false: then, like a carrier that
+does not de-duplicate, the person is texted again (another delivery report, maybe another
+scripted answer).
+
+Like a real carrier it keeps its own records (the send log, the reports it owes, the
+answers its scripted people owe) and reports back later; having no servers of its own, it
+keeps them through a :class:`SimulatorLedger` that the gateway gives it
+(``core.simulator``), which also delivers the reports through the same path as an HTTP
+carrier's callbacks. This module decides what happens to each send; it reads and writes
+nothing itself.
 
 Per-number settings (``numbers.settings``):
 ``delivery_delay_seconds``, ``failure_rate`` (share of sends reported undelivered),
@@ -21,135 +28,164 @@ script: after ``delay_seconds`` the next of their ``replies`` comes back as an i
 from __future__ import annotations
 
 import random
-import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import phonenumbers
 
-from agentsms.jobs.queue import NewJob, enqueue_many
-from agentsms.providers.base import Lookup, SendError, SendOutcome, SendRequest, SendResult
-from agentsms.store.db import Database
-from agentsms.store.repositories import simulator as log_repo
+from agentsms.providers.base import (
+    Channel,
+    Lookup,
+    Receipt,
+    SendError,
+    SendOutcome,
+    SendRequest,
+    SendResult,
+)
 
-REPORT_JOB = "simulator.report"
-# A simulated person's scripted answer (see ``core.simulated_people``).
-PERSON_REPLY_JOB = "simulator.person_reply"
+NAME = "simulator"
+DEFAULT_FAILURE_CODE = "30003"
+# The simulator's error codes (Twilio's numbers, its own words), as its reports give them.
+ERRORS: dict[str, str] = {
+    "429": "too many requests",
+    "21610": "recipient has opted out",
+    "30003": "unreachable destination handset",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "carrier violation (filtered)",
+    "30008": "unknown error",
+}
 _LANDLINE_TYPES = {phonenumbers.PhoneNumberType.FIXED_LINE}
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedSend:
+    """One entry of the simulator's send log: a text it carried (or will report failed)."""
+
+    reference: str
+    provider_message_id: str
+    from_number: str
+    to_number: str
+    channel: Channel
+    body: str
+    media_urls: Sequence[str]
+    outcome: str  # "delivered" or "undelivered", as it will be reported
+    error_code: str | None
+
+
+@dataclass(slots=True)
+class Carried:
+    """What one ``send_many`` did, for the simulator's records."""
+
+    outcomes: list[SendOutcome] = field(default_factory=list)
+    logged: list[LoggedSend] = field(default_factory=list)  # first sends of a reference
+    repeats: list[str] = field(default_factory=list)  # references sent again
+    texted: list[str] = field(default_factory=list)  # references whose text reached a person
+    reports: dict[float, list[Receipt]] = field(default_factory=dict)  # owed, by delay (s)
+
+
+class SimulatorLedger(Protocol):
+    """Where the simulator keeps what a real carrier keeps on its own servers."""
+
+    async def carry(
+        self, references: Sequence[str], plan: Callable[[Mapping[str, str]], Carried]
+    ) -> Carried:
+        """Run ``plan`` with the provider message ids already logged for ``references`` and
+        keep what it carried (the log entries, the repeats, the reports owed and the answers
+        the texted people owe), all or nothing."""
+        ...
+
+    async def logged(self, reference: str) -> str | None:
+        """The provider message id logged for ``reference``, if it was ever sent."""
+        ...
+
+
 class SimulatorProvider:
-    """Carrier simulator backed by the agentsms database."""
+    """Carrier simulator whose records a :class:`SimulatorLedger` keeps."""
 
-    name = "simulator"
+    name = NAME
 
-    def __init__(self, db: Database, *, default_delay: float = 0.5) -> None:
-        self.db = db
+    def __init__(self, ledger: SimulatorLedger, *, default_delay: float = 0.5) -> None:
+        self.ledger = ledger
         self.default_delay = default_delay
 
     async def send_many(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
-        now = time.time()
-        async with self.db.write() as conn:
-            seen = await log_repo.existing_by_reference(conn, [r.reference for r in requests])
-            outcomes: list[SendOutcome] = []
-            new_rows: list[dict[str, Any]] = []
-            repeats: list[str] = []
-            texted: list[str] = []
-            reports: dict[float, list[dict[str, Any]]] = defaultdict(list)
-            for request in requests:
-                earlier = seen.get(request.reference)
-                if earlier is not None:
-                    repeats.append(request.reference)
-                    if request.number_settings.get("dedupe_references", True):
-                        outcomes.append(
-                            SendResult(provider_message_id=earlier["provider_message_id"])
-                        )
-                        continue
-                refusal = _refusal(request)
-                if refusal is not None:
-                    outcomes.append(refusal)
+        references = [r.reference for r in requests]
+        carried = await self.ledger.carry(references, lambda seen: self.plan(requests, seen))
+        return carried.outcomes
+
+    def plan(self, requests: Sequence[SendRequest], seen: Mapping[str, str]) -> Carried:
+        """What sending ``requests`` does, given the provider message ids already logged
+        for some of their references (``seen``)."""
+        carried = Carried()
+        reports: dict[float, list[Receipt]] = defaultdict(list)
+        for request in requests:
+            earlier = seen.get(request.reference)
+            if earlier is not None:
+                carried.repeats.append(request.reference)
+                if request.number_settings.get("dedupe_references", True):
+                    carried.outcomes.append(SendResult(provider_message_id=earlier))
                     continue
-                provider_id = f"SIM{request.reference.removeprefix('msg_')}"
-                failed = random.random() < float(request.number_settings.get("failure_rate", 0))
-                code = str(request.number_settings.get("failure_code", "30003")) if failed else None
-                texted.append(request.reference)
-                if earlier is None:
-                    new_rows.append(
-                        {
-                            "reference": request.reference,
-                            "provider_message_id": provider_id,
-                            "from_number": request.from_number,
-                            "to_number": request.to_number,
-                            "channel": request.channel,
-                            "body": request.body,
-                            "media_urls": list(request.media_urls),
-                            "outcome": "undelivered" if failed else "delivered",
-                            "error_code": code,
-                            "repeat_count": 0,
-                            "created_at": now,
-                        }
-                    )
-                delay = float(
-                    request.number_settings.get("delivery_delay_seconds", self.default_delay)
-                )
-                reports[delay].append(
-                    {
-                        "reference": request.reference,
-                        "provider_message_id": provider_id,
-                        "status": "undelivered" if failed else "delivered",
-                        "error_code": code,
-                    }
-                )
-                outcomes.append(SendResult(provider_message_id=provider_id))
-            await log_repo.insert_sends(conn, new_rows)
-            await log_repo.count_repeats(conn, repeats)
-            people = []
-            for found in await log_repo.scripted_recipients(conn, texted):
-                project_id, person, _, _ = found
-                # One answer per burst, also when sends to the person run side by side.
-                if await log_repo.claim_reply(conn, project_id, person):
-                    people.append(found)
-            await enqueue_many(
-                conn,
-                [
-                    NewJob(
-                        kind=PERSON_REPLY_JOB,
-                        payload={"project_id": project_id, "number": person, "to": ours},
-                        run_at=now + wait,
-                    )
-                    for project_id, person, ours, wait in people
-                ],
+            refusal = _refusal(request)
+            if refusal is not None:
+                carried.outcomes.append(refusal)
+                continue
+            provider_id = f"SIM{request.reference.removeprefix('msg_')}"
+            failed = random.random() < float(request.number_settings.get("failure_rate", 0))
+            code = (
+                str(request.number_settings.get("failure_code", DEFAULT_FAILURE_CODE))
+                if failed
+                else None
             )
-            await enqueue_many(
-                conn,
-                [
-                    NewJob(kind=REPORT_JOB, payload={"receipts": items}, run_at=now + delay)
-                    for delay, items in reports.items()
-                ],
+            carried.texted.append(request.reference)
+            if earlier is None:
+                carried.logged.append(
+                    LoggedSend(
+                        reference=request.reference,
+                        provider_message_id=provider_id,
+                        from_number=request.from_number,
+                        to_number=request.to_number,
+                        channel=request.channel,
+                        body=request.body,
+                        media_urls=list(request.media_urls),
+                        outcome="undelivered" if failed else "delivered",
+                        error_code=code,
+                    )
+                )
+            delay = float(request.number_settings.get("delivery_delay_seconds", self.default_delay))
+            reports[delay].append(
+                Receipt(
+                    provider_message_id=provider_id,
+                    status="undelivered" if failed else "delivered",
+                    reference=request.reference,
+                    error_code=code,
+                    error_message=None if code is None else ERRORS.get(code),
+                )
             )
-        return outcomes
+            carried.outcomes.append(SendResult(provider_message_id=provider_id))
+        carried.reports = dict(reports)
+        return carried
 
     async def lookup(self, request: SendRequest) -> Lookup | None:
-        async with self.db.read() as conn:
-            found = await log_repo.existing_by_reference(conn, [request.reference])
-        row = found.get(request.reference)
-        if row is None:
+        provider_id = await self.ledger.logged(request.reference)
+        if provider_id is None:
             return Lookup(found=False)
-        return Lookup(found=True, result=SendResult(provider_message_id=row["provider_message_id"]))
+        return Lookup(found=True, result=SendResult(provider_message_id=provider_id))
 
 
 def _refusal(request: SendRequest) -> SendError | None:
     settings: Mapping[str, Any] = request.number_settings
     if request.to_number in settings.get("reject_recipients", ()):
-        return SendError(code="21610", message="recipient has opted out", retryable=False)
+        return SendError(code="21610", message=ERRORS["21610"], retryable=False)
     if request.media_urls and _is_landline(request.to_number):
         return SendError(
             code="30006", message="MMS to a landline is not deliverable", retryable=False
         )
     throttle = float(settings.get("throttle_rate", 0))
     if throttle and random.random() < throttle:
-        return SendError(code="429", message="too many requests", retryable=True, retry_after=1.0)
+        return SendError(code="429", message=ERRORS["429"], retryable=True, retry_after=1.0)
     return None
 
 

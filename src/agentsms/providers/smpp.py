@@ -72,6 +72,8 @@ log = structlog.get_logger("agentsms.providers.smpp")
 DEFAULT_PORT: Final = 2775
 DEFAULT_TLS_PORT: Final = 3550
 _MAX_TRACKED: Final = 100_000
+# A receipt's error code is its final message state (UNDELIV, EXPIRED, ...): in words.
+ERRORS: Final[dict[str, str]] = codec.STATE_DESCRIPTIONS
 _EVENT_BATCH: Final = 500
 _BIND_REASONS: Final[dict[int, str]] = {
     0x05: "this system_id is already bound",

@@ -1,12 +1,11 @@
 """Fast bulk statements: values encoded once per column type and handed to the driver.
 
-SQLAlchemy's per-row parameter processing costs more than SQLite itself on batch intake
-(about 50 µs against 13 µs a row, measured on 1,000-row message inserts), so the hot
-insert paths encode values here and hand plain tuples to the driver. On PostgreSQL a
-many-row insert can also go as one ``INSERT ... SELECT FROM unnest(arrays)`` statement
-instead of one execution per row (about 40 % less server time a row, measured on 500-row
-event inserts), and a list of ids as one array parameter (``= ANY($n)``) instead of one
-parameter per id.
+SQLAlchemy's per-row parameter processing costs more than SQLite itself on batch intake,
+so the hot insert paths encode values here and hand plain tuples to the driver. On
+PostgreSQL a many-row insert can also go as one ``INSERT ... SELECT FROM unnest(arrays)``
+statement instead of one execution per row (less server time a row), and a list of ids as
+one array parameter (``= ANY($n)``) instead of one parameter per id. The measurements
+behind these choices are in the README's "Benchmarks".
 """
 
 from __future__ import annotations
@@ -245,7 +244,7 @@ async def plan_for_actual_values(conn: AsyncConnection) -> None:
     A prepared statement's generic plan is made once, from the statistics of that moment,
     and kept until the next ANALYZE: one made while a table was nearly empty goes on
     scanning the whole table as it grows (a fresh database taking its first big batches
-    slowed from 10,000 to 500 recipients/s over 40,000). A bulk transaction runs a few
+    slows down twentyfold: see the README's "Benchmarks"). A bulk transaction runs a few
     statements with many values each, so planning each one costs nothing beside its work.
     """
     if conn.dialect.name == "postgresql":

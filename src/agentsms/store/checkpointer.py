@@ -2,8 +2,9 @@
 
 In WAL mode a commit only appends to the ``-wal`` file; a checkpoint copies those pages
 back into the database file. By default SQLite does that inside whichever commit finds
-the log over 1,000 pages, so one request in every few pays for the writes of several: on
-1,000-recipient batches, about 3.3 of a commit's 6 ms. SQLite's documentation offers the
+the log over 1,000 pages, so one request in every few pays for the writes of several
+(about half of a 1,000-recipient batch's commit: see the README's "Benchmarks"). SQLite's
+documentation offers the
 alternative used here: run the checkpoints "in a separate thread". The thread has its own
 connection, checkpoints a moment after writes were committed (coalescing a burst of
 commits into one checkpoint), and uses PASSIVE checkpoints, which never block readers or

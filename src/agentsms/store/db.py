@@ -32,8 +32,10 @@ from agentsms.store.faults import DatabaseUnavailable, is_unavailable
 _IMMEDIATE = "agentsms_begin_immediate"
 _IDLE_SINCE = "agentsms_idle_since"
 PING_AFTER_IDLE_SECONDS = 1.0
-SQLITE_CACHE_KIB = 32 * 1024
-"""Page cache per SQLite connection (SQLite's default is 2 MiB)."""
+DEFAULT_SQLITE_CACHE_MIB = 64
+"""The SQLite page cache of one process, shared out among its pooled connections."""
+MIN_SQLITE_CACHE_KIB = 2 * 1024
+"""The least page cache a connection gets (SQLite's own default)."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
 
 
@@ -41,7 +43,12 @@ class Database:
     """Owns the engine. ``write()`` and ``read()`` yield a connection inside a transaction."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        sqlite_cache_mib: int = DEFAULT_SQLITE_CACHE_MIB,
     ) -> None:
         self.url = url
         self.timeout = timeout
@@ -66,7 +73,10 @@ class Database:
                 pool_use_lifo=True,
             )
             _configure_sqlite(
-                self.engine, checkpoints_elsewhere=self.checkpointer is not None, timeout=timeout
+                self.engine,
+                checkpoints_elsewhere=self.checkpointer is not None,
+                timeout=timeout,
+                cache_kib=sqlite_cache_kib(sqlite_cache_mib, pool_size),
             )
         else:
             self.engine = create_async_engine(
@@ -81,6 +91,7 @@ class Database:
             )
             _ping_when_idle(self.engine)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        self._scanner: AsyncEngine | None = None
 
     @property
     def retry_after(self) -> int:
@@ -129,8 +140,33 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only transaction (a consistent snapshot); ``DatabaseUnavailable`` when the
         database is unreachable."""
+        async with self._reading(self.engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def scan(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction for a long query (a count over a big table).
+
+        On a SQLite file its statements run on a thread of their own (plain aiosqlite,
+        one connection) instead of on the event loop like every other statement here:
+        SQLite releases the GIL while it works, so the process goes on serving meanwhile.
+        PostgreSQL statements never hold the loop; there it is ``read()``.
+        """
+        if self.checkpointer is None:
+            engine = self.engine
+        else:
+            if self._scanner is None:
+                self._scanner = create_async_engine(
+                    self.url, pool_size=1, max_overflow=0, pool_timeout=self.timeout
+                )
+            engine = self._scanner
+        async with self._reading(engine) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _reading(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self.engine.connect() as conn:
+            async with engine.connect() as conn:
                 yield conn
                 await conn.rollback()
         except Exception as error:
@@ -141,6 +177,8 @@ class Database:
     async def dispose(self) -> None:
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+        if self._scanner is not None:
+            await self._scanner.dispose()
         await self.engine.dispose()
 
 
@@ -183,7 +221,20 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise exc.DisconnectionError("pooled connection is dead")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool, timeout: float) -> None:
+def sqlite_cache_kib(budget_mib: int, pool_size: int) -> int:
+    """Each connection's page cache: ``budget_mib`` shared among the ``pool_size`` pooled
+    connections, at least SQLite's default.
+
+    Every SQLite connection has a cache of its own that fills up to its size as the database
+    grows past it and stays full: a fixed size per connection would let a process's memory
+    grow with its pool (32 MiB each once made it 280 MB and rising under load).
+    """
+    return max(MIN_SQLITE_CACHE_KIB, budget_mib * 1024 // max(1, pool_size))
+
+
+def _configure_sqlite(
+    engine: AsyncEngine, *, checkpoints_elsewhere: bool, timeout: float, cache_kib: int
+) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
@@ -193,7 +244,7 @@ def _configure_sqlite(engine: AsyncEngine, *, checkpoints_elsewhere: bool, timeo
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={_milliseconds(timeout)}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         if checkpoints_elsewhere:
             # The checkpointer's thread keeps the log short; this is only its backstop.
             cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT_PAGES}")

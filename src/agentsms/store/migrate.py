@@ -43,8 +43,3 @@ def _current(connection: Connection) -> str | None:
 
 async def current_revision(conn: AsyncConnection) -> str | None:
     return await conn.run_sync(_current)
-
-
-async def is_current(conn: AsyncConnection) -> bool:
-    """Whether the schema is at the newest migration."""
-    return await current_revision(conn) == head_revision()

@@ -166,6 +166,8 @@ class AdvancedMessage(NamedTuple):
     sent_at: Any
     """Only whether it is ``None`` is read: returned as stored (``sent_at IS NULL`` in a
     ``RETURNING`` list misreads on SQLite 3.40)."""
+    provider: str
+    """Which provider's words describe a carrier's error code given without them."""
 
 
 _CONVERSATION_WIDTH = len(ConversationRecord._fields)

@@ -173,6 +173,8 @@ idempotency_keys = Table(
     Column("response_body", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # The periodic purge finds expired keys through it, a chunk at a time.
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
 
 jobs = Table(
@@ -481,6 +483,7 @@ webhook_events = Table(
     Column("payload", JSONType, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_webhook_events_project", "project_id", "id"),
+    Index("ix_webhook_events_created_at", "created_at"),
 )
 
 webhook_deliveries = Table(
@@ -501,6 +504,7 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
+    Index("ix_webhook_deliveries_created_at", "created_at"),
 )
 
 # -- message templates (bland helper) ---------------------------------------------------------

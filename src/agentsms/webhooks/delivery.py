@@ -33,6 +33,7 @@ from agentsms.config import Settings
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_after_seconds
 from agentsms.jobs.queue import Job
+from agentsms.store import purge
 from agentsms.store.db import Database
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import webhooks as repo
@@ -40,12 +41,17 @@ from agentsms.store.types import utcnow
 from agentsms.version import __version__
 from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import cancel_deliveries, delivery_id_new
+from agentsms.webhooks.origin_limits import OriginLimits
 from agentsms.webhooks.ssrf import safe_client
 
 log = structlog.get_logger("agentsms.webhooks")
 
 MAX_LOGGED_BODY = 1000
 CONCURRENCY = 50
+"""Attempts at a time, all endpoints together (and the pooled client's connections)."""
+PER_ORIGIN = 20
+"""Attempts at a time to one origin (scheme, host, port): one slow receiver cannot take
+every pooled connection."""
 JITTER = 0.2
 INLINE_WAIT = 2.0
 MAX_RETRY_AFTER = 3600.0
@@ -113,22 +119,34 @@ class DeliveryHandler:
     ) -> None:
         self.db = db
         self.settings = settings
-        self.client = client or safe_client(settings, follow_redirects=False)
+        self.client = client or safe_client(
+            settings, follow_redirects=False, max_connections=CONCURRENCY
+        )
         self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._origins = OriginLimits(PER_ORIGIN)
         self._background: set[asyncio.Task[None]] = set()
+        self._finished: list[tuple[_Plan, _Outcome | None]] = []
+        self._flushing = False
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         """Attempt each job; results within ``INLINE_WAIT`` s are recorded in one transaction.
 
-        Attempts still running then (a slow endpoint) finish in the background and record
-        themselves, so one slow customer endpoint does not hold up the worker's other jobs
-        (sends, receipts) for the 15 s timeout. Their jobs stay leased (the worker keeps
+        Attempts still running then (a slow endpoint) finish in the background, so one slow
+        customer endpoint does not hold up the worker's other jobs (sends, receipts) for the
+        15 s timeout; those that finish while a record of them is being written go together
+        in the next transaction (``_record_later``). Their jobs stay leased (the worker keeps
         heartbeating them); if the process dies, the lease runs out and the job is retried.
         """
         plans = await self._plan(jobs)
         if not plans:
             return
-        tasks = [asyncio.create_task(self._attempt_safely(plan)) for plan in plans]
+        # The endpoints as they are right now, read once for the whole group; an attempt
+        # that has to wait for its turn reads its endpoint again when its turn comes.
+        targets = await self._targets([plan.endpoint_id for plan in plans])
+        tasks = [
+            asyncio.create_task(self._attempt_safely(plan, targets.get(plan.endpoint_id)))
+            for plan in plans
+        ]
         done, _ = await asyncio.wait(tasks, timeout=INLINE_WAIT)
         await self._record(
             [(p, t.result()) for p, t in zip(plans, tasks, strict=True) if t in done]
@@ -145,14 +163,32 @@ class DeliveryHandler:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _record_later(self, plan: _Plan, task: asyncio.Task[_Outcome | None]) -> None:
-        try:
-            await self._record([(plan, await task)])
-        except Exception:
-            log.exception("webhook.record_failed", job_id=plan.job.id)
+        """Record one background attempt's outcome, batched with those finishing meanwhile.
 
-    async def _attempt_safely(self, plan: _Plan) -> _Outcome | None:
+        One write at a time: an outcome that arrives while a record is being written waits
+        for it and goes into the next transaction with every other outcome waiting by then,
+        so a slow endpoint's many attempts take a few write turns, not one each (a queue of
+        single-row writes would keep the worker's claims from their turn).
+        """
+        outcome = await task  # before looking up the list: a flush may swap it meanwhile
+        self._finished.append((plan, outcome))
+        if self._flushing:
+            return  # the write under way takes this one next
+        self._flushing = True
         try:
-            return await self._attempt(plan)
+            while self._finished:
+                batch, self._finished = self._finished, []
+                try:
+                    await self._record(batch)
+                except Exception:
+                    # The jobs stay leased; their leases run out and they are retried.
+                    log.exception("webhook.record_failed", job_ids=[p.job.id for p, _ in batch])
+        finally:
+            self._flushing = False
+
+    async def _attempt_safely(self, plan: _Plan, target: _Target | None) -> _Outcome | None:
+        try:
+            return await self._attempt(plan, target)
         except Exception as error:  # a bug must not leave the job leased forever
             log.exception("webhook.attempt_crashed", job_id=plan.job.id)
             return _Outcome(plan, False, None, repr(error), None, 0, gone=False)
@@ -167,63 +203,88 @@ class DeliveryHandler:
             for job, (event_id, endpoint_id) in zip(jobs, pairs, strict=True)
         ]
 
-    async def _target(self, endpoint_id: str) -> _Target | None:
-        """The endpoint as it is now and its signing keys; None if it is gone, deleted or
-        disabled (or has no secret)."""
+    async def _targets(self, endpoint_ids: Sequence[str]) -> dict[str, _Target]:
+        """The endpoints as they are now, with their signing keys, in one read; those gone,
+        deleted or disabled (or without a secret) are left out."""
         async with self.db.read() as conn:
-            endpoint = (await repo.endpoints_by_ids(conn, [endpoint_id])).get(endpoint_id)
-            if (
-                endpoint is None
-                or endpoint["deleted_at"] is not None
-                or endpoint["disabled_at"] is not None
-            ):
-                return None
-            source: Row | None = endpoint
-            if endpoint["kind"] == repo.OVERRIDE:
-                source = await repo.get_project_secret(conn, str(endpoint["project_id"]))
-        keys = signing_keys(source, utcnow()) if source is not None else []
-        return _Target(endpoint, keys) if keys else None
-
-    async def _attempt(self, plan: _Plan) -> _Outcome | None:
-        event = plan.event
-        if event is None:
-            return None
-        async with self._limit:
-            # Read now, not when the job was claimed: deleting or disabling the endpoint
-            # stops the attempts still waiting here, and a new URL or secret applies.
-            target = await self._target(plan.endpoint_id)
-            if target is None:
-                return None
-            endpoint = target.endpoint
-            formatted = formats.render(
-                endpoint.get("payload_format"), event["payload"], endpoint.get("options")
+            endpoints = await repo.endpoints_by_ids(conn, endpoint_ids)
+            live = [
+                endpoint
+                for endpoint in endpoints.values()
+                if endpoint["deleted_at"] is None and endpoint["disabled_at"] is None
+            ]
+            secrets = await repo.project_secrets_by_ids(
+                conn, [str(e["project_id"]) for e in live if e["kind"] == repo.OVERRIDE]
             )
-            if formatted is None:
-                return None  # the endpoint's format has no use for this event
-            body = encode(formatted)
-            sign = signing.scheme(endpoint.get("signing_scheme"))
-            timeout = endpoint.get("timeout_seconds")
-            stamp = utcnow()
-            headers = {
-                "content-type": "application/json",
-                "user-agent": f"agentsms-webhooks/{__version__}",
-                **sign(str(event["id"]), stamp, body, target.keys),
-            }
-            started = time.monotonic()
-            try:
-                async with self.client.stream(
-                    "POST",
-                    str(endpoint["url"]),
-                    content=body.encode(),
-                    headers=headers,
-                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else float(timeout),
-                ) as response:
-                    code = response.status_code
-                    location = response.headers.get("location", "")
-                    wait = response.headers.get("retry-after")
-                    text = await _start_of_body(response)
-            except httpx.HTTPError as error:
-                return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
+        now = utcnow()
+        targets: dict[str, _Target] = {}
+        for endpoint in live:
+            source = (
+                secrets.get(str(endpoint["project_id"]))
+                if endpoint["kind"] == repo.OVERRIDE
+                else endpoint
+            )
+            keys = signing_keys(source, now) if source is not None else []
+            if keys:
+                targets[str(endpoint["id"])] = _Target(endpoint, keys)
+        return targets
+
+    async def _target(self, endpoint_id: str) -> _Target | None:
+        """``_targets`` of one endpoint."""
+        return (await self._targets([endpoint_id])).get(endpoint_id)
+
+    async def _attempt(self, plan: _Plan, target: _Target | None) -> _Outcome | None:
+        """One POST to ``target`` (the endpoint as read for the group, None when it is
+        gone), once this attempt's turn comes (a global and a per-origin bound)."""
+        event = plan.event
+        if event is None or target is None:
+            return None
+        # The origin's slot first, then one of all origins': attempts queued behind a busy
+        # origin hold none of the slots the other endpoints' attempts need.
+        async with self._origins.hold(str(target.endpoint["url"])) as waited_for_origin:
+            waited = waited_for_origin or self._limit.locked()
+            async with self._limit:
+                # Read again after a wait, not only when the job was claimed: deleting or
+                # disabling the endpoint stops the attempts still waiting, and a new URL or
+                # secret applies.
+                if waited:
+                    target = await self._target(plan.endpoint_id)
+                if target is None:
+                    return None
+                return await self._post(plan, event, target)
+
+    async def _post(self, plan: _Plan, event: Row, target: _Target) -> _Outcome | None:
+        """Render, sign and POST ``event`` to ``target``; the outcome to record."""
+        endpoint = target.endpoint
+        formatted = formats.render(
+            endpoint.get("payload_format"), event["payload"], endpoint.get("options")
+        )
+        if formatted is None:
+            return None  # the endpoint's format has no use for this event
+        body = encode(formatted)
+        sign = signing.scheme(endpoint.get("signing_scheme"))
+        timeout = endpoint.get("timeout_seconds")
+        stamp = utcnow()
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"agentsms-webhooks/{__version__}",
+            **sign(str(event["id"]), stamp, body, target.keys),
+        }
+        started = time.monotonic()
+        try:
+            async with self.client.stream(
+                "POST",
+                str(endpoint["url"]),
+                content=body.encode(),
+                headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else float(timeout),
+            ) as response:
+                code = response.status_code
+                location = response.headers.get("location", "")
+                wait = response.headers.get("retry-after")
+                text = await _start_of_body(response)
+        except httpx.HTTPError as error:
+            return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
         if 200 <= code < 300:
             return _Outcome(plan, True, code, None, text, _ms(started), gone=False)
         retry_after = None
@@ -323,8 +384,8 @@ async def _start_of_body(response: httpx.Response) -> str | None:
 async def purge_old(db: Database, settings: Settings) -> None:
     """Forget events and delivery logs older than ``Settings.webhook_retention_days``."""
     before = utcnow() - timedelta(days=settings.webhook_retention_days)
-    async with db.write() as conn:
-        await repo.purge_before(conn, before)
+    await purge.in_chunks(db, lambda conn, limit: repo.purge_deliveries_before(conn, before, limit))
+    await purge.in_chunks(db, lambda conn, limit: repo.purge_events_before(conn, before, limit))
 
 
 def _ms(started: float) -> int:

@@ -222,16 +222,6 @@ async def emit_test(
     return event_id
 
 
-async def register_webhook_url(conn: AsyncConnection, project_id: str, url: str) -> None:
-    """Note that a conversation of the project sends its events to ``url`` (caller's tx).
-
-    Call it when a per-send / per-conversation ``webhook_url`` is stored: the message
-    hooks skip all webhook work for projects without any endpoint, and this makes the
-    project have one (the implicit "override" endpoint of that URL) from the first event.
-    """
-    await _override_endpoint(conn, project_id, url)
-
-
 async def _override_endpoint(conn: AsyncConnection, project_id: str, url: str) -> str:
     """The id of the project's implicit endpoint for a per-send ``webhook_url``."""
     found = await repo.find_override(conn, project_id, url)

@@ -44,6 +44,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+MAX_CONNECTIONS = 20
+"""Connections a guarded client's pool holds open at most, all hosts together."""
+KEEPALIVE_SECONDS = 30.0
+"""How long an idle pooled connection is kept for the next request to the same host."""
 _NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
 
 
@@ -298,17 +302,23 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         self._resolver = resolver
         self._dialer = dialer
         self._default = httpcore.AnyIOBackend()
+        self._lookups: dict[tuple[str, int], asyncio.Future[Sequence[str]]] = {}
 
     async def addresses(self, host: str, port: int) -> list[str]:
         """The vetted addresses to dial for ``host``; raises ``UnsafeURL``."""
         policy = self._policy
         anything = policy.allow_insecure or host.lower().rstrip(".") in policy.trusted_names
-        literal = literal_address(host) if not policy.allow_insecure else None
+        try:
+            literal = literal_address(host)
+        except UnsafeURL:
+            if not policy.allow_insecure:
+                raise
+            literal = None  # not an address after all: the resolver has the last word
         if literal is not None:
             candidates: Sequence[str] = [str(literal)]
         else:
             try:
-                candidates = await self._resolver(host.strip("[]"), port)
+                candidates = await self._resolve(host.strip("[]"), port)
             except OSError as error:
                 raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
         if not candidates:
@@ -322,6 +332,25 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
                     raise UnsafeURL(f"{host} resolves to {reason}")
             vetted.append(str(address))
         return vetted
+
+    async def _resolve(self, host: str, port: int) -> Sequence[str]:
+        """``host``'s addresses, one lookup at a time per (host, port): connections opened
+        together to one host share its lookup, so a host whose name server is slow takes
+        one of the resolver's threads (the loop's default executor), not all of them."""
+        key = (host, port)
+        pending = self._lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._resolver(host, port))
+            self._lookups[key] = pending
+            pending.add_done_callback(functools.partial(self._forget, key))
+        # A caller that gives up (its timeout) leaves the lookup to the others.
+        return await asyncio.shield(pending)
+
+    def _forget(self, key: tuple[str, int], lookup: asyncio.Future[Sequence[str]]) -> None:
+        if self._lookups.get(key) is lookup:
+            del self._lookups[key]
+        if not lookup.cancelled():
+            lookup.exception()  # seen here, so a lookup every caller gave up on warns nobody
 
     async def connect_tcp(
         self,
@@ -427,11 +456,20 @@ class _CappedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One shared TLS client context per ``verify``: building one loads the CA bundle
+    (about 0.1 s of CPU), and a context serves any number of connections."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class SafeTransport(httpx.AsyncHTTPTransport):
     """An httpx transport that only reaches vetted addresses and caps size and time.
 
     ``total_seconds`` bounds one request from connecting to the last body byte;
-    ``max_bytes`` bounds the response body.
+    ``max_bytes`` bounds the response body. Connections are pooled and kept alive (at most
+    ``max_connections``, each idle for at most ``keepalive_seconds``); every new
+    connection is vetted when it is made.
     """
 
     def __init__(
@@ -443,23 +481,24 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         resolver: Resolver | None = None,
         dialer: Dialer | None = None,
         verify: ssl.SSLContext | bool = True,
+        max_connections: int = MAX_CONNECTIONS,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False)
+        context = verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify)
+        super().__init__(verify=context, trust_env=False)
         self._policy = policy
         self._total = total_seconds
         self._max_bytes = max_bytes
         self.backend = VettingBackend(
             policy=policy, resolver=resolver or system_resolver, dialer=dialer
         )
-        context = (
-            verify
-            if isinstance(verify, ssl.SSLContext)
-            else httpx.create_ssl_context(verify=verify, trust_env=False)
-        )
         # Same pool httpx builds, dialing through the vetting backend (no proxies: a proxy
         # would connect to hosts we never checked).
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context, network_backend=self.backend, max_connections=20
+            ssl_context=context,
+            network_backend=self.backend,
+            max_connections=max_connections,
+            keepalive_expiry=keepalive_seconds,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -487,6 +526,7 @@ def guarded_transport(
     resolver: Resolver | None = None,
     dialer: Dialer | None = None,
     verify: ssl.SSLContext | bool = True,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> SafeTransport:
     """The SSRF-safe transport under the deployment's policy, for any client that reaches a
     tenant's URL (``safe_client``, the LLM agent's OpenAI client).
@@ -500,6 +540,7 @@ def guarded_transport(
         resolver=resolver,
         dialer=dialer,
         verify=verify,
+        max_connections=max_connections,
     )
 
 
@@ -513,6 +554,7 @@ def safe_client(
     resolver: Resolver | None = None,
     dialer: Dialer | None = None,
     verify: ssl.SSLContext | bool = True,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> httpx.AsyncClient:
     """The SSRF-safe client: every request and redirect hop is vetted; size and time capped.
 
@@ -529,6 +571,7 @@ def safe_client(
         resolver=resolver,
         dialer=dialer,
         verify=verify,
+        max_connections=max_connections,
     )
     return httpx.AsyncClient(
         transport=transport,

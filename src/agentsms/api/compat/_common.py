@@ -71,18 +71,6 @@ class Forbidden(AgentsmsError):
     title = "Forbidden"
 
 
-class RequestTimeout(AgentsmsError):
-    status = 408
-    code = "request_timeout"
-    title = "Request timeout"
-
-
-class ServiceUnavailable(AgentsmsError):
-    status = 503
-    code = "service_unavailable"
-    title = "Service unavailable"
-
-
 class GatewayTimeout(AgentsmsError):
     status = 504
     code = "gateway_timeout"
@@ -495,7 +483,7 @@ async def project_for_token(
     else:
         async with state.db.read() as conn:
             project = await projects.project_for_key_id(conn, claims.key_id)
-        state.key_cache[cache_key] = (project, now + state.settings.api_key_cache_seconds)
+        state.remember_key(cache_key, project, now)
     if project.id != claims.project_id:
         raise Unauthorized("invalid bearer token")
     await rate_limit(state, project)

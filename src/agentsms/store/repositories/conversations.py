@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, func, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
@@ -237,6 +237,45 @@ async def messages_of(
         return [MessageRecord.from_row(row) for row in await conn.execute(query)]
     query = query.order_by(messages.c.id.desc()).limit(limit)
     return [MessageRecord.from_row(row) for row in reversed((await conn.execute(query)).all())]
+
+
+_RECENT_CHUNK = 100  # conversations per statement (SQLite allows 500 arms in a UNION)
+
+
+async def by_ids(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, ConversationRecord]:
+    """The conversations among ``conversation_ids``, by id (one query per 500 of them)."""
+    found: dict[str, ConversationRecord] = {}
+    wanted = list(dict.fromkeys(conversation_ids))
+    for start in range(0, len(wanted), 500):
+        query = select(conversations).where(conversations.c.id.in_(wanted[start : start + 500]))
+        for row in map(ConversationRecord.from_row, await conn.execute(query)):
+            found[row.id] = row
+    return found
+
+
+async def recent_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str], *, limit: int
+) -> dict[str, list[MessageRecord]]:
+    """The newest ``limit`` messages of each conversation, oldest first: one statement per
+    hundred conversations (a ``UNION ALL`` of one indexed, limited read per conversation)."""
+    found: dict[str, list[MessageRecord]] = {}
+    wanted = list(dict.fromkeys(conversation_ids))
+    for start in range(0, len(wanted), _RECENT_CHUNK):
+        arms = [
+            select(messages)
+            .where(messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+            .subquery()
+            .select()
+            for conversation_id in wanted[start : start + _RECENT_CHUNK]
+        ]
+        query = arms[0] if len(arms) == 1 else union_all(*arms)
+        for row in map(MessageRecord.from_row, await conn.execute(query)):
+            found.setdefault(row.conversation_id or "", []).append(row)
+    return {cid: sorted(rows, key=lambda row: row.id) for cid, rows in found.items()}
 
 
 async def message_stats(

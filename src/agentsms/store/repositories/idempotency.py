@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
+from agentsms.store.purge import chunk_delete
 from agentsms.store.repositories import Row, many
 from agentsms.store.tables import idempotency_keys as keys
 
@@ -59,8 +60,10 @@ async def remove(conn: AsyncConnection, project_id: str, key: str) -> None:
     await conn.execute(delete(keys).where(keys.c.project_id == project_id, keys.c.key == key))
 
 
-async def remove_expired(conn: AsyncConnection, now: datetime) -> int:
-    result = await conn.execute(delete(keys).where(keys.c.expires_at < now))
+async def remove_expired(conn: AsyncConnection, now: datetime, limit: int) -> int:
+    """Delete at most ``limit`` keys expired before ``now`` (found through their
+    ``expires_at`` index); returns how many were deleted."""
+    result = await conn.execute(chunk_delete(keys, keys.c.expires_at < now, limit))
     return int(result.rowcount or 0)
 
 

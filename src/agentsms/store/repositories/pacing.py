@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,16 +22,18 @@ async def reserve_slots(
     The row is locked for the rest of the transaction (PostgreSQL ``FOR UPDATE``; SQLite
     write transactions are exclusive), so concurrent workers get disjoint slots.
     """
-    dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-    await conn.execute(
-        dialect_insert(sender_pacing)
-        .values(number_id=number_id, next_slot_at=now)
-        .on_conflict_do_nothing(index_elements=["number_id"])
-    )
-    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    next_slot = max(float((await conn.execute(query)).scalar_one()), now)
+    stored = await _locked_next_slot(conn, number_id)
+    if stored is None:
+        # The number's first slots: its row is made (by one worker if several try at once).
+        dialect_insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        await conn.execute(
+            dialect_insert(sender_pacing)
+            .values(number_id=number_id, next_slot_at=now)
+            .on_conflict_do_nothing(index_elements=["number_id"])
+        )
+        stored = await _locked_next_slot(conn, number_id)
+        assert stored is not None
+    next_slot = max(stored, now)
     interval = 1.0 / rate
     if math.isinf(horizon):
         count = wanted
@@ -45,6 +48,62 @@ async def reserve_slots(
         .values(next_slot_at=next_slot + count * interval)
     )
     return slots
+
+
+async def _locked_next_slot(conn: AsyncConnection, number_id: str) -> float | None:
+    """The number's next free slot, its row locked for the transaction (PostgreSQL)."""
+    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    value = (await conn.execute(query)).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+async def admit_late_many(
+    conn: AsyncConnection,
+    number_id: str,
+    *,
+    slots: Sequence[float],
+    at: float,
+    interval: float,
+    per_second: int,
+    max_push: float,
+) -> list[bool]:
+    """``admit_late`` for several late sends of one number at once, in order: the row is
+    read and written once. Each answer is what ``admit_late`` would have answered for its
+    slot, the earlier ones applied first."""
+    next_slot = await _locked_next_slot(conn, number_id)
+    if next_slot is None:
+        return [False] * len(slots)
+    stored = next_slot
+    answers = []
+    for slot in slots:
+        admitted, next_slot = _admit(
+            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
+        )
+        answers.append(admitted)
+    if next_slot != stored:
+        await conn.execute(
+            update(sender_pacing)
+            .where(sender_pacing.c.number_id == number_id)
+            .values(next_slot_at=next_slot)
+        )
+    return answers
+
+
+def _admit(
+    next_slot: float, slot: float, *, at: float, interval: float, per_second: int, max_push: float
+) -> tuple[bool, float]:
+    """Whether a send that missed ``slot`` may go by ``at``, and the next free slot then."""
+    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more
+    # (epoch floats are coarse: rounding may count one more, never one fewer).
+    taken = max(0, math.ceil((next_slot - slot) / interval - 1e-3) - 1)
+    if taken >= per_second:
+        return False, next_slot
+    needed = at + 1.0 - (per_second - taken - 1) * interval
+    if needed - next_slot > max_push:
+        return False, next_slot
+    return True, max(needed, next_slot)
 
 
 async def admit_late(
@@ -65,27 +124,16 @@ async def admit_late(
     falling in it. No when that many were taken already, or when the next free slot would
     move more than ``max_push`` seconds; the row then stays as it was.
     """
-    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    next_slot = (await conn.execute(query)).scalar_one_or_none()
-    if next_slot is None:
-        return False
-    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more
-    # (epoch floats are coarse: rounding may count one more, never one fewer).
-    taken = max(0, math.ceil((float(next_slot) - slot) / interval - 1e-3) - 1)
-    if taken >= per_second:
-        return False
-    needed = at + 1.0 - (per_second - taken - 1) * interval
-    if needed - float(next_slot) > max_push:
-        return False
-    if needed > float(next_slot):
-        await conn.execute(
-            update(sender_pacing)
-            .where(sender_pacing.c.number_id == number_id)
-            .values(next_slot_at=needed)
-        )
-    return True
+    answers = await admit_late_many(
+        conn,
+        number_id,
+        slots=[slot],
+        at=at,
+        interval=interval,
+        per_second=per_second,
+        max_push=max_push,
+    )
+    return answers[0]
 
 
 async def next_free_slot(conn: AsyncConnection, number_id: str) -> float | None:

@@ -26,11 +26,6 @@ async def get_project(conn: AsyncConnection, project_id: str) -> Row | None:
     return one(result.mappings().first())
 
 
-async def first_project(conn: AsyncConnection) -> Row | None:
-    result = await conn.execute(select(projects).order_by(projects.c.id).limit(1))
-    return one(result.mappings().first())
-
-
 async def update_project(
     conn: AsyncConnection, project_id: str, *, name: str, settings: dict[str, Any]
 ) -> None:
@@ -69,11 +64,6 @@ async def project_for_key_hash(conn: AsyncConnection, key_hash: str) -> Row | No
         .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     )
     return one((await conn.execute(query)).mappings().first())
-
-
-async def key_exists(conn: AsyncConnection, key_hash: str) -> bool:
-    query = select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
-    return (await conn.execute(query)).first() is not None
 
 
 async def key_for_hash(conn: AsyncConnection, key_hash: str) -> Row | None:

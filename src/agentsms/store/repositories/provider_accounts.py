@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import TextClause, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from agentsms.store.bulk import id_list_params, id_list_sql
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import (
     inbound_parts,
     inbound_seen,
     media,
-    messages,
     numbers,
     provider_accounts,
 )
@@ -64,36 +64,57 @@ async def delete_account(conn: AsyncConnection, project_id: str, account_id: str
     return bool(result.rowcount)
 
 
-async def messages_for_receipts(
-    conn: AsyncConnection,
-    account: Row,
-    references: Sequence[str],
-    provider_ids: Sequence[str],
-) -> Sequence[Row]:
-    """Outbound messages of an account's project found by our id, or by the carrier's id
-    among the messages of the account's provider that were not sent from another account's
-    number (two SMSCs may issue the same ids; a number removed since still matches)."""
-    columns = (messages.c.id, messages.c.provider_message_id)
-    project_id = account["project_id"]
-    found: list[Row] = []
+async def carrier_ids_by_reference(
+    conn: AsyncConnection, *, provider: str, project_id: str | None, references: Sequence[str]
+) -> dict[str, str | None]:
+    """Our id → the carrier's id (None before the carrier answered) of the outbound messages
+    among ``references`` that a carrier may report on: with a ``project_id`` (a provider
+    account's), that project's messages; without one (the simulator, which carries every
+    project's texts), those sent through ``provider``."""
+    dialect = conn.dialect.name
+    value = provider if project_id is None else project_id
+    found: dict[str, str | None] = {}
     wanted = list(dict.fromkeys(references))
     for start in range(0, len(wanted), _CHUNK):
-        query = select(*columns).where(
-            messages.c.project_id == project_id,
-            messages.c.direction == "outbound",
-            messages.c.id.in_(wanted[start : start + _CHUNK]),
+        chunk = wanted[start : start + _CHUNK]
+        # By primary key only (the scope is checked here, so no planner is tempted to walk
+        # a project's or a provider's index instead).
+        result = await conn.exec_driver_sql(
+            f"SELECT id, provider_message_id, {'provider' if project_id is None else 'project_id'} "
+            f"FROM messages WHERE id {id_list_sql(dialect, len(chunk), 1)} "
+            "AND direction = 'outbound'",
+            tuple(id_list_params(dialect, chunk)),
         )
-        found.extend(many((await conn.execute(query)).mappings().all()))
+        rows = cast("list[tuple[str, str | None, str]]", result.all())
+        found.update((row[0], row[1]) for row in rows if row[2] == value)
+    return found
+
+
+async def references_by_carrier_id(
+    conn: AsyncConnection,
+    *,
+    provider: str,
+    project_id: str | None,
+    account_id: str | None,
+    provider_ids: Sequence[str],
+) -> dict[str, str]:
+    """The carrier's id → our id of the outbound messages of ``provider`` among
+    ``provider_ids``: with a ``project_id`` (a provider account's), the project's messages
+    not sent from another account's number (two SMSCs may issue the same ids; a number
+    removed since still matches); without one (the simulator), any project's."""
+    dialect = conn.dialect.name
+    if project_id is None:
+        query = _ANY_PROJECT_SQLITE if dialect == "sqlite" else _ANY_PROJECT
+    else:
+        query = _BY_CARRIER_ID_SQLITE if dialect == "sqlite" else _BY_CARRIER_ID
+    found: dict[str, str] = {}
     wanted = list(dict.fromkeys(provider_ids))
-    by_carrier_id = _BY_CARRIER_ID_SQLITE if conn.dialect.name == "sqlite" else _BY_CARRIER_ID
     for start in range(0, len(wanted), _CHUNK):
-        params = {
-            "provider": account["provider"],
-            "ids": wanted[start : start + _CHUNK],
-            "project_id": project_id,
-            "account_id": account["id"],
-        }
-        found.extend(many((await conn.execute(by_carrier_id, params)).mappings().all()))
+        params: dict[str, Any] = {"provider": provider, "ids": wanted[start : start + _CHUNK]}
+        if project_id is not None:
+            params |= {"project_id": project_id, "account_id": account_id}
+        for message_id, carrier_id in (await conn.execute(query, params)).all():
+            found[carrier_id] = message_id
     return found
 
 
@@ -107,10 +128,19 @@ def _by_carrier_id(indexed_by: str) -> TextClause:
     ).bindparams(bindparam("ids", expanding=True))
 
 
+def _any_project(indexed_by: str) -> TextClause:
+    return text(
+        f"SELECT id, provider_message_id FROM messages {indexed_by} "
+        "WHERE provider = :provider AND provider_message_id IN :ids AND direction = 'outbound'"
+    ).bindparams(bindparam("ids", expanding=True))
+
+
 # SQLite keeps no statistics here, and without them it walks every message of the project
 # (its project index looks as narrow as the carrier's ids): it is told which index to use.
 _BY_CARRIER_ID = _by_carrier_id("")
 _BY_CARRIER_ID_SQLITE = _by_carrier_id("INDEXED BY ix_messages_provider_ref")
+_ANY_PROJECT = _any_project("")
+_ANY_PROJECT_SQLITE = _any_project("INDEXED BY ix_messages_provider_ref")
 
 
 async def seen(conn: AsyncConnection, account_id: str, provider_message_id: str) -> bool:

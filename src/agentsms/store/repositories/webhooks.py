@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import insert_rows
+from agentsms.store.purge import chunk_delete
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import (
     webhook_deliveries,
@@ -105,6 +106,17 @@ async def get_project_secret(conn: AsyncConnection, project_id: str) -> Row | No
     return one((await conn.execute(query)).mappings().first())
 
 
+async def project_secrets_by_ids(
+    conn: AsyncConnection, project_ids: Sequence[str]
+) -> dict[str, Row]:
+    """Projects' signing secrets, by project id (projects without one are left out)."""
+    unique = sorted(set(project_ids))
+    if not unique:
+        return {}
+    query = select(webhook_project_secrets).where(webhook_project_secrets.c.project_id.in_(unique))
+    return {row["project_id"]: row for row in many((await conn.execute(query)).mappings().all())}
+
+
 async def insert_project_secret(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(insert(webhook_project_secrets).values(**row))
 
@@ -117,10 +129,6 @@ async def update_project_secret(
         .where(webhook_project_secrets.c.project_id == project_id)
         .values(**values)
     )
-
-
-async def insert_event(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(webhook_events).values(**row))
 
 
 async def insert_events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -186,8 +194,15 @@ async def get_delivery(conn: AsyncConnection, endpoint_id: str, delivery_id: str
     return one((await conn.execute(query)).mappings().first())
 
 
-async def purge_before(conn: AsyncConnection, before: datetime) -> int:
-    """Delete events and delivery attempts older than ``before``; returns events deleted."""
-    await conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.created_at < before))
-    result = await conn.execute(delete(webhook_events).where(webhook_events.c.created_at < before))
+async def purge_deliveries_before(conn: AsyncConnection, before: datetime, limit: int) -> int:
+    """Delete at most ``limit`` delivery attempts older than ``before``; returns how many."""
+    condition = webhook_deliveries.c.created_at < before
+    result = await conn.execute(chunk_delete(webhook_deliveries, condition, limit))
+    return int(result.rowcount or 0)
+
+
+async def purge_events_before(conn: AsyncConnection, before: datetime, limit: int) -> int:
+    """Delete at most ``limit`` events older than ``before``; returns how many."""
+    condition = webhook_events.c.created_at < before
+    result = await conn.execute(chunk_delete(webhook_events, condition, limit))
     return int(result.rowcount or 0)

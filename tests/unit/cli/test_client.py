@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from agentsms.client_cli import parse_moment, read_recipients
+from agentsms.cli.client import parse_moment, read_recipients
 
 
 def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:

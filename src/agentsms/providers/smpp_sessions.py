@@ -4,10 +4,12 @@ HTTP carriers are stateless adapters, built on first use; an SMPP account is a T
 session that must stay bound to receive receipts and inbound texts, whether or not this
 process has sent anything through it yet. :class:`SmppSessions` keeps the SMPP adapters
 in the process's :class:`ProviderRegistry` (by account id, where the dispatcher finds
-them) in step with the database: ``sync`` starts sessions for new accounts, rebinds those
-whose address or credentials changed, and unbinds those that are gone. Only worker
-processes (``agentsms worker``, and ``serve`` with its built-in worker) sync: an SMSC
-limits the binds of a system_id, so API-only processes never bind.
+them) in step with the accounts it is given: ``sync`` starts sessions for new accounts,
+rebinds those whose address or credentials changed, and unbinds those that are gone. The
+worker reads the SMPP accounts from the database and syncs periodically
+(``runtime.build_worker``); only worker processes (``agentsms worker``, and ``serve`` with
+its built-in worker) sync: an SMSC limits the binds of a system_id, so API-only processes
+never bind.
 """
 
 from __future__ import annotations
@@ -16,12 +18,9 @@ from collections.abc import Sequence
 
 import structlog
 
-from agentsms.config import Settings
-from agentsms.core import provider_accounts
 from agentsms.providers.base import ProviderAccount, ProviderEvents
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import AddressVetter, SmppOptions, SmppProvider
-from agentsms.store.db import Database
 
 log = structlog.get_logger("agentsms.smpp_sessions")
 
@@ -69,10 +68,6 @@ class SmppSessions:
                 await self.registry.install(account_id, session)
                 log.info("smpp_sessions.started", account_id=account_id)
             await session.start()  # a no-op for a session that runs
-
-    async def sync_from(self, db: Database, settings: Settings) -> None:
-        """``sync`` with every SMPP account in the database (the worker's periodic task)."""
-        await self.sync(await provider_accounts.load_accounts(db, settings, "smpp"))
 
     async def close(self) -> None:
         """Unbind every session."""

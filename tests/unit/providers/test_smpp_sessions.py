@@ -7,10 +7,10 @@ from dataclasses import replace
 
 from tests.fakes.smsc import FakeSmsc, wait_until
 
-from agentsms.core.smpp_sessions import SmppSessions
 from agentsms.providers.base import InboundMessage, ProviderAccount, Receipt, SendRequest
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.providers.smpp import SmppOptions
+from agentsms.providers.smpp_sessions import SmppSessions
 
 OPTIONS = SmppOptions(connect_timeout=2.0, reconnect_initial=0.01, reconnect_max=0.1)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from agentsms.client_cli import parse_credentials
+from agentsms.cli.client import parse_credentials
 
 
 def test_pairs_files_and_json(tmp_path: Path) -> None:

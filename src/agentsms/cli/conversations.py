@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import Conversation
-from agentsms.client_cli import (
+from agentsms.cli.client import (
     ApiKeyOption,
     JsonOption,
     OutputOption,

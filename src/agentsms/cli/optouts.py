@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import OptOut
-from agentsms.client_cli import (
+from agentsms.cli.client import (
     ApiKeyOption,
     JsonOption,
     OutputOption,

@@ -1,4 +1,6 @@
-"""The ``agentsms`` command: run the server and workers, and talk to the API as a person."""
+"""The ``agentsms`` command's typer app and the commands that run agentsms: serve, worker,
+migrate, init, quickstart and demo. The commands that talk to the API as a person are
+registered from the other modules of this package by :func:`main`."""
 
 from __future__ import annotations
 
@@ -324,11 +326,12 @@ or with the CLI:  .venv/bin/agentsms send --url {url} --api-key {key} --to +1415
 
 
 def main() -> None:
-    from agentsms import client_cli, contacts_cli, conversations_cli, optouts_cli, profiles_cli
+    """Run the ``agentsms`` command (the console script and ``python -m agentsms``)."""
+    from agentsms.cli import client, contacts, conversations, optouts, profiles
 
-    client_cli.register(app)
-    contacts_cli.register(app)
-    conversations_cli.register(app)
-    optouts_cli.register(app)
-    profiles_cli.register(app)
+    client.register(app)
+    contacts.register(app)
+    conversations.register(app)
+    optouts.register(app)
+    profiles.register(app)
     app()

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from agentsms.cli.client import _fail, _session, out
 from agentsms.client import DEFAULT_URL
-from agentsms.client_cli import _fail, _session, out
 from agentsms.profiles import Profile, ProfileError, list_profiles, remove_profile, save_profile
 
 NameOption = Annotated[

@@ -11,8 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import Contact
-from agentsms.client import ContactFields
-from agentsms.client_cli import (
+from agentsms.cli.client import (
     ApiKeyOption,
     JsonOption,
     OutputOption,
@@ -24,6 +23,7 @@ from agentsms.client_cli import (
     _when,
     out,
 )
+from agentsms.client import ContactFields
 
 contacts_app = typer.Typer(
     help="The address book: people by number, with the time zone their replies are read in.",

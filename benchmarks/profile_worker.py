@@ -1,0 +1,183 @@
+"""Where the background work's time goes: worker CPU per message under the soak's mix.
+
+In one process (so nothing else on a shared machine is counted): the app on a fresh
+SQLite file, the numbers, persona and webhook endpoint of ``bench_sustained`` (its
+receiver runs in a child process), then ``--sends`` single sends (one in
+``--conversation-every`` opening a conversation whose person replies 4 s later) and one
+``--batch-size`` batch are accepted through the API with no worker running. Then the
+worker runs until every message is final and no job is due, and the script prints the
+worker's CPU seconds per 1,000 messages (``time.process_time``: robust to a busy machine,
+unlike wall time) and, with ``--profile``, the functions with the most cumulative time.
+
+    .venv/bin/python benchmarks/profile_worker.py [--sends 3000] [--profile]
+
+Run it against another checkout with ``PYTHONPATH=<checkout>/src`` to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import multiprocessing
+import pstats
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, temp_dir
+from bench_sustained import PERSON_REPLY, Receiver, prepare, recipient
+
+from agentsms import logging as agentsms_logging
+from agentsms.app import create_app
+from agentsms.config import Settings
+from agentsms.runtime import build_worker
+
+API_KEY = "ask_profile_worker_benchmark_key_0123456789"
+OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
+
+
+def _receive(port: int) -> None:
+    async def serve() -> None:
+        server = await asyncio.start_server(Receiver().serve, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+async def _wait_for_port(port: int, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+
+
+async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: str) -> int:
+    for n in range(args.sends):
+        body: dict[str, Any] = {"to": recipient(n), "body": f"Reminder {n}: see you soon"}
+        if n % args.conversation_every == 0:
+            person = f"+1415556{n % 10000:04d}"
+            await client.put(
+                f"/v1/simulator/people/{person}",
+                json={"replies": [PERSON_REPLY], "delay_seconds": 4},
+            )
+            body = {
+                "to": person,
+                "new_conversation": True,
+                "conversation": {
+                    "persona_id": persona,
+                    "quiet_hours": False,
+                    "metadata": {"name": "Sam", "time": "on Tuesday at 10 AM"},
+                },
+            }
+        (await client.post("/v1/messages", json=body)).raise_for_status()
+    recipients = [{"to": recipient(10_000 + i)} for i in range(args.batch_size)]
+    batch = await client.post("/v1/batches", json={"body": "Shipped", "recipients": recipients})
+    batch.raise_for_status()
+    return args.sends + args.batch_size
+
+
+def _settled(path: Path) -> tuple[int, int]:
+    """(messages not final, jobs due within 10 s) read straight from the file."""
+    with sqlite3.connect(path) as conn:
+        open_messages = conn.execute(
+            f"SELECT count(*) FROM messages WHERE status IN ({','.join('?' * len(OPEN))})", OPEN
+        ).fetchone()[0]
+        due = conn.execute(
+            "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND run_at <= ?",
+            (time.time() + 10,),
+        ).fetchone()[0]
+    return int(open_messages), int(due)
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> None:
+    path = workdir / "agentsms.db"
+    settings = Settings.model_validate(
+        {
+            "database_url": f"sqlite+aiosqlite:///{path}",
+            "bootstrap_api_key": API_KEY,
+            "allow_insecure_urls": True,
+            "default_rate_limit_per_second": 1_000_000,
+            "simulator_delivery_delay_seconds": 0.0,
+            "log_level": "WARNING",
+        }
+    )
+    agentsms_logging.configure("json", "WARNING")
+    port = free_port()
+    receiver = multiprocessing.get_context("spawn").Process(target=_receive, args=(port,))
+    receiver.start()
+    await _wait_for_port(port)
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            state = app.state.agentsms
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://bench",
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            ) as client:
+                _, persona = await prepare(client, port)
+                messages = await _accept(client, args, persona)
+            worker = build_worker(state.db, state.providers, settings)
+            profiler = cProfile.Profile(time.process_time) if args.profile else None
+            cpu, wall = time.process_time(), time.monotonic()
+            if profiler is not None:
+                profiler.enable()
+            task = asyncio.create_task(worker.run())
+            calm = 0
+            while calm < 3 and time.monotonic() - wall < args.timeout:
+                await asyncio.sleep(0.5)
+                calm = calm + 1 if _settled(path) == (0, 0) else 0
+            worker.stop()
+            await task
+            if profiler is not None:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    finally:
+        receiver.terminate()
+        receiver.join()
+    left = _settled(path)
+    print(
+        f"worker: {messages} messages, {cpu:.2f} CPU s ({cpu / messages * 1000:.2f} per 1,000),"
+        f" {wall:.1f} s wall, left (open messages, due jobs) {left}"
+    )
+    with sqlite3.connect(path) as conn:
+        attempts = conn.execute(
+            "SELECT status, coalesce(error, ''), count(*) FROM webhook_deliveries GROUP BY 1, 2"
+        ).fetchall()
+    print("webhook attempts (status, error, count):", attempts)
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
+        print(out.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sends", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--conversation-every", type=int, default=40)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument("--top", type=int, default=60)
+    args = parser.parse_args()
+    with temp_dir("agentsms-profile-") as workdir:
+        asyncio.run(run(args, workdir))
+
+
+if __name__ == "__main__":
+    main()

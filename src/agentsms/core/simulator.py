@@ -1,0 +1,154 @@
+"""The gateway's side of the built-in carrier simulator (``providers.simulator``).
+
+A real carrier keeps its send log and the delivery reports it owes on its own servers, and
+calls back later. The simulator has no servers: :class:`StoredSimulatorLedger` keeps its
+records in the database (the send log, the repeats, one ``simulator.report`` job per group
+of reports owed, due when they are, and one ``simulator.person_reply`` job per scripted
+person a text reached), and :class:`ReportHandler` makes the calls back: its reports go
+through ``core.provider_events.apply_carrier_receipts``, the path of every carrier's
+delivery receipts (the scripted people's answers go through the inbound path of every
+carrier's texts: ``core.simulated_people``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from agentsms.core.provider_events import SIMULATOR, apply_carrier_receipts
+from agentsms.jobs import queue
+from agentsms.jobs.queue import Job, NewJob
+from agentsms.providers.base import Receipt
+from agentsms.providers.simulator import Carried
+from agentsms.store.db import Database
+from agentsms.store.repositories import simulator as log_repo
+
+REPORT_JOB = "simulator.report"
+# A simulated person's scripted answer (see ``core.simulated_people``).
+PERSON_REPLY_JOB = "simulator.person_reply"
+RECEIPTS_PER_TRANSACTION = 1000
+
+
+class StoredSimulatorLedger:
+    """The :class:`agentsms.providers.simulator.SimulatorLedger` of this gateway: the
+    simulator's records in the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def carry(
+        self, references: Sequence[str], plan: Callable[[Mapping[str, str]], Carried]
+    ) -> Carried:
+        """Run ``plan`` on what the log holds of ``references`` and keep what it carried, in
+        one transaction."""
+        async with self.db.write() as conn:
+            seen = await log_repo.existing_by_reference(conn, references)
+            carried = plan({ref: row["provider_message_id"] for ref, row in seen.items()})
+            now = time.time()
+            await log_repo.insert_sends(
+                conn,
+                [
+                    {
+                        "reference": send.reference,
+                        "provider_message_id": send.provider_message_id,
+                        "from_number": send.from_number,
+                        "to_number": send.to_number,
+                        "channel": send.channel,
+                        "body": send.body,
+                        "media_urls": list(send.media_urls),
+                        "outcome": send.outcome,
+                        "error_code": send.error_code,
+                        "repeat_count": 0,
+                        "created_at": now,
+                    }
+                    for send in carried.logged
+                ],
+            )
+            await log_repo.count_repeats(conn, carried.repeats)
+            people = []
+            for found in await log_repo.scripted_recipients(conn, carried.texted):
+                project_id, person, _, _ = found
+                # One answer per burst, also when sends to the person run side by side.
+                if await log_repo.claim_reply(conn, project_id, person):
+                    people.append(found)
+            await queue.enqueue_many(
+                conn,
+                [
+                    NewJob(
+                        kind=PERSON_REPLY_JOB,
+                        payload={"project_id": project_id, "number": person, "to": ours},
+                        run_at=now + wait,
+                    )
+                    for project_id, person, ours, wait in people
+                ],
+            )
+            await queue.enqueue_many(
+                conn,
+                [
+                    NewJob(
+                        kind=REPORT_JOB,
+                        payload={"receipts": [_dump(r) for r in receipts]},
+                        run_at=now + delay,
+                    )
+                    for delay, receipts in carried.reports.items()
+                ],
+            )
+        return carried
+
+    async def logged(self, reference: str) -> str | None:
+        """The provider message id the log holds for ``reference``."""
+        async with self.db.read() as conn:
+            found = await log_repo.existing_by_reference(conn, [reference])
+        row = found.get(reference)
+        return None if row is None else str(row["provider_message_id"])
+
+
+class ReportHandler:
+    """Runs ``simulator.report`` jobs: the simulator's delivery reports, applied like any
+    carrier's receipts (matched to our messages, forward only, unmatched ones parked)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def handle(self, jobs: Sequence[Job]) -> None:
+        # A claim can hold many report jobs; apply them a few at a time so no single
+        # transaction holds the SQLite write lock for long.
+        group: list[Job] = []
+        size = 0
+        for job in jobs:
+            group.append(job)
+            size += len(job.payload.get("receipts", []))
+            if size >= RECEIPTS_PER_TRANSACTION:
+                await self._apply(group)
+                group, size = [], 0
+        if group:
+            await self._apply(group)
+
+    async def _apply(self, jobs: Sequence[Job]) -> None:
+        receipts = [_load(item) for job in jobs for item in job.payload.get("receipts", [])]
+        async with self.db.write() as conn:
+            await apply_carrier_receipts(conn, SIMULATOR, receipts)
+            await queue.finish(conn, jobs)
+
+
+def _dump(receipt: Receipt) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "reference": receipt.reference,
+        "provider_message_id": receipt.provider_message_id,
+        "status": receipt.status,
+        "error_code": receipt.error_code,
+    }
+    if receipt.error_message is not None:
+        item["error_message"] = receipt.error_message
+    return item
+
+
+def _load(item: Mapping[str, Any]) -> Receipt:
+    return Receipt(
+        provider_message_id=item["provider_message_id"],
+        reference=item["reference"],
+        status=item["status"],
+        error_code=item.get("error_code"),
+        error_message=item.get("error_message"),
+    )
