@@ -72,4 +72,4 @@ async def start_demo(settings: Settings, api_key: str) -> Demo:
             )
     finally:
         await db.dispose()
-    return Demo(project.id, persona_id, str(message["conversation_id"]), DEMO_PERSON)
+    return Demo(project.id, persona_id, str(message.conversation_id), DEMO_PERSON)

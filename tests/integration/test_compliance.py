@@ -321,7 +321,7 @@ async def test_after_an_opt_out_only_the_one_confirmation_reaches_the_person(
 
     assert await _carrier_sends_to(gateway, person) == 2  # the opening and one confirmation
     rows = {r["id"]: r for r in await _outbound_to(gateway, person)}
-    for message_id in (scheduled.json()["id"], queued_reply["id"]):
+    for message_id in (scheduled.json()["id"], queued_reply.id):
         assert rows[message_id]["status"] in ("failed", "canceled")
     (confirmation,) = [r for r in rows.values() if r["purpose"] == "compliance"]
     assert confirmation["status"] == "delivered"

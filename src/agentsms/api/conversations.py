@@ -14,31 +14,33 @@ from agentsms.api.messages import e164_filter
 from agentsms.core import agent_turns
 from agentsms.core import conversations as service
 from agentsms.numeric import MAX_PAGE_OFFSET
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories.conversations import ConversationFilter
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
-def conversation(row: Row, messages: Sequence[Row] | None = None) -> schemas.Conversation:
-    settings = dict(row["settings"] or {})
+def conversation(
+    row: ConversationRecord, messages: Sequence[MessageRecord] | None = None
+) -> schemas.Conversation:
+    settings = dict(row.settings or {})
     return schemas.Conversation(
-        id=row["id"],
-        status=row["status"],
-        agent_number=row["agent_number"],
-        user_number=row["user_number"],
-        channel=row["channel"],
+        id=row.id,
+        status=row.status,
+        agent_number=row.agent_number,
+        user_number=row.user_number,
+        channel=row.channel,
         persona_id=settings.get("persona_id"),
-        agent_paused=bool(row["agent_paused"]),
-        metadata=dict(row["metadata"] or {}),
+        agent_paused=bool(row.agent_paused),
+        metadata=dict(row.metadata or {}),
         settings=agents.without_secrets(settings),
-        outcome=row["outcome"],
-        extracted=dict(row["extracted"] or {}),
-        end_reason=row["end_reason"],
-        current_node_id=row["current_node_id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        ended_at=row["ended_at"],
+        outcome=row.outcome,
+        extracted=dict(row.extracted or {}),
+        end_reason=row.end_reason,
+        current_node_id=row.current_node_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        ended_at=row.ended_at,
         messages=None if messages is None else [render.message(m) for m in messages],
     )
 

@@ -35,7 +35,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
 from agentsms.store.db import Database
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -49,24 +49,24 @@ _STEP_BACK_SECONDS = 0.05
 async def send_in_conversation(
     conn: AsyncConnection,
     outbox: Outbox,
-    conversation: Row,
+    conversation: ConversationRecord,
     body: str,
     *,
     purpose: str,
     media_urls: Sequence[str] = (),
     project_settings: Mapping[str, Any] | None = None,
-) -> Row:
+) -> MessageRecord:
     """Send a text from the conversation's number to its person, within it."""
     return await outbox.send(
         conn,
-        conversation["project_id"],
+        conversation.project_id,
         OutboundSpec(
-            to=conversation["user_number"],
-            from_=conversation["agent_number"],
+            to=conversation.user_number,
+            from_=conversation.agent_number,
             body=body,
             media_urls=media_urls,
-            channel=None if media_urls else conversation["channel"],
-            conversation_id=conversation["id"],
+            channel=None if media_urls else conversation.channel,
+            conversation_id=conversation.id,
             purpose=purpose,
         ),
         project_settings=project_settings,
@@ -82,12 +82,12 @@ async def human_message(
     media_urls: Sequence[str],
     *,
     project_settings: Mapping[str, Any] | None = None,
-) -> Row:
+) -> MessageRecord:
     """A human takes over: the agent is paused and the text goes out within the conversation."""
     conversation = await conversations.get(conn, project_id, conversation_id)
-    if conversation["status"] not in conversations.ACTIVE:
+    if conversation.status not in conversations.ACTIVE:
         raise Conflict(
-            f"conversation is {conversation['status']}; send a new message to start another",
+            f"conversation is {conversation.status}; send a new message to start another",
             code="conversation_not_active",
         )
     row = await send_in_conversation(
@@ -103,18 +103,20 @@ async def human_message(
     return row
 
 
-def build_history(messages: Sequence[Row], current: str | None, skip: str | None) -> list[Row]:
+def build_history(
+    messages: Sequence[MessageRecord], current: str | None, skip: str | None
+) -> list[MessageRecord]:
     """The texts an agent sees for a turn, oldest first, the one it answers last.
 
     Texts that arrived after the one being answered wait for their own turn; replies to
     earlier turns (written after it arrived) come before it.
     """
-    usable = [m for m in messages if m["id"] != skip and (m["body"] or m["direction"] == "inbound")]
+    usable = [m for m in messages if m.id != skip and (m.body or m.direction == "inbound")]
     if current is None:
         return usable
-    answered = next((m for m in usable if m["id"] == current), None)
-    before = [m for m in usable if m["id"] < current]
-    after = [m for m in usable if m["id"] > current and m["direction"] == "outbound"]
+    answered = next((m for m in usable if m.id == current), None)
+    before = [m for m in usable if m.id < current]
+    after = [m for m in usable if m.id > current and m.direction == "outbound"]
     return before + after + ([answered] if answered is not None else [])
 
 
@@ -188,46 +190,46 @@ class ConversationJobs:
         conversation = await repo.get_by_id(conn, conversation_id)
         if conversation is None:
             return "conversation_gone"
-        if conversation["status"] != conversations.OPEN:
-            return f"conversation_{conversation['status']}"
-        if conversation["agent_paused"]:
+        if conversation.status != conversations.OPEN:
+            return f"conversation_{conversation.status}"
+        if conversation.agent_paused:
             return "agent_paused"
         settings = await _effective(conn, conversation)
         try:
-            config = await personas.resolve_agent_config(conn, conversation["project_id"], settings)
+            config = await personas.resolve_agent_config(conn, conversation.project_id, settings)
         except ValidationFailed as failed:
             log.warning("turn.bad_agent_config", conversation_id=conversation_id, error=str(failed))
             return "agent_config_invalid"
         if config is None:
             return "no_agent"
-        names, schemas = await personas.agent_inputs(conn, conversation["project_id"], settings)
+        names, schemas = await personas.agent_inputs(conn, conversation.project_id, settings)
         messages = await repo.messages_of(conn, conversation_id)
         history = build_history(messages, current, opening)
         turn = AgentInput(
             conversation_id=conversation_id,
             history=[
                 HistoryEntry(
-                    role="person" if m["direction"] == "inbound" else "agent",
-                    text=m["body"],
-                    at=m["created_at"],
+                    role="person" if m.direction == "inbound" else "agent",
+                    text=m.body,
+                    at=m.created_at,
                 )
                 for m in history
             ],
             context=settings.get("context"),
             task_context=settings.get("task_context"),
-            metadata=dict(conversation["metadata"] or {}),
-            state=dict(conversation["state"] or {}),
+            metadata=dict(conversation.metadata or {}),
+            state=dict(conversation.state or {}),
             dispositions=names,
             extraction_schemas=schemas,
             start_node_id=settings.get("start_node_id"),
-            person_number=conversation["user_number"],
+            person_number=conversation.user_number,
             contact_timezone=await zones.contact_zone(
-                conn, conversation["project_id"], conversation["user_number"]
+                conn, conversation.project_id, conversation.user_number
             ),
         )
         key = None
         if llm_credentials.uses_llm(config):
-            key = await llm_credentials.project_key(conn, conversation["project_id"], self.settings)
+            key = await llm_credentials.project_key(conn, conversation.project_id, self.settings)
         return config, turn, llm_credentials.llm_access(self.settings, key)
 
     async def _respond(
@@ -277,15 +279,15 @@ class ConversationJobs:
         output: AgentOutput,
     ) -> None:
         conversation = await repo.get_by_id(conn, conversation_id)
-        if conversation is None or conversation["status"] != conversations.OPEN:
+        if conversation is None or conversation.status != conversations.OPEN:
             if opening:
                 await _drop_opening(conn, opening, "conversation_closed")
             return
-        if conversation["agent_paused"]:
+        if conversation.agent_paused:
             if opening:
                 await _drop_opening(conn, opening, "agent_paused")
             return
-        project = await projects_repo.get_project(conn, conversation["project_id"])
+        project = await projects_repo.get_project(conn, conversation.project_id)
         project_settings = {} if project is None else dict(project["settings"] or {})
         replies = [text for text in output.replies if text and text.strip()]
         unsendable: list[str] = []
@@ -332,7 +334,7 @@ class ConversationJobs:
         if output.ending is not None:
             await conversations.end_conversations(
                 conn,
-                conversation["project_id"],
+                conversation.project_id,
                 [conversation_id],
                 status=conversations.ENDED,
                 reason="agent",
@@ -350,17 +352,17 @@ class ConversationJobs:
             if await self._lost(conn, job):
                 return
             conversation = await repo.get_by_id(conn, job.ref or "")
-            current = None if conversation is None else conversation["timer_epoch"]
+            current = None if conversation is None else conversation.timer_epoch
             if (
                 conversation is None
-                or conversation["status"] not in conversations.ACTIVE
+                or conversation.status not in conversations.ACTIVE
                 or current is None
                 or abs(float(current) - epoch) > 1e-6
             ):
                 await queue.finish(conn, [job])
                 return
             settings = await _effective(conn, conversation)
-            project = await projects_repo.get_project(conn, conversation["project_id"])
+            project = await projects_repo.get_project(conn, conversation.project_id)
             project_settings = {} if project is None else dict(project["settings"] or {})
             if stage == "warning":
                 text = settings.get("warning_message") or conversations.DEFAULT_WARNING_MESSAGE
@@ -372,7 +374,7 @@ class ConversationJobs:
                     conversation,
                     "conversation.warning_sent",
                     settings,
-                    {"message_id": None if sent is None else sent["id"]},
+                    {"message_id": None if sent is None else sent.id},
                 )
             else:
                 text = settings.get("timeout_message")
@@ -382,8 +384,8 @@ class ConversationJobs:
                     )
                 await conversations.end_conversations(
                     conn,
-                    conversation["project_id"],
-                    [conversation["id"]],
+                    conversation.project_id,
+                    [conversation.id],
                     status=conversations.ENDED,
                     reason="timeout",
                     now=utcnow(),
@@ -393,11 +395,11 @@ class ConversationJobs:
     async def _timer_text(
         self,
         conn: AsyncConnection,
-        conversation: Row,
+        conversation: ConversationRecord,
         text: str,
         purpose: str,
         project_settings: Mapping[str, Any],
-    ) -> Row | None:
+    ) -> MessageRecord | None:
         try:
             return await send_in_conversation(
                 conn,
@@ -408,9 +410,7 @@ class ConversationJobs:
                 project_settings=project_settings,
             )
         except (ValidationFailed, spend.SpendCapReached) as refused:
-            log.warning(
-                "timer.text_refused", conversation_id=conversation["id"], error=str(refused)
-            )
+            log.warning("timer.text_refused", conversation_id=conversation.id, error=str(refused))
             return None
 
 
@@ -433,19 +433,17 @@ async def _hand_to_human(conn: AsyncConnection, conversation_id: str, error: str
         )
 
 
-async def _effective(conn: AsyncConnection, conversation: Row) -> dict[str, Any]:
-    project = await projects_repo.get_project(conn, conversation["project_id"])
+async def _effective(conn: AsyncConnection, conversation: ConversationRecord) -> dict[str, Any]:
+    project = await projects_repo.get_project(conn, conversation.project_id)
     number = (
         None
-        if conversation["number_id"] is None
-        else await numbers_repo.get_number(
-            conn, conversation["project_id"], conversation["number_id"]
-        )
+        if conversation.number_id is None
+        else await numbers_repo.get_number(conn, conversation.project_id, conversation.number_id)
     )
     return conversations.effective_settings(
         {} if project is None else dict(project["settings"] or {}),
         {} if number is None else dict(number["settings"] or {}),
-        dict(conversation["settings"] or {}),
+        dict(conversation.settings or {}),
     )
 
 
@@ -460,23 +458,23 @@ async def _fill_opening(
     Why it cannot go (the daily spend cap), if so: it fails then."""
     found = await messages_repo.messages_by_ids(conn, [message_id])
     message = found.get(message_id)
-    if message is None or message["status"] not in statuses.PENDING:
+    if message is None or message.status not in statuses.PENDING:
         return None
     info = count_segments(text)
-    segments = info.segments if message["channel"] == "sms" else 1
+    segments = info.segments if message.channel == "sms" else 1
     number = None
-    if message["number_id"]:
-        number = await numbers_repo.get_number(conn, message["project_id"], message["number_id"])
+    if message.number_id:
+        number = await numbers_repo.get_number(conn, message.project_id, message.number_id)
     per_segment = Decimal(number["price_per_segment"]) if number is not None else Decimal(0)
-    if message["status"] == statuses.QUEUED:
+    if message.status == statuses.QUEUED:
         # Charged at intake as it was then (no text): the agent's text costs the difference.
-        extra = {
-            "segments": segments - int(message["segments"]),
-            "price_estimate": per_segment * segments - Decimal(message["price_estimate"]),
-            "purpose": message["purpose"],
-        }
+        extra = spend.Cost(
+            segments=segments - int(message.segments),
+            price_estimate=per_segment * segments - Decimal(message.price_estimate),
+            purpose=message.purpose,
+        )
         (refused,) = await spend.charge(
-            conn, message["project_id"], project_settings, [extra], utcnow(), all_or_nothing=True
+            conn, message.project_id, project_settings, [extra], utcnow(), all_or_nothing=True
         )
         if refused is not None:
             await _drop_opening(conn, message_id, spend.CODE, failed=True, detail=refused.detail)

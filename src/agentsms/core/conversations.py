@@ -35,6 +35,7 @@ from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.numeric import MAX_TIMER_SECONDS
+from agentsms.store.records import ConversationRecord, DispatchMessage, MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as repo
 from agentsms.store.repositories import events as events_repo
@@ -191,7 +192,7 @@ def may_have_quiet_hours(project_settings: Mapping[str, Any]) -> bool:
 
 
 def quiet_until(
-    message: Row,
+    message: DispatchMessage,
     project_settings: Mapping[str, Any],
     number_settings: Mapping[str, Any],
     conversation_settings: Mapping[str, Any],
@@ -203,7 +204,7 @@ def quiet_until(
     """When a queued message that reached its send time inside quiet hours may go, or
     ``None`` when it may go now (compliance answers always may). The person's zone is
     their contact's, else their conversation's, else the quiet hours' or their number's."""
-    if message.get("purpose") == COMPLIANCE:
+    if message.purpose == COMPLIANCE:
         return None
     quiet = parse_quiet_hours(
         quiet_hours_for(project_settings, number_settings, conversation_settings)
@@ -212,7 +213,7 @@ def quiet_until(
         return None
     allowed = next_allowed(
         now,
-        message["to_number"],
+        message.to_number,
         quiet,
         contact_zone=contact_zone,
         conversation_zone=conversation_zone,
@@ -231,7 +232,7 @@ def has_agent(settings: Mapping[str, Any]) -> bool:
 class Attached:
     """An outbound row's conversation and that conversation's effective settings."""
 
-    conversation: dict[str, Any]
+    conversation: ConversationRecord
     settings: dict[str, Any]
     created: bool
 
@@ -325,7 +326,7 @@ async def attach_outbound(
     threads: Sequence[OutboundThread],
     now: datetime,
     *,
-    active: Mapping[str, Row] | None = None,
+    active: Mapping[str, ConversationRecord] | None = None,
 ) -> list[Attached]:
     """Put each outbound row in its conversation (opening it when needed); in row order.
 
@@ -333,34 +334,30 @@ async def attach_outbound(
     ones) and emits ``conversation.started`` for the conversations it opens. ``active``
     (from ``lookup_outbound``) saves reading the threads' active conversations again.
     """
-    by_key: dict[str, dict[str, Any]] = {}
+    by_key: dict[str, ConversationRecord] = {}
     explicit_ids = [t.conversation_id for t in threads if t.conversation_id]
-    explicit: dict[str, dict[str, Any]] = {}
+    explicit: dict[str, ConversationRecord] = {}
     for conversation_id in dict.fromkeys(explicit_ids):
         found = await repo.get(conn, project_id, conversation_id)
         if found is None:
             raise NotFound(f"conversation {conversation_id} not found")
-        explicit[conversation_id] = dict(found)
+        explicit[conversation_id] = found
     keyed = [t for t in threads if not t.conversation_id]
     keys = [t.key for t in keyed]
     if keys:
         if active is None:
             active = await repo.active_by_keys(conn, keys)
         wanted = set(keys)
-        by_key = {k: dict(v) for k, v in active.items() if k in wanted}
-        for row in by_key.values():
-            row.pop("opted_out", None)
+        by_key = {k: v for k, v in active.items() if k in wanted}
     # new_conversation: the open conversation is archived (ended) and a fresh one started.
     archive = {
-        by_key[k]["id"]
-        for k, t in zip(keys, keyed, strict=True)
-        if t.new_conversation and k in by_key
+        by_key[k].id for k, t in zip(keys, keyed, strict=True) if t.new_conversation and k in by_key
     }
     if archive:
         await end_conversations(
             conn, project_id, sorted(archive), status=ENDED, reason="new_conversation", now=now
         )
-        by_key = {k: v for k, v in by_key.items() if v["id"] not in archive}
+        by_key = {k: v for k, v in by_key.items() if v.id not in archive}
     fresh: dict[str, dict[str, Any]] = {}
     opening = [(key, item) for key, item in zip(keys, keyed, strict=True) if key not in by_key]
     ids = iter(new_ids("conv", len(opening)))
@@ -393,19 +390,18 @@ async def attach_outbound(
     if fresh:
         inserted = await repo.insert_new(conn, list(fresh.values()))
         if inserted == len(fresh):
-            by_key.update(fresh)
+            by_key.update({k: ConversationRecord.from_mapping(v) for k, v in fresh.items()})
             created = {row["id"] for row in fresh.values()}
         else:
             # Read back: a concurrent writer may have opened some of these threads first.
             stored = await repo.active_ids_by_keys(conn, list(fresh))
             for key, row in fresh.items():
                 if stored.get(key) == row["id"]:
-                    by_key[key] = row
+                    by_key[key] = ConversationRecord.from_mapping(row)
                     created.add(row["id"])
             lost = [k for k, row in fresh.items() if stored.get(k) != row["id"]]
             if lost:
-                found = await repo.active_by_keys(conn, lost)
-                by_key.update({k: dict(v) for k, v in found.items()})
+                by_key.update(await repo.active_by_keys(conn, lost))
     # Settings given with a send replace the stored ones of a resumed conversation.
     updates: dict[str, dict[str, Any]] = {}
     results: list[Attached] = []
@@ -420,31 +416,40 @@ async def attach_outbound(
         else:
             key = next(key_iter)
             conversation = by_key[key]
-            is_new = conversation["id"] in created
+            is_new = conversation.id in created
             if is_new:
                 origin = started_from[key]
         sent_with = item.given
         if sent_with is not None and not is_new:
             changed = False
             if sent_with.settings:
-                conversation["settings"] = dict(conversation["settings"]) | sent_with.settings
+                conversation = conversation._replace(
+                    settings=dict(conversation.settings) | sent_with.settings
+                )
                 changed = True
             if sent_with.metadata is not None:
-                conversation["metadata"] = dict(conversation["metadata"]) | sent_with.metadata
+                conversation = conversation._replace(
+                    metadata=dict(conversation.metadata) | sent_with.metadata
+                )
                 changed = True
             if changed:
-                updates[conversation["id"]] = {
-                    "b_id": conversation["id"],
-                    "settings": conversation["settings"],
-                    "metadata": conversation["metadata"],
+                # The threads that follow in this call see the conversation as updated.
+                if item.conversation_id:
+                    explicit[item.conversation_id] = conversation
+                else:
+                    by_key[key] = conversation
+                updates[conversation.id] = {
+                    "b_id": conversation.id,
+                    "settings": conversation.settings,
+                    "metadata": conversation.metadata,
                     "updated_at": now,
                 }
-        item.row["conversation_id"] = conversation["id"]
+        item.row["conversation_id"] = conversation.id
         # New conversations with the same start have the same settings: merge them once.
         settings = effective.get(origin) if origin is not None else None
         if settings is None:
             settings = effective_settings(
-                project_settings, item.number.get("settings") or {}, conversation["settings"]
+                project_settings, item.number.get("settings") or {}, conversation.settings
             )
             if origin is not None:
                 effective[origin] = settings
@@ -462,8 +467,8 @@ async def attach_outbound(
         for attached in results if hooked else ():
             conversation = attached.conversation
             url = attached.settings.get("webhook_url")
-            if attached.created and conversation["id"] not in started and (endpoints or url):
-                started[conversation["id"]] = Event(
+            if attached.created and conversation.id not in started and (endpoints or url):
+                started[conversation.id] = Event(
                     "conversation.started",
                     _event_data(conversation, []),
                     url,
@@ -493,7 +498,7 @@ async def attach_inbound(
     found = await repo.active_by_keys(conn, [key])
     created = False
     if key in found:
-        conversation = dict(found[key])
+        conversation = found[key]
     else:
         fresh = _new_conversation(
             project_id,
@@ -507,12 +512,13 @@ async def attach_inbound(
         )
         await repo.insert_new(conn, [fresh])
         if opted_out:
-            conversation, created = fresh, True  # not active: no thread to share
+            # Not active: no thread to share.
+            conversation, created = ConversationRecord.from_mapping(fresh), True
         else:
-            conversation = dict((await repo.active_by_keys(conn, [key]))[key])
-            created = conversation["id"] == fresh["id"]
+            conversation = (await repo.active_by_keys(conn, [key]))[key]
+            created = conversation.id == fresh["id"]
     settings = effective_settings(
-        project_settings, number.get("settings") or {}, conversation["settings"]
+        project_settings, number.get("settings") or {}, conversation.settings
     )
     if created:
         await emit(conn, conversation, "conversation.started", settings, with_history=False)
@@ -521,7 +527,7 @@ async def attach_inbound(
 
 async def lookup_outbound(
     conn: AsyncConnection, project_id: str, threads: Sequence[OutboundThread]
-) -> tuple[dict[str, Row], set[str]]:
+) -> tuple[dict[str, ConversationRecord], set[str]]:
     """The threads' active conversations, and which of the recipients opted out.
 
     One query when every recipient already has an active conversation (the usual case of a
@@ -529,8 +535,9 @@ async def lookup_outbound(
     conversations.
     """
     keys = [t.key for t in threads if not t.conversation_id]
-    active = await repo.active_by_keys(conn, keys, with_opt_out=True) if keys else {}
-    opted = {row["user_number"] for row in active.values() if row["opted_out"]}
+    found = await repo.active_by_keys_with_opt_out(conn, keys) if keys else {}
+    active = {key: conversation for key, (conversation, _) in found.items()}
+    opted = {conversation.user_number for conversation, out in found.values() if out}
     unknown = [t.row["to_number"] for t in threads if t.conversation_id or t.key not in active]
     if unknown:
         opted |= await optouts_repo.opted_out(conn, project_id, unknown)
@@ -629,11 +636,11 @@ async def end_conversations(
                 conn,
                 row,
                 "conversation.ended",
-                row["settings"],
+                row.settings,
                 {
-                    "outcome": row["outcome"],
-                    "extracted": dict(row["extracted"] or {}),
-                    "reason": row["end_reason"],
+                    "outcome": row.outcome,
+                    "extracted": dict(row.extracted or {}),
+                    "reason": row.end_reason,
                     "message_count": counts.get(conversation_id, (0,))[0],
                 },
             )
@@ -644,7 +651,7 @@ async def end_conversations(
 class TimerStart:
     """Activity in a conversation that (re)starts its silence timers."""
 
-    conversation: Row
+    conversation: ConversationRecord
     settings: Mapping[str, Any]
     engaged: bool
     at: float | None = None
@@ -652,7 +659,7 @@ class TimerStart:
 
 async def restart_timers(
     conn: AsyncConnection,
-    conversation: Row,
+    conversation: ConversationRecord,
     settings: Mapping[str, Any],
     *,
     engaged: bool,
@@ -681,7 +688,7 @@ async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart
         if start.settings.get("engaged_only") and not start.engaged:
             continue
         epoch = time.time() if start.at is None else start.at
-        conversation_id = start.conversation["id"]
+        conversation_id = start.conversation.id
         epochs.append({"b_id": conversation_id, "timer_epoch": epoch})
         jobs.extend(
             NewJob(
@@ -700,7 +707,7 @@ async def restart_timers_many(conn: AsyncConnection, starts: Sequence[TimerStart
     await queue.enqueue_many(conn, jobs)
 
 
-async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row:
+async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> ConversationRecord:
     row = await repo.get(conn, project_id, conversation_id)
     if row is None:
         raise NotFound(f"conversation {conversation_id} not found")
@@ -709,21 +716,21 @@ async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> R
 
 async def messages_of(
     conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """Oldest first (the newest ``limit`` when given)."""
     return await repo.messages_of(conn, conversation_id, limit=limit)
 
 
 async def message_stats(
     conn: AsyncConnection, conversation_ids: Sequence[str]
-) -> dict[str, tuple[int, Row]]:
+) -> dict[str, tuple[int, MessageRecord]]:
     """Per conversation of ``conversation_ids`` with messages: their count and the newest."""
     return await repo.message_stats(conn, conversation_ids)
 
 
 async def list_conversations(
     conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     """Newest first; ``offset`` skips that many (for page-numbered clients)."""
     if where.status is not None and where.status not in STATUSES:
         raise invalid("status", f"must be one of {', '.join(STATUSES)}")
@@ -746,7 +753,7 @@ async def end(
     *,
     outcome: str | None = None,
     extracted: Mapping[str, Any] | None = None,
-) -> Row:
+) -> ConversationRecord:
     """End a conversation by request (``ended``, reason ``api``)."""
     await get(conn, project_id, conversation_id)
     await end_conversations(
@@ -769,33 +776,33 @@ async def update(
     *,
     metadata: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
-) -> Row:
+) -> ConversationRecord:
     """Merge metadata (a ``null`` value removes the key) and settings into a conversation."""
     row = await get(conn, project_id, conversation_id)
     values: dict[str, Any] = {"updated_at": utcnow()}
     if metadata is not None:
-        merged = dict(row["metadata"]) | dict(metadata)
+        merged = dict(row.metadata) | dict(metadata)
         values["metadata"] = {k: v for k, v in merged.items() if v is not None}
         if (problem := metadata_problem(values["metadata"])) is not None:
             raise invalid("metadata", problem)
     if settings:
-        values["settings"] = dict(row["settings"]) | dict(settings)
+        values["settings"] = dict(row.settings) | dict(settings)
     await repo.update_one(conn, conversation_id, values)
     return await get(conn, project_id, conversation_id)
 
 
 async def set_agent_paused(
     conn: AsyncConnection, project_id: str, conversation_id: str, paused: bool
-) -> Row:
+) -> ConversationRecord:
     """Pause the agent (a human answers) or resume it.
 
     Resuming hands a ``needs_attention`` conversation back to the agent, which then answers
     the person's last text if it is still unanswered.
     """
     row = await get(conn, project_id, conversation_id)
-    if row["status"] not in ACTIVE:
+    if row.status not in ACTIVE:
         raise ValidationFailed(
-            f"conversation is {row['status']}; only an active one has an agent to "
+            f"conversation is {row.status}; only an active one has an agent to "
             + ("pause" if paused else "resume"),
             code="conversation_not_active",
         )
@@ -805,37 +812,37 @@ async def set_agent_paused(
     await repo.update_one(conn, conversation_id, values)
     if not paused:
         history = await repo.messages_of(conn, conversation_id, limit=1)
-        if history and history[-1]["direction"] == "inbound":
+        if history and history[-1].direction == "inbound":
             await queue.enqueue(
                 conn,
                 NewJob(
                     kind=TURN_JOB,
                     ref=conversation_id,
-                    payload={"message_id": history[-1]["id"]},
+                    payload={"message_id": history[-1].id},
                 ),
             )
     return await get(conn, project_id, conversation_id)
 
 
-def public(row: Row) -> dict[str, Any]:
+def public(row: ConversationRecord) -> dict[str, Any]:
     """The conversation as webhooks and the API show it."""
-    settings = dict(row["settings"] or {})
+    settings = dict(row.settings or {})
     return {
-        "id": row["id"],
-        "status": row["status"],
-        "agent_number": row["agent_number"],
-        "number_id": row["number_id"],
-        "user_number": row["user_number"],
-        "channel": row["channel"],
+        "id": row.id,
+        "status": row.status,
+        "agent_number": row.agent_number,
+        "number_id": row.number_id,
+        "user_number": row.user_number,
+        "channel": row.channel,
         "persona_id": settings.get("persona_id"),
-        "agent_paused": bool(row["agent_paused"]),
-        "metadata": dict(row["metadata"] or {}),
-        "outcome": row["outcome"],
-        "extracted": dict(row["extracted"] or {}),
-        "end_reason": row["end_reason"],
-        "current_node_id": row["current_node_id"],
-        "created_at": _iso(row["created_at"]),
-        "ended_at": _iso(row["ended_at"]),
+        "agent_paused": bool(row.agent_paused),
+        "metadata": dict(row.metadata or {}),
+        "outcome": row.outcome,
+        "extracted": dict(row.extracted or {}),
+        "end_reason": row.end_reason,
+        "current_node_id": row.current_node_id,
+        "created_at": _iso(row.created_at),
+        "ended_at": _iso(row.ended_at),
     }
 
 
@@ -843,15 +850,16 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-def history_entry(message: Row) -> dict[str, Any]:
+def history_entry(message: MessageRecord) -> dict[str, Any]:
+    """A message as a webhook's ``recent_history`` shows it."""
     return {
-        "id": message["id"],
-        "role": "person" if message["direction"] == "inbound" else "agent",
-        "purpose": message.get("purpose"),
-        "body": message["body"],
-        "channel": message["channel"],
-        "status": message["status"],
-        "created_at": _iso(message["created_at"]),
+        "id": message.id,
+        "role": "person" if message.direction == "inbound" else "agent",
+        "purpose": message.purpose,
+        "body": message.body,
+        "channel": message.channel,
+        "status": message.status,
+        "created_at": _iso(message.created_at),
     }
 
 
@@ -876,24 +884,26 @@ async def webhook_contexts(
         conversation_id: {
             "conversation": public(row),
             "recent_history": [history_entry(m) for m in recent.get(conversation_id, [])],
-            "webhook_url": (row["settings"] or {}).get("webhook_url"),
-            "webhook_format": (row["settings"] or {}).get("webhook_format"),
+            "webhook_url": (row.settings or {}).get("webhook_url"),
+            "webhook_format": (row.settings or {}).get("webhook_format"),
         }
         for conversation_id, row in rows.items()
     }
 
 
-def _event_data(conversation: Row, recent: Sequence[Row]) -> dict[str, Any]:
+def _event_data(
+    conversation: ConversationRecord, recent: Sequence[MessageRecord]
+) -> dict[str, Any]:
     return {
         "conversation": public(conversation),
-        "metadata": dict(conversation["metadata"] or {}),
+        "metadata": dict(conversation.metadata or {}),
         "recent_history": [history_entry(m) for m in recent],
     }
 
 
 async def emit(
     conn: AsyncConnection,
-    conversation: Row,
+    conversation: ConversationRecord,
     event_type: str,
     settings: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
@@ -902,14 +912,14 @@ async def emit(
 ) -> None:
     """Send a ``conversation.*`` event to the project's endpoints and its webhook URL."""
     recent = (
-        await repo.messages_of(conn, conversation["id"], limit=HISTORY_FOR_WEBHOOKS)
+        await repo.messages_of(conn, conversation.id, limit=HISTORY_FOR_WEBHOOKS)
         if with_history
         else []
     )
     data = _event_data(conversation, recent) | dict(extra or {})
     await webhooks.emit(
         conn,
-        project_id=conversation["project_id"],
+        project_id=conversation.project_id,
         event_type=event_type,
         data=data,
         webhook_url=settings.get("webhook_url"),

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +41,7 @@ from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import (
+    Channel,
     Provider,
     SendError,
     SendOutcome,
@@ -49,6 +50,7 @@ from agentsms.providers.base import (
 )
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
+from agentsms.store.records import DispatchMessage
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -86,7 +88,7 @@ _SLOT_LEAD_SECONDS = 0.05
 @dataclass(slots=True)
 class _Work:
     job: Job
-    message: Row
+    message: DispatchMessage
     number: Row | None
     slot: float
     uncertain: bool
@@ -186,8 +188,8 @@ class Dispatcher:
         now = time.time()
         now_dt = from_epoch(now)
         finished: list[Job] = []
-        expired: list[tuple[Job, Row]] = []
-        refused: list[tuple[Job, Row]] = []
+        expired: list[tuple[Job, DispatchMessage]] = []
+        refused: list[tuple[Job, DispatchMessage]] = []
         deferred: list[tuple[Job, float]] = []
         work: list[_Work] = []
         later: list[tuple[str, list[Job], float, float]] = []
@@ -196,41 +198,39 @@ class Dispatcher:
         async with self.db.write() as conn:
             found = await messages_repo.dispatch_rows(conn, [j.ref for j in jobs if j.ref])
             numbers = await numbers_repo.numbers_by_ids(
-                conn, [m["number_id"] for m in found.values() if m["number_id"]]
+                conn, [m.number_id for m in found.values() if m.number_id]
             )
             # Nobody is texted after opting out, whenever the message was queued; only the
             # compliance answers (the opt-out confirmation itself) still go.
             opted_out = await optouts_repo.opted_out_pairs(
                 conn,
                 [
-                    (m["project_id"], m["to_number"])
+                    (m.project_id, m.to_number)
                     for m in found.values()
-                    if m["purpose"] != compliance.COMPLIANCE and not m["in_flight"]
+                    if m.purpose != compliance.COMPLIANCE and not m.in_flight
                 ],
             )
             quiet = await _QuietHours.read(conn, found.values(), numbers)
-            candidates: dict[str, list[tuple[Job, Row]]] = defaultdict(list)
+            candidates: dict[str, list[tuple[Job, DispatchMessage]]] = defaultdict(list)
             for job in jobs:
                 message = found.get(job.ref or "")
-                if message is None or message["status"] not in (*statuses.PENDING, "sending"):
+                if message is None or message.status not in (*statuses.PENDING, "sending"):
                     finished.append(job)
-                elif message["expires_at"] is not None and message["expires_at"] <= now_dt:
+                elif message.expires_at is not None and message.expires_at <= now_dt:
                     expired.append((job, message))
                 elif (
-                    (message["project_id"], message["to_number"]) in opted_out
-                    and not message["in_flight"]
-                    and message["purpose"] != compliance.COMPLIANCE
+                    (message.project_id, message.to_number) in opted_out
+                    and not message.in_flight
+                    and message.purpose != compliance.COMPLIANCE
                 ):
                     refused.append((job, message))
-                elif (
-                    not message["in_flight"] and (until := quiet.until(message, now_dt)) is not None
-                ):
-                    if message["expires_at"] is not None and message["expires_at"] <= until:
+                elif not message.in_flight and (until := quiet.until(message, now_dt)) is not None:
+                    if message.expires_at is not None and message.expires_at <= until:
                         expired.append((job, message))  # its validity ends before they do
                     else:
                         deferred.append((job, until.timestamp()))
                 else:
-                    candidates[message["number_id"] or ""].append((job, message))
+                    candidates[message.number_id or ""].append((job, message))
             # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
             for number_id, items in sorted(candidates.items()):
                 number = numbers.get(number_id)
@@ -238,7 +238,7 @@ class Dispatcher:
                     conn, number, len(items), horizon=self.settings.pacing_horizon_seconds
                 )
                 for (job, message), slot in zip(items, slots, strict=False):
-                    work.append(_Work(job, message, number, slot, bool(message["in_flight"])))
+                    work.append(_Work(job, message, number, slot, bool(message.in_flight)))
                 if len(slots) < len(items):
                     # No slot within the horizon: back to the queue, each due half a horizon
                     # before its estimated slot, so that a claim holds the following slots
@@ -299,7 +299,7 @@ class Dispatcher:
                 error = SendError(code=spend.CODE, message=refusal.detail, retryable=False)
                 await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
             await queue.finish(conn, [item.job for item, _ in capped])
-            fresh = [w.message["id"] for w in work if not w.uncertain]
+            fresh = [w.message.id for w in work if not w.uncertain]
             if fresh:
                 # Guarded: a message canceled since it was read is not sent.
                 moved = set(
@@ -314,15 +314,15 @@ class Dispatcher:
                         },
                     )
                 )
-                dropped = [w.job for w in work if not w.uncertain and w.message["id"] not in moved]
+                dropped = [w.job for w in work if not w.uncertain and w.message.id not in moved]
                 await queue.finish(conn, dropped)
-                work = [w for w in work if w.uncertain or w.message["id"] in moved]
+                work = [w for w in work if w.uncertain or w.message.id in moved]
                 await record_events(
                     conn,
                     [
                         (w.message, statuses.SENDING, {})
                         for w in work
-                        if not w.uncertain and w.message["status"] != statuses.SENDING
+                        if not w.uncertain and w.message.status != statuses.SENDING
                     ],
                     now_dt,
                 )
@@ -342,14 +342,14 @@ class Dispatcher:
         )
 
     async def _expire(
-        self, conn: AsyncConnection, expired: Sequence[tuple[Job, Row]], now: Any
+        self, conn: AsyncConnection, expired: Sequence[tuple[Job, DispatchMessage]], now: Any
     ) -> None:
         if not expired:
             return
         changed = set(
             await messages_repo.set_status_where(
                 conn,
-                [m["id"] for _, m in expired],
+                [m.id for _, m in expired],
                 from_statuses=(*statuses.PENDING, statuses.SENDING),
                 values={
                     "status": statuses.EXPIRED,
@@ -361,7 +361,7 @@ class Dispatcher:
             )
         )
         await record_events(
-            conn, [(m, statuses.EXPIRED, {}) for _, m in expired if m["id"] in changed], now
+            conn, [(m, statuses.EXPIRED, {}) for _, m in expired if m.id in changed], now
         )
         await queue.finish(conn, [job for job, _ in expired])
 
@@ -373,7 +373,7 @@ class Dispatcher:
         by_provider: dict[tuple[str, str | None], list[_Work]] = defaultdict(list)
         for item in group:
             account_id = (item.number or {}).get("provider_account_id")
-            by_provider[(item.message["provider"], account_id)].append(item)
+            by_provider[(item.message.provider, account_id)].append(item)
         late: list[_Work] = []
         for (name, account_id), items in by_provider.items():
             try:
@@ -465,18 +465,18 @@ class Dispatcher:
         now = time.time()
         now_dt = from_epoch(now)
         sent_rows: list[tuple[str, str, Any, int, datetime]] = []
-        sent_events: list[tuple[Row, str, Mapping[str, Any]]] = []
+        sent_events: list[tuple[DispatchMessage, str, Mapping[str, Any]]] = []
         failed: list[tuple[_Work, SendError]] = []
         retries: list[tuple[_Work, SendError]] = []
         done_jobs: list[Job] = []
         counts: dict[tuple[str, str], int] = defaultdict(int)
         for item, outcome in outcomes:
-            name = item.message["provider"]
+            name = item.message.provider
             if isinstance(outcome, SendResult):
                 counts[(name, "accepted")] += 1
                 sent_rows.append(
                     (
-                        item.message["id"],
+                        item.message.id,
                         outcome.provider_message_id,
                         outcome.price,
                         item.job.attempts,
@@ -501,7 +501,7 @@ class Dispatcher:
                 )
                 # A receipt that beat this record has already told of the send.
                 await record_events(
-                    conn, [event for event in sent_events if event[0]["id"] in advanced], now_dt
+                    conn, [event for event in sent_events if event[0].id in advanced], now_dt
                 )
             for item, error in failed:
                 await _mark_failed(conn, item.message, error, now_dt, attempts=item.job.attempts)
@@ -518,7 +518,7 @@ class Dispatcher:
             cap=self.settings.retry_max_seconds,
             retry_after=error.retry_after,
         )
-        expires = item.message["expires_at"]
+        expires = item.message.expires_at
         if expires is not None and expires.timestamp() <= now + delay:
             await _mark_failed(
                 conn,
@@ -534,7 +534,7 @@ class Dispatcher:
             conn,
             [
                 {
-                    "b_id": item.message["id"],
+                    "b_id": item.message.id,
                     "in_flight": False,
                     "error_code": error.code,
                     "error_message": error.message,
@@ -556,8 +556,8 @@ async def _charge_scheduled(
     (the others were charged at intake): the work that may go, and the refused sends."""
     by_project: dict[str, list[_Work]] = defaultdict(list)
     for item in work:
-        if not item.uncertain and item.message["status"] == statuses.SCHEDULED:
-            by_project[item.message["project_id"]].append(item)
+        if not item.uncertain and item.message.status == statuses.SCHEDULED:
+            by_project[item.message.project_id].append(item)
     refused: list[tuple[_Work, spend.SpendCapReached]] = []
     # Usage rows locked in one order by every worker (PostgreSQL): no deadlock.
     for project_id, items in sorted(by_project.items()):
@@ -565,8 +565,8 @@ async def _charge_scheduled(
         settings = dict(project["settings"] or {}) if project is not None else {}
         if spend.caps_of(settings) is None:
             continue
-        found = await messages_repo.messages_by_ids(conn, [w.message["id"] for w in items])
-        rows = [found[w.message["id"]] for w in items]
+        found = await messages_repo.messages_by_ids(conn, [w.message.id for w in items])
+        rows = [found[w.message.id] for w in items]
         outcomes = await spend.charge(conn, project_id, settings, rows, now, all_or_nothing=False)
         refused += [(w, r) for w, r in zip(items, outcomes, strict=True) if r is not None]
     if not refused:
@@ -577,7 +577,7 @@ async def _charge_scheduled(
 
 async def _mark_failed(
     conn: AsyncConnection,
-    message: Row,
+    message: DispatchMessage,
     error: SendError,
     now: Any,
     *,
@@ -586,7 +586,7 @@ async def _mark_failed(
 ) -> None:
     changed = await messages_repo.set_status_where(
         conn,
-        [message["id"]],
+        [message.id],
         from_statuses=(*statuses.PENDING, statuses.SENDING),
         values={
             "status": status,
@@ -607,13 +607,13 @@ async def _mark_failed(
 
 def _request(item: _Work) -> SendRequest:
     message = item.message
-    media = message["media_urls"]
+    media = message.media_urls
     return SendRequest(
-        reference=message["id"],
-        from_number=message["from_number"],
-        to_number=message["to_number"],
-        body=message["body"],
-        channel=message["channel"],
+        reference=message.id,
+        from_number=message.from_number,
+        to_number=message.to_number,
+        body=message.body,
+        channel=cast(Channel, message.channel),
         media_urls=tuple(media) if media else (),
         number_settings=(item.number["settings"] or {}) if item.number else {},
     )
@@ -640,35 +640,38 @@ class _QuietHours:
 
     @classmethod
     async def read(
-        cls, conn: AsyncConnection, messages: Iterable[Row], numbers: Mapping[str, Row]
+        cls,
+        conn: AsyncConnection,
+        messages: Iterable[DispatchMessage],
+        numbers: Mapping[str, Row],
     ) -> _QuietHours:
-        pending = [m for m in messages if m["status"] in statuses.PENDING]
+        pending = [m for m in messages if m.status in statuses.PENDING]
         settings = await conversations_repo.project_settings_by_ids(
-            conn, [m["project_id"] for m in pending]
+            conn, [m.project_id for m in pending]
         )
         quiet = {pid: s for pid, s in settings.items() if conversations.may_have_quiet_hours(s)}
-        concerned = [m for m in pending if m["project_id"] in quiet]
-        conversation_ids = [m["conversation_id"] for m in concerned if m["conversation_id"]]
+        concerned = [m for m in pending if m.project_id in quiet]
+        conversation_ids = [m.conversation_id for m in concerned if m.conversation_id]
         stored = await conversations_repo.settings_by_ids(conn, conversation_ids)
         metadata = await conversations_repo.metadata_by_ids(conn, conversation_ids)
         contact_zones = await zones.contact_zones(
-            conn, [(m["project_id"], m["to_number"]) for m in concerned]
+            conn, [(m.project_id, m.to_number) for m in concerned]
         )
         return cls(quiet, numbers, stored, metadata, contact_zones)
 
-    def until(self, message: Row, now: datetime) -> datetime | None:
-        project = self.projects.get(message["project_id"])
+    def until(self, message: DispatchMessage, now: datetime) -> datetime | None:
+        project = self.projects.get(message.project_id)
         if project is None:
             return None
-        number = self.numbers.get(message["number_id"] or "")
-        conversation_id = message["conversation_id"] or ""
+        number = self.numbers.get(message.number_id or "")
+        conversation_id = message.conversation_id or ""
         return conversations.quiet_until(
             message,
             project,
             (number or {}).get("settings") or {},
             self.conversations.get(conversation_id, {}),
             now,
-            contact_zone=self.contact_zones.get((message["project_id"], message["to_number"])),
+            contact_zone=self.contact_zones.get((message.project_id, message.to_number)),
             conversation_zone=zones.metadata_zone(self.metadata.get(conversation_id)),
         )
 

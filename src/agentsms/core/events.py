@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from operator import attrgetter, itemgetter
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +22,7 @@ from agentsms.store.types import utcnow
 SETTLE = timedelta(seconds=2)
 POLL_SECONDS = 0.25
 K = TypeVar("K", int, str)
+R = TypeVar("R")
 
 
 class SettleWindow(Generic[K]):
@@ -33,20 +35,24 @@ class SettleWindow(Generic[K]):
     write transaction commits well within that).
     """
 
-    def __init__(self, floor: K, key: str = "seq") -> None:
+    def __init__(self, floor: K, key: str = "seq", *, records: bool = False) -> None:
+        """Rows are read by column name (``key`` and ``created_at``); with ``records``, by
+        attribute (store records)."""
         self.floor: K = floor
-        self.key = key
+        read = attrgetter if records else itemgetter
+        self._key: Callable[[Any], K] = read(key)
+        self._created: Callable[[Any], datetime] = read("created_at")
         self.sent: set[K] = set()
 
-    def take(self, rows: Sequence[Row], now: datetime) -> list[Row]:
+    def take(self, rows: Sequence[R], now: datetime) -> list[R]:
         """Rows (ordered by key, all above ``floor``) not sent yet; advances the floor."""
-        key = self.key
-        fresh = [row for row in rows if row[key] not in self.sent]
-        self.sent.update(row[key] for row in fresh)
+        key = self._key
+        fresh = [row for row in rows if key(row) not in self.sent]
+        self.sent.update(key(row) for row in fresh)
         for row in rows:
-            if row["created_at"] > now - SETTLE:
+            if self._created(row) > now - SETTLE:
                 break
-            self.floor = row[key]
+            self.floor = key(row)
         self.sent = {value for value in self.sent if value > self.floor}
         return fresh
 
@@ -79,7 +85,9 @@ async def follow(
         else:
             since = await repo.event_time(conn, project_id, after) if after else None
     window = SettleWindow(after)
-    accepted = SettleWindow(id_before("msg", since.timestamp() if since else 0), key="id")
+    accepted = SettleWindow(
+        id_before("msg", since.timestamp() if since else 0), key="id", records=True
+    )
     while True:
         async with db.read() as conn:
             rows = await repo.events_after(conn, project_id, window.floor, limit=2000)

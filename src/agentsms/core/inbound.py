@@ -28,7 +28,7 @@ from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob
 from agentsms.providers.base import InboundMessage
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import messages as repo
 from agentsms.store.repositories import numbers as numbers_repo
@@ -53,7 +53,7 @@ async def receive(
     provider: str,
     inbound: InboundMessage,
     outbox: Outbox,
-) -> Row:
+) -> MessageRecord:
     """Store a text a person sent to one of the project's numbers, and act on it; a
     compliance keyword's reply goes through ``outbox``."""
     sender = _sender(inbound.from_number, provider)
@@ -87,7 +87,7 @@ async def receive(
         "id": new_id("msg"),
         "project_id": project_id,
         "batch_id": None,
-        "conversation_id": conversation["id"],
+        "conversation_id": conversation.id,
         "direction": "inbound",
         "to_number": ours.e164,
         "from_number": sender.e164,
@@ -119,7 +119,8 @@ async def receive(
         "purpose": purposes.INBOUND,
     }
     await repo.insert_messages(conn, [row])
-    await record_events(conn, [(row, statuses.RECEIVED, {})], now)
+    record = MessageRecord.from_mapping(row)
+    await record_events(conn, [(record, statuses.RECEIVED, {})], now)
 
     reply_to = _Replier(
         conn, outbox, project_id, settings, conversation, number["number"], sender.e164
@@ -132,7 +133,7 @@ async def receive(
         await conversations.end_conversations(
             conn,
             project_id,
-            [c["id"] for c in active],
+            [c.id for c in active],
             status=conversations.OPTED_OUT,
             reason="opt_out",
             now=now,
@@ -148,24 +149,24 @@ async def receive(
         await reply_to.send(compliance.message_for("help", settings))
     elif not opted_out and keyword is None and compliance.maybe_opt_out(inbound.body, settings):
         await reply_to.send(compliance.OPT_OUT_QUESTION)
-    elif not opted_out and conversation["status"] in conversations.ACTIVE:
-        if not conversation["engaged"]:
-            await conversations_repo.update_one(conn, conversation["id"], {"engaged": True})
+    elif not opted_out and conversation.status in conversations.ACTIVE:
+        if not conversation.engaged:
+            await conversations_repo.update_one(conn, conversation.id, {"engaged": True})
         await conversations.restart_timers(conn, conversation, attached.settings, engaged=True)
         if (
-            conversation["status"] == conversations.OPEN
-            and not conversation["agent_paused"]
+            conversation.status == conversations.OPEN
+            and not conversation.agent_paused
             and conversations.has_agent(attached.settings)
         ):
             await queue.enqueue(
                 conn,
                 NewJob(
                     kind=conversations.TURN_JOB,
-                    ref=conversation["id"],
+                    ref=conversation.id,
                     payload={"message_id": row["id"]},
                 ),
             )
-    return row
+    return record
 
 
 class _Replier:
@@ -177,7 +178,7 @@ class _Replier:
         outbox: Outbox,
         project_id: str,
         settings: Mapping[str, Any],
-        conversation: Row,
+        conversation: ConversationRecord,
         ours: str,
         person: str,
     ) -> None:
@@ -197,8 +198,8 @@ class _Replier:
                 to=self.person,
                 from_=self.ours,
                 body=text,
-                channel=self.conversation["channel"],
-                conversation_id=self.conversation["id"],
+                channel=self.conversation.channel,
+                conversation_id=self.conversation.id,
                 purpose=compliance.COMPLIANCE,
             ),
             project_settings=self.settings,
@@ -214,8 +215,8 @@ class _Replier:
                 "number": self.ours,
                 "keyword": keyword,
                 "source": "keyword",
-                "conversation_id": self.conversation["id"],
-                "metadata": dict(self.conversation["metadata"] or {}),
+                "conversation_id": self.conversation.id,
+                "metadata": dict(self.conversation.metadata or {}),
             },
             webhook_url=attached.settings.get("webhook_url"),
             webhook_format=attached.settings.get("webhook_format"),

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import conversations, personas
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import inbox as repo
 from agentsms.store.repositories.conversations import ConversationFilter
 
@@ -23,20 +23,20 @@ from agentsms.store.repositories.conversations import ConversationFilter
 class InboxRow:
     """One line of the inbox."""
 
-    conversation: Row
-    last_message: Row | None
+    conversation: ConversationRecord
+    last_message: MessageRecord | None
     unread: int
     persona_name: str | None
 
     @property
     def id(self) -> str:
         """The conversation's id."""
-        return str(self.conversation["id"])
+        return self.conversation.id
 
     @property
     def persona_id(self) -> str | None:
         """The persona the conversation's agent speaks as, if any."""
-        value: Any = (self.conversation["settings"] or {}).get("persona_id")
+        value: Any = (self.conversation.settings or {}).get("persona_id")
         return str(value) if value is not None else None
 
 
@@ -45,20 +45,22 @@ async def persona_names(conn: AsyncConnection, project_id: str) -> dict[str, str
     return {row["id"]: row["name"] for row in await personas.list_personas(conn, project_id)}
 
 
-async def summarize(conn: AsyncConnection, project_id: str, rows: Sequence[Row]) -> list[InboxRow]:
+async def summarize(
+    conn: AsyncConnection, project_id: str, rows: Sequence[ConversationRecord]
+) -> list[InboxRow]:
     """Inbox lines for these conversations, in the same order."""
-    ids = [row["id"] for row in rows]
+    ids = [row.id for row in rows]
     last = await repo.last_messages(conn, ids)
     unread = await repo.unread_counts(conn, ids)
     names = await persona_names(conn, project_id) if rows else {}
     found = []
     for row in rows:
-        persona = (row["settings"] or {}).get("persona_id")
+        persona = (row.settings or {}).get("persona_id")
         found.append(
             InboxRow(
                 conversation=row,
-                last_message=last.get(row["id"]),
-                unread=unread.get(row["id"], 0),
+                last_message=last.get(row.id),
+                unread=unread.get(row.id, 0),
                 persona_name=names.get(persona) if isinstance(persona, str) else None,
             )
         )

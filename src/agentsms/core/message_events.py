@@ -20,20 +20,25 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import conversations, rendering
+from agentsms.store.records import MessageKey, MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import webhooks as repo
 from agentsms.webhooks.events import MESSAGE_EVENTS, Event, emit_many, subscribed
 
+Change = tuple[MessageKey, str, Mapping[str, Any]]
+"""A message, its new status and the event's details."""
 
-async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
-    """Events for messages just accepted (queued, or scheduled for later)."""
+
+async def on_accepted(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Events for messages just accepted (queued, or scheduled for later), given as the
+    rows inserted."""
     for project_id in {row["project_id"] for row in rows}:
         # The project's endpoints first: when nobody listens, no change is worth building.
         endpoints = await repo.active_endpoints(conn, project_id)
         if endpoints:
-            changes: list[tuple[Row, str, Mapping[str, Any]]] = [
-                (row, str(row["status"]), {})
+            changes: list[Change] = [
+                (MessageRecord.from_mapping(row), str(row["status"]), {})
                 for row in rows
                 if row["project_id"] == project_id and _is_event(str(row["status"]))
             ]
@@ -41,9 +46,7 @@ async def on_accepted(conn: AsyncConnection, rows: Sequence[Row]) -> None:
                 await _emit_project(conn, project_id, changes, endpoints, reread=False)
 
 
-async def on_status_changes(
-    conn: AsyncConnection, changes: Sequence[tuple[Row, str, Mapping[str, Any]]]
-) -> None:
+async def on_status_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:
     """Events for (message, new status, data) triples, as given to ``record_events``."""
     await _emit(conn, changes, reread=True)
 
@@ -54,14 +57,14 @@ def _is_event(status: str) -> bool:
 
 async def _emit(
     conn: AsyncConnection,
-    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    changes: Sequence[Change],
     *,
     reread: bool,
 ) -> None:
-    by_project: dict[str, list[tuple[Row, str, Mapping[str, Any]]]] = {}
+    by_project: dict[str, list[Change]] = {}
     for change in changes:
         if _is_event(change[1]):
-            by_project.setdefault(str(change[0]["project_id"]), []).append(change)
+            by_project.setdefault(change[0].project_id, []).append(change)
     for project_id, items in by_project.items():
         endpoints = await repo.active_endpoints(conn, project_id)
         if endpoints:  # the common case is none: one indexed query and done
@@ -71,7 +74,7 @@ async def _emit(
 async def _emit_project(
     conn: AsyncConnection,
     project_id: str,
-    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    changes: Sequence[Change],
     endpoints: Sequence[Row],
     *,
     reread: bool,
@@ -85,23 +88,27 @@ async def _emit_project(
     wanted = [
         item
         for item in changes
-        if str(item[0].get("conversation_id") or "") in hooked
+        if (item[0].conversation_id or "") in hooked
         or any(subscribed(e["event_types"], f"message.{item[1]}") for e in listening)
     ]
     if not wanted:
         return
     contexts = await _contexts(
         conn,
-        {str(row["conversation_id"]) for row, _, _ in wanted if row.get("conversation_id")},
+        {row.conversation_id for row, _, _ in wanted if row.conversation_id},
     )
-    current: Mapping[str, Row] = {}
+    current: Mapping[str, MessageRecord] = {}
     if reread:
         # The rows given may predate the change; payloads show the message as it is now.
-        current = await messages_repo.messages_by_ids(conn, [row["id"] for row, _, _ in wanted])
+        current = await messages_repo.messages_by_ids(conn, [row.id for row, _, _ in wanted])
     events = []
     for row, status, details in wanted:
-        message = current.get(str(row["id"]), row)
-        context = contexts.get(str(message.get("conversation_id") or ""))
+        message = current.get(row.id)
+        if message is None:
+            if not isinstance(row, MessageRecord):
+                continue  # only a part of a message that is gone: nothing to show
+            message = row
+        context = contexts.get(message.conversation_id or "")
         events.append(
             Event(
                 f"message.{status}",
@@ -113,10 +120,8 @@ async def _emit_project(
     await emit_many(conn, project_id, events, endpoints=endpoints)
 
 
-async def _webhook_urls(
-    conn: AsyncConnection, items: Sequence[tuple[Row, str, Mapping[str, Any]]]
-) -> Mapping[str, str]:
-    ids = sorted({str(row["conversation_id"]) for row, _, _ in items if row.get("conversation_id")})
+async def _webhook_urls(conn: AsyncConnection, items: Sequence[Change]) -> Mapping[str, str]:
+    ids = sorted({row.conversation_id for row, _, _ in items if row.conversation_id})
     if not ids:
         return {}
     return await conversations.webhook_urls(conn, ids)
@@ -130,7 +135,7 @@ async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str,
 
 
 def _data(
-    message: Row, details: Mapping[str, Any], context: Mapping[str, Any] | None
+    message: MessageRecord, details: Mapping[str, Any], context: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     resource = rendering.message(message).model_dump(mode="json", by_alias=True)
     data: dict[str, Any] = {

@@ -3,7 +3,7 @@ their status changes. Accepting a message is ``core.sending``'s job."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import message_events, statuses
 from agentsms.core.errors import Conflict, NotFound
+from agentsms.core.message_events import Change
 from agentsms.core.sending.specs import SEND_JOB
 from agentsms.ids import new_ids
 from agentsms.jobs import queue
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import events as events_repo
 from agentsms.store.repositories import messages as repo
@@ -23,7 +25,7 @@ from agentsms.store.repositories.messages import MessageFilter as MessageFilter
 from agentsms.store.types import utcnow
 
 
-async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:
+async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> MessageRecord:
     row = await repo.get_message(conn, project_id, message_id)
     if row is None:
         raise NotFound(f"message {message_id} not found")
@@ -32,7 +34,7 @@ async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -
 
 async def list_messages(
     conn: AsyncConnection, where: MessageFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """The messages ``where`` selects, newest first, skipping ``offset`` of them."""
     return await repo.list_messages(conn, where, limit, offset)
 
@@ -46,7 +48,7 @@ async def get_batch(
     return row, await repo.batch_status_counts(conn, batch_id)
 
 
-async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:
+async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str) -> MessageRecord:
     """Cancel a message that has not started sending; ``Conflict`` once it has."""
     row = await get_message(conn, project_id, message_id)
     now = utcnow()
@@ -58,7 +60,7 @@ async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str
     )
     if not changed:
         raise Conflict(
-            f"message is {row['status']}; only scheduled or queued messages can be canceled",
+            f"message is {row.status}; only scheduled or queued messages can be canceled",
             code="not_cancelable",
         )
     await queue.cancel_by_ref(conn, SEND_JOB, message_id)
@@ -68,7 +70,7 @@ async def cancel_message(conn: AsyncConnection, project_id: str, message_id: str
 
 async def record_events(
     conn: AsyncConnection,
-    changes: Sequence[tuple[Row, str, Mapping[str, Any]]],
+    changes: Sequence[Change],
     now: datetime,
 ) -> None:
     """Append ``message.<status>`` events for (message, new status, data) triples."""
@@ -77,8 +79,8 @@ async def record_events(
         [
             {
                 "id": event_id,
-                "project_id": row["project_id"],
-                "message_id": row["id"],
+                "project_id": row.project_id,
+                "message_id": row.id,
                 "type": f"message.{status}",
                 "status": status,
                 "data": dict(data),
@@ -99,27 +101,27 @@ async def timeline(conn: AsyncConnection, project_id: str, message_id: str) -> l
     return [first, *(event for event in later if event["status"] != first["status"])]
 
 
-def acceptance_event(row: Row) -> dict[str, Any]:
+def acceptance_event(row: MessageRecord) -> dict[str, Any]:
     """A message's first event, made from its row (intake stores no event row for an
     outbound message): ``received``, ``scheduled`` or ``queued``, with ``seq`` 0."""
     accepted = (
         statuses.RECEIVED
-        if row["direction"] == "inbound"
+        if row.direction == "inbound"
         else (
             statuses.SCHEDULED
-            if row["send_at"] is not None and row["send_at"] > row["created_at"]
+            if row.send_at is not None and row.send_at > row.created_at
             else statuses.QUEUED
         )
     )
     return {
-        "id": f"evt_{row['id'].removeprefix('msg_')}",
+        "id": f"evt_{row.id.removeprefix('msg_')}",
         "seq": 0,
         "type": f"message.{accepted}",
-        "message_id": row["id"],
-        "project_id": row["project_id"],
+        "message_id": row.id,
+        "project_id": row.project_id,
         "status": accepted,
         "data": {},
-        "created_at": row["created_at"],
+        "created_at": row.created_at,
     }
 
 
@@ -161,7 +163,7 @@ async def cancel_batch(conn: AsyncConnection, project_id: str, batch_id: str) ->
 
 async def get_messages(
     conn: AsyncConnection, project_id: str, message_ids: Sequence[str]
-) -> dict[str, Row]:
+) -> dict[str, MessageRecord]:
     """The project's messages among ``message_ids`` (others are left out), by id."""
     found = await repo.messages_by_ids(conn, message_ids)
-    return {i: row for i, row in found.items() if row["project_id"] == project_id}
+    return {i: row for i, row in found.items() if row.project_id == project_id}

@@ -273,7 +273,7 @@ async def _record(
     await conversations.end_conversations(
         conn,
         project_id,
-        [c["id"] for c in active],
+        [c.id for c in active],
         status=conversations.OPTED_OUT,
         reason="opt_out",
         now=utcnow(),

@@ -48,6 +48,7 @@ from agentsms.providers.base import InboundMessage, Receipt
 from agentsms.providers.carrier import CallbackBatch, InboundPart
 from agentsms.providers.simulator import NAME as SIMULATOR_NAME
 from agentsms.store.db import Database
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
@@ -195,7 +196,7 @@ async def apply_carrier_receipts(
 
 async def receive_inbound(
     conn: AsyncConnection, outbox: Outbox, origin: Origin, message: InboundMessage
-) -> Row:
+) -> MessageRecord:
     """Store one whole inbound text of ``origin`` and act on it (the caller's transaction).
     Every carrier's texts come this way, once de-duplicated and with their media stored."""
     if origin.project_id is None:
@@ -210,7 +211,7 @@ async def deliver_inbound(
     origin: Origin,
     part: InboundPart,
     auth_for: media_service.AuthFor | None = None,
-) -> Row | None:
+) -> MessageRecord | None:
     """Store one inbound text (or part); returns the stored message when one was made."""
     message = part.message
     carrier_id = message.provider_message_id
@@ -261,7 +262,7 @@ async def deliver_inbound(
 
 async def _deliver_part(
     db: Database, outbox: Outbox, origin: Origin, part: InboundPart
-) -> Row | None:
+) -> MessageRecord | None:
     message = part.message
     group = f"{message.from_number}|{message.to_number}|{part.concat_ref}|{part.total}"
     try:

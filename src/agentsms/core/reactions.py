@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as messages_repo
 from agentsms.store.repositories import reactions as repo
@@ -35,31 +36,31 @@ def _check(reaction: str) -> None:
         raise invalid("reaction", f"must be one of {', '.join(REACTIONS)}")
 
 
-async def _message(conn: AsyncConnection, project_id: str, message_id: str) -> Row:
+async def _message(conn: AsyncConnection, project_id: str, message_id: str) -> MessageRecord:
     message = await messages_repo.get_message(conn, project_id, message_id)
     if message is None:
         raise NotFound(f"message {message_id} not found")
-    if message["channel"] != "imessage":
+    if message.channel != "imessage":
         raise ValidationFailed(
             f"message_id: reactions are iMessage only; message {message_id} went by "
-            f"{message['channel']}",
+            f"{message.channel}",
             errors=[FieldError("message_id", "is not an iMessage message")],
             code=REACTIONS_UNSUPPORTED,
         )
     return message
 
 
-def _row(message: Row, reaction: str, direction: str) -> dict[str, Any]:
-    ours = message["from_number"] if message["direction"] == "outbound" else message["to_number"]
-    theirs = message["contact"]
+def _row(message: MessageRecord, reaction: str, direction: str) -> dict[str, Any]:
+    ours = message.from_number if message.direction == "outbound" else message.to_number
+    theirs = message.contact
     return {
         "id": new_id("rxn"),
-        "project_id": message["project_id"],
-        "message_id": message["id"],
-        "conversation_id": message["conversation_id"],
+        "project_id": message.project_id,
+        "message_id": message.id,
+        "conversation_id": message.conversation_id,
         "direction": direction,
         "reaction": reaction,
-        "channel": message["channel"],
+        "channel": message.channel,
         "from_number": ours if direction == "outbound" else theirs,
         "to_number": theirs if direction == "outbound" else ours,
         "created_at": utcnow(),

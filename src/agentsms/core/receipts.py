@@ -10,7 +10,7 @@ their reports to our messages first.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,12 +20,8 @@ from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
 from agentsms.providers.base import Receipt
 from agentsms.providers.catalog import error_description
+from agentsms.store.records import AdvancedMessage
 from agentsms.store.repositories import messages as repo
-
-Row = Mapping[str, Any]
-_RETURNED = ("id", "project_id", "conversation_id", "provider_message_id")
-# Only its absence is read ("sent_at IS NULL" in a RETURNING list misreads on SQLite 3.40).
-_UNSENT = "sent_at"
 
 
 async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> int:
@@ -59,38 +55,32 @@ async def apply_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> 
         if status == statuses.SENT:
             since = tuple(s for s in since if s != statuses.SENDING)
         undescribed = code is not None and not text
-        moved = await repo.advance_where(
-            conn,
-            list(items),
-            from_statuses=since,
-            values=values,
-            returning=(*_RETURNED, _UNSENT, *(("provider",) if undescribed else ())),
-        )
+        moved = await repo.advance(conn, list(items), from_statuses=since, values=values)
         changed += len(moved)
         if undescribed and code is not None:
             await _describe(conn, moved, code)
         data: dict[str, Any] = {} if code is None else {"error_code": code}
         # A final report can beat the sender's own record of the carrier's acceptance (the
         # message has no sent_at yet): its "sent" is told here, before the report's status.
-        told = [m for m in moved if m["sent_at"] is None] if status != statuses.SENT else []
+        told = [m for m in moved if m.sent_at is None] if status != statuses.SENT else []
         await record_events(
             conn, [(m, statuses.SENT, {}) for m in told] + [(m, status, data) for m in moved], now
         )
-        await _fill_provider_details(conn, [(items[m["id"]], m) for m in moved])
+        await _fill_provider_details(conn, [(items[m.id], m) for m in moved])
     return changed
 
 
 async def _fill_provider_details(
-    conn: AsyncConnection, items: Sequence[tuple[Receipt, Row]]
+    conn: AsyncConnection, items: Sequence[tuple[Receipt, AdvancedMessage]]
 ) -> None:
     rows = []
     for receipt, message in items:
         if receipt.price is None and (
-            receipt.provider_message_id is None or message["provider_message_id"]
+            receipt.provider_message_id is None or message.provider_message_id
         ):
             continue
-        row: dict[str, Any] = {"b_id": message["id"]}
-        row["provider_message_id"] = message["provider_message_id"] or receipt.provider_message_id
+        row: dict[str, Any] = {"b_id": message.id}
+        row["provider_message_id"] = message.provider_message_id or receipt.provider_message_id
         if receipt.price is not None:
             row["price"] = receipt.price
         rows.append(row)
@@ -105,12 +95,12 @@ def _unknown(code: str) -> str:
     return f"carrier error {code}"
 
 
-async def _describe(conn: AsyncConnection, moved: Sequence[Row], code: str) -> None:
+async def _describe(conn: AsyncConnection, moved: Sequence[AdvancedMessage], code: str) -> None:
     """A code given without words: in the words of the provider each message went through,
     when it knows the code."""
     described = [
-        {"b_id": m["id"], "error_message": words}
+        {"b_id": m.id, "error_message": words}
         for m in moved
-        if (words := error_description(str(m["provider"]), code)) is not None
+        if (words := error_description(m.provider, code)) is not None
     ]
     await repo.update_each(conn, described, from_statuses=statuses.ALL)

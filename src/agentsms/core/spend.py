@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -118,11 +118,33 @@ def _refusal(caps: Caps, segments: int, spend: Decimal, now: datetime) -> SpendC
     )
 
 
+class Costed(Protocol):
+    """What charging reads of a message (a ``MessageRecord`` or a ``Cost``)."""
+
+    @property
+    def segments(self) -> int: ...
+
+    @property
+    def price_estimate(self) -> Decimal: ...
+
+    @property
+    def purpose(self) -> str: ...
+
+
+class Cost(NamedTuple):
+    """What a message not yet stored costs: its segments and price, and its purpose
+    (a compliance answer is never refused)."""
+
+    segments: int
+    price_estimate: Decimal
+    purpose: str
+
+
 async def charge(
     conn: AsyncConnection,
     project_id: str,
     settings: Mapping[str, Any],
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Costed],
     now: datetime,
     *,
     all_or_nothing: bool,
@@ -139,9 +161,9 @@ async def charge(
     outcomes: list[SpendCapReached | None] = []
     added_segments, added_spend = 0, Decimal(0)
     for row in rows:
-        more_segments = segments + added_segments + int(row["segments"])
-        more_spend = spend + added_spend + Decimal(row["price_estimate"])
-        if caps.allows(more_segments, more_spend) or row["purpose"] == compliance.COMPLIANCE:
+        more_segments = segments + added_segments + int(row.segments)
+        more_spend = spend + added_spend + Decimal(row.price_estimate)
+        if caps.allows(more_segments, more_spend) or row.purpose == compliance.COMPLIANCE:
             added_segments = more_segments - segments
             added_spend = more_spend - spend
             outcomes.append(None)
@@ -165,7 +187,11 @@ async def charge_intake(
     when they do not all fit (scheduled ones are charged when they are sent)."""
     if caps_of(settings) is None:
         return
-    due = [row for row in rows if row["status"] == statuses.QUEUED]
+    due = [
+        Cost(int(row["segments"]), Decimal(row["price_estimate"]), row["purpose"])
+        for row in rows
+        if row["status"] == statuses.QUEUED
+    ]
     refused = next(
         (r for r in await charge(conn, project_id, settings, due, now, all_or_nothing=True) if r),
         None,

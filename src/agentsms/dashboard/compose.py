@@ -101,7 +101,7 @@ async def send_message(
         context = await _form_context(viewer, "one", **values)
         context["errors"] = errors_by_field(error.errors)
         return page(request, "compose.html", context, status_code=422, nav="compose")
-    return RedirectResponse(f"{PREFIX}/messages/{row['id']}", status_code=303)
+    return RedirectResponse(f"{PREFIX}/messages/{row.id}", status_code=303)
 
 
 async def _recipients(

@@ -26,7 +26,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories.conversations import ConversationFilter
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
@@ -121,20 +121,20 @@ async def _thread_page(
         thread = await service.messages_of(conn, conversation_id)
         names = await inbox.persona_names(conn, viewer.project.id)
         drawing = await _pathway_drawing(conn, viewer.project.id, row)
-    persona_id = (row["settings"] or {}).get("persona_id")
+    persona_id = (row.settings or {}).get("persona_id")
     context: dict[str, Any] = {
         "c": row,
         "thread": thread,
         "persona_name": names.get(persona_id) if isinstance(persona_id, str) else None,
         "persona_id": persona_id,
         "labels": STATUS_LABELS,
-        "active": row["status"] in service.ACTIVE,
+        "active": row.status in service.ACTIVE,
         "errors": {},
         "drawing": drawing,
         "body": "",
         "notice": request.query_params.get("notice"),
         "stream_query": urlencode(
-            {"after": seq, "conversation": row["id"], "shown": thread[-1]["id"] if thread else ""}
+            {"after": seq, "conversation": row.id, "shown": thread[-1].id if thread else ""}
         ),
     }
     context.update(extra or {})
@@ -145,11 +145,13 @@ async def _thread_page(
     return response
 
 
-async def _pathway_drawing(conn: AsyncConnection, project_id: str, row: Row) -> str | None:
+async def _pathway_drawing(
+    conn: AsyncConnection, project_id: str, row: ConversationRecord
+) -> str | None:
     """The conversation's pathway as a graph with its current node marked, when its agent
     follows one (``None`` for other agents or a reference that no longer resolves)."""
     try:
-        config = await personas.resolve_agent_config(conn, project_id, row["settings"] or {})
+        config = await personas.resolve_agent_config(conn, project_id, row.settings or {})
     except AgentsmsError:
         return None
     if not config or config.get("kind") != "flow" or not config.get("pathway"):
@@ -162,8 +164,8 @@ async def _pathway_drawing(conn: AsyncConnection, project_id: str, row: Row) -> 
         parsed.start,
         [(node.id, node.type) for node in parsed.nodes.values()],
         edges(parsed),
-        current=row["current_node_id"],
-        title=f"The pathway; current node {row['current_node_id'] or 'none yet'}",
+        current=row.current_node_id,
+        title=f"The pathway; current node {row.current_node_id or 'none yet'}",
     )
 
 

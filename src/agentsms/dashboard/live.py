@@ -105,9 +105,9 @@ async def stream(
             ids = list(dict.fromkeys(row["message_id"] for row in rows))
             async with db.read() as conn:
                 current = await messages_service.get_messages(conn, project_id, ids)
-                for message_id, row in current.items():
+                for message_id, record in current.items():
                     yield ServerSentEvent(
-                        data=_html("_status.html", viewer, status=row["status"], m=row),
+                        data=_html("_status.html", viewer, status=record.status, m=record),
                         event=f"status-{message_id}",
                         id=last,
                     )
@@ -119,7 +119,7 @@ async def stream(
                         id=last,
                     )
                 if batches:
-                    moved = {r["batch_id"] for r in current.values() if r["batch_id"]}
+                    moved = {r.batch_id for r in current.values() if r.batch_id}
                     for row, counts in await messages_service.batches_by_ids(
                         conn, project_id, sorted(moved)
                     ):
@@ -128,9 +128,7 @@ async def stream(
                             event=f"batchbar-{row['id']}",
                             id=last,
                         )
-                touched = sorted(
-                    {r["conversation_id"] for r in current.values() if r["conversation_id"]}
-                )
+                touched = sorted({r.conversation_id for r in current.values() if r.conversation_id})
                 if inbox and touched:
                     for event in await _inbox_events(
                         conn, viewer, touched, newest, wanted, announced, last
@@ -141,7 +139,7 @@ async def stream(
                         conn, viewer, conversation, shown, bubbles, last
                     ):
                         yield event
-                if batch is not None and any(r["batch_id"] == batch for r in current.values()):
+                if batch is not None and any(r.batch_id == batch for r in current.values()):
                     try:
                         row, counts = await messages_service.get_batch(conn, project_id, batch)
                     except NotFound:
@@ -178,8 +176,8 @@ async def _inbox_events(
     for line in await inbox_service.lines_for(conn, viewer.project.id, ids):
         html = _html("_inbox_row.html", viewer, r=line, labels=STATUS_LABELS)
         status, number = wanted
-        matches = (status is None or line.conversation["status"] == status) and (
-            number is None or line.conversation["user_number"] == number
+        matches = (status is None or line.conversation.status == status) and (
+            number is None or line.conversation.user_number == number
         )
         if line.id > newest and line.id not in announced and matches:
             announced.add(line.id)
@@ -199,10 +197,10 @@ async def _thread_events(
 ) -> list[ServerSentEvent]:
     row = await conversations_service.get(conn, viewer.project.id, conversation_id)
     thread = await conversations_service.messages_of(conn, conversation_id)
-    fresh = [m for m in thread if m["id"] > shown and m["id"] not in sent]
-    sent.update(m["id"] for m in fresh)
+    fresh = [m for m in thread if m.id > shown and m.id not in sent]
+    sent.update(m.id for m in fresh)
     names = await inbox_service.persona_names(conn, viewer.project.id)
-    persona_id = (row["settings"] or {}).get("persona_id")
+    persona_id = (row.settings or {}).get("persona_id")
     head = _html(
         "_conversation_head.html",
         viewer,

@@ -191,7 +191,7 @@ async def messages(
                 before_id=cursor or None,
             )
             found = await messages_service.list_messages(conn, where, PAGE_SIZE + 1)
-            rows = [dict(row) for row in found[:PAGE_SIZE]]
+            rows = [row.as_dict() for row in found[:PAGE_SIZE]]
             if len(found) > PAGE_SIZE:
                 next_cursor = str(rows[-1]["id"])
     query = {k: v for k, v in filters.items() if v}

@@ -12,6 +12,7 @@ from agentsms.core.conversations import (
     thread_key,
     timeout_problem,
 )
+from agentsms.store.records import MessageRecord
 
 
 def test_send_settings_beat_the_numbers_which_beat_the_projects() -> None:
@@ -49,8 +50,10 @@ def test_sms_and_mms_share_a_thread() -> None:
     assert thread_key("p", "+1", "+2", "whatsapp") != thread_key("p", "+1", "+2", "sms")
 
 
-def _message(id_: str, direction: str, body: str) -> dict[str, object]:
-    return {"id": id_, "direction": direction, "body": body, "created_at": datetime.now(UTC)}
+def _message(id_: str, direction: str, body: str) -> MessageRecord:
+    blank = dict.fromkeys(MessageRecord._fields)
+    fields = {"id": id_, "direction": direction, "body": body, "created_at": datetime.now(UTC)}
+    return MessageRecord.from_mapping(blank | fields)
 
 
 def test_a_turn_sees_earlier_replies_and_not_later_texts() -> None:
@@ -63,8 +66,8 @@ def test_a_turn_sees_earlier_replies_and_not_later_texts() -> None:
         _message("msg_6", "outbound", ""),  # an opening still to be written
     ]
     history = build_history(messages, "msg_3", None)
-    assert [m["body"] for m in history] == ["hello", "one", "re: one", "two"]
-    assert [m["body"] for m in build_history(messages, None, "msg_6")] == [
+    assert [m.body for m in history] == ["hello", "one", "re: one", "two"]
+    assert [m.body for m in build_history(messages, None, "msg_6")] == [
         "hello",
         "one",
         "two",

@@ -10,6 +10,7 @@ import pytest
 from agentsms.core.compliance import next_allowed, parse_quiet_hours
 from agentsms.core.conversations import quiet_until
 from agentsms.core.zones import UnknownZone, metadata_zone, person_zones, zone_problem
+from agentsms.store.records import DispatchMessage
 
 NEW_YORK_NUMBER = "+12125550100"
 
@@ -73,7 +74,9 @@ def test_quiet_hours_are_kept_in_the_contacts_zone() -> None:
 
 
 def test_dispatch_defers_by_the_contacts_zone() -> None:
-    message = {"to_number": "+14155550100", "purpose": "api"}  # a Los Angeles number
+    blank = dict.fromkeys(DispatchMessage._fields)
+    # A Los Angeles number.
+    message = DispatchMessage(**(blank | {"to_number": "+14155550100", "purpose": "api"}))
     project = {"quiet_hours": {"start": "21:00", "end": "08:00"}}
     assert quiet_until(message, project, {}, {}, EVENING) is None
     deferred = quiet_until(message, project, {}, {}, EVENING, contact_zone="America/New_York")

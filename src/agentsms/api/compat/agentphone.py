@@ -48,6 +48,7 @@ from agentsms.core.projects import Project
 from agentsms.core.sending import OutboundSpec
 from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.numeric import MAX_PAGE_OFFSET
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import Row
 
 NAME = "agentphone"
@@ -240,14 +241,14 @@ async def send_message(request: Request, state: State) -> SendMessageResponse:
         except ValidationFailed as error:
             raise _renamed(error, singular) from None
     return SendMessageResponse(
-        id=row["id"],
-        status=row["status"],
-        channel=row["channel"],
-        from_number=row["from_number"],
-        to_number=row["to_number"],
-        media_urls=list(row["media_urls"] or []),
-        reply_to_message_id=row["reply_to_message_id"],
-        reply_parent_unresolved=row["reply_parent_unresolved"],
+        id=row.id,
+        status=row.status,
+        channel=row.channel,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        media_urls=list(row.media_urls or []),
+        reply_to_message_id=row.reply_to_message_id,
+        reply_parent_unresolved=row.reply_parent_unresolved,
     )
 
 
@@ -517,26 +518,28 @@ class UpdateConversationRequest(Strict):
 
 
 def _conversation(
-    row: Row, stats: tuple[int, Row] | None, messages: Sequence[Row] | None = None
+    row: ConversationRecord,
+    stats: tuple[int, MessageRecord] | None,
+    messages: Sequence[MessageRecord] | None = None,
 ) -> Conversation:
     """``stats``: the message count and newest message (``conversations.message_stats``)."""
-    persona = (row["settings"] or {}).get("persona_id")
+    persona = (row.settings or {}).get("persona_id")
     count, last = stats if stats is not None else (0, None)
     return Conversation(
-        id=row["id"],
+        id=row.id,
         agentId=None if persona is None else str(persona),
-        phoneNumberId=row["number_id"],
-        phoneNumber=row["agent_number"],
-        participant=row["user_number"],
-        channel=row["channel"],
-        status=row["status"],
-        metadata=dict(row["metadata"] or {}),
+        phoneNumberId=row.number_id,
+        phoneNumber=row.agent_number,
+        participant=row.user_number,
+        channel=row.channel,
+        status=row.status,
+        metadata=dict(row.metadata or {}),
         messageCount=count,
-        lastMessageAt=None if last is None else iso_z(last["created_at"]),
-        lastMessagePreview=None if last is None else str(last["body"])[:PREVIEW_LENGTH],
-        createdAt=iso_z(row.get("created_at")),
-        updatedAt=iso_z(row.get("updated_at")),
-        endedAt=iso_z(row.get("ended_at")),
+        lastMessageAt=None if last is None else iso_z(last.created_at),
+        lastMessagePreview=None if last is None else str(last.body)[:PREVIEW_LENGTH],
+        createdAt=iso_z(row.created_at),
+        updatedAt=iso_z(row.updated_at),
+        endedAt=iso_z(row.ended_at),
         messages=[message_shape(m) for m in messages or ()],
     )
 
@@ -544,23 +547,23 @@ def _conversation(
 PREVIEW_LENGTH = 100
 
 
-def message_shape(row: Row) -> ConversationMessage:
+def message_shape(row: MessageRecord) -> ConversationMessage:
     """A stored message as AgentPhone's ``Message`` (``receivedAt``: when agentsms took it)."""
-    urls = list(row["media_urls"] or [])
+    urls = list(row.media_urls or [])
     return ConversationMessage(
-        id=row["id"],
-        body=row["body"],
-        fromNumber=row["from_number"],
-        toNumber=row["to_number"],
-        direction=row["direction"],
-        channel=row["channel"],
-        status=row["status"],
-        failureReason=row.get("error_message"),
+        id=row.id,
+        body=row.body,
+        fromNumber=row.from_number,
+        toNumber=row.to_number,
+        direction=row.direction,
+        channel=row.channel,
+        status=row.status,
+        failureReason=row.error_message,
         mediaUrl=urls[0] if urls else None,
         mediaUrls=urls,
-        receivedAt=iso_z(row.get("created_at")),
-        conversationId=row.get("conversation_id"),
-        replyToMessageId=row.get("reply_to_message_id"),
+        receivedAt=iso_z(row.created_at),
+        conversationId=row.conversation_id,
+        replyToMessageId=row.reply_to_message_id,
     )
 
 
@@ -625,9 +628,9 @@ async def conversation_page(
     """One page of the conversations ``where`` selects, with their message counts."""
     rows = await conversations.list_conversations(conn, where, limit, offset)
     total = await conversations.count_conversations(conn, where)
-    stats = await conversations.message_stats(conn, [row["id"] for row in rows])
+    stats = await conversations.message_stats(conn, [row.id for row in rows])
     return ConversationList(
-        data=[_conversation(row, stats.get(row["id"])) for row in rows],
+        data=[_conversation(row, stats.get(row.id)) for row in rows],
         hasMore=offset + len(rows) < total,
         total=total,
     )
@@ -646,9 +649,9 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
     limit = _int_arg(request, "message_limit", 50, 1, 100)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
-        stats = await conversations.message_stats(conn, [row["id"]])
-        recent = await conversations.messages_of(conn, row["id"], limit=limit)
-    return _conversation(row, stats.get(row["id"]), recent)
+        stats = await conversations.message_stats(conn, [row.id])
+        recent = await conversations.messages_of(conn, row.id, limit=limit)
+    return _conversation(row, stats.get(row.id), recent)
 
 
 @router.patch(
@@ -664,8 +667,8 @@ async def update_conversation(conversation_id: str, request: Request, state: Sta
     body = await parse_json(request, UpdateConversationRequest)
     async with state.db.write() as conn:
         row = await conversations.update(conn, project.id, conversation_id, metadata=body.metadata)
-        stats = await conversations.message_stats(conn, [row["id"]])
-    return _conversation(row, stats.get(row["id"]))
+        stats = await conversations.message_stats(conn, [row.id])
+    return _conversation(row, stats.get(row.id))
 
 
 @router.get(
@@ -687,8 +690,8 @@ async def conversation_messages(
         rows = [
             row
             for row in await conversations.messages_of(conn, conversation_id)
-            if (before is None or row["created_at"] < before)
-            and (after is None or row["created_at"] > after)
+            if (before is None or row.created_at < before)
+            and (after is None or row.created_at > after)
         ]
     page = rows[offset : offset + limit]
     return ConversationMessageList(

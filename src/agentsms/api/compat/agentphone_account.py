@@ -603,10 +603,8 @@ async def send_typing(conversation_id: str, request: Request, state: State) -> S
     project = await _project(request, state)
     async with state.db.read() as conn:
         row = await conversations.get(conn, project.id, conversation_id)
-    if row["channel"] != "imessage":
-        raise invalid(
-            "conversation_id", f"typing indicators are iMessage only, not {row['channel']}"
-        )
+    if row.channel != "imessage":
+        raise invalid("conversation_id", f"typing indicators are iMessage only, not {row.channel}")
     return Success(success=True)
 
 

@@ -42,7 +42,7 @@ from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
 from agentsms.core.sending import OutboundSpec
-from agentsms.store.repositories import Row
+from agentsms.store.records import ConversationRecord, MessageRecord
 
 NAME = "bland"
 SENT = "SMS sent successfully"
@@ -287,9 +287,9 @@ async def send_sms(request: Request, state: State) -> Response:
         return SendResponse(
             data=SendData(
                 message=SENT,
-                conversation_id=row["conversation_id"],
-                workflow_id=row["id"],
-                message_id=row["id"],
+                conversation_id=row.conversation_id,
+                workflow_id=row.id,
+                message_id=row.id,
             )
         )
 
@@ -301,38 +301,38 @@ async def send_sms(request: Request, state: State) -> Response:
 # -- conversations ----------------------------------------------------------------------------
 
 
-def _item(row: Row, stats: tuple[int, Row] | None) -> dict[str, Any]:
+def _item(row: ConversationRecord, stats: tuple[int, MessageRecord] | None) -> dict[str, Any]:
     count, last = stats if stats is not None else (0, None)
     return {
-        "id": row["id"],
-        "created_at": iso_z(row["created_at"]),
-        "updated_at": iso_z(row["updated_at"]),
-        "user_number": row["user_number"],
-        "agent_number": row["agent_number"],
-        "variables": dict(row["state"] or {}),
-        "current_node_id": row["current_node_id"],
-        "is_active": row["status"] in conversations.ACTIVE,
+        "id": row.id,
+        "created_at": iso_z(row.created_at),
+        "updated_at": iso_z(row.updated_at),
+        "user_number": row.user_number,
+        "agent_number": row.agent_number,
+        "variables": dict(row.state or {}),
+        "current_node_id": row.current_node_id,
+        "is_active": row.status in conversations.ACTIVE,
         "message_count": count,
-        "last_message": None if last is None else last["body"],
-        "last_message_at": None if last is None else iso_z(last["created_at"]),
-        "effective_channel": row["channel"],
+        "last_message": None if last is None else last.body,
+        "last_message_at": None if last is None else iso_z(last.created_at),
+        "effective_channel": row.channel,
         "summary": None,
-        "citation_variables": dict(row["extracted"] or {}),
-        "disposition_tag": row["outcome"],
+        "citation_variables": dict(row.extracted or {}),
+        "disposition_tag": row.outcome,
     }
 
 
-def _message_shape(row: Row) -> ConversationMessage:
-    inbound = row["direction"] == "inbound"
+def _message_shape(row: MessageRecord) -> ConversationMessage:
+    inbound = row.direction == "inbound"
     return ConversationMessage(
-        id=row["id"],
-        created_at=iso_z(row["created_at"]) or "",
-        message=row["body"],
-        from_=row["from_number"],
-        to=row["to_number"],
+        id=row.id,
+        created_at=iso_z(row.created_at) or "",
+        message=row.body,
+        from_=row.from_number,
+        to=row.to_number,
         sender="USER" if inbound else "AGENT",
-        status=str(row["status"]).upper(),
-        error_code=row["error_code"],
+        status=str(row.status).upper(),
+        error_code=row.error_code,
     )
 
 
@@ -391,9 +391,9 @@ async def list_conversations(
     async with state.db.read() as conn:
         rows = await conversations.list_conversations(conn, where, offset + page_size + 1)
         shown = list(rows[offset : offset + page_size])
-        stats = await conversations.message_stats(conn, [row["id"] for row in shown])
+        stats = await conversations.message_stats(conn, [row.id for row in shown])
     return ListResponse(
-        data=[ConversationItem(**_item(row, stats.get(row["id"]))) for row in shown],
+        data=[ConversationItem(**_item(row, stats.get(row.id))) for row in shown],
         extra=ListExtra(
             pagination=Pagination(
                 page=page, pageSize=page_size, hasMore=len(rows) > offset + page_size
@@ -421,10 +421,10 @@ async def get_conversation(conversation_id: str, request: Request, state: State)
             raise NotFound(f"conversation {conversation_id} not found") from None
         history = await conversations.messages_of(conn, conversation_id)
         stats = await conversations.message_stats(conn, [conversation_id])
-    timed_out = row["end_reason"] == "timeout"
+    timed_out = row.end_reason == "timeout"
     detail = ConversationDetail(
         **_item(row, stats.get(conversation_id)),
-        timed_out_at=iso_z(row["ended_at"]) if timed_out else None,
+        timed_out_at=iso_z(row.ended_at) if timed_out else None,
         messages=[_message_shape(m) for m in history],
     )
     answer = DetailResponse(data=detail)

@@ -48,7 +48,7 @@ from agentsms.core.messages import MessageFilter
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
 from agentsms.core.sending import BatchSpec, OutboundSpec
 from agentsms.core.spend import CODE as SPEND_CAP
-from agentsms.store.repositories import Row
+from agentsms.store.records import MessageRecord
 
 NAME = "telegent"
 ID_PREFIX = "TMID-"
@@ -272,10 +272,10 @@ def _status(status: str) -> str:
 _PENDING_ORDER = (statuses.SCHEDULED, statuses.QUEUED, statuses.SENDING, statuses.SENT)
 
 
-def _overall(rows: Sequence[Row]) -> str:
+def _overall(rows: Sequence[MessageRecord]) -> str:
     """One status for the request: the recipients' own if they agree, else the least
     advanced pending one, else ``Mixed`` (see ``Recipients`` for each)."""
-    found = {row["status"] for row in rows}
+    found = {row.status for row in rows}
     if len(found) == 1:
         return _status(found.pop())
     for status in _PENDING_ORDER:
@@ -284,8 +284,8 @@ def _overall(rows: Sequence[Row]) -> str:
     return "Mixed"
 
 
-def _cost(rows: Sequence[Row]) -> float:
-    prices = (row["price"] if row["price"] is not None else row["price_estimate"] for row in rows)
+def _cost(rows: Sequence[MessageRecord]) -> float:
+    prices = (row.price if row.price is not None else row.price_estimate for row in rows)
     total = sum((Decimal(price) for price in prices), Decimal(0))
     return float(round(total, 6))
 
@@ -403,12 +403,12 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
         CampaignId=body.CampaignId,
         Cost=_cost(rows),
         Status=_overall(rows),
-        To=[Number(Number=row["to_number"]) for row in rows],
-        From=rows[0]["from_number"],
+        To=[Number(Number=row.to_number) for row in rows],
+        From=rows[0].from_number,
         Owner=owner,
-        Body=rows[0]["body"],
+        Body=rows[0].body,
         CreatedOn=_stamp(result.batch["created_at"]) or "",
-        MessageType=rows[0]["channel"],
+        MessageType=rows[0].channel,
         MmsMedia=body.MmsMedia or [],
         MmsBase64=body.MmsBase64 or [],
     )
@@ -416,10 +416,10 @@ async def send_outbound(request: Request, state: State) -> OutboundResponse:
 
 async def _batch_messages(
     conn: AsyncConnection, project_id: str, batch_id: str, total: int
-) -> list[Row]:
+) -> list[MessageRecord]:
     where = MessageFilter(project_id=project_id, batch_id=batch_id)
     rows = await service.list_messages(conn, where, max(total, 1))
-    return sorted(rows, key=lambda row: str(row["id"]))
+    return sorted(rows, key=lambda row: row.id)
 
 
 @router.get(
@@ -458,24 +458,24 @@ async def message_details(request: Request, state: State) -> DetailsResponse:
         Type="p2p",
         CampaignId=(batch["metadata"] or {}).get("campaign_id"),
         Cost=_cost(rows),
-        To=[Number(Number=row["to_number"]) for row in rows],
-        From=first["from_number"],
-        Body=first["body"],
-        Region=_region(first["from_number"]),
+        To=[Number(Number=row.to_number) for row in rows],
+        From=first.from_number,
+        Body=first.body,
+        Region=_region(first.from_number),
         CreatedOn=_stamp(batch["created_at"]) or "",
-        MessageType=first["channel"],
+        MessageType=first.channel,
         Status=_overall(rows),
         Recipients=[
             RecipientDetails(
-                Number=row["to_number"],
-                Status=_status(row["status"]),
+                Number=row.to_number,
+                Status=_status(row.status),
                 Cost=_cost([row]),
-                Segments=row["segments"],
-                Region=_region(row["to_number"]),
-                SentOn=_stamp(row["sent_at"]),
-                DeliveredOn=_stamp(row["delivered_at"]),
-                ErrorCode=row["error_code"],
-                ErrorMessage=row["error_message"],
+                Segments=row.segments,
+                Region=_region(row.to_number),
+                SentOn=_stamp(row.sent_at),
+                DeliveredOn=_stamp(row.delivered_at),
+                ErrorCode=row.error_code,
+                ErrorMessage=row.error_message,
             )
             for row in rows
         ],

@@ -44,7 +44,7 @@ from agentsms.core.messages import MessageFilter
 from agentsms.core.projects import Project
 from agentsms.core.sending import LATEST_SEND_AT, BatchSpec, OutboundSpec
 from agentsms.numeric import INT32_MAX, MAX_PAGE_OFFSET
-from agentsms.store.repositories import Row
+from agentsms.store.records import MessageRecord
 
 NAME = "vida"
 INITIATED = "Outbound SMS initiated."
@@ -179,29 +179,29 @@ def _seconds(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 
 
-def task(row: Row) -> Task:
+def task(row: MessageRecord) -> Task:
     """A message as Vida's task."""
-    data = dict(row["metadata"] or {})
+    data = dict(row.metadata or {})
     agent = data.get("agentId")
     return Task.model_validate(
         {
-            "id": row["id"],
-            "target": data.get("target") or row["to_number"],
-            "to": row["to_number"],
-            "from": row["from_number"],
-            "content": row["body"],
+            "id": row.id,
+            "target": data.get("target") or row.to_number,
+            "to": row.to_number,
+            "from": row.from_number,
+            "content": row.body,
             "context": data.get("context"),
             "taskContext": data.get("taskContext"),
             "agentId": agent if isinstance(agent, int) else None,
             "meta": data.get("meta"),
-            "externalTaskId": row["external_id"],
-            "scheduledFor": _seconds(row["send_at"]),
-            "status": row["status"],
-            "conversationId": row["conversation_id"],
-            "createdAt": _seconds(row["created_at"]),
-            "sentAt": _seconds(row["sent_at"]),
-            "deliveredAt": _seconds(row["delivered_at"]),
-            "error": row["error_message"],
+            "externalTaskId": row.external_id,
+            "scheduledFor": _seconds(row.send_at),
+            "status": row.status,
+            "conversationId": row.conversation_id,
+            "createdAt": _seconds(row.created_at),
+            "sentAt": _seconds(row.sent_at),
+            "deliveredAt": _seconds(row.delivered_at),
+            "error": row.error_message,
         }
     )
 
@@ -395,11 +395,11 @@ async def list_tasks(request: Request, state: State) -> JSONResponse:
     return JSONResponse(answer.model_dump(by_alias=True))
 
 
-async def _task_row(state: State, project: Project, task_id: str) -> Row:
+async def _task_row(state: State, project: Project, task_id: str) -> MessageRecord:
     async with state.db.read() as conn:
         found = await service.get_messages(conn, project.id, [task_id])
     row = found.get(task_id)
-    if row is None or row["direction"] != "outbound" or row["batch_id"] is None:
+    if row is None or row.direction != "outbound" or row.batch_id is None:
         raise NotFound(f"task {task_id} not found")
     return row
 

@@ -83,18 +83,18 @@ async def converse(
                 row["to_number"],
                 quiet,
                 contact_zone=contact_zones.get((project_id, row["to_number"])),
-                conversation_zone=zones.metadata_zone(item.conversation.get("metadata")),
+                conversation_zone=zones.metadata_zone(item.conversation.metadata),
             )
             if allowed > max(when, intake.now):
                 row["send_at"] = allowed
                 row["status"] = statuses.SCHEDULED
         if timed and purpose not in (*purposes.TIMERS, compliance.COMPLIANCE):
             conversation = item.conversation
-            if conversation["id"] not in timers:
-                timers[conversation["id"]] = conversations.TimerStart(
+            if conversation.id not in timers:
+                timers[conversation.id] = conversations.TimerStart(
                     conversation,
                     settings,
-                    bool(conversation["engaged"]),
+                    bool(conversation.engaged),
                     row["send_at"].timestamp() if row["send_at"] else None,
                 )
     if not intake.errors:
@@ -113,8 +113,8 @@ async def resolve_replies(
         parent = await repo.get_message(conn, project_id, parent_id)
         row["reply_parent_unresolved"] = (
             parent is None
-            or parent["conversation_id"] is None
-            or parent["conversation_id"] != row["conversation_id"]
+            or parent.conversation_id is None
+            or parent.conversation_id != row["conversation_id"]
         )
 
 

@@ -30,6 +30,7 @@ from agentsms.core.storable import metadata_problem
 from agentsms.ids import new_id
 from agentsms.numeric import MAX_SPACING_SECONDS
 from agentsms.store.bulk import plan_for_actual_values
+from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import messages as repo
 from agentsms.store.types import utcnow
@@ -80,7 +81,7 @@ class Outbox:
         spec: OutboundSpec,
         *,
         project_settings: Mapping[str, Any] | None = None,
-    ) -> Row:
+    ) -> MessageRecord:
         """Accept one outbound message: validated, priced, stored and queued."""
         (spec,), problems = await templates.resolve(conn, project_id, [spec], [""])
         if problems:
@@ -103,7 +104,7 @@ class Outbox:
         await spend.charge_intake(conn, project_id, settings, [row], intake.now)
         await resolve_replies(conn, project_id, [row])
         await store(conn, [row], self.policy.max_attempts, intake.openings)
-        return row
+        return MessageRecord.from_mapping(row)
 
     async def send_many(
         self,
@@ -112,7 +113,7 @@ class Outbox:
         specs: Sequence[OutboundSpec],
         *,
         project_settings: Mapping[str, Any] | None = None,
-    ) -> list[Row | AgentsmsError]:
+    ) -> list[MessageRecord | AgentsmsError]:
         """Accept independent single sends together, in spec order.
 
         Each spec is accepted or refused on its own, exactly as ``send`` would take it
@@ -121,7 +122,7 @@ class Outbox:
         fails validation gets its ``ValidationFailed`` (past the daily cap:
         ``SpendCapReached``) in its place and writes nothing.
         """
-        outcomes: list[Row | AgentsmsError | None] = [None] * len(specs)
+        outcomes: list[MessageRecord | AgentsmsError | None] = [None] * len(specs)
         resolved: list[OutboundSpec] = []
         for index, spec in enumerate(specs):
             if spec.template_id is not None:
@@ -168,7 +169,7 @@ class Outbox:
                     await resolve_replies(conn, project_id, rows)
                     await store(conn, rows, self.policy.max_attempts, intake.openings)
                 for index, row in zip(owners, rows, strict=True):
-                    outcomes[index] = row
+                    outcomes[index] = MessageRecord.from_mapping(row)
             except _Separate:
                 # Some conversation-side check or the daily cap failed: whose it is, only a
                 # send alone can say. Each goes as it was asked (``send`` resolves its
@@ -181,7 +182,7 @@ class Outbox:
                             )
                     except (ValidationFailed, spend.SpendCapReached) as failed:
                         outcomes[index] = failed
-        accepted: list[Row | AgentsmsError] = []
+        accepted: list[MessageRecord | AgentsmsError] = []
         for outcome in outcomes:
             assert outcome is not None, "every spec has an outcome"
             accepted.append(outcome)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +10,8 @@ from sqlalchemy import Select, bindparam, delete, exists, func, select, union_al
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
-from agentsms.store.repositories import Row, many, one
+from agentsms.store.records import ConversationRecord, MessageRecord
+from agentsms.store.repositories import Row, many
 from agentsms.store.tables import conversations, jobs, messages, optouts, projects
 
 ACTIVE = ("open", "needs_attention")
@@ -30,19 +31,37 @@ class ConversationFilter:
 
 
 async def active_by_keys(
-    conn: AsyncConnection, keys: Sequence[str], *, with_opt_out: bool = False
-) -> dict[str, Row]:
-    """The active conversation of each thread key that has one; ``with_opt_out`` adds an
-    ``opted_out`` column (whether its person opted out of the project) in the same query."""
-    found: dict[str, Row] = {}
-    query = _ACTIVE_WITH_OPT_OUT if with_opt_out else _ACTIVE
+    conn: AsyncConnection, keys: Sequence[str]
+) -> dict[str, ConversationRecord]:
+    """The active conversation of each thread key that has one."""
+    return {
+        key: conversation
+        for key, (conversation, _) in (await _active_by_keys(conn, keys, _ACTIVE)).items()
+    }
+
+
+async def active_by_keys_with_opt_out(
+    conn: AsyncConnection, keys: Sequence[str]
+) -> dict[str, tuple[ConversationRecord, bool]]:
+    """``active_by_keys``, each with whether its person opted out of the project (read in
+    the same query)."""
+    return await _active_by_keys(conn, keys, _ACTIVE_WITH_OPT_OUT)
+
+
+async def _active_by_keys(
+    conn: AsyncConnection, keys: Sequence[str], query: Select[Any]
+) -> dict[str, tuple[ConversationRecord, bool]]:
+    found: dict[str, tuple[ConversationRecord, bool]] = {}
     # Which keys have a conversation at all, asked of the driver directly: a batch to new
     # recipients finds none, and reads no rows through SQLAlchemy's per-parameter binding.
     existing = await _existing_keys(conn, list(dict.fromkeys(keys)))
     for start in range(0, len(existing), 500):
         chunk = existing[start : start + 500]
-        for row in many((await conn.execute(query, {"keys": chunk})).mappings()):
-            found[row["thread_key"]] = row
+        for row in await conn.execute(query, {"keys": chunk}):
+            conversation = ConversationRecord.from_row(row)
+            opted_out = bool(row[-1]) if len(row) > len(conversation) else False
+            assert conversation.thread_key is not None  # active: it has its thread
+            found[conversation.thread_key] = (conversation, opted_out)
     return found
 
 
@@ -95,41 +114,51 @@ async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> i
     )
 
 
-async def get(conn: AsyncConnection, project_id: str, conversation_id: str) -> Row | None:
+async def get(
+    conn: AsyncConnection, project_id: str, conversation_id: str
+) -> ConversationRecord | None:
     query = select(conversations).where(
         conversations.c.id == conversation_id, conversations.c.project_id == project_id
     )
-    return one((await conn.execute(query)).mappings().first())
+    return _one((await conn.execute(query)).first())
 
 
-async def get_by_id(conn: AsyncConnection, conversation_id: str) -> Row | None:
+async def get_by_id(conn: AsyncConnection, conversation_id: str) -> ConversationRecord | None:
     query = select(conversations).where(conversations.c.id == conversation_id)
-    return one((await conn.execute(query)).mappings().first())
+    return _one((await conn.execute(query)).first())
+
+
+def _one(row: Any) -> ConversationRecord | None:
+    return None if row is None else ConversationRecord.from_row(row)
+
+
+def _all(rows: Iterable[Any]) -> list[ConversationRecord]:
+    return [ConversationRecord.from_row(row) for row in rows]
 
 
 async def active_for_user(
     conn: AsyncConnection, project_id: str, user_number: str
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     query = select(conversations).where(
         conversations.c.project_id == project_id,
         conversations.c.user_number == user_number,
         conversations.c.status.in_(ACTIVE),
     )
-    return many((await conn.execute(query)).mappings().all())
+    return _all(await conn.execute(query))
 
 
 async def active_for_users(
     conn: AsyncConnection, project_id: str, user_numbers: Sequence[str]
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     """The active conversations of any of ``user_numbers``."""
-    found: list[Row] = []
+    found: list[ConversationRecord] = []
     for start in range(0, len(user_numbers), 500):
         query = select(conversations).where(
             conversations.c.project_id == project_id,
             conversations.c.user_number.in_(list(user_numbers[start : start + 500])),
             conversations.c.status.in_(ACTIVE),
         )
-        found.extend(many((await conn.execute(query)).mappings().all()))
+        found.extend(_all(await conn.execute(query)))
     return found
 
 
@@ -187,10 +216,10 @@ def _filtered(query: Select[Any], where: ConversationFilter) -> Select[Any]:
 
 async def list_conversations(
     conn: AsyncConnection, where: ConversationFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     query = _filtered(select(conversations), where).order_by(conversations.c.id.desc())
     query = query.limit(limit).offset(offset) if offset else query.limit(limit)
-    return many((await conn.execute(query)).mappings().all())
+    return _all(await conn.execute(query))
 
 
 async def count_conversations(conn: AsyncConnection, where: ConversationFilter) -> int:
@@ -200,36 +229,38 @@ async def count_conversations(conn: AsyncConnection, where: ConversationFilter) 
 
 async def messages_of(
     conn: AsyncConnection, conversation_id: str, *, limit: int | None = None
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """The conversation's messages, oldest first (the newest ``limit`` when given)."""
     query = select(messages).where(messages.c.conversation_id == conversation_id)
     if limit is None:
         query = query.order_by(messages.c.id)
-        return many((await conn.execute(query)).mappings().all())
+        return [MessageRecord.from_row(row) for row in await conn.execute(query)]
     query = query.order_by(messages.c.id.desc()).limit(limit)
-    return list(reversed(many((await conn.execute(query)).mappings().all())))
+    return [MessageRecord.from_row(row) for row in reversed((await conn.execute(query)).all())]
 
 
 _RECENT_CHUNK = 100  # conversations per statement (SQLite allows 500 arms in a UNION)
 
 
-async def by_ids(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, Row]:
+async def by_ids(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, ConversationRecord]:
     """The conversations among ``conversation_ids``, by id (one query per 500 of them)."""
-    found: dict[str, Row] = {}
+    found: dict[str, ConversationRecord] = {}
     wanted = list(dict.fromkeys(conversation_ids))
     for start in range(0, len(wanted), 500):
         query = select(conversations).where(conversations.c.id.in_(wanted[start : start + 500]))
-        for row in many((await conn.execute(query)).mappings().all()):
-            found[row["id"]] = row
+        for row in map(ConversationRecord.from_row, await conn.execute(query)):
+            found[row.id] = row
     return found
 
 
 async def recent_messages(
     conn: AsyncConnection, conversation_ids: Sequence[str], *, limit: int
-) -> dict[str, list[Row]]:
+) -> dict[str, list[MessageRecord]]:
     """The newest ``limit`` messages of each conversation, oldest first: one statement per
     hundred conversations (a ``UNION ALL`` of one indexed, limited read per conversation)."""
-    found: dict[str, list[Row]] = {}
+    found: dict[str, list[MessageRecord]] = {}
     wanted = list(dict.fromkeys(conversation_ids))
     for start in range(0, len(wanted), _RECENT_CHUNK):
         arms = [
@@ -242,14 +273,14 @@ async def recent_messages(
             for conversation_id in wanted[start : start + _RECENT_CHUNK]
         ]
         query = arms[0] if len(arms) == 1 else union_all(*arms)
-        for row in many((await conn.execute(query)).mappings().all()):
-            found.setdefault(row["conversation_id"], []).append(row)
-    return {cid: sorted(rows, key=lambda row: row["id"]) for cid, rows in found.items()}
+        for row in map(MessageRecord.from_row, await conn.execute(query)):
+            found.setdefault(row.conversation_id or "", []).append(row)
+    return {cid: sorted(rows, key=lambda row: row.id) for cid, rows in found.items()}
 
 
 async def message_stats(
     conn: AsyncConnection, conversation_ids: Sequence[str]
-) -> dict[str, tuple[int, Row]]:
+) -> dict[str, tuple[int, MessageRecord]]:
     """Per conversation: how many messages it has and its newest message (two queries)."""
     if not conversation_ids:
         return {}
@@ -264,7 +295,7 @@ async def message_stats(
         return {}
     last_ids = [last for _, last in totals.values()]
     newest = await conn.execute(select(messages).where(m.id.in_(last_ids)))
-    by_id = {row["id"]: row for row in many(newest.mappings().all())}
+    by_id = {row.id: row for row in map(MessageRecord.from_row, newest)}
     return {cid: (n, by_id[last]) for cid, (n, last) in totals.items() if last in by_id}
 
 

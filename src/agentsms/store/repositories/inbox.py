@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.store.repositories import Row, many
+from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.tables import conversations, messages
 
 
-async def last_messages(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, Row]:
+async def last_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> dict[str, MessageRecord]:
     """The newest message of each of these conversations (those that have one)."""
     if not conversation_ids:
         return {}
@@ -23,8 +25,8 @@ async def last_messages(conn: AsyncConnection, conversation_ids: Sequence[str]) 
         .subquery()
     )
     query = select(messages).join(newest, m.id == newest.c.last_id)
-    rows = many((await conn.execute(query)).mappings().all())
-    return {row["conversation_id"]: row for row in rows}
+    rows = [MessageRecord.from_row(row) for row in await conn.execute(query)]
+    return {row.conversation_id: row for row in rows if row.conversation_id is not None}
 
 
 async def unread_counts(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, int]:
@@ -54,7 +56,7 @@ async def unread_counts(conn: AsyncConnection, conversation_ids: Sequence[str]) 
 
 async def conversations_by_ids(
     conn: AsyncConnection, project_id: str, conversation_ids: Sequence[str]
-) -> Sequence[Row]:
+) -> list[ConversationRecord]:
     """These conversations of the project, newest first."""
     if not conversation_ids:
         return []
@@ -64,4 +66,4 @@ async def conversations_by_ids(
         .where(c.project_id == project_id, c.id.in_(list(conversation_ids)))
         .order_by(c.id.desc())
     )
-    return many((await conn.execute(query)).mappings().all())
+    return [ConversationRecord.from_row(row) for row in await conn.execute(query)]

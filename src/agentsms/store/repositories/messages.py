@@ -27,6 +27,7 @@ from agentsms.store.bulk import (
     id_list_sql,
     insert_rows,
 )
+from agentsms.store.records import AdvancedMessage, DispatchMessage, MessageRecord
 from agentsms.store.repositories import Row, many, one
 from agentsms.store.tables import batches, messages
 
@@ -59,24 +60,33 @@ async def insert_batch(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await insert_rows(conn, batches, [row])
 
 
-async def get_message(conn: AsyncConnection, project_id: str, message_id: str) -> Row | None:
+async def get_message(
+    conn: AsyncConnection, project_id: str, message_id: str
+) -> MessageRecord | None:
     query = select(messages).where(messages.c.id == message_id, messages.c.project_id == project_id)
-    return one((await conn.execute(query)).mappings().first())
+    row = (await conn.execute(query)).first()
+    return None if row is None else MessageRecord.from_row(row)
 
 
-async def messages_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, Row]:
+async def messages_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, MessageRecord]:
     wanted = list(ids)
-    found: dict[str, Row] = {}
+    found: dict[str, MessageRecord] = {}
     for start in range(0, len(wanted), 500):
         query = select(messages).where(messages.c.id.in_(wanted[start : start + 500]))
-        for row in many((await conn.execute(query)).mappings()):
-            found[row["id"]] = row
+        for row in await conn.execute(query):
+            record = MessageRecord.from_row(row)
+            found[record.id] = record
     return found
+
+
+def records(rows: Iterable[Any]) -> list[MessageRecord]:
+    """Rows of ``select(messages)`` as records."""
+    return [MessageRecord.from_row(row) for row in rows]
 
 
 async def list_messages(
     conn: AsyncConnection, where: MessageFilter, limit: int, offset: int = 0
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     query = select(messages).where(messages.c.project_id == where.project_id)
     if where.direction is not None:
         query = query.where(messages.c.direction == where.direction)
@@ -107,7 +117,7 @@ async def list_messages(
             or_(messages.c.to_number == where.number, messages.c.from_number == where.number)
         )
     query = query.order_by(messages.c.id.desc()).limit(limit).offset(offset)
-    return many((await conn.execute(query)).mappings().all())
+    return records(await conn.execute(query))
 
 
 async def get_batch(conn: AsyncConnection, project_id: str, batch_id: str) -> Row | None:
@@ -130,26 +140,14 @@ async def status_counts(conn: AsyncConnection) -> dict[str, int]:
 
 
 _CHUNK = 500
-DISPATCH_COLUMNS = (
-    "id",
-    "project_id",
-    "conversation_id",
-    "status",
-    "expires_at",
-    "in_flight",
-    "purpose",
-    "to_number",
-    "from_number",
-    "number_id",
-    "body",
-    "channel",
-    "media_urls",
-    "provider",
-)
+DISPATCH_COLUMNS = DispatchMessage._fields
 """What dispatch reads of a message to send it."""
+_EXPIRES_AT = DISPATCH_COLUMNS.index("expires_at")
+_IN_FLIGHT = DISPATCH_COLUMNS.index("in_flight")
+_MEDIA_URLS = DISPATCH_COLUMNS.index("media_urls")
 
 
-async def dispatch_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+async def dispatch_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, DispatchMessage]:
     """``DISPATCH_COLUMNS`` of the messages ``ids`` (missing ones are left out), by id.
 
     Read with plain driver SQL, decoding only these columns: dispatch reads every message
@@ -157,7 +155,7 @@ async def dispatch_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
     """
     dialect = conn.dialect.name
     sqlite = dialect == "sqlite"
-    found: dict[str, Row] = {}
+    found: dict[str, DispatchMessage] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         sql = (
@@ -166,13 +164,16 @@ async def dispatch_rows(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
         )
         result = await conn.exec_driver_sql(sql, tuple(id_list_params(dialect, chunk)))
         for values in result.all():
-            row = dict(zip(DISPATCH_COLUMNS, values, strict=True))
             if sqlite:
-                row["expires_at"] = decode_sqlite_time(row["expires_at"])
-                row["in_flight"] = bool(row["in_flight"])
-                media = row["media_urls"]
-                row["media_urls"] = [] if media in (None, "[]") else json.loads(media)
-            found[row["id"]] = row
+                fixed = list(values)
+                fixed[_EXPIRES_AT] = decode_sqlite_time(fixed[_EXPIRES_AT])
+                fixed[_IN_FLIGHT] = bool(fixed[_IN_FLIGHT])
+                media = fixed[_MEDIA_URLS]
+                fixed[_MEDIA_URLS] = [] if media in (None, "[]") else json.loads(media)
+                row = tuple.__new__(DispatchMessage, fixed)
+            else:
+                row = tuple.__new__(DispatchMessage, values)
+            found[row.id] = row
     return found
 
 
@@ -205,6 +206,36 @@ async def advance_where(
 
     ``returning`` may name ``id``, text and integer columns (returned as stored).
     """
+    return [
+        row._mapping
+        for row in await _advance(
+            conn, ids, from_statuses=from_statuses, values=values, returning=returning
+        )
+    ]
+
+
+async def advance(
+    conn: AsyncConnection,
+    ids: Sequence[str],
+    *,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+) -> list[AdvancedMessage]:
+    """``set_status_where``, returning what a receipt needs of each changed message."""
+    rows = await _advance(
+        conn, ids, from_statuses=from_statuses, values=values, returning=AdvancedMessage._fields
+    )
+    return [tuple.__new__(AdvancedMessage, row) for row in rows]
+
+
+async def _advance(
+    conn: AsyncConnection,
+    ids: Sequence[str],
+    *,
+    from_statuses: Sequence[str],
+    values: dict[str, Any],
+    returning: Sequence[str],
+) -> list[Any]:
     dialect = conn.dialect.name
     names = list(values)
     params: list[Any] = []
@@ -216,7 +247,7 @@ async def advance_where(
     else:
         assignments = ", ".join(f"{name} = ${i + 1}" for i, name in enumerate(names))
     guard = ", ".join(str(value) for value in _constants(from_statuses))
-    changed: list[Row] = []
+    changed: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         sql = (
@@ -225,7 +256,7 @@ async def advance_where(
             f"AND status IN ({guard}) RETURNING {', '.join(returning)}"
         )
         result = await conn.exec_driver_sql(sql, (*params, *id_list_params(dialect, chunk)))
-        changed.extend(many(result.mappings()))
+        changed.extend(result.all())
     return changed
 
 
@@ -431,7 +462,7 @@ async def get_batches(
 
 async def outbound_after(
     conn: AsyncConnection, project_id: str, after_id: str, limit: int = 500
-) -> Sequence[Row]:
+) -> list[MessageRecord]:
     """The project's outbound messages with an id above ``after_id`` (ids sort by creation
     time), oldest first: their acceptance, which intake stores no event row for."""
     query = (
@@ -444,4 +475,4 @@ async def outbound_after(
         .order_by(messages.c.id)
         .limit(limit)
     )
-    return many((await conn.execute(query)).mappings().all())
+    return records(await conn.execute(query))
