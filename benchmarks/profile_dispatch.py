@@ -43,7 +43,7 @@ from agentsms.app import create_app
 from agentsms.config import Settings
 from agentsms.runtime import build_worker
 
-API_KEY = "ask_profile_worker_benchmark_key_0123456789"
+API_KEY = "ask_profile_dispatch_benchmark_key_0123456789"
 OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
 
 
@@ -141,7 +141,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                         gone = await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")
                         gone.raise_for_status()
                 messages = await _accept(client, args, persona)
-            worker = build_worker(state.db, state.providers, settings, args.concurrency)
+            worker = build_worker(
+                state.db, state.providers, settings, args.concurrency, outbox=state.outbox
+            )
             profiler = cProfile.Profile(time.process_time) if args.profile else None
             spy = _start_spy(workdir / "spy.txt") if args.spy else None
             cpu, wall = time.process_time(), time.monotonic()
