@@ -26,6 +26,7 @@ from typing import Annotated, Any, Final, NoReturn, TypeVar
 
 import anyio
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -70,6 +71,7 @@ STATUS_STYLES: Final = {
 STATUS_ORDER: Final = tuple(STATUS_STYLES)
 
 T = TypeVar("T")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Channel(StrEnum):
@@ -226,17 +228,18 @@ def _table(
 def _print_list(
     output: Output | None,
     as_json: bool,
-    items: Sequence[T],
+    items: Sequence[Model],
     *,
-    record: Callable[[T], Any],
     title: str,
     columns: Sequence[str],
-    row: Callable[[T], Sequence[str | Text]],
+    row: Callable[[Model], Sequence[str | Text]],
     wrap: Collection[str] = (),
+    by_alias: bool = False,
 ) -> None:
-    """Print what a list command found: ``record`` of each as JSON or CSV when asked, else a
-    table of ``columns`` with one ``row`` an item."""
-    if _emit(output, as_json, [record(item) for item in items]):
+    """Print what a list command found: each item's JSON (its fields' aliases if ``by_alias``)
+    as JSON or CSV when asked, else a table of ``columns`` with one ``row`` an item."""
+    records = [item.model_dump(mode="json", by_alias=by_alias) for item in items]
+    if _emit(output, as_json, records):
         return
     out.print(_table(title, columns, map(row, items), wrap))
 
@@ -702,7 +705,6 @@ def list_messages(
         output,
         as_json,
         found,
-        record=_message_json,
         title=_plural(len(found), "message"),
         columns=("id", "created", "to", "from", "status", "seg", "body"),
         row=lambda message: (
@@ -715,6 +717,7 @@ def list_messages(
             Text(_shorten(message.body, 60).replace("\n", " ")),
         ),
         wrap={"body"},
+        by_alias=True,
     )
 
 
@@ -901,7 +904,6 @@ def list_numbers(
         output,
         as_json,
         numbers,
-        record=lambda item: item.model_dump(mode="json"),
         title=_plural(len(numbers), "number"),
         columns=("id", "number", "provider", "country", "capabilities", "msg/s", "price/seg"),
         row=lambda item: (
@@ -1031,7 +1033,6 @@ def list_accounts(
         output,
         as_json,
         accounts,
-        record=lambda item: item.model_dump(mode="json"),
         title=_plural(len(accounts), "account"),
         columns=("id", "provider", "name", "api", "credentials set", "callback URL"),
         row=lambda item: (

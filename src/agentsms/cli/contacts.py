@@ -96,7 +96,6 @@ def list_contacts(
         output,
         as_json,
         found,
-        record=_json,
         title=f"{len(found)} contacts",
         columns=("id", "name", "phone number", "time zone", "email", "updated"),
         row=lambda contact: (

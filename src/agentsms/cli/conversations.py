@@ -70,7 +70,6 @@ def list_conversations(
         output,
         as_json,
         found,
-        record=lambda conversation: conversation.model_dump(mode="json"),
         title=_plural(len(found), "conversation"),
         columns=("id", "created", "agent", "person", "status", "outcome"),
         row=lambda conversation: (

@@ -69,7 +69,6 @@ def list_opt_outs(
         output,
         as_json,
         found,
-        record=_json,
         title=f"{len(found)} opted out",
         columns=("phone number", "since", "source", "keyword", "to our number"),
         row=lambda entry: (
