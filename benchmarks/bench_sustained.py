@@ -243,6 +243,7 @@ def start(args: argparse.Namespace, workdir: Path) -> Deployment:
         AGENTSMS_DEFAULT_RATE_LIMIT_PER_SECOND="1000000",
         AGENTSMS_LOG_FORMAT="json",
         AGENTSMS_LOG_LEVEL="INFO",
+        **dict(setting.split("=", 1) for setting in args.server_env),
     )
     serve_args = [*AGENTSMS, "serve", "--host", "127.0.0.1", "--port", str(port)]
     serve_args += ["--no-access-log", *args.serve_args.split()]
@@ -622,6 +623,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="postgres: worker processes")
     parser.add_argument("--drain", type=float, default=300.0, help="seconds to wait after")
     parser.add_argument("--serve-args", default="", help="extra `agentsms serve` arguments")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server processes (repeatable), e.g. "
+        "AGENTSMS_MEMORY_TRACE_DIR=/tmp/memtrace (tracemalloc reports, see agentsms.memtrace)",
+    )
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("AGENTSMS_BENCH_POSTGRES_URL", DEFAULT_PG_URL),

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from agentsms import dashboard, metrics
+from agentsms import dashboard, memtrace, metrics
 from agentsms.api import (
     api_keys,
     batches,
@@ -103,6 +103,7 @@ def create_app(
             counts=ScrapedCounts(db, settings.metrics_counts_max_age_seconds),
         )
         loop_watch = asyncio.create_task(metrics.watch_event_loop())
+        memory_trace = memtrace.start(settings.memory_trace_dir, settings.memory_trace_seconds)
         worker: Worker | None = None
         task: asyncio.Task[None] | None = None
         if run_worker:
@@ -113,6 +114,8 @@ def create_app(
                 yield
         finally:
             loop_watch.cancel()
+            if memory_trace is not None:
+                memory_trace.cancel()
             if worker is not None and task is not None:
                 worker.stop()
                 with suppress(asyncio.CancelledError):
