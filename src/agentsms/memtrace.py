@@ -24,9 +24,9 @@ import structlog
 
 log = structlog.get_logger("agentsms.memtrace")
 
-FRAMES = 12
-"""Frames kept per allocation (the deepest shown: agentsms code lies a few frames below
-the library call that allocated)."""
+FRAMES = 8
+"""Frames kept per allocation (agentsms code lies a few frames below the library call
+that allocated; more frames cost more on every allocation)."""
 TOP = 25
 
 

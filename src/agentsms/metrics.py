@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import cache
 
 import structlog
@@ -86,14 +87,15 @@ async def watch_event_loop(
     interval: float = LOOP_LAG_INTERVAL_SECONDS, stall: float = STALL_SECONDS
 ) -> None:
     """Forever: sleep ``interval`` and record how much later than asked the loop woke up.
-    A wake-up ``stall`` seconds late or more is also logged, with the stacks a
-    ``StallSampler`` took while the loop was held."""
+    A wake-up ``stall`` seconds late or more is also logged, with the process's CPU time
+    meanwhile and the stacks a ``StallSampler`` took while the loop was held."""
     loop = asyncio.get_running_loop()
     sampler = StallSampler(stall)
     sampler.start()
     try:
         while True:
             asked = loop.time()
+            cpu = time.process_time()
             sampler.expect(interval)
             await asyncio.sleep(interval)
             lag = max(0.0, loop.time() - asked - interval)
@@ -102,6 +104,9 @@ async def watch_event_loop(
                 log.warning(
                     "event_loop.stall",
                     seconds=round(lag, 3),
+                    # Far less CPU than seconds: the process waited for a core (a busy
+                    # machine), not for its own work.
+                    cpu_seconds=round(time.process_time() - cpu, 3),
                     held_at=["\n".join(stack) for stack in sampler.expect(interval)],
                 )
     finally:

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from types import FrameType
 
 FRAMES = 12
 """Innermost frames kept of each sample."""
@@ -60,6 +61,12 @@ class StallSampler:
                     continue
                 frame = sys._current_frames().get(self._target)
                 if frame is not None:
-                    self._samples.append(
-                        [line.rstrip() for line in traceback.format_stack(frame)[-FRAMES:]]
-                    )
+                    self._samples.append(_stack(frame))
+
+
+def _stack(frame: FrameType) -> list[str]:
+    """The innermost ``FRAMES`` frames, outermost first, without reading source files."""
+    summary = traceback.StackSummary.extract(
+        traceback.walk_stack(frame), limit=FRAMES, lookup_lines=False
+    )
+    return [f"{entry.filename}:{entry.lineno} {entry.name}" for entry in reversed(summary)]

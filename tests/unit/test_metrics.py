@@ -50,6 +50,7 @@ async def test_a_stall_is_logged_with_where_the_loop_was_held() -> None:
     [stall] = stalls
     assert stall["log_level"] == "warning"
     assert stall["seconds"] >= 0.3
+    assert 0 <= stall["cpu_seconds"] < 0.3  # asleep, not computing
     # Sampled at 0.1 s late and at each further 0.1 s: every sample inside the sleep.
     assert 2 <= len(stall["held_at"]) <= 4
     assert all("_hold_the_loop" in stack for stack in stall["held_at"])
