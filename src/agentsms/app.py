@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager, suppress
 import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
+from starlette.types import Message
 
 from agentsms import dashboard, memtrace, metrics
 from agentsms.api import (
@@ -67,6 +69,42 @@ async def prepare_deployment(settings: Settings) -> None:
                 await projects.ensure_bootstrap(conn, settings.bootstrap_api_key)
         finally:
             await db.dispose()
+
+
+WARM_UP_PATH = "/.agentsms-warm-up"
+"""A path no route matches: asking the router for it builds every route's lookup tables."""
+
+
+async def warm_up_routes(app: FastAPI) -> None:
+    """Build the routing tables that FastAPI otherwise builds on the first request (about
+    2.5 s of CPU on this application, holding the event loop of every API process at its
+    first request). Call it before serving, in the process that forks the API processes
+    so that they inherit the tables. It asks the router, below the middleware, for a path
+    no route matches: nothing is counted or logged, and no handler runs."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": WARM_UP_PATH,
+        "raw_path": WARM_UP_PATH.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 0),
+        "http_version": "1.1",
+        "app": app,
+        "state": {},
+    }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    with suppress(HTTPException):  # the router's 404
+        await app.router(scope, receive, send)
 
 
 def create_app(

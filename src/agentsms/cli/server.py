@@ -130,8 +130,9 @@ def _serve(
     worker_concurrency: int,
     access_log: bool,
 ) -> None:
-    from agentsms.app import create_app, prepare_deployment
+    from agentsms.app import create_app, prepare_deployment, warm_up_routes
     from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.store import migrate
     from agentsms.supervisor import Supervisor, plan_processes, usable_cores
 
     host, port = listener.getsockname()[:2]
@@ -156,6 +157,10 @@ def _serve(
     )
     if access_log:  # uvicorn.Config set its loggers to the level above
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    # Work every API process would otherwise do on the event loop at its first requests,
+    # done once here before the API processes are forked.
+    asyncio.run(warm_up_routes(application))
+    migrate.head_revision()
     tune_gc()
     log.info(
         "serve.listening",
