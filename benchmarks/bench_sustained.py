@@ -234,8 +234,10 @@ def start(args: argparse.Namespace, workdir: Path) -> Deployment:
     if args.backend == "sqlite":
         database_url = f"sqlite+aiosqlite:///{workdir / 'agentsms.db'}"
     else:
-        database_url = args.postgres_url.rsplit("/", 1)[0] + "/bench_sustained"
-        asyncio.run(_fresh_postgres(args.postgres_url, "bench_sustained"))
+        # Named after the given database, so that runs given different ones never collide.
+        base, name = args.postgres_url.rsplit("/", 1)
+        database_url = f"{base}/{name}_sustained"
+        asyncio.run(_fresh_postgres(args.postgres_url, f"{name}_sustained"))
     env = bench_env(
         AGENTSMS_DATABASE_URL=database_url,
         AGENTSMS_BOOTSTRAP_API_KEY=API_KEY,
@@ -649,7 +651,7 @@ def main() -> int:
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get("AGENTSMS_BENCH_POSTGRES_URL", DEFAULT_PG_URL),
-        help="a database URL on the server to use (a database bench_sustained is made)",
+        help="a database URL on the server to use (a database <its name>_sustained is made)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     args = parser.parse_args()

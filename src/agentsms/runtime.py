@@ -6,7 +6,7 @@ import asyncio
 import gc
 import signal
 
-from agentsms import memtrace, metrics
+from agentsms import agents, memtrace, metrics
 from agentsms.api.compat import agentphone_webhooks, bland_webhooks
 from agentsms.config import Settings
 from agentsms.core import conversations, idempotency, provider_accounts
@@ -150,6 +150,13 @@ async def work_until_signalled(settings: Settings, concurrency: int | None = Non
             memory_trace.cancel()
         await providers.aclose()  # unbinds the SMPP sessions
         await db.dispose()
+
+
+def warm_up_worker() -> None:
+    """Load, before the event loop starts, what a worker would otherwise load on it at its
+    first jobs of a kind (``agents.warm_up``: the reply understanding and its date parser).
+    ``serve`` calls it before it forks the worker process, ``worker`` at its start."""
+    agents.warm_up()
 
 
 GC_THRESHOLDS = (50_000, 50, 100)

@@ -131,7 +131,7 @@ def _serve(
     access_log: bool,
 ) -> None:
     from agentsms.app import create_app, prepare_deployment, warm_up_routes
-    from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.runtime import tune_gc, warm_up_worker, work_until_signalled
     from agentsms.store import migrate
     from agentsms.supervisor import Supervisor, plan_processes, usable_cores
 
@@ -161,6 +161,8 @@ def _serve(
     # done once here before the API processes are forked.
     asyncio.run(warm_up_routes(application))
     migrate.head_revision()
+    if run_worker:
+        warm_up_worker()
     tune_gc()
     log.info(
         "serve.listening",
@@ -192,11 +194,12 @@ def worker(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run background workers only (sending, receipts, timeouts). SIGTERM drains and exits."""
-    from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.runtime import tune_gc, warm_up_worker, work_until_signalled
     from agentsms.store import migrate
 
     settings = _settings(database_url)
     _require_ready_database(settings)
+    warm_up_worker()
     tune_gc()
 
     async def main() -> None:
