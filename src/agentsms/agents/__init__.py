@@ -49,6 +49,7 @@ __all__ = [
     "load_demo_pathway",
     "load_pathway_text",
     "validate_agent_config",
+    "warm_up",
     "without_secrets",
 ]
 
