@@ -161,8 +161,8 @@ def _serve(
     # done once here before the API processes are forked.
     asyncio.run(warm_up_routes(application))
     migrate.head_revision()
-    if run_worker:
-        warm_up_worker()
+    if run_worker and not plan.worker_process:
+        warm_up_worker()  # the worker runs in this process, on the API's event loop
     tune_gc()
     log.info(
         "serve.listening",
@@ -181,6 +181,7 @@ def _serve(
         return
 
     def work() -> None:
+        warm_up_worker()  # here, not before the fork: the API processes need none of it
         asyncio.run(work_until_signalled(settings, worker_concurrency))
 
     status = Supervisor(plan, listener, api=serve_api, worker=work).run()
