@@ -81,3 +81,29 @@ async def test_active_by_keys_with_opt_out_tells_who_opted_out(gateway: Gateway)
     assert before == {key: (conversation, False)}
     assert after == {key: (conversation, True)}
     assert plain == {key: conversation}
+
+
+async def test_recent_messages_of_several_conversations_read_each_once(gateway: Gateway) -> None:
+    """Three conversations are read by a four-arm statement (a padded shape): each keeps
+    its own newest messages, oldest first, none twice; a conversation never asked for or
+    unknown is not in the answer."""
+    conversation_ids: list[str] = []
+    for n in range(4):
+        sent = await gateway.client.post(
+            "/v1/messages",
+            json={"to": f"+1415555270{n}", "body": f"first {n}", "conversation": {}},
+        )
+        assert sent.status_code == 202, sent.text
+        conversation_ids.append(sent.json()["conversation_id"])
+        for extra in range(n):
+            more = await gateway.client.post(
+                f"/v1/conversations/{sent.json()['conversation_id']}/messages",
+                json={"body": f"more {n}.{extra}"},
+            )
+            assert more.status_code == 202, more.text
+    asked = [conversation_ids[3], conversation_ids[1], "conv_unknown"]
+    async with gateway.db.read() as conn:
+        recent = await conversations_repo.recent_messages(conn, asked, limit=2)
+    assert set(recent) == {conversation_ids[3], conversation_ids[1]}
+    assert [m.body for m in recent[conversation_ids[3]]] == ["more 3.1", "more 3.2"]
+    assert [m.body for m in recent[conversation_ids[1]]] == ["first 1", "more 1.0"]
