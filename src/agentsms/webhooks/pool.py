@@ -72,6 +72,9 @@ class OriginPool(httpcore.AsyncConnectionPool):
         idle = [connection for stack in self._idle.values() for connection in stack]
         return [*self._active, *idle]
 
+    def __repr__(self) -> str:
+        return f"<OriginPool [{len(self._active)} in use, {self._idle_count} idle]>"
+
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         """Send ``request`` on an idle connection of its origin or a new one; the
         connection goes back to the pool when the response is closed."""
