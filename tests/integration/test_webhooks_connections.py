@@ -241,3 +241,19 @@ async def test_a_request_waits_for_a_free_connection_only_as_long_as_the_pool_ti
         # The held connection is free again, and reused.
         assert (await client.post("https://a.test/hook", content="then")).status_code == 200
         assert pool_of(client).opened == 1
+
+
+async def test_closing_the_pool_closes_idle_connections_now_and_busy_ones_when_done(
+    ca: trustme.CA, network: Network, site: Site
+) -> None:
+    safe = transport(ca, network)
+    client = httpx.AsyncClient(transport=safe)
+    assert (await client.post("https://a.test/hook", content="idle")).status_code == 200
+    async with client.stream("POST", "https://b.test/hook", content="busy") as busy:
+        await safe.aclose()
+        await asyncio.sleep(0.1)
+        assert site.open_now == 1  # the idle one is closed, the busy one not yet
+        await busy.aread()
+    await asyncio.sleep(0.1)
+    assert site.open_now == 0
+    assert pool_of(client).connections == []

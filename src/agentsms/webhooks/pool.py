@@ -62,7 +62,8 @@ class OriginPool(httpcore.AsyncConnectionPool):
         self._idle_count = 0
         self._active: set[httpcore.AsyncHTTPConnection] = set()
         self._next_sweep = 0.0
-        self._closed = False
+        self._closing: set[httpcore.AsyncHTTPConnection] = set()
+        """In use when the pool was closed: closed when their response is."""
         self.opened = 0
         """Connections opened so far (each one vetted when it was made)."""
 
@@ -83,8 +84,6 @@ class OriginPool(httpcore.AsyncConnectionPool):
             raise httpcore.UnsupportedProtocol(
                 f"Request URL has an unsupported protocol '{scheme.decode()}://'."
             )
-        if self._closed:
-            raise RuntimeError("the connection pool is closed")
         await self._acquire(request.extensions.get("timeout", {}).get("pool"))
         try:
             connection, response = await self._send(request)
@@ -170,14 +169,16 @@ class OriginPool(httpcore.AsyncConnectionPool):
         """A response is closed: its connection is idle again (or closed) and its slot free."""
         self._active.discard(connection)
         self._slots.release()
-        if connection.is_idle() and not self._closed:
+        if connection.is_idle() and connection not in self._closing:
             key = _key(origin)
             stack = self._idle.pop(key, [])
             stack.append(connection)
             self._idle[key] = stack  # most recently used origin last (oldest first)
             self._idle_count += 1
-        elif not connection.is_closed():
-            await _close(connection)
+        else:
+            self._closing.discard(connection)
+            if not connection.is_closed():
+                await _close(connection)
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_SECONDS
@@ -200,7 +201,7 @@ class OriginPool(httpcore.AsyncConnectionPool):
 
     async def aclose(self) -> None:
         """Close the idle connections now; those in use close when their response does."""
-        self._closed = True
+        self._closing.update(self._active)
         idle = [connection for stack in self._idle.values() for connection in stack]
         self._idle.clear()
         self._idle_count = 0
