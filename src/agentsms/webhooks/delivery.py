@@ -41,6 +41,7 @@ from agentsms.store.types import utcnow
 from agentsms.version import __version__
 from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import cancel_deliveries, delivery_id_new
+from agentsms.webhooks.fresh_reads import FreshReads
 from agentsms.webhooks.origin_limits import OriginLimits
 from agentsms.webhooks.ssrf import safe_client
 
@@ -122,6 +123,7 @@ class DeliveryHandler:
         self.client = client or safe_client(
             settings, follow_redirects=False, max_connections=CONCURRENCY
         )
+        self._fresh: FreshReads[str, _Target] = FreshReads(self._targets)
         self._limit = asyncio.Semaphore(CONCURRENCY)
         self._origins = OriginLimits(PER_ORIGIN)
         self._background: set[asyncio.Task[None]] = set()
@@ -230,8 +232,9 @@ class DeliveryHandler:
         return targets
 
     async def _target(self, endpoint_id: str) -> _Target | None:
-        """``_targets`` of one endpoint."""
-        return (await self._targets([endpoint_id])).get(endpoint_id)
+        """``_targets`` of one endpoint, read after this call (the attempts asking at the same
+        time share one read)."""
+        return await self._fresh.get(endpoint_id)
 
     async def _attempt(self, plan: _Plan, target: _Target | None) -> _Outcome | None:
         """One POST to ``target`` (the endpoint as read for the group, None when it is

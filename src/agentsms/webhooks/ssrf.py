@@ -37,6 +37,7 @@ import structlog
 
 from agentsms.config import Settings, trusted_host_entries
 from agentsms.errors import ValidationFailed, invalid
+from agentsms.webhooks.pool import OriginPool
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -492,9 +493,9 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         self.backend = VettingBackend(
             policy=policy, resolver=resolver or system_resolver, dialer=dialer
         )
-        # Same pool httpx builds, dialing through the vetting backend (no proxies: a proxy
-        # would connect to hosts we never checked).
-        self._pool = httpcore.AsyncConnectionPool(
+        # Keep-alive connections per origin, dialed through the vetting backend (no
+        # proxies: a proxy would connect to hosts we never checked).
+        self._pool = OriginPool(
             ssl_context=context,
             network_backend=self.backend,
             max_connections=max_connections,
