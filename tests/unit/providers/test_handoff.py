@@ -15,6 +15,7 @@ from tests.fakes.carriers.vonage import FakeVonage
 from tests.fakes.smsc import FakeSmsc
 from tests.unit.providers.test_smpp import FAST, Recorder, account, request
 
+from agentsms.config import Settings
 from agentsms.providers.base import ProviderAccount, SendRequest, SendResult
 from agentsms.providers.carrier import HttpCarrier
 from agentsms.providers.handoff import HANDOFF_LAPSED, handoff_deadline, is_lapsed
@@ -23,6 +24,7 @@ from agentsms.providers.smpp import SmppProvider
 from agentsms.providers.telnyx import TelnyxProvider
 from agentsms.providers.twilio import TwilioProvider
 from agentsms.providers.vonage import VonageProvider
+from agentsms.webhooks.ssrf import guarded_transport
 
 CARRIERS: dict[str, tuple[type[HttpCarrier], type[FakeCarrier]]] = {
     "plivo": (PlivoProvider, FakePlivo),
@@ -40,9 +42,17 @@ def carrier(request: pytest.FixtureRequest) -> Iterator[tuple[str, FakeCarrier]]
     fake.stop()
 
 
-@pytest.fixture
-async def adapter(carrier: tuple[str, FakeCarrier]) -> AsyncIterator[HttpCarrier]:
+@pytest.fixture(params=["httpx", "guarded"])
+async def adapter(
+    carrier: tuple[str, FakeCarrier], request: pytest.FixtureRequest
+) -> AsyncIterator[HttpCarrier]:
+    """The adapter on httpx's own transport, and on the SSRF guard's (production's)."""
     name, fake = carrier
+    transport = (
+        guarded_transport(Settings(allow_insecure_urls=True), total_seconds=15.0)
+        if request.param == "guarded"
+        else None
+    )
     made = CARRIERS[name][0](
         ProviderAccount(
             id="pa_1",
@@ -51,7 +61,8 @@ async def adapter(carrier: tuple[str, FakeCarrier]) -> AsyncIterator[HttpCarrier
             credentials=fake.credentials(),  # type: ignore[attr-defined]
             api_base_url=fake.base_url,
             callback_base_url="https://agentsms.example.com/callbacks",
-        )
+        ),
+        transport=transport,
     )
     yield made
     await made.aclose()
