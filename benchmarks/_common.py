@@ -547,9 +547,7 @@ async def make_project(
     from agentsms.core import numbers as numbers_service
     from agentsms.core import projects
     from agentsms.core.numbers import NumberInput
-    from agentsms.numeric import MAX_THROUGHPUT_MPS
     from agentsms.store import migrate as migrations
-    from agentsms.store import tables
     from agentsms.store.db import Database
 
     if migrate:
@@ -566,17 +564,10 @@ async def make_project(
                     NumberInput(
                         number=e164,
                         capabilities=("sms", "mms", "whatsapp", "imessage"),
-                        throughput_mps=min(rate, MAX_THROUGHPUT_MPS),
+                        throughput_mps=rate,
                     ),
                 )
                 ids[e164] = str(row["id"])
-                if rate > MAX_THROUGHPUT_MPS:
-                    # Pacing out of the way: a rate the API refuses, so written directly.
-                    await conn.execute(
-                        tables.numbers.update()
-                        .where(tables.numbers.c.id == row["id"])
-                        .values(throughput_mps=rate)
-                    )
     finally:
         await db.dispose()
     return BenchProject(project_id=project.id, api_key=key, numbers=ids)

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     many seconds of the last count reuses it (counting scans the whole messages table)."""
     sqlite_cache_mib: int = Field(default=64, ge=1)
     """SQLite's page cache in one process (API or worker), shared among its connections."""
+    memory_trace_dir: str | None = None
+    """Debugging memory growth only: a folder where each server process writes a
+    ``tracemalloc`` report every ``memory_trace_seconds`` (``agentsms.memtrace``). Off."""
+    memory_trace_seconds: float = Field(default=60.0, gt=0)
     bootstrap_api_key: str | None = None
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

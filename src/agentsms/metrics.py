@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import cache
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from agentsms.stalls import StallSampler
+
+log = structlog.get_logger("agentsms.metrics")
 
 registry = CollectorRegistry()
 
@@ -73,12 +79,35 @@ event_loop_lag = Histogram(
 )
 
 LOOP_LAG_INTERVAL_SECONDS = 0.05
+STALL_SECONDS = 0.2
+"""A loop this late is stalled: logged as ``event_loop.stall`` with where it was held."""
 
 
-async def watch_event_loop(interval: float = LOOP_LAG_INTERVAL_SECONDS) -> None:
-    """Forever: sleep ``interval`` and record how much later than asked the loop woke up."""
+async def watch_event_loop(
+    interval: float = LOOP_LAG_INTERVAL_SECONDS, stall: float = STALL_SECONDS
+) -> None:
+    """Forever: sleep ``interval`` and record how much later than asked the loop woke up.
+    A wake-up ``stall`` seconds late or more is also logged, with the process's CPU time
+    meanwhile and the stacks a ``StallSampler`` took while the loop was held."""
     loop = asyncio.get_running_loop()
-    while True:
-        asked = loop.time()
-        await asyncio.sleep(interval)
-        event_loop_lag.observe(max(0.0, loop.time() - asked - interval))
+    sampler = StallSampler(stall)
+    sampler.start()
+    try:
+        while True:
+            asked = loop.time()
+            cpu = time.process_time()
+            sampler.expect(interval)
+            await asyncio.sleep(interval)
+            lag = max(0.0, loop.time() - asked - interval)
+            event_loop_lag.observe(lag)
+            if lag >= stall:
+                log.warning(
+                    "event_loop.stall",
+                    seconds=round(lag, 3),
+                    # Far less CPU than seconds: the process waited for a core (a busy
+                    # machine), not for its own work.
+                    cpu_seconds=round(time.process_time() - cpu, 3),
+                    held_at=["\n".join(stack) for stack in sampler.expect(interval)],
+                )
+    finally:
+        sampler.stop()

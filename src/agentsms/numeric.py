@@ -25,6 +25,8 @@ MAX_TIMER_SECONDS = 366 * 86_400
 """The longest ``timeout_seconds`` or ``warning_seconds``."""
 MAX_VALIDITY_SECONDS = 366 * 86_400
 MAX_SPACING_SECONDS = 86_400
-MAX_THROUGHPUT_MPS = 10_000.0
+MAX_THROUGHPUT_MPS = 1_000_000.0
+"""A sender number's highest rate: above ``core.dispatch``'s strict pacing range it only
+stands for "do not pace" (benchmarks and peer harnesses ask for 100,000)."""
 MAX_PRICE_PER_SEGMENT = Decimal(1000)
 """Prices are stored with 6 decimal places, below a million."""

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import signal
 
-from agentsms import metrics
+from agentsms import agents, memtrace, metrics
 from agentsms.api.compat import agentphone_webhooks, bland_webhooks
 from agentsms.config import Settings
 from agentsms.core import conversations, idempotency, provider_accounts
@@ -140,11 +140,23 @@ async def work_until_signalled(settings: Settings, concurrency: int | None = Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
+    loop_watch = asyncio.create_task(metrics.watch_event_loop())  # logs its stalls
+    memory_trace = memtrace.start(settings.memory_trace_dir, settings.memory_trace_seconds)
     try:
         await runner.run()
     finally:
+        loop_watch.cancel()
+        if memory_trace is not None:
+            memory_trace.cancel()
         await providers.aclose()  # unbinds the SMPP sessions
         await db.dispose()
+
+
+def warm_up_worker() -> None:
+    """Load, before the event loop starts, what a worker would otherwise load on it at its
+    first jobs of a kind (``agents.warm_up``: the reply understanding and its date parser).
+    ``serve`` calls it before it forks the worker process, ``worker`` at its start."""
+    agents.warm_up()
 
 
 GC_THRESHOLDS = (50_000, 50, 100)

@@ -296,13 +296,13 @@ async def test_numbers_and_sends_still_work_after_refused_prices_and_throughputs
     for body in (
         {"number": "+14155550177", "price_per_segment": "1e30"},
         {"number": "+14155550177", "price_per_segment": "-0.01"},
-        {"number": "+14155550177", "throughput_mps": 10_001},
+        {"number": "+14155550177", "throughput_mps": 1_000_001},
     ):
         refused = await gateway.client.post("/v1/numbers", json=body)
         assert refused.status_code == 422, refused.text
     largest = await gateway.client.post(
         "/v1/numbers",
-        json={"number": "+14155550177", "price_per_segment": "1000", "throughput_mps": 10_000},
+        json={"number": "+14155550177", "price_per_segment": "1000", "throughput_mps": 1_000_000},
     )
     assert largest.status_code == 201, largest.text
     listed = await gateway.client.get("/v1/numbers")

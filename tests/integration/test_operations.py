@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentsms.app import create_app
+from agentsms import metrics
+from agentsms.app import WARM_UP_PATH, create_app, warm_up_routes
 from agentsms.store import migrate
 from tests.conftest import Gateway
 from tests.conftest import test_settings as settings_for
@@ -29,6 +31,18 @@ async def test_readyz_reports_the_database_and_migrations(gateway: Gateway) -> N
     assert body["migrations"]["current"] == body["migrations"]["head"] == migrate.head_revision()
     async with gateway.db.read() as conn:
         assert await migrate.current_revision(conn) == migrate.head_revision()
+
+
+async def test_readyz_reads_the_migration_scripts_once(gateway: Gateway) -> None:
+    # Finding the head revision loads every migration script (~200 ms on the event loop):
+    # a readiness probe every few seconds must not pay it each time.
+    for _ in range(3):
+        assert (await gateway.client.get("/readyz")).status_code == 200
+    calls = migrate.head_revision.cache_info()
+    assert calls.misses == 1
+    assert calls.hits >= 3
+    newest = sorted((Path(migrate.__file__).parent / "migrations" / "versions").glob("0*.py"))[-1]
+    assert newest.stem == migrate.head_revision()
 
 
 async def test_metrics_expose_requests_messages_queue_and_latencies(gateway: Gateway) -> None:
@@ -151,3 +165,32 @@ async def test_bootstrap_key_gets_a_project_and_one_simulator_number(gateway: Ga
         assert canceled.status_code == 200
     assert project_ids[0] == project_ids[1]
     assert project_ids[0].startswith("proj_")
+
+
+def _unmatched_requests() -> float:
+    value = metrics.registry.get_sample_value(
+        "agentsms_http_requests_total", {"method": "GET", "route": "unmatched", "status": "404"}
+    )
+    return value or 0.0
+
+
+async def test_routes_warmed_up_before_serving_then_serve_as_usual(gateway: Gateway) -> None:
+    # `serve` warms the routing tables before it forks its API processes: nothing counted,
+    # and the application answers as it would have.
+    key = "ask_" + secrets.token_urlsafe(24)
+    app = create_app(settings_for(gateway.settings.database_url, bootstrap_api_key=key))
+    unmatched = _unmatched_requests()
+    await warm_up_routes(app)
+    assert _unmatched_requests() == unmatched
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client,
+    ):
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/v1/project")).status_code == 200
+        assert (await client.get(WARM_UP_PATH)).status_code == 404
+    assert _unmatched_requests() == unmatched + 1

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping, Sequence
 
 from agentsms.core.conversations import TIMER_JOB, TURN_JOB
 from agentsms.core.dispatch import Dispatcher
 from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
+from agentsms.providers.simulator import Carried, SimulatorLedger
 from tests.conftest import Gateway
 from tests.integration.conversation_helpers import (
     agent_server,
@@ -150,6 +152,63 @@ async def test_a_claim_held_past_its_known_lease_is_renewed_and_sends(gateway: G
 
     assert claim.lease.until > known + 1.0  # renewed after the wait, before its call
     assert (await message_row(gateway, message_id))["status"] in ("sent", "delivered")
+    (sent,) = await sim_sends(gateway, message_id)
+    assert sent["repeat_count"] == 0
+    assert await jobs_for(gateway, message_id) == []
+
+
+class _PausedCarrier:
+    """The simulator's ledger, with its first call held at the door: a worker stopped
+    after its lease check, before the carrier took anything (waiting for a connection, a
+    window slot, the write lock)."""
+
+    def __init__(self, ledger: SimulatorLedger) -> None:
+        self.ledger = ledger
+        self.entered = asyncio.Event()
+        self.resume = asyncio.Event()
+
+    async def carry(
+        self, references: Sequence[str], plan: Callable[[Mapping[str, str]], Carried]
+    ) -> Carried:
+        if not self.entered.is_set():
+            self.entered.set()
+            await self.resume.wait()
+        return await self.ledger.carry(references, plan)
+
+    async def logged(self, reference: str) -> str | None:
+        return await self.ledger.logged(reference)
+
+
+async def test_a_claim_paused_inside_the_carrier_call_sends_nothing_another_took(
+    gateway: Gateway,
+) -> None:
+    """The lease check passed and the call began; the worker then stalled before the
+    carrier took the send, past its lease, and another worker recovered the job and sent
+    it. Resumed, the first worker's send is refused at the door (the handoff deadline),
+    its renewal finds the job taken, and the carrier (not de-duplicating) texts once."""
+    number = await gateway.client.post(
+        "/v1/numbers",
+        json={"number": "+14155550133", "settings": {"dedupe_references": False}},
+    )
+    assert number.status_code == 201, number.text
+    message_id = await _send(gateway, "+14155550133", "+14155553504")
+    simulator = await gateway.app.state.agentsms.providers.resolve("simulator", None)
+    paused = _PausedCarrier(simulator.ledger)
+    simulator.ledger = paused
+    try:
+        claims = await _claim(gateway, "paused", [message_id], lease=1.0)
+        handling = asyncio.create_task(_dispatcher(gateway, **_SHORT).handle(claims))
+        await asyncio.wait_for(paused.entered.wait(), timeout=10)
+        await asyncio.sleep(max(0.0, claims[0].lease.until - time.time()) + 0.05)
+        taken = await _take_over(gateway, message_id)
+        await _dispatcher(gateway).handle([taken])  # asks the carrier (not there), sends
+        assert len(await sim_sends(gateway, message_id)) == 1
+        paused.resume.set()
+        await asyncio.wait_for(handling, timeout=10)
+    finally:
+        simulator.ledger = paused.ledger
+
+    assert (await settle(gateway, [message_id]))[message_id]["status"] == "delivered"
     (sent,) = await sim_sends(gateway, message_id)
     assert sent["repeat_count"] == 0
     assert await jobs_for(gateway, message_id) == []

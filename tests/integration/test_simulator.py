@@ -343,7 +343,8 @@ async def test_send_log_counts_texts_per_person(gateway: Gateway) -> None:
     assert sorted(entry["reference"] for entry in entries) == sorted(ids)
     assert {entry["to"] for entry in entries} == {"+14155553110"}
     assert {entry["outcome"] for entry in entries} == {"delivered"}
-    assert [entry["body"] for entry in entries] == ["n0", "n1", "n2"]
+    # Two worker loops may each claim one of them: the log keeps the order they went in.
+    assert sorted(entry["body"] for entry in entries) == ["n0", "n1", "n2"]
     assert (
         await count(
             gateway,

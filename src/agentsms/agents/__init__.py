@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -49,6 +51,7 @@ __all__ = [
     "load_demo_pathway",
     "load_pathway_text",
     "validate_agent_config",
+    "warm_up",
     "without_secrets",
 ]
 
@@ -134,6 +137,17 @@ def _remember_pathway(config: Mapping[str, Any], pathway: _pathway.Pathway) -> N
     _PATHWAYS[key] = pathway
     while len(_PATHWAYS) > _PATHWAYS_KEPT:
         _PATHWAYS.popitem(last=False)
+
+
+def warm_up() -> None:
+    """Load the flow agent and read one date with the reply understanding: the imports,
+    locale tables and regular expressions that a process's first conversation reply
+    otherwise loads on its event loop (about 2 s of CPU, dateparser's mostly). For a worker
+    process before its event loop starts."""
+    from agentsms.agents.datetimes import find_datetime
+    from agentsms.agents.flow import FlowAgent  # noqa: F401 (loaded for its imports)
+
+    find_datetime("Can we do Thursday at 3pm instead?", datetime.now(UTC), ZoneInfo("UTC"))
 
 
 def check_start_node(

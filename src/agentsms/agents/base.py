@@ -71,7 +71,7 @@ class AgentInput:
     """The person's phone number (E.164): their time zone when no ``timezone`` is given."""
     contact_timezone: str | None = None
     """The ``timezone`` of the project's contact for ``person_number``: before any other
-    (see :mod:`agentsms.core.zones`)."""
+    (see :mod:`agentsms.timezones`)."""
 
     @property
     def last_person_text(self) -> str | None:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import regex
 
+from agentsms import timezones as zones
 from agentsms.agents.base import AgentFailed, AgentInput, AgentOutput, Ending, LlmAccess
 from agentsms.agents.config import LlmAgentConfig
 from agentsms.agents.datetimes import find_datetime
@@ -37,7 +38,6 @@ from agentsms.agents.pathway import (
     WebhookNode,
 )
 from agentsms.agents.understanding import Understanding, extract_time, understand
-from agentsms.core import zones
 from agentsms.templating import PLACEHOLDER, lookup, render
 from agentsms.wording import strip_padding
 
@@ -344,7 +344,7 @@ class FlowAgent:
         return run.input.history[-1].at if run.input.history else datetime.now(UTC)
 
     def _zone(self, run: _Turn, template: str | None) -> ZoneInfo:
-        """The person's zone (:func:`agentsms.core.zones.person_zones`): their contact's,
+        """The person's zone (:func:`agentsms.timezones.person_zones`): their contact's,
         else the conversation's (``template``, a node's own, or the ``timezone`` flow
         variable or metadata), else the pathway's ``timezone`` variable, else the one their
         phone number implies, else UTC."""

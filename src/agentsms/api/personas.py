@@ -7,6 +7,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import agents, webhooks
 from agentsms.api import schemas
@@ -46,6 +47,11 @@ def _persona(row: Row, versions: Sequence[Row]) -> schemas.Persona:
     )
 
 
+async def _persona_of(conn: AsyncConnection, row: Row) -> schemas.Persona:
+    """The persona ``row`` with every version."""
+    return _persona(row, await service.persona_versions_of(conn, row["id"]))
+
+
 def _pathway(row: Row, versions: Sequence[Row]) -> schemas.Pathway:
     return schemas.Pathway(
         id=row["id"],
@@ -58,6 +64,11 @@ def _pathway(row: Row, versions: Sequence[Row]) -> schemas.Pathway:
         ],
         created_at=row["created_at"],
     )
+
+
+async def _pathway_of(conn: AsyncConnection, row: Row) -> schemas.Pathway:
+    """The pathway ``row`` with every version of its document."""
+    return _pathway(row, await service.pathway_versions_of(conn, row["id"]))
 
 
 @router.post(
@@ -93,7 +104,7 @@ async def list_personas(project: CurrentProject, state: State) -> schemas.Person
     """The project's personas with every version, the production one marked."""
     async with state.db.read() as conn:
         rows = await service.list_personas(conn, project.id)
-        data = [_persona(r, await service.persona_versions_of(conn, r["id"])) for r in rows]
+        data = [await _persona_of(conn, r) for r in rows]
     return schemas.PersonaList(data=data)
 
 
@@ -107,7 +118,7 @@ async def get_persona(persona_id: str, project: CurrentProject, state: State) ->
     """By id or numeric alias."""
     async with state.db.read() as conn:
         row = await service.get_persona(conn, project.id, persona_id)
-        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+        return await _persona_of(conn, row)
 
 
 @router.post(
@@ -133,7 +144,7 @@ async def add_persona_version(
             url_problem=partial(webhooks.url_problem, settings=state.settings),
         )
         row = await service.get_persona(conn, project.id, persona_id)
-        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+        return await _persona_of(conn, row)
 
 
 @router.post(
@@ -153,7 +164,7 @@ async def publish_persona(
     """
     async with state.db.write() as conn:
         row = await service.publish(conn, project.id, persona_id, version)
-        return _persona(row, await service.persona_versions_of(conn, row["id"]))
+        return await _persona_of(conn, row)
 
 
 @router.post(
@@ -183,7 +194,7 @@ async def list_pathways(project: CurrentProject, state: State) -> schemas.Pathwa
     """The project's stored pathways with their versions."""
     async with state.db.read() as conn:
         rows = await service.list_pathways(conn, project.id)
-        data = [_pathway(r, await service.pathway_versions_of(conn, r["id"])) for r in rows]
+        data = [await _pathway_of(conn, r) for r in rows]
     return schemas.PathwayList(data=data)
 
 
@@ -200,7 +211,7 @@ async def get_pathway(pathway_id: str, project: CurrentProject, state: State) ->
     """
     async with state.db.read() as conn:
         row = await service.get_pathway(conn, project.id, pathway_id)
-        return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
+        return await _pathway_of(conn, row)
 
 
 @router.post(
@@ -226,7 +237,7 @@ async def add_pathway_version(
             url_problem=partial(webhooks.url_problem, settings=state.settings),
         )
         row = await service.get_pathway(conn, project.id, pathway_id)
-        return _pathway(row, await service.pathway_versions_of(conn, pathway_id))
+        return await _pathway_of(conn, row)
 
 
 @router.post(

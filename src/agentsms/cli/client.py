@@ -14,17 +14,19 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Final, NoReturn
+from typing import Annotated, Any, Final, NoReturn, TypeVar
 
 import anyio
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -48,6 +50,7 @@ EXIT_NOT_DELIVERED: Final = 3
 EXIT_INTERRUPTED: Final = 130
 BATCH_CHUNK: Final = 10_000
 MAX_FIELD_ERRORS: Final = 20
+MAX_PAGE: Final = 500
 SUCCESS_STATUSES: Final = frozenset({"delivered", "received"})
 
 NUMBER_COLUMNS: Final = ("to", "phone", "number")
@@ -66,6 +69,9 @@ STATUS_STYLES: Final = {
     "expired": "magenta",
 }
 STATUS_ORDER: Final = tuple(STATUS_STYLES)
+
+T = TypeVar("T")
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Channel(StrEnum):
@@ -200,6 +206,48 @@ def _emit(output: Output | None, as_json: bool, value: Any) -> bool:
     elif chosen is Output.csv:
         _write_csv(value if isinstance(value, list) else [value])
     return chosen is not Output.table
+
+
+def _plural(count: int, noun: str) -> str:
+    """``1 message``, ``2 messages``: a table's title."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str | Text]], wrap: Collection[str]
+) -> Table:
+    """A table of ``rows``; only the ``wrap`` columns may wrap, the others are cut short."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, no_wrap=column not in wrap, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_list(
+    output: Output | None,
+    as_json: bool,
+    items: Sequence[Model],
+    *,
+    title: str,
+    columns: Sequence[str],
+    row: Callable[[Model], Sequence[str | Text]],
+    wrap: Collection[str] = (),
+    by_alias: bool = False,
+) -> None:
+    """Print what a list command found: each item's JSON (its fields' aliases if ``by_alias``)
+    as JSON or CSV when asked, else a table of ``columns`` with one ``row`` an item."""
+    records = [item.model_dump(mode="json", by_alias=by_alias) for item in items]
+    if _emit(output, as_json, records):
+        return
+    out.print(_table(title, columns, map(row, items), wrap))
+
+
+def _first(limit: int, listing: Callable[[int], Iterator[T]]) -> list[T]:
+    """The first ``limit`` items of an SDK ``iter_*`` listing; ``listing`` takes the page size
+    (the API serves at most ``MAX_PAGE`` a page)."""
+    return list(islice(listing(min(limit, MAX_PAGE)), limit))
 
 
 def _write_csv(records: Sequence[Any]) -> None:
@@ -648,38 +696,33 @@ def list_messages(
     profile: ProfileOption = None,
 ) -> None:
     """List messages, newest first."""
-    found: list[Message] = []
     with _session(url, api_key, profile) as client:
-        cursor: str | None = None
-        while len(found) < limit:
-            page = client.list_messages(
-                status=status,
-                to=to,
-                batch_id=batch_id,
-                limit=min(limit - len(found), 500),
-                cursor=cursor,
-            )
-            found.extend(page.data)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    if _emit(output, as_json, [_message_json(m) for m in found]):
-        return
-    table = Table(title=f"{len(found)} message{'s' if len(found) != 1 else ''}")
-    for column in ("id", "created", "to", "from", "status", "seg", "body"):
-        table.add_column(column, no_wrap=column != "body", overflow="ellipsis")
-    for message in found:
-        body = message.body if len(message.body) <= 60 else message.body[:59] + "…"
-        table.add_row(
+        found = _first(
+            limit,
+            lambda size: client.iter_messages(status=status, to=to, batch_id=batch_id, limit=size),
+        )
+    _print_list(
+        output,
+        as_json,
+        found,
+        title=_plural(len(found), "message"),
+        columns=("id", "created", "to", "from", "status", "seg", "body"),
+        row=lambda message: (
             message.id,
             _when(message.created_at),
             message.to,
             message.from_,
             _status(message.status),
             str(message.segments),
-            Text(body.replace("\n", " ")),
-        )
-    out.print(table)
+            Text(_shorten(message.body, 60).replace("\n", " ")),
+        ),
+        wrap={"body"},
+        by_alias=True,
+    )
+
+
+def _shorten(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 @messages_app.command("show")
@@ -857,13 +900,13 @@ def list_numbers(
     """List the project's sender numbers."""
     with _session(url, api_key, profile) as client:
         numbers = client.list_numbers()
-    if _emit(output, as_json, [n.model_dump(mode="json") for n in numbers]):
-        return
-    table = Table(title=f"{len(numbers)} number{'s' if len(numbers) != 1 else ''}")
-    for column in ("id", "number", "provider", "country", "capabilities", "msg/s", "price/seg"):
-        table.add_column(column, no_wrap=True)
-    for item in numbers:
-        table.add_row(
+    _print_list(
+        output,
+        as_json,
+        numbers,
+        title=_plural(len(numbers), "number"),
+        columns=("id", "number", "provider", "country", "capabilities", "msg/s", "price/seg"),
+        row=lambda item: (
             item.id,
             item.number,
             item.provider,
@@ -871,8 +914,8 @@ def list_numbers(
             ", ".join(item.capabilities),
             f"{item.throughput_mps:g}",
             f"{item.price_per_segment} {item.currency}",
-        )
-    out.print(table)
+        ),
+    )
 
 
 @numbers_app.command("delete")
@@ -986,21 +1029,22 @@ def list_accounts(
     """List the project's carrier accounts (credentials are never shown)."""
     with _session(url, api_key, profile) as client:
         accounts = client.list_provider_accounts()
-    if _emit(output, as_json, [a.model_dump(mode="json") for a in accounts]):
-        return
-    table = Table(title=f"{len(accounts)} account{'s' if len(accounts) != 1 else ''}")
-    for column in ("id", "provider", "name", "api", "credentials set", "callback URL"):
-        table.add_column(column, no_wrap=column in ("id", "callback URL"))
-    for item in accounts:
-        table.add_row(
+    _print_list(
+        output,
+        as_json,
+        accounts,
+        title=_plural(len(accounts), "account"),
+        columns=("id", "provider", "name", "api", "credentials set", "callback URL"),
+        row=lambda item: (
             item.id,
             item.provider,
             item.name,
             item.api_base_url,
             ", ".join(item.credentials_set),
             item.callback_url or "-",
-        )
-    out.print(table)
+        ),
+        wrap={"provider", "name", "api", "credentials set"},
+    )
 
 
 @accounts_app.command("delete")

@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import Contact
@@ -19,6 +18,8 @@ from agentsms.cli.client import (
     UrlOption,
     _emit,
     _fail,
+    _first,
+    _print_list,
     _session,
     _when,
     out,
@@ -87,32 +88,25 @@ def list_contacts(
     profile: ProfileOption = None,
 ) -> None:
     """List the contacts, newest first."""
-    found: list[Contact] = []
     with _session(url, api_key, profile) as client:
-        cursor: str | None = None
-        while len(found) < limit:
-            page = client.list_contacts(
-                phone_number=phone_number, limit=min(limit - len(found), 500), cursor=cursor
-            )
-            found.extend(page.data)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    if _emit(output, as_json, [_json(contact) for contact in found]):
-        return
-    table = Table(title=f"{len(found)} contacts")
-    for column in ("id", "name", "phone number", "time zone", "email", "updated"):
-        table.add_column(column, no_wrap=True)
-    for contact in found:
-        table.add_row(
+        found = _first(
+            limit, lambda size: client.iter_contacts(phone_number=phone_number, limit=size)
+        )
+    _print_list(
+        output,
+        as_json,
+        found,
+        title=f"{len(found)} contacts",
+        columns=("id", "name", "phone number", "time zone", "email", "updated"),
+        row=lambda contact: (
             contact.id,
             contact.name,
             contact.phone_number,
             contact.timezone or "-",
             contact.email or "-",
             _when(contact.updated_at),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @contacts_app.command("add")

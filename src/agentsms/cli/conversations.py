@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import Conversation
@@ -18,6 +17,9 @@ from agentsms.cli.client import (
     UrlOption,
     _clock,
     _emit,
+    _first,
+    _plural,
+    _print_list,
     _session,
     _when,
     out,
@@ -57,36 +59,28 @@ def list_conversations(
     profile: ProfileOption = None,
 ) -> None:
     """List conversations, newest first."""
-    found: list[Conversation] = []
     with _session(url, api_key, profile) as client:
-        cursor: str | None = None
-        while len(found) < limit:
-            page = client.list_conversations(
-                status=status,
-                user_number=user_number,
-                outcome=outcome,
-                limit=min(limit - len(found), 500),
-                cursor=cursor,
-            )
-            found.extend(page.data)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    if _emit(output, as_json, [c.model_dump(mode="json") for c in found]):
-        return
-    table = Table(title=f"{len(found)} conversation{'s' if len(found) != 1 else ''}")
-    for column in ("id", "created", "agent", "person", "status", "outcome"):
-        table.add_column(column, no_wrap=True)
-    for conversation in found:
-        table.add_row(
+        found = _first(
+            limit,
+            lambda size: client.iter_conversations(
+                status=status, user_number=user_number, outcome=outcome, limit=size
+            ),
+        )
+    _print_list(
+        output,
+        as_json,
+        found,
+        title=_plural(len(found), "conversation"),
+        columns=("id", "created", "agent", "person", "status", "outcome"),
+        row=lambda conversation: (
             conversation.id,
             _when(conversation.created_at),
             conversation.agent_number,
             conversation.user_number,
             _status(conversation.status),
             conversation.outcome or "-",
-        )
-    out.print(table)
+        ),
+    )
 
 
 def transcript(conversation: Conversation) -> list[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from agentsms.api.schemas import OptOut
@@ -20,6 +19,8 @@ from agentsms.cli.client import (
     UrlOption,
     _emit,
     _fail,
+    _first,
+    _print_list,
     _session,
     _when,
     out,
@@ -59,34 +60,25 @@ def list_opt_outs(
     profile: ProfileOption = None,
 ) -> None:
     """List the suppression list, newest first."""
-    found: list[OptOut] = []
     with _session(url, api_key, profile) as client:
-        cursor: str | None = None
-        while len(found) < limit:
-            page = client.list_opt_outs(
-                phone_number=phone_number,
-                source=source,
-                limit=min(limit - len(found), 500),
-                cursor=cursor,
-            )
-            found.extend(page.data)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    if _emit(output, as_json, [_json(entry) for entry in found]):
-        return
-    table = Table(title=f"{len(found)} opted out")
-    for column in ("phone number", "since", "source", "keyword", "to our number"):
-        table.add_column(column, no_wrap=True)
-    for entry in found:
-        table.add_row(
+        found = _first(
+            limit,
+            lambda size: client.iter_opt_outs(phone_number=phone_number, source=source, limit=size),
+        )
+    _print_list(
+        output,
+        as_json,
+        found,
+        title=f"{len(found)} opted out",
+        columns=("phone number", "since", "source", "keyword", "to our number"),
+        row=lambda entry: (
             entry.phone_number,
             _when(entry.created_at),
             entry.source,
             entry.keyword or "-",
             entry.number or "-",
-        )
-    out.print(table)
+        ),
+    )
 
 
 @optouts_app.command("add")

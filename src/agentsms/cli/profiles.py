@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from agentsms.cli.client import _fail, _session, out
+from agentsms.cli.client import _fail, _plural, _session, _table, out
 from agentsms.client import DEFAULT_URL
 from agentsms.profiles import Profile, ProfileError, list_profiles, remove_profile, save_profile
 
@@ -70,11 +69,8 @@ def profiles() -> None:
         saved, default = list_profiles()
     except ProfileError as error:
         _fail(str(error))
-    table = Table(title=f"{len(saved)} profile{'s' if len(saved) != 1 else ''}")
-    for column in ("", "name", "url", "api key"):
-        table.add_column(column, no_wrap=True)
-    for item in saved:
-        table.add_row(
-            "*" if item.name == default else "", item.name, item.url, item.api_key[:8] + "…"
-        )
-    out.print(table)
+    rows = [
+        ("*" if item.name == default else "", item.name, item.url, item.api_key[:8] + "…")
+        for item in saved
+    ]
+    out.print(_table(_plural(len(saved), "profile"), ("", "name", "url", "api key"), rows, ()))

@@ -130,8 +130,9 @@ def _serve(
     worker_concurrency: int,
     access_log: bool,
 ) -> None:
-    from agentsms.app import create_app, prepare_deployment
-    from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.app import create_app, prepare_deployment, warm_up_routes
+    from agentsms.runtime import tune_gc, warm_up_worker, work_until_signalled
+    from agentsms.store import migrate
     from agentsms.supervisor import Supervisor, plan_processes, usable_cores
 
     host, port = listener.getsockname()[:2]
@@ -156,6 +157,12 @@ def _serve(
     )
     if access_log:  # uvicorn.Config set its loggers to the level above
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    # Work every API process would otherwise do on the event loop at its first requests,
+    # done once here before the API processes are forked.
+    asyncio.run(warm_up_routes(application))
+    migrate.head_revision()
+    if run_worker and not plan.worker_process:
+        warm_up_worker()  # the worker runs in this process, on the API's event loop
     tune_gc()
     log.info(
         "serve.listening",
@@ -174,6 +181,7 @@ def _serve(
         return
 
     def work() -> None:
+        warm_up_worker()  # here, not before the fork: the API processes need none of it
         asyncio.run(work_until_signalled(settings, worker_concurrency))
 
     status = Supervisor(plan, listener, api=serve_api, worker=work).run()
@@ -187,11 +195,12 @@ def worker(
     database_url: DatabaseOption = None,
 ) -> None:
     """Run background workers only (sending, receipts, timeouts). SIGTERM drains and exits."""
-    from agentsms.runtime import tune_gc, work_until_signalled
+    from agentsms.runtime import tune_gc, warm_up_worker, work_until_signalled
     from agentsms.store import migrate
 
     settings = _settings(database_url)
     _require_ready_database(settings)
+    warm_up_worker()
     tune_gc()
 
     async def main() -> None:

@@ -15,6 +15,10 @@ its job: the transaction marking messages in flight first renews the claims' lea
 their lease tokens (``jobs.queue.renew``) and drops the jobs it no longer holds, and right
 before the call a claim held longer than its known lease (its worker paused past it, or
 waited long for its slot) is renewed again, its send dropped unsent if the job was taken.
+The adapter itself still awaits before its carrier receives anything (a pooled
+connection, an SMPP window slot), so the call runs under a deadline that the adapter
+checks at the moment the bytes would leave (``providers.handoff``): a send refused there
+reached nobody, and goes back to the renewal.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from agentsms.providers.base import (
     SendRequest,
     SendResult,
 )
+from agentsms.providers.handoff import handoff_deadline, is_lapsed, lapsed
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 from agentsms.store.records import DispatchMessage
@@ -74,6 +79,8 @@ _CALL_MARGIN = 0.002
 # A send goes only while its claim surely holds the job this share of the lease longer (by
 # the worker's clock: room for the call to start and for other hosts' clocks to differ).
 _LEASE_MARGIN = 0.2
+# Renew-and-send rounds for sends the handoff fence refused (``providers.handoff``).
+_HANDOFF_ROUNDS = 3
 # A late send let through goes within this long of being admitted, or takes a fresh slot.
 _ADMIT_SECONDS = 0.03
 # Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
@@ -444,6 +451,23 @@ class Dispatcher:
                         results.append((item, resolved))
                         continue
                 to_send.append((item, request))
+            await self._hand_over(name, provider, to_send, results, late)
+        return late
+
+    async def _hand_over(
+        self,
+        name: str,
+        provider: Provider,
+        to_send: list[tuple[_Work, SendRequest]],
+        results: list[tuple[_Work, SendOutcome]],
+        late: list[_Work],
+    ) -> None:
+        """Hand ``to_send`` to ``provider`` while their claims surely hold their jobs: the
+        adapter refuses, at the moment its carrier would receive a send, those whose
+        deadline passed meanwhile (``providers.handoff``); they are checked again (a
+        renewal) and sent only if still held."""
+        margin = self.settings.job_lease_seconds * _LEASE_MARGIN
+        for _ in range(_HANDOFF_ROUNDS):
             to_send = await self._still_held(to_send)
             # Checked right before the call, after any awaits: nothing yields in between
             # (neither after the lease check in ``_still_held``).
@@ -451,22 +475,33 @@ class Dispatcher:
             late.extend(item for item, _ in to_send if _too_late(item, now))
             to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
             if not to_send:
-                continue
+                return
             handed_at = time.time()
             for item, _ in to_send:
                 item.handed_at = handed_at
+            deadline = min(item.job.lease.until for item, _ in to_send) - margin
             started = time.perf_counter()
             try:
-                outcomes = await provider.send_many([r for _, r in to_send])
+                with handoff_deadline(deadline):
+                    outcomes = await provider.send_many([r for _, r in to_send])
             except Exception as error:
                 log.exception("dispatch.provider_error", provider=name)
                 outcomes = [
                     SendError(code="provider_error", message=repr(error), retryable=True)
                 ] * len(to_send)
             metrics.provider_latency.labels(provider=name).observe(time.perf_counter() - started)
-            for (item, _), outcome in zip(to_send, outcomes, strict=True):
-                results.append((item, outcome))
-        return late
+            again: list[tuple[_Work, SendRequest]] = []
+            for (item, request), outcome in zip(to_send, outcomes, strict=True):
+                if is_lapsed(outcome):
+                    again.append((item, request))
+                else:
+                    results.append((item, outcome))
+            if again:
+                log.warning("dispatch.handoff_lapsed", sends=len(again), provider=name)
+            to_send = again
+        # Still lapsing after a renewal each time: the carrier is too slow to take them
+        # within a lease; they are retried later like any retryable refusal.
+        results.extend((item, lapsed()) for item, _ in to_send)
 
     async def _still_held(
         self, to_send: list[tuple[_Work, SendRequest]]

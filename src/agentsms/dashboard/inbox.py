@@ -24,6 +24,7 @@ from agentsms.dashboard.web import (
     Protected,
     SignedIn,
     errors_by_field,
+    form_page,
     page,
 )
 from agentsms.store.records import ConversationRecord
@@ -129,17 +130,14 @@ async def _thread_page(
         "persona_id": persona_id,
         "labels": STATUS_LABELS,
         "active": row.status in service.ACTIVE,
-        "errors": {},
         "drawing": drawing,
         "body": "",
-        "notice": request.query_params.get("notice"),
         "stream_query": urlencode(
             {"after": seq, "conversation": row.id, "shown": thread[-1].id if thread else ""}
         ),
     }
-    context.update(extra or {})
-    response = page(
-        request, "conversation.html", context, status_code=status_code, nav="conversations"
+    response = form_page(
+        request, "conversation.html", context, extra, status_code=status_code, nav="conversations"
     )
     response.headers["Content-Security-Policy"] = THREAD_CSP
     return response

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from agentsms.core import optouts as service
 from agentsms.core.errors import AgentsmsError, FieldError, invalid
-from agentsms.dashboard.web import PREFIX, DashboardRoute, Protected, SignedIn, page
+from agentsms.dashboard.web import PREFIX, DashboardRoute, Protected, SignedIn, form_page
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 
@@ -35,10 +35,7 @@ async def _list_page(
         "phone": phone or "",
         "source": source or "",
         "sources": service.SOURCES,
-        "errors": {},
         "import_errors": [],
-        "notice": query.get("notice"),
-        "form": {},
     }
     try:
         async with viewer.state.db.read() as conn:
@@ -53,8 +50,9 @@ async def _list_page(
         context.update(rows=rows, next_cursor=next_cursor)
     except AgentsmsError as error:
         context["errors"] = {"filter": [e.message for e in error.errors] or [error.detail]}
-    context.update(extra)
-    return page(request, "optouts.html", context, status_code=status_code, nav="optouts")
+    return form_page(
+        request, "optouts.html", context, extra, status_code=status_code, nav="optouts"
+    )
 
 
 @router.get("/opt-outs")

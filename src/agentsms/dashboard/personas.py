@@ -22,7 +22,7 @@ from agentsms.dashboard.web import (
     Protected,
     SignedIn,
     errors_by_field,
-    page,
+    form_page,
 )
 from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.webhooks.ssrf import url_problem
@@ -45,16 +45,10 @@ async def _list_page(
             (row, await service.pathway_versions_of(conn, row["id"]))
             for row in await service.list_pathways(conn, viewer.project.id)
         ]
-    context: dict[str, Any] = {
-        "personas": personas,
-        "pathways": pathways,
-        "llm_key": llm_key,
-        "errors": {},
-        "form": {},
-        "notice": request.query_params.get("notice"),
-    }
-    context.update(extra)
-    return page(request, "personas.html", context, status_code=status_code, nav="personas")
+    context = {"personas": personas, "pathways": pathways, "llm_key": llm_key}
+    return form_page(
+        request, "personas.html", context, extra, status_code=status_code, nav="personas"
+    )
 
 
 def _url_problem(viewer: SignedIn) -> service.UrlProblem:
@@ -148,17 +142,10 @@ async def _pathway_page(
         edges(parsed),
         title=f"{row['name']}, version {chosen['version']}",
     )
-    context: dict[str, Any] = {
-        "p": row,
-        "versions": versions,
-        "chosen": chosen,
-        "drawing": drawing,
-        "errors": {},
-        "form": {},
-        "notice": request.query_params.get("notice"),
-    }
-    context.update(extra)
-    return page(request, "pathway.html", context, status_code=status_code, nav="personas")
+    context = {"p": row, "versions": versions, "chosen": chosen, "drawing": drawing}
+    return form_page(
+        request, "pathway.html", context, extra, status_code=status_code, nav="personas"
+    )
 
 
 @router.post("/pathways/{pathway_id}/versions", dependencies=[Protected])

@@ -190,6 +190,28 @@ def page(
     return response
 
 
+def form_page(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    nav: str | None = None,
+) -> Response:
+    """``page`` for a page with a form that a failed post shows again: no field errors, an
+    empty form and the query's ``notice`` unless ``context`` has them, then ``extra`` (what the
+    failed post shows: its errors, the form as sent) over all."""
+    full: dict[str, Any] = {
+        "errors": {},
+        "form": {},
+        "notice": request.query_params.get("notice"),
+        **context,
+        **(extra or {}),
+    }
+    return page(request, name, full, status_code=status_code, nav=nav)
+
+
 class DashboardRoute(APIRoute):
     """Turns errors into HTML pages (the API's own routes keep problem+json)."""
 

@@ -19,6 +19,7 @@ from agentsms.dashboard.web import (
     Protected,
     SignedIn,
     errors_by_field,
+    form_page,
     page,
 )
 from agentsms.webhooks.events import EVENT_TYPES
@@ -34,16 +35,10 @@ async def _list_page(
 ) -> Response:
     async with viewer.state.db.read() as conn:
         rows = await service.list_endpoints(conn, viewer.project.id, limit=200)
-    context: dict[str, Any] = {
-        "endpoints": rows,
-        "event_types": EVENT_TYPES,
-        "errors": {},
-        "created": None,
-        "form": {},
-        "notice": request.query_params.get("notice"),
-    }
-    context.update(extra)
-    return page(request, "webhooks.html", context, status_code=status_code, nav="webhooks")
+    context = {"endpoints": rows, "event_types": EVENT_TYPES, "created": None}
+    return form_page(
+        request, "webhooks.html", context, extra, status_code=status_code, nav="webhooks"
+    )
 
 
 @router.get("/webhooks")

@@ -30,6 +30,7 @@ from agentsms.providers.base import (
     SendOutcome,
     SendRequest,
 )
+from agentsms.providers.handoff import HandoffLapsed, fence_client, lapsed
 
 SEND_CONCURRENCY = 8
 REQUEST_TIMEOUT_SECONDS = 15.0
@@ -152,11 +153,14 @@ class HttpCarrier:
         """``transport`` is the SSRF guard in production (the account's URL is the tenant's)."""
         self.account = account
         self.credentials = account.credentials
-        self.client = client or httpx.AsyncClient(
-            base_url=account.api_base_url.rstrip("/"),
-            timeout=httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=5.0),
-            headers={"User-Agent": USER_AGENT},
-            transport=transport,
+        self.client = fence_client(
+            client
+            or httpx.AsyncClient(
+                base_url=account.api_base_url.rstrip("/"),
+                timeout=httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=5.0),
+                headers={"User-Agent": USER_AGENT},
+                transport=transport,
+            )
         )
         self._limit = asyncio.Semaphore(SEND_CONCURRENCY)
 
@@ -169,6 +173,8 @@ class HttpCarrier:
             async with self._limit:
                 try:
                     return await self.send(request)
+                except HandoffLapsed:
+                    return lapsed()
                 except httpx.TransportError as error:
                     return SendError(
                         code="network_error",

@@ -44,6 +44,7 @@ from agentsms.providers.base import (
     SendRequest,
     SendResult,
 )
+from agentsms.providers.handoff import HandoffLapsed, ensure_handoff_open, lapsed
 
 NAME = "simulator"
 DEFAULT_FAILURE_CODE = "30003"
@@ -94,7 +95,9 @@ class SimulatorLedger(Protocol):
     ) -> Carried:
         """Run ``plan`` with the provider message ids already logged for ``references`` and
         keep what it carried (the log entries, the repeats, the reports owed and the answers
-        the texted people owe), all or nothing."""
+        the texted people owe), all or nothing: in the transaction that read the log, right
+        after ``plan`` returns (``plan`` is where the handoff fence is checked). An exception
+        from ``plan`` keeps nothing."""
         ...
 
     async def logged(self, reference: str) -> str | None:
@@ -113,7 +116,16 @@ class SimulatorProvider:
 
     async def send_many(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
         references = [r.reference for r in requests]
-        carried = await self.ledger.carry(references, lambda seen: self.plan(requests, seen))
+
+        def fenced_plan(seen: Mapping[str, str]) -> Carried:
+            # The ledger keeps what the plan carried right after it returns: the fence.
+            ensure_handoff_open()
+            return self.plan(requests, seen)
+
+        try:
+            carried = await self.ledger.carry(references, fenced_plan)
+        except HandoffLapsed:
+            return [lapsed()] * len(requests)
         return carried.outcomes
 
     def plan(self, requests: Sequence[SendRequest], seen: Mapping[str, str]) -> Carried:

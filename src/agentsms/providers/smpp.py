@@ -66,6 +66,7 @@ from agentsms.providers.base import (
     SendRequest,
     SendResult,
 )
+from agentsms.providers.handoff import handoff_open, lapsed
 
 log = structlog.get_logger("agentsms.providers.smpp")
 
@@ -631,6 +632,7 @@ class SmppProvider:
                 entries.append(None)
                 continue
             entries.append(entry)
+            handed = False
             for index, frame in enumerate(frames):
                 if entry.part_ids[index] is not None:
                     continue  # accepted by an earlier attempt: not sent twice
@@ -639,6 +641,13 @@ class SmppProvider:
                     # Dropped mid-batch: what was written and not answered fails (retryable);
                     # the rest goes out on the next session.
                     link = await self._ready_link(self.options.send_wait) or link
+                if not handed and not handoff_open():
+                    # The fence: a message starts only while the claim surely holds it
+                    # (its later parts follow the first).
+                    self._window.release()
+                    errors[request.reference] = lapsed()
+                    break
+                handed = True
                 future = link.request(
                     codec.SUBMIT_SM,
                     functools.partial(_with_sequence, frame),

@@ -771,7 +771,18 @@ async def test_webhook(request: Request, state: State) -> TestWebhookResponse:
 
 
 async def _agent_hook(conn: AsyncConnection, project_id: str, agent_id: str) -> Row | None:
-    return next((r for r in await all_webhooks(conn, project_id) if agent_of(r) == agent_id), None)
+    """The webhook of the agent ``agent_id`` (404 when there is no such agent), if it has one."""
+    persona = await personas.get_persona(conn, project_id, agent_id)
+    hooks = await all_webhooks(conn, project_id)
+    return next((r for r in hooks if agent_of(r) == persona["id"]), None)
+
+
+async def _own_hook(conn: AsyncConnection, project_id: str, agent_id: str) -> Row:
+    """The webhook of the agent ``agent_id``; 404 when the agent or its webhook is missing."""
+    row = await _agent_hook(conn, project_id, agent_id)
+    if row is None:
+        raise NotFound(f"agent {agent_id} has no webhook")
+    return row
 
 
 async def _skip_agents_with_hooks(conn: AsyncConnection, project_id: str, state: AppState) -> None:
@@ -823,8 +834,7 @@ async def get_agent_webhook(agent_id: str, request: Request, state: State) -> We
     """The agent's own webhook, or ``null`` when it has none."""
     project = await _project(request, state)
     async with state.db.read() as conn:
-        persona = await personas.get_persona(conn, project.id, agent_id)
-        row = await _agent_hook(conn, project.id, persona["id"])
+        row = await _agent_hook(conn, project.id, agent_id)
     return None if row is None else _webhook(row, state.settings.webhook_timeout_seconds)
 
 
@@ -838,10 +848,7 @@ async def delete_agent_webhook(agent_id: str, request: Request, state: State) ->
     """The agent's events go to the account's webhook again."""
     project = await _project(request, state)
     async with state.db.write() as conn:
-        persona = await personas.get_persona(conn, project.id, agent_id)
-        row = await _agent_hook(conn, project.id, persona["id"])
-        if row is None:
-            raise NotFound(f"agent {agent_id} has no webhook")
+        row = await _own_hook(conn, project.id, agent_id)
         await webhook_endpoints.delete_endpoint(conn, project.id, row["id"])
         await _skip_agents_with_hooks(conn, project.id, state)
     return Success(success=True)
@@ -860,10 +867,7 @@ async def agent_webhook_deliveries(
     project = await _project(request, state)
     limit = _int_arg(request, "limit", 50, 1, 100)
     async with state.db.read() as conn:
-        persona = await personas.get_persona(conn, project.id, agent_id)
-        row = await _agent_hook(conn, project.id, persona["id"])
-        if row is None:
-            raise NotFound(f"agent {agent_id} has no webhook")
+        row = await _own_hook(conn, project.id, agent_id)
         rows = await webhook_endpoints.list_deliveries(conn, project.id, row["id"], limit=limit)
         events = await usage.delivery_events(conn, [r["event_id"] for r in rows])
     return [_delivery(r, events.get(r["event_id"])) for r in rows]
@@ -879,10 +883,7 @@ async def test_agent_webhook(agent_id: str, request: Request, state: State) -> T
     """A synthetic ``agent.message`` (``"test": true``) to the agent's webhook."""
     project = await _project(request, state)
     async with state.db.write() as conn:
-        persona = await personas.get_persona(conn, project.id, agent_id)
-        row = await _agent_hook(conn, project.id, persona["id"])
-        if row is None:
-            raise NotFound(f"agent {agent_id} has no webhook")
+        row = await _own_hook(conn, project.id, agent_id)
         event_id = await webhook_endpoints.send_test_event(
             conn, project.id, row["id"], "message.received", _test_data(TestWebhookRequest())
         )
