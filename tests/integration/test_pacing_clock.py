@@ -135,3 +135,70 @@ async def test_late_sends_admitted_together_get_the_answers_one_by_one_would(
                 delete(sender_pacing).where(sender_pacing.c.number_id.in_([one_by_one, together]))
             )
         await db.dispose()
+
+
+async def test_catch_up_answers_and_reslots_as_admitting_then_reserving_would(
+    backend_url: str,
+) -> None:
+    """``catch_up`` (one read, one write of the row) gives the late sends the answers of
+    ``admit_late_many``, and the refused ones (and the extra ones asked for) the slots
+    ``reserve_slots`` would then give, leaving the row where those two calls would."""
+    db = Database(backend_url)
+    apart, together, unknown = f"num_{ULID()}", f"num_{ULID()}", f"num_{ULID()}"
+    try:
+        start = time.time() + 100
+        for number_id in (apart, together):
+            held = await reserve(db, number_id, 8, start)
+        late_at, now = start + 0.35, start + 0.4
+        async with db.write() as conn:
+            answers = await pacing.admit_late_many(
+                conn,
+                apart,
+                slots=held,
+                at=late_at,
+                interval=INTERVAL,
+                per_second=RATE,
+                max_push=0.3,
+            )
+        refused = answers.count(False)
+        expected = await reserve(db, apart, refused + 2, now)
+        async with db.write() as conn:
+            batched, fresh = await pacing.catch_up(
+                conn,
+                together,
+                slots=held,
+                also_fresh=2,
+                at=late_at,
+                interval=INTERVAL,
+                per_second=RATE,
+                max_push=0.3,
+                now=now,
+            )
+        assert batched == answers
+        assert True in answers  # both kinds of answer were exercised
+        assert False in answers
+        assert fresh == expected
+        assert await next_free(db, together) == await next_free(db, apart)
+        # A number without a schedule yet: fresh slots for every one, from ``now``.
+        async with db.write() as conn:
+            none_admitted, first = await pacing.catch_up(
+                conn,
+                unknown,
+                slots=[start],
+                also_fresh=1,
+                at=late_at,
+                interval=INTERVAL,
+                per_second=RATE,
+                max_push=0.3,
+                now=now,
+            )
+        assert none_admitted == [False]
+        assert first == [now, now + INTERVAL]
+    finally:
+        async with db.write() as conn:
+            await conn.execute(
+                delete(sender_pacing).where(
+                    sender_pacing.c.number_id.in_([apart, together, unknown])
+                )
+            )
+        await db.dispose()

@@ -14,6 +14,8 @@ agent:
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -84,20 +86,57 @@ def build_agent(
     client is used, which is only right for tests and local development. ``llm`` is how
     LLM agents (and pathway llm nodes) reach their servers; without it they fail.
     """
-    parsed = _parse(config)
     # Each kind's module is loaded when an agent of that kind is first built (the LLM
     # agent's loads the OpenAI SDK).
-    if isinstance(parsed, _config.FlowAgentConfig):
-        from agentsms.agents.flow import FlowAgent
+    pathway = _known_pathway(config)
+    if pathway is None:
+        parsed = _parse(config)
+        if isinstance(parsed, _config.LlmAgentConfig):
+            from agentsms.agents.llm import LlmAgent
 
-        return FlowAgent(_pathway.parse_pathway(parsed.pathway), http=http, llm=llm)
-    if isinstance(parsed, _config.LlmAgentConfig):
-        from agentsms.agents.llm import LlmAgent
+            return LlmAgent(parsed, llm)
+        if not isinstance(parsed, _config.FlowAgentConfig):
+            from agentsms.agents.webhook_agent import WebhookAgent
 
-        return LlmAgent(parsed, llm)
-    from agentsms.agents.webhook_agent import WebhookAgent
+            return WebhookAgent(parsed, http=http)
+        pathway = _pathway.parse_pathway(parsed.pathway)
+        _remember_pathway(config, pathway)
+    from agentsms.agents.flow import FlowAgent
 
-    return WebhookAgent(parsed, http=http)
+    return FlowAgent(pathway, http=http, llm=llm)
+
+
+_PATHWAYS: OrderedDict[str, _pathway.Pathway] = OrderedDict()
+"""Flow agents' validated pathways by config: a conversation's every turn builds its agent,
+and validating a pathway (twice: the config, then the pathway) cost more than its turn."""
+_PATHWAYS_KEPT = 64
+
+
+def _config_key(config: Mapping[str, Any]) -> str | None:
+    if config.get("kind") != "flow":
+        return None
+    try:
+        return json.dumps(config, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None  # not plain JSON: not remembered
+
+
+def _known_pathway(config: Mapping[str, Any]) -> _pathway.Pathway | None:
+    key = _config_key(config)
+    pathway = None if key is None else _PATHWAYS.get(key)
+    if pathway is not None:
+        _PATHWAYS.move_to_end(key)  # type: ignore[arg-type]
+    return pathway
+
+
+def _remember_pathway(config: Mapping[str, Any], pathway: _pathway.Pathway) -> None:
+    """Keep ``pathway`` (read only once built: ``FlowAgent`` never changes it) for ``config``."""
+    key = _config_key(config)
+    if key is None:
+        return
+    _PATHWAYS[key] = pathway
+    while len(_PATHWAYS) > _PATHWAYS_KEPT:
+        _PATHWAYS.popitem(last=False)
 
 
 def warm_up() -> None:

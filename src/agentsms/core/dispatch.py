@@ -112,6 +112,9 @@ class Dispatcher:
         self.db = db
         self.providers = providers
         self.settings = settings
+        # Late sends waiting for new slots, and whether a task is taking them (_catch_up).
+        self._late: list[tuple[Sequence[_Work], asyncio.Future[None]]] = []
+        self._catching_up = False
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         work = await self._prepare(jobs)
@@ -145,44 +148,84 @@ class Dispatcher:
 
     async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
         """Sends that missed their slot: each goes now if the number's schedule can still
-        make room for it (moving its next free slot), else it takes a fresh slot."""
+        make room for it (moving its next free slot), else it takes a fresh slot.
+
+        Late sends of every group waiting meanwhile share one transaction (a busy event
+        loop makes many groups late at once; one transaction each made it busier still).
+        """
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._late.append((late, waiter))
+        if not self._catching_up:
+            self._catching_up = True
+            try:
+                while self._late:
+                    await self._catch_up_pending()
+            except BaseException as error:
+                for _, other in self._late:
+                    _fail(other, error)
+                self._late = []
+                if waiter.done() and not waiter.cancelled():
+                    waiter.exception()  # the leader raises it itself
+                raise
+            finally:
+                self._catching_up = False
+        await waiter
+        return sorted(late, key=lambda w: w.slot)
+
+    async def _catch_up_pending(self) -> None:
+        """Slots for every late send waiting now, in one transaction."""
+        batch: list[tuple[Sequence[_Work], asyncio.Future[None]]] = []
+        try:
+            async with self.db.write() as conn:
+                # Taken once the write turn is ours: the sends that got late meanwhile too.
+                batch, self._late = self._late, []
+                await self._reslot(conn, [item for items, _ in batch for item in items])
+        except BaseException as error:
+            for _, waiter in batch:
+                _fail(waiter, error)
+            raise
+        for _, waiter in batch:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _reslot(self, conn: AsyncConnection, late: Sequence[_Work]) -> None:
         by_number: dict[str, list[_Work]] = defaultdict(list)
         for item in late:
             by_number[item.number["id"] if item.number else ""].append(item)
         fresh = 0
-        async with self.db.write() as conn:
-            for number_id, items in sorted(by_number.items()):
-                number = items[0].number
-                assert number is not None  # only paced sends are ever late
-                rate = float(number["throughput_mps"])
-                again = [item for item in items if item.admitted_until is not None]
-                candidates = sorted(
-                    (item for item in items if item.admitted_until is None), key=lambda w: w.slot
-                )
-                at = time.time() + _ADMIT_SECONDS
-                # One read and at most one write of the number's row for all of them.
-                admitted = await pacing_repo.admit_late_many(
-                    conn,
-                    number_id,
-                    slots=[item.slot for item in candidates],
-                    at=at,
-                    interval=_interval(number),
-                    per_second=max(1, math.floor(rate)),
-                    # A fresh slot costs the schedule one interval: never pay more.
-                    max_push=_interval(number),
-                )
-                for item, yes in zip(candidates, admitted, strict=True):
-                    if yes:
-                        item.admitted_until = at
-                    else:
-                        again.append(item)
-                again.sort(key=lambda w: w.slot)
-                slots = await self._slots(conn, number, len(again), horizon=math.inf)
-                for item, slot in zip(again, slots, strict=True):
-                    item.slot, item.admitted_until = slot, None
-                fresh += len(again)
+        for number_id, items in sorted(by_number.items()):
+            number = items[0].number
+            assert number is not None  # only paced sends are ever late
+            rate = float(number["throughput_mps"])
+            interval = _interval(number)
+            again = [item for item in items if item.admitted_until is not None]
+            candidates = sorted(
+                (item for item in items if item.admitted_until is None), key=lambda w: w.slot
+            )
+            at = time.time() + _ADMIT_SECONDS
+            # One read and at most one write of the number's row for all of them.
+            admitted, slots = await pacing_repo.catch_up(
+                conn,
+                number_id,
+                slots=[item.slot for item in candidates],
+                also_fresh=len(again),
+                at=at,
+                interval=interval,
+                per_second=max(1, math.floor(rate)),
+                # A fresh slot costs the schedule one interval: never pay more.
+                max_push=interval,
+                now=time.time() + min(_SLOT_LEAD_SECONDS, interval),
+            )
+            for item, yes in zip(candidates, admitted, strict=True):
+                if yes:
+                    item.admitted_until = at
+                else:
+                    again.append(item)
+            again.sort(key=lambda w: w.slot)
+            for item, slot in zip(again, slots, strict=True):
+                item.slot, item.admitted_until = slot, None
+            fresh += len(again)
         log.info("dispatch.pacing_late", admitted=len(late) - fresh, reslotted=fresh)
-        return sorted(late, key=lambda w: w.slot)
 
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
         """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
@@ -638,6 +681,16 @@ async def _mark_failed(
             [(message, status, {"error_code": error.code, "error_message": error.message})],
             now,
         )
+
+
+def _fail(waiter: asyncio.Future[None], error: BaseException) -> None:
+    """Tell a task waiting on ``waiter`` that the work it waited for failed with ``error``."""
+    if waiter.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        waiter.cancel()
+    else:
+        waiter.set_exception(error)
 
 
 def _request(item: _Work) -> SendRequest:

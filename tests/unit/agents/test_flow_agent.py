@@ -15,6 +15,7 @@ from tests.fakes.chat_completions import FakeChatCompletions, ServerThread
 from tests.unit.agents.conftest import Chat
 
 from agentsms.agents import AgentFailed, LlmAccess, build_agent, load_demo_pathway
+from agentsms.agents.flow import FlowAgent
 
 DEMO = {"kind": "flow", "pathway": load_demo_pathway()}
 ANN = {"name": "Ann", "time": "on Tue Dec 2 at 3 PM", "timezone": "America/New_York"}
@@ -647,3 +648,22 @@ async def test_a_choice_with_polite_words_around_it(reply: str, outcome: str) ->
     output = await chat.say(reply)
     assert output.ending is not None
     assert output.ending.outcome == outcome
+
+
+async def test_an_agent_built_again_from_the_same_config_reads_the_same_pathway() -> None:
+    """A conversation builds its agent every turn: the pathway is validated once per config,
+    and a changed config gets its own (never the old one's)."""
+    first, again = build_agent(copy.deepcopy(DEMO)), build_agent(copy.deepcopy(DEMO))
+    assert isinstance(first, FlowAgent)
+    assert isinstance(again, FlowAgent)
+    assert again.pathway is first.pathway
+    changed = copy.deepcopy(DEMO)
+    changed["pathway"]["variables"] = {**changed["pathway"].get("variables", {}), "x": "y"}
+    other = build_agent(changed)
+    assert isinstance(other, FlowAgent)
+    assert other.pathway is not first.pathway
+    assert other.pathway.variables["x"] == "y"
+    assert "x" not in first.pathway.variables
+    # Still the same agent: its opening is unchanged.
+    output = await Chat(again, metadata=ANN).open()
+    assert output.replies == (await Chat(first, metadata=ANN).open()).replies

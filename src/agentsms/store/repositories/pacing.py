@@ -12,6 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.tables import jobs, messages, sender_pacing
 
+# Built once: a statement built per call costs its cache key every time (the pacing row is
+# read and written by every claim and every late send).
+_NEXT_SLOT = select(sender_pacing.c.next_slot_at).where(
+    sender_pacing.c.number_id == bindparam("b_number_id")
+)
+_NEXT_SLOT_LOCKED = _NEXT_SLOT.with_for_update()
+_SET_NEXT_SLOT = (
+    update(sender_pacing)
+    .where(sender_pacing.c.number_id == bindparam("b_number_id"))
+    .values(next_slot_at=bindparam("b_next_slot"))
+)
+
 
 async def reserve_slots(
     conn: AsyncConnection, number_id: str, *, wanted: int, rate: float, now: float, horizon: float
@@ -43,19 +55,15 @@ async def reserve_slots(
         return []
     slots = [next_slot + i * interval for i in range(count)]
     await conn.execute(
-        update(sender_pacing)
-        .where(sender_pacing.c.number_id == number_id)
-        .values(next_slot_at=next_slot + count * interval)
+        _SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot + count * interval}
     )
     return slots
 
 
 async def _locked_next_slot(conn: AsyncConnection, number_id: str) -> float | None:
     """The number's next free slot, its row locked for the transaction (PostgreSQL)."""
-    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
-    if conn.dialect.name != "sqlite":
-        query = query.with_for_update()
-    value = (await conn.execute(query)).scalar_one_or_none()
+    query = _NEXT_SLOT if conn.dialect.name == "sqlite" else _NEXT_SLOT_LOCKED
+    value = (await conn.execute(query, {"b_number_id": number_id})).scalar_one_or_none()
     return None if value is None else float(value)
 
 
@@ -83,12 +91,56 @@ async def admit_late_many(
         )
         answers.append(admitted)
     if next_slot != stored:
-        await conn.execute(
-            update(sender_pacing)
-            .where(sender_pacing.c.number_id == number_id)
-            .values(next_slot_at=next_slot)
-        )
+        await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
     return answers
+
+
+async def catch_up(
+    conn: AsyncConnection,
+    number_id: str,
+    *,
+    slots: Sequence[float],
+    also_fresh: int,
+    at: float,
+    interval: float,
+    per_second: int,
+    max_push: float,
+    now: float,
+) -> tuple[list[bool], list[float]]:
+    """Late sends of one number in one read and at most one write of its row:
+    ``admit_late_many`` for ``slots`` (in order), then ``reserve_slots`` (no horizon, from
+    ``now``) of a fresh slot for each send not admitted and for ``also_fresh`` more.
+
+    Returns the answers for ``slots`` and the fresh slots, ``also_fresh`` + the refused
+    ones of them, in time order.
+    """
+    stored = await _locked_next_slot(conn, number_id)
+    if stored is None:
+        # No schedule yet (nothing was ever reserved for it): fresh slots for every one.
+        fresh = await reserve_slots(
+            conn,
+            number_id,
+            wanted=also_fresh + len(slots),
+            rate=1.0 / interval,
+            now=now,
+            horizon=math.inf,
+        )
+        return [False] * len(slots), fresh
+    next_slot = stored
+    answers = []
+    for slot in slots:
+        admitted, next_slot = _admit(
+            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
+        )
+        answers.append(admitted)
+    count = also_fresh + answers.count(False)
+    first = max(next_slot, now)
+    fresh = [first + i * interval for i in range(count)]
+    if count:
+        next_slot = first + count * interval
+    if next_slot != stored:
+        await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
+    return answers, fresh
 
 
 def _admit(
@@ -137,8 +189,7 @@ async def admit_late(
 
 
 async def next_free_slot(conn: AsyncConnection, number_id: str) -> float | None:
-    query = select(sender_pacing.c.next_slot_at).where(sender_pacing.c.number_id == number_id)
-    value = (await conn.execute(query)).scalar_one_or_none()
+    value = (await conn.execute(_NEXT_SLOT, {"b_number_id": number_id})).scalar_one_or_none()
     return None if value is None else float(value)
 
 

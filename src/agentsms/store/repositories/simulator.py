@@ -80,28 +80,35 @@ async def recent(conn: AsyncConnection, project_id: str, limit: int) -> Sequence
     return many((await conn.execute(query)).mappings().all())
 
 
+_SCRIPTED = (
+    select(
+        simulator_people.c.project_id,
+        simulator_people.c.number,
+        messages.c.from_number,
+        simulator_people.c.delay_seconds,
+    )
+    .join(
+        simulator_people,
+        (simulator_people.c.project_id == messages.c.project_id)
+        & (simulator_people.c.number == messages.c.to_number),
+    )
+    .where(
+        messages.c.id.in_(bindparam("b_references", expanding=True)),
+        simulator_people.c.pending.is_(False),
+    )
+)
+"""Built once (every carried send asks it): no cache key to work out per call."""
+
+
 async def scripted_recipients(
     conn: AsyncConnection, references: Sequence[str]
 ) -> list[tuple[str, str, str, float]]:
     """(project, person, our number, delay) for sends to simulated people with no reply due."""
     if not references:
         return []
-    query = (
-        select(
-            simulator_people.c.project_id,
-            simulator_people.c.number,
-            messages.c.from_number,
-            simulator_people.c.delay_seconds,
-        )
-        .join(
-            simulator_people,
-            (simulator_people.c.project_id == messages.c.project_id)
-            & (simulator_people.c.number == messages.c.to_number),
-        )
-        .where(messages.c.id.in_(list(references)), simulator_people.c.pending.is_(False))
-    )
     found: dict[tuple[str, str], tuple[str, str, str, float]] = {}
-    for project_id, number, ours, delay in (await conn.execute(query)).all():
+    rows = (await conn.execute(_SCRIPTED, {"b_references": list(references)})).all()
+    for project_id, number, ours, delay in rows:
         found.setdefault((project_id, number), (project_id, number, ours, float(delay)))
     return list(found.values())
 
