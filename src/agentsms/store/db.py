@@ -111,6 +111,13 @@ class Database:
         return engine
 
     @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The engines statements run on: ``engine``, and on SQLite the writer's own."""
+        if self._writer_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self._writer_engine)
+
+    @property
     def retry_after(self) -> int:
         """Seconds a client refused for an unavailable database is asked to wait."""
         return max(1, math.ceil(self.timeout))
