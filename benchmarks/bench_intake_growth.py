@@ -577,13 +577,21 @@ def wrk_load(base_url: str, seconds: float, args: argparse.Namespace, workdir: P
 
 
 @contextmanager
-def serving(url: str, workdir: Path, name: str, *args: str) -> Iterator[Server]:
-    """``agentsms serve`` on ``url``, given up to 3 minutes to start (a loaded machine)."""
+def serving(
+    url: str, workdir: Path, name: str, *args: str, checkout: Path | None = None
+) -> Iterator[Server]:
+    """``agentsms serve`` on ``url``, given up to 3 minutes to start (a loaded machine);
+    with ``checkout``, that checkout's ``src`` comes first on the server's ``PYTHONPATH``."""
     port = free_port()
+    env = serve_env(url)
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(checkout / "src"), env.get("PYTHONPATH")])
+        )
     server = Server(
         agentsms_serve(port, *args),
         port=port,
-        env=serve_env(url),
+        env=env,
         log_path=workdir / f"{name}.log",
         cwd=workdir,
     )
@@ -600,23 +608,52 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def io_counts(pid: int) -> dict[str, int]:
+    """The process's I/O counters so far (``/proc/<pid>/io``): read/write calls and bytes."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return {name: int(value) for name, value in fields.items()}
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set size in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 @dataclass(frozen=True)
 class Measured:
-    """One run: the load generator's figures and the server's CPU per accepted send."""
+    """One run: the load generator's figures, the server's CPU and read calls (SQLite's
+    page reads, plus the requests' socket reads) per accepted send, and its RSS at the end."""
 
     load: LoadResult
     cpu_ms: float
+    reads: float = float("nan")
+    rss_mb: float = float("nan")
 
 
-def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) -> Measured:
+def measure(
+    backend: Backend,
+    db: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    checkout: Path | None = None,
+) -> Measured:
     backend.copy(db, "run")
     try:
         with serving(
-            backend.url("run"), workdir, f"serve-{db}", "--no-worker", "--no-access-log"
+            backend.url("run"),
+            workdir,
+            f"serve-{db}",
+            "--no-worker",
+            "--no-access-log",
+            checkout=checkout,
         ) as server:
             if have_wrk() and args.loadgen != "python":
                 wrk_load(server.base_url, args.warmup, args, workdir)
                 cpu = cpu_seconds(server.pid)
+                io = io_counts(server.pid)
                 result = wrk_load(server.base_url, args.seconds, args, workdir)
             else:
                 spec = LoadSpec(
@@ -632,18 +669,36 @@ def measure(backend: Backend, db: str, args: argparse.Namespace, workdir: Path) 
                 )
                 run_load(spec, tool="python", workdir=workdir)
                 cpu = cpu_seconds(server.pid)
+                io = io_counts(server.pid)
                 result = run_load(
                     replace(spec, seconds=args.seconds), tool="python", workdir=workdir
                 )
             used = cpu_seconds(server.pid) - cpu
+            reads = io_counts(server.pid)["syscr"] - io["syscr"]
             accepted = result.requests - result.errors
-            return Measured(result, used * 1000 / accepted if accepted else float("nan"))
+            if not accepted:
+                return Measured(result, float("nan"), rss_mb=rss_mb(server.pid))
+            return Measured(result, used * 1000 / accepted, reads / accepted, rss_mb(server.pid))
     finally:
         backend.drop("run")
 
 
 def sizes_of(text: str) -> list[int]:
     return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def checkouts_of(text: str | None) -> dict[str, Path | None]:
+    """``--checkouts label=path,...`` as labels to checkout roots; none: this checkout."""
+    if not text:
+        return {"this": None}
+    found: dict[str, Path | None] = {}
+    for part in text.split(","):
+        label, _, path = part.partition("=")
+        root = Path(path or label).resolve()
+        if not (root / "src" / "agentsms").is_dir():
+            raise SystemExit(f"--checkouts: {root} has no src/agentsms")
+        found[label if path else root.name] = root
+    return found
 
 
 def main() -> None:
@@ -669,11 +724,21 @@ def main() -> None:
         help="sqlite: keep the filled databases here and reuse them on later runs",
     )
     parser.add_argument("--cache-mib", type=int, help="the server's AGENTSMS_SQLITE_CACHE_MIB")
+    parser.add_argument(
+        "--checkouts",
+        help="label=path,...: serve each checkout's src in turn (interleaved in every round,"
+        " on the same databases), e.g. before=../main,after=. (the databases are filled by"
+        " this checkout; a newer checkout migrates its copy when it starts)",
+    )
     args = parser.parse_args()
     if args.cache_mib is not None:
         SERVER_ENV["AGENTSMS_SQLITE_CACHE_MIB"] = str(args.cache_mib)
     sizes = sizes_of(args.sizes)
+    checkouts = checkouts_of(args.checkouts)
     print(machine_note())
+    for label, root in checkouts.items():
+        if root is not None:
+            print(f"checkout {label}: {root} ({_commit_of(root)})")
 
     with temp_dir("agentsms-bench-growth-") as workdir:
         backend: Backend = (
@@ -696,12 +761,15 @@ def main() -> None:
                 template = make_template(backend, workdir)
                 for size, name in missing:
                     fill(backend, name, size, template, args)
-            results: dict[int, list[Measured]] = {size: [] for size in sizes}
+            results: dict[tuple[str, int], list[Measured]] = {
+                (label, size): [] for label in checkouts for size in sizes
+            }
             runs = Table(
                 f"single sends on {args.backend}, {args.connections} connections,"
                 f" {args.seconds:g} s per run",
                 [
                     "round",
+                    "checkout",
                     "messages",
                     "generator",
                     "requests",
@@ -710,19 +778,26 @@ def main() -> None:
                     "p50 ms",
                     "p99 ms",
                     "server CPU ms/send",
+                    "reads/send",
+                    "RSS MB",
                 ],
             )
             for round_no in range(1, args.rounds + 1):
-                order = list(zip(sizes, names, strict=True))
+                order = [
+                    (label, size, name)
+                    for size, name in zip(sizes, names, strict=True)
+                    for label in checkouts
+                ]
                 if round_no % 2 == 0:
                     order.reverse()  # no size always runs first (or last) in a round
-                for size, name in order:
-                    log(f"round {round_no}: {size:,} messages")
-                    measured = measure(backend, name, args, workdir)
-                    results[size].append(measured)
+                for label, size, name in order:
+                    log(f"round {round_no}: {label}, {size:,} messages")
+                    measured = measure(backend, name, args, workdir, checkouts[label])
+                    results[label, size].append(measured)
                     load = measured.load
                     runs.add(
                         round_no,
+                        label,
                         size,
                         load.tool,
                         load.requests,
@@ -731,13 +806,26 @@ def main() -> None:
                         load.p50_ms,
                         load.p99_ms,
                         measured.cpu_ms,
+                        measured.reads,
+                        measured.rss_mb,
                     )
             runs.print()
         finally:
             if isinstance(backend, PostgresBackend):
                 for name in ["seed", *names, "run"]:
                     backend.drop(name)
-    report(args, sizes, results)
+    for label in checkouts:
+        report(args, sizes, {size: results[label, size] for size in sizes}, label)
+
+
+def _commit_of(root: Path) -> str:
+    completed = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() or "unknown commit"
 
 
 def same_round_ratio(mine: list[float], first: list[float]) -> float:
@@ -745,22 +833,30 @@ def same_round_ratio(mine: list[float], first: list[float]) -> float:
     return median([m / f for m, f in zip(mine, first, strict=True) if f])
 
 
-def report(args: argparse.Namespace, sizes: list[int], results: dict[int, list[Measured]]) -> None:
+def report(
+    args: argparse.Namespace,
+    sizes: list[int],
+    results: dict[int, list[Measured]],
+    label: str = "this",
+) -> None:
     def rates(size: int) -> list[float]:
         return [m.load.rps for m in results[size]]
 
     def cpu(size: int) -> list[float]:
         return [m.cpu_ms for m in results[size]]
 
+    named = "" if label == "this" else f" ({label})"
     summary = Table(
-        "summary (medians over rounds; ratios: each round's figure over the same round's at"
-        f" {sizes[0]:,} messages, median over rounds)",
+        f"summary{named} (medians over rounds; ratios: each round's figure over the same"
+        f" round's at {sizes[0]:,} messages, median over rounds)",
         [
             "messages",
             "req/s",
             "p50 ms",
             "p99 ms",
             "CPU ms/send",
+            "reads/send",
+            "RSS MB",
             "rate ratio",
             "CPU ratio",
             "verdict (within 10 %)",
@@ -775,6 +871,8 @@ def report(args: argparse.Namespace, sizes: list[int], results: dict[int, list[M
             median([m.load.p50_ms for m in results[size]]),
             median([m.load.p99_ms for m in results[size]]),
             median(cpu(size)),
+            median([m.reads for m in results[size]]),
+            median([m.rss_mb for m in results[size]]),
             f"{rate_ratio:.3f}",
             f"{cpu_ratio:.3f}",
             "ok" if abs(rate_ratio - 1) < 0.1 else "moved by 10 % or more",
@@ -783,11 +881,12 @@ def report(args: argparse.Namespace, sizes: list[int], results: dict[int, list[M
     print(
         "\nThe server's CPU per accepted send (user + system time of the `serve` process over"
         " the measured seconds) is the steadier figure on a shared machine: the rate moves"
-        " with whatever else runs, the work per send does not."
+        " with whatever else runs, the work per send does not. Reads per send are the"
+        " server's read calls (SQLite's page cache misses, plus the requests' socket reads)."
     )
     first, last = sizes[0], sizes[-1]
     print(
-        f"intake growth {args.backend}: {first:,} -> {last:,} messages, rate"
+        f"intake growth {args.backend}{named}: {first:,} -> {last:,} messages, rate"
         f" {median(rates(first)):,.0f} -> {median(rates(last)):,.0f} req/s (same-round ratio"
         f" {same_round_ratio(rates(last), rates(first)):.3f}), CPU per send"
         f" {median(cpu(first)):.2f} -> {median(cpu(last)):.2f} ms (ratio"

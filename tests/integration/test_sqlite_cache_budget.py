@@ -1,4 +1,5 @@
-"""SQLite's page cache: one budget per process, shared among its pooled connections."""
+"""SQLite's page cache: one budget per process, half for its one writer connection, half
+shared among its pooled readers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from agentsms.config import Settings
-from agentsms.store.db import MIN_SQLITE_CACHE_KIB, Database, sqlite_cache_kib
+from agentsms.store.db import (
+    MIN_SQLITE_CACHE_KIB,
+    Database,
+    sqlite_cache_kib,
+    sqlite_cache_split,
+)
 
 
 def test_the_budget_is_shared_among_the_pool_but_never_below_sqlites_default() -> None:
@@ -30,14 +36,40 @@ async def _cache_sizes(db: Database, connections: int) -> list[int]:
         return [int((await conn.execute(text("PRAGMA cache_size"))).scalar_one()) for conn in conns]
 
 
+def test_the_writer_gets_half_and_the_readers_share_the_other_half() -> None:
+    assert sqlite_cache_split(64, 10) == (32 * 1024, 32 * 1024 // 10)
+    assert sqlite_cache_split(64, 1) == (32 * 1024, 32 * 1024)
+    assert sqlite_cache_split(4, 10) == (MIN_SQLITE_CACHE_KIB, MIN_SQLITE_CACHE_KIB)
+
+
 async def test_every_connection_gets_its_share(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}", pool_size=4, sqlite_cache_mib=16)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}", pool_size=4, sqlite_cache_mib=32)
     try:
         sizes = await _cache_sizes(db, 4)
+        async with db.write() as conn:
+            writer = int((await conn.execute(text("PRAGMA cache_size"))).scalar_one())
     finally:
         await db.dispose()
-    # Negative: KiB (positive would be pages).
-    assert sizes == [-(16 * 1024 // 4)] * 4
+    # Negative: KiB (positive would be pages). The one writer connection has half the
+    # budget, the pooled readers share the other half.
+    assert writer == -(32 * 1024 // 2)
+    assert sizes == [-(32 * 1024 // 2 // 4)] * 4
+
+
+async def test_every_write_is_made_on_the_same_connection(tmp_path: Path) -> None:
+    """Its page cache stays warm: no other connection's commit or read resets it."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", pool_size=4)
+    seen: set[int] = set()
+    try:
+        for _ in range(5):
+            async with db.write() as conn:
+                raw = await conn.get_raw_connection()
+                seen.add(id(raw.driver_connection))
+            async with db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+    finally:
+        await db.dispose()
+    assert len(seen) == 1
 
 
 def _written(folder: Path) -> int:

@@ -117,12 +117,14 @@ async def test_a_group_reads_its_endpoints_once_and_logs_in_one_insert(
     def seen(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    engine = hooks.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
+    engines = [engine.sync_engine for engine in hooks.db.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         assert await hooks.worker.run_once() == 10
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
     assert keepalive.requests == 10
     assert sum("FROM webhook_endpoints" in sql for sql in statements) == 1
     assert sum(sql.startswith("INSERT INTO webhook_deliveries") for sql in statements) == 1

@@ -60,23 +60,15 @@ class Database:
             path = make_url(url).database or ":memory:"
             if path != ":memory:" and not path.startswith("file:"):
                 self.checkpointer = WalCheckpointer(path)
-            self.engine: AsyncEngine = create_async_engine(
-                url,
-                poolclass=pool.AsyncAdaptedQueuePool,
-                pool_size=pool_size,
-                max_overflow=10,
-                pool_timeout=timeout,
-                async_creator=sqlite_inline.creator(path, busy_timeout=timeout),
-                # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
-                pool_reset_on_return=None,
-                # Each connection has its own page cache: reuse the warmest one first.
-                pool_use_lifo=True,
+            writer_kib, reader_kib = sqlite_cache_split(sqlite_cache_mib, pool_size)
+            self.engine: AsyncEngine = self._sqlite_engine(
+                path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib
             )
-            _configure_sqlite(
-                self.engine,
-                checkpoints_elsewhere=self.checkpointer is not None,
-                timeout=timeout,
-                cache_kib=sqlite_cache_kib(sqlite_cache_mib, pool_size),
+            # The process's writes take turns (the lock above): one connection makes them
+            # all, so its page cache holds what every write touches (the indexes' hot and
+            # random pages), and no read resets it (another connection's commit would).
+            writer: AsyncEngine = self._sqlite_engine(
+                path, pool_size=1, max_overflow=0, cache_kib=writer_kib
             )
         else:
             self.engine = create_async_engine(
@@ -90,8 +82,40 @@ class Database:
                 },
             )
             _ping_when_idle(self.engine)
-        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+            writer = self.engine
+        self._writer_engine = writer
+        self._writer = writer.execution_options(**{_IMMEDIATE: True})
         self._scanner: AsyncEngine | None = None
+
+    def _sqlite_engine(
+        self, path: str, *, pool_size: int, max_overflow: int, cache_kib: int
+    ) -> AsyncEngine:
+        engine = create_async_engine(
+            self.url,
+            poolclass=pool.AsyncAdaptedQueuePool,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=self.timeout,
+            async_creator=sqlite_inline.creator(path, busy_timeout=self.timeout),
+            # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
+            pool_reset_on_return=None,
+            # Each connection has its own page cache: reuse the warmest one first.
+            pool_use_lifo=True,
+        )
+        _configure_sqlite(
+            engine,
+            checkpoints_elsewhere=self.checkpointer is not None,
+            timeout=self.timeout,
+            cache_kib=cache_kib,
+        )
+        return engine
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The engines statements run on: ``engine``, and on SQLite the writer's own."""
+        if self._writer_engine is self.engine:
+            return (self.engine,)
+        return (self.engine, self._writer_engine)
 
     @property
     def retry_after(self) -> int:
@@ -179,6 +203,8 @@ class Database:
             await asyncio.to_thread(self.checkpointer.stop)
         if self._scanner is not None:
             await self._scanner.dispose()
+        if self._writer_engine is not self.engine:
+            await self._writer_engine.dispose()
         await self.engine.dispose()
 
 
@@ -221,7 +247,20 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise exc.DisconnectionError("pooled connection is dead")
 
 
-def sqlite_cache_kib(budget_mib: int, pool_size: int) -> int:
+def sqlite_cache_split(budget_mib: int, pool_size: int) -> tuple[int, int]:
+    """The page cache (KiB) of a process's one SQLite writer connection and of each of its
+    ``pool_size`` pooled readers: half of ``budget_mib`` each way.
+
+    Intake and the worker write on every request and job, and a write touches a random leaf
+    of several indexes (a contact's, a conversation's, an idempotency key's) besides their
+    hot ends: the writer's cache is what keeps that from reading the file as the tables
+    grow. Readers share the rest.
+    """
+    half = budget_mib * 1024 // 2
+    return max(MIN_SQLITE_CACHE_KIB, half), sqlite_cache_kib(budget_mib, pool_size, share=half)
+
+
+def sqlite_cache_kib(budget_mib: int, pool_size: int, *, share: int | None = None) -> int:
     """Each connection's page cache: ``budget_mib`` shared among the ``pool_size`` pooled
     connections, at least SQLite's default.
 
@@ -229,7 +268,8 @@ def sqlite_cache_kib(budget_mib: int, pool_size: int) -> int:
     grows past it and stays full: a fixed size per connection would let a process's memory
     grow with its pool (32 MiB each once made it 280 MB and rising under load).
     """
-    return max(MIN_SQLITE_CACHE_KIB, budget_mib * 1024 // max(1, pool_size))
+    total = budget_mib * 1024 if share is None else share
+    return max(MIN_SQLITE_CACHE_KIB, total // max(1, pool_size))
 
 
 def _configure_sqlite(

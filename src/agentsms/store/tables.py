@@ -140,7 +140,8 @@ messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_messages_project_id_id", "project_id", "id"),
-    Index("ix_messages_project_contact", "project_id", "contact", "id"),
+    # The sticky-sender lookup reads a contact's newest sender from the index alone.
+    Index("ix_messages_project_contact", "project_id", "contact", "id", "number_id"),
     # Without the status, so that a status change writes no entry here.
     Index("ix_messages_batch", "batch_id", "id"),
     Index("ix_messages_provider_ref", "provider", "provider_message_id"),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.repositories import Row, many, one
-from agentsms.store.tables import messages, numbers, sender_pacing
+from agentsms.store.tables import numbers, sender_pacing
 
 
 async def insert_number(conn: AsyncConnection, row: dict[str, Any]) -> None:
@@ -73,23 +74,33 @@ async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) 
     return bool(result.rowcount)
 
 
+# A contact's newest message, read from ``ix_messages_project_contact`` alone (it carries
+# ``number_id``): one index seek per contact, whatever the history's size.
+_NEWEST_SENDER = (
+    "(SELECT m.number_id FROM messages AS m WHERE m.project_id = :project_id"
+    " AND m.contact = {contact} ORDER BY m.id DESC LIMIT 1)"
+)
+_LAST_NUMBERS = {
+    "sqlite": text(
+        f"SELECT c.value, {_NEWEST_SENDER.format(contact='c.value')} FROM json_each(:contacts) AS c"
+    ),
+    "postgresql": text(
+        f"SELECT c.contact, {_NEWEST_SENDER.format(contact='c.contact')}"
+        " FROM unnest(CAST(:contacts AS text[])) AS c(contact)"
+    ),
+}
+
+
 async def last_numbers_for_contacts(
     conn: AsyncConnection, project_id: str, contacts: Sequence[str]
 ) -> dict[str, str]:
     """For each contact, the number id of the newest message between it and the project."""
-    found: dict[str, str] = {}
-    for start in range(0, len(contacts), 500):
-        chunk = list(set(contacts[start : start + 500]))
-        newest = (
-            select(messages.c.contact, func.max(messages.c.id).label("id"))
-            .where(messages.c.project_id == project_id, messages.c.contact.in_(chunk))
-            .group_by(messages.c.contact)
-            .subquery()
-        )
-        query = select(messages.c.contact, messages.c.number_id).where(
-            tuple_(messages.c.contact, messages.c.id).in_(select(newest.c.contact, newest.c.id))
-        )
-        for contact, number_id in (await conn.execute(query)).all():
-            if number_id is not None:
-                found[contact] = number_id
-    return found
+    wanted = list(dict.fromkeys(contacts))
+    if not wanted:
+        return {}
+    sqlite = conn.dialect.name == "sqlite"
+    result = await conn.execute(
+        _LAST_NUMBERS["sqlite" if sqlite else "postgresql"],
+        {"project_id": project_id, "contacts": json.dumps(wanted) if sqlite else wanted},
+    )
+    return {contact: number_id for contact, number_id in result.all() if number_id is not None}
