@@ -36,11 +36,12 @@ async def test_readyz_reports_the_database_and_migrations(gateway: Gateway) -> N
 async def test_readyz_reads_the_migration_scripts_once(gateway: Gateway) -> None:
     # Finding the head revision loads every migration script (~200 ms on the event loop):
     # a readiness probe every few seconds must not pay it each time.
+    before = migrate.head_revision.cache_info()
     for _ in range(3):
         assert (await gateway.client.get("/readyz")).status_code == 200
-    calls = migrate.head_revision.cache_info()
-    assert calls.misses == 1
-    assert calls.hits >= 3
+    after = migrate.head_revision.cache_info()
+    assert after.misses == 1  # read once in this process, whichever test came first
+    assert after.hits - before.hits >= 2  # at most the first of the three probes read them
     newest = sorted((Path(migrate.__file__).parent / "migrations" / "versions").glob("0*.py"))[-1]
     assert newest.stem == migrate.head_revision()
 
