@@ -52,6 +52,7 @@ from _common import (
     bench_env,
     free_port,
     percentile,
+    recreate_postgres_database,
     temp_dir,
 )
 
@@ -237,7 +238,7 @@ def start(args: argparse.Namespace, workdir: Path) -> Deployment:
         # Named after the given database, so that runs given different ones never collide.
         base, name = args.postgres_url.rsplit("/", 1)
         database_url = f"{base}/{name}_sustained"
-        asyncio.run(_fresh_postgres(args.postgres_url, f"{name}_sustained"))
+        asyncio.run(recreate_postgres_database(database_url))
     env = bench_env(
         AGENTSMS_DATABASE_URL=database_url,
         AGENTSMS_BOOTSTRAP_API_KEY=API_KEY,
@@ -264,15 +265,6 @@ def start(args: argparse.Namespace, workdir: Path) -> Deployment:
             for i in range(args.workers)
         ]
     return Deployment(args.backend, api, workers, database_url)
-
-
-async def _fresh_postgres(base_url: str, name: str) -> None:
-    conn = await asyncpg.connect(base_url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 def _wait_for_revision(database_url: str, timeout: float = 120.0) -> None:
