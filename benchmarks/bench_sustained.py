@@ -187,6 +187,32 @@ class Receiver:
 # ------------------------------------------------------------------ processes and probes
 
 
+def serve_receiver(port: int) -> None:
+    """Run a :class:`Receiver` on ``port`` until killed (a child process's target)."""
+
+    async def serve() -> None:
+        server = await asyncio.start_server(Receiver().serve, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+async def wait_for_port(port: int, seconds: float = 60.0) -> None:
+    """Wait until something listens on ``port`` of 127.0.0.1."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+
+
 def children_of(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (``serve``'s API and worker processes)."""
     found = []

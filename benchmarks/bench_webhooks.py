@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, machine_note, median, temp_dir
-from bench_sustained import Receiver
+from bench_sustained import serve_receiver, wait_for_port
 
 import agentsms
 from agentsms import logging as agentsms_logging
@@ -49,29 +49,6 @@ from agentsms.webhooks.events import DELIVER_JOB, Event, emit_many
 
 API_KEY = "ask_bench_webhooks_benchmark_key_0123456789ab"
 EVENT_TYPES = ["message.delivered"]
-
-
-def _receive(port: int) -> None:
-    async def serve() -> None:
-        server = await asyncio.start_server(Receiver().serve, "127.0.0.1", port)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(serve())
-
-
-async def _wait_for_port(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        return
 
 
 def _data(n: int) -> dict[str, Any]:
@@ -204,12 +181,12 @@ async def ceiling_round(port: int, signed: list[tuple[bytes, dict[str, str]]]) -
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     agentsms_logging.configure("json", "WARNING")
     port = free_port()
-    receiver = multiprocessing.get_context("spawn").Process(target=_receive, args=(port,))
+    receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(port,))
     receiver.start()
     ours: list[float] = []
     ceiling: list[float] = []
     try:
-        await _wait_for_port(port)
+        await wait_for_port(port)
         print(machine_note())
         print(f"agentsms package measured: {Path(agentsms.__file__).parent}")
         print(f"{args.events} webhook events a round, one endpoint, {args.rounds} rounds")

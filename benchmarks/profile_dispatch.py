@@ -36,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, temp_dir
-from bench_sustained import PERSON_REPLY, Receiver, prepare, recipient
+from bench_sustained import PERSON_REPLY, prepare, recipient, serve_receiver, wait_for_port
 
 from agentsms import logging as agentsms_logging
 from agentsms.app import create_app
@@ -45,29 +45,6 @@ from agentsms.runtime import build_worker
 
 API_KEY = "ask_profile_dispatch_benchmark_key_0123456789"
 OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
-
-
-def _receive(port: int) -> None:
-    async def serve() -> None:
-        server = await asyncio.start_server(Receiver().serve, "127.0.0.1", port)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(serve())
-
-
-async def _wait_for_port(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        return
 
 
 async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: str) -> int:
@@ -122,9 +99,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     )
     agentsms_logging.configure("json", "WARNING")
     port = free_port()
-    receiver = multiprocessing.get_context("spawn").Process(target=_receive, args=(port,))
+    receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(port,))
     receiver.start()
-    await _wait_for_port(port)
+    await wait_for_port(port)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):

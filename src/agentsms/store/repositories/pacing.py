@@ -84,12 +84,9 @@ async def admit_late_many(
     if next_slot is None:
         return [False] * len(slots)
     stored = next_slot
-    answers = []
-    for slot in slots:
-        admitted, next_slot = _admit(
-            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
-        )
-        answers.append(admitted)
+    answers, next_slot = _admit_all(
+        next_slot, slots, at=at, interval=interval, per_second=per_second, max_push=max_push
+    )
     if next_slot != stored:
         await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
     return answers
@@ -126,13 +123,9 @@ async def catch_up(
             horizon=math.inf,
         )
         return [False] * len(slots), fresh
-    next_slot = stored
-    answers = []
-    for slot in slots:
-        admitted, next_slot = _admit(
-            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
-        )
-        answers.append(admitted)
+    answers, next_slot = _admit_all(
+        stored, slots, at=at, interval=interval, per_second=per_second, max_push=max_push
+    )
     count = also_fresh + answers.count(False)
     first = max(next_slot, now)
     fresh = [first + i * interval for i in range(count)]
@@ -141,6 +134,26 @@ async def catch_up(
     if next_slot != stored:
         await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
     return answers, fresh
+
+
+def _admit_all(
+    next_slot: float,
+    slots: Sequence[float],
+    *,
+    at: float,
+    interval: float,
+    per_second: int,
+    max_push: float,
+) -> tuple[list[bool], float]:
+    """:func:`_admit` for each of ``slots`` in order, each seeing the ones before it; the
+    answers and the next free slot after them."""
+    answers = []
+    for slot in slots:
+        admitted, next_slot = _admit(
+            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
+        )
+        answers.append(admitted)
+    return answers, next_slot
 
 
 def _admit(
