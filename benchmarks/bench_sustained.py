@@ -187,6 +187,30 @@ class Receiver:
 # ------------------------------------------------------------------ processes and probes
 
 
+async def single_send(
+    client: httpx.AsyncClient, n: int, conversation_every: int, persona_id: str
+) -> dict[str, Any]:
+    """The body of the mix's ``n``-th single send: a reminder, or every
+    ``conversation_every``-th one a new conversation with a scripted person (their answer
+    set up first, through ``client``)."""
+    if n % conversation_every:
+        return {"to": recipient(n), "body": f"Reminder {n}: see you soon"}
+    person = f"+1415556{n % 10000:04d}"
+    await client.put(
+        f"/v1/simulator/people/{person}",
+        json={"replies": [PERSON_REPLY], "delay_seconds": 4},
+    )
+    return {
+        "to": person,
+        "new_conversation": True,
+        "conversation": {
+            "persona_id": persona_id,
+            "quiet_hours": False,
+            "metadata": {"name": "Sam", "time": "on Tuesday at 10 AM"},
+        },
+    }
+
+
 def serve_receiver(port: int) -> None:
     """Run a :class:`Receiver` on ``port`` until killed (a child process's target)."""
 
@@ -422,22 +446,7 @@ async def run_load(
     sequence = iter(range(10**9))
 
     async def single(n: int, due: float) -> None:
-        body: dict[str, Any] = {"to": recipient(n), "body": f"Reminder {n}: see you soon"}
-        if n % args.conversation_every == 0:
-            person = f"+1415556{n % 10000:04d}"
-            await client.put(
-                f"/v1/simulator/people/{person}",
-                json={"replies": [PERSON_REPLY], "delay_seconds": 4},
-            )
-            body = {
-                "to": person,
-                "new_conversation": True,
-                "conversation": {
-                    "persona_id": persona_id,
-                    "quiet_hours": False,
-                    "metadata": {"name": "Sam", "time": "on Tuesday at 10 AM"},
-                },
-            }
+        body = await single_send(client, n, args.conversation_every, persona_id)
         try:
             status, answer = await pool.post("/v1/messages", json.dumps(body).encode(), auth)
         except (OSError, asyncio.IncompleteReadError) as error:

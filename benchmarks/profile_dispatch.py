@@ -36,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, temp_dir
-from bench_sustained import PERSON_REPLY, prepare, recipient, serve_receiver, wait_for_port
+from bench_sustained import prepare, recipient, serve_receiver, single_send, wait_for_port
 
 from agentsms import logging as agentsms_logging
 from agentsms.app import create_app
@@ -49,22 +49,7 @@ OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
 
 async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: str) -> int:
     for n in range(args.sends):
-        body: dict[str, Any] = {"to": recipient(n), "body": f"Reminder {n}: see you soon"}
-        if n % args.conversation_every == 0:
-            person = f"+1415556{n % 10000:04d}"
-            await client.put(
-                f"/v1/simulator/people/{person}",
-                json={"replies": [PERSON_REPLY], "delay_seconds": 4},
-            )
-            body = {
-                "to": person,
-                "new_conversation": True,
-                "conversation": {
-                    "persona_id": persona,
-                    "quiet_hours": False,
-                    "metadata": {"name": "Sam", "time": "on Tuesday at 10 AM"},
-                },
-            }
+        body = await single_send(client, n, args.conversation_every, persona)
         (await client.post("/v1/messages", json=body)).raise_for_status()
     recipients = [{"to": recipient(10_000 + i)} for i in range(args.batch_size)]
     batch = await client.post("/v1/batches", json={"body": "Shipped", "recipients": recipients})
