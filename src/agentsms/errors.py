@@ -2,8 +2,7 @@
 stable ``code``.
 
 At the bottom of the layers (it imports nothing of ours) so that every layer raises the
-same classes: the domain (``core``, which re-exports them as ``core.errors``), agents,
-webhooks and providers.
+same classes: the domain (``core``), agents, webhooks and providers.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import pytest
 import trustme
 
 from agentsms.config import Settings
-from agentsms.core.errors import ValidationFailed
+from agentsms.errors import ValidationFailed
 from agentsms.webhooks import BlockedRequest, check_url, emit, safe_client
 from agentsms.webhooks.delivery import DeliveryHandler
 from agentsms.webhooks.events import DELIVER_JOB

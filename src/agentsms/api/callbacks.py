@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from agentsms.api.deps import State
 from agentsms.core import media_types, provider_events
 from agentsms.core import provider_accounts as accounts
-from agentsms.core.errors import AgentsmsError, NotFound
+from agentsms.errors import AgentsmsError, NotFound
 from agentsms.providers.carrier import CallbackRequest, HttpCarrier, SignatureInvalid
 from agentsms.store.repositories import provider_accounts as repo
 

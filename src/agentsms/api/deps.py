@@ -10,8 +10,8 @@ from fastapi.security import HTTPBearer
 
 from agentsms.api.state import AppState
 from agentsms.core import projects
-from agentsms.core.errors import Unauthorized
 from agentsms.core.projects import Project
+from agentsms.errors import Unauthorized
 
 
 def app_state(request: Request) -> AppState:

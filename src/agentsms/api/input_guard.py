@@ -27,8 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentsms.api.problems import from_error, from_http_error
-from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed
 from agentsms.core.storable import json_problems, text_problem
+from agentsms.errors import AgentsmsError, FieldError, ValidationFailed
 
 # The escapes that decode to text refused below: NUL, a high surrogate not followed by a
 # low one, a low surrogate not preceded by a high one (an escaped backslash before ``u``

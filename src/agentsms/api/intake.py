@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.api import render
 from agentsms.config import Settings
 from agentsms.core import idempotency
-from agentsms.core.errors import AgentsmsError
 from agentsms.core.projects import Project
 from agentsms.core.sending import OutboundSpec, Outbox
+from agentsms.errors import AgentsmsError
 from agentsms.store.db import Database
 from agentsms.store.group_commit import GroupCommit
 

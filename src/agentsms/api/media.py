@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import media as service
-from agentsms.core.errors import FieldError
+from agentsms.errors import FieldError
 
 router = APIRouter(prefix="/v1/media", tags=["media"])
 

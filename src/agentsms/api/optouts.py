@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State
 from agentsms.core import optouts as service
-from agentsms.core.errors import invalid
+from agentsms.errors import invalid
 
 router = APIRouter(prefix="/v1/opt-outs", tags=["compliance"])
 _PROBLEMS: dict[int | str, dict[str, object]] = {

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from agentsms.agents import gallery
 from agentsms.api import schemas
 from agentsms.api.deps import CurrentProject
-from agentsms.core.errors import NotFound
+from agentsms.errors import NotFound
 
 router = APIRouter(prefix="/v1/pathway-templates", tags=["agents"])
 

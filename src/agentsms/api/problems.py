@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from agentsms.core.errors import AgentsmsError, FieldError, RateLimited
+from agentsms.errors import AgentsmsError, FieldError, RateLimited
 from agentsms.store.faults import DatabaseUnavailable
 
 PROBLEM_JSON = "application/problem+json"

@@ -15,9 +15,9 @@ from limits.storage import storage_from_string
 from agentsms.api.intake import SendIntake
 from agentsms.api.scraped_counts import ScrapedCounts
 from agentsms.config import Settings
-from agentsms.core.errors import RateLimited, Unauthorized
 from agentsms.core.projects import Project
 from agentsms.core.sending import Outbox
+from agentsms.errors import RateLimited, Unauthorized
 from agentsms.providers.registry import ProviderRegistry
 from agentsms.store.db import Database
 

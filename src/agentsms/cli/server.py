@@ -253,7 +253,7 @@ def init(
 
 async def _key_opens_project(settings: Settings, key: str) -> bool:
     from agentsms.core import projects
-    from agentsms.core.errors import Unauthorized
+    from agentsms.errors import Unauthorized
     from agentsms.store import migrate as migrations
     from agentsms.store.db import Database
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import Conflict, NotFound, invalid
 from agentsms.core.numbers import CHANNELS
 from agentsms.core.phone import line_type, parse_phone_field
 from agentsms.core.storable import metadata_problem
 from agentsms.core.zones import zone_problem
+from agentsms.errors import Conflict, NotFound, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import contacts as repo

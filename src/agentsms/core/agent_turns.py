@@ -27,10 +27,10 @@ from agentsms.config import Settings
 from agentsms.core import conversations, llm_credentials, personas, spend, statuses, zones
 from agentsms.core.clock import from_epoch
 from agentsms.core.compliance import RECIPIENT_OPTED_OUT
-from agentsms.core.errors import Conflict, ValidationFailed
 from agentsms.core.messages import record_events
 from agentsms.core.segments import count_segments
 from agentsms.core.sending import OutboundSpec, Outbox
+from agentsms.errors import Conflict, ValidationFailed
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job

@@ -35,9 +35,9 @@ from datetime import time as clock_time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agentsms.core.errors import FieldError
 from agentsms.core.zones import person_zones
 from agentsms.core.zones import zones_for as zones_for
+from agentsms.errors import FieldError
 from agentsms.wording import INVISIBLE, strip_padding
 
 RECIPIENT_OPTED_OUT = "recipient_opted_out"

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import FieldError, ValidationFailed, invalid
 from agentsms.core.numbers import SenderPool
 from agentsms.core.segments import (
     GSM7_MULTI_PART,
@@ -28,6 +27,7 @@ from agentsms.core.segments import (
 from agentsms.core.sending import BatchSpec, OutboundSpec, Outbox
 from agentsms.core.storable import text_problem
 from agentsms.core.templates import has_placeholders
+from agentsms.errors import FieldError, ValidationFailed, invalid
 from agentsms.store.repositories import numbers as numbers_repo
 
 NUMBER_COLUMNS = ("to", "phone", "number")

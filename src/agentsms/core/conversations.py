@@ -28,9 +28,9 @@ from agentsms.core.compliance import (
     parse_quiet_hours,
     quiet_hours_problem,
 )
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.core.personas import DEFAULT_PERSONA
 from agentsms.core.storable import metadata_problem
+from agentsms.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id, new_ids
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob

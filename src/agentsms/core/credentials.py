@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import make_url
 
 from agentsms.config import Settings
-from agentsms.core.errors import AgentsmsError
+from agentsms.errors import AgentsmsError
 
 log = structlog.get_logger("agentsms.credentials")
 KEY_FILE_NAME = "agentsms.secret-key"

@@ -14,8 +14,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import Unauthorized
 from agentsms.core.projects import Project, project_from_row
+from agentsms.errors import Unauthorized
 from agentsms.store.repositories import dashboard_sessions as repo
 from agentsms.store.types import utcnow
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import AgentsmsError, Conflict, ValidationFailed
+from agentsms.errors import AgentsmsError, Conflict, ValidationFailed
 from agentsms.store.repositories import idempotency as repo
 from agentsms.store.types import utcnow
 

@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import purposes, webhooks
 from agentsms.core import compliance, conversations, statuses
-from agentsms.core.errors import invalid
 from agentsms.core.fictional import fictional
 from agentsms.core.messages import record_events
 from agentsms.core.phone import PhoneNumber, parse_phone_field
 from agentsms.core.segments import count_segments
 from agentsms.core.sending import EMPTY_BODY, OutboundSpec, Outbox
+from agentsms.errors import invalid
 from agentsms.ids import new_id
 from agentsms.jobs import queue
 from agentsms.jobs.queue import NewJob

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.agents import LlmAccess
 from agentsms.config import Settings
 from agentsms.core.credentials import credential_box
-from agentsms.core.errors import invalid
+from agentsms.errors import invalid
 from agentsms.store.repositories import llm_credentials as repo
 from agentsms.store.types import utcnow
 from agentsms.webhooks.ssrf import guarded_transport

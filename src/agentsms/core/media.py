@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
 from agentsms.core import media_types
-from agentsms.core.errors import FieldError, ValidationFailed
+from agentsms.errors import FieldError, ValidationFailed
 from agentsms.store.repositories import provider_accounts as repo
 from agentsms.store.types import utcnow
 from agentsms.webhooks.ssrf import BlockedRequest, ResponseTooLarge, safe_client, url_problem

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import message_events, statuses
-from agentsms.core.errors import Conflict, NotFound
 from agentsms.core.message_events import Change
 from agentsms.core.sending.specs import SEND_JOB
+from agentsms.errors import Conflict, NotFound
 from agentsms.ids import new_ids
 from agentsms.jobs import queue
 from agentsms.store.records import MessageRecord

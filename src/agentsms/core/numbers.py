@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core.conversations import defaults_problem
-from agentsms.core.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import (
     InvalidPhoneNumberError,
     PhoneNumber,
@@ -20,6 +19,7 @@ from agentsms.core.phone import (
     parse_phone,
     parse_phone_field,
 )
+from agentsms.errors import Conflict, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.numeric import MAX_PRICE_PER_SEGMENT, MAX_THROUGHPUT_MPS
 from agentsms.providers.catalog import CARRIERS

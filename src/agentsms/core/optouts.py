@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms import webhooks
 from agentsms.core import conversations
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
+from agentsms.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import optouts as repo

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import agents
 from agentsms.agents import gallery
 from agentsms.agents.pathway import LlmNode, load_pathway_text, parse_pathway
-from agentsms.core.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.core.storable import json_problems
+from agentsms.errors import Conflict, FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.store.repositories import Row

@@ -18,8 +18,8 @@ from typing import Final, NamedTuple
 import phonenumbers
 from phonenumbers import NumberParseException, ValidationResult
 
-from agentsms.core.errors import invalid
 from agentsms.core.phone_fast import validate_digits
+from agentsms.errors import invalid
 
 __all__ = [
     "InvalidPhoneNumberError",

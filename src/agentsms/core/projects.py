@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import compliance, contacts, conversations, personas, spend
 from agentsms.core import numbers as numbers_service
-from agentsms.core.errors import Conflict, NotFound, Unauthorized, invalid
+from agentsms.errors import Conflict, NotFound, Unauthorized, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import numbers as numbers_repo

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.config import Settings
 from agentsms.core.credentials import credential_box
-from agentsms.core.errors import AgentsmsError, Conflict, NotFound, ValidationFailed, invalid
+from agentsms.errors import AgentsmsError, Conflict, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.providers.base import (
     CarrierUnreachable,

@@ -39,9 +39,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.config import Settings
 from agentsms.core import inbound as inbound_service
 from agentsms.core import media as media_service
-from agentsms.core.errors import ValidationFailed
 from agentsms.core.receipts import apply_receipts
 from agentsms.core.sending import Outbox
+from agentsms.errors import ValidationFailed
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job, NewJob
 from agentsms.providers.base import InboundMessage, Receipt

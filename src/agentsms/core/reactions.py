@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed, invalid
+from agentsms.errors import FieldError, NotFound, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.store.records import MessageRecord
 from agentsms.store.repositories import Row

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import AgentsmsError, NotFound
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.provider_events import Origin, receive_inbound
 from agentsms.core.sending import Outbox
+from agentsms.errors import AgentsmsError, NotFound
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job
 from agentsms.providers.base import InboundMessage

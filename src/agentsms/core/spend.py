@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import compliance, statuses
-from agentsms.core.errors import RateLimited, invalid
+from agentsms.errors import RateLimited, invalid
 from agentsms.store.repositories import usage as repo
 from agentsms.store.types import utcnow
 

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agentsms.core.errors import FieldError
+from agentsms.errors import FieldError
 from agentsms.numeric import INT64_MAX, INT64_MIN
 
 METADATA_MAX_BYTES = 16_384

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agentsms.core.errors import Conflict, FieldError, NotFound, invalid
+from agentsms.errors import Conflict, FieldError, NotFound, invalid
 from agentsms.ids import new_id
 from agentsms.store.repositories import Row
 from agentsms.store.repositories import templates as repo

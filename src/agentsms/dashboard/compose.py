@@ -12,7 +12,6 @@ from starlette.responses import RedirectResponse, Response
 from agentsms.core import compose as service
 from agentsms.core import numbers as numbers_service
 from agentsms.core.compose import CsvRecipient
-from agentsms.core.errors import FieldError, ValidationFailed, invalid
 from agentsms.core.sending import OutboundSpec
 from agentsms.dashboard.web import (
     PREFIX,
@@ -23,6 +22,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     page,
 )
+from agentsms.errors import FieldError, ValidationFailed, invalid
 from agentsms.numeric import MAX_SPACING_SECONDS
 
 router = APIRouter(prefix=f"{PREFIX}/compose", route_class=DashboardRoute, include_in_schema=False)

@@ -14,7 +14,6 @@ from agentsms.agents.pathway import edges, parse_pathway
 from agentsms.core import agent_turns, inbox, personas
 from agentsms.core import conversations as service
 from agentsms.core import events as core_events
-from agentsms.core.errors import AgentsmsError, FieldError, invalid
 from agentsms.core.phone import parse_phone_field
 from agentsms.dashboard import graph
 from agentsms.dashboard.web import (
@@ -27,6 +26,7 @@ from agentsms.dashboard.web import (
     form_page,
     page,
 )
+from agentsms.errors import AgentsmsError, FieldError, invalid
 from agentsms.store.records import ConversationRecord
 from agentsms.store.repositories.conversations import ConversationFilter
 

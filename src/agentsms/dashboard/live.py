@@ -40,13 +40,13 @@ from agentsms.core import conversations as conversations_service
 from agentsms.core import dashboard_sessions
 from agentsms.core import inbox as inbox_service
 from agentsms.core import messages as messages_service
-from agentsms.core.errors import AgentsmsError, NotFound, Unauthorized
 from agentsms.core.events import follow
 from agentsms.core.phone import parse_phone_field
 from agentsms.dashboard.inbox import STATUS_LABELS
 from agentsms.dashboard.pages import progress
 from agentsms.dashboard.sessions import CSRF_FIELD
 from agentsms.dashboard.web import PREFIX, DashboardRoute, MaybeSignedIn, Viewer, templates
+from agentsms.errors import AgentsmsError, NotFound, Unauthorized
 from agentsms.numeric import INT64_MAX, whole_number
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)

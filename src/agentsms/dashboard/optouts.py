@@ -10,8 +10,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from agentsms.core import optouts as service
-from agentsms.core.errors import AgentsmsError, FieldError, invalid
 from agentsms.dashboard.web import PREFIX, DashboardRoute, Protected, SignedIn, form_page
+from agentsms.errors import AgentsmsError, FieldError, invalid
 
 router = APIRouter(prefix=PREFIX, route_class=DashboardRoute, include_in_schema=False)
 

@@ -25,7 +25,6 @@ from agentsms.core import (
 from agentsms.core import events as core_events
 from agentsms.core import messages as messages_service
 from agentsms.core import numbers as numbers_service
-from agentsms.core.errors import AgentsmsError, FieldError, RateLimited, Unauthorized
 from agentsms.core.phone import parse_phone_field
 from agentsms.dashboard import charts
 from agentsms.dashboard.sessions import new_session
@@ -40,6 +39,7 @@ from agentsms.dashboard.web import (
     set_session,
     state_of,
 )
+from agentsms.errors import AgentsmsError, FieldError, RateLimited, Unauthorized
 from agentsms.numeric import whole_number
 from agentsms.store.repositories import Row
 from agentsms.store.repositories.messages import MessageFilter

@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 from agentsms.agents.pathway import edges, parse_pathway
 from agentsms.core import llm_credentials
 from agentsms.core import personas as service
-from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed, invalid
 from agentsms.dashboard import graph
 from agentsms.dashboard.web import (
     PREFIX,
@@ -24,6 +23,7 @@ from agentsms.dashboard.web import (
     errors_by_field,
     form_page,
 )
+from agentsms.errors import AgentsmsError, FieldError, ValidationFailed, invalid
 from agentsms.numeric import INT32_MAX, whole_number
 from agentsms.webhooks.ssrf import url_problem
 

@@ -19,7 +19,6 @@ from starlette.responses import RedirectResponse, Response
 from agentsms.api.problems import validation_errors
 from agentsms.api.state import AppState
 from agentsms.core import dashboard_sessions, statuses
-from agentsms.core.errors import AgentsmsError, FieldError, Unauthorized
 from agentsms.core.projects import Project
 from agentsms.dashboard.sessions import (
     COOKIE,
@@ -30,6 +29,7 @@ from agentsms.dashboard.sessions import (
     load_secrets,
     tokens_match,
 )
+from agentsms.errors import AgentsmsError, FieldError, Unauthorized
 from agentsms.version import __version__
 
 PREFIX = "/dashboard"

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from agentsms.core import webhook_endpoints as service
-from agentsms.core.errors import AgentsmsError, FieldError
 from agentsms.core.webhook_endpoints import EndpointInput
 from agentsms.dashboard.web import (
     PREFIX,
@@ -22,6 +21,7 @@ from agentsms.dashboard.web import (
     form_page,
     page,
 )
+from agentsms.errors import AgentsmsError, FieldError
 from agentsms.webhooks.events import EVENT_TYPES
 from agentsms.webhooks.ssrf import url_problem
 

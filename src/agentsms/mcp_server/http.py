@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agentsms.api import problems
 from agentsms.api.deps import ProjectKey
 from agentsms.client import AsyncClient
-from agentsms.core.errors import AgentsmsError, Unauthorized
+from agentsms.errors import AgentsmsError, Unauthorized
 from agentsms.mcp_server.tools import build_server
 
 PATH = "/mcp"

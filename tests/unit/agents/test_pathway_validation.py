@@ -16,7 +16,7 @@ from agentsms.agents import (
     validate_agent_config,
 )
 from agentsms.agents.pathway import load_pathway_text, parse_pathway
-from agentsms.core.errors import ValidationFailed
+from agentsms.errors import ValidationFailed
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

@@ -14,7 +14,7 @@ from tests.unit.agents.conftest import Chat
 
 from agentsms.agents import LlmAccess, build_agent, load_demo_pathway, validate_agent_config
 from agentsms.agents.understanding_llm import parse_answer
-from agentsms.core.errors import ValidationFailed
+from agentsms.errors import ValidationFailed
 
 ANN = {"name": "Ann", "time": "on Tue Dec 2 at 3 PM", "timezone": "America/New_York"}
 

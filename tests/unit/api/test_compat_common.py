@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from agentsms.api.compat import _common, telegent
 from agentsms.config import Settings
 from agentsms.core import credentials, media
-from agentsms.core.errors import Unauthorized
+from agentsms.errors import Unauthorized
 from agentsms.store.faults import DatabaseUnavailable
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from agentsms.api.problems import problem, validation_errors
-from agentsms.core.errors import FieldError
+from agentsms.errors import FieldError
 
 
 def test_validation_error_paths_name_the_field() -> None:

@@ -12,8 +12,8 @@ from tests.fakes.smsc import FakeSmsc
 from tests.integration.conversation_helpers import QuietHandler, serve_on_loopback
 
 from agentsms.config import Settings
-from agentsms.core.errors import ValidationFailed
 from agentsms.core.provider_accounts import AccountInput, build_adapter, validate
+from agentsms.errors import ValidationFailed
 from agentsms.providers.base import CarrierUnreachable, ProviderAccount, SendError, SendRequest
 
 SEEN: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentsms.core.compose import read_csv
-from agentsms.core.errors import ValidationFailed
+from agentsms.errors import ValidationFailed
 
 
 def test_columns_become_variables_and_lines_are_kept() -> None:

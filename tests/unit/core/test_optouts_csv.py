@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentsms.core.errors import ValidationFailed
 from agentsms.core.optouts import export_csv, parse_csv
+from agentsms.errors import ValidationFailed
 
 
 def _fields(text: str) -> dict[str, str]:

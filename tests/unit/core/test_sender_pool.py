@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from agentsms.core.errors import ValidationFailed
 from agentsms.core.numbers import SenderPool, can_carry, default_channel
 from agentsms.core.phone import parse_phone
+from agentsms.errors import ValidationFailed
 
 
 def number(id: str, e164: str, country: str, caps: list[str], mps: float = 1.0) -> dict[str, Any]:

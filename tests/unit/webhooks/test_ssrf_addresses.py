@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from agentsms.config import Settings
-from agentsms.core.errors import ValidationFailed
+from agentsms.errors import ValidationFailed
 from agentsms.webhooks.ssrf import UnsafeURL, blocked_reason, check_url, parse_ipv4_literal
 
 

@@ -43,15 +43,15 @@ from agentsms.api.problems import content_type_error, validation_errors
 from agentsms.api.state import AppState
 from agentsms.config import Settings
 from agentsms.core import credentials, projects
-from agentsms.core.errors import (
+from agentsms.core.projects import Project
+from agentsms.core.sending import EMPTY_BODY
+from agentsms.errors import (
     AgentsmsError,
     FieldError,
     RateLimited,
     Unauthorized,
     ValidationFailed,
 )
-from agentsms.core.projects import Project
-from agentsms.core.sending import EMPTY_BODY
 from agentsms.store.faults import DatabaseUnavailable, unavailable_cause
 
 log = structlog.get_logger("agentsms.compat")

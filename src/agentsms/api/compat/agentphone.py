@@ -43,10 +43,10 @@ from agentsms.api.deps import State, client_address
 from agentsms.api.state import AppState
 from agentsms.core import conversations, numbers, personas, reactions, webhook_endpoints
 from agentsms.core.conversations import ConversationFilter, ConversationInput
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.projects import Project
 from agentsms.core.sending import OutboundSpec
 from agentsms.core.webhook_endpoints import EndpointInput
+from agentsms.errors import FieldError, NotFound, ValidationFailed
 from agentsms.numeric import MAX_PAGE_OFFSET
 from agentsms.store.records import ConversationRecord, MessageRecord
 from agentsms.store.repositories import Row

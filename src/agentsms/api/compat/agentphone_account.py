@@ -67,10 +67,10 @@ from agentsms.core import (
 from agentsms.core import messages as message_service
 from agentsms.core.address_book import ContactInput
 from agentsms.core.conversations import ConversationFilter
-from agentsms.core.errors import AgentsmsError, NotFound, ValidationFailed, invalid
 from agentsms.core.messages import MessageFilter
 from agentsms.core.numbers import CHANNELS
 from agentsms.core.webhook_endpoints import EndpointInput
+from agentsms.errors import AgentsmsError, NotFound, ValidationFailed, invalid
 from agentsms.store.repositories import Row
 
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])

@@ -13,7 +13,7 @@ from agentsms.api.compat._common import Vendor, iso_z
 from agentsms.api.compat.agentphone import _ERRORS, NAME, _int_arg, _project, render_error
 from agentsms.api.deps import State
 from agentsms.core import clock, numbers, personas, usage
-from agentsms.core.errors import invalid
+from agentsms.errors import invalid
 
 router = APIRouter(prefix=f"/compat/{NAME}", tags=["compat: AgentPhone"])
 

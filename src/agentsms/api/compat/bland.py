@@ -38,10 +38,10 @@ from agentsms.api.idempotent import accept
 from agentsms.api.schemas import PersonaRef, TimerSeconds, Version
 from agentsms.core import conversations, webhook_endpoints
 from agentsms.core.conversations import ConversationFilter, ConversationInput
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.phone import parse_phone_field
 from agentsms.core.projects import Project
 from agentsms.core.sending import OutboundSpec
+from agentsms.errors import FieldError, NotFound, ValidationFailed
 from agentsms.store.records import ConversationRecord, MessageRecord
 
 NAME = "bland"

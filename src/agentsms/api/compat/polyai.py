@@ -32,9 +32,9 @@ from agentsms.api.compat._common import (
 from agentsms.api.deps import State, client_address, project_for_key
 from agentsms.core import numbers, projects
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 from agentsms.core.sending import MAX_BODY_CHARS, OutboundSpec
 from agentsms.core.spend import CODE as SPEND_CAP
+from agentsms.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 
 NAME = "polyai"
 POLICY = "polyai"

@@ -43,11 +43,11 @@ from agentsms.api.compat._common import (
 from agentsms.api.deps import State, client_address
 from agentsms.core import media, numbers, statuses
 from agentsms.core import messages as service
-from agentsms.core.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import MessageFilter
 from agentsms.core.phone import InvalidPhoneNumberError, parse_phone, parse_phone_field
 from agentsms.core.sending import BatchSpec, OutboundSpec
 from agentsms.core.spend import CODE as SPEND_CAP
+from agentsms.errors import AgentsmsError, FieldError, NotFound, ValidationFailed
 from agentsms.store.records import MessageRecord
 
 NAME = "telegent"

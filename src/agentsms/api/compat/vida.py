@@ -39,10 +39,10 @@ from agentsms.api.compat._common import (
 from agentsms.api.deps import State, client_address
 from agentsms.core import messages as service
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.errors import FieldError, NotFound, ValidationFailed
 from agentsms.core.messages import MessageFilter
 from agentsms.core.projects import Project
 from agentsms.core.sending import LATEST_SEND_AT, BatchSpec, OutboundSpec
+from agentsms.errors import FieldError, NotFound, ValidationFailed
 from agentsms.numeric import INT32_MAX, MAX_PAGE_OFFSET
 from agentsms.store.records import MessageRecord
 

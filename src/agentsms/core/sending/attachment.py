@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms import purposes
 from agentsms.core import compliance, conversations, personas, statuses, zones
 from agentsms.core.conversations import ConversationInput
-from agentsms.core.errors import FieldError
 from agentsms.core.sending.specs import EMPTY_BODY, OutboundSpec
 from agentsms.core.sending.validation import Intake
+from agentsms.errors import FieldError
 from agentsms.store.repositories import messages as repo
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.core import spend, templates
-from agentsms.core.errors import AgentsmsError, FieldError, ValidationFailed, invalid
 from agentsms.core.sending.attachment import converse, givens, resolve_replies
 from agentsms.core.sending.policy import SendPolicy
 from agentsms.core.sending.senders import sender_pool
@@ -27,6 +26,7 @@ from agentsms.core.sending.storage import project_settings as load_settings
 from agentsms.core.sending.storage import queue_send, store
 from agentsms.core.sending.validation import Intake, failure, raise_failure
 from agentsms.core.storable import metadata_problem
+from agentsms.errors import AgentsmsError, FieldError, ValidationFailed, invalid
 from agentsms.ids import new_id
 from agentsms.numeric import MAX_SPACING_SECONDS
 from agentsms.store.bulk import plan_for_actual_values

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from agentsms import purposes
 from agentsms.core import compliance, contacts, conversations, statuses
 from agentsms.core.conversations import OutboundThread
-from agentsms.core.errors import FieldError, ValidationFailed, invalid
 from agentsms.core.fictional import fictional
 from agentsms.core.numbers import SenderPool, default_channel, is_simulated, unreachable
 from agentsms.core.phone import InvalidPhoneNumberError, PhoneNumber, parse_phone
@@ -30,6 +29,7 @@ from agentsms.core.sending.specs import (
 )
 from agentsms.core.storable import metadata_problem
 from agentsms.core.templates import MissingVariableError, fill
+from agentsms.errors import FieldError, ValidationFailed, invalid
 from agentsms.ids import new_id, new_ids
 from agentsms.numeric import MAX_VALIDITY_SECONDS
 from agentsms.store.repositories import Row
