@@ -69,6 +69,7 @@ SUBSCRIBED = [
 PERSON_REPLY = "Can we do Thursday at 3pm instead?"
 NUMBERS = 10
 NUMBER_MPS = 100
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOOP_LAG_METRIC = "agentsms_event_loop_lag_seconds_bucket"
 
 
@@ -251,6 +252,39 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def process_ticks(pid: int) -> int | None:
+    """The user + system CPU clock ticks ``pid`` has used (None: it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+async def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL server processes serving connections to ``database_url``'s database."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(row["pid"]) for row in rows]
+
+
+def cpu_seconds(
+    before: dict[tuple[str, int], int], after: dict[tuple[str, int], int]
+) -> dict[str, float]:
+    """CPU seconds used by role between two :meth:`Deployment.cpu_ticks` (a process new
+    since ``before`` counts from its start)."""
+    used: dict[str, float] = {}
+    for key, ticks in after.items():
+        used[key[0]] = used.get(key[0], 0.0) + (ticks - before.get(key, 0)) / CLOCK_TICKS
+    return used
+
+
 @dataclass
 class Deployment:
     backend: str
@@ -273,6 +307,26 @@ class Deployment:
             except OSError:
                 pass
         return total / 1024
+
+    async def cpu_ticks(self) -> dict[tuple[str, int], int]:
+        """Clock ticks of CPU (user + system) used so far by each server process, by role
+        and pid; for PostgreSQL also each backend connected to the benchmark's database (the
+        database's work is the server's work; backends that exited meanwhile are lost)."""
+        roles = {self.api.pid: "serve", **{worker.pid: "worker" for worker in self.workers}}
+        roles.update(self.child_roles())
+        pids = [(roles.get(pid, "serve child"), pid) for pid in self.pids()]
+        if self.backend == "postgres":
+            pids += [("postgres", pid) for pid in await database_backends(self.database_url)]
+        return {key: ticks for key in pids if (ticks := process_ticks(key[1])) is not None}
+
+    def child_roles(self) -> dict[int, str]:
+        """``serve``'s children by pid: ``api`` or ``worker`` (its ``serve.processes`` line)."""
+        roles: dict[int, str] = {}
+        for line in self.api.log_path.read_text(errors="replace").splitlines():
+            if '"serve.processes"' in line:
+                children = json.loads(line).get("children", {})
+                roles.update({int(pid): role for pid, role in children.items()})
+        return roles
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -560,6 +614,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
                 f"opens a conversation; {args.minutes} min; processes {deployment.pids()}"
             )
             print(" ".join(f"{c:>11}" for c in COLUMNS))
+            cpu_before = await deployment.cpu_ticks()
             intake, minutes, offered = await run_load(
                 args, deployment, receiver, client, persona_id
             )
@@ -572,11 +627,32 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
                     break
                 await asyncio.sleep(1)
             drained_in = time.time() - load_end
+            server_cpu = cpu_seconds(cpu_before, await deployment.cpu_ticks())
             backlog_at_end = minutes[-1]["backlog"] if minutes else 0
     finally:
         await asyncio.to_thread(deployment.stop)
         server.close()
+    print_capacity(server_cpu, len(receiver.final_at))
     return verdict(args, intake, receiver, minutes, offered, backlog_at_end, drained_in, workdir)
+
+
+def print_capacity(server_cpu: dict[str, float], final: int) -> None:
+    """The server's CPU per message that became final, load and drain together, by role, and
+    the rate that work would sustain with every core of this machine to itself: the measure
+    of the target rate that a machine shared with the load generator and the receiver can
+    show."""
+    if not final:
+        return
+    total = sum(server_cpu.values())
+    per_message_ms = total / final * 1000
+    cores = os.cpu_count() or 1
+    by_cost = sorted(server_cpu.items(), key=lambda item: -item[1])
+    roles = ", ".join(f"{role} {seconds / final * 1000:.2f}" for role, seconds in by_cost)
+    print(
+        f"server CPU: {total:.1f} s for {final} final messages = {per_message_ms:.2f} ms a "
+        f"message ({roles}); {cores} cores to itself would sustain "
+        f"{cores / per_message_ms * 1000:.0f} msg/s"
+    )
 
 
 def verdict(
@@ -599,12 +675,12 @@ def verdict(
         elif final - accepted > 30:
             late += 1
     for message_id, batch_id in receiver.batch_of.items():
-        accepted = intake.batch_accepted_at.get(batch_id)
-        if accepted is not None and receiver.final_at[message_id] - accepted > 30:
+        batch_accepted = intake.batch_accepted_at.get(batch_id)
+        if batch_accepted is not None and receiver.final_at[message_id] - batch_accepted > 30:
             late += 1
     batch_final = len(receiver.batch_of)
     batch_missing = args.batch_size * len(intake.batch_accepted_at) - batch_final
-    steady = [row["completed/s"] for row in minutes[1:]] or [0.0]
+    steady = [row["completed/s"] for row in minutes[1:] or minutes] or [0.0]
     completed = sorted(steady)[len(steady) // 2]
     max_lag = max((row["loop lag ms"] for row in minutes), default=0.0)
     rss = [row["RSS MB"] for row in minutes[2:]]
