@@ -583,3 +583,39 @@ if __name__ == "__main__":
         _loadgen_main(sys.argv[2])
     else:
         raise SystemExit("usage: python benchmarks/_common.py loadgen CONFIG.json")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    tree, frontier = [pid], [pid]
+    while frontier:
+        below = [child for parent in frontier for child in children_of(parent)]
+        tree += below
+        frontier = below
+    return tree
+
+
+def process_ticks(pid: int) -> int | None:
+    """The user + system CPU clock ticks ``pid`` has used (None: it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])

@@ -36,7 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import ROOT, Table, log, machine_note, median, temp_dir
+from _common import (
+    CLOCK_TICKS,
+    ROOT,
+    Table,
+    log,
+    machine_note,
+    median,
+    process_ticks,
+    process_tree,
+    temp_dir,
+)
 
 JASMIN = "Jasmin /send"
 HARNESS_PORTS = {
@@ -59,6 +69,11 @@ class Run:
     ok: int
     errors: int
     delivered: int
+    cpu_seconds: float  # the gateway's processes, from the first request to the last submit
+
+    @property
+    def cpu_ms_per_message(self) -> float:
+        return self.cpu_seconds / self.delivered * 1000 if self.delivered else float("nan")
 
 
 def harness_env(peer_dir: Path, **extra: str) -> dict[str, str]:
@@ -94,8 +109,33 @@ def script(peer_dir: Path, name: str, env: dict[str, str], timeout: float) -> No
     )
 
 
+def gateway_roots(peer_dir: Path, mode: str) -> list[int]:
+    """The processes of the gateway ``mode`` loads: the harness's Jasmin stack (jasmind, its
+    DLR daemons, Redis, RabbitMQ, epmd; not the fake SMSC) for ``http``, else the processes
+    ``agentsms/start.sh`` started."""
+    folder = peer_dir / "run" / ("pids" if mode == "http" else "pids-extra")
+    return [
+        int(path.read_text().strip())
+        for path in sorted(folder.glob("*.pid"))
+        if path.stem != "fake_smsc"
+    ]
+
+
+def gateway_ticks(roots: list[int]) -> dict[int, int]:
+    """CPU clock ticks used so far by each process of the gateway's process trees."""
+    return {
+        pid: ticks
+        for root in roots
+        for pid in process_tree(root)
+        if (ticks := process_ticks(pid)) is not None
+    }
+
+
 def load(peer_dir: Path, args: argparse.Namespace, mode: str, *extra: str) -> dict[str, Any]:
-    """One ``load.py`` run; its JSON result."""
+    """One ``load.py`` run; its JSON result, with ``gateway_cpu_seconds`` added: what the
+    gateway's processes used during the run (load and drain)."""
+    roots = gateway_roots(peer_dir, mode)
+    before = gateway_ticks(roots)
     out = subprocess.run(
         [
             str(peer_dir / "tools-venv" / "bin" / "python"),
@@ -116,7 +156,10 @@ def load(peer_dir: Path, args: argparse.Namespace, mode: str, *extra: str) -> di
         text=True,
         timeout=600,
     ).stdout
+    after = gateway_ticks(roots)
     result: dict[str, Any] = json.loads(out)
+    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+    result["gateway_cpu_seconds"] = used / CLOCK_TICKS
     return result
 
 
@@ -130,6 +173,7 @@ def as_run(target: str, result: dict[str, Any]) -> Run:
         ok=int(result["requests_ok"]),
         errors=sum(result["errors"].values()),
         delivered=int(result["smsc_submits"]),
+        cpu_seconds=float(result["gateway_cpu_seconds"]),
     )
 
 
@@ -178,7 +222,18 @@ def ratio(ours: float, theirs: float) -> float:
 def report(runs: list[tuple[int, Run]], targets: list[str]) -> None:
     table = Table(
         "every run (interleaved)",
-        ["target", "round", "ok", "errors", "at SMSC", "accepted/s", "p50 ms", "p99 ms", "e2e/s"],
+        [
+            "target",
+            "round",
+            "ok",
+            "errors",
+            "at SMSC",
+            "accepted/s",
+            "p50 ms",
+            "p99 ms",
+            "e2e/s",
+            "CPU ms/msg",
+        ],
     )
     for round_no, run in runs:
         table.add(
@@ -191,15 +246,17 @@ def report(runs: list[tuple[int, Run]], targets: list[str]) -> None:
             run.p50_ms,
             run.p99_ms,
             run.e2e,
+            run.cpu_ms_per_message,
         )
     table.print()
 
-    def medians(target: str) -> tuple[float, float, float]:
+    def medians(target: str) -> tuple[float, float, float, float]:
         mine = [run for _, run in runs if run.target == target]
         return (
             median([r.accepted for r in mine]),
             median([r.p99_ms for r in mine]),
             median([r.e2e for r in mine]),
+            median([r.cpu_ms_per_message for r in mine]),
         )
 
     jasmin = medians(JASMIN)
@@ -213,12 +270,14 @@ def report(runs: list[tuple[int, Run]], targets: list[str]) -> None:
             "<= Jasmin's",
             "e2e/s",
             "x Jasmin (>= 3)",
+            "CPU ms/msg",
+            "Jasmin's / ours",
             "verdict",
         ],
     )
-    summary.add(JASMIN, jasmin[0], "", jasmin[1], "", jasmin[2], "", "")
+    summary.add(JASMIN, jasmin[0], "", jasmin[1], "", jasmin[2], "", jasmin[3], "", "")
     for target in targets:
-        accepted, p99, e2e = medians(target)
+        accepted, p99, e2e, cpu = medians(target)
         verdict = accepted >= 2 * jasmin[0] and p99 <= jasmin[1] and e2e >= 3 * jasmin[2]
         summary.add(
             target,
@@ -228,9 +287,18 @@ def report(runs: list[tuple[int, Run]], targets: list[str]) -> None:
             "yes" if p99 <= jasmin[1] else "no",
             e2e,
             f"{ratio(e2e, jasmin[2]):.2f}x",
+            cpu,
+            f"{ratio(jasmin[3], cpu):.2f}x",
             "ok" if verdict else "below target",
         )
     summary.print()
+    print(
+        "CPU ms/msg: CPU time of the gateway's processes (Jasmin: jasmind, its DLR daemons, "
+        "Redis, RabbitMQ; agentsms: every serve process) from the first request to the last "
+        "submit_sm, per message at the SMSC. Jasmin's / ours: how many times more messages "
+        "agentsms carries per CPU second, i.e. its rate beside Jasmin's on equal cores to "
+        "itself (load.py and the fake SMSC share this machine's 2 cores with both)."
+    )
 
 
 def main() -> None:

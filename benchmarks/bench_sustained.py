@@ -46,12 +46,15 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     AGENTSMS,
+    CLOCK_TICKS,
     DEFAULT_PG_URL,
     Process,
     Server,
     bench_env,
+    children_of,
     free_port,
     percentile,
+    process_ticks,
     recreate_postgres_database,
     temp_dir,
 )
@@ -69,7 +72,6 @@ SUBSCRIBED = [
 PERSON_REPLY = "Can we do Thursday at 3pm instead?"
 NUMBERS = 10
 NUMBER_MPS = 100
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOOP_LAG_METRIC = "agentsms_event_loop_lag_seconds_bucket"
 
 
@@ -236,29 +238,6 @@ async def wait_for_port(port: int, seconds: float = 60.0) -> None:
             continue
         writer.close()
         return
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (``serve``'s API and worker processes)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit():
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def process_ticks(pid: int) -> int | None:
-    """The user + system CPU clock ticks ``pid`` has used (None: it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) + int(fields[12])
 
 
 async def database_backends(database_url: str) -> list[int]:
