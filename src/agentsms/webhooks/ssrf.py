@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import httpcore
@@ -49,6 +49,14 @@ MAX_CONNECTIONS = 20
 """Connections a guarded client's pool holds open at most, all hosts together."""
 KEEPALIVE_SECONDS = 30.0
 """How long an idle pooled connection is kept for the next request to the same host."""
+_HTTPCORE_ERRORS = (
+    httpcore.NetworkError,
+    httpcore.TimeoutException,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+"""Every exception httpcore raises to its caller (they share no base class)."""
 _NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
 
 
@@ -457,6 +465,31 @@ class _CappedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+async def _start_of(response: httpcore.Response, keep: int, deadline: float) -> bytes:
+    """The body's first ``keep`` bytes or so (all of a shorter one), or what was read of it
+    by ``deadline`` or before reading failed."""
+    read = b""
+    chunks = typing.cast(AsyncIterable[bytes], response.stream).__aiter__()
+    try:
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            async for chunk in chunks:
+                read += chunk
+                if len(read) >= keep:
+                    break
+    except (*_HTTPCORE_ERRORS, TimeoutError):
+        pass  # the status decides; a body that stalls or breaks off is only not all read
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    return read
+
+
+def _loop_time(deadline: float) -> float:
+    """``time.monotonic()`` deadline on the running loop's clock."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+
 @functools.cache
 def _ssl_context(verify: bool) -> ssl.SSLContext:
     """One shared TLS client context per ``verify``: building one loads the CA bundle
@@ -517,6 +550,104 @@ class SafeTransport(httpx.AsyncHTTPTransport):
             stream, limit=self._max_bytes, deadline=deadline, request=request
         )
         return response
+
+    async def post(
+        self,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (per operation, like httpx's)
+        keep: int = 4096,
+    ) -> Answer:
+        """POST ``body`` to ``url`` through the same vetting and pool as
+        ``handle_async_request``, without an httpx client around it (no cookies, redirects
+        or auth: a webhook needs none), and read the start of the answer's body.
+
+        ``timeout`` bounds each operation (connect, write, read; default: the total); the
+        whole request is capped at the transport's total time, as every request is. The
+        body is read until ``keep`` bytes or its end, then the response is closed (its
+        connection goes back to the pool when it was read to the end). Raises what an
+        httpx client would: ``BlockedRequest``, ``httpx.TimeoutException``,
+        ``httpx.TransportError``.
+        """
+        deadline = time.monotonic() + self._total
+        each = self._total if timeout is None else timeout
+        try:
+            target = _target(url, self._policy)
+        except UnsafeURL as unsafe:
+            raise BlockedRequest(unsafe.reason) from None
+        request = httpcore.Request(
+            b"POST",
+            target.url,
+            headers=[
+                (b"Host", target.host),
+                (b"Content-Length", str(len(body)).encode()),
+                *headers,
+            ],
+            content=body,
+            extensions={"timeout": {"connect": each, "read": each, "write": each, "pool": each}},
+        )
+        try:
+            async with asyncio.timeout(self._total):
+                response = await self._pool.handle_async_request(request)
+        except UnsafeURL as unsafe:
+            raise BlockedRequest(unsafe.reason) from None
+        except TimeoutError:
+            raise httpx.ConnectTimeout("total time limit reached") from None
+        except _HTTPCORE_ERRORS as error:
+            raise _as_httpx(error) from error
+        try:
+            start = await _start_of(response, keep, deadline)
+        finally:
+            await response.aclose()
+        return Answer(response.status, response.headers, start)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response to ``SafeTransport.post``: the status, the headers, the start of the body."""
+
+    status: int
+    headers: Sequence[tuple[bytes, bytes]]
+    body: bytes
+    """The body's first bytes: at least ``keep`` of a body that long, less when reading it
+    failed or ran out of time (the status stands)."""
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lower case), or None."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: httpcore.URL
+    host: bytes
+    """The ``Host`` header."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str, policy: UrlPolicy) -> _Target:
+    """``url`` vetted (``vet_url``: the URL alone, no lookup) and parsed, kept: a webhook
+    endpoint's URL is posted to again and again."""
+    parsed = vet_url(url, policy)
+    return _Target(
+        httpcore.URL(
+            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+        ),
+        parsed.netloc,
+    )
+
+
+def _as_httpx(error: Exception) -> httpx.TransportError:
+    """httpcore's exception as httpx's of the same name (what ``httpx`` clients raise)."""
+    kind = getattr(httpx, type(error).__name__, None)
+    if not (isinstance(kind, type) and issubclass(kind, httpx.TransportError)):
+        kind = httpx.TransportError
+    return kind(str(error))
 
 
 def guarded_transport(
