@@ -1,21 +1,27 @@
 """``SafeTransport.post``, the webhook attempt's path, against a raw HTTP/1.1 server on
 loopback that answers each path its own way: content-length and chunked bodies, keep-alive
 and ``Connection: close``, an informational 100 first, redirects and errors, answers that
-are slow, stall, break off or are not HTTP at all."""
+are slow, stall, break off or are not HTTP at all. Each test runs on the asyncio streams
+the transport dials with (``webhooks.streams``) and on httpcore's AnyIO ones (what a
+test's dialer may hand it), both wrapped to count the writes."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpcore
 import httpx
 import pytest
+import trustme
 
 from agentsms.config import Settings
 from agentsms.webhooks import BlockedRequest
 from agentsms.webhooks.ssrf import SafeTransport, UrlPolicy
+from agentsms.webhooks.streams import AsyncioBackend
 
 
 @dataclass
@@ -89,6 +95,11 @@ class Server:
             writer.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 100\r\n\r\nshort")
             await writer.drain()
             return False
+        elif path == "/idle-close":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            return False  # hangs up while the connection is idle in the client's pool
         elif path == "/big":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000)
         await writer.drain()
@@ -112,6 +123,18 @@ class CountingStream(httpcore.AsyncNetworkStream):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> httpcore.AsyncNetworkStream:
+        inner = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return CountingStream(inner, self._writes)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
@@ -127,10 +150,18 @@ def writes() -> list[int]:
     return []
 
 
+@pytest.fixture(params=[AsyncioBackend, httpcore.AnyIOBackend])
+def backend(request: pytest.FixtureRequest) -> httpcore.AsyncNetworkBackend:
+    made: httpcore.AsyncNetworkBackend = request.param()
+    return made
+
+
 @pytest.fixture
-async def transport(writes: list[int]) -> AsyncIterator[SafeTransport]:
+async def transport(
+    writes: list[int], backend: httpcore.AsyncNetworkBackend
+) -> AsyncIterator[SafeTransport]:
     async def dial(address: str, port: int, limit: float | None) -> httpcore.AsyncNetworkStream:
-        real = await httpcore.AnyIOBackend().connect_tcp(address, port, timeout=limit)
+        real = await backend.connect_tcp(address, port, timeout=limit)
         return CountingStream(real, writes)
 
     made = SafeTransport(
@@ -285,3 +316,46 @@ async def test_a_forbidden_address_is_refused_before_dialing(writes: list[int]) 
         await guarded.post("http://example.com/hook", HEADERS, b"x")
     assert dials == []
     await guarded.aclose()
+
+
+async def test_a_connection_the_server_hangs_up_while_idle_is_not_reused(
+    server: Server, transport: SafeTransport
+) -> None:
+    assert (await transport.post(url(server, "/idle-close"), HEADERS, b"1")).body == b"ok"
+    await asyncio.sleep(0.3)
+    assert (await transport.post(url(server, "/length"), HEADERS, b"2")).body == b"hello"
+    assert server.connections == 2
+
+
+async def test_https_on_the_transport_s_own_dialing() -> None:
+    """No dialer: the transport dials with asyncio streams and does TLS on them, checking
+    the certificate against the URL's host."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    found = Server()
+    listening = await asyncio.start_server(found.serve, "127.0.0.1", 0, ssl=server_context)
+    found.port = listening.sockets[0].getsockname()[1]
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    safe = SafeTransport(
+        policy=UrlPolicy.of(Settings(allow_insecure_urls=True)),
+        total_seconds=2.0,
+        max_bytes=1000,
+        verify=trusting,
+    )
+    distrusting = SafeTransport(
+        policy=UrlPolicy.of(Settings(allow_insecure_urls=True)), total_seconds=2.0, max_bytes=1000
+    )
+    async with listening:
+        here = f"https://127.0.0.1:{found.port}"
+        first = await safe.post(f"{here}/chunked", HEADERS, b"1")
+        second = await safe.post(f"{here}/length", HEADERS, b"2")
+        assert (first.status, first.body) == (202, b"abcdefg")
+        assert (second.status, second.body) == (200, b"hello")
+        assert found.connections == 1
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await distrusting.post(f"{here}/length", HEADERS, b"3")
+        await safe.aclose()
+        await distrusting.aclose()
+    assert [body for _, body in found.requests] == [b"1", b"2"]

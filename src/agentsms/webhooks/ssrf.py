@@ -38,6 +38,7 @@ import structlog
 from agentsms.config import Settings, trusted_host_entries
 from agentsms.errors import ValidationFailed, invalid
 from agentsms.webhooks.pool import OriginPool
+from agentsms.webhooks.streams import AsyncioBackend
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -310,7 +311,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         self._policy = policy
         self._resolver = resolver
         self._dialer = dialer
-        self._default = httpcore.AnyIOBackend()
+        self._default = AsyncioBackend()
         self._lookups: dict[tuple[str, int], asyncio.Future[Sequence[str]]] = {}
 
     async def addresses(self, host: str, port: int) -> list[str]:
