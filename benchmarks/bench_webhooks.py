@@ -142,7 +142,7 @@ async def deliverer_round(
         cpu = time.process_time() - cpu
         worker.stop()
         await task
-        await handler.client.aclose()
+        await handler.aclose()
         async with db.read() as conn:
             payloads = [row[0] for row in await conn.execute(select(webhook_events.c.payload))]
     if succeeded != args.events or failed:

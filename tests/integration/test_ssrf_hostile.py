@@ -29,7 +29,7 @@ from agentsms.errors import ValidationFailed
 from agentsms.webhooks import BlockedRequest, check_url, emit, safe_client
 from agentsms.webhooks.delivery import DeliveryHandler
 from agentsms.webhooks.events import DELIVER_JOB
-from agentsms.webhooks.ssrf import ResponseTooLarge
+from agentsms.webhooks.ssrf import ResponseTooLarge, guarded_transport
 from tests.conftest import Gateway
 
 PUBLIC = "93.184.216.34"  # a globally routable address; dialed to the local TLS server
@@ -324,9 +324,10 @@ async def test_webhook_delivery_to_a_name_resolving_to_loopback_is_refused_and_l
 ) -> None:
     """Through the real delivery job, insecure mode off: the attempt is logged as refused."""
     start = len(listener.hits)
-    client = safe_client(gateway.settings, follow_redirects=False, resolver=fake_dns)
+    transport = guarded_transport(gateway.settings, total_seconds=5.0, resolver=fake_dns)
     settings = gateway.settings.model_copy(update={"webhook_max_attempts": 1})
-    gateway.worker.handlers[DELIVER_JOB] = DeliveryHandler(gateway.db, settings, client).handle
+    handler = DeliveryHandler(gateway.db, settings, transport)
+    gateway.worker.handlers[DELIVER_JOB] = handler.handle
     created = await gateway.client.post(
         "/v1/webhook-endpoints", json={"url": f"https://loopback.test:{listener.port}/hook"}
     )
@@ -341,7 +342,7 @@ async def test_webhook_delivery_to_a_name_resolving_to_loopback_is_refused_and_l
     assert log["status_code"] is None
     assert "loopback" in log["error"]
     assert listener.hits[start:] == []
-    await client.aclose()
+    await handler.aclose()
 
 
 WEBHOOK_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"

@@ -257,3 +257,21 @@ async def test_closing_the_pool_closes_idle_connections_now_and_busy_ones_when_d
     await asyncio.sleep(0.1)
     assert site.open_now == 0
     assert pool_of(client).connections == []
+
+
+async def test_posting_straight_to_the_pool_vets_every_new_connection_too(
+    ca: trustme.CA, network: Network, site: Site
+) -> None:
+    """``SafeTransport.post`` (the webhook attempt's path) against DNS rebinding: the pooled
+    connection keeps the vetted address; a new one to the name now private is refused."""
+    safe = transport(ca, network)
+    assert (await safe.post("https://rebind.test/hook", [], b"1")).status == 200
+    network.answers["rebind.test"] = ["127.0.0.1"]
+    assert (await safe.post("https://rebind.test/close", [], b"2")).status == 200
+    with pytest.raises(BlockedRequest, match=r"127\.0\.0\.1 is a loopback address"):
+        await safe.post("https://rebind.test/hook", [], b"3")
+    await safe.aclose()
+    assert network.lookups == ["rebind.test"] * 2
+    assert network.dials == [PUBLIC]
+    assert site.requests == ["/hook", "/close"]
+    assert site.connections == 1

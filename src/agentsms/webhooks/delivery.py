@@ -6,7 +6,7 @@ dropped), and a changed URL or secret applies at once. An attempt writes the sto
 event in the endpoint's payload format (``webhooks.formats``) and signs it with the
 endpoint's secret(s) in its signing scheme (``webhooks.signing``; by default Standard
 Webhooks: ``webhook-id`` is the event id on every attempt, timestamp and signature are
-fresh), POSTs it through the SSRF-safe client
+fresh), POSTs it through the SSRF-safe transport
 without following redirects, and logs a delivery row. 2xx is success; 410 disables the
 endpoint; anything else (3xx included, timeouts, refused addresses) is retried after
 ``Settings.webhook_retry_schedule`` with jitter (by default the Standard Webhooks
@@ -43,7 +43,7 @@ from agentsms.webhooks import formats, signing
 from agentsms.webhooks.events import cancel_deliveries, delivery_id_new
 from agentsms.webhooks.fresh_reads import FreshReads
 from agentsms.webhooks.origin_limits import OriginLimits
-from agentsms.webhooks.ssrf import safe_client
+from agentsms.webhooks.ssrf import SafeTransport, guarded_transport
 
 log = structlog.get_logger("agentsms.webhooks")
 
@@ -58,6 +58,7 @@ INLINE_WAIT = 2.0
 MAX_RETRY_AFTER = 3600.0
 """An endpoint's ``Retry-After`` is honoured up to an hour."""
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+USER_AGENT = f"agentsms-webhooks/{__version__}".encode()
 
 
 def retry_delay(attempt: int, schedule: Sequence[float]) -> float:
@@ -113,15 +114,16 @@ class _Outcome:
 
 
 class DeliveryHandler:
-    """Runs ``webhook.deliver`` jobs. ``client`` defaults to the SSRF-safe client."""
+    """Runs ``webhook.deliver`` jobs. ``transport`` (the SSRF-safe one by default) posts
+    the attempts, straight through its pool (``SafeTransport.post``)."""
 
     def __init__(
-        self, db: Database, settings: Settings, client: httpx.AsyncClient | None = None
+        self, db: Database, settings: Settings, transport: SafeTransport | None = None
     ) -> None:
         self.db = db
         self.settings = settings
-        self.client = client or safe_client(
-            settings, follow_redirects=False, max_connections=CONCURRENCY
+        self.transport = transport or guarded_transport(
+            settings, total_seconds=settings.webhook_timeout_seconds, max_connections=CONCURRENCY
         )
         self._fresh: FreshReads[str, _Target] = FreshReads(self._targets)
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -158,6 +160,10 @@ class DeliveryHandler:
                 later = asyncio.create_task(self._record_later(plan, task))
                 self._background.add(later)
                 later.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self.transport.aclose()
 
     async def idle(self) -> None:
         """Wait until attempts that went on in the background are recorded."""
@@ -268,26 +274,30 @@ class DeliveryHandler:
         sign = signing.scheme(endpoint.get("signing_scheme"))
         timeout = endpoint.get("timeout_seconds")
         stamp = utcnow()
-        headers = {
-            "content-type": "application/json",
-            "user-agent": f"agentsms-webhooks/{__version__}",
-            **sign(str(event["id"]), stamp, body, target.keys),
-        }
+        headers = [
+            (b"Content-Type", b"application/json"),
+            (b"User-Agent", USER_AGENT),
+            (b"Accept", b"*/*"),
+            *(
+                (name.encode(), value.encode())
+                for name, value in sign(str(event["id"]), stamp, body, target.keys).items()
+            ),
+        ]
         started = time.monotonic()
         try:
-            async with self.client.stream(
-                "POST",
+            answer = await self.transport.post(
                 str(endpoint["url"]),
-                content=body.encode(),
-                headers=headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else float(timeout),
-            ) as response:
-                code = response.status_code
-                location = response.headers.get("location", "")
-                wait = response.headers.get("retry-after")
-                text = await _start_of_body(response)
+                headers,
+                body.encode(),
+                timeout=None if timeout is None else float(timeout),
+                keep=MAX_LOGGED_BODY * 4,
+            )
         except httpx.HTTPError as error:
             return _Outcome(plan, False, None, _describe(error), None, _ms(started), gone=False)
+        code = answer.status
+        location = answer.header(b"location") or ""
+        wait = answer.header(b"retry-after")
+        text = answer.body.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY] or None
         if 200 <= code < 300:
             return _Outcome(plan, True, code, None, text, _ms(started), gone=False)
         retry_after = None
@@ -369,19 +379,6 @@ class DeliveryHandler:
                         )
             await repo.insert_deliveries(conn, rows)
             await queue.finish(conn, done)
-
-
-async def _start_of_body(response: httpx.Response) -> str | None:
-    """The first ``MAX_LOGGED_BODY`` characters; the rest is not read (a big body is fine)."""
-    raw = b""
-    try:
-        async for chunk in response.aiter_raw():
-            raw += chunk
-            if len(raw) >= MAX_LOGGED_BODY * 4:
-                break
-    except httpx.HTTPError:
-        pass  # the status decides; a body that stalls or breaks off is only not logged
-    return raw.decode("utf-8", errors="replace")[:MAX_LOGGED_BODY] or None
 
 
 async def purge_old(db: Database, settings: Settings) -> None:

@@ -9,6 +9,7 @@ origins leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ class _Slot:
     users: int = 0
 
 
+@functools.lru_cache(maxsize=4096)
 def origin_of(url: str) -> str:
-    """``scheme://host:port`` of ``url`` (the unit connections are pooled by)."""
+    """``scheme://host:port`` of ``url`` (the unit connections are pooled by); kept, as an
+    endpoint's URL comes again and again."""
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.host}:{parsed.port or ''}"
 

@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 import typing
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import httpcore
@@ -38,6 +38,7 @@ import structlog
 from agentsms.config import Settings, trusted_host_entries
 from agentsms.errors import ValidationFailed, invalid
 from agentsms.webhooks.pool import OriginPool
+from agentsms.webhooks.streams import AsyncioBackend
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,6 +50,14 @@ MAX_CONNECTIONS = 20
 """Connections a guarded client's pool holds open at most, all hosts together."""
 KEEPALIVE_SECONDS = 30.0
 """How long an idle pooled connection is kept for the next request to the same host."""
+_HTTPCORE_ERRORS = (
+    httpcore.NetworkError,
+    httpcore.TimeoutException,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+)
+"""Every exception httpcore raises to its caller (they share no base class)."""
 _NUMERIC_LABEL = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
 
 
@@ -302,7 +311,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         self._policy = policy
         self._resolver = resolver
         self._dialer = dialer
-        self._default = httpcore.AnyIOBackend()
+        self._default = AsyncioBackend()
         self._lookups: dict[tuple[str, int], asyncio.Future[Sequence[str]]] = {}
 
     async def addresses(self, host: str, port: int) -> list[str]:
@@ -365,9 +374,11 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         for address in await self.addresses(host, port):
             try:
                 if self._dialer is not None:
-                    return await self._dialer(address, port, timeout)
-                return await self._default.connect_tcp(
-                    address, port, timeout=timeout, socket_options=socket_options
+                    return OneWrite(await self._dialer(address, port, timeout))
+                return OneWrite(
+                    await self._default.connect_tcp(
+                        address, port, timeout=timeout, socket_options=socket_options
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last = error
@@ -384,6 +395,56 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._default.sleep(seconds)
+
+
+class OneWrite(httpcore.AsyncNetworkStream):
+    """A network stream whose writes wait for the next read (or ``HELD_BYTES``): a
+    request's head and body go out in one write, one system call and one TCP segment (or
+    TLS record) instead of two. Every HTTP exchange reads after it writes."""
+
+    HELD_BYTES = 65536
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._held: list[bytes] = []
+        self._size = 0
+        self._timeout: float | None = None
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        if not buffer:
+            return
+        self._held.append(buffer)
+        self._size += len(buffer)
+        self._timeout = timeout
+        if self._size >= self.HELD_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._held:
+            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held.clear()
+            self._size = 0
+            await self._inner.write(data, timeout=self._timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        await self._flush()
+        return await self._inner.read(max_bytes, timeout=timeout)
+
+    async def aclose(self) -> None:
+        self._held.clear()
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's signature)
+    ) -> httpcore.AsyncNetworkStream:
+        await self._flush()
+        return OneWrite(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
 
 
 class BlockedAddress(ConnectionRefusedError):
@@ -457,6 +518,31 @@ class _CappedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+async def _start_of(response: httpcore.Response, keep: int, deadline: float) -> bytes:
+    """The body's first ``keep`` bytes or so (all of a shorter one), or what was read of it
+    by ``deadline`` or before reading failed."""
+    read = b""
+    chunks = typing.cast(AsyncIterable[bytes], response.stream).__aiter__()
+    try:
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            async for chunk in chunks:
+                read += chunk
+                if len(read) >= keep:
+                    break
+    except (*_HTTPCORE_ERRORS, TimeoutError):
+        pass  # the status decides; a body that stalls or breaks off is only not all read
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    return read
+
+
+def _loop_time(deadline: float) -> float:
+    """``time.monotonic()`` deadline on the running loop's clock."""
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+
 @functools.cache
 def _ssl_context(verify: bool) -> ssl.SSLContext:
     """One shared TLS client context per ``verify``: building one loads the CA bundle
@@ -517,6 +603,104 @@ class SafeTransport(httpx.AsyncHTTPTransport):
             stream, limit=self._max_bytes, deadline=deadline, request=request
         )
         return response
+
+    async def post(
+        self,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (per operation, like httpx's)
+        keep: int = 4096,
+    ) -> Answer:
+        """POST ``body`` to ``url`` through the same vetting and pool as
+        ``handle_async_request``, without an httpx client around it (no cookies, redirects
+        or auth: a webhook needs none), and read the start of the answer's body.
+
+        ``timeout`` bounds each operation (connect, write, read; default: the total); the
+        whole request is capped at the transport's total time, as every request is. The
+        body is read until ``keep`` bytes or its end, then the response is closed (its
+        connection goes back to the pool when it was read to the end). Raises what an
+        httpx client would: ``BlockedRequest``, ``httpx.TimeoutException``,
+        ``httpx.TransportError``.
+        """
+        deadline = time.monotonic() + self._total
+        each = self._total if timeout is None else timeout
+        try:
+            target = _target(url, self._policy)
+        except UnsafeURL as unsafe:
+            raise BlockedRequest(unsafe.reason) from None
+        request = httpcore.Request(
+            b"POST",
+            target.url,
+            headers=[
+                (b"Host", target.host),
+                (b"Content-Length", str(len(body)).encode()),
+                *headers,
+            ],
+            content=body,
+            extensions={"timeout": {"connect": each, "read": each, "write": each, "pool": each}},
+        )
+        try:
+            async with asyncio.timeout(self._total):
+                response = await self._pool.handle_async_request(request)
+        except UnsafeURL as unsafe:
+            raise BlockedRequest(unsafe.reason) from None
+        except TimeoutError:
+            raise httpx.ConnectTimeout("total time limit reached") from None
+        except _HTTPCORE_ERRORS as error:
+            raise _as_httpx(error) from error
+        try:
+            start = await _start_of(response, keep, deadline)
+        finally:
+            await response.aclose()
+        return Answer(response.status, response.headers, start)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response to ``SafeTransport.post``: the status, the headers, the start of the body."""
+
+    status: int
+    headers: Sequence[tuple[bytes, bytes]]
+    body: bytes
+    """The body's first bytes: at least ``keep`` of a body that long, less when reading it
+    failed or ran out of time (the status stands)."""
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of header ``name`` (lower case), or None."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value.decode("latin-1")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: httpcore.URL
+    host: bytes
+    """The ``Host`` header."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str, policy: UrlPolicy) -> _Target:
+    """``url`` vetted (``vet_url``: the URL alone, no lookup) and parsed, kept: a webhook
+    endpoint's URL is posted to again and again."""
+    parsed = vet_url(url, policy)
+    return _Target(
+        httpcore.URL(
+            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+        ),
+        parsed.netloc,
+    )
+
+
+def _as_httpx(error: Exception) -> httpx.TransportError:
+    """httpcore's exception as httpx's of the same name (what ``httpx`` clients raise)."""
+    kind = getattr(httpx, type(error).__name__, None)
+    if not (isinstance(kind, type) and issubclass(kind, httpx.TransportError)):
+        kind = httpx.TransportError
+    return kind(str(error))
 
 
 def guarded_transport(
