@@ -89,9 +89,9 @@ class ProjectKey(HTTPBearer):
         return project
 
 
-CurrentProject = Annotated[
-    Project,
-    Depends(
-        ProjectKey(scheme_name="HTTPBearer", auto_error=False, description="A project API key")
-    ),
-]
+project_key = ProjectKey(
+    scheme_name="HTTPBearer", auto_error=False, description="A project API key"
+)
+"""The calling project's dependency (``CurrentProject``), callable with the request."""
+
+CurrentProject = Annotated[Project, Depends(project_key)]
