@@ -5,14 +5,18 @@ and successful requests are not slowed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.app import create_app
+from agentsms.core import projects
+from agentsms.core.projects import Project
 from tests.conftest import Gateway, open_gateway
 from tests.conftest import test_settings as settings_for
 from tests.integration.dashboard_helpers import Browser, field_error
@@ -99,3 +103,50 @@ async def test_failed_dashboard_sign_ins_are_throttled_per_address(gateway: Gate
         neighbour = Browser(neighbour_http)
         assert (await neighbour.sign_in(gateway.api_key)).status_code == 303
         assert (await neighbour.get("/dashboard")).status_code == 200
+
+
+async def test_concurrent_requests_share_one_lookup_of_their_key(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that arrive while their key is being looked up take that lookup's project
+    (one database read for all of them), each answered as if it had looked itself."""
+    lookups: list[str] = []
+    authenticate = projects.authenticate
+
+    async def counted(conn: AsyncConnection, api_key: str) -> Project:
+        lookups.append(api_key)
+        await asyncio.sleep(0.05)  # still looking when the others arrive
+        return await authenticate(conn, api_key)
+
+    monkeypatch.setattr(projects, "authenticate", counted)
+    async with client_from(gateway.app, NEIGHBOUR, gateway.api_key) as client:
+        answers = await asyncio.gather(*(client.get("/v1/project") for _ in range(8)))
+        assert [a.status_code for a in answers] == [200] * 8
+        assert {a.json()["id"] for a in answers} == {gateway.project_id}
+        assert len(lookups) == 1
+        # Not cached (``api_key_cache_seconds=0``): the next request looks again.
+        assert (await client.get("/v1/project")).status_code == 200
+        assert len(lookups) == 2
+
+
+async def test_concurrent_failed_checks_each_count(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed lookup is not shared: each request waiting on it checks its key itself, so
+    each failure counts towards the address's limit."""
+    lookups: list[str] = []
+    authenticate = projects.authenticate
+
+    async def counted(conn: AsyncConnection, api_key: str) -> Project:
+        lookups.append(api_key)
+        await asyncio.sleep(0.05)
+        return await authenticate(conn, api_key)
+
+    monkeypatch.setattr(projects, "authenticate", counted)
+    async with client_from(gateway.app, ATTACKER, "ask_guess") as guesser:
+        answers = await asyncio.gather(*(guesser.get("/v1/project") for _ in range(LIMIT)))
+        assert [a.status_code for a in answers] == [401] * LIMIT
+        assert len(lookups) == LIMIT
+        throttled = await guesser.get("/v1/project")
+    assert throttled.status_code == 429
+    assert_retry_after(throttled)

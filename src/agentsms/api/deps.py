@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -43,6 +44,27 @@ async def project_for_key(state: AppState, api_key: str, client: str) -> Project
     now = time.monotonic()
     if cached is not None and cached[1] > now:
         return cached[0]
+    # The requests that arrive while the key is being looked up (under load, every request
+    # in flight when its cache entry expires) take that lookup's project; if it fails,
+    # each checks the key itself, so each failure still counts.
+    pending = state.key_lookups.get(digest)
+    if pending is not None:
+        found = await asyncio.shield(pending)
+        if found is not None:
+            return found
+        return await _look_up(state, api_key, digest, client, now)
+    lookup: asyncio.Future[Project | None] = asyncio.get_running_loop().create_future()
+    state.key_lookups[digest] = lookup
+    project: Project | None = None
+    try:
+        project = await _look_up(state, api_key, digest, client, now)
+    finally:
+        del state.key_lookups[digest]
+        lookup.set_result(project)
+    return project
+
+
+async def _look_up(state: AppState, api_key: str, digest: str, client: str, now: float) -> Project:
     per_minute = state.settings.auth_failures_per_minute
     async with state.limiter.guard_credentials(client, per_minute), state.db.read() as conn:
         project = await projects.authenticate(conn, api_key)
@@ -67,9 +89,9 @@ class ProjectKey(HTTPBearer):
         return project
 
 
-CurrentProject = Annotated[
-    Project,
-    Depends(
-        ProjectKey(scheme_name="HTTPBearer", auto_error=False, description="A project API key")
-    ),
-]
+project_key = ProjectKey(
+    scheme_name="HTTPBearer", auto_error=False, description="A project API key"
+)
+"""The calling project's dependency (``CurrentProject``), callable with the request."""
+
+CurrentProject = Annotated[Project, Depends(project_key)]

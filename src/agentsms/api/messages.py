@@ -14,6 +14,7 @@ from agentsms.api import render, schemas
 from agentsms.api.deps import CurrentProject, State, app_state
 from agentsms.api.idempotent import answer, request_digest
 from agentsms.api.intake import PendingSend
+from agentsms.api.send_route import SendRoute
 from agentsms.config import Settings
 from agentsms.core import idempotency, personas, reactions
 from agentsms.core import messages as service
@@ -72,13 +73,6 @@ def to_spec(body: schemas.MessageCreate, settings: Settings) -> OutboundSpec:
     )
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=schemas.Message,
-    responses={422: {"model": schemas.Problem}, 409: {"model": schemas.Problem}},
-    summary="Send a message",
-)
 async def create_message(
     body: schemas.MessageCreate,
     project: CurrentProject,
@@ -96,6 +90,18 @@ async def create_message(
                 replace(pending, key=idempotency_key, digest=request_digest(body, "/v1/messages"))
             )
     return answer(result.status, result.body, replayed=result.replayed)
+
+
+router.add_api_route(
+    "",
+    create_message,
+    methods=["POST"],
+    status_code=202,
+    response_model=schemas.Message,
+    responses={422: {"model": schemas.Problem}, 409: {"model": schemas.Problem}},
+    summary="Send a message",
+    route_class_override=SendRoute,
+)
 
 
 @router.get("/{message_id}", response_model=schemas.Message, summary="Get a message")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,6 +85,8 @@ class AppState:
     sends: SendIntake
     counts: ScrapedCounts
     key_cache: dict[str, tuple[Project, float]] = field(default_factory=dict)
+    key_lookups: dict[str, asyncio.Future[Project | None]] = field(default_factory=dict)
+    """The API keys (by digest) being looked up now: their project, or None if it failed."""
 
     def remember_key(self, key: str, project: Project, now: float) -> None:
         """Cache ``key``'s project for ``Settings.api_key_cache_seconds`` from ``now``

@@ -142,9 +142,23 @@ messages = Table(
     Index("ix_messages_project_id_id", "project_id", "id"),
     # The sticky-sender lookup reads a contact's newest sender from the index alone.
     Index("ix_messages_project_contact", "project_id", "contact", "id", "number_id"),
-    # Without the status, so that a status change writes no entry here.
-    Index("ix_messages_batch", "batch_id", "id"),
-    Index("ix_messages_provider_ref", "provider", "provider_message_id"),
+    # Without the status, so that a status change writes no entry here. Both leave out the
+    # rows without the value (most messages, and every one not yet sent): no lookup asks
+    # for those, and an insert writes no entry.
+    Index(
+        "ix_messages_batch",
+        "batch_id",
+        "id",
+        sqlite_where=text("batch_id IS NOT NULL"),
+        postgresql_where=text("batch_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_messages_provider_ref",
+        "provider",
+        "provider_message_id",
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+    ),
 )
 
 message_events = Table(
