@@ -38,7 +38,7 @@ so that a writer's whole wait (its turn inside the process included) stays withi
 
 RETRY_CAP_SECONDS = 0.002
 """The longest pause between two tries for the lock: a free lock is found this soon."""
-YIELD_CAP_SECONDS = 0.05
+YIELD_CAP_SECONDS = 0.02
 """The longest a writer lets another process's waiting writer go first, per transaction."""
 _SLOT = struct.Struct("<qd")  # the waiting writer's process id, and until when it waits
 
@@ -120,7 +120,7 @@ class InlineConnection(aiosqlite.Connection):
                     timeout_ms = max(1, int(self.busy_timeout * 1000))
                     connection.execute(f"PRAGMA busy_timeout={timeout_ms}")
                 if board is not None:
-                    board.announce(time.monotonic() + 4 * RETRY_CAP_SECONDS)
+                    board.announce(time.monotonic() + 3 * RETRY_CAP_SECONDS)
                     announced = True
                 await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, RETRY_CAP_SECONDS)
