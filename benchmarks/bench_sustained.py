@@ -667,6 +667,8 @@ def verdict(
     logs = [path.read_text(errors="replace") for path in workdir.glob("*.log")]
     pacing_late = sum(text.count("pacing_late") for text in logs)
     stalls = logged_stalls(logs)
+    worst = [seconds for seconds, _ in stalls]
+    busy = sum(1 for seconds, cpu in stalls if cpu >= seconds / 2)
     checks = {
         "backlog at the end under 2 s of work": backlog_at_end <= 2 * max(completed, 1),
         "intake p99 under 250 ms": p99 < 250,
@@ -686,7 +688,8 @@ def verdict(
         f"{drained_in:.0f} s after the load; intake errors {dict(intake.errors)}; webhooks "
         f"{sum(receiver.ids.values())} ({receiver.duplicates()} duplicates), by type "
         f"{dict(receiver.types)}; pacing_late log lines {pacing_late}; event_loop.stall log "
-        f"lines {len(stalls)} (any process), worst {max(stalls, default=0):.2f} s"
+        f"lines {len(stalls)} (any process), worst {max(worst, default=0):.2f} s, {busy} of "
+        "them with the process busy for half the stall or more (the rest waited for a core)"
     )
     for name, passed in checks.items():
         print(f"  {'PASS' if passed else 'FAIL'}  {name}")
@@ -697,15 +700,16 @@ def verdict(
     return 0 if all(checks.values()) else 1
 
 
-def logged_stalls(logs: list[str]) -> list[float]:
-    """The seconds of every ``event_loop.stall`` the server processes logged (API and
-    worker alike: the histogram in ``/metrics`` is the API process's only)."""
+def logged_stalls(logs: list[str]) -> list[tuple[float, float]]:
+    """The seconds and CPU seconds of every ``event_loop.stall`` the server processes logged
+    (API and worker alike: the histogram in ``/metrics`` is the API process's only)."""
     found = []
     for text in logs:
         for line in text.splitlines():
             if '"event_loop.stall"' in line:
                 try:
-                    found.append(float(json.loads(line)["seconds"]))
+                    entry = json.loads(line)
+                    found.append((float(entry["seconds"]), float(entry.get("cpu_seconds", 0))))
                 except (ValueError, KeyError):
                     continue
     return found

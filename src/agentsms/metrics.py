@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from functools import cache
 
@@ -71,6 +72,19 @@ def _job_latency_of(kind: str) -> Histogram:
     return job_latency.labels(kind=kind)
 
 
+db_write_wait = Histogram(
+    "agentsms_db_write_wait_seconds",
+    "How long a write transaction waited to begin: for its turn in this process and, on "
+    "SQLite, for another process's writer",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=registry,
+)
+db_write_hold = Histogram(
+    "agentsms_db_write_hold_seconds",
+    "How long a SQLite write transaction held the database's write lock",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=registry,
+)
 event_loop_lag = Histogram(
     "agentsms_event_loop_lag_seconds",
     "How late this process's event loop woke a timer (a stall shows as a large value)",
@@ -104,6 +118,7 @@ async def watch_event_loop(
                 log.warning(
                     "event_loop.stall",
                     seconds=round(lag, 3),
+                    pid=os.getpid(),
                     # Far less CPU than seconds: the process waited for a core (a busy
                     # machine), not for its own work.
                     cpu_seconds=round(time.process_time() - cpu, 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from structlog.testing import capture_logs
@@ -56,6 +57,7 @@ def test_a_stall_is_logged_with_where_the_loop_was_held() -> None:
     assert len(stalls) == 1
     [stall] = stalls
     assert stall["log_level"] == "warning"
+    assert stall["pid"] == os.getpid()
     assert stall["seconds"] >= 0.3
     assert 0 <= stall["cpu_seconds"] < 0.3  # asleep, not computing
     # Sampled at 0.1 s late and at each further 0.1 s: every sample inside the sleep.

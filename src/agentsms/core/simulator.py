@@ -12,6 +12,7 @@ carrier's texts: ``core.simulated_people``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,7 +28,9 @@ from agentsms.store.repositories import simulator as log_repo
 REPORT_JOB = "simulator.report"
 # A simulated person's scripted answer (see ``core.simulated_people``).
 PERSON_REPLY_JOB = "simulator.person_reply"
-RECEIPTS_PER_TRANSACTION = 1000
+RECEIPTS_PER_TRANSACTION = 100
+"""Reports applied per transaction: a hundred take ~20 ms of CPU (their messages, events
+and webhook payloads), so neither the write lock nor the event loop is held for long."""
 
 
 class StoredSimulatorLedger:
@@ -113,24 +116,36 @@ class ReportHandler:
         self.db = db
 
     async def handle(self, jobs: Sequence[Job]) -> None:
-        # A claim can hold many report jobs; apply them a few at a time so no single
-        # transaction holds the SQLite write lock for long.
-        group: list[Job] = []
-        size = 0
-        for job in jobs:
-            group.append(job)
-            size += len(job.payload.get("receipts", []))
-            if size >= RECEIPTS_PER_TRANSACTION:
-                await self._apply(group)
-                group, size = [], 0
-        if group:
-            await self._apply(group)
+        """Apply the reports of ``jobs`` at most ``RECEIPTS_PER_TRANSACTION`` at a time, each
+        slice in a transaction of its own, and finish each job with its last slice.
 
-    async def _apply(self, jobs: Sequence[Job]) -> None:
-        receipts = [_load(item) for job in jobs for item in job.payload.get("receipts", [])]
+        A claim can carry thousands of reports (a batch's fan-out), and with SQLite on the
+        event loop a transaction holds both the write lock (every other writer, the API's
+        intake included, waits) and the loop for as long as it runs. A job split across
+        slices and then retried (its worker died between them) applies its first slices
+        again, which changes nothing: receipts only move messages forward.
+        """
+        pending: list[Receipt] = []
+        done: list[Job] = []
+        for job in jobs:
+            receipts = [_load(item) for item in job.payload.get("receipts", [])]
+            while len(pending) + len(receipts) > RECEIPTS_PER_TRANSACTION:
+                room = RECEIPTS_PER_TRANSACTION - len(pending)
+                pending += receipts[:room]
+                receipts = receipts[room:]
+                await self._apply(pending, done)
+                pending, done = [], []
+            pending += receipts
+            done.append(job)
+        if done:
+            await self._apply(pending, done)
+
+    async def _apply(self, receipts: Sequence[Receipt], finished: Sequence[Job]) -> None:
         async with self.db.write() as conn:
             await apply_carrier_receipts(conn, SIMULATOR, receipts)
-            await queue.finish(conn, jobs)
+            await queue.finish(conn, finished)
+        # Let the rest of the process (and its timers) run between slices.
+        await asyncio.sleep(0)
 
 
 def _dump(receipt: Receipt) -> dict[str, Any]:

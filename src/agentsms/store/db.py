@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import event, exc, make_url, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from agentsms.metrics import db_write_hold, db_write_wait
 from agentsms.store import sqlite_inline
 from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer
 from agentsms.store.faults import DatabaseUnavailable, is_unavailable
@@ -37,6 +40,11 @@ DEFAULT_SQLITE_CACHE_MIB = 64
 MIN_SQLITE_CACHE_KIB = 2 * 1024
 """The least page cache a connection gets (SQLite's own default)."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
+LONG_WRITE_SECONDS = 0.1
+"""A write transaction held this long is logged (``db.long_write``) with where it ran: on
+SQLite it kept every other writer, in this process and the others, waiting."""
+
+log = structlog.get_logger("agentsms.store")
 
 
 class Database:
@@ -56,10 +64,12 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self.checkpointer: WalCheckpointer | None = None
+        self._board: sqlite_inline.WaitBoard | None = None
         if self.is_sqlite:
             path = make_url(url).database or ":memory:"
             if path != ":memory:" and not path.startswith("file:"):
                 self.checkpointer = WalCheckpointer(path)
+                self._board = sqlite_inline.WaitBoard(path)
             writer_kib, reader_kib = sqlite_cache_split(sqlite_cache_mib, pool_size)
             self.engine: AsyncEngine = self._sqlite_engine(
                 path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib
@@ -96,7 +106,7 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=self.timeout,
-            async_creator=sqlite_inline.creator(path, busy_timeout=self.timeout),
+            async_creator=sqlite_inline.creator(path, busy_timeout=self.timeout, board=self._board),
             # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
             pool_reset_on_return=None,
             # Each connection has its own page cache: reuse the warmest one first.
@@ -137,7 +147,11 @@ class Database:
                 async with self._writer.begin() as conn:
                     yield conn
                 return
-            deadline = time.monotonic() + self.timeout
+            # One turn of the event loop first: a task that writes transaction after
+            # transaction (statements run inline) would otherwise never let it run.
+            await asyncio.sleep(0)
+            asked = time.monotonic()
+            deadline = asked + self.timeout
             try:
                 async with asyncio.timeout(self.timeout):
                     await self._write_lock.acquire()
@@ -149,10 +163,14 @@ class Database:
             token = sqlite_inline.begin_deadline.set(deadline)
             try:
                 async with self._writer.begin() as conn:
+                    begun = time.monotonic()
+                    cpu = time.process_time()
+                    db_write_wait.observe(begun - asked)
                     yield conn
             finally:
                 sqlite_inline.begin_deadline.reset(token)
                 self._write_lock.release()
+            _held(begun, cpu)
         except Exception as error:
             if isinstance(error, DatabaseUnavailable) or not is_unavailable(error):
                 raise
@@ -206,6 +224,22 @@ class Database:
         if self._writer_engine is not self.engine:
             await self._writer_engine.dispose()
         await self.engine.dispose()
+
+
+def _held(begun: float, cpu: float) -> None:
+    """Record how long a SQLite write transaction held the lock; log it when that was long,
+    with the process's CPU time meanwhile (far less than the time held: the process waited
+    for a core) and the stack of the code that ran it (the caller of this block's exit)."""
+    held = time.monotonic() - begun
+    db_write_hold.observe(held)
+    if held >= LONG_WRITE_SECONDS:
+        stack = traceback.extract_stack(limit=14)[:-3]
+        log.warning(
+            "db.long_write",
+            seconds=round(held, 3),
+            cpu_seconds=round(time.process_time() - cpu, 3),
+            at=[f"{entry.filename}:{entry.lineno} {entry.name}" for entry in stack],
+        )
 
 
 def _milliseconds(seconds: float) -> int:
