@@ -40,4 +40,4 @@ bench: install
 
 # Everything `make run` wrote: the database, its generated secret key and the saved API key.
 clean:
-	rm -rf $(VENV) agentsms.db agentsms.db-wal agentsms.db-shm agentsms.secret-key .agentsms
+	rm -rf $(VENV) agentsms.db agentsms.db-wal agentsms.db-shm agentsms.db-waiting agentsms.secret-key .agentsms
