@@ -30,9 +30,10 @@ from collections.abc import Iterable
 # this much on the safe side.
 _EDGE = 1e-6
 # A send is recorded when it is let through; the carrier takes it a little later (the
-# provider call's first steps): counted this much longer, so that no window of the
-# carrier's times holds more than the rate either.
-_JITTER = 0.005
+# provider call's first steps, or longer when the OS runs another process meanwhile): it
+# is counted this much longer, as long as an on-time send may be late (the slack), so
+# that the carrier's windows keep to the rate too.
+_JITTER = 0.02
 # Slots and sends older than this (seconds before now) no longer count in any window.
 _KEEP = 2.5
 
@@ -66,7 +67,7 @@ class Ledger:
         for _ in range(count):
             bisect.insort(self._sends, at)
         if irregular:
-            self._irregular_until = max(self._irregular_until, at + 1.0 + _EDGE)
+            self._irregular_until = max(self._irregular_until, at + 1.0 + _JITTER + _EDGE)
 
     def room(self, now: float) -> int:
         """How many more sends may go at ``now``: the fewest free places in any window
@@ -74,7 +75,8 @@ class Ledger:
         sends in it, counting those up to ``_JITTER`` before it)."""
         self._prune(now)
         slots, sends, slack = self._slots, self._sends, self.slack
-        low = now - 1.0
+        # Windows starting within _EDGE of ``now - 1`` hold ``now`` only by rounding.
+        low = now - 1.0 + _EDGE
         left, right = bisect.bisect_left, bisect.bisect_right
         # The free places change only at a send leaving the window (just after it), a slot
         # entering its span (just after ``slot - 1``) or leaving it (just after ``slot +
@@ -95,7 +97,7 @@ class Ledger:
             if low < slot + slack < now:
                 # Just after slot + slack: the slot no longer in it.
                 held = right(slots, slot + 1.0 + slack + _EDGE) - right(slots, slot + _EDGE)
-                made = len(sends) - right(sends, slot + slack - _JITTER - _EDGE)
+                made = len(sends) - right(sends, slot + slack - _JITTER)
                 fewest = min(fewest, held - made)
         return max(0, fewest)
 
