@@ -4,11 +4,11 @@ A claimed batch of ``message.send`` jobs goes through three short transactions, 
 before the provider call and one after. The first reads the messages and reserves pacing
 slots; the second renews the claims' leases (the fence below) and marks the messages
 ``sending`` and *in flight*; the third records the provider's answers and finishes the
-jobs. (A send that missed its slot, or a claim held past its known lease, costs one more
-before the call: a new slot, a renewed lease.) A worker that dies after the second leaves
-the message in flight: whoever next claims the job asks the provider by the message's
-reference before sending again (``uncertain_send_policy`` decides what happens when the
-provider cannot say).
+jobs. (A send no pacing window had room for once its slot passed, or a claim held past
+its known lease, costs one more before the call: a new slot, a renewed lease.) A worker
+that dies after the second leaves the message in flight: whoever next claims the job asks
+the provider by the message's reference before sending again (``uncertain_send_policy``
+decides what happens when the provider cannot say).
 
 A send is handed to the provider at most once per claim, and only by a claim that holds
 its job: the transaction marking messages in flight first renews the claims' leases by
@@ -24,6 +24,7 @@ reached nobody, and goes back to the renewal.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from collections import defaultdict
@@ -40,6 +41,7 @@ from agentsms.config import Settings
 from agentsms.core import compliance, conversations, spend, statuses, zones
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
+from agentsms.core.pacing import Ledger
 from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
@@ -70,8 +72,8 @@ _SLOT_GROUP_SECONDS = 0.005
 # _PACING_SLACK seconds after its slot, so every one-second window, sliding or calendar,
 # holds at most ``rate`` sends of the number whatever the workers, processes and delays:
 # the sends in [t, t + 1) have slots in [t - slack, t + 1), and slots that far apart number
-# ``rate``. A send that wakes up later (a busy event loop or CPU) goes only if the schedule
-# can still make room for it (``pacing_repo.admit_late``), else it takes a fresh slot.
+# ``rate``. A send that wakes up later (a busy event loop or CPU) goes if the windows of
+# its process's own slots still hold it (``core.pacing``), else it takes a fresh slot.
 # Costs 2 % of the nominal throughput.
 _PACING_SLACK = 0.02
 # What the check before the provider call keeps for the call itself to start.
@@ -81,8 +83,6 @@ _CALL_MARGIN = 0.002
 _LEASE_MARGIN = 0.2
 # Renew-and-send rounds for sends the handoff fence refused (``providers.handoff``).
 _HANDOFF_ROUNDS = 3
-# A late send let through goes within this long of being admitted, or takes a fresh slot.
-_ADMIT_SECONDS = 0.03
 # Above this rate a late send keeps its slot ("pacing off"): only a pool sending more than
 # that from one number could put a window over it, and fresh slots would cost a transaction
 # per late claim.
@@ -99,8 +99,6 @@ class _Work:
     number: Row | None
     slot: float
     uncertain: bool
-    # Set when a late send was let through (``pacing_repo.admit_late``): the latest it may go.
-    admitted_until: float | None = None
     # When it was handed to the carrier: its ``sent_at`` (the batch is recorded later).
     handed_at: float | None = None
 
@@ -115,6 +113,8 @@ class Dispatcher:
         # Late sends waiting for new slots, and whether a task is taking them (_catch_up).
         self._late: list[tuple[Sequence[_Work], asyncio.Future[None]]] = []
         self._catching_up = False
+        # Per paced number: the slots this process holds and the sends it made with them.
+        self._ledgers: dict[str, Ledger] = {}
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         work = await self._prepare(jobs)
@@ -136,19 +136,32 @@ class Dispatcher:
             raise errors[0]
 
     async def _send_paced(self, group: list[_Work]) -> list[tuple[_Work, SendOutcome]]:
-        """Send a group at its slots: never before one, never more than the slack after."""
+        """Send a group at its slots: never before one unless its process's windows have
+        room for it (``core.pacing``), and late only while they do."""
         outcomes: list[tuple[_Work, SendOutcome]] = []
-        while group:
-            # The group's latest slot: a message may leave a little late, never early.
-            while (delay := group[-1].slot - time.time()) > 0:
-                await asyncio.sleep(delay)
-            late = await self._send(group, outcomes)
-            group = await self._catch_up(late) if late else []
+        waiting = sorted(group, key=lambda w: w.slot)
+        retry: list[_Work] = []
+        while waiting or retry:
+            if retry:
+                # Fresh slots: tried at once, the windows may already have room for them.
+                due, retry = retry, []
+            else:
+                due, waiting = _due(waiting, time.time())
+                # The latest slot of them: a message may leave a little late, never early.
+                while (delay := due[-1].slot - time.time()) > 0:
+                    await asyncio.sleep(delay)
+            refused = await self._send(due, outcomes)
+            now = time.time()
+            late = [item for item in refused if item.slot <= now]
+            if early := [item for item in refused if item.slot > now]:
+                waiting = sorted([*waiting, *early], key=lambda w: w.slot)
+            if late:
+                retry = await self._catch_up(late)
         return outcomes
 
     async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
-        """Sends that missed their slot: each goes now if the number's schedule can still
-        make room for it (moving its next free slot), else it takes a fresh slot.
+        """Sends no window had room for once their slot passed: each takes a fresh slot
+        at the end of its number's schedule.
 
         Late sends of every group waiting meanwhile share one transaction (a busy event
         loop makes many groups late at once; one transaction each made it busier still).
@@ -179,7 +192,10 @@ class Dispatcher:
             async with self.db.write() as conn:
                 # Taken once the write turn is ours: the sends that got late meanwhile too.
                 batch, self._late = self._late, []
-                await self._reslot(conn, [item for items, _ in batch for item in items])
+                held = await self._reslot(conn, [item for items, _ in batch for item in items])
+            # Only once committed are the slots this process's.
+            for number, slots in held:
+                self._hold(number, slots)
         except BaseException as error:
             for _, waiter in batch:
                 _fail(waiter, error)
@@ -188,44 +204,78 @@ class Dispatcher:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _reslot(self, conn: AsyncConnection, late: Sequence[_Work]) -> None:
+    async def _reslot(
+        self, conn: AsyncConnection, late: Sequence[_Work]
+    ) -> list[tuple[Row, list[float]]]:
+        """Fresh slots at the end of their numbers' schedules for sends no window had
+        room for; returns the slots taken per number."""
         by_number: dict[str, list[_Work]] = defaultdict(list)
         for item in late:
             by_number[item.number["id"] if item.number else ""].append(item)
-        fresh = 0
+        held: list[tuple[Row, list[float]]] = []
         for number_id, items in sorted(by_number.items()):
             number = items[0].number
             assert number is not None  # only paced sends are ever late
-            rate = float(number["throughput_mps"])
-            interval = _interval(number)
-            again = [item for item in items if item.admitted_until is not None]
-            candidates = sorted(
-                (item for item in items if item.admitted_until is None), key=lambda w: w.slot
-            )
-            at = time.time() + _ADMIT_SECONDS
-            # One read and at most one write of the number's row for all of them.
-            admitted, slots = await pacing_repo.catch_up(
+            items.sort(key=lambda w: w.slot)
+            slots = await pacing_repo.reserve_slots(
                 conn,
                 number_id,
-                slots=[item.slot for item in candidates],
-                also_fresh=len(again),
-                at=at,
-                interval=interval,
-                per_second=max(1, math.floor(rate)),
-                # A fresh slot costs the schedule one interval: never pay more.
-                max_push=interval,
-                now=time.time() + min(_SLOT_LEAD_SECONDS, interval),
+                wanted=len(items),
+                rate=1.0 / _interval(number),
+                now=time.time() + min(_SLOT_LEAD_SECONDS, _interval(number)),
+                horizon=math.inf,
             )
-            for item, yes in zip(candidates, admitted, strict=True):
-                if yes:
-                    item.admitted_until = at
-                else:
-                    again.append(item)
-            again.sort(key=lambda w: w.slot)
-            for item, slot in zip(again, slots, strict=True):
-                item.slot, item.admitted_until = slot, None
-            fresh += len(again)
-        log.info("dispatch.pacing_late", admitted=len(late) - fresh, reslotted=fresh)
+            for item, slot in zip(items, slots, strict=True):
+                item.slot = slot
+            held.append((number, slots))
+        log.info("dispatch.pacing_late", reslotted=len(late))
+        return held
+
+    def _hold(self, number: Row, slots: Sequence[float]) -> None:
+        """Count ``slots`` of ``number`` as this process's (taken from its schedule)."""
+        if not slots or not _strict(number):
+            return
+        ledger = self._ledgers.get(number["id"])
+        if ledger is None:
+            now = time.time()
+            for number_id in [k for k, v in self._ledgers.items() if v.idle(now)]:
+                del self._ledgers[number_id]
+            ledger = self._ledgers[number["id"]] = Ledger(_PACING_SLACK)
+        ledger.hold(slots)
+
+    def _pace(
+        self, to_send: list[tuple[_Work, SendRequest]], now: float, refused: list[_Work]
+    ) -> list[tuple[_Work, SendRequest]]:
+        """The sends that may go at ``now`` by their numbers' pacing; the others are added
+        to ``refused``. Each one let through is counted as sent at ``now``: nothing may
+        yield between this and the provider call. One goes on its own slot when the call
+        starts before the slack after it runs out (``_CALL_MARGIN``)."""
+        going: list[tuple[_Work, SendRequest]] = []
+        by_number: dict[str, list[tuple[_Work, SendRequest]]] = defaultdict(list)
+        for pair in to_send:
+            number = pair[0].number
+            if number is None or not _strict(number):
+                going.append(pair)
+            else:
+                by_number[number["id"]].append(pair)
+        for number_id, pairs in by_number.items():
+            ledger = self._ledgers.get(number_id)
+            if ledger is None:  # dropped, every slot of it long past: a fresh one then
+                refused.extend(item for item, _ in pairs)
+                continue
+            pairs.sort(key=lambda pair: pair[0].slot)
+            on_time = [
+                item.slot <= now and now + _CALL_MARGIN <= item.slot + _PACING_SLACK
+                for item, _ in pairs
+            ]
+            if all(on_time) and ledger.regular(now):
+                count = len(pairs)
+            else:
+                count = min(len(pairs), ledger.room(now))
+            ledger.sent(now, count, irregular=not all(on_time[:count]))
+            going.extend(pairs[:count])
+            refused.extend(item for item, _ in pairs[count:])
+        return going
 
     async def _prepare(self, jobs: Sequence[Job]) -> list[_Work]:
         """Read the jobs' messages, take pacing slots, then mark the slotted ones sending.
@@ -243,6 +293,7 @@ class Dispatcher:
         deferred: list[tuple[Job, float]] = []
         work: list[_Work] = []
         later: list[tuple[str, list[Job], float, float]] = []
+        reserved: list[tuple[Row, list[float]]] = []
         # The reads share the slots' transaction (one round of BEGIN/COMMIT less); the pacing
         # rows are locked only from reserve_slots on, as before.
         async with self.db.write() as conn:
@@ -289,6 +340,8 @@ class Dispatcher:
                 )
                 for (job, message), slot in zip(items, slots, strict=False):
                     work.append(_Work(job, message, number, slot, bool(message.in_flight)))
+                if number is not None:
+                    reserved.append((number, slots))
                 if len(slots) < len(items):
                     # No slot within the horizon: back to the queue, each due half a horizon
                     # before its estimated slot, so that a claim holds the following slots
@@ -298,6 +351,9 @@ class Dispatcher:
                     run_at = max(now, next_slot - self.settings.pacing_horizon_seconds / 2)
                     extra = [job for job, _ in items[len(slots) :]]
                     later.append((number_id, extra, run_at, _interval(number)))
+        # Only once committed are the slots this process's.
+        for number, slots in reserved:
+            self._hold(number, slots)
         async with self.db.write() as conn:
             # The fence: only the claims that still hold their jobs go on. One that stalled
             # past its lease (its jobs recovered, maybe claimed again) drops them here.
@@ -419,7 +475,8 @@ class Dispatcher:
         self, group: Sequence[_Work], results: list[tuple[_Work, SendOutcome]]
     ) -> list[_Work]:
         """Send ``group``, adding each outcome to ``results``; returns the sends that are
-        too late for their slot (not sent: they need fresh slots)."""
+        refused by their numbers' pacing (not sent: they wait for their slot, or take a
+        fresh one)."""
         by_provider: dict[tuple[str, str | None], list[_Work]] = defaultdict(list)
         for item in group:
             account_id = (item.number or {}).get("provider_account_id")
@@ -471,9 +528,7 @@ class Dispatcher:
             to_send = await self._still_held(to_send)
             # Checked right before the call, after any awaits: nothing yields in between
             # (neither after the lease check in ``_still_held``).
-            now = time.time() + _CALL_MARGIN
-            late.extend(item for item, _ in to_send if _too_late(item, now))
-            to_send = [(item, request) for item, request in to_send if not _too_late(item, now)]
+            to_send = self._pace(to_send, time.time(), late)
             if not to_send:
                 return
             handed_at = time.time()
@@ -771,14 +826,17 @@ def _interval(number: Row | None) -> float:
     return (1 + _PACING_SLACK) / float(number["throughput_mps"])
 
 
-def _too_late(item: _Work, now: float) -> bool:
-    """Whether ``item`` may no longer go at ``now`` (its number being held to its slots)."""
-    latest = item.slot + _PACING_SLACK if item.admitted_until is None else item.admitted_until
-    return (
-        now > latest
-        and item.number is not None
-        and float(item.number["throughput_mps"]) <= _STRICT_MAX_MPS
-    )
+def _strict(number: Row) -> bool:
+    """Whether ``number`` is held to its slots (above ``_STRICT_MAX_MPS`` it is not)."""
+    return float(number["throughput_mps"]) <= _STRICT_MAX_MPS
+
+
+def _due(waiting: list[_Work], now: float) -> tuple[list[_Work], list[_Work]]:
+    """The first of ``waiting`` (ordered by slot) to send: those within a slot group of
+    the first, and any whose slot passed already; and the rest."""
+    last = max(waiting[0].slot + _SLOT_GROUP_SECONDS, now)
+    split = bisect.bisect_right([w.slot for w in waiting], last)
+    return waiting[:split], waiting[split:]
 
 
 def _slot_groups(work: Sequence[_Work]) -> list[list[_Work]]:

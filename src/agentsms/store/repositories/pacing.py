@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.store.tables import jobs, messages, sender_pacing
 
 # Built once: a statement built per call costs its cache key every time (the pacing row is
-# read and written by every claim and every late send).
+# read and written by every claim and every re-slotting).
 _NEXT_SLOT = select(sender_pacing.c.next_slot_at).where(
     sender_pacing.c.number_id == bindparam("b_number_id")
 )
@@ -65,140 +64,6 @@ async def _locked_next_slot(conn: AsyncConnection, number_id: str) -> float | No
     query = _NEXT_SLOT if conn.dialect.name == "sqlite" else _NEXT_SLOT_LOCKED
     value = (await conn.execute(query, {"b_number_id": number_id})).scalar_one_or_none()
     return None if value is None else float(value)
-
-
-async def admit_late_many(
-    conn: AsyncConnection,
-    number_id: str,
-    *,
-    slots: Sequence[float],
-    at: float,
-    interval: float,
-    per_second: int,
-    max_push: float,
-) -> list[bool]:
-    """``admit_late`` for several late sends of one number at once, in order: the row is
-    read and written once. Each answer is what ``admit_late`` would have answered for its
-    slot, the earlier ones applied first."""
-    next_slot = await _locked_next_slot(conn, number_id)
-    if next_slot is None:
-        return [False] * len(slots)
-    stored = next_slot
-    answers, next_slot = _admit_all(
-        next_slot, slots, at=at, interval=interval, per_second=per_second, max_push=max_push
-    )
-    if next_slot != stored:
-        await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
-    return answers
-
-
-async def catch_up(
-    conn: AsyncConnection,
-    number_id: str,
-    *,
-    slots: Sequence[float],
-    also_fresh: int,
-    at: float,
-    interval: float,
-    per_second: int,
-    max_push: float,
-    now: float,
-) -> tuple[list[bool], list[float]]:
-    """Late sends of one number in one read and at most one write of its row:
-    ``admit_late_many`` for ``slots`` (in order), then ``reserve_slots`` (no horizon, from
-    ``now``) of a fresh slot for each send not admitted and for ``also_fresh`` more.
-
-    Returns the answers for ``slots`` and the fresh slots, ``also_fresh`` + the refused
-    ones of them, in time order.
-    """
-    stored = await _locked_next_slot(conn, number_id)
-    if stored is None:
-        # No schedule yet (nothing was ever reserved for it): fresh slots for every one.
-        fresh = await reserve_slots(
-            conn,
-            number_id,
-            wanted=also_fresh + len(slots),
-            rate=1.0 / interval,
-            now=now,
-            horizon=math.inf,
-        )
-        return [False] * len(slots), fresh
-    answers, next_slot = _admit_all(
-        stored, slots, at=at, interval=interval, per_second=per_second, max_push=max_push
-    )
-    count = also_fresh + answers.count(False)
-    first = max(next_slot, now)
-    fresh = [first + i * interval for i in range(count)]
-    if count:
-        next_slot = first + count * interval
-    if next_slot != stored:
-        await conn.execute(_SET_NEXT_SLOT, {"b_number_id": number_id, "b_next_slot": next_slot})
-    return answers, fresh
-
-
-def _admit_all(
-    next_slot: float,
-    slots: Sequence[float],
-    *,
-    at: float,
-    interval: float,
-    per_second: int,
-    max_push: float,
-) -> tuple[list[bool], float]:
-    """:func:`_admit` for each of ``slots`` in order, each seeing the ones before it; the
-    answers and the next free slot after them."""
-    answers = []
-    for slot in slots:
-        admitted, next_slot = _admit(
-            next_slot, slot, at=at, interval=interval, per_second=per_second, max_push=max_push
-        )
-        answers.append(admitted)
-    return answers, next_slot
-
-
-def _admit(
-    next_slot: float, slot: float, *, at: float, interval: float, per_second: int, max_push: float
-) -> tuple[bool, float]:
-    """Whether a send that missed ``slot`` may go by ``at``, and the next free slot then."""
-    # At most this many slots lie in (slot, next_slot): they are ``interval`` apart or more
-    # (epoch floats are coarse: rounding may count one more, never one fewer).
-    taken = max(0, math.ceil((next_slot - slot) / interval - 1e-3) - 1)
-    if taken >= per_second:
-        return False, next_slot
-    needed = at + 1.0 - (per_second - taken - 1) * interval
-    if needed - next_slot > max_push:
-        return False, next_slot
-    return True, max(needed, next_slot)
-
-
-async def admit_late(
-    conn: AsyncConnection,
-    number_id: str,
-    *,
-    slot: float,
-    at: float,
-    interval: float,
-    per_second: int,
-    max_push: float,
-) -> bool:
-    """May a send that missed its ``slot`` go at ``at`` (at the latest)?
-
-    Yes when fewer than ``per_second`` slots after ``slot`` have been handed out: the
-    number's next free slot then moves (if need be) so that the second from ``at`` holds at
-    most ``per_second`` of its sends, counting every slot already taken after ``slot`` as
-    falling in it. No when that many were taken already, or when the next free slot would
-    move more than ``max_push`` seconds; the row then stays as it was.
-    """
-    answers = await admit_late_many(
-        conn,
-        number_id,
-        slots=[slot],
-        at=at,
-        interval=interval,
-        per_second=per_second,
-        max_push=max_push,
-    )
-    return answers[0]
 
 
 async def next_free_slot(conn: AsyncConnection, number_id: str) -> float | None:
