@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
+from agentsms.config import Settings
 from agentsms.jobs import queue
-from agentsms.jobs.queue import NewJob
+from agentsms.jobs.queue import Job, NewJob
+from agentsms.jobs.worker import Worker
 from agentsms.store.db import Database
 from agentsms.store.tables import jobs
 
@@ -152,6 +156,7 @@ async def test_each_claim_takes_the_next_lease_token_and_only_it_holds_the_job(
             for job in stale:
                 await queue.retry(conn, job, run_at=0.0, error="a was late")
                 await queue.fail(conn, job, "a gave up")
+            await queue.retry_or_fail(conn, [(stale[0], 0.0), (stale[1], None)], "a gave up")
         renewal.apply()
         assert renewal.held == frozenset()
         assert renewal.lost() == stale
@@ -198,6 +203,69 @@ async def test_release_owned_gives_back_only_the_owners_running_jobs(backend_url
             assert (row.attempts, row.run_at <= time.time()) == (0, True)
         assert (rows[theirs.id].status, rows[theirs.id].lease_owner) == ("running", "them")
         assert sum(row.status == "queued" for row in rows.values()) == 3
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
+        await db.dispose()
+
+
+async def test_a_failed_handlers_jobs_are_retried_or_failed_in_one_statement(
+    backend_url: str,
+) -> None:
+    """A handler raises for a group of four: the two with attempts left go back to the
+    queue after their backoff, the one out of attempts fails, each with the error; the one
+    whose job another worker took meanwhile changes nothing. One UPDATE does it all."""
+    db = Database(backend_url)
+    settings = Settings.model_validate(
+        {"database_url": backend_url, "retry_base_seconds": 50, "retry_max_seconds": 60}
+    )
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(
+                conn,
+                [NewJob(kind=KIND, ref=f"f{i}", max_attempts=1 if i == 2 else 5) for i in range(4)],
+            )
+            claims = await queue.claim(conn, owner="w", limit=4, lease_seconds=60, kinds=[KIND])
+            by_ref = {job.ref: job for job in claims}
+            # f3's claim lost its job: recovered (a stale lease) and claimed by another.
+            await conn.execute(
+                jobs.update().where(jobs.c.id == by_ref["f3"].id).values(lease_token=9)
+            )
+
+        async def broken(group: Sequence[Job]) -> None:
+            raise RuntimeError(f"broken for {len(group)}")
+
+        statements: list[str] = []
+
+        def seen(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        engines = [engine.sync_engine for engine in db.engines]
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", seen)
+        before = time.time()
+        try:
+            await Worker(db, settings, {KIND: broken})._run_claimed(claims)
+        finally:
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", seen)
+        assert sum(sql.lstrip().startswith("UPDATE jobs") for sql in statements) == 1
+
+        async with db.read() as conn:
+            rows = (await conn.execute(select(jobs).where(jobs.c.kind == KIND))).all()
+        found = {row.ref: row for row in rows}
+        error = "RuntimeError('broken for 4')"
+        for ref in ("f0", "f1"):
+            row = found[ref]
+            assert (row.status, row.lease_owner, row.last_error) == ("queued", None, error)
+            assert before + 25 <= row.run_at <= time.time() + 60  # its backoff, not now
+        assert (found["f2"].status, found["f2"].last_error) == ("failed", error)
+        assert found["f2"].run_at == by_ref["f2"].run_at
+        assert (found["f3"].status, found["f3"].lease_owner, found["f3"].last_error) == (
+            "running",
+            "w",
+            None,
+        )
     finally:
         async with db.write() as conn:
             await conn.execute(jobs.delete().where(jobs.c.kind == KIND))

@@ -18,11 +18,12 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Update, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from agentsms.config import DEFAULT_JOB_MAX_ATTEMPTS
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_columns, insert_rows
@@ -151,6 +152,16 @@ _CLAIM_SQL = {
 }
 
 
+@lru_cache(maxsize=16)
+def _claim_statement(sqlite: bool, kinds: int) -> TextClause:
+    """The claim for ``kinds`` kinds (``:k0``...; none: any kind), built once: a statement
+    built per call costs its cache key every time."""
+    kinds_sql = ""
+    if kinds:
+        kinds_sql = f"AND kind IN ({', '.join(f':k{i}' for i in range(kinds))})"
+    return text(_CLAIM_SQL["sqlite" if sqlite else "postgresql"].format(kinds=kinds_sql))
+
+
 async def claim(
     conn: AsyncConnection,
     *,
@@ -168,13 +179,10 @@ async def claim(
         "now": now,
         "limit": limit,
     }
-    kinds_sql = ""
     if kinds:
-        names = [f":k{i}" for i in range(len(kinds))]
-        kinds_sql = f"AND kind IN ({', '.join(names)})"
         params.update({f"k{i}": kind for i, kind in enumerate(kinds)})
-    sql = _CLAIM_SQL["sqlite" if conn.dialect.name == "sqlite" else "postgresql"]
-    result = await conn.execute(text(sql.format(kinds=kinds_sql)), params)
+    statement = _claim_statement(conn.dialect.name == "sqlite", len(kinds or ()))
+    result = await conn.execute(statement, params)
     claimed = [
         Job(
             id=row.id,
@@ -312,8 +320,43 @@ class Renewal:
                 job.lease.until = max(job.lease.until, self.until)
 
 
-def _holds(job: Job) -> ColumnElement[bool]:
-    return (jobs.c.id == job.id) & (jobs.c.lease_token == job.token) & (jobs.c.status == RUNNING)
+_HELD = (
+    (jobs.c.id == bindparam("b_id"))
+    & (jobs.c.lease_token == bindparam("b_token"))
+    & (jobs.c.status == RUNNING)
+)
+"""One job, while the claim with lease token ``b_token`` still holds it."""
+_UNLEASED: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+
+
+@lru_cache(maxsize=8)
+def _retry_statement(with_error: bool, uncount: bool) -> Update:
+    values: dict[str, Any] = {"status": QUEUED, "run_at": bindparam("b_run_at"), **_UNLEASED}
+    if with_error:
+        values["last_error"] = bindparam("b_error")
+    if uncount:
+        values["attempts"] = jobs.c.attempts - 1
+    return update(jobs).where(_HELD).values(**values)
+
+
+_SETTLE = (
+    update(jobs)
+    .where(_HELD)
+    .values(
+        status=bindparam("b_status"),
+        run_at=bindparam("b_run_at"),
+        last_error=bindparam("b_error"),
+        **_UNLEASED,
+    )
+)
+_RELEASE = (
+    update(jobs)
+    .where(_HELD)
+    .values(status=QUEUED, run_at=bindparam("b_run_at"), attempts=jobs.c.attempts - 1, **_UNLEASED)
+)
+_FAIL = (
+    update(jobs).where(_HELD).values(status=FAILED, last_error=bindparam("b_error"), **_UNLEASED)
+)
 
 
 async def retry(
@@ -324,17 +367,33 @@ async def retry(
     Only while ``job``'s claim still holds it: a worker that stalled past its lease, and
     whose job was recovered (and maybe claimed again) since, changes nothing.
     """
-    values: dict[str, Any] = {
-        "status": QUEUED,
-        "run_at": run_at,
-        "lease_owner": None,
-        "lease_expires_at": None,
-    }
+    params: dict[str, Any] = {"b_id": job.id, "b_token": job.token, "b_run_at": run_at}
     if error is not None:
-        values["last_error"] = error
-    if uncount:
-        values["attempts"] = jobs.c.attempts - 1
-    await conn.execute(update(jobs).where(_holds(job)).values(**values))
+        params["b_error"] = error
+    await conn.execute(_retry_statement(error is not None, uncount), params)
+
+
+async def retry_or_fail(
+    conn: AsyncConnection, settled: Sequence[tuple[Job, float | None]], error: str
+) -> None:
+    """Each job back to the queue at its ``run_at``, or failed where that is None, with
+    ``error`` as its last error: one statement for all of them (``retry`` and ``fail`` for
+    each, in effect), changing only the jobs the claims still hold."""
+    if settled:
+        await conn.execute(
+            _SETTLE,
+            [
+                {
+                    "b_id": job.id,
+                    "b_token": job.token,
+                    "b_status": FAILED if run_at is None else QUEUED,
+                    # A failed job keeps its run_at (a claim leaves it as it was).
+                    "b_run_at": job.run_at if run_at is None else run_at,
+                    "b_error": error,
+                }
+                for job, run_at in settled
+            ],
+        )
 
 
 async def release_many(
@@ -348,19 +407,8 @@ async def release_many(
     """
     if not claims:
         return
-    values: dict[str, Any] = {
-        "status": QUEUED,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "attempts": jobs.c.attempts - 1,
-    }
-    held = (
-        (jobs.c.id == bindparam("b_id"))
-        & (jobs.c.lease_token == bindparam("b_token"))
-        & (jobs.c.status == RUNNING)
-    )
     await conn.execute(
-        update(jobs).where(held).values(run_at=bindparam("b_run_at"), **values),
+        _RELEASE,
         [
             {"b_id": job.id, "b_token": job.token, "b_run_at": run_at + i * spacing}
             for i, job in enumerate(claims)
@@ -388,11 +436,7 @@ async def release_owned(conn: AsyncConnection, owner: str, now: float | None = N
 
 async def fail(conn: AsyncConnection, job: Job, error: str) -> None:
     """Given up: kept with its last error for inspection (only by the claim holding it)."""
-    await conn.execute(
-        update(jobs)
-        .where(_holds(job))
-        .values(status=FAILED, last_error=error, lease_owner=None, lease_expires_at=None)
-    )
+    await conn.execute(_FAIL, {"b_id": job.id, "b_token": job.token, "b_error": error})
 
 
 async def recover_stalled(conn: AsyncConnection, now: float | None = None) -> int:

@@ -140,17 +140,22 @@ class Worker:
                 await self._retry_or_fail(group, repr(error))
 
     async def _retry_or_fail(self, group: Sequence[Job], error: str) -> None:
+        """A failed handler's jobs: each retried after its backoff, or failed once out of
+        attempts, in one statement (a big group is one round trip, not one per job)."""
+        now = time.time()
+        settled: list[tuple[Job, float | None]] = []
+        for job in group:
+            if job.attempts >= job.max_attempts:
+                settled.append((job, None))
+            else:
+                delay = retry_delay(
+                    job.attempts,
+                    base=self.settings.retry_base_seconds,
+                    cap=self.settings.retry_max_seconds,
+                )
+                settled.append((job, now + delay))
         async with self.db.write() as conn:
-            for job in group:
-                if job.attempts >= job.max_attempts:
-                    await queue.fail(conn, job, error)
-                else:
-                    delay = retry_delay(
-                        job.attempts,
-                        base=self.settings.retry_base_seconds,
-                        cap=self.settings.retry_max_seconds,
-                    )
-                    await queue.retry(conn, job, run_at=time.time() + delay, error=error)
+            await queue.retry_or_fail(conn, settled, error)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.settings.job_lease_seconds / 3

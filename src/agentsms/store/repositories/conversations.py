@@ -377,12 +377,18 @@ async def webhook_urls(conn: AsyncConnection, conversation_ids: Sequence[str]) -
     return found
 
 
+# Built once: every claimed batch of sends reads its projects' settings.
+_PROJECT_SETTINGS = select(projects.c.id, projects.c.settings).where(
+    projects.c.id.in_(bindparam("b_ids", expanding=True))
+)
+
+
 async def project_settings_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    query = select(projects.c.id, projects.c.settings).where(projects.c.id.in_(wanted))
-    return {pid: dict(settings or {}) for pid, settings in (await conn.execute(query)).all()}
+    rows = (await conn.execute(_PROJECT_SETTINGS, {"b_ids": wanted})).all()
+    return {pid: dict(settings or {}) for pid, settings in rows}
 
 
 async def metadata_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Any]:

@@ -7,10 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Update,
     bindparam,
     func,
     literal_column,
@@ -246,7 +248,7 @@ async def _advance(
         assignments = ", ".join(f"{name} = ?" for name in names)
     else:
         assignments = ", ".join(f"{name} = ${i + 1}" for i, name in enumerate(names))
-    guard = ", ".join(str(value) for value in _constants(from_statuses))
+    guard = _quoted(tuple(from_statuses))
     changed: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
@@ -269,13 +271,19 @@ async def update_each(
     """Per-row updates (``rows`` each hold ``b_id`` plus the new column values)."""
     if not rows:
         return
-    columns = [name for name in rows[0] if name != "b_id"]
-    statement = (
+    columns = tuple(name for name in rows[0] if name != "b_id")
+    await conn.execute(_update_each(columns, tuple(from_statuses)), list(rows))
+
+
+@lru_cache(maxsize=64)
+def _update_each(columns: tuple[str, ...], from_statuses: tuple[str, ...]) -> Update:
+    """``update_each``'s statement, built once per shape: a statement built per call costs
+    its cache key every time."""
+    return (
         update(messages)
         .where(messages.c.id == bindparam("b_id"), messages.c.status.in_(_constants(from_statuses)))
         .values({name: bindparam(name) for name in columns})
     )
-    await conn.execute(statement, list(rows))
 
 
 async def mark_sent(
@@ -296,7 +304,7 @@ async def mark_sent(
     if not rows:
         return set()
     dialect = conn.dialect.name
-    advance = ", ".join(str(value) for value in _constants(advance_from))
+    advance = _quoted(tuple(advance_from))
     moved = f"messages.status IN ({advance})"
     assign = (
         "provider_message_id = u.pmid, price = u.price, attempts = u.attempts, "
@@ -343,6 +351,13 @@ async def mark_sent(
 
 
 _NOW_SENT = "RETURNING messages.id, messages.status"
+
+
+@lru_cache(maxsize=64)
+def _quoted(values: tuple[str, ...]) -> str:
+    """Our own status constants as a list of SQL string literals (``'a', 'b'``)."""
+    assert all(value.isalpha() for value in values)
+    return ", ".join(f"'{value}'" for value in values)
 
 
 def _constants(values: Sequence[str]) -> list[ColumnElement[str]]:

@@ -38,11 +38,15 @@ async def find_by_e164(conn: AsyncConnection, project_id: str, e164: str) -> Row
     return one((await conn.execute(query)).mappings().first())
 
 
+# Built once: every claimed batch of sends reads its numbers.
+_NUMBERS_BY_IDS = select(numbers).where(numbers.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
 async def numbers_by_ids(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, Row]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = many((await conn.execute(select(numbers).where(numbers.c.id.in_(wanted)))).mappings())
+    rows = many((await conn.execute(_NUMBERS_BY_IDS, {"b_ids": wanted})).mappings())
     return {row["id"]: row for row in rows}
 
 

@@ -33,14 +33,16 @@ async def insert_sends(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     await insert_rows(conn, simulator_sends, rows, set_based=True)
 
 
+_COUNT_REPEAT = (
+    update(simulator_sends)
+    .where(simulator_sends.c.reference == bindparam("ref"))
+    .values(repeat_count=simulator_sends.c.repeat_count + 1)
+)
+
+
 async def count_repeats(conn: AsyncConnection, references: Sequence[str]) -> None:
     if references:
-        await conn.execute(
-            update(simulator_sends)
-            .where(simulator_sends.c.reference == bindparam("ref"))
-            .values(repeat_count=simulator_sends.c.repeat_count + 1),
-            [{"ref": ref} for ref in references],
-        )
+        await conn.execute(_COUNT_REPEAT, [{"ref": ref} for ref in references])
 
 
 def _of_project(project_id: str) -> Any:
@@ -113,26 +115,31 @@ async def scripted_recipients(
     return list(found.values())
 
 
+_PERSON = (simulator_people.c.project_id == bindparam("b_project_id")) & (
+    simulator_people.c.number == bindparam("b_number")
+)
+# Built once: every text to a scripted person and every answer of theirs runs these.
+_CLAIM_REPLY = (
+    update(simulator_people)
+    .where(_PERSON, simulator_people.c.pending.is_(False))
+    .values(pending=True)
+)
+_GET_PERSON = select(simulator_people).where(_PERSON)
+_ADVANCE_PERSON = (
+    update(simulator_people).where(_PERSON).values(next_index=bindparam("b_index"), pending=False)
+)
+
+
 async def claim_reply(conn: AsyncConnection, project_id: str, number: str) -> bool:
     """Mark the person's answer as due; False when one already was (another transaction's
     send got there first: the row lock makes the second wait and then find it taken)."""
-    result = await conn.execute(
-        update(simulator_people)
-        .where(
-            simulator_people.c.project_id == project_id,
-            simulator_people.c.number == number,
-            simulator_people.c.pending.is_(False),
-        )
-        .values(pending=True)
-    )
+    result = await conn.execute(_CLAIM_REPLY, {"b_project_id": project_id, "b_number": number})
     return bool(result.rowcount)
 
 
 async def get_person(conn: AsyncConnection, project_id: str, number: str) -> Row | None:
-    query = select(simulator_people).where(
-        simulator_people.c.project_id == project_id, simulator_people.c.number == number
-    )
-    return one((await conn.execute(query)).mappings().first())
+    params = {"b_project_id": project_id, "b_number": number}
+    return one((await conn.execute(_GET_PERSON, params)).mappings().first())
 
 
 async def list_people(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
@@ -160,7 +167,5 @@ async def delete_person(conn: AsyncConnection, project_id: str, number: str) -> 
 
 async def advance_person(conn: AsyncConnection, project_id: str, number: str, index: int) -> None:
     await conn.execute(
-        update(simulator_people)
-        .where(simulator_people.c.project_id == project_id, simulator_people.c.number == number)
-        .values(next_index=index, pending=False)
+        _ADVANCE_PERSON, {"b_project_id": project_id, "b_number": number, "b_index": index}
     )
