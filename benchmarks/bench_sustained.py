@@ -343,7 +343,10 @@ def start(args: argparse.Namespace, workdir: Path) -> Deployment:
     if args.backend == "postgres":
         workers = [
             Process(
-                [*AGENTSMS, "worker"], env=env, log_path=workdir / f"worker{i}.log", cwd=workdir
+                [*AGENTSMS, "worker", *args.worker_args.split()],
+                env=env,
+                log_path=workdir / f"worker{i}.log",
+                cwd=workdir,
             )
             for i in range(args.workers)
         ]
@@ -726,6 +729,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="postgres: worker processes")
     parser.add_argument("--drain", type=float, default=300.0, help="seconds to wait after")
     parser.add_argument("--serve-args", default="", help="extra `agentsms serve` arguments")
+    parser.add_argument(
+        "--worker-args",
+        default="",
+        help='postgres: extra `agentsms worker` arguments, e.g. "--concurrency 4"',
+    )
     parser.add_argument(
         "--server-env",
         action="append",
