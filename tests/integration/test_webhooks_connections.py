@@ -23,6 +23,7 @@ from agentsms.config import Settings
 from agentsms.webhooks import BlockedRequest
 from agentsms.webhooks.pool import OriginPool
 from agentsms.webhooks.ssrf import SafeTransport, UrlPolicy
+from tests.raw_http import read_request
 
 PUBLIC = "93.184.216.34"  # a globally routable address, dialed to the local server
 
@@ -44,15 +45,7 @@ class Site:
         self.most_open = max(self.most_open, self.open_now)
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                path = lines[0].split(b" ")[1].decode()
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                path, _ = await read_request(reader)
                 self.requests.append(path)
                 if path == "/slow":
                     await asyncio.sleep(0.3)

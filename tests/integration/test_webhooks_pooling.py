@@ -22,6 +22,7 @@ from tests.integration.test_webhooks_delivery import (
     send_event,
     use_handler,
 )
+from tests.raw_http import read_request
 
 
 class KeepAliveReceiver:
@@ -36,13 +37,7 @@ class KeepAliveReceiver:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                await read_request(reader)
                 self.requests += 1
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -22,6 +22,7 @@ from agentsms.config import Settings
 from agentsms.webhooks import BlockedRequest
 from agentsms.webhooks.ssrf import SafeTransport, UrlPolicy
 from agentsms.webhooks.streams import AsyncioBackend
+from tests.raw_http import read_request
 
 
 @dataclass
@@ -36,15 +37,8 @@ class Server:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.split(b"\r\n")
-                path = lines[0].split(b" ")[1].decode()
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                self.requests.append((path, await reader.readexactly(length)))
+                self.requests.append(await read_request(reader))
+                path = self.requests[-1][0]
                 if not await self.answer(path, writer):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
