@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, func, select, union_all, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
@@ -239,9 +252,6 @@ async def messages_of(
     return [MessageRecord.from_row(row) for row in reversed((await conn.execute(query)).all())]
 
 
-_RECENT_CHUNK = 100  # conversations per statement (SQLite allows 500 arms in a UNION)
-
-
 async def by_ids(
     conn: AsyncConnection, conversation_ids: Sequence[str]
 ) -> dict[str, ConversationRecord]:
@@ -258,34 +268,59 @@ async def by_ids(
 async def recent_messages(
     conn: AsyncConnection, conversation_ids: Sequence[str], *, limit: int
 ) -> dict[str, list[MessageRecord]]:
-    """The newest ``limit`` messages of each conversation, oldest first: one statement per
-    hundred conversations (a ``UNION ALL`` of one indexed, limited read per conversation)."""
-    found: dict[str, dict[str, MessageRecord]] = {}
+    """The newest ``limit`` messages of each conversation, oldest first, in one statement
+    of one shape whatever the number of conversations (a shape per count cost a
+    compilation each, up to ~0.5 s of CPU on the event loop)."""
     wanted = list(dict.fromkeys(conversation_ids))
-    for start in range(0, len(wanted), _RECENT_CHUNK):
-        chunk = wanted[start : start + _RECENT_CHUNK]
-        # A few statement shapes, not one per count: compiling a 100-arm union costs
-        # ~0.5 s of CPU on the event loop, and every shape stays in the statement cache.
-        chunk += [chunk[-1]] * (_arms_for(len(chunk)) - len(chunk))
-        arms = [
-            select(messages)
-            .where(messages.c.conversation_id == conversation_id)
-            .order_by(messages.c.id.desc())
-            .limit(limit)
-            .subquery()
-            .select()
-            for conversation_id in chunk
-        ]
-        query = arms[0] if len(arms) == 1 else union_all(*arms)
-        for row in map(MessageRecord.from_row, await conn.execute(query)):
-            found.setdefault(row.conversation_id or "", {})[row.id] = row
-    return {cid: sorted(rows.values(), key=lambda row: row.id) for cid, rows in found.items()}
+    if not wanted:
+        return {}
+    if conn.dialect.name == "sqlite":
+        params = {"ids": json.dumps(wanted), "skip": limit - 1}
+    else:
+        params = {"ids": wanted, "take": limit}
+    found: dict[str, list[MessageRecord]] = {}
+    for row in map(MessageRecord.from_row, await conn.execute(_recent[conn.dialect.name], params)):
+        found.setdefault(row.conversation_id or "", []).append(row)
+    return {cid: sorted(rows, key=lambda row: row.id) for cid, rows in found.items()}
 
 
-def _arms_for(count: int) -> int:
-    """The statement size that serves ``count`` conversations: a power of two, at most
-    ``_RECENT_CHUNK``."""
-    return min(_RECENT_CHUNK, 1 << (count - 1).bit_length())
+def _recent_sqlite() -> Select[Any]:
+    # Per conversation: an index seek for its ``limit``-th newest message id, and a range
+    # read from there (SQLite has no LATERAL).
+    wanted = func.json_each(bindparam("ids")).table_valued("value").alias("c")
+    newer = messages.alias("r")
+    cutoff = (
+        select(newer.c.id)
+        .where(newer.c.conversation_id == wanted.c.value)
+        .order_by(newer.c.id.desc())
+        .limit(1)
+        .offset(bindparam("skip"))
+        .scalar_subquery()
+    )
+    on = and_(
+        messages.c.conversation_id == wanted.c.value,
+        messages.c.id >= func.coalesce(cutoff, ""),
+    )
+    return select(messages).select_from(wanted.join(messages, on))
+
+
+def _recent_postgresql() -> Select[Any]:
+    wanted = (
+        func.unnest(bindparam("ids", type_=ARRAY(Text)))
+        .table_valued("value")
+        .render_derived(name="c")
+    )
+    newest = (
+        select(messages)
+        .where(messages.c.conversation_id == wanted.c.value)
+        .order_by(messages.c.id.desc())
+        .limit(bindparam("take"))
+        .lateral("m")
+    )
+    return select(newest).select_from(wanted.join(newest, true()))
+
+
+_recent = {"sqlite": _recent_sqlite(), "postgresql": _recent_postgresql()}
 
 
 async def message_stats(
