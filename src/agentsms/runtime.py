@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import signal
 
 from agentsms import agents, memtrace, metrics
@@ -154,9 +155,11 @@ async def work_until_signalled(settings: Settings, concurrency: int | None = Non
 
 def warm_up_worker() -> None:
     """Load, before the event loop starts, what a worker would otherwise load on it at its
-    first jobs of a kind (``agents.warm_up``: the reply understanding and its date parser).
+    first jobs of a kind (``agents.warm_up``: the reply understanding and its date parser;
+    anyio's asyncio backend, which httpx loads at the first webhook POST: ~30-70 ms).
     ``serve`` calls it before it forks the worker process, ``worker`` at its start."""
     agents.warm_up()
+    importlib.import_module("anyio._backends._asyncio")
 
 
 GC_THRESHOLDS = (50_000, 50, 100)

@@ -68,3 +68,41 @@ def test_worker_formats_webhooks_without_loading_the_http_api(tmp_path: Path) ->
     assert frameworks == []
     assert {m for m in modules if m.startswith("agentsms.api")} <= ALLOWED_API_MODULES
     assert "agentsms.app" not in modules
+
+
+FIRST_POST = """
+import asyncio, json, sys
+import httpx
+from agentsms.runtime import warm_up_worker
+
+warm_up_worker()
+
+
+async def main() -> list[str]:
+    async def answer(reader, writer):
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        writer.write(b"HTTP/1.1 204 No Content\\r\\n\\r\\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    before = set(sys.modules)
+    async with httpx.AsyncClient() as client:
+        status = (await client.post(f"http://127.0.0.1:{port}/hook", content=b"{}")).status_code
+    server.close()
+    assert status == 204, status
+    return sorted(set(sys.modules) - before)
+
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_after_warm_up_a_first_webhook_post_imports_nothing_on_the_loop() -> None:
+    """httpx loads anyio's asyncio backend at its first request: ``warm_up_worker`` loads it
+    before the worker's event loop starts, not at the first webhook delivery."""
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_POST], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == []
