@@ -110,6 +110,9 @@ class Backend:
     def finish_fill(self, db: str) -> None:
         """Make the filled database ready to copy (checkpoint, statistics)."""
 
+    def has_table(self, db: str, table: str) -> bool:
+        raise NotImplementedError
+
     def timestamp(self, value: datetime) -> Any:
         raise NotImplementedError
 
@@ -161,6 +164,10 @@ class SqliteBackend(Backend):
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+    def has_table(self, db: str, table: str) -> bool:
+        query = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+        return bool(self.fetch(db, query))
 
     def finish_fill(self, db: str) -> None:
         conn = self._connect(db)
@@ -240,6 +247,9 @@ class PostgresBackend(Backend):
                 await conn.close()
 
         asyncio.run(run())
+
+    def has_table(self, db: str, table: str) -> bool:
+        return bool(self.fetch(db, f"SELECT tablename FROM pg_tables WHERE tablename = '{table}'"))
 
     def finish_fill(self, db: str) -> None:
         async def run() -> None:
@@ -380,6 +390,8 @@ def fill(
     }
     tables: dict[str, list[tuple[Any, ...]]] = {name: [] for name in template}
     jobs: list[tuple[Any, ...]] = []
+    # Each person's newest message and its sender (the schema's sticky_senders, if it has one).
+    newest: dict[tuple[str, str], tuple[str, str | None]] = {}
     job_columns = [
         "kind",
         "ref",
@@ -432,6 +444,7 @@ def fill(
         if row.get("provider_message_id"):
             row["provider_message_id"] = "sim_" + secrets.token_hex(8)
         tables["messages"].append(tuple(row[c] for c in columns["messages"]))
+        newest[(row["project_id"], contact)] = (message_id, row["number_id"])
         for event in events_of.get(source["id"], []):
             copy = dict(event)
             at = _as_datetime(event["created_at"]) + delta
@@ -492,6 +505,18 @@ def fill(
         if len(tables["messages"]) >= 20_000:
             flush()
     flush()
+    if backend.has_table(db, "sticky_senders"):
+        # The seed's own rows are for its newer messages: they stay.
+        seeded = {
+            (row["project_id"], row["contact"])
+            for row in backend.fetch(db, "SELECT project_id, contact FROM sticky_senders")
+        }
+        backend.insert(
+            db,
+            "sticky_senders",
+            ["project_id", "contact", "message_id", "number_id"],
+            [(*key, *value) for key, value in newest.items() if key not in seeded],
+        )
     backend.finish_fill(db)
     log(f"filled {db}: {size:,} messages in {time.monotonic() - started:.0f} s")
 

@@ -140,8 +140,6 @@ messages = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_messages_project_id_id", "project_id", "id"),
-    # The sticky-sender lookup reads a contact's newest sender from the index alone.
-    Index("ix_messages_project_contact", "project_id", "contact", "id", "number_id"),
     # Without the status, so that a status change writes no entry here. Both leave out the
     # rows without the value (most messages, and every one not yet sent): no lookup asks
     # for those, and an insert writes no entry.
@@ -159,6 +157,20 @@ messages = Table(
         sqlite_where=text("provider_message_id IS NOT NULL"),
         postgresql_where=text("provider_message_id IS NOT NULL"),
     ),
+)
+
+# Per person (``messages.contact``) of a project, their newest message and its sender number:
+# what every send to a pool of numbers asks (sticky sender). Kept by ``insert_messages``; one
+# row per person, so the lookup's pages stay cached however long the history grows (an index
+# over all messages by contact missed the page cache once a send at 500,000 messages).
+sticky_senders = Table(
+    "sticky_senders",
+    metadata,
+    Column("project_id", String(40), primary_key=True),
+    Column("contact", String(20), primary_key=True),
+    Column("message_id", String(40), nullable=False),
+    Column("number_id", String(40), nullable=True),
+    sqlite_with_rowid=False,
 )
 
 message_events = Table(

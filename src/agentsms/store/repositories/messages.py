@@ -31,7 +31,7 @@ from agentsms.store.bulk import (
 )
 from agentsms.store.records import AdvancedMessage, DispatchMessage, MessageRecord
 from agentsms.store.repositories import Row, many, one
-from agentsms.store.tables import batches, messages
+from agentsms.store.tables import batches, messages, sticky_senders
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,35 @@ class MessageFilter:
 
 
 async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert message ``rows`` and keep each person's newest message and its sender
+    (``sticky_senders``) up to date."""
     await insert_rows(conn, messages, rows)
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["project_id"], row["contact"])
+        if key not in newest or row["id"] > newest[key]["id"]:
+            newest[key] = row
+    await insert_rows(
+        conn,
+        sticky_senders,
+        [
+            {
+                "project_id": row["project_id"],
+                "contact": row["contact"],
+                "message_id": row["id"],
+                "number_id": row.get("number_id"),
+            }
+            for row in newest.values()
+        ],
+        suffix=_NEWER_SENDER,
+    )
+
+
+# A row already there keeps a newer message (one inserted meanwhile by another transaction).
+_NEWER_SENDER = (
+    " ON CONFLICT (project_id, contact) DO UPDATE SET message_id = excluded.message_id,"
+    " number_id = excluded.number_id WHERE excluded.message_id > sticky_senders.message_id"
+)
 
 
 async def insert_batch(conn: AsyncConnection, row: dict[str, Any]) -> None:

@@ -78,11 +78,10 @@ async def delete_number(conn: AsyncConnection, project_id: str, number_id: str) 
     return bool(result.rowcount)
 
 
-# A contact's newest message, read from ``ix_messages_project_contact`` alone (it carries
-# ``number_id``): one index seek per contact, whatever the history's size.
+# One primary-key seek per contact into ``sticky_senders`` (one row per person).
 _NEWEST_SENDER = (
-    "(SELECT m.number_id FROM messages AS m WHERE m.project_id = :project_id"
-    " AND m.contact = {contact} ORDER BY m.id DESC LIMIT 1)"
+    "(SELECT s.number_id FROM sticky_senders AS s"
+    " WHERE s.project_id = :project_id AND s.contact = {contact})"
 )
 _LAST_NUMBERS = {
     "sqlite": text(
