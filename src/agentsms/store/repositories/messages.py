@@ -73,7 +73,9 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
                 "message_id": row["id"],
                 "number_id": row.get("number_id"),
             }
-            for row in newest.values()
+            # In key order: on PostgreSQL each upsert locks its row until the commit, and
+            # transactions that lock rows in one order never deadlock on them.
+            for _, row in sorted(newest.items())
         ],
         suffix=_NEWER_SENDER,
     )
