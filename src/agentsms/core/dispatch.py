@@ -28,8 +28,8 @@ import bisect
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -42,7 +42,6 @@ from agentsms.core import compliance, conversations, spend, statuses, zones
 from agentsms.core.clock import from_epoch
 from agentsms.core.messages import record_events
 from agentsms.core.pacing import Ledger
-from agentsms.core.rounds import Rounds
 from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
@@ -91,9 +90,6 @@ _HANDOFF_ROUNDS = 3
 # that from one number could put a window over it, and fresh slots would cost a transaction
 # per late claim.
 _STRICT_MAX_MPS = 10_000.0
-# Provider calls a process makes at once for paced sends; groups due while they all run
-# wait, and go together in the next (a busy process sends in fewer, bigger calls).
-_SEND_ROUNDS = 4
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
 # claim does not make its first send late.
 _SLOT_LEAD_SECONDS = 0.05
@@ -110,15 +106,6 @@ class _Work:
     handed_at: float | None = None
 
 
-@dataclass(eq=False, slots=True)
-class _Due:
-    """A group's sends due now, and what became of them in their round."""
-
-    sends: Sequence[_Work]
-    outcomes: list[tuple[_Work, SendOutcome]]
-    refused: list[_Work] = field(default_factory=list)
-
-
 class Dispatcher:
     """The ``message.send`` job handler."""
 
@@ -126,10 +113,9 @@ class Dispatcher:
         self.db = db
         self.providers = providers
         self.settings = settings
-        # Sends of every group due meanwhile share a round (one provider call, one
-        # renewal), and late sends their fresh slots' transaction (``_catch_up``).
-        self._sending: Rounds[_Due] = Rounds(self._send_round, concurrency=_SEND_ROUNDS)
-        self._reslotting: Rounds[Sequence[_Work]] = Rounds(self._reslot_round)
+        # Late sends waiting for new slots, and whether a task is taking them (_catch_up).
+        self._late: list[tuple[Sequence[_Work], asyncio.Future[None]]] = []
+        self._catching_up = False
         # Per paced number: the slots this process holds and the sends it made with them.
         self._ledgers: dict[str, Ledger] = {}
 
@@ -167,9 +153,7 @@ class Dispatcher:
                 # The latest slot of them: a message may leave a little late, never early.
                 while (delay := due[-1].slot - time.time()) > 0:
                     await asyncio.sleep(delay)
-            share = _Due(due, outcomes)
-            await self._sending.join(share)
-            refused = share.refused
+            refused = await self._send(due, outcomes)
             now = time.time()
             late = [item for item in refused if item.slot <= now]
             if early := [item for item in refused if item.slot > now]:
@@ -178,18 +162,6 @@ class Dispatcher:
                 retry = await self._catch_up(late)
         return outcomes
 
-    async def _send_round(self, take: Callable[[], list[_Due]]) -> None:
-        """Send the groups due now together: a busy event loop wakes many of them at once,
-        and a provider call each (a transaction each, for the simulator) made it busier."""
-        shares = take()
-        outcomes: list[tuple[_Work, SendOutcome]] = []
-        refused = await self._send([item for share in shares for item in share.sends], outcomes)
-        owner = {id(item): share for share in shares for item in share.sends}
-        for item, outcome in outcomes:
-            owner[id(item)].outcomes.append((item, outcome))
-        for item in refused:
-            owner[id(item)].refused.append(item)
-
     async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
         """Sends no window had room for once their slot passed: each takes a fresh slot
         at the end of its number's schedule.
@@ -197,17 +169,43 @@ class Dispatcher:
         Late sends of every group waiting meanwhile share one transaction (a busy event
         loop makes many groups late at once; one transaction each made it busier still).
         """
-        await self._reslotting.join(late)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._late.append((late, waiter))
+        if not self._catching_up:
+            self._catching_up = True
+            try:
+                while self._late:
+                    await self._catch_up_pending()
+            except BaseException as error:
+                for _, other in self._late:
+                    _fail(other, error)
+                self._late = []
+                if waiter.done() and not waiter.cancelled():
+                    waiter.exception()  # the leader raises it itself
+                raise
+            finally:
+                self._catching_up = False
+        await waiter
         return sorted(late, key=lambda w: w.slot)
 
-    async def _reslot_round(self, take: Callable[[], list[Sequence[_Work]]]) -> None:
+    async def _catch_up_pending(self) -> None:
         """Slots for every late send waiting now, in one transaction."""
-        async with self.db.write() as conn:
-            # Taken once the write turn is ours: the sends that got late meanwhile too.
-            held = await self._reslot(conn, [item for items in take() for item in items])
-        # Only once committed are the slots this process's.
-        for number, slots in held:
-            self._hold(number, slots)
+        batch: list[tuple[Sequence[_Work], asyncio.Future[None]]] = []
+        try:
+            async with self.db.write() as conn:
+                # Taken once the write turn is ours: the sends that got late meanwhile too.
+                batch, self._late = self._late, []
+                held = await self._reslot(conn, [item for items, _ in batch for item in items])
+            # Only once committed are the slots this process's.
+            for number, slots in held:
+                self._hold(number, slots)
+        except BaseException as error:
+            for _, waiter in batch:
+                _fail(waiter, error)
+            raise
+        for _, waiter in batch:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _reslot(
         self, conn: AsyncConnection, late: Sequence[_Work]
@@ -741,6 +739,16 @@ async def _mark_failed(
             [(message, status, {"error_code": error.code, "error_message": error.message})],
             now,
         )
+
+
+def _fail(waiter: asyncio.Future[None], error: BaseException) -> None:
+    """Tell a task waiting on ``waiter`` that the work it waited for failed with ``error``."""
+    if waiter.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        waiter.cancel()
+    else:
+        waiter.set_exception(error)
 
 
 def _request(item: _Work) -> SendRequest:
