@@ -71,30 +71,34 @@ class Ledger:
 
     def room(self, now: float) -> int:
         """How many more sends may go at ``now``: the fewest free places in any window
-        ``[a, a + 1)`` holding ``now`` (its own slots in ``[a - slack, a + 1)`` less its
-        sends in it, counting those up to ``_JITTER`` before it)."""
+        ``[a, a + 1)`` the carrier may count them in, that is from ``now`` to ``_JITTER``
+        after it (its own slots in ``[a - slack, a + 1)`` less its sends in it, counting
+        those up to ``_JITTER`` before it)."""
         self._prune(now)
         slots, sends, slack = self._slots, self._sends, self.slack
         # Windows starting within _EDGE of ``now - 1`` hold ``now`` only by rounding.
         low = now - 1.0 + _EDGE
+        # The last window start: the carrier may take these sends _JITTER after now, and
+        # a window starting then must hold them too (with its span's slots, not now's).
+        high = now + _JITTER
         left, right = bisect.bisect_left, bisect.bisect_right
         # The free places change only at a send leaving the window (just after it), a slot
         # entering its span (just after ``slot - 1``) or leaving it (just after ``slot +
-        # slack``): the fewest are at those starts, and at ``now``. Slots one span apart
-        # (``rate`` slots of a schedule) are taken as exactly so.
-        fewest = self._free(now, now)
+        # slack``): the fewest are at those starts, and at ``now`` and ``high``. Slots one
+        # span apart (``rate`` slots of a schedule) are taken as exactly so.
+        fewest = min(self._free(now, now), self._free(high, now))
         for send in sends[right(sends, low - _JITTER) :]:
-            if low < send + _JITTER <= now:
+            if low < send + _JITTER <= high:
                 fewest = min(fewest, self._free(send + _JITTER, now))
         for slot in slots[right(slots, low - slack) :]:
-            if slot - 1.0 > now:
+            if slot - 1.0 > high:
                 break
             if slot - 1.0 > low:
                 # [slot - 1, slot + 1): the slot itself not yet in it.
                 held = left(slots, slot - _EDGE) - left(slots, slot - 1.0 - slack - _EDGE)
                 made = len(sends) - left(sends, slot - 1.0 - _JITTER - _EDGE)
                 fewest = min(fewest, held - made)
-            if low < slot + slack < now:
+            if low < slot + slack < high:
                 # Just after slot + slack: the slot no longer in it.
                 held = right(slots, slot + 1.0 + slack + _EDGE) - right(slots, slot + _EDGE)
                 made = len(sends) - right(sends, slot + slack - _JITTER)
