@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, exists, func, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from agentsms.store.bulk import id_list_params, id_list_sql, insert_rows
 from agentsms.store.records import ConversationRecord, MessageRecord
@@ -267,19 +269,28 @@ async def recent_messages(
         # A few statement shapes, not one per count: compiling a 100-arm union costs
         # ~0.5 s of CPU on the event loop, and every shape stays in the statement cache.
         chunk += [chunk[-1]] * (_arms_for(len(chunk)) - len(chunk))
-        arms = [
-            select(messages)
-            .where(messages.c.conversation_id == conversation_id)
-            .order_by(messages.c.id.desc())
-            .limit(limit)
-            .subquery()
-            .select()
-            for conversation_id in chunk
-        ]
-        query = arms[0] if len(arms) == 1 else union_all(*arms)
-        for row in map(MessageRecord.from_row, await conn.execute(query)):
+        query = _recent_statement(len(chunk), limit)
+        params = {f"c{i}": conversation_id for i, conversation_id in enumerate(chunk)}
+        for row in map(MessageRecord.from_row, await conn.execute(query, params)):
             found.setdefault(row.conversation_id or "", {})[row.id] = row
     return {cid: sorted(rows.values(), key=lambda row: row.id) for cid, rows in found.items()}
+
+
+@lru_cache(maxsize=16)
+def _recent_statement(arms: int, limit: int) -> Select[Any] | CompoundSelect[Any]:
+    """The ``UNION ALL`` of ``arms`` limited reads, the conversations bound as ``:c0``...:
+    a few shapes (``_arms_for``), each built once. Built per call, a 16-arm statement cost
+    more CPU to construct and key for the cache than the query itself took to run."""
+    selects = [
+        select(messages)
+        .where(messages.c.conversation_id == bindparam(f"c{i}"))
+        .order_by(messages.c.id.desc())
+        .limit(limit)
+        .subquery()
+        .select()
+        for i in range(arms)
+    ]
+    return selects[0] if arms == 1 else union_all(*selects)
 
 
 def _arms_for(count: int) -> int:
