@@ -268,9 +268,11 @@ async def recent_messages(
         chunk = wanted[start : start + _RECENT_CHUNK]
         # A few statement shapes, not one per count: compiling a 100-arm union costs
         # ~0.5 s of CPU on the event loop, and every shape stays in the statement cache.
-        chunk += [chunk[-1]] * (_arms_for(len(chunk)) - len(chunk))
-        query = _recent_statement(len(chunk), limit)
-        params = {f"c{i}": conversation_id for i, conversation_id in enumerate(chunk)}
+        # The arms left over read no conversation ("" is no id): no rows read twice.
+        arms = _arms_for(len(chunk))
+        query = _recent_statement(arms, limit)
+        params = {f"c{i}": "" for i in range(len(chunk), arms)}
+        params.update({f"c{i}": conversation_id for i, conversation_id in enumerate(chunk)})
         for row in map(MessageRecord.from_row, await conn.execute(query, params)):
             found.setdefault(row.conversation_id or "", {})[row.id] = row
     return {cid: sorted(rows.values(), key=lambda row: row.id) for cid, rows in found.items()}
