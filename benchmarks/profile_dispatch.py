@@ -9,6 +9,12 @@ worker runs until every message is final and no job is due, and the script print
 worker's CPU seconds per 1,000 messages (``time.process_time``: robust to a busy machine,
 unlike wall time) and, with ``--profile``, the functions with the most cumulative time.
 
+With ``--rate R`` the sends come due as in the soak instead of all at once: the accepted
+``message.send`` jobs are spread (in the file, before the worker starts) at ``R`` a second
+from the worker's start, the batch's half-way through, and the simulator reports after its
+default delay, so that the worker claims a trickle of small groups, as under open-loop
+load, rather than draining one backlog in big ones.
+
     .venv/bin/python benchmarks/profile_dispatch.py [--sends 3000] [--profile]
 
 Run it against another checkout with ``PYTHONPATH=<checkout>/src`` to compare.
@@ -57,6 +63,28 @@ async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: 
     return args.sends + args.batch_size
 
 
+def _spread(path: Path, args: argparse.Namespace, start: float) -> None:
+    """The single sends' jobs due at ``args.rate`` a second from ``start``, in the order
+    they were accepted, and the batch's all at the moment half of them are."""
+    with sqlite3.connect(path) as conn:
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT jobs.id FROM jobs JOIN messages ON messages.id = jobs.ref"
+                " WHERE jobs.kind = 'message.send' AND messages.batch_id IS NULL ORDER BY jobs.id"
+            )
+        ]
+        conn.executemany(
+            "UPDATE jobs SET run_at = ? WHERE id = ?",
+            [(start + i / args.rate, job_id) for i, job_id in enumerate(ids)],
+        )
+        conn.execute(
+            "UPDATE jobs SET run_at = ? WHERE kind = 'message.send' AND ref IN"
+            " (SELECT id FROM messages WHERE batch_id IS NOT NULL)",
+            (start + len(ids) / args.rate / 2,),
+        )
+
+
 def _settled(path: Path) -> tuple[int, int]:
     """(messages not final, jobs due within 10 s) read straight from the file."""
     with sqlite3.connect(path) as conn:
@@ -78,7 +106,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             "bootstrap_api_key": API_KEY,
             "allow_insecure_urls": True,
             "default_rate_limit_per_second": 1_000_000,
-            "simulator_delivery_delay_seconds": 0.0,
+            # Reports at once when draining a backlog; after the default delay in a trickle.
+            **({} if args.rate else {"simulator_delivery_delay_seconds": 0.0}),
             "log_level": "WARNING",
         }
     )
@@ -108,6 +137,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             )
             profiler = cProfile.Profile(time.process_time) if args.profile else None
             spy = _start_spy(workdir / "spy.txt") if args.spy else None
+            if args.rate:
+                _spread(path, args, time.time() + 0.5)
             cpu, wall = time.process_time(), time.monotonic()
             if profiler is not None:
                 profiler.enable()
@@ -225,6 +256,9 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--conversation-every", type=int, default=40)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="sends due at this rate a second (0: all now)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--top", type=int, default=60)
