@@ -40,6 +40,8 @@ DEFAULT_SQLITE_CACHE_MIB = 64
 MIN_SQLITE_CACHE_KIB = 2 * 1024
 """The least page cache a connection gets (SQLite's own default)."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
+POOL_OVERFLOW = 10
+"""Connections a process may open beyond ``pool_size`` while more are in use at once."""
 LONG_WRITE_SECONDS = 0.1
 """A write transaction held this long is logged (``db.long_write``) with where it ran: on
 SQLite it kept every other writer, in this process and the others, waiting."""
@@ -72,7 +74,7 @@ class Database:
                 self._board = sqlite_inline.WaitBoard(path)
             writer_kib, reader_kib = sqlite_cache_split(sqlite_cache_mib, pool_size)
             self.engine: AsyncEngine = self._sqlite_engine(
-                path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib
+                path, pool_size=pool_size, max_overflow=POOL_OVERFLOW, cache_kib=reader_kib
             )
             # The process's writes take turns (the lock above): one connection makes them
             # all, so its page cache holds what every write touches (the indexes' hot and
@@ -81,10 +83,15 @@ class Database:
                 path, pool_size=1, max_overflow=0, cache_kib=writer_kib
             )
         else:
+            # As many connections at most as SQLite's readers, but none closed on return:
+            # an overflow connection closed when the pool had ``pool_size`` idle ones was
+            # opened again at the next burst, and a new PostgreSQL connection costs a server
+            # process, asyncpg's type introspection and every statement prepared anew (the
+            # workers of the PostgreSQL soak opened several a second that way).
             self.engine = create_async_engine(
                 url,
-                pool_size=pool_size,
-                max_overflow=10,
+                pool_size=pool_size + POOL_OVERFLOW,
+                max_overflow=0,
                 pool_timeout=timeout,
                 connect_args={
                     "timeout": timeout,
