@@ -40,8 +40,9 @@ DEFAULT_SQLITE_CACHE_MIB = 64
 MIN_SQLITE_CACHE_KIB = 2 * 1024
 """The least page cache a connection gets (SQLite's own default)."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
-POOL_OVERFLOW = 10
-"""Connections a process may open beyond ``pool_size`` while more are in use at once."""
+POSTGRES_POOL_EXTRA = 10
+"""PostgreSQL connections a process keeps beyond ``pool_size`` (SQLite's readers may open
+as many more while busy)."""
 LONG_WRITE_SECONDS = 0.1
 """A write transaction held this long is logged (``db.long_write``) with where it ran: on
 SQLite it kept every other writer, in this process and the others, waiting."""
@@ -74,7 +75,7 @@ class Database:
                 self._board = sqlite_inline.WaitBoard(path)
             writer_kib, reader_kib = sqlite_cache_split(sqlite_cache_mib, pool_size)
             self.engine: AsyncEngine = self._sqlite_engine(
-                path, pool_size=pool_size, max_overflow=POOL_OVERFLOW, cache_kib=reader_kib
+                path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib
             )
             # The process's writes take turns (the lock above): one connection makes them
             # all, so its page cache holds what every write touches (the indexes' hot and
@@ -90,7 +91,7 @@ class Database:
             # workers of the PostgreSQL soak opened several a second that way).
             self.engine = create_async_engine(
                 url,
-                pool_size=pool_size + POOL_OVERFLOW,
+                pool_size=pool_size + POSTGRES_POOL_EXTRA,
                 max_overflow=0,
                 pool_timeout=timeout,
                 connect_args={
