@@ -27,7 +27,7 @@ import asyncio
 import bisect
 import math
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,13 +88,8 @@ _HANDOFF_ROUNDS = 3
 # per late claim.
 _STRICT_MAX_MPS = 10_000.0
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
-# claim does not make its first send late; further when preparing claims took longer lately
-# (``_Lead``), up to _MAX_LEAD_SECONDS.
+# claim does not make its first send late.
 _SLOT_LEAD_SECONDS = 0.05
-_MAX_LEAD_SECONDS = 1.0
-# The preparations ``_Lead`` remembers, and the margin it adds to the longest of them.
-_LEAD_MEMORY = 16
-_LEAD_MARGIN = 1.25
 
 
 @dataclass(slots=True)
@@ -120,7 +115,6 @@ class Dispatcher:
         self._catching_up = False
         # Per paced number: the slots this process holds and the sends it made with them.
         self._ledgers: dict[str, Ledger] = {}
-        self._lead = _Lead()
 
     async def handle(self, jobs: Sequence[Job]) -> None:
         work = await self._prepare(jobs)
@@ -228,7 +222,7 @@ class Dispatcher:
                 number_id,
                 wanted=len(items),
                 rate=1.0 / _interval(number),
-                now=time.time() + self._lead.seconds(_interval(number)),
+                now=time.time() + min(_SLOT_LEAD_SECONDS, _interval(number)),
                 horizon=math.inf,
             )
             for item, slot in zip(items, slots, strict=True):
@@ -338,7 +332,6 @@ class Dispatcher:
                         deferred.append((job, until.timestamp()))
                 else:
                     candidates[message.number_id or ""].append((job, message))
-            slotted_at = time.time()
             # Pacing rows locked in one order by every worker (PostgreSQL): no deadlock.
             for number_id, items in sorted(candidates.items()):
                 number = numbers.get(number_id)
@@ -440,8 +433,6 @@ class Dispatcher:
                     now_dt,
                 )
         renewal.apply()
-        if work:
-            self._lead.observe(time.time() - slotted_at)
         return work
 
     async def _slots(
@@ -451,7 +442,7 @@ class Dispatcher:
             return [time.time()] * wanted
         interval = _interval(number)
         # Measured here, inside the transaction: waiting for the write lock must not age it.
-        start = time.time() + self._lead.seconds(interval)
+        start = time.time() + min(_SLOT_LEAD_SECONDS, interval)
         return await pacing_repo.reserve_slots(
             conn, number["id"], wanted=wanted, rate=1.0 / interval, now=start, horizon=horizon
         )
@@ -826,36 +817,6 @@ class _QuietHours:
             contact_zone=self.contact_zones.get((message.project_id, message.to_number)),
             conversation_zone=zones.metadata_zone(self.metadata.get(conversation_id)),
         )
-
-
-class _Lead:
-    """How far ahead of now a run of slots starts: far enough for the claim to be ready
-    to send by its first slot.
-
-    Slots are taken before the messages are marked sending, and a send that finds its slot
-    passed (and its process's windows full) needs a fresh slot, a transaction more, that a
-    busy process again may not use in time (``core.pacing``). On PostgreSQL under load the
-    marking took longer than a claim's run of slots: every send of the claim was late and
-    re-slotted, and the wasted slots pushed the numbers' schedules seconds ahead. So the run
-    starts as far ahead as the recent preparations took from their slots to their sends
-    (the longest of them, with a margin): the sends wait a little, and go on their slots.
-    """
-
-    __slots__ = ("_recent",)
-
-    def __init__(self) -> None:
-        self._recent: deque[float] = deque(maxlen=_LEAD_MEMORY)
-
-    def observe(self, seconds: float) -> None:
-        """A claim was ready to send ``seconds`` after its slots were taken."""
-        self._recent.append(seconds)
-
-    def seconds(self, interval: float) -> float:
-        """The lead for a number sending every ``interval`` seconds."""
-        lead = min(_SLOT_LEAD_SECONDS, interval)
-        if self._recent:
-            lead = max(lead, min(_MAX_LEAD_SECONDS, max(self._recent) * _LEAD_MARGIN))
-        return lead
 
 
 def _interval(number: Row | None) -> float:
