@@ -66,3 +66,24 @@ async def test_a_connection_in_steady_use_is_not_pinged(
         assert len(pings) == 1
     finally:
         await db.dispose()
+
+
+async def test_connections_a_burst_opened_are_kept_for_the_next_burst(backend_url: str) -> None:
+    _postgres_only(backend_url)
+    db = Database(backend_url, pool_size=2)
+
+    async def held_backend() -> int:
+        async with db.read() as conn:
+            pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.05)  # all of the burst at once
+        return pid
+
+    try:
+        first = set(await asyncio.gather(*(held_backend() for _ in range(6))))
+        second = set(await asyncio.gather(*(held_backend() for _ in range(6))))
+        assert len(first) == 6
+        # None opened anew: a new connection is a server process and every statement
+        # prepared again.
+        assert second == first
+    finally:
+        await db.dispose()

@@ -270,3 +270,36 @@ async def test_a_failed_handlers_jobs_are_retried_or_failed_in_one_statement(
         async with db.write() as conn:
             await conn.execute(jobs.delete().where(jobs.c.kind == KIND))
         await db.dispose()
+
+
+async def test_a_claims_kinds_run_side_by_side(backend_url: str) -> None:
+    """A kind's group that waits (sends for their pacing slots) does not hold back the
+    claim's other kinds: the waiting one here finishes only once the other has run."""
+    db = Database(backend_url)
+    settings = Settings.model_validate({"database_url": backend_url})
+    slow, quick = f"{KIND}.slow", f"{KIND}.quick"
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(conn, [NewJob(kind=slow), NewJob(kind=quick)])
+            claims = await queue.claim(
+                conn, owner="w", limit=2, lease_seconds=60, kinds=[slow, quick]
+            )
+        assert [job.kind for job in claims] == [slow, quick]
+        other_ran = asyncio.Event()
+        done: list[str] = []
+
+        async def waits(group: Sequence[Job]) -> None:
+            await asyncio.wait_for(other_ran.wait(), timeout=5)
+            done.append(slow)
+
+        async def runs(group: Sequence[Job]) -> None:
+            other_ran.set()
+            done.append(quick)
+
+        worker = Worker(db, settings, {slow: waits, quick: runs})
+        await asyncio.wait_for(worker._run_claimed(claims), timeout=10)
+        assert done == [quick, slow]
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind.in_([slow, quick])))
+        await db.dispose()

@@ -126,18 +126,29 @@ class Worker:
                     await asyncio.wait_for(self._stopping.wait(), timeout=pause)
 
     async def _run_claimed(self, claimed: Sequence[Job]) -> None:
+        """Run each kind's group of a claim, side by side: a group waiting (sends for their
+        pacing slots, for seconds under a backlog) holds the claim's other kinds back no
+        longer than it holds the claim."""
         now = time.time()
         groups: dict[str, list[Job]] = defaultdict(list)
         for job in claimed:
             groups[job.kind].append(job)
             if self._observe is not None:
                 self._observe(job.kind, max(0.0, now - job.run_at))
-        for kind, group in groups.items():
-            try:
-                await self.handlers[kind](group)
-            except Exception as error:
-                log.exception("worker.handler_failed", kind=kind, jobs=len(group))
-                await self._retry_or_fail(group, repr(error))
+        outcomes = await asyncio.gather(
+            *(self._run_group(kind, group) for kind, group in groups.items()),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _run_group(self, kind: str, group: Sequence[Job]) -> None:
+        try:
+            await self.handlers[kind](group)
+        except Exception as error:
+            log.exception("worker.handler_failed", kind=kind, jobs=len(group))
+            await self._retry_or_fail(group, repr(error))
 
     async def _retry_or_fail(self, group: Sequence[Job], error: str) -> None:
         """A failed handler's jobs: each retried after its backoff, or failed once out of

@@ -40,6 +40,9 @@ DEFAULT_SQLITE_CACHE_MIB = 64
 MIN_SQLITE_CACHE_KIB = 2 * 1024
 """The least page cache a connection gets (SQLite's own default)."""
 DEFAULT_TIMEOUT_SECONDS = 5.0
+POSTGRES_POOL_EXTRA = 10
+"""PostgreSQL connections a process keeps beyond ``pool_size`` (SQLite's readers may open
+as many more while busy)."""
 LONG_WRITE_SECONDS = 0.1
 """A write transaction held this long is logged (``db.long_write``) with where it ran: on
 SQLite it kept every other writer, in this process and the others, waiting."""
@@ -81,10 +84,15 @@ class Database:
                 path, pool_size=1, max_overflow=0, cache_kib=writer_kib
             )
         else:
+            # As many connections at most as SQLite's readers, but none closed on return:
+            # an overflow connection closed when the pool had ``pool_size`` idle ones was
+            # opened again at the next burst, and a new PostgreSQL connection costs a server
+            # process, asyncpg's type introspection and every statement prepared anew (the
+            # workers of the PostgreSQL soak opened several a second that way).
             self.engine = create_async_engine(
                 url,
-                pool_size=pool_size,
-                max_overflow=10,
+                pool_size=pool_size + POSTGRES_POOL_EXTRA,
+                max_overflow=0,
                 pool_timeout=timeout,
                 connect_args={
                     "timeout": timeout,
