@@ -11,8 +11,9 @@ committed work.
 Under steady light traffic (requests a few milliseconds apart, each arriving while no
 transaction runs) every group would carry one item and pay the whole fixed cost of a
 transaction alone: most of a single send's CPU. So, as PostgreSQL's ``commit_delay`` does,
-a group whose first item came right after another (within ``delay`` seconds) waits until
-that first item is ``delay`` seconds old before it begins, for the items that follow.
+a group that would carry one item which came right after another (within ``delay``
+seconds) waits until that item is ``delay`` seconds old before it begins, for the items
+that follow. Items that queued up meanwhile go at once (under load nothing waits).
 
 If a group's transaction fails as a whole (an error the handler did not assign to one
 item, or the commit itself), each of its items is run again in a transaction of its own,
@@ -121,9 +122,9 @@ class GroupCommit(Generic[Item, Result]):
         try:
             while self._pending:
                 first = self._pending[0]
-                if first.following and len(self._pending) < self._max_items:
-                    # Steady traffic: wait for the items that follow, up to ``delay`` after
-                    # the first came (an item that waited for a transaction already may go).
+                if first.following and len(self._pending) == 1:
+                    # Steady light traffic: wait for the items that follow, up to ``delay``
+                    # after this one came.
                     wait = first.arrived + self._delay - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
