@@ -150,8 +150,12 @@ class InlineConnection(aiosqlite.Connection):
                 board.withdraw()
 
 
-def _inline(dbapi_connection: Any) -> InlineConnection:
-    connection: InlineConnection = dbapi_connection.driver_connection
+def _raw(dbapi_connection: Any) -> sqlite3.Connection:
+    """The SQLite connection under SQLAlchemy's ``dbapi_connection``; a closed one raises
+    the error SQLAlchemy's aiosqlite adapter would."""
+    connection: sqlite3.Connection | None = dbapi_connection.driver_connection._connection
+    if connection is None:
+        raise sqlite3.OperationalError("no active connection")
     return connection
 
 
@@ -163,22 +167,24 @@ class InlineDialect(SQLiteDialect_aiosqlite):
     supports_statement_cache = True
 
     def do_begin(self, dbapi_connection: Any) -> None:
-        _inline(dbapi_connection).begin()
+        _raw(dbapi_connection)  # closed: fail as the adapter would
+        inline: InlineConnection = dbapi_connection.driver_connection
+        inline.begin()
 
     def do_commit(self, dbapi_connection: Any) -> None:
-        _inline(dbapi_connection)._conn.commit()
+        _raw(dbapi_connection).commit()
 
     def do_rollback(self, dbapi_connection: Any) -> None:
-        _inline(dbapi_connection)._conn.rollback()
+        _raw(dbapi_connection).rollback()
 
     def do_savepoint(self, connection: Any, name: str) -> None:
-        _inline(connection.connection)._conn.execute(f'SAVEPOINT "{name}"')
+        _raw(connection.connection).execute(f'SAVEPOINT "{name}"')
 
     def do_rollback_to_savepoint(self, connection: Any, name: str) -> None:
-        _inline(connection.connection)._conn.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+        _raw(connection.connection).execute(f'ROLLBACK TO SAVEPOINT "{name}"')
 
     def do_release_savepoint(self, connection: Any, name: str) -> None:
-        _inline(connection.connection)._conn.execute(f'RELEASE SAVEPOINT "{name}"')
+        _raw(connection.connection).execute(f'RELEASE SAVEPOINT "{name}"')
 
 
 DRIVER = "agentsms_inline"
