@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     """At most this many concurrent single sends share one intake transaction."""
     intake_group_concurrency: int = Field(default=4, ge=1)
     """Intake transactions an API process runs at once on PostgreSQL (SQLite: always 1)."""
+    intake_group_delay_seconds: float = Field(default=0.01, ge=0, le=1)
+    """Under steady light traffic an intake transaction that would carry one single send
+    waits until that send is this old, for the ones that follow (0: never waits); a lone
+    request, and sends that queued up under load, never wait."""
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     pacing_horizon_seconds: float = Field(default=1.0, gt=0)

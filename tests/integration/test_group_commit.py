@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -80,6 +81,30 @@ async def test_items_arriving_during_a_transaction_form_the_next_group(db: Datab
     assert await first == "stored early"
     assert await asyncio.gather(*later) == [f"stored late-{i}" for i in range(5)]
     assert handler.groups == [["early"], [f"late-{i}" for i in range(5)]]
+
+
+async def test_under_steady_traffic_a_group_waits_for_the_items_that_follow(
+    db: Database,
+) -> None:
+    handler = Recorder()
+    group = GroupCommit(db, handler, delay=0.5)
+    started = time.monotonic()
+    assert await group.submit("lone") == "stored lone"
+    lone_took = time.monotonic() - started
+    await asyncio.sleep(0.6)
+    steady = []
+    for i in range(4):
+        steady.append(asyncio.ensure_future(group.submit(f"steady-{i}")))
+        await asyncio.sleep(0.02)
+
+    assert await asyncio.gather(*steady) == [f"stored steady-{i}" for i in range(4)]
+    # Nothing came shortly before "lone" or "steady-0": they went at once. "steady-1" came
+    # 20 ms after "steady-0", so its group waited for the two that followed it (or, on a
+    # machine so slow that two of them queued behind "steady-0", went with them at once).
+    assert lone_took < 0.5
+    assert handler.groups[:2] == [["lone"], ["steady-0"]]
+    assert handler.groups[2] in (["steady-1", "steady-2", "steady-3"], ["steady-1", "steady-2"])
+    assert [item for g in handler.groups[2:] for item in g] == [f"steady-{i}" for i in (1, 2, 3)]
 
 
 async def test_groups_are_capped_at_max_items(db: Database) -> None:

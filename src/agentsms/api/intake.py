@@ -58,6 +58,7 @@ def send_intake(db: Database, settings: Settings, outbox: Outbox) -> SendIntake:
         max_items=settings.intake_group_max,
         # SQLite has one writer at a time; PostgreSQL can run a few groups side by side.
         concurrency=1 if db.is_sqlite else settings.intake_group_concurrency,
+        delay=settings.intake_group_delay_seconds,
     )
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import event, exc, make_url, pool
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agentsms.metrics import db_write_hold, db_write_wait
@@ -32,7 +31,6 @@ from agentsms.store import sqlite_inline
 from agentsms.store.checkpointer import SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer
 from agentsms.store.faults import DatabaseUnavailable, is_unavailable
 
-_IMMEDIATE = "agentsms_begin_immediate"
 _IDLE_SINCE = "agentsms_idle_since"
 PING_AFTER_IDLE_SECONDS = 1.0
 DEFAULT_SQLITE_CACHE_MIB = 64
@@ -75,13 +73,13 @@ class Database:
                 self._board = sqlite_inline.WaitBoard(path)
             writer_kib, reader_kib = sqlite_cache_split(sqlite_cache_mib, pool_size)
             self.engine: AsyncEngine = self._sqlite_engine(
-                path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib
+                path, pool_size=pool_size, max_overflow=10, cache_kib=reader_kib, writer=False
             )
             # The process's writes take turns (the lock above): one connection makes them
             # all, so its page cache holds what every write touches (the indexes' hot and
             # random pages), and no read resets it (another connection's commit would).
             writer: AsyncEngine = self._sqlite_engine(
-                path, pool_size=1, max_overflow=0, cache_kib=writer_kib
+                path, pool_size=1, max_overflow=0, cache_kib=writer_kib, writer=True
             )
         else:
             # As many connections at most as SQLite's readers, but none closed on return:
@@ -101,20 +99,21 @@ class Database:
             )
             _ping_when_idle(self.engine)
             writer = self.engine
-        self._writer_engine = writer
-        self._writer = writer.execution_options(**{_IMMEDIATE: True})
+        self._writer = writer
         self._scanner: AsyncEngine | None = None
 
     def _sqlite_engine(
-        self, path: str, *, pool_size: int, max_overflow: int, cache_kib: int
+        self, path: str, *, pool_size: int, max_overflow: int, cache_kib: int, writer: bool
     ) -> AsyncEngine:
         engine = create_async_engine(
-            self.url,
+            make_url(self.url).set(drivername=f"sqlite+{sqlite_inline.DRIVER}"),
             poolclass=pool.AsyncAdaptedQueuePool,
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=self.timeout,
-            async_creator=sqlite_inline.creator(path, busy_timeout=self.timeout, board=self._board),
+            async_creator=sqlite_inline.creator(
+                path, busy_timeout=self.timeout, board=self._board, immediate=writer
+            ),
             # Our transactions always end in COMMIT or ROLLBACK; no reset round trip.
             pool_reset_on_return=None,
             # Each connection has its own page cache: reuse the warmest one first.
@@ -123,7 +122,9 @@ class Database:
         _configure_sqlite(
             engine,
             checkpoints_elsewhere=self.checkpointer is not None,
-            timeout=self.timeout,
+            # A writer waits for the lock in ``InlineConnection.begin``, never in SQLite's
+            # busy handler (which would hold the event loop).
+            busy_ms=0 if writer else _milliseconds(self.timeout),
             cache_kib=cache_kib,
         )
         return engine
@@ -131,9 +132,9 @@ class Database:
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
         """The engines statements run on: ``engine``, and on SQLite the writer's own."""
-        if self._writer_engine is self.engine:
+        if self._writer is self.engine:
             return (self.engine,)
-        return (self.engine, self._writer_engine)
+        return (self.engine, self._writer)
 
     @property
     def retry_after(self) -> int:
@@ -229,8 +230,8 @@ class Database:
             await asyncio.to_thread(self.checkpointer.stop)
         if self._scanner is not None:
             await self._scanner.dispose()
-        if self._writer_engine is not self.engine:
-            await self._writer_engine.dispose()
+        if self._writer is not self.engine:
+            await self._writer.dispose()
         await self.engine.dispose()
 
 
@@ -315,7 +316,7 @@ def sqlite_cache_kib(budget_mib: int, pool_size: int, *, share: int | None = Non
 
 
 def _configure_sqlite(
-    engine: AsyncEngine, *, checkpoints_elsewhere: bool, timeout: float, cache_kib: int
+    engine: AsyncEngine, *, checkpoints_elsewhere: bool, busy_ms: int, cache_kib: int
 ) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -324,15 +325,10 @@ def _configure_sqlite(
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={_milliseconds(timeout)}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         if checkpoints_elsewhere:
             # The checkpointer's thread keeps the log short; this is only its backstop.
             cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_AUTOCHECKPOINT_PAGES}")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
