@@ -523,7 +523,9 @@ async def test_a_change_to_the_endpoint_reaches_deliveries_already_claimed(
     else:
         response = await gw.client.patch(path, json={"url": receiver.url("/moved")})
     assert response.status_code in (200, 204), response.text
-    assert await run == 10
+    # At least our ten: the app's database is shared, so an earlier test's retry may come due
+    # and join the claim; the receiver's counts below are this endpoint's own.
+    assert await run >= 10
     await handler.idle()
     await gw.drain()
     assert len(receiver.at("/busy")) == 2  # only those already under way
