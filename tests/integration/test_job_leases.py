@@ -102,7 +102,7 @@ async def test_a_worker_that_lost_its_lease_cannot_put_the_job_back_or_fail_it(
 
         async with db.write() as conn:
             await queue.retry(conn, stale, run_at=time.time(), error="a was late")
-            await queue.fail(conn, stale, "a gave up")
+            await queue.retry_or_fail(conn, [(stale, None)], "a gave up")
         async with db.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.id == taken.id))).one()
         assert (row.status, row.lease_owner, row.last_error) == ("running", "b", None)
@@ -155,7 +155,6 @@ async def test_each_claim_takes_the_next_lease_token_and_only_it_holds_the_job(
             await queue.release_many(conn, stale, run_at=0.0)
             for job in stale:
                 await queue.retry(conn, job, run_at=0.0, error="a was late")
-                await queue.fail(conn, job, "a gave up")
             await queue.retry_or_fail(conn, [(stale[0], 0.0), (stale[1], None)], "a gave up")
         renewal.apply()
         assert renewal.held == frozenset()

@@ -349,14 +349,6 @@ _SETTLE = (
         **_UNLEASED,
     )
 )
-_RELEASE = (
-    update(jobs)
-    .where(_HELD)
-    .values(status=QUEUED, run_at=bindparam("b_run_at"), attempts=jobs.c.attempts - 1, **_UNLEASED)
-)
-_FAIL = (
-    update(jobs).where(_HELD).values(status=FAILED, last_error=bindparam("b_error"), **_UNLEASED)
-)
 
 
 async def retry(
@@ -377,8 +369,8 @@ async def retry_or_fail(
     conn: AsyncConnection, settled: Sequence[tuple[Job, float | None]], error: str
 ) -> None:
     """Each job back to the queue at its ``run_at``, or failed where that is None, with
-    ``error`` as its last error: one statement for all of them (``retry`` and ``fail`` for
-    each, in effect), changing only the jobs the claims still hold."""
+    ``error`` as its last error: one statement for all of them,
+    changing only the jobs the claims still hold."""
     if settled:
         await conn.execute(
             _SETTLE,
@@ -408,7 +400,7 @@ async def release_many(
     if not claims:
         return
     await conn.execute(
-        _RELEASE,
+        _retry_statement(with_error=False, uncount=True),
         [
             {"b_id": job.id, "b_token": job.token, "b_run_at": run_at + i * spacing}
             for i, job in enumerate(claims)
@@ -432,11 +424,6 @@ async def release_owned(conn: AsyncConnection, owner: str, now: float | None = N
         )
     )
     return int(result.rowcount or 0)
-
-
-async def fail(conn: AsyncConnection, job: Job, error: str) -> None:
-    """Given up: kept with its last error for inspection (only by the claim holding it)."""
-    await conn.execute(_FAIL, {"b_id": job.id, "b_token": job.token, "b_error": error})
 
 
 async def recover_stalled(conn: AsyncConnection, now: float | None = None) -> int:
