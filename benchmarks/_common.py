@@ -612,10 +612,16 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def process_ticks(pid: int) -> int | None:
-    """The user + system CPU clock ticks ``pid`` has used (None: it is gone)."""
+def process_times(pid: int) -> tuple[int, int] | None:
+    """The user and the system CPU clock ticks ``pid`` has used (None: it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def process_ticks(pid: int) -> int | None:
+    """The user + system CPU clock ticks ``pid`` has used (None: it is gone)."""
+    times = process_times(pid)
+    return None if times is None else sum(times)

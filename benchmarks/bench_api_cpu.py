@@ -33,7 +33,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_sustained as soak
-from _common import CLOCK_TICKS, Table, code_version, machine_note, median, temp_dir
+from _common import (
+    CLOCK_TICKS,
+    Table,
+    code_version,
+    machine_note,
+    median,
+    process_times,
+    temp_dir,
+)
 
 
 def api_pid(deployment: soak.Deployment) -> int:
@@ -43,9 +51,11 @@ def api_pid(deployment: soak.Deployment) -> int:
 
 
 def ticks(pid: int) -> tuple[int, int]:
-    """User and system clock ticks used so far by ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
+    """User and system clock ticks used so far by ``pid`` (the API process: it must run)."""
+    times = process_times(pid)
+    if times is None:
+        raise RuntimeError(f"the API process {pid} is gone")
+    return times
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> Table:
