@@ -4,17 +4,34 @@ Drives the peer harness of ``peers/jasmin`` (its ``README.md``; not part of this
 repository): ``setup.sh`` installs and starts Jasmin with its own Redis, RabbitMQ and a
 fake SMSC (SMPP on 127.0.0.1:2776), ``agentsms/start.sh`` starts ``agentsms serve`` from
 this checkout (SQLite, an SMPP provider account bound to the same fake SMSC, pacing out of
-the way) and ``load.py`` sends ``--count`` single messages over ``--concurrency``
-keep-alive connections to Jasmin's HTTP ``/send`` or to ``POST /v1/messages``, then waits
-until the fake SMSC has seen them all. Each round runs Jasmin, then every agentsms
-variant (by default the default ``serve``; ``--variant "--processes 1"`` adds another),
-each on a fresh database. The table gives per-target medians: accepted msg/s, p99 ms,
-end-to-end msg/s (first request to last ``submit_sm`` at the SMSC), and the ratios
-against Jasmin.
+the way), and a load client sends single messages over ``--concurrency`` keep-alive
+connections to Jasmin's HTTP ``/send`` or to ``POST /v1/messages``, then waits until the
+fake SMSC has seen every accepted one. Two clients (``--client``, both by default, each
+in every round):
+
+* ``load.py``, the harness's Python (aiohttp) client: ``--count`` messages a run. Its own
+  CPU competes with the gateway's on a small machine, so both gateways can end up at the
+  rate the client can offer.
+* ``wrk`` (C, one thread; ``apt-get install -y wrk``): the harness's ``wrk_send.lua``
+  against Jasmin and ``data/wrk_agentsms_send.lua`` (the same request shape as
+  ``load.py``'s: JSON body, API key, a unique destination each) against agentsms, for
+  ``--wrk-seconds`` a run (time-bounded, like the harness's own wrk series). Answers other
+  than Jasmin's below 400 and agentsms's ``202`` and socket errors are counted as errors.
+  p50/p99 are wrk's. It also prints the gateway's CPU while wrk sent per accepted request
+  ("burst"): agentsms delivers during the burst, Jasmin mostly after it.
+
+Each round runs, per client, Jasmin, then every agentsms variant (by default the default
+``serve``; ``--variant "--processes 1"`` adds another), each on a fresh database. The
+tables give per-client and per-target medians: accepted msg/s, p99 ms, end-to-end msg/s
+(first request to last ``submit_sm`` at the SMSC), the gateway's CPU per message (load and
+drain), and the ratios against Jasmin.
 
     .venv/bin/python benchmarks/bench_jasmin.py --peer-dir /scratch/jasmin \\
-        [--rounds 3] [--count 5000] [--concurrency 32] [--variant "--processes 1"]
+        [--rounds 3] [--client load.py|wrk|both] [--count 5000] [--wrk-seconds 5] \\
+        [--concurrency 32] [--variant "--processes 1"] [--keep]
 
+The agentsms under test is this checkout's ``src/`` (put first on ``PYTHONPATH`` of the
+``agentsms`` script, ``--agentsms-bin``, which may belong to another install).
 ``--peer-dir`` is a writable copy of the harness folder; it is set up (``setup.sh``, may
 take minutes the first time: apt and pip) unless its fake SMSC already answers, and torn
 down again afterwards if this script started it (``--keep`` leaves it running). Redis,
