@@ -32,11 +32,13 @@ drain), and the ratios against Jasmin.
 
 The agentsms under test is this checkout's ``src/`` (put first on ``PYTHONPATH`` of the
 ``agentsms`` script, ``--agentsms-bin``, which may belong to another install).
-``--peer-dir`` is a writable copy of the harness folder; it is set up (``setup.sh``, may
-take minutes the first time: apt and pip) unless its fake SMSC already answers, and torn
-down again afterwards if this script started it (``--keep`` leaves it running). Redis,
-RabbitMQ and epmd get ports off the machine's own services (``REDIS_PORT=16379
-AMQP_PORT=5673 EPMD_PORT=4370 RABBIT_DIST_PORT=25673`` unless set in the environment).
+``--peer-dir`` is a writable copy of the harness folder (without it, a fresh copy of
+``../shared/peers/jasmin`` beside this checkout, removed afterwards); it is set up
+(``setup.sh``, may take minutes the first time: apt and pip) unless its fake SMSC already
+answers, and torn down again afterwards if this script started it (``--keep`` leaves it
+running). Redis, RabbitMQ and epmd get ports off the machine's own services
+(``REDIS_PORT=16379 AMQP_PORT=5673 EPMD_PORT=4370 RABBIT_DIST_PORT=25673`` unless set in
+the environment).
 
 Targets (issue 18): accepted >= 2x Jasmin's ``/send``, p99 <= Jasmin's, end to end >= 3x.
 """
@@ -44,6 +46,7 @@ Targets (issue 18): accepted >= 2x Jasmin's ``/send``, p99 <= Jasmin's, end to e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -76,6 +79,8 @@ HARNESS_PORTS = {
     "RABBIT_DIST_PORT": "25673",
 }
 SMSC_STATS = "http://127.0.0.1:2777/stats"
+SHIPPED_HARNESS = ROOT.parent / "shared" / "peers" / "jasmin"
+"""The harness beside this checkout (the task's ``../shared``), copied when no --peer-dir."""
 SMSC_RESET = "http://127.0.0.1:2777/reset"
 JASMIN_HTTP = "http://127.0.0.1:1401"
 AGENTSMS_PORT = "8301"
@@ -484,7 +489,8 @@ def main() -> None:
         "--peer-dir",
         type=Path,
         default=os.environ.get("PEER_DIR"),
-        help="a writable copy of the Jasmin harness folder (or PEER_DIR)",
+        help="a writable copy of the Jasmin harness folder (or PEER_DIR; by default a fresh"
+        " copy of ../shared/peers/jasmin, set up and torn down again)",
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--count", type=int, default=5000, help="messages per run")
@@ -515,13 +521,31 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="leave Jasmin running afterwards")
     args = parser.parse_args()
-    if args.peer_dir is None:
-        parser.error("--peer-dir (or PEER_DIR) is required: a writable copy of peers/jasmin")
     clients = list(CLIENTS) if args.client == "both" else [args.client]
     if "wrk" in clients and shutil.which("wrk") is None:
-        parser.error(
-            "wrk is not installed (Debian/Ubuntu: apt-get install -y wrk); or pass --client load.py"
-        )
+        if args.client == "wrk":
+            parser.error(
+                "wrk is not installed (Debian/Ubuntu: apt-get install -y wrk);"
+                " or pass --client load.py"
+            )
+        log("wrk is not installed (apt-get install -y wrk): load.py only")
+        clients = ["load.py"]
+    with contextlib.ExitStack() as stack:
+        if args.peer_dir is None:
+            if args.keep:
+                parser.error("--keep needs --peer-dir: a fresh copy is removed afterwards")
+            if not SHIPPED_HARNESS.is_dir():
+                parser.error(
+                    f"--peer-dir (or PEER_DIR) is required: no harness at {SHIPPED_HARNESS}"
+                )
+            args.peer_dir = stack.enter_context(temp_dir("agentsms-bench-peer-")) / "jasmin"
+            shutil.copytree(SHIPPED_HARNESS, args.peer_dir)
+            log(f"using a fresh copy of {SHIPPED_HARNESS}: {args.peer_dir}")
+        run_rounds(args, clients)
+
+
+def run_rounds(args: argparse.Namespace, clients: list[str]) -> None:
+    """Every round for every client, then their tables."""
     peer_dir = args.peer_dir.resolve()
     print(machine_note())
 
