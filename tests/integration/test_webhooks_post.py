@@ -409,3 +409,30 @@ async def test_https_on_the_transport_s_own_dialing() -> None:
         await safe.aclose()
         await distrusting.aclose()
     assert [body for _, body in found.requests] == [b"1", b"2"]
+
+
+async def test_a_cancelled_post_frees_its_connection_and_slot(
+    server: Server, backend: httpcore.AsyncNetworkBackend
+) -> None:
+    """A POST cancelled while it waits for its answer (a stopping worker) closes its
+    connection and gives its slot back: the pool's only slot serves the next POST."""
+
+    async def dial(address: str, port: int, limit: float | None) -> httpcore.AsyncNetworkStream:
+        return await backend.connect_tcp(address, port, timeout=limit)
+
+    single = SafeTransport(
+        policy=UrlPolicy.of(Settings(allow_insecure_urls=True)),
+        total_seconds=2.0,
+        max_bytes=1000,
+        dialer=dial,
+        max_connections=1,
+    )
+    waiting = asyncio.create_task(single.post(url(server, "/slow"), HEADERS, b"1"))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    answer = await single.post(url(server, "/length"), HEADERS, b"2", timeout=0.5)
+    assert (answer.status, answer.body) == (200, b"hello")
+    assert server.connections == 2  # the cancelled one was not reused
+    await single.aclose()
