@@ -6,8 +6,9 @@ question), then the shipped appointment-reminder pathway run by the flow agent, 
 person with a San Francisco number (no ``timezone`` given: the zone comes from the number)
 writing on Monday, December 7, 2026 at 09:00 local time. The outcome the conversation
 reaches is compared with the one the set expects; a reschedule must also carry the
-expected time. Prints accuracy per class, the confusion table and the wrong closed
-outcomes (a conversation closed, or an opt-out recorded, with the wrong answer).
+expected time. Prints accuracy per class, the confusion table, the wrong closed
+outcomes (a conversation closed, or an opt-out recorded, with the wrong answer) and the
+CPU time per reply (every reply answers the same opening, so its time is read once).
 
     .venv/bin/python benchmarks/bench_understanding.py [--set PATH] [--show-misses]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -186,8 +188,12 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=EVAL_SET, help="evaluation set (YAML)")
     parser.add_argument("--show-misses", action="store_true", help="list every miss")
     args = parser.parse_args()
-    results = asyncio.run(evaluate(load_cases(args.set)))
+    cases = load_cases(args.set)
+    cpu = time.process_time()
+    results = asyncio.run(evaluate(cases))
+    cpu = time.process_time() - cpu
     print(report(results))
+    print(f"\nCPU: {cpu / len(cases) * 1000:.2f} ms a reply (the agent's turn, start-up included)")
     if args.show_misses:
         print()
         for r in results:

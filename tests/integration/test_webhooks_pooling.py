@@ -125,6 +125,42 @@ async def test_a_group_reads_its_endpoints_once_and_logs_in_one_insert(
     assert sum(sql.startswith("INSERT INTO webhook_deliveries") for sql in statements) == 1
 
 
+async def test_attempts_that_waited_less_than_fresh_for_use_the_group_s_read(
+    hooks: Gateway,
+    keepalive: KeepAliveReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twelve attempts to a quick origin that takes two at a time: while the group's read
+    of the endpoint is fresh, those that waited for their turn read it no more; once it is
+    not (``FRESH_FOR`` below zero), every attempt reads it again."""
+    monkeypatch.setattr(delivery, "PER_ORIGIN", 2)
+    use_handler(hooks)
+    await create(hooks, f"http://127.0.0.1:{keepalive.port}/quick")
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    reads: list[int] = []
+    for fresh_for in (60.0, -1.0):
+        monkeypatch.setattr(delivery, "FRESH_FOR", fresh_for)
+        for n in range(12):
+            await send_event(hooks, n=n)
+        statements.clear()
+        engines = [engine.sync_engine for engine in hooks.db.engines]
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", seen)
+        try:
+            assert await hooks.worker.run_once() >= 12
+        finally:
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", seen)
+        reads.append(sum("FROM webhook_endpoints" in sql for sql in statements))
+    assert keepalive.requests == 24
+    assert reads[0] == 1
+    assert reads[1] > 1
+
+
 async def test_attempts_waiting_for_a_busy_origin_leave_the_others_their_turn(
     hooks: Gateway,
     receiver: Receiver,  # noqa: F811

@@ -94,6 +94,27 @@ class Server:
             await writer.drain()
             await asyncio.sleep(0.1)
             return False  # hangs up while the connection is idle in the client's pool
+        elif path == "/http10":
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        elif path == "/trailers":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"2;name=value\r\nab\r\n1\r\nc\r\n0\r\nX-Checksum: 1\r\n\r\n"
+            )
+        elif path == "/folded":
+            writer.write(
+                b"HTTP/1.1 429 Too Many\r\nRetry-After:\r\n  12\r\nContent-Length: 0\r\n\r\n"
+            )
+        elif path == "/bare-lf":
+            writer.write(b"HTTP/1.1 200\nContent-Length: 3\n\nabc")
+        elif path == "/two-lengths":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc")
+        elif path == "/until-close":
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\nall of it")
+            await writer.drain()
+            return False
+        elif path == "/extra":
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY")
         elif path == "/big":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000)
         await writer.drain()
@@ -238,6 +259,41 @@ async def test_an_informational_100_is_skipped(server: Server, transport: SafeTr
     assert server.connections == 1
 
 
+async def test_answers_framed_every_lawful_way_are_read_and_reused_only_when_kept_alive(
+    server: Server, transport: SafeTransport
+) -> None:
+    """HTTP/1.0 and a body that ends with the connection are never kept; chunk extensions
+    and trailers, a folded header line and bare line feeds are read; stray bytes after an
+    answer make its connection unusable."""
+    http10 = await transport.post(url(server, "/http10"), HEADERS, b"1")
+    assert (http10.status, http10.body) == (200, b"ok")
+    trailers = await transport.post(url(server, "/trailers"), HEADERS, b"2")
+    assert (trailers.status, trailers.body) == (200, b"abc")
+    folded = await transport.post(url(server, "/folded"), HEADERS, b"3")
+    assert (folded.status, folded.header(b"retry-after")) == (429, "12")
+    bare = await transport.post(url(server, "/bare-lf"), HEADERS, b"4")
+    assert (bare.status, bare.body) == (200, b"abc")
+    assert server.connections == 2  # the HTTP/1.0 one was closed, the next one kept
+    until_close = await transport.post(url(server, "/until-close"), HEADERS, b"5")
+    assert (until_close.status, until_close.body) == (200, b"all of it")
+    extra = await transport.post(url(server, "/extra"), HEADERS, b"6")
+    assert (extra.status, extra.body) == (200, b"ok")
+    assert (await transport.post(url(server, "/length"), HEADERS, b"7")).body == b"hello"
+    assert server.connections == 4
+    with pytest.raises(httpx.RemoteProtocolError, match="Content-Length"):
+        await transport.post(url(server, "/two-lengths"), HEADERS, b"8")
+
+
+async def test_a_header_or_target_that_would_break_the_framing_is_refused_unsent(
+    server: Server, transport: SafeTransport
+) -> None:
+    with pytest.raises(httpx.LocalProtocolError):
+        await transport.post(url(server, "/length"), [(b"X-Evil", b"a\r\nX-Injected: 1")], b"")
+    with pytest.raises(httpx.LocalProtocolError):
+        await transport.post(url(server, "/length"), [(b"Bad Name", b"x")], b"")
+    assert server.requests == []
+
+
 async def test_redirects_and_errors_are_answers_with_their_headers(
     server: Server, transport: SafeTransport
 ) -> None:
@@ -353,3 +409,30 @@ async def test_https_on_the_transport_s_own_dialing() -> None:
         await safe.aclose()
         await distrusting.aclose()
     assert [body for _, body in found.requests] == [b"1", b"2"]
+
+
+async def test_a_cancelled_post_frees_its_connection_and_slot(
+    server: Server, backend: httpcore.AsyncNetworkBackend
+) -> None:
+    """A POST cancelled while it waits for its answer (a stopping worker) closes its
+    connection and gives its slot back: the pool's only slot serves the next POST."""
+
+    async def dial(address: str, port: int, limit: float | None) -> httpcore.AsyncNetworkStream:
+        return await backend.connect_tcp(address, port, timeout=limit)
+
+    single = SafeTransport(
+        policy=UrlPolicy.of(Settings(allow_insecure_urls=True)),
+        total_seconds=2.0,
+        max_bytes=1000,
+        dialer=dial,
+        max_connections=1,
+    )
+    waiting = asyncio.create_task(single.post(url(server, "/slow"), HEADERS, b"1"))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    answer = await single.post(url(server, "/length"), HEADERS, b"2", timeout=0.5)
+    assert (answer.status, answer.body) == (200, b"hello")
+    assert server.connections == 2  # the cancelled one was not reused
+    await single.aclose()

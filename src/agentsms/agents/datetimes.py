@@ -16,6 +16,7 @@ the answer. Decisions (deterministic, relative to the time the person wrote):
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -98,7 +99,17 @@ def find_datetime(text: str, base: datetime, tz: ZoneInfo) -> tuple[str, str] | 
     """The date/time phrase in ``text`` as ``(ISO 8601, readable text)``, relative to ``base``.
 
     ``base`` (aware) is when the person wrote; ``tz`` is the zone the phrase is meant in.
+    Answers are kept (``FOUND_KEPT``): every turn of a conversation reads the time of the
+    agent's same earlier texts again, and a reply's proposals may be read more than once.
     """
+    return _find_datetime(text, base, tz)
+
+
+FOUND_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=FOUND_KEPT)
+def _find_datetime(text: str, base: datetime, tz: ZoneInfo) -> tuple[str, str] | None:
     import dateparser
     from dateparser.search import search_dates
 

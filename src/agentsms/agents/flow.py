@@ -10,6 +10,7 @@ the flow remembers is in :attr:`AgentOutput.state`::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -321,7 +322,9 @@ class FlowAgent:
                     llm, self.llm, run.input, text, now, zone
                 )
             else:
-                run.understood = understand(text, now, zone, booked=self._booked(run, zone))
+                run.understood = understand(
+                    text, now, zone, booked=functools.partial(self._booked, run, zone)
+                )
         return run.understood
 
     @staticmethod

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -495,7 +495,11 @@ def _is_booked(when: str, booked: str, proposals: Iterable[str]) -> bool:
 
 
 def understand(
-    text: str, now: datetime, zone: ZoneInfo, *, booked: str | None = None
+    text: str,
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    booked: str | Callable[[], str | None] | None = None,
 ) -> Understanding:
     """What ``text`` answers to a confirm / reschedule / cancel question.
 
@@ -503,13 +507,16 @@ def understand(
     is read relative to them and returned with its offset. ``booked`` (ISO 8601) is the
     time the question is about, when it names one: a reply naming that time proposes
     nothing new ("3 works" confirms a 3 PM appointment; "I have work at 3, can we change
-    it?" asks for another time).
+    it?" asks for another time). It may be given as a function that finds it, called only
+    when the reply proposes a time (reading the question's time is the costly part).
     """
     clauses = _clauses(normalize(text))
     if not clauses:
         return Understanding("unclear", 0.0)
     signals, proposals = _read(clauses)
     when = _proposed_time(proposals, now, zone) if proposals else None
+    if callable(booked):
+        booked = None if when is None else booked()  # without a proposed time, not needed
     if when is not None and booked is not None and _is_booked(when[0], booked, proposals):
         # "I have work at 3, could we do 5 instead?": the other clause's time is the new one
         others = [

@@ -8,6 +8,9 @@ and gives it back when its response is closed: the same work whatever is in flig
 
 Connections are opened through the given network backend (the vetting one), so every new
 connection is checked when it is made, and a reused connection is not looked up again.
+``post`` (the webhook attempt's path) sends on ``http11.PostConnection``s instead of
+httpcore's connections, kept apart from them per origin but within the same bounds.
+
 At most ``max_connections`` are open, idle ones included (an idle connection of another
 origin is closed to make room); an idle one is closed after ``keepalive_expiry`` seconds
 or when the server closes it.
@@ -25,8 +28,13 @@ from collections.abc import AsyncIterable, AsyncIterator
 import anyio
 import httpcore
 
-_Key = tuple[bytes, bytes, int]
-"""An origin as a dictionary key (``httpcore.Origin`` is not hashable)."""
+from agentsms.webhooks import http11
+from agentsms.webhooks.http11 import PostConnection
+
+_Key = tuple[bytes, bytes, int, bool]
+"""An origin as a dictionary key (``httpcore.Origin`` is not hashable), and whether its
+connections are ``PostConnection``s (``OriginPool.post``) rather than httpcore's."""
+_Pooled = httpcore.AsyncHTTPConnection | PostConnection
 
 SWEEP_SECONDS = 1.0
 """How often, at most, idle connections are checked for expiry (when a request ends)."""
@@ -58,20 +66,22 @@ class OriginPool(httpcore.AsyncConnectionPool):
         self._limit = max_connections
         self._keepalive = keepalive_expiry
         self._slots = asyncio.Semaphore(max_connections)
-        self._idle: dict[_Key, list[httpcore.AsyncHTTPConnection]] = {}
+        self._idle: dict[_Key, list[_Pooled]] = {}
         self._idle_count = 0
-        self._active: set[httpcore.AsyncHTTPConnection] = set()
+        self._active: set[_Pooled] = set()
         self._next_sweep = 0.0
-        self._closing: set[httpcore.AsyncHTTPConnection] = set()
+        self._closing: set[_Pooled] = set()
         """In use when the pool was closed: closed when their response is."""
         self.opened = 0
         """Connections opened so far (each one vetted when it was made)."""
 
     @property
     def connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        """The connections open now: those in use, then the idle ones."""
+        """The connections open now: those in use, then the idle ones (``post``'s own
+        ``PostConnection``s among them, which answer ``is_idle``, ``has_expired``,
+        ``is_closed`` and ``aclose`` as httpcore's do)."""
         idle = [connection for stack in self._idle.values() for connection in stack]
-        return [*self._active, *idle]
+        return typing.cast(list[httpcore.AsyncConnectionInterface], [*self._active, *idle])
 
     def __repr__(self) -> str:
         return f"<OriginPool [{len(self._active)} in use, {self._idle_count} idle]>"
@@ -94,7 +104,7 @@ class OriginPool(httpcore.AsyncConnectionPool):
         return httpcore.Response(
             status=response.status,
             headers=response.headers,
-            content=_GivenBack(stream, self, request.url.origin, connection),
+            content=_GivenBack(stream, self, _key(request.url.origin), connection),
             extensions=response.extensions,
         )
 
@@ -112,8 +122,11 @@ class OriginPool(httpcore.AsyncConnectionPool):
         self, request: httpcore.Request
     ) -> tuple[httpcore.AsyncHTTPConnection, httpcore.Response]:
         origin = request.url.origin
+        key = _key(origin)
         while True:
-            connection = await self._reuse(origin)
+            reused = await self._reuse(key)
+            assert reused is None or isinstance(reused, httpcore.AsyncHTTPConnection)
+            connection = reused
             fresh = connection is None
             if connection is None:
                 await self._make_room()
@@ -137,9 +150,41 @@ class OriginPool(httpcore.AsyncConnectionPool):
                 await _close(connection)
                 raise
 
-    async def _reuse(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection | None:
-        """The most recently used idle connection of ``origin`` that is still good."""
-        key = _key(origin)
+    async def post(
+        self,
+        origin: httpcore.Origin,
+        request: bytes,
+        timeout: float | None,  # noqa: ASYNC109 (per operation, like httpcore's)
+    ) -> PostAnswer:
+        """Send ``request`` (head and body, see ``http11.request_head``) on an idle
+        ``PostConnection`` of ``origin`` or a new one, and read the answer's head. The
+        answer's ``read`` reads the body's start; its ``aclose`` gives the connection back.
+        ``timeout`` bounds each operation, waiting for a free connection included."""
+        await self._acquire(timeout)
+        key = _key(origin, lean=True)
+        try:
+            reused = await self._reuse(key)
+            if reused is None:
+                await self._make_room()
+                stream = await http11.connect(self._backend, self._context, origin, timeout)
+                self.opened += 1
+                connection = PostConnection(stream, self._keepalive)
+            else:
+                assert isinstance(reused, PostConnection)
+                connection = reused
+            self._active.add(connection)
+            try:
+                status, headers = await connection.send(request, timeout)
+            except BaseException:
+                self._active.discard(connection)  # closed by ``send``
+                raise
+        except BaseException:
+            self._slots.release()
+            raise
+        return PostAnswer(self, key, connection, status, headers)
+
+    async def _reuse(self, key: _Key) -> _Pooled | None:
+        """The most recently used idle connection of ``key`` that is still good."""
         stack = self._idle.get(key)
         while stack:
             connection = stack.pop()
@@ -163,14 +208,11 @@ class OriginPool(httpcore.AsyncConnectionPool):
                 del self._idle[key]
             await _close(oldest)
 
-    async def _give_back(
-        self, origin: httpcore.Origin, connection: httpcore.AsyncHTTPConnection
-    ) -> None:
+    async def _give_back(self, key: _Key, connection: _Pooled) -> None:
         """A response is closed: its connection is idle again (or closed) and its slot free."""
         self._active.discard(connection)
         self._slots.release()
         if connection.is_idle() and connection not in self._closing:
-            key = _key(origin)
             stack = self._idle.pop(key, [])
             stack.append(connection)
             self._idle[key] = stack  # most recently used origin last (oldest first)
@@ -216,12 +258,12 @@ class _GivenBack(AsyncIterable[bytes]):
         self,
         stream: AsyncIterable[bytes],
         pool: OriginPool,
-        origin: httpcore.Origin,
+        key: _Key,
         connection: httpcore.AsyncHTTPConnection,
     ) -> None:
         self._stream = stream
         self._pool = pool
-        self._origin = origin
+        self._key = key
         self._connection = connection
         self._closed = False
 
@@ -243,14 +285,55 @@ class _GivenBack(AsyncIterable[bytes]):
                 if close is not None:
                     await close()
             finally:
-                await self._pool._give_back(self._origin, self._connection)
+                await self._pool._give_back(self._key, self._connection)
 
 
-def _key(origin: httpcore.Origin) -> _Key:
-    return (origin.scheme, origin.host, origin.port)
+class PostAnswer:
+    """The answer to ``OriginPool.post``: status and headers, then the body's start."""
+
+    def __init__(
+        self,
+        pool: OriginPool,
+        key: _Key,
+        connection: PostConnection,
+        status: int,
+        headers: http11.Headers,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.received = b""
+        """The body read so far."""
+        self._pool = pool
+        self._key = key
+        self._connection = connection
+        self._closed = False
+
+    async def read(self, keep: int, timeout: float | None) -> None:  # noqa: ASYNC109
+        """Read the body into ``received`` until ``keep`` bytes or so, or its end; a failure
+        is raised (what came before it stays in ``received``)."""
+        connection = self._connection
+        try:
+            while not connection.finished and len(self.received) < keep:
+                self.received += await connection.body_part(timeout)
+        except BaseException:
+            connection.broken()
+            raise
+
+    async def aclose(self) -> None:
+        """The connection goes back to the pool: idle when the answer was read to its end
+        and may be kept alive, else closed."""
+        if self._closed:
+            return
+        self._closed = True
+        self._connection.finish()
+        await self._pool._give_back(self._key, self._connection)
 
 
-async def _close(connection: httpcore.AsyncHTTPConnection) -> None:
+def _key(origin: httpcore.Origin, lean: bool = False) -> _Key:
+    return (origin.scheme, origin.host, origin.port, lean)
+
+
+async def _close(connection: _Pooled) -> None:
     # A socket that fails to close is gone anyway.
     with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
         await connection.aclose()

@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 import typing
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import httpcore
@@ -37,6 +37,7 @@ import structlog
 
 from agentsms.config import Settings, trusted_host_entries
 from agentsms.errors import ValidationFailed, invalid
+from agentsms.webhooks import http11
 from agentsms.webhooks.pool import OriginPool
 from agentsms.webhooks.streams import AsyncioBackend
 
@@ -518,26 +519,6 @@ class _CappedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-async def _start_of(response: httpcore.Response, keep: int, deadline: float) -> bytes:
-    """The body's first ``keep`` bytes or so (all of a shorter one), or what was read of it
-    by ``deadline`` or before reading failed."""
-    read = b""
-    chunks = typing.cast(AsyncIterable[bytes], response.stream).__aiter__()
-    try:
-        async with asyncio.timeout_at(_loop_time(deadline)):
-            async for chunk in chunks:
-                read += chunk
-                if len(read) >= keep:
-                    break
-    except (*_HTTPCORE_ERRORS, TimeoutError):
-        pass  # the status decides; a body that stalls or breaks off is only not all read
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-    return read
-
-
 def _loop_time(deadline: float) -> float:
     """``time.monotonic()`` deadline on the running loop's clock."""
     return asyncio.get_running_loop().time() + (deadline - time.monotonic())
@@ -581,12 +562,13 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         )
         # Keep-alive connections per origin, dialed through the vetting backend (no
         # proxies: a proxy would connect to hosts we never checked).
-        self._pool = OriginPool(
+        self._origins = OriginPool(
             ssl_context=context,
             network_backend=self.backend,
             max_connections=max_connections,
             keepalive_expiry=keepalive_seconds,
         )
+        self._pool = self._origins
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         deadline = time.monotonic() + self._total
@@ -630,20 +612,11 @@ class SafeTransport(httpx.AsyncHTTPTransport):
             target = _target(url, self._policy)
         except UnsafeURL as unsafe:
             raise BlockedRequest(unsafe.reason) from None
-        request = httpcore.Request(
-            b"POST",
-            target.url,
-            headers=[
-                (b"Host", target.host),
-                (b"Content-Length", str(len(body)).encode()),
-                *headers,
-            ],
-            content=body,
-            extensions={"timeout": {"connect": each, "read": each, "write": each, "pool": each}},
-        )
+        head = [(b"Host", target.host), (b"Content-Length", str(len(body)).encode()), *headers]
         try:
+            request = http11.request_head(target.path, head) + body
             async with asyncio.timeout(self._total):
-                response = await self._pool.handle_async_request(request)
+                answer = await self._origins.post(target.origin, request, each)
         except UnsafeURL as unsafe:
             raise BlockedRequest(unsafe.reason) from None
         except TimeoutError:
@@ -651,10 +624,13 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         except _HTTPCORE_ERRORS as error:
             raise _as_httpx(error) from error
         try:
-            start = await _start_of(response, keep, deadline)
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                await answer.read(keep, each)
+        except (*_HTTPCORE_ERRORS, TimeoutError):
+            pass  # the status decides; a body that stalls or breaks off is only not all read
         finally:
-            await response.aclose()
-        return Answer(response.status, response.headers, start)
+            await answer.aclose()
+        return Answer(answer.status, answer.headers, answer.received)
 
 
 @dataclass(frozen=True, slots=True)
@@ -677,7 +653,9 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    url: httpcore.URL
+    origin: httpcore.Origin
+    path: bytes
+    """The request target: path and query."""
     host: bytes
     """The ``Host`` header."""
 
@@ -687,12 +665,10 @@ def _target(url: str, policy: UrlPolicy) -> _Target:
     """``url`` vetted (``vet_url``: the URL alone, no lookup) and parsed, kept: a webhook
     endpoint's URL is posted to again and again."""
     parsed = vet_url(url, policy)
-    return _Target(
-        httpcore.URL(
-            scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
-        ),
-        parsed.netloc,
+    address = httpcore.URL(
+        scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
     )
+    return _Target(address.origin, address.target, parsed.netloc)
 
 
 def _as_httpx(error: Exception) -> httpx.TransportError:

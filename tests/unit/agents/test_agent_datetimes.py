@@ -61,3 +61,21 @@ def test_the_zone_decides_the_day_and_offset() -> None:
         "2026-12-01T09:00:00+09:00",
         "Tuesday, December 1 at 9:00 AM",
     )
+
+
+def test_a_phrase_read_again_is_the_same_answer_relative_to_its_own_moment() -> None:
+    """Answers are kept per (text, moment, zone): the same moment in another zone's clock is
+    the same moment, another moment is read afresh."""
+    first = find_datetime("tomorrow at 10", SUNDAY_4PM_NEW_YORK, NEW_YORK)
+    again = find_datetime("tomorrow at 10", SUNDAY_4PM_NEW_YORK.astimezone(NEW_YORK), NEW_YORK)
+    assert first == again == ("2026-11-30T10:00:00-05:00", "Monday, November 30 at 10:00 AM")
+    a_day_later = SUNDAY_4PM_NEW_YORK.replace(day=30)
+    assert find_datetime("tomorrow at 10", a_day_later, NEW_YORK) == (
+        "2026-12-01T10:00:00-05:00",
+        "Tuesday, December 1 at 10:00 AM",
+    )
+    # Already Monday morning in Tokyo: tomorrow is Tuesday there.
+    assert find_datetime("tomorrow at 10", SUNDAY_4PM_NEW_YORK, ZoneInfo("Asia/Tokyo")) == (
+        "2026-12-01T10:00:00+09:00",
+        "Tuesday, December 1 at 10:00 AM",
+    )

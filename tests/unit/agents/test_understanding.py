@@ -256,3 +256,23 @@ def test_a_stale_booked_date_does_not_move_a_bare_time() -> None:
 def test_later_is_not_now(text: str) -> None:
     expected = "confirm" if text.startswith("keep") else "unclear"
     assert intent_of(text) == expected
+
+
+def test_a_booked_time_given_as_a_function_is_read_only_for_a_reply_proposing_a_time() -> None:
+    """The flow agent passes the question's time as a function: reading it (a date parse of
+    the agent's text) is skipped for the replies that name no time, and changes nothing."""
+    booked_at = "2026-12-08T15:00:00-08:00"
+    asked: list[str] = []
+
+    def booked() -> str | None:
+        asked.append(booked_at)
+        return booked_at
+
+    for text in ("yes see you then", "cant make it, cancel please", "ok"):
+        lazy = understand(text, MONDAY_9AM, LOS_ANGELES, booked=booked)
+        assert lazy == understand(text, MONDAY_9AM, LOS_ANGELES, booked=booked_at)
+    assert asked == []
+    for text in ("3pm works", "can we do thursday at 2 instead?", "not 3, how about 5"):
+        lazy = understand(text, MONDAY_9AM, LOS_ANGELES, booked=booked)
+        assert lazy == understand(text, MONDAY_9AM, LOS_ANGELES, booked=booked_at)
+    assert asked == [booked_at] * 3
