@@ -878,9 +878,19 @@ async def webhook_contexts(
 ) -> dict[str, dict[str, Any]]:
     """``webhook_context`` of many conversations at once, by id (unknown ids left out): two
     queries per hundred conversations, not two per conversation."""
+    contexts, _ = await webhook_contexts_and_messages(conn, conversation_ids)
+    return contexts
+
+
+async def webhook_contexts_and_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, MessageRecord]]:
+    """``webhook_contexts``, and the messages of their recent histories by id, as stored
+    now: a caller that needs some of those messages need not read them again."""
     rows = await repo.by_ids(conn, conversation_ids)
     recent = await repo.recent_messages(conn, list(rows), limit=HISTORY_FOR_WEBHOOKS)
-    return {
+    messages = {m.id: m for history in recent.values() for m in history}
+    contexts = {
         conversation_id: {
             "conversation": public(row),
             "recent_history": [history_entry(m) for m in recent.get(conversation_id, [])],
@@ -889,6 +899,7 @@ async def webhook_contexts(
         }
         for conversation_id, row in rows.items()
     }
+    return contexts, messages
 
 
 def _event_data(
