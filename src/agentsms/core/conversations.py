@@ -628,10 +628,11 @@ async def end_conversations(
             for row in dropped
         ],
     )
-    counts = await repo.message_stats(conn, changed) if changed else {}
+    counts = await repo.message_counts(conn, changed)
+    ended = await repo.by_ids(conn, changed) if changed else {}
     for conversation_id in changed:
-        row = await repo.get(conn, project_id, conversation_id)
-        if row is not None:
+        row = ended.get(conversation_id)
+        if row is not None and row.project_id == project_id:
             await emit(
                 conn,
                 row,
@@ -641,7 +642,7 @@ async def end_conversations(
                     "outcome": row.outcome,
                     "extracted": dict(row.extracted or {}),
                     "reason": row.end_reason,
-                    "message_count": counts.get(conversation_id, (0,))[0],
+                    "message_count": counts.get(conversation_id, 0),
                 },
             )
     return changed
