@@ -4,12 +4,13 @@ In one process: the app on a fresh SQLite file (or ``--database-url``, a Postgre
 database that is emptied and migrated first), the numbers, persona and webhook endpoint
 of ``bench_sustained`` (its receiver runs in a child process), ``--conversations``
 sends that each open a conversation with the shipped appointment pathway whose simulated
-person replies at once, and ``--sends`` plain sends. Then a worker runs every job, one
-handler call at a time (so that each call's CPU is its own), until nothing is due, and
-the script prints per job kind: jobs, statements per job and CPU ms per job. The kinds
-that matter here: ``simulator.person_reply`` (the inbound reply), ``conversation.turn``
-(the agent's turn and its reply), ``message.send`` and ``simulator.report`` (a delivery
-receipt).
+person replies at once, ``--sends`` single sends and a batch of ``--batch``. Then a
+worker runs every job, one handler call at a time (so that each call's CPU is its own),
+until nothing is due, and the script prints per job kind: jobs, statements and CPU ms per
+job, and per item (a report job's receipts; one for the other kinds). The kinds that
+matter here: ``simulator.person_reply`` (the inbound reply), ``conversation.turn`` (the
+agent's turn and its reply), ``message.send`` and ``simulator.report`` (delivery
+receipts).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn_statements.py [--show KIND]
 
@@ -80,6 +81,10 @@ async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: 
     for n in range(args.sends):
         body = {"to": f"+1415555{2000 + n:04d}", "body": f"Reminder {n}: see you soon"}
         (await client.post("/v1/messages", json=body)).raise_for_status()
+    if args.batch:
+        recipients = [{"to": f"+1628555{1000 + i:04d}"} for i in range(args.batch)]
+        batch = {"body": "Shipped", "recipients": recipients}
+        (await client.post("/v1/batches", json=batch)).raise_for_status()
 
 
 Handler = Callable[[Sequence[Job]], Awaitable[None]]
@@ -108,6 +113,7 @@ class Tally:
     def __init__(self) -> None:
         self.statements: Counter[str] = Counter()
         self.jobs: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
         self.cpu: defaultdict[str, float] = defaultdict(float)
         self.texts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.lock = asyncio.Lock()
@@ -131,6 +137,8 @@ class Tally:
                 finally:
                     self.cpu[kind] += time.process_time() - start
                     self.jobs[kind] += len(jobs)
+                    # A report job carries receipts: per receipt is what compares.
+                    self.items[kind] += sum(len(j.payload.get("receipts") or [1]) for j in jobs)
                     _kind.reset(token)
 
         return counted
@@ -186,13 +194,20 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         receiver.terminate()
         receiver.join()
     backend = "sqlite" if url.startswith("sqlite") else "postgresql"
-    print(f"{backend}: {args.conversations} conversations, {args.sends} plain sends")
-    print(f"{'kind':<28}{'jobs':>6}{'stmts/job':>11}{'CPU ms/job':>12}")
+    print(
+        f"{backend}: {args.conversations} conversations, {args.sends} single sends,"
+        f" a batch of {args.batch}"
+    )
+    print(
+        f"{'kind':<24}{'jobs':>6}{'items':>7}{'stmts/job':>11}{'CPU ms/job':>12}"
+        f"{'stmts/item':>12}{'CPU ms/item':>13}"
+    )
     for kind in sorted(tally.jobs):
-        jobs = tally.jobs[kind]
+        jobs, items = tally.jobs[kind], tally.items[kind]
         print(
-            f"{kind:<28}{jobs:>6}{tally.statements[kind] / jobs:>11.2f}"
-            f"{tally.cpu[kind] / jobs * 1000:>12.2f}"
+            f"{kind:<24}{jobs:>6}{items:>7}{tally.statements[kind] / jobs:>11.2f}"
+            f"{tally.cpu[kind] / jobs * 1000:>12.2f}{tally.statements[kind] / items:>12.2f}"
+            f"{tally.cpu[kind] / items * 1000:>13.3f}"
         )
     print(f"{'outside any handler':<28}{'':>6}{tally.statements['other']:>11}")
     for kind in args.show + args.trace:
@@ -206,6 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=40)
     parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=100, help="recipients of one batch")
     parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (emptied)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--show", action="append", default=[], help="a kind's statements")

@@ -35,6 +35,7 @@ OPENING_TURN_BOUND = 17  # the agent writes the opening: 8 to prepare, 9 to fill
 ENDING_TURN_BOUND = 33  # the agent replies and ends: +the reply's intake and the end's events
 INBOUND_BOUND = 18  # the person's reply: received, its events, the turn queued
 RECEIPT_BOUND = 9  # a report of one message in a conversation, its event and webhook
+SINGLE_RECEIPT_BOUND = 9  # a single send's report (a conversation of its own, no agent)
 
 Handler = Callable[[Sequence[Job]], Awaitable[None]]
 _counter: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("counter", default=None)
@@ -120,4 +121,26 @@ async def test_a_reply_its_turn_and_their_receipts_take_few_statements(
     assert receipts, calls.by_kind
     assert all(jobs == 1 for jobs, _ in receipts), receipts
     assert 0 < max(count for _, count in receipts) <= RECEIPT_BOUND, receipts
+    await forget_deliveries(gateway)
+
+
+async def test_a_delivery_report_of_a_single_send_takes_few_statements(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = await gateway.client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/receipts", "event_types": ["message.*"]},
+    )
+    assert hook.status_code == 201, hook.text
+    sent = await gateway.client.post(
+        "/v1/messages", json={"to": "+14155557002", "body": "Your order shipped"}
+    )
+    assert sent.status_code == 202, sent.text
+    with counting_by_kind(gateway, monkeypatch) as calls:
+        await gateway.drain()
+    receipts = calls.by_kind[REPORT_JOB]
+    assert [jobs for jobs, _ in receipts] == [1], receipts
+    assert 0 < receipts[0][1] <= SINGLE_RECEIPT_BOUND, receipts
+    shown = (await gateway.client.get(f"/v1/messages/{sent.json()['id']}")).json()
+    assert shown["status"] == "delivered", shown
     await forget_deliveries(gateway)
