@@ -628,10 +628,11 @@ async def end_conversations(
             for row in dropped
         ],
     )
-    counts = await repo.message_stats(conn, changed) if changed else {}
+    counts = await repo.message_counts(conn, changed)
+    ended = await repo.by_ids(conn, changed) if changed else {}
     for conversation_id in changed:
-        row = await repo.get(conn, project_id, conversation_id)
-        if row is not None:
+        row = ended.get(conversation_id)
+        if row is not None and row.project_id == project_id:
             await emit(
                 conn,
                 row,
@@ -641,7 +642,7 @@ async def end_conversations(
                     "outcome": row.outcome,
                     "extracted": dict(row.extracted or {}),
                     "reason": row.end_reason,
-                    "message_count": counts.get(conversation_id, (0,))[0],
+                    "message_count": counts.get(conversation_id, 0),
                 },
             )
     return changed
@@ -878,9 +879,19 @@ async def webhook_contexts(
 ) -> dict[str, dict[str, Any]]:
     """``webhook_context`` of many conversations at once, by id (unknown ids left out): two
     queries per hundred conversations, not two per conversation."""
+    contexts, _ = await webhook_contexts_and_messages(conn, conversation_ids)
+    return contexts
+
+
+async def webhook_contexts_and_messages(
+    conn: AsyncConnection, conversation_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, MessageRecord]]:
+    """``webhook_contexts``, and the messages of their recent histories by id, as stored
+    now: a caller that needs some of those messages need not read them again."""
     rows = await repo.by_ids(conn, conversation_ids)
     recent = await repo.recent_messages(conn, list(rows), limit=HISTORY_FOR_WEBHOOKS)
-    return {
+    messages = {m.id: m for history in recent.values() for m in history}
+    contexts = {
         conversation_id: {
             "conversation": public(row),
             "recent_history": [history_entry(m) for m in recent.get(conversation_id, [])],
@@ -889,6 +900,7 @@ async def webhook_contexts(
         }
         for conversation_id, row in rows.items()
     }
+    return contexts, messages
 
 
 def _event_data(

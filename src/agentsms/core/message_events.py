@@ -93,14 +93,18 @@ async def _emit_project(
     ]
     if not wanted:
         return
-    contexts = await _contexts(
+    contexts, recent = await _contexts(
         conn,
         {row.conversation_id for row, _, _ in wanted if row.conversation_id},
     )
-    current: Mapping[str, MessageRecord] = {}
+    current: dict[str, MessageRecord] = {}
     if reread:
         # The rows given may predate the change; payloads show the message as it is now.
-        current = await messages_repo.messages_by_ids(conn, [row.id for row, _, _ in wanted])
+        # Those in their conversation's recent history were just read as they are now.
+        current = {row.id: recent[row.id] for row, _, _ in wanted if row.id in recent}
+        missing = [row.id for row, _, _ in wanted if row.id not in current]
+        if missing:
+            current.update(await messages_repo.messages_by_ids(conn, missing))
     events = []
     for row, status, details in wanted:
         message = current.get(row.id)
@@ -127,11 +131,12 @@ async def _webhook_urls(conn: AsyncConnection, items: Sequence[Change]) -> Mappi
     return await conversations.webhook_urls(conn, ids)
 
 
-async def _contexts(conn: AsyncConnection, ids: set[str]) -> dict[str, dict[str, Any]]:
+async def _contexts(
+    conn: AsyncConnection, ids: set[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, MessageRecord]]:
     if not ids:
-        return {}
-    found: dict[str, dict[str, Any]] = await conversations.webhook_contexts(conn, sorted(ids))
-    return found
+        return {}, {}
+    return await conversations.webhook_contexts_and_messages(conn, sorted(ids))
 
 
 def _data(

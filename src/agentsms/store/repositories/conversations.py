@@ -344,6 +344,19 @@ async def message_stats(
     return {cid: (n, by_id[last]) for cid, (n, last) in totals.items() if last in by_id}
 
 
+async def message_counts(conn: AsyncConnection, conversation_ids: Sequence[str]) -> dict[str, int]:
+    """Per conversation: how many messages it has (one query; none are left out as 0)."""
+    if not conversation_ids:
+        return {}
+    m = messages.c
+    counted = (
+        select(m.conversation_id, func.count().label("n"))
+        .where(m.conversation_id.in_(list(conversation_ids)))
+        .group_by(m.conversation_id)
+    )
+    return {row.conversation_id: int(row.n) for row in await conn.execute(counted)}
+
+
 async def cancel_jobs(conn: AsyncConnection, kinds: Sequence[str], refs: Sequence[str]) -> None:
     """Delete the queued jobs of ``kinds`` for these conversations (running ones finish)."""
     for start in range(0, len(refs), 500):
