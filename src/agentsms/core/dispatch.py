@@ -46,6 +46,7 @@ from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
+from agentsms.jobs.worker import free_claim_loop
 from agentsms.providers.base import (
     Channel,
     Provider,
@@ -93,6 +94,8 @@ _STRICT_MAX_MPS = 10_000.0
 # A fresh run of slots starts this far ahead (at most one interval), so that committing the
 # claim does not make its first send late.
 _SLOT_LEAD_SECONDS = 0.05
+# A claim whose sends wait longer than this for their slots frees its claim loop.
+_FREE_LOOP_WAIT_SECONDS = 0.1
 
 
 @dataclass(slots=True)
@@ -123,6 +126,10 @@ class Dispatcher:
         work = await self._prepare(jobs)
         if not work:
             return
+        if max(item.slot for item in work) > time.time() + _FREE_LOOP_WAIT_SECONDS:
+            # The rest is mostly waiting for slots: the next claim takes the next slots
+            # meanwhile, before they come (not once these are sent, when they have).
+            free_claim_loop()
         # Each group of slots has its own task, so a slow provider call or a late wake-up
         # never holds the next slot back (nor bunches it up with the next ones).
         sends = [asyncio.create_task(self._send_paced(group)) for group in _slot_groups(work)]
