@@ -7,15 +7,12 @@ import bisect
 import itertools
 import time
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from ulid import ULID
 
-from agentsms.core.dispatch import Dispatcher
-from agentsms.core.sending import SEND_JOB
-from agentsms.jobs import queue
 from agentsms.store.db import Database
 from agentsms.store.repositories import pacing
-from agentsms.store.tables import jobs, sender_pacing
+from agentsms.store.tables import sender_pacing
 from tests.conftest import Gateway
 from tests.integration.helpers import settle, sim_sends
 
@@ -113,49 +110,3 @@ async def test_a_stalling_worker_sends_late_messages_at_once_and_within_the_rate
     # Overdue messages went together on waking up (slots are 0.102 s apart).
     gaps = [b - a for a, b in itertools.pairwise(sorted(times))]
     assert min(gaps) < INTERVAL / 4, gaps
-
-
-async def test_jobs_two_claims_give_back_come_due_one_slot_apart(gateway: Gateway) -> None:
-    """Two claims of a paced number's backlog, one after the other: the first takes the
-    horizon's slots, the second what is left of it (one at most), and each gives the rest
-    back, due half a horizon before their estimated slots. Those of the second do not come
-    due beside those of the first: all come due one slot interval apart, so that each
-    later claim finds about as many due jobs as slots to give them (not a full batch for
-    a few slots, the rest given back again and again)."""
-    added = await gateway.client.post(
-        "/v1/numbers", json={"number": "+14155550178", "throughput_mps": RATE}
-    )
-    assert added.status_code == 201
-    recipients = [f"+141555578{i:02d}" for i in range(40)]
-    batch = await gateway.client.post(
-        "/v1/batches", json={"recipients": recipients, "body": "backlog", "from": "+14155550178"}
-    )
-    ids = set(batch.json()["message_ids"])
-    dispatcher = Dispatcher(gateway.db, gateway.app.state.agentsms.providers, gateway.settings)
-    try:
-        claims = []
-        for owner in ("first", "second"):
-            async with gateway.db.write() as conn:
-                claimed = await queue.claim(
-                    conn, owner=owner, limit=500, lease_seconds=30, kinds=[SEND_JOB]
-                )
-                # Only this number's backlog, half of it each (another test's job may be due).
-                others = [job for job in claimed if job.ref not in ids]
-                mine = sorted((job for job in claimed if job.ref in ids), key=lambda j: j.id)
-                await queue.release_many(conn, [*others, *mine[20:]], run_at=0.0)
-            claims.append(mine[:20])
-        slotted = [len(await dispatcher._prepare(claim)) for claim in claims]
-        assert 9 <= slotted[0] <= 11  # the horizon's slots at 10/s
-        assert slotted[1] <= 1
-        async with gateway.db.read() as conn:
-            due = sorted(
-                float(run_at)
-                for (run_at,) in await conn.execute(
-                    select(jobs.c.run_at).where(jobs.c.ref.in_(ids), jobs.c.status == queue.QUEUED)
-                )
-            )
-        assert len(due) == 40 - sum(slotted)
-        assert all(b - a >= INTERVAL * 0.999 for a, b in itertools.pairwise(due)), due
-    finally:
-        async with gateway.db.write() as conn:
-            await conn.execute(delete(jobs).where(jobs.c.ref.in_(ids)))

@@ -419,18 +419,14 @@ class Dispatcher:
                     for number_id, claims, run_at, spacing in later
                 ]
             for number_id, claims, run_at, spacing in later:
-                # The rest of its backlog due before these are sent, and a horizon beyond,
-                # queues up behind these: its due backlog is not claimed and released again
-                # ahead of other numbers' work, and jobs given back by other claims meanwhile
-                # do not come due beside these (twice as many due as slots, and so on: every
-                # claim of the number would take a full batch for a few slots).
-                end = run_at + len(claims) * spacing
+                # The rest of its due backlog queues up behind these, instead of being
+                # claimed and released again ahead of other numbers' work.
                 await pacing_repo.defer_backlog(
                     conn,
                     number_id,
                     kind=SEND_JOB,
-                    due_by=end + self.settings.pacing_horizon_seconds,
-                    run_at=end,
+                    due_by=now,
+                    run_at=run_at + len(claims) * spacing,
                     spacing=spacing,
                 )
                 await queue.release_many(conn, claims, run_at=run_at, spacing=spacing)
