@@ -41,6 +41,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import statistics
 import time
 from collections import Counter
@@ -58,6 +59,7 @@ from _common import (
     log,
     machine_note,
     make_project,
+    process_ticks,
     recipient,
     recreate_postgres_database,
     sqlite_url,
@@ -72,6 +74,7 @@ CASES: dict[str, dict[str, float]] = {
 }
 BODY = "Reminder: your appointment is tomorrow at 10:00. Reply C to confirm."
 HELD = 1e12
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 async def preload(
@@ -257,9 +260,15 @@ async def amain(args: argparse.Namespace) -> int:
                     for proc in procs:
                         if not proc.running():
                             raise RuntimeError(f"a worker exited:\n{proc.log_tail()}")
+                # The workers' CPU over the run (claims, preparation, sends and records).
+                ticks = sum(process_ticks(p.pid) or 0 for p in procs)
             finally:
                 for proc in procs:
                     proc.stop()
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    for i in range(args.workers):
+                        shutil.copy(workdir / f"worker{i}.log", args.logs / f"worker{i}.log")
             times, repeats = await send_times(url)
         finally:
             if args.backend == "postgres":
@@ -339,6 +348,9 @@ async def amain(args: argparse.Namespace) -> int:
         )
     table.print()
     print(
+        f"\nworker CPU: {ticks / TICKS_PER_SECOND:.1f} s in all,"
+        f" {ticks / TICKS_PER_SECOND / max(1, sum(len(v) for v in times.values())) * 1e3:.3f} ms"
+        " a message sent"
         f"\nsend times: simulator_sends.created_at (when the provider was called);"
         f" repeated references in the log: {repeats}."
         "\ntarget: achieved within +-5 % of the rate and no 1 s window (sliding or aligned)"
@@ -357,6 +369,9 @@ def main() -> int:
     parser.add_argument("--loops", type=int, default=2, help="--concurrency of each worker")
     parser.add_argument(
         "--dump", type=Path, default=None, help="write every send time per sender (JSON) here"
+    )
+    parser.add_argument(
+        "--logs", type=Path, default=None, help="copy the worker processes' logs to this folder"
     )
     args = parser.parse_args()
     return asyncio.run(amain(args))

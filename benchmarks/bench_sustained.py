@@ -602,10 +602,16 @@ async def soak(args: argparse.Namespace, workdir: Path) -> int:
             )
             load_end = time.time()
             backlog = Backlog(deployment.database_url)
-            expected = len(intake.accepted_at) + args.batch_size * len(intake.batch_accepted_at)
             deadline = time.monotonic() + args.drain
             while time.monotonic() < deadline:
-                if len(receiver.final_at) >= expected and await backlog.count() == 0:
+                # Every accepted message final (a count would include the conversations'
+                # replies, and jobs due later, a paced backlog given back, are not counted).
+                batch_final = len(receiver.batch_of)
+                if (
+                    batch_final >= args.batch_size * len(intake.batch_accepted_at)
+                    and all(m in receiver.final_at for m in intake.accepted_at)
+                    and await backlog.count() == 0
+                ):
                     break
                 await asyncio.sleep(1)
             drained_in = time.time() - load_end

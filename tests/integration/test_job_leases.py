@@ -13,7 +13,7 @@ from sqlalchemy import event, select, text
 from agentsms.config import Settings
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job, NewJob
-from agentsms.jobs.worker import Worker
+from agentsms.jobs.worker import Worker, free_claim_loop
 from agentsms.store.db import Database
 from agentsms.store.tables import jobs
 
@@ -301,4 +301,65 @@ async def test_a_claims_kinds_run_side_by_side(backend_url: str) -> None:
     finally:
         async with db.write() as conn:
             await conn.execute(jobs.delete().where(jobs.c.kind.in_([slow, quick])))
+        await db.dispose()
+
+
+async def test_a_handler_that_frees_its_claim_loop_runs_beside_the_next_claim(
+    backend_url: str,
+) -> None:
+    """A handler only waiting now (sends for their pacing slots) frees its claim loop: the
+    one loop claims and runs the next due job meanwhile. Stopping waits for the freed
+    handler too: its job is finished by it, not given back while it still runs."""
+    db = Database(backend_url)
+    settings = Settings.model_validate(
+        {"database_url": backend_url, "worker_poll_interval": 0.02, "worker_concurrency": 1}
+    )
+    kind = f"{KIND}.frees"
+    try:
+        async with db.write() as conn:
+            await queue.enqueue_many(
+                conn, [NewJob(kind=kind, ref="first"), NewJob(kind=kind, ref="second")]
+            )
+            # The second comes due after the first is claimed, as a paced backlog's next
+            # jobs do (half a pacing horizon before their slots).
+            await conn.execute(
+                jobs.update().where(jobs.c.ref == "second").values(run_at=time.time() + 0.3)
+            )
+        second_ran = asyncio.Event()
+        proceed = asyncio.Event()
+        events: list[str] = []
+
+        async def handler(group: Sequence[Job]) -> None:
+            (job,) = group
+            events.append(f"start {job.ref}")
+            if job.ref == "first":
+                free_claim_loop()
+                await asyncio.wait_for(proceed.wait(), timeout=10)
+            else:
+                second_ran.set()
+            async with db.write() as conn:
+                await queue.finish(conn, group)
+            events.append(f"end {job.ref}")
+
+        worker = Worker(db, settings, {kind: handler})
+        running = asyncio.create_task(worker.run())
+        await asyncio.wait_for(second_ran.wait(), timeout=10)
+        worker.stop()
+        await asyncio.sleep(0.3)
+        # The freed handler still runs: the worker waits for it before it stops.
+        assert not running.done()
+        async with db.read() as conn:
+            held = (
+                await conn.execute(select(jobs.c.ref, jobs.c.status).where(jobs.c.kind == kind))
+            ).all()
+        assert [(row.ref, row.status) for row in held] == [("first", queue.RUNNING)]
+        proceed.set()
+        await asyncio.wait_for(running, timeout=10)
+        assert events == ["start first", "start second", "end second", "end first"]
+        async with db.read() as conn:
+            left = (await conn.execute(select(jobs.c.id).where(jobs.c.kind == kind))).all()
+        assert left == []  # both finished by their handlers, none given back
+    finally:
+        async with db.write() as conn:
+            await conn.execute(jobs.delete().where(jobs.c.kind == kind))
         await db.dispose()

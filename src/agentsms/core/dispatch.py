@@ -4,8 +4,9 @@ A claimed batch of ``message.send`` jobs goes through three short transactions, 
 before the provider call and one after. The first reads the messages and reserves pacing
 slots; the second renews the claims' leases (the fence below) and marks the messages
 ``sending`` and *in flight*; the third records the provider's answers and finishes the
-jobs. (A send no pacing window had room for once its slot passed, or a claim held past
-its known lease, costs one more before the call: a new slot, a renewed lease.) A worker
+jobs. (A send no pacing window had room for once its slot passed waits for the room the
+windows soon get back; if none comes back soon it, like a claim held past its known
+lease, costs one more before the call: a new slot, a renewed lease.) A worker
 that dies after the second leaves the message in flight: whoever next claims the job asks
 the provider by the message's reference before sending again (``uncertain_send_policy``
 decides what happens when the provider cannot say).
@@ -46,6 +47,7 @@ from agentsms.core.sending import SEND_JOB
 from agentsms.jobs import queue
 from agentsms.jobs.backoff import retry_delay
 from agentsms.jobs.queue import Job
+from agentsms.jobs.worker import free_claim_loop
 from agentsms.providers.base import (
     Channel,
     Provider,
@@ -94,6 +96,14 @@ _STRICT_MAX_MPS = 10_000.0
 # claim does not make its first send late.
 _SLOT_LEAD_SECONDS = 0.05
 
+# A send refused past its slot waits for its windows' room to come back (a send made off
+# its slot a second before stops counting) when that is at most this long after its slot;
+# beyond, it takes a fresh slot at the end of its number's schedule. Its own slot is then
+# lost: no send goes with it, the number's second falls short by one.
+_LATE_WAIT_SECONDS = 0.25
+# A claim whose sends wait longer than this for their slots frees its claim loop.
+_FREE_LOOP_WAIT_SECONDS = 0.1
+
 
 @dataclass(slots=True)
 class _Work:
@@ -123,6 +133,10 @@ class Dispatcher:
         work = await self._prepare(jobs)
         if not work:
             return
+        if max(item.slot for item in work) > time.time() + _FREE_LOOP_WAIT_SECONDS:
+            # The rest is mostly waiting for slots: the next claim takes the next slots
+            # meanwhile, before they come (not once these are sent, when they have).
+            free_claim_loop()
         # Each group of slots has its own task, so a slow provider call or a late wake-up
         # never holds the next slot back (nor bunches it up with the next ones).
         sends = [asyncio.create_task(self._send_paced(group)) for group in _slot_groups(work)]
@@ -143,11 +157,14 @@ class Dispatcher:
         room for it (``core.pacing``), and late only while they do."""
         outcomes: list[tuple[_Work, SendOutcome]] = []
         waiting = sorted(group, key=lambda w: w.slot)
+        # Refused past their slots, tried again at ``retry_at``.
         retry: list[_Work] = []
+        retry_at = 0.0
         while waiting or retry:
-            if retry:
-                # Fresh slots: tried at once, the windows may already have room for them.
+            if retry and not (waiting and waiting[0].slot < retry_at):
                 due, retry = retry, []
+                while (delay := retry_at - time.time()) > 0:
+                    await asyncio.sleep(delay)
             else:
                 due, waiting = _due(waiting, time.time())
                 # The latest slot of them: a message may leave a little late, never early.
@@ -158,9 +175,37 @@ class Dispatcher:
             late = [item for item in refused if item.slot <= now]
             if early := [item for item in refused if item.slot > now]:
                 waiting = sorted([*waiting, *early], key=lambda w: w.slot)
-            if late:
-                retry = await self._catch_up(late)
+            if not late:
+                continue
+            held, fresh, opens = self._await_room(late, now)
+            if held:
+                retry_at = min(retry_at, opens) if retry else opens
+                retry += held
+            if fresh:
+                # Fresh slots: tried at once, the windows may already have room for them.
+                retry += await self._catch_up(fresh)
+                retry_at = 0.0
         return outcomes
+
+    def _await_room(
+        self, late: Sequence[_Work], now: float
+    ) -> tuple[list[_Work], list[_Work], float]:
+        """Of sends refused past their slots: those that keep their slots and wait for the
+        room their windows soon get back (``Ledger.opening``), when to try them again, and
+        those that need fresh slots (no room back within ``_LATE_WAIT_SECONDS`` of their
+        slots)."""
+        held: list[_Work] = []
+        fresh: list[_Work] = []
+        at = math.inf
+        for item in late:
+            ledger = self._ledgers.get(item.number["id"]) if item.number else None
+            opens = ledger.opening(now) if ledger is not None else None
+            if opens is not None and opens - item.slot <= _LATE_WAIT_SECONDS:
+                held.append(item)
+                at = min(at, opens)
+            else:
+                fresh.append(item)
+        return held, fresh, at
 
     async def _catch_up(self, late: Sequence[_Work]) -> list[_Work]:
         """Sends no window had room for once their slot passed: each takes a fresh slot

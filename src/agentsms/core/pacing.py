@@ -13,8 +13,10 @@ that is ``rate``. The rule is checked before each send against every window hold
 moment of the send (:meth:`Ledger.room`); a window only gains sends when a send is made,
 so checking each send keeps the rule for all windows. A process running behind thus
 sends its late messages at once, borrowing the room of its own slots still to come
-within the second, and only what no window can hold any more needs a fresh slot at the
-end of the shared schedule.
+within the second. What it borrowed comes back a second later, once those sends stop
+counting (:meth:`Ledger.opening`): the sends of the slots it borrowed wait for that
+moment rather than lose their place, and only what no window will hold soon needs a
+fresh slot at the end of the shared schedule.
 
 Sends that went within ``slack`` of their own slot need no check as long as no other
 send of the last second did not (:meth:`Ledger.regular`): each has a slot of its own in
@@ -41,7 +43,7 @@ _KEEP = 2.5
 class Ledger:
     """One number's slots held by this process and the sends it made, for the window rule."""
 
-    __slots__ = ("_irregular_until", "_sends", "_slots", "slack")
+    __slots__ = ("_irregular_until", "_offslot", "_sends", "_slots", "slack")
 
     def __init__(self, slack: float) -> None:
         self.slack = slack
@@ -49,6 +51,8 @@ class Ledger:
         self._sends: list[float] = []
         # Until then a send that went off its own slot still lies in a window from now.
         self._irregular_until = 0.0
+        # When sends went off their own slots (one entry per :meth:`sent`).
+        self._offslot: list[float] = []
 
     def hold(self, slots: Iterable[float]) -> None:
         """Add slots this process was handed by the shared schedule."""
@@ -68,6 +72,21 @@ class Ledger:
             bisect.insort(self._sends, at)
         if irregular:
             self._irregular_until = max(self._irregular_until, at + 1.0 + _JITTER + _EDGE)
+            bisect.insort(self._offslot, at)
+
+    def opening(self, now: float) -> float | None:
+        """The next moment after ``now`` a send that went off its own slot stops counting
+        in every window (the windows borrowed from may hold one more again then), or
+        ``None``: no such send counts any more, or no slot of this process is still to
+        come to make room in a window from then on."""
+        self._prune(now)
+        if not self._slots or self._slots[-1] < now:
+            return None
+        # A send at ``x`` counts in a window holding ``t`` up to ``t = x + 1 + _JITTER``.
+        first = bisect.bisect_right(self._offslot, now - 1.0 - _JITTER)
+        if first == len(self._offslot):
+            return None
+        return self._offslot[first] + 1.0 + _JITTER + 2 * _EDGE
 
     def room(self, now: float) -> int:
         """How many more sends may go at ``now``: the fewest free places in any window
@@ -125,3 +144,5 @@ class Ledger:
             del self._slots[: bisect.bisect_left(self._slots, horizon)]
         if self._sends and self._sends[0] < horizon:
             del self._sends[: bisect.bisect_left(self._sends, horizon)]
+        if self._offslot and self._offslot[0] < horizon:
+            del self._offslot[: bisect.bisect_left(self._offslot, horizon)]

@@ -10,6 +10,7 @@ the queue.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import socket
 import time
@@ -35,6 +36,25 @@ log = structlog.get_logger("agentsms.worker")
 
 CLAIM_BACKOFF_CAP_SECONDS = 30.0
 """The longest a claim loop waits between tries while the database is unavailable."""
+
+_claim_loop_free: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "agentsms_claim_loop_free", default=None
+)
+
+
+def free_claim_loop() -> None:
+    """Let the claim loop running the calling handler claim again before the handler ends.
+
+    For a handler that is only waiting now (sends waiting for their pacing slots, up to a
+    pacing horizon ahead): its loop claims the next batch meanwhile, so that the next
+    slots are taken before they come rather than once the wait is over. A loop keeps at
+    most one such handler running beside the one it waits for, and waits for both before
+    it stops (the jobs they hold are released only then). Outside a claim loop (``run_once``,
+    tests calling a handler) it does nothing.
+    """
+    event = _claim_loop_free.get()
+    if event is not None:
+        event.set()
 
 
 class Worker:
@@ -98,32 +118,71 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch of due jobs and run it; returns how many jobs ran."""
+        claimed = await self._claim()
+        if claimed:
+            await self._run_claimed(claimed)
+        return len(claimed)
+
+    async def _claim(self) -> list[Job]:
         async with self.db.write() as conn:
-            claimed = await queue.claim(
+            return await queue.claim(
                 conn,
                 owner=self.owner,
                 limit=self.settings.worker_claim_batch,
                 lease_seconds=self.settings.job_lease_seconds,
                 kinds=list(self.handlers),
             )
-        if claimed:
-            await self._run_claimed(claimed)
-        return len(claimed)
 
     async def _claim_loop(self) -> None:
         backoff = Backoff(first=self.settings.worker_poll_interval, cap=CLAIM_BACKOFF_CAP_SECONDS)
-        while not self._stopping.is_set():
-            pause = self.settings.worker_poll_interval
-            try:
-                ran = await self.run_once()
-                backoff.reset()
-            except Exception as error:
-                pause = backoff.next_delay()
-                log_failure("worker.claim_failed", error, retry_in=round(pause, 2))
-                ran = 0
-            if ran == 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+        # A claim whose handler freed this loop (``free_claim_loop``) and still runs.
+        earlier: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                pause = self.settings.worker_poll_interval
+                try:
+                    claimed = await self._claim()
+                    backoff.reset()
+                    running = await self._run_until_free(claimed) if claimed else None
+                    if running is not None:
+                        # Two claims in hand at most: the older one ends before the next.
+                        waited, earlier = earlier, running
+                        if waited is not None:
+                            await waited
+                except Exception as error:
+                    pause = backoff.next_delay()
+                    log_failure("worker.claim_failed", error, retry_in=round(pause, 2))
+                    claimed = []
+                if not claimed:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+        finally:
+            if earlier is not None:
+                try:
+                    await earlier
+                except Exception as error:
+                    log_failure("worker.claim_failed", error)
+
+    async def _run_until_free(self, claimed: Sequence[Job]) -> asyncio.Task[None] | None:
+        """Run a claim until it ends (``None``) or its handler frees the loop (the task
+        still running it)."""
+        free = asyncio.Event()
+        token = _claim_loop_free.set(free)
+        try:
+            running = asyncio.create_task(self._run_claimed(claimed))
+        finally:
+            _claim_loop_free.reset(token)
+        freed = asyncio.create_task(free.wait())
+        try:
+            await asyncio.wait((running, freed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            freed.cancel()
+            if not running.done() and not free.is_set():  # cancelled meanwhile
+                running.cancel()
+        if running.done():
+            running.result()
+            return None
+        return running
 
     async def _run_claimed(self, claimed: Sequence[Job]) -> None:
         """Run each kind's group of a claim, side by side: a group waiting (sends for their
