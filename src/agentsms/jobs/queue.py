@@ -120,6 +120,7 @@ async def enqueue_refs(
                 "max_attempts": [max_attempts] * count,
                 "created_at": [now] * count,
             },
+            set_based=True,
         )
 
 
@@ -127,7 +128,7 @@ async def enqueue_many(conn: AsyncConnection, new_jobs: Sequence[NewJob]) -> Non
     """Add many jobs in the caller's transaction."""
     if new_jobs:
         now = time.time()
-        await insert_rows(conn, jobs, [_row(job, now) for job in new_jobs])
+        await insert_rows(conn, jobs, [_row(job, now) for job in new_jobs], set_based=True)
 
 
 _CLAIM_SQL = {

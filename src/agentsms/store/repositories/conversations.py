@@ -134,10 +134,11 @@ async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict
 
 async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int | None:
     """Insert conversations, skipping any whose thread already has an active one (another
-    writer got there first). How many went in, where the driver says (SQLite); when that
-    is not all or not known, read the threads back to learn which rows went in."""
+    writer got there first). How many went in, where the driver says (SQLite; PostgreSQL,
+    whose one statement reports it); when that is not all or not known, read the threads
+    back to learn which rows went in."""
     return await insert_rows(
-        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING"
+        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING", set_based=True
     )
 
 
