@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -19,6 +20,7 @@ from agentsms.providers.simulator import SimulatorProvider
 from agentsms.store import tables
 from agentsms.store.db import Database
 from agentsms.store.repositories import conversations as conversations_repo
+from agentsms.store.repositories import optouts as optouts_repo
 
 
 def _postgres_only(url: str) -> None:
@@ -108,26 +110,47 @@ async def test_a_repeated_send_is_answered_from_the_log_and_counted(db: Database
     assert (await _report_references(db)).count(reference) == 1
 
 
-async def test_the_thread_lookup_reads_the_index_on_a_table_planned_empty(
-    backend_url: str,
+@pytest.mark.parametrize(
+    ("table", "statement"),
+    [
+        ("conversations", conversations_repo._EXISTING_KEYS_PG),
+        ("optouts", optouts_repo._OPTED_OUT_PG),
+    ],
+)
+async def test_a_lookup_by_a_list_reads_the_index_on_a_table_planned_empty(
+    backend_url: str, table: str, statement: str
 ) -> None:
     _postgres_only(backend_url)
     conn = await asyncpg.connect(backend_url.replace("postgresql+asyncpg", "postgresql"))
     try:
+        # A prepared statement's generic plan, made while the table is empty.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute(
-            "CREATE TEMP TABLE conversations (LIKE public.conversations INCLUDING INDEXES)"
-        )
-        plan = "\n".join(
-            row[0]
-            for row in await conn.fetch(
-                "EXPLAIN " + conversations_repo._EXISTING_KEYS_PG.replace("$1", "'{a,b}'")
-            )
+        await conn.execute(f"CREATE TEMP TABLE {table} (LIKE public.{table} INCLUDING INDEXES)")
+        await conn.execute(f"PREPARE lookup AS {statement}")
+        explained = await conn.fetch(
+            "EXPLAIN EXECUTE lookup"
+            + ("('{a,b}')" if statement.count("$") == 1 else "('proj_x', '{a,b}')")
         )
     finally:
         await conn.close()
+    plan = "\n".join(row[0] for row in explained)
     assert "Index Only Scan" in plan or "Index Scan" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+async def test_the_opt_out_lookup_finds_the_opted_out(db: Database) -> None:
+    project = new_id("proj")
+    async with db.write() as conn:
+        await conn.execute(
+            tables.optouts.insert().values(
+                project_id=project, recipient="+14155553203", created_at=datetime.now(UTC)
+            )
+        )
+    async with db.read() as conn:
+        found = await optouts_repo.opted_out(
+            conn, project, ["+14155553203", "+14155553204", "+14155553203"]
+        )
+    assert found == {"+14155553203"}
 
 
 async def test_the_thread_lookup_finds_the_keys_that_have_a_conversation(db: Database) -> None:
