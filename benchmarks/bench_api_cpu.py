@@ -61,7 +61,7 @@ def ticks(pid: int) -> tuple[int, int]:
 async def run(args: argparse.Namespace, workdir: Path) -> Table:
     settings = argparse.Namespace(
         backend=args.backend,
-        server_env=[],
+        server_env=args.server_env,
         serve_args=args.serve_args,
         worker_args="",
         workers=0,
@@ -184,6 +184,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-args", default="", help="extra `agentsms serve` arguments")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server processes (repeatable), e.g. "
+        "AGENTSMS_INTAKE_GROUP_CONCURRENCY=1",
+    )
     parser.add_argument("--nice", type=int, default=0, help="niceness of the measured processes")
     parser.add_argument(
         "--backend",
