@@ -24,6 +24,7 @@ OVERRIDE = "override"
 
 
 async def insert_endpoint(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    _forget_active(conn)
     await conn.execute(insert(webhook_endpoints).values(**row))
 
 
@@ -74,13 +75,36 @@ _ACTIVE_ENDPOINTS = select(
 )
 
 
+_ACTIVE_MEMO = "agentsms_active_endpoints"
+
+
 async def active_endpoints(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     """The project's enabled endpoints of both kinds (id, kind, event types): cheap.
 
-    An empty answer means no event of the project goes anywhere.
+    An empty answer means no event of the project goes anywhere. Read once per project and
+    transaction (an intake group asks for its new conversations' events and again for its
+    messages'): a later call in the same transaction gets the first answer, unless this
+    connection wrote an endpoint since.
     """
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
+    if transaction is None:  # none begun yet: nothing to share the answer with
+        return await _read_active(conn, project_id)
+    memo = conn.info.get(_ACTIVE_MEMO)
+    if memo is None or memo[0] is not transaction:
+        memo = conn.info[_ACTIVE_MEMO] = (transaction, {})
+    found: dict[str, Sequence[Row]] = memo[1]
+    if project_id not in found:
+        found[project_id] = await _read_active(conn, project_id)
+    return found[project_id]
+
+
+async def _read_active(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     result = await conn.execute(_ACTIVE_ENDPOINTS, {"project_id": project_id})
     return many(result.mappings().all())
+
+
+def _forget_active(conn: AsyncConnection) -> None:
+    conn.info.pop(_ACTIVE_MEMO, None)
 
 
 async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row | None:
@@ -94,6 +118,7 @@ async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: str, values: dict[str, Any]) -> None:
+    _forget_active(conn)
     await conn.execute(
         update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(**values)
     )
