@@ -5,6 +5,7 @@ the prepared statement's generic plan was made with."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from agentsms.store import tables
 from agentsms.store.db import Database
 from agentsms.store.repositories import conversations as conversations_repo
 from agentsms.store.repositories import optouts as optouts_repo
+from agentsms.store.repositories import webhooks as webhooks_repo
 
 
 def _postgres_only(url: str) -> None:
@@ -115,6 +117,7 @@ async def test_a_repeated_send_is_answered_from_the_log_and_counted(db: Database
     [
         ("conversations", conversations_repo._EXISTING_KEYS_PG),
         ("optouts", optouts_repo._OPTED_OUT_PG),
+        ("webhook_deliveries", webhooks_repo._ATTEMPTS_PG),
     ],
 )
 async def test_a_lookup_by_a_list_reads_the_index_on_a_table_planned_empty(
@@ -127,9 +130,11 @@ async def test_a_lookup_by_a_list_reads_the_index_on_a_table_planned_empty(
         await conn.execute("SET plan_cache_mode = force_generic_plan")
         await conn.execute(f"CREATE TEMP TABLE {table} (LIKE public.{table} INCLUDING INDEXES)")
         await conn.execute(f"PREPARE lookup AS {statement}")
+        arguments = {1: "('{a,b}')", 2: "('proj_x', '{a,b}')"}
+        if table == "webhook_deliveries":
+            arguments[2] = "('{a,b}', '{c,d}')"
         explained = await conn.fetch(
-            "EXPLAIN EXECUTE lookup"
-            + ("('{a,b}')" if statement.count("$") == 1 else "('proj_x', '{a,b}')")
+            f"EXPLAIN EXECUTE lookup{arguments[len(set(re.findall(r'[$][0-9]', statement)))]}"
         )
     finally:
         await conn.close()
