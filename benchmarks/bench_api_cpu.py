@@ -60,7 +60,12 @@ def ticks(pid: int) -> tuple[int, int]:
 
 async def run(args: argparse.Namespace, workdir: Path) -> Table:
     settings = argparse.Namespace(
-        backend="sqlite", server_env=[], serve_args=args.serve_args, worker_args=""
+        backend=args.backend,
+        server_env=args.server_env,
+        serve_args=args.serve_args,
+        worker_args="",
+        workers=0,
+        postgres_url=args.postgres_url,
     )
     receiver = soak.Receiver()
     server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
@@ -69,7 +74,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Table:
     table = Table(
         f"API CPU per single send, {mode}, serve {args.serve_args or '(default)'}; "
         f"{code_version()}; {machine_note()}",
-        ["round", "sends", "CPU ms/send", "user", "system", "p50 ms", "p99 ms"],
+        ["round", "sends", "CPU ms/send", "user", "system", "postgres", "p50 ms", "p99 ms"],
     )
     try:
         async with httpx.AsyncClient(
@@ -98,9 +103,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> Table:
 
         await asyncio.gather(*(send(time.monotonic()) for _ in range(200)))  # warm-up
         rows: list[float] = []
+        server_rows: list[float] = []
         for number in range(1, args.rounds + 1):
             latencies.clear()
             before = ticks(api)
+            server_before = await server_ticks(deployment)
             start = time.monotonic()
             end = start + args.seconds
             if args.concurrency:
@@ -124,10 +131,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> Table:
                     sent += 1
                 await asyncio.gather(*tasks)
             after = ticks(api)
+            server_after = await server_ticks(deployment)
             sends = len(latencies)
             user = (after[0] - before[0]) / CLOCK_TICKS * 1000 / sends
             system = (after[1] - before[1]) / CLOCK_TICKS * 1000 / sends
+            used = sum(t - server_before.get(pid, 0) for pid, t in server_after.items())
+            postgres = used / CLOCK_TICKS * 1000 / sends
             rows.append(user + system)
+            server_rows.append(postgres)
             latencies.sort()
             table.add(
                 number,
@@ -135,14 +146,33 @@ async def run(args: argparse.Namespace, workdir: Path) -> Table:
                 user + system,
                 user,
                 system,
+                postgres if args.backend == "postgres" else "",
                 latencies[len(latencies) // 2],
                 latencies[int(len(latencies) * 0.99)],
             )
-        table.add("median", "", median(rows), "", "", "", "")
+        table.add(
+            "median",
+            "",
+            median(rows),
+            "",
+            "",
+            median(server_rows) if args.backend == "postgres" else "",
+            "",
+            "",
+        )
     finally:
         await asyncio.to_thread(deployment.stop)
         server.close()
     return table
+
+
+async def server_ticks(deployment: soak.Deployment) -> dict[int, int]:
+    """On PostgreSQL, the CPU clock ticks so far of each server process serving the
+    database (the API's connections: this deployment runs no worker); else nothing."""
+    if deployment.backend != "postgres":
+        return {}
+    pids = await soak.database_backends(deployment.database_url)
+    return {pid: found for pid in pids if (found := soak.process_ticks(pid)) is not None}
 
 
 def main() -> None:
@@ -154,7 +184,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--serve-args", default="", help="extra `agentsms serve` arguments")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server processes (repeatable), e.g. "
+        "AGENTSMS_INTAKE_GROUP_CONCURRENCY=1",
+    )
     parser.add_argument("--nice", type=int, default=0, help="niceness of the measured processes")
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: `serve --no-worker` and no worker process (the jobs wait), on a fresh "
+        "database; the server processes' CPU per send is shown too",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("AGENTSMS_BENCH_POSTGRES_URL", soak.DEFAULT_PG_URL),
+        help="a database URL on the server to use (a database <its name>_sustained is made)",
+    )
     args = parser.parse_args()
     with temp_dir("agentsms-bench-apicpu-") as workdir:
         asyncio.run(run(args, workdir)).print()

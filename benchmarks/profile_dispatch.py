@@ -1,8 +1,9 @@
 """Where the dispatch worker's time goes: worker CPU per message under the soak's mix.
 
 In one process (so nothing else on a shared machine is counted): the app on a fresh
-SQLite file, the numbers, persona and webhook endpoint of ``bench_sustained`` (its
-receiver runs in a child process), then ``--sends`` single sends (one in
+SQLite file (or, with ``--postgres-url``, a fresh PostgreSQL database, whose server
+processes' CPU is then counted too), the numbers, persona and webhook endpoint of
+``bench_sustained`` (its receiver runs in a child process), then ``--sends`` single sends (one in
 ``--conversation-every`` opening a conversation whose person replies 4 s later) and one
 ``--batch-size`` batch are accepted through the API with no worker running. Then the
 worker runs until every message is final and no job is due, and the script prints the
@@ -38,16 +39,25 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, temp_dir
-from bench_sustained import prepare, recipient, serve_receiver, single_send, wait_for_port
+from _common import CLOCK_TICKS, free_port, process_ticks, recreate_postgres_database, temp_dir
+from bench_sustained import (
+    database_backends,
+    prepare,
+    recipient,
+    serve_receiver,
+    single_send,
+    wait_for_port,
+)
 
 from agentsms import logging as agentsms_logging
 from agentsms.app import create_app
 from agentsms.config import Settings
 from agentsms.runtime import build_worker
+from agentsms.store import migrate
 
 API_KEY = "ask_profile_dispatch_benchmark_key_0123456789"
 OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
@@ -63,26 +73,56 @@ async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: 
     return args.sends + args.batch_size
 
 
+_SINGLE_SENDS = (
+    "SELECT jobs.id FROM jobs JOIN messages ON messages.id = jobs.ref"
+    " WHERE jobs.kind = 'message.send' AND messages.batch_id IS NULL ORDER BY jobs.id"
+)
+_BATCH_SENDS = (
+    "UPDATE jobs SET run_at = {mark} WHERE kind = 'message.send' AND ref IN"
+    " (SELECT id FROM messages WHERE batch_id IS NOT NULL)"
+)
+
+
+async def _spread_postgres(url: str, args: argparse.Namespace, start: float) -> None:
+    """``_spread`` on a PostgreSQL database."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        ids = [row[0] for row in await conn.fetch(_SINGLE_SENDS)]
+        await conn.executemany(
+            "UPDATE jobs SET run_at = $1 WHERE id = $2",
+            [(start + i / args.rate, job_id) for i, job_id in enumerate(ids)],
+        )
+        await conn.execute(_BATCH_SENDS.format(mark="$1"), start + len(ids) / args.rate / 2)
+    finally:
+        await conn.close()
+
+
+async def _settled_postgres(url: str) -> tuple[int, int]:
+    """``_settled`` on a PostgreSQL database."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        open_messages = await conn.fetchval(
+            "SELECT count(*) FROM messages WHERE status = ANY($1::text[])", list(OPEN)
+        )
+        due = await conn.fetchval(
+            "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running') AND run_at <= $1",
+            time.time() + 10,
+        )
+    finally:
+        await conn.close()
+    return int(open_messages), int(due)
+
+
 def _spread(path: Path, args: argparse.Namespace, start: float) -> None:
     """The single sends' jobs due at ``args.rate`` a second from ``start``, in the order
     they were accepted, and the batch's all at the moment half of them are."""
     with sqlite3.connect(path) as conn:
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT jobs.id FROM jobs JOIN messages ON messages.id = jobs.ref"
-                " WHERE jobs.kind = 'message.send' AND messages.batch_id IS NULL ORDER BY jobs.id"
-            )
-        ]
+        ids = [row[0] for row in conn.execute(_SINGLE_SENDS)]
         conn.executemany(
             "UPDATE jobs SET run_at = ? WHERE id = ?",
             [(start + i / args.rate, job_id) for i, job_id in enumerate(ids)],
         )
-        conn.execute(
-            "UPDATE jobs SET run_at = ? WHERE kind = 'message.send' AND ref IN"
-            " (SELECT id FROM messages WHERE batch_id IS NOT NULL)",
-            (start + len(ids) / args.rate / 2,),
-        )
+        conn.execute(_BATCH_SENDS.format(mark="?"), (start + len(ids) / args.rate / 2,))
 
 
 def _settled(path: Path) -> tuple[int, int]:
@@ -100,9 +140,21 @@ def _settled(path: Path) -> tuple[int, int]:
 
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     path = workdir / "agentsms.db"
+    database_url = f"sqlite+aiosqlite:///{path}"
+    if args.postgres_url:
+        # Named after the given database, so that runs given different ones never collide.
+        database_url = f"{args.postgres_url}_profile"
+        await recreate_postgres_database(database_url)
+        await migrate.upgrade_async(database_url)
+
+    async def settled() -> tuple[int, int]:
+        if args.postgres_url:
+            return await _settled_postgres(database_url)
+        return _settled(path)
+
     settings = Settings.model_validate(
         {
-            "database_url": f"sqlite+aiosqlite:///{path}",
+            "database_url": database_url,
             "bootstrap_api_key": API_KEY,
             "allow_insecure_urls": True,
             "default_rate_limit_per_second": 1_000_000,
@@ -137,8 +189,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             )
             profiler = cProfile.Profile(time.process_time) if args.profile else None
             spy = _start_spy(workdir / "spy.txt") if args.spy else None
-            if args.rate:
+            if args.rate and args.postgres_url:
+                await _spread_postgres(database_url, args, time.time() + 0.5)
+            elif args.rate:
                 _spread(path, args, time.time() + 0.5)
+            backends = await _backend_ticks(database_url) if args.postgres_url else {}
             cpu, wall = time.process_time(), time.monotonic()
             if profiler is not None:
                 profiler.enable()
@@ -146,28 +201,38 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             calm = 0
             while calm < 3 and time.monotonic() - wall < args.timeout:
                 await asyncio.sleep(0.5)
-                calm = calm + 1 if _settled(path) == (0, 0) else 0
+                calm = calm + 1 if await settled() == (0, 0) else 0
             worker.stop()
             await task
             if profiler is not None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            server = 0.0
+            if args.postgres_url:
+                after = await _backend_ticks(database_url)
+                server = sum(t - backends.get(pid, 0) for pid, t in after.items()) / CLOCK_TICKS
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
     finally:
         receiver.terminate()
         receiver.join()
-    left = _settled(path)
+    left = await settled()
     print(
         f"worker: {messages} messages, {cpu:.2f} CPU s ({cpu / messages * 1000:.2f} per 1,000),"
         f" {wall:.1f} s wall, left (open messages, due jobs) {left}"
     )
-    with sqlite3.connect(path) as conn:
-        attempts = conn.execute(
-            "SELECT status, coalesce(error, ''), count(*) FROM webhook_deliveries GROUP BY 1, 2"
-        ).fetchall()
-    print("webhook attempts (status, error, count):", attempts)
+    if args.postgres_url:
+        print(
+            f"postgres: {server:.2f} CPU s ({server / messages * 1000:.2f} per 1,000) in the"
+            " server processes of the worker's connections"
+        )
+    else:
+        with sqlite3.connect(path) as conn:
+            attempts = conn.execute(
+                "SELECT status, coalesce(error, ''), count(*) FROM webhook_deliveries GROUP BY 1, 2"
+            ).fetchall()
+        print("webhook attempts (status, error, count):", attempts)
     if args.spy:
         print_spy(workdir / "spy.txt", cpu, messages, args.top)
         if args.keep_spy is not None:
@@ -178,6 +243,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         print_areas(stats, cpu, messages)
         stats.sort_stats("cumulative").print_stats(args.top)
         print(out.getvalue())
+
+
+async def _backend_ticks(database_url: str) -> dict[int, int]:
+    """CPU clock ticks so far of each PostgreSQL server process serving the database (a
+    connection opened later counts from its start; one closed meanwhile is lost)."""
+    pids = await database_backends(database_url)
+    return {pid: ticks for pid in pids if (ticks := process_ticks(pid)) is not None}
 
 
 def _start_spy(out: Path) -> subprocess.Popen[bytes]:
@@ -270,6 +342,11 @@ def main() -> None:
         "--no-webhooks", action="store_true", help="no endpoint subscribed: dispatch's own cost"
     )
     parser.add_argument("--keep-spy", type=Path, default=None, help="copy py-spy's raw output")
+    parser.add_argument(
+        "--postgres-url",
+        default="",
+        help="run on PostgreSQL: a database URL on the server (<its name>_profile is made)",
+    )
     args = parser.parse_args()
     with temp_dir("agentsms-profile-") as workdir:
         asyncio.run(run(args, workdir))

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     intake_group_max: int = Field(default=256, ge=1)
     """At most this many concurrent single sends share one intake transaction."""
     intake_group_concurrency: int = Field(default=4, ge=1)
-    """Intake transactions an API process runs at once on PostgreSQL (SQLite: always 1)."""
+    """Intake transactions an API process runs at once on PostgreSQL (SQLite: always 1); a
+    further one starts only while sends crowd up (``store.group_commit.CROWD``)."""
     intake_group_delay_seconds: float = Field(default=0.01, ge=0, le=1)
     """Under steady light traffic an intake transaction that would carry one single send
     waits until that send is this old, for the ones that follow (0: never waits); a lone

@@ -28,6 +28,7 @@ from agentsms.core.simulator import (
     ReportHandler,
     StoredSimulatorLedger,
 )
+from agentsms.jobs import queue
 from agentsms.jobs.worker import Handler, Worker
 from agentsms.providers.base import Provider
 from agentsms.providers.registry import ProviderRegistry
@@ -42,6 +43,8 @@ from agentsms.webhooks.ssrf import tcp_address_vetter, warn_if_insecure
 
 IDEMPOTENCY_PURGE_SECONDS = 600.0
 WEBHOOK_PURGE_SECONDS = 3600.0
+JOBS_VACUUM_SECONDS = 10.0
+"""How often a worker on PostgreSQL vacuums the jobs table (``jobs.queue.vacuum``)."""
 
 
 def register_webhook_formats() -> None:
@@ -113,6 +116,10 @@ def build_worker(
     async def purge_webhook_log() -> None:
         await purge_old(db, settings)
 
+    async def vacuum_jobs() -> None:
+        async with db.write_statement() as conn:
+            await queue.vacuum(conn)
+
     return Worker(
         db,
         settings,
@@ -123,6 +130,7 @@ def build_worker(
             (IDEMPOTENCY_PURGE_SECONDS, purge_idempotency_keys),
             (settings.smpp_sync_seconds, sync_smpp_sessions),
             (WEBHOOK_PURGE_SECONDS, purge_webhook_log),
+            *([] if db.is_sqlite else [(JOBS_VACUUM_SECONDS, vacuum_jobs)]),
         ],
     )
 

@@ -83,6 +83,43 @@ async def test_items_arriving_during_a_transaction_form_the_next_group(db: Datab
     assert handler.groups == [["early"], [f"late-{i}" for i in range(5)]]
 
 
+class Gated(Recorder):
+    """A ``Recorder`` whose first transaction waits for ``opened`` before it writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = asyncio.Event()
+        self.running = 0
+
+    async def __call__(self, conn: AsyncConnection, items: Sequence[str]) -> list[str | Exception]:
+        self.running += 1
+        if self.running == 1:
+            await self.opened.wait()
+        return await super().__call__(conn, items)
+
+
+async def test_side_by_side_transactions_start_only_while_items_crowd_up(
+    db: Database,
+) -> None:
+    handler = Gated()
+    group = GroupCommit(db, handler, concurrency=4, crowd=3)
+    first = asyncio.ensure_future(group.submit("early"))
+    while not handler.running:
+        await asyncio.sleep(0)  # the transaction for "early" is running
+    # Three waiting for one running transaction: no second one starts for them.
+    few = [asyncio.ensure_future(group.submit(f"few-{i}")) for i in range(3)]
+    await asyncio.sleep(0.05)
+    assert group.groups == 1
+    # A fourth crowds them: a second transaction takes the four at once.
+    crowding = asyncio.ensure_future(group.submit("few-3"))
+    await asyncio.sleep(0.05)
+    handler.opened.set()
+    await asyncio.gather(first, *few, crowding)
+
+    assert sorted(map(sorted, handler.groups)) == [["early"], [f"few-{i}" for i in range(4)]]
+    assert await stored(db) == ["early", *(f"few-{i}" for i in range(4))]
+
+
 async def test_under_steady_traffic_a_group_waits_for_the_items_that_follow(
     db: Database,
 ) -> None:

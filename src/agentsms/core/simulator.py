@@ -17,6 +17,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
+from agentsms.config import DEFAULT_JOB_MAX_ATTEMPTS
 from agentsms.core.provider_events import SIMULATOR, apply_carrier_receipts
 from agentsms.jobs import queue
 from agentsms.jobs.queue import Job, NewJob
@@ -43,32 +46,36 @@ class StoredSimulatorLedger:
     async def carry(
         self, references: Sequence[str], plan: Callable[[Mapping[str, str]], Carried]
     ) -> Carried:
-        """Run ``plan`` on what the log holds of ``references`` and keep what it carried, in
-        one transaction."""
+        """Run ``plan`` on what the log holds of ``references`` and keep what it carried, all
+        or nothing: on PostgreSQL in one statement when none of them was logged before (the
+        usual case: ``plan`` runs on an empty log, then the statement writes only if it
+        was), else in one transaction that reads the log first."""
         # The moment the carrier took the sends, not the moment the write lock was ours.
         now = time.time()
+        if not self.db.is_sqlite:
+            # Nearly always none of them was sent before: all of it in one statement that
+            # writes only if so (on SQLite, statements in a transaction cost little more).
+            try:
+                async with self.db.write_statement() as conn:
+                    carried = plan({})
+                    if await log_repo.carry_unseen(
+                        conn,
+                        references,
+                        _send_rows(carried, now),
+                        carried.texted,
+                        _report_jobs(carried, now),
+                        now=now,
+                        report_kind=REPORT_JOB,
+                        reply_kind=PERSON_REPLY_JOB,
+                        max_attempts=DEFAULT_JOB_MAX_ATTEMPTS,
+                    ):
+                        return carried
+            except IntegrityError:
+                pass  # another send of one of them was logged meanwhile: read it below
         async with self.db.write() as conn:
             seen = await log_repo.existing_by_reference(conn, references)
             carried = plan({ref: row["provider_message_id"] for ref, row in seen.items()})
-            await log_repo.insert_sends(
-                conn,
-                [
-                    {
-                        "reference": send.reference,
-                        "provider_message_id": send.provider_message_id,
-                        "from_number": send.from_number,
-                        "to_number": send.to_number,
-                        "channel": send.channel,
-                        "body": send.body,
-                        "media_urls": list(send.media_urls),
-                        "outcome": send.outcome,
-                        "error_code": send.error_code,
-                        "repeat_count": 0,
-                        "created_at": now,
-                    }
-                    for send in carried.logged
-                ],
-            )
+            await log_repo.insert_sends(conn, _send_rows(carried, now))
             await log_repo.count_repeats(conn, carried.repeats)
             people = []
             for found in await log_repo.scripted_recipients(conn, carried.texted):
@@ -90,12 +97,8 @@ class StoredSimulatorLedger:
             await queue.enqueue_many(
                 conn,
                 [
-                    NewJob(
-                        kind=REPORT_JOB,
-                        payload={"receipts": [_dump(r) for r in receipts]},
-                        run_at=now + delay,
-                    )
-                    for delay, receipts in carried.reports.items()
+                    NewJob(kind=REPORT_JOB, payload=payload, run_at=run_at)
+                    for payload, run_at in _report_jobs(carried, now)
                 ],
             )
         return carried
@@ -146,6 +149,34 @@ class ReportHandler:
             await queue.finish(conn, finished)
         # Let the rest of the process (and its timers) run between slices.
         await asyncio.sleep(0)
+
+
+def _send_rows(carried: Carried, now: float) -> list[dict[str, Any]]:
+    """The send log's rows of the first sends ``carried`` logged."""
+    return [
+        {
+            "reference": send.reference,
+            "provider_message_id": send.provider_message_id,
+            "from_number": send.from_number,
+            "to_number": send.to_number,
+            "channel": send.channel,
+            "body": send.body,
+            "media_urls": list(send.media_urls),
+            "outcome": send.outcome,
+            "error_code": send.error_code,
+            "repeat_count": 0,
+            "created_at": now,
+        }
+        for send in carried.logged
+    ]
+
+
+def _report_jobs(carried: Carried, now: float) -> list[tuple[dict[str, Any], float]]:
+    """(payload, run_at) of the ``simulator.report`` job of each group of reports owed."""
+    return [
+        ({"receipts": [_dump(r) for r in receipts]}, now + delay)
+        for delay, receipts in carried.reports.items()
+    ]
 
 
 def _dump(receipt: Receipt) -> dict[str, Any]:

@@ -120,6 +120,7 @@ async def enqueue_refs(
                 "max_attempts": [max_attempts] * count,
                 "created_at": [now] * count,
             },
+            set_based=True,
         )
 
 
@@ -127,7 +128,7 @@ async def enqueue_many(conn: AsyncConnection, new_jobs: Sequence[NewJob]) -> Non
     """Add many jobs in the caller's transaction."""
     if new_jobs:
         now = time.time()
-        await insert_rows(conn, jobs, [_row(job, now) for job in new_jobs])
+        await insert_rows(conn, jobs, [_row(job, now) for job in new_jobs], set_based=True)
 
 
 _CLAIM_SQL = {
@@ -456,6 +457,20 @@ async def cancel_by_payload(conn: AsyncConnection, kind: str, key: str, value: s
         )
     )
     return int(result.rowcount or 0)
+
+
+async def vacuum(conn: AsyncConnection) -> None:
+    """PostgreSQL: reclaim the dead row versions of the jobs table now, and refresh its
+    statistics (on an autocommit connection: ``Database.write_statement``).
+
+    Every job is inserted, updated by its claim and deleted within seconds, so the table
+    holds a few hundred live rows among tens of thousands of dead ones a minute later, and
+    each claim's scan of the due-jobs index reads their entries too (a claim took 20 ms
+    where it takes 0.2 ms after a vacuum). Autovacuum visits a database once a minute at
+    best. A vacuum running already (another worker's, autovacuum's) is not waited for.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("VACUUM (SKIP_LOCKED, ANALYZE) jobs")
 
 
 async def depth(conn: AsyncConnection) -> dict[str, int]:

@@ -108,7 +108,7 @@ class Worker:
         """What is still leased to this worker goes back to the queue, due now, rather than
         waiting for its lease to run out."""
         try:
-            async with self.db.write() as conn:
+            async with self.db.write_statement() as conn:
                 released = await queue.release_owned(conn, self.owner)
         except Exception:
             log.exception("worker.release_failed")
@@ -124,7 +124,8 @@ class Worker:
         return len(claimed)
 
     async def _claim(self) -> list[Job]:
-        async with self.db.write() as conn:
+        # One statement: on PostgreSQL it needs no BEGIN and COMMIT round trips.
+        async with self.db.write_statement() as conn:
             return await queue.claim(
                 conn,
                 owner=self.owner,
@@ -224,7 +225,7 @@ class Worker:
                     cap=self.settings.retry_max_seconds,
                 )
                 settled.append((job, now + delay))
-        async with self.db.write() as conn:
+        async with self.db.write_statement() as conn:
             await queue.retry_or_fail(conn, settled, error)
 
     async def _heartbeat_loop(self) -> None:
@@ -232,7 +233,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.db.write() as conn:
+                async with self.db.write_statement() as conn:
                     await queue.heartbeat(
                         conn, owner=self.owner, lease_seconds=self.settings.job_lease_seconds
                     )
@@ -243,7 +244,7 @@ class Worker:
         interval = max(1.0, self.settings.job_lease_seconds / 6)
         while True:
             try:
-                async with self.db.write() as conn:
+                async with self.db.write_statement() as conn:
                     recovered = await queue.recover_stalled(conn)
                 if recovered:
                     log.warning("worker.recovered_stalled_jobs", count=recovered)

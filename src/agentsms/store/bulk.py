@@ -88,9 +88,9 @@ def _plan(
 
 
 def _unnest_plan(
-    conn: AsyncConnection, table: Table, columns: tuple[str, ...]
+    conn: AsyncConnection, table: Table, columns: tuple[str, ...], suffix: str = ""
 ) -> tuple[str, list[Encoder | None]]:
-    key = (table.name, "postgresql-unnest", columns, "")
+    key = (table.name, "postgresql-unnest", columns, suffix)
     plan = _plans.get(key)
     if plan is None:
         arrays: list[str] = []
@@ -107,7 +107,7 @@ def _unnest_plan(
         names = ", ".join(f"c{i}" for i in range(len(columns)))
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(picks)} "
-            f"FROM unnest({', '.join(arrays)}) AS u({names})"
+            f"FROM unnest({', '.join(arrays)}) AS u({names}){suffix}"
         )
         encoders = [_encoder(table.c[name].type, "postgresql") for name in columns]
         plan = _plans[key] = (sql, encoders)
@@ -125,20 +125,23 @@ async def insert_rows(
     """INSERT ``rows`` (dicts with the same keys) into ``table`` in one driver executemany.
 
     ``suffix`` is SQL of ours appended to the statement (e.g. an ``ON CONFLICT`` clause).
-    ``set_based``: on PostgreSQL, one statement inserting from arrays (``suffix`` unused).
-    Returns how many rows went in where the driver reports it (SQLite), else None.
+    ``set_based``: on PostgreSQL, one statement inserting from arrays, one execution for
+    all the rows instead of one each (an ``ON CONFLICT ... DO UPDATE`` suffix then needs
+    rows of distinct keys: one statement may not update a row twice).
+    Returns how many rows went in where the driver reports it (SQLite, and PostgreSQL
+    set-based), else None.
     """
     if not rows:
         return 0
     columns = tuple(rows[0])
-    if set_based and conn.dialect.name == "postgresql" and not suffix:
-        sql, encoders = _unnest_plan(conn, table, columns)
+    if set_based and conn.dialect.name == "postgresql":
+        sql, encoders = _unnest_plan(conn, table, columns, suffix)
         arrays = [[row[name] for row in rows] for name in columns]
         for index, encode in enumerate(encoders):
             if encode is not None:
-                arrays[index] = [encode(value) for value in arrays[index]]
-        await conn.exec_driver_sql(sql, tuple(arrays))
-        return None
+                arrays[index] = _encode_column(arrays[index], encode)
+        result = await conn.exec_driver_sql(sql, tuple(arrays))
+        return result.rowcount if result.rowcount >= 0 else None
     pick = itemgetter(*columns)
     # Column by column: a batch's rows share most of their values (one creation time, no
     # metadata), and a value the row before had is not encoded again.
@@ -156,10 +159,21 @@ async def insert_columns(
     columns: Mapping[str, Sequence[Any]],
     *,
     suffix: str = "",
+    set_based: bool = False,
 ) -> int | None:
     """INSERT one row per position of ``columns`` (name → that column's values, all of one
     length) into ``table`` in one driver executemany; ``insert_rows`` for callers that
-    have their values by column already. Returns what ``insert_rows`` returns."""
+    have their values by column already (``set_based`` as there). Returns what
+    ``insert_rows`` returns."""
+    if set_based and conn.dialect.name == "postgresql":
+        names = tuple(columns)
+        sql, encoders = _unnest_plan(conn, table, names, suffix)
+        arrays = [list(values) for values in columns.values()]
+        for index, encode in enumerate(encoders):
+            if encode is not None:
+                arrays[index] = _encode_column(arrays[index], encode)
+        result = await conn.exec_driver_sql(sql, tuple(arrays))
+        return result.rowcount if result.rowcount >= 0 else None
     names = tuple(columns)
     values_by_column = list(columns.values())
     count = len(values_by_column[0])

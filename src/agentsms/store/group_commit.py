@@ -8,6 +8,10 @@ the whole group, while an item that arrives on an idle system goes at once. Ever
 gets its result only after its group has committed, so a request still answers only for
 committed work.
 
+With ``concurrency`` above one (PostgreSQL), more transactions run side by side only while
+items crowd up: every transaction pays its fixed cost, and split up small groups pay it more
+often.
+
 Under steady light traffic (requests a few milliseconds apart, each arriving while no
 transaction runs) every group would carry one item and pay the whole fixed cost of a
 transaction alone: most of a single send's CPU. So, as PostgreSQL's ``commit_delay`` does,
@@ -42,6 +46,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from agentsms.store.db import Database
 from agentsms.store.faults import DatabaseUnavailable
 
+CROWD = 32
+"""With ``concurrency`` above one, a further transaction starts only while more than this many
+items per running transaction wait: under moderate traffic one transaction at a time takes
+everything that arrived meanwhile (on PostgreSQL four side by side split 200 sends a second
+into groups of one or two, and the API spent 2.3 ms of CPU a send against 1.2 ms)."""
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -73,12 +83,14 @@ class GroupCommit(Generic[Item, Result]):
         *,
         max_items: int = 256,
         concurrency: int = 1,
+        crowd: int = CROWD,
         delay: float = 0.0,
     ) -> None:
         self._db = db
         self._handler = handler
         self._max_items = max_items
         self._concurrency = concurrency
+        self._crowd = crowd
         self._delay = delay
         self._last_arrival = -math.inf
         self._pending: list[_Entry[Item, Result]] = []
@@ -99,7 +111,10 @@ class GroupCommit(Generic[Item, Result]):
         entry: _Entry[Item, Result] = _Entry(item, now, now - self._last_arrival < self._delay)
         self._last_arrival = now
         self._pending.append(entry)
-        if len(self._drainers) < self._concurrency:
+        running = len(self._drainers)
+        if not running or (
+            running < self._concurrency and len(self._pending) > self._crowd * running
+        ):
             self._drainers.add(asyncio.get_running_loop().create_task(self._drain()))
         try:
             async with asyncio.timeout(self._db.timeout):

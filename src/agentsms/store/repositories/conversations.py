@@ -78,14 +78,28 @@ async def _active_by_keys(
     return found
 
 
+# PostgreSQL: each key looked up on its own by a subquery, whose plan is an index lookup
+# whatever the table's statistics. ``thread_key = ANY($1)`` got a generic plan (the
+# prepared statement's, from its sixth run on) made while the table was nearly empty: a
+# sequential scan, kept as the table grew until the next ANALYZE (every intake group of a
+# fresh deployment read every conversation).
+_EXISTING_KEYS_PG = (
+    "SELECT k FROM unnest($1::varchar[]) AS k"
+    " WHERE (SELECT true FROM conversations AS c WHERE c.thread_key = k)"
+)
+
+
 async def _existing_keys(conn: AsyncConnection, keys: Sequence[str]) -> list[str]:
     dialect = conn.dialect.name
     existing: list[str] = []
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        sql = "SELECT thread_key FROM conversations WHERE thread_key " + id_list_sql(
-            dialect, len(chunk), 1
-        )
+        if dialect == "postgresql":
+            sql = _EXISTING_KEYS_PG
+        else:
+            sql = "SELECT thread_key FROM conversations WHERE thread_key " + id_list_sql(
+                dialect, len(chunk), 1
+            )
         result = await conn.exec_driver_sql(sql, tuple(id_list_params(dialect, chunk)))
         existing.extend(row[0] for row in result.all())
     return existing
@@ -120,10 +134,11 @@ async def active_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict
 
 async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int | None:
     """Insert conversations, skipping any whose thread already has an active one (another
-    writer got there first). How many went in, where the driver says (SQLite); when that
-    is not all or not known, read the threads back to learn which rows went in."""
+    writer got there first). How many went in, where the driver says (SQLite; PostgreSQL,
+    whose one statement reports it); when that is not all or not known, read the threads
+    back to learn which rows went in."""
     return await insert_rows(
-        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING"
+        conn, conversations, rows, suffix=" ON CONFLICT (thread_key) DO NOTHING", set_based=True
     )
 
 

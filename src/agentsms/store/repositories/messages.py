@@ -57,7 +57,7 @@ class MessageFilter:
 async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert message ``rows`` and keep each person's newest message and its sender
     (``sticky_senders``) up to date."""
-    await insert_rows(conn, messages, rows)
+    await insert_rows(conn, messages, rows, set_based=True)
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         key = (row["project_id"], row["contact"])
@@ -78,6 +78,8 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
             for _, row in sorted(newest.items())
         ],
         suffix=_NEWER_SENDER,
+        # One row per key (an upsert may not update a row twice in one statement).
+        set_based=True,
     )
 
 

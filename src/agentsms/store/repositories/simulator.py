@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,89 @@ _COUNT_REPEAT = (
     .where(simulator_sends.c.reference == bindparam("ref"))
     .values(repeat_count=simulator_sends.c.repeat_count + 1)
 )
+
+
+_CARRY_UNSEEN = """
+WITH seen AS (
+    SELECT 1 FROM simulator_sends WHERE reference = ANY($1::varchar[])
+), sends AS (
+    INSERT INTO simulator_sends (reference, provider_message_id, from_number, to_number,
+        channel, body, media_urls, outcome, error_code, repeat_count, created_at)
+    SELECT c0, c1, c2, c3, c4, c5, c6::jsonb, c7, c8, 0, $11::float8
+    FROM unnest($2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[],
+        $7::text[], $8::text[], $9::varchar[], $10::varchar[])
+        AS u(c0, c1, c2, c3, c4, c5, c6, c7, c8)
+    WHERE NOT EXISTS (SELECT FROM seen)
+), reports AS (
+    INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at)
+    SELECT $12::varchar, r.payload::jsonb, 'queued', r.run_at, 0, $14::integer, $11::float8
+    FROM unnest($15::text[], $16::float8[]) AS r(payload, run_at)
+    WHERE NOT EXISTS (SELECT FROM seen)
+), scripted AS (
+    SELECT DISTINCT ON (p.project_id, p.number)
+        p.project_id, p.number, m.from_number, p.delay_seconds
+    FROM messages m
+    JOIN simulator_people p ON p.project_id = m.project_id AND p.number = m.to_number
+    WHERE m.id = ANY($17::varchar[]) AND p.pending IS false
+        AND NOT EXISTS (SELECT FROM seen)
+), claimed AS (
+    UPDATE simulator_people p SET pending = true
+    FROM scripted s
+    WHERE p.project_id = s.project_id AND p.number = s.number AND p.pending IS false
+    RETURNING s.project_id, s.number, s.from_number, s.delay_seconds
+), replies AS (
+    INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at)
+    SELECT $13::varchar, jsonb_build_object('project_id', project_id, 'number', number,
+        'to', from_number), 'queued', $11::float8 + delay_seconds, 0, $14::integer, $11::float8
+    FROM claimed
+)
+SELECT count(*) FROM seen
+"""
+
+
+async def carry_unseen(
+    conn: AsyncConnection,
+    references: Sequence[str],
+    sends: Sequence[dict[str, Any]],
+    texted: Sequence[str],
+    reports: Sequence[tuple[dict[str, Any], float]],
+    *,
+    now: float,
+    report_kind: str,
+    reply_kind: str,
+    max_attempts: int,
+) -> bool:
+    """PostgreSQL, in one statement, only if none of ``references`` is logged yet (else
+    it writes nothing and returns False): log ``sends`` (first sends, keyed as the
+    ``simulator_sends`` columns), add a ``report_kind`` job per ``(payload, run_at)`` of
+    ``reports``, and for each scripted person one of ``texted`` reached with no answer
+    due, mark the answer due and add its ``reply_kind`` job, due after the person's
+    delay: the rows the ledger's transaction writes with one statement each, and the
+    jobs ``jobs.queue.enqueue_many`` would add."""
+    columns = ("reference", "provider_message_id", "from_number", "to_number", "channel")
+    result = await conn.exec_driver_sql(
+        _CARRY_UNSEEN,
+        (
+            list(references),
+            *([send[name] for send in sends] for name in columns),
+            [send["body"] for send in sends],
+            [_json_list(send["media_urls"]) for send in sends],
+            [send["outcome"] for send in sends],
+            [send["error_code"] for send in sends],
+            now,
+            report_kind,
+            reply_kind,
+            max_attempts,
+            [json.dumps(payload, separators=(",", ":")) for payload, _ in reports],
+            [run_at for _, run_at in reports],
+            list(texted),
+        ),
+    )
+    return int(result.scalar_one()) == 0
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), separators=(",", ":")) if values else "[]"
 
 
 async def count_repeats(conn: AsyncConnection, references: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ OVERRIDE = "override"
 
 
 async def insert_endpoint(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    _forget_active(conn)
     await conn.execute(insert(webhook_endpoints).values(**row))
 
 
@@ -74,13 +75,36 @@ _ACTIVE_ENDPOINTS = select(
 )
 
 
+_ACTIVE_MEMO = "agentsms_active_endpoints"
+
+
 async def active_endpoints(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     """The project's enabled endpoints of both kinds (id, kind, event types): cheap.
 
-    An empty answer means no event of the project goes anywhere.
+    An empty answer means no event of the project goes anywhere. Read once per project and
+    transaction (an intake group asks for its new conversations' events and again for its
+    messages'): a later call in the same transaction gets the first answer, unless this
+    connection wrote an endpoint since.
     """
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection else None
+    if transaction is None:  # none begun yet: nothing to share the answer with
+        return await _read_active(conn, project_id)
+    memo = conn.info.get(_ACTIVE_MEMO)
+    if memo is None or memo[0] is not transaction:
+        memo = conn.info[_ACTIVE_MEMO] = (transaction, {})
+    found: dict[str, Sequence[Row]] = memo[1]
+    if project_id not in found:
+        found[project_id] = await _read_active(conn, project_id)
+    return found[project_id]
+
+
+async def _read_active(conn: AsyncConnection, project_id: str) -> Sequence[Row]:
     result = await conn.execute(_ACTIVE_ENDPOINTS, {"project_id": project_id})
     return many(result.mappings().all())
+
+
+def _forget_active(conn: AsyncConnection) -> None:
+    conn.info.pop(_ACTIVE_MEMO, None)
 
 
 async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row | None:
@@ -94,6 +118,7 @@ async def find_override(conn: AsyncConnection, project_id: str, url: str) -> Row
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: str, values: dict[str, Any]) -> None:
+    _forget_active(conn)
     await conn.execute(
         update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(**values)
     )
@@ -148,12 +173,31 @@ async def insert_deliveries(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     await insert_rows(conn, webhook_deliveries, rows)
 
 
+# PostgreSQL: one statement for any number of pairs, each counted by its own subquery on
+# ``ix_webhook_deliveries_event`` (a plan that stays an index lookup whatever the statistics
+# a prepared statement's generic plan was made with; an ``IN`` list of each length was a
+# statement of its own, and big ones read the whole table).
+_ATTEMPTS_PG = (
+    "SELECT p.e, p.ep, (SELECT count(*) FROM webhook_deliveries AS d"
+    " WHERE d.event_id = p.e AND d.endpoint_id = p.ep)"
+    " FROM unnest($1::varchar[], $2::varchar[]) AS p(e, ep)"
+)
+
+
 async def attempts_so_far(
     conn: AsyncConnection, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], int]:
     """Logged attempts per (event id, endpoint id)."""
     if not pairs:
         return {}
+    if conn.dialect.name == "postgresql":
+        unique = sorted(set(pairs))
+        result = await conn.exec_driver_sql(
+            _ATTEMPTS_PG, ([e for e, _ in unique], [p for _, p in unique])
+        )
+        rows: Sequence[Any] = result.all()
+        found = {(row[0], row[1]): int(row[2]) for row in rows}
+        return {pair: found[pair] for pair in pairs}
     events = sorted({event_id for event_id, _ in pairs})
     counts: dict[tuple[str, str], int] = {}
     for start in range(0, len(events), 500):
