@@ -131,6 +131,11 @@ class Server:
             return False
         elif path == "/extra":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY")
+        elif path == "/two-answers":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                b"HTTP/1.1 500 Second\r\nX-Second: 1\r\nContent-Length: 3\r\n\r\nbad"
+            )
         elif path == "/big":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000)
         await writer.drain()
@@ -279,8 +284,8 @@ async def test_answers_framed_every_lawful_way_are_read_and_reused_only_when_kep
     server: Server, transport: SafeTransport
 ) -> None:
     """HTTP/1.0 and a body that ends with the connection are never kept; chunk extensions
-    and trailers and bare line feeds are read; stray bytes after an answer make its
-    connection unusable."""
+    and trailers and bare line feeds are read; stray bytes after an answer, a second
+    answer among them, are not read as part of it and make its connection unusable."""
     http10 = await transport.post(url(server, "/http10"), HEADERS, b"1")
     assert (http10.status, http10.body) == (200, b"ok")
     trailers = await transport.post(url(server, "/trailers"), HEADERS, b"2")
@@ -292,8 +297,10 @@ async def test_answers_framed_every_lawful_way_are_read_and_reused_only_when_kep
     assert (until_close.status, until_close.body) == (200, b"all of it")
     extra = await transport.post(url(server, "/extra"), HEADERS, b"6")
     assert (extra.status, extra.body) == (200, b"ok")
+    second = await transport.post(url(server, "/two-answers"), HEADERS, b"6")
+    assert (second.status, second.body, second.header(b"x-second")) == (200, b"ok", None)
     assert (await transport.post(url(server, "/length"), HEADERS, b"7")).body == b"hello"
-    assert server.connections == 4
+    assert server.connections == 5
     with pytest.raises(httpx.RemoteProtocolError, match="Content-Length"):
         await transport.post(url(server, "/two-lengths"), HEADERS, b"8")
 

@@ -77,6 +77,10 @@ async def connect(
     return stream
 
 
+class _Stray(Exception):
+    """Bytes after the answer (llhttp would parse them as the next one)."""
+
+
 class _Answer:
     """The answer being read, as llhttp's callbacks report it."""
 
@@ -124,7 +128,7 @@ class _Answer:
 
     def on_message_begin(self) -> None:
         if self.complete:
-            self.keep_alive = False  # something follows the answer
+            raise _Stray  # something follows the answer: not parsed
 
 
 class PostConnection:
