@@ -20,6 +20,7 @@ import trustme
 
 from agentsms.config import Settings
 from agentsms.webhooks import BlockedRequest
+from agentsms.webhooks.http11 import MAX_OVERHEAD
 from agentsms.webhooks.ssrf import SafeTransport, UrlPolicy
 from agentsms.webhooks.streams import AsyncioBackend
 from tests.raw_http import read_request
@@ -105,6 +106,21 @@ class Server:
             writer.write(
                 b"HTTP/1.1 429 Too Many\r\nRetry-After:\r\n  12\r\nContent-Length: 0\r\n\r\n"
             )
+        elif path == "/nul-header":
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Note: a\x00b\r\nContent-Length: 0\r\n\r\n")
+        elif path == "/endless-head":
+            writer.write(b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * (MAX_OVERHEAD + 1000))
+            await writer.drain()
+            await asyncio.sleep(2.0)
+            return False
+        elif path == "/endless-trailers":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+                b"X-Pad: " + b"a" * (MAX_OVERHEAD + 1000)
+            )
+            await writer.drain()
+            await asyncio.sleep(2.0)
+            return False
         elif path == "/bare-lf":
             writer.write(b"HTTP/1.1 200\nContent-Length: 3\n\nabc")
         elif path == "/two-lengths":
@@ -115,6 +131,11 @@ class Server:
             return False
         elif path == "/extra":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY")
+        elif path == "/two-answers":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                b"HTTP/1.1 500 Second\r\nX-Second: 1\r\nContent-Length: 3\r\n\r\nbad"
+            )
         elif path == "/big":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000)
         await writer.drain()
@@ -263,14 +284,12 @@ async def test_answers_framed_every_lawful_way_are_read_and_reused_only_when_kep
     server: Server, transport: SafeTransport
 ) -> None:
     """HTTP/1.0 and a body that ends with the connection are never kept; chunk extensions
-    and trailers, a folded header line and bare line feeds are read; stray bytes after an
-    answer make its connection unusable."""
+    and trailers and bare line feeds are read; stray bytes after an answer, a second
+    answer among them, are not read as part of it and make its connection unusable."""
     http10 = await transport.post(url(server, "/http10"), HEADERS, b"1")
     assert (http10.status, http10.body) == (200, b"ok")
     trailers = await transport.post(url(server, "/trailers"), HEADERS, b"2")
     assert (trailers.status, trailers.body) == (200, b"abc")
-    folded = await transport.post(url(server, "/folded"), HEADERS, b"3")
-    assert (folded.status, folded.header(b"retry-after")) == (429, "12")
     bare = await transport.post(url(server, "/bare-lf"), HEADERS, b"4")
     assert (bare.status, bare.body) == (200, b"abc")
     assert server.connections == 2  # the HTTP/1.0 one was closed, the next one kept
@@ -278,10 +297,44 @@ async def test_answers_framed_every_lawful_way_are_read_and_reused_only_when_kep
     assert (until_close.status, until_close.body) == (200, b"all of it")
     extra = await transport.post(url(server, "/extra"), HEADERS, b"6")
     assert (extra.status, extra.body) == (200, b"ok")
+    second = await transport.post(url(server, "/two-answers"), HEADERS, b"6")
+    assert (second.status, second.body, second.header(b"x-second")) == (200, b"ok", None)
     assert (await transport.post(url(server, "/length"), HEADERS, b"7")).body == b"hello"
-    assert server.connections == 4
+    assert server.connections == 5
     with pytest.raises(httpx.RemoteProtocolError, match="Content-Length"):
         await transport.post(url(server, "/two-lengths"), HEADERS, b"8")
+
+
+async def test_a_folded_or_control_character_header_fails_the_attempt_and_its_connection(
+    server: Server, transport: SafeTransport
+) -> None:
+    """A header line folded onto the next (obs-fold) or a control character in a header
+    value is refused (llhttp admits folding only with control characters): a protocol
+    error, and the connection it came on is not reused."""
+    for n, path in enumerate(("/folded", "/nul-header")):
+        assert (await transport.post(url(server, "/length"), HEADERS, b"1")).body == b"hello"
+        assert server.connections == n + 1
+        with pytest.raises(httpx.RemoteProtocolError):
+            await transport.post(url(server, path), HEADERS, b"2")
+    assert (await transport.post(url(server, "/length"), HEADERS, b"3")).body == b"hello"
+    assert server.connections == 3
+
+
+async def test_an_answer_s_head_or_trailers_past_the_limit_are_not_read_on(
+    server: Server, transport: SafeTransport
+) -> None:
+    """A head that never ends fails the attempt; trailers that never end leave the status
+    and the body, and the connection is not reused: at most ``MAX_OVERHEAD`` bytes of an
+    answer that are not its body are read."""
+    with pytest.raises(httpx.RemoteProtocolError, match="too long"):
+        await transport.post(url(server, "/endless-head"), HEADERS, b"1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    trailers = await transport.post(url(server, "/endless-trailers"), HEADERS, b"2")
+    assert (trailers.status, trailers.body) == (200, b"ok")
+    assert loop.time() - started < 0.5  # given up at the limit, not at the total cap (0.6 s)
+    assert (await transport.post(url(server, "/length"), HEADERS, b"3")).body == b"hello"
+    assert server.connections == 3
 
 
 async def test_a_header_or_target_that_would_break_the_framing_is_refused_unsent(

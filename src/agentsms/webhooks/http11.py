@@ -1,13 +1,19 @@
-"""A lean HTTP/1.1 POST on a pooled keep-alive connection, for webhook attempts.
+"""A keep-alive HTTP/1.1 POST on a pooled connection, for webhook attempts.
 
 httpcore's HTTP/1.1 connection drives h11's general state machine (an event object per
 head, body part and end, headers validated and normalised one by one, a lock per request):
 for a webhook's small signed POST and short answer that cost more CPU than everything else
-the attempt does. ``PostConnection`` writes the request's head and body as one buffer it
-was given and parses the answer itself: the status line and header lines, a body framed
-by ``Content-Length``, chunked or by the server closing, informational ``1xx`` answers
-skipped. A connection is kept alive only when its answer was read to its end, was
-HTTP/1.1 without ``Connection: close`` and left nothing unread.
+the attempt does. ``PostConnection`` writes the request's head and body as one buffer
+(``request_head``) and reads the answer with llhttp (``httptools.HttpResponseParser``, the
+parser uvicorn serves with): the status, the headers, the body however it is framed
+(``Content-Length``, chunked, until the server closes), informational ``1xx`` answers
+skipped. A connection is kept alive only when llhttp saw its answer end, the answer was
+HTTP/1.1 that llhttp keeps alive (``should_keep_alive``: no ``Connection: close``) and
+nothing followed it.
+
+llhttp parses strictly, with one leniency: a bare LF ends a line (RFC 9112 section 2.2
+lets a recipient accept it). Obsolete folded header lines are refused: llhttp admits them
+only together with control characters in header values.
 
 The network stream is httpcore's (``AsyncNetworkStream``: dialed and vetted by the
 transport's backend, TLS by its ``start_tls``), and failures are httpcore's exceptions,
@@ -22,14 +28,14 @@ import ssl
 import time
 
 import httpcore
+import httptools
 
-MAX_HEAD = 65536
-"""The most bytes an answer's status line and headers may take."""
+MAX_OVERHEAD = 65536
+"""The most bytes of an answer that are not its body: the status line and headers,
+informational answers, chunk lines and trailers."""
 READ_SIZE = 65536
 _IDLE, _ACTIVE, _CLOSED = 0, 1, 2
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\r?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?")
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -71,6 +77,60 @@ async def connect(
     return stream
 
 
+class _Stray(Exception):
+    """Bytes after the answer (llhttp would parse them as the next one)."""
+
+
+class _Answer:
+    """The answer being read, as llhttp's callbacks report it."""
+
+    def __init__(self) -> None:
+        self.parser: httptools.HttpResponseParser | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.status = 0
+        self.headers: Headers = []
+        self.head = False
+        """Whether the final (not informational) answer's head was read."""
+        self.parts: list[bytes] = []
+        """Body bytes parsed and not yet handed out."""
+        self.body_bytes = 0
+        self.complete = False
+        """Whether llhttp saw the answer end."""
+        self.keep_alive = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.head:  # after the head: trailers, not kept
+            self.headers.append((name, value.rstrip(b" \t")))
+
+    def on_headers_complete(self) -> None:
+        assert self.parser is not None
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.headers = []  # informational: the final answer follows
+        else:
+            self.status, self.head = status, True
+
+    def on_body(self, body: bytes) -> None:
+        self.parts.append(body)
+        self.body_bytes += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.head:
+            assert self.parser is not None
+            self.complete = True
+            self.keep_alive = (
+                self.status != 101
+                and self.parser.should_keep_alive()
+                and self.parser.get_http_version() == "1.1"
+            )
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise _Stray  # something follows the answer: not parsed
+
+
 class PostConnection:
     """One keep-alive HTTP/1.1 connection that sends one request at a time (see the
     module's docstring). ``send`` writes a request and reads its answer's head,
@@ -81,12 +141,13 @@ class PostConnection:
         self._keepalive = keepalive_expiry
         self._state = _IDLE
         self._expire_at: float | None = None
-        self._buffer = b""
-        self._reusable = False
-        self._remaining = 0
-        """Body bytes still to come (``Content-Length``) or of the current chunk."""
-        self._framing = "none"  # "length", "chunked", "close" or "none"
-        self._finished = False
+        self._answer = _Answer()
+        self._parser = httptools.HttpResponseParser(self._answer)
+        self._parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+        self._answer.parser = self._parser
+        self._read = 0
+        """Bytes of the answer read off the connection."""
+        self._hung_up = False
 
     # -- what the pool asks ------------------------------------------------------------------
 
@@ -121,167 +182,70 @@ class PostConnection:
             raise httpcore.ConnectionNotAvailable()
         self._state = _ACTIVE
         self._expire_at = None
+        answer = self._answer
+        answer.reset()
+        self._read = 0
+        self._hung_up = False
         try:
             # The server may have answered and closed already: its answer tells.
             with contextlib.suppress(httpcore.WriteError):
                 await self._stream.write(request, timeout)
-            while True:
-                version, status, headers = await self._head(timeout)
-                if 100 <= status < 200 and status != 101:
-                    continue  # informational: the real answer follows
-                break
-            self._frame(version, status, headers)
+            while not answer.head:
+                if not await self._feed(timeout):
+                    raise httpcore.RemoteProtocolError(
+                        "the server hung up within the answer"
+                        if self._read
+                        else "Server disconnected without sending a response."
+                    )
         except BaseException:
             await self.aclose()
             raise
-        return status, headers
+        return answer.status, answer.headers
 
     @property
     def finished(self) -> bool:
-        """Whether the answer's body was read to its end."""
-        return self._finished
+        """Whether the answer's body was read to its end (or the server hung up) and
+        handed out."""
+        return (self._answer.complete or self._hung_up) and not self._answer.parts
 
     async def body_part(self, timeout: float | None) -> bytes:  # noqa: ASYNC109
         """The next piece of the answer's body (``finished`` after the last)."""
-        if self._framing == "length":
-            if not self._buffer and not await self._fill(timeout):
-                raise httpcore.RemoteProtocolError("the body broke off")
-            part = self._buffer[: self._remaining]
-            self._buffer = self._buffer[len(part) :]
-            self._remaining -= len(part)
-            self._finished = self._remaining == 0
-            return part
-        if self._framing == "close":
-            if not self._buffer and not await self._fill(timeout):
-                self._finished = True
-                return b""
-            part, self._buffer = self._buffer, b""
-            return part
-        return await self._chunk_part(timeout)
+        parts = self._answer.parts
+        if not parts and not self.finished and not await self._feed(timeout):
+            self._hung_up = True  # the body's end, or where it broke off
+        part = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        return part
 
     def broken(self) -> None:
         """Reading the body failed or was given up: the connection cannot be reused."""
-        self._reusable = False
+        self._answer.keep_alive = False
 
     def finish(self) -> None:
-        """End the exchange: idle again when the answer was read to its end, keep-alive is
-        allowed and nothing stray is buffered; else it stays busy until the pool closes it."""
-        if self._state == _ACTIVE and self._finished and self._reusable and not self._buffer:
+        """End the exchange: idle again when the answer was read to its end and may be
+        kept alive; else it stays busy until the pool closes it."""
+        answer = self._answer
+        if self._state == _ACTIVE and answer.complete and answer.keep_alive and not answer.parts:
             self._state = _IDLE
             if self._keepalive is not None:
                 self._expire_at = time.monotonic() + self._keepalive
 
-    # -- parsing ----------------------------------------------------------------------------
-
-    async def _fill(self, timeout: float | None) -> bool:  # noqa: ASYNC109
-        """Read more into the buffer; False when the server closed the connection."""
+    async def _feed(self, timeout: float | None) -> bool:  # noqa: ASYNC109
+        """Read more of the answer and parse it; False when the server closed the
+        connection."""
         data = await self._stream.read(READ_SIZE, timeout)
         if not data:
             return False
-        self._buffer = self._buffer + data if self._buffer else data
+        answer = self._answer
+        self._read += len(data)
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
+            if not answer.complete:
+                raise httpcore.RemoteProtocolError(f"malformed answer: {error}") from None
+            answer.keep_alive = False  # something follows the answer
+        if not answer.complete and self._read - answer.body_bytes > MAX_OVERHEAD:
+            raise httpcore.RemoteProtocolError(
+                "the answer's head, chunk lines or trailers are too long"
+            )
         return True
-
-    async def _head(self, timeout: float | None) -> tuple[int, int, Headers]:  # noqa: ASYNC109
-        """(minor version, status, headers) of the next answer head."""
-        while True:
-            end = self._buffer.find(b"\n\r\n")
-            blank = 3
-            bare = self._buffer.find(b"\n\n")
-            if bare != -1 and (end == -1 or bare < end):
-                end, blank = bare, 2
-            if end != -1:
-                break
-            if len(self._buffer) > MAX_HEAD:
-                raise httpcore.RemoteProtocolError("the answer's head is too long")
-            if not await self._fill(timeout):
-                if self._buffer:
-                    raise httpcore.RemoteProtocolError("the server hung up within the answer")
-                raise httpcore.RemoteProtocolError(
-                    "Server disconnected without sending a response."
-                )
-        head = self._buffer[:end]
-        self._buffer = self._buffer[end + blank :]
-        lines = head.split(b"\n")
-        found = _STATUS_LINE.fullmatch(lines[0])
-        if found is None:
-            raise httpcore.RemoteProtocolError(f"not an HTTP/1.x answer: {lines[0][:60]!r}")
-        headers: Headers = []
-        for raw in lines[1:]:
-            line = raw[:-1] if raw.endswith(b"\r") else raw
-            if line[:1] in (b" ", b"\t") and headers:
-                name, value = headers[-1]  # an obsolete folded line continues the last value
-                headers[-1] = (name, b" ".join((value, line.strip(b" \t"))).strip(b" "))
-                continue
-            name, colon, value = line.partition(b":")
-            if not colon or _TOKEN.fullmatch(name) is None:
-                raise httpcore.RemoteProtocolError(f"malformed header line {line[:60]!r}")
-            headers.append((name, value.strip(b" \t")))
-        return int(found.group(1)), int(found.group(2)), headers
-
-    def _frame(self, version: int, status: int, headers: Headers) -> None:
-        """How the body is delimited, and whether the connection may be kept alive."""
-        encoding: bytes | None = None
-        length: bytes | None = None
-        close = version == 0
-        for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"transfer-encoding":
-                encoding = value.lower()
-            elif lowered == b"content-length":
-                if length is not None and value.strip() != length:
-                    raise httpcore.RemoteProtocolError("conflicting Content-Length headers")
-                length = value.strip()
-            elif lowered == b"connection" and b"close" in value.lower():
-                close = True
-        self._finished = False
-        if status in (204, 304) or status == 101:
-            self._framing, self._finished = "none", True
-            close = close or status == 101
-        elif encoding is not None:
-            if encoding.rsplit(b",", 1)[-1].strip() == b"chunked":
-                self._framing, self._remaining = "chunked", -1
-            else:
-                self._framing, close = "close", True
-        elif length is not None:
-            if not length.isdigit():
-                raise httpcore.RemoteProtocolError(f"bad Content-Length {length[:20]!r}")
-            self._framing, self._remaining = "length", int(length)
-            self._finished = self._remaining == 0
-        else:
-            self._framing, close = "close", True
-        self._reusable = not close
-
-    async def _chunk_part(self, timeout: float | None) -> bytes:  # noqa: ASYNC109
-        if self._remaining == -1:  # at a chunk's size line
-            line = await self._line(timeout)
-            found = _CHUNK_SIZE.fullmatch(line)
-            if found is None:
-                raise httpcore.RemoteProtocolError(f"bad chunk size line {line[:40]!r}")
-            size = int(found.group(1), 16)
-            if size == 0:
-                while await self._line(timeout) not in (b"", b"\r"):
-                    pass  # trailers: not kept
-                self._finished = True
-                return b""
-            self._remaining = size
-        if not self._buffer and not await self._fill(timeout):
-            raise httpcore.RemoteProtocolError("the body broke off")
-        part = self._buffer[: self._remaining]
-        self._buffer = self._buffer[len(part) :]
-        self._remaining -= len(part)
-        if self._remaining == 0:
-            if await self._line(timeout) not in (b"", b"\r"):
-                raise httpcore.RemoteProtocolError("a chunk is longer than its size")
-            self._remaining = -1
-        return part
-
-    async def _line(self, timeout: float | None) -> bytes:  # noqa: ASYNC109
-        """The next line of the buffer, without its ``\\n``."""
-        while (end := self._buffer.find(b"\n")) == -1:
-            if len(self._buffer) > MAX_HEAD:
-                raise httpcore.RemoteProtocolError("a chunk line is too long")
-            if not await self._fill(timeout):
-                raise httpcore.RemoteProtocolError("the body broke off")
-        line = self._buffer[:end]
-        self._buffer = self._buffer[end + 1 :]
-        return line
