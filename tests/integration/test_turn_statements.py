@@ -111,10 +111,13 @@ async def test_a_reply_its_turn_and_their_receipts_take_few_statements(
     turns = calls.by_kind[TURN_JOB]
     replies = calls.by_kind[PERSON_REPLY_JOB]
     receipts = calls.by_kind[REPORT_JOB]
-    assert [jobs for jobs, _ in turns] == [1, 1]
-    (_, opening), (_, ending) = turns
-    assert 0 < opening <= OPENING_TURN_BOUND, turns
-    assert 0 < ending <= ENDING_TURN_BOUND, turns
+    # The opening turn first, then the one that replies and ends; on a loaded machine a turn
+    # may also be tried again (taken over once its lease ran out, or stepped back behind an
+    # earlier turn still pending), each try within the bounds.
+    assert len(turns) >= 2, calls.by_kind
+    assert all(jobs == 1 for jobs, _ in turns), turns
+    assert 0 < turns[0][1] <= OPENING_TURN_BOUND, turns
+    assert all(0 < count <= ENDING_TURN_BOUND for _, count in turns), turns
     assert replies, calls.by_kind
     assert all(jobs == 1 for jobs, _ in replies), replies
     assert 0 < max(count for _, count in replies) <= INBOUND_BOUND, replies
