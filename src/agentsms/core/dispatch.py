@@ -133,9 +133,13 @@ class Dispatcher:
         work = await self._prepare(jobs)
         if not work:
             return
-        if max(item.slot for item in work) > time.time() + _FREE_LOOP_WAIT_SECONDS:
+        if (
+            not self.db.is_sqlite
+            and max(item.slot for item in work) > time.time() + _FREE_LOOP_WAIT_SECONDS
+        ):
             # The rest is mostly waiting for slots: the next claim takes the next slots
-            # meanwhile, before they come (not once these are sent, when they have).
+            # meanwhile, before they come (not once these are sent, when they have). Not on
+            # SQLite: its claims take the one write lock the sends' own transactions wait for.
             free_claim_loop()
         # Each group of slots has its own task, so a slow provider call or a late wake-up
         # never holds the next slot back (nor bunches it up with the next ones).
