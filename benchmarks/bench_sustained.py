@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import random
 import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +226,39 @@ def serve_receiver(port: int) -> None:
             await server.serve_forever()
 
     asyncio.run(serve())
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[int]:
+    """A :class:`Receiver` in a child process for the block; yields its port."""
+    port = free_port()
+    receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(port,))
+    receiver.start()
+    try:
+        await wait_for_port(port)
+        yield port
+    finally:
+        receiver.terminate()
+        receiver.join()
+
+
+def in_process_settings(database_url: str, **overrides: Any) -> Any:
+    """Settings for an app run inside a benchmark's own process (``create_app``): the
+    benchmark's API key, loopback webhook URLs allowed, no rate limit, WARNING logs."""
+    from agentsms import logging as agentsms_logging
+    from agentsms.config import Settings
+
+    agentsms_logging.configure("json", "WARNING")
+    return Settings.model_validate(
+        {
+            "database_url": database_url,
+            "bootstrap_api_key": API_KEY,
+            "allow_insecure_urls": True,
+            "default_rate_limit_per_second": 1_000_000,
+            "log_level": "WARNING",
+            **overrides,
+        }
+    )
 
 
 async def wait_for_port(port: int, seconds: float = 60.0) -> None:

@@ -1,7 +1,7 @@
 """SQL statements and worker CPU per job of each kind under the soak's conversation mix.
 
 In one process: the app on a fresh SQLite file (or ``--database-url``, a PostgreSQL
-database that is emptied and migrated first), the numbers, persona and webhook endpoint
+database that is dropped, created and migrated first), the numbers, persona and webhook endpoint
 of ``bench_sustained`` (its receiver runs in a child process), ``--conversations``
 sends that each open a conversation with the shipped appointment pathway whose simulated
 person replies at once, ``--sends`` single sends and a batch of ``--batch``. Then a
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
-import multiprocessing
 import sys
 import time
 from collections import Counter, defaultdict
@@ -32,32 +31,19 @@ from typing import Any
 
 import greenlet
 import httpx
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, temp_dir
-from bench_sustained import prepare, serve_receiver, wait_for_port
+from _common import recreate_postgres_database, temp_dir
+from bench_sustained import API_KEY, in_process_settings, prepare, webhook_receiver
 
-from agentsms import logging as agentsms_logging
 from agentsms.app import create_app
-from agentsms.config import Settings
 from agentsms.jobs.queue import Job
 from agentsms.runtime import build_worker
 from agentsms.store import migrate
 
-API_KEY = "ask_turn_statements_benchmark_key_0123456789"
 PERSON_REPLY = "Yes, that works"
 _kind: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="other")
-
-
-async def _reset_postgres(url: str) -> None:
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    await migrate.upgrade_async(url)
 
 
 async def _accept(client: httpx.AsyncClient, args: argparse.Namespace, persona: str) -> None:
@@ -147,52 +133,35 @@ class Tally:
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'agentsms.db'}"
     if not url.startswith("sqlite"):
-        await _reset_postgres(url)
-    settings = Settings.model_validate(
-        {
-            "database_url": url,
-            "bootstrap_api_key": API_KEY,
-            "allow_insecure_urls": True,
-            "default_rate_limit_per_second": 1_000_000,
-            "simulator_delivery_delay_seconds": 0.0,
-            "log_level": "WARNING",
-        }
-    )
-    agentsms_logging.configure("json", "WARNING")
-    port = free_port()
-    receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(port,))
-    receiver.start()
-    await wait_for_port(port)
+        await recreate_postgres_database(url)
+        await migrate.upgrade_async(url)
+    settings = in_process_settings(url, simulator_delivery_delay_seconds=0.0)
     app = create_app(settings)
     tally = Tally()
     tally.trace = set(args.trace)
-    try:
-        async with app.router.lifespan_context(app):
-            state = app.state.agentsms
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://bench",
-                headers={"Authorization": f"Bearer {API_KEY}"},
-            ) as client:
-                _, persona = await prepare(client, port)
-                await _accept(client, args, persona)
-            worker = build_worker(state.db, state.providers, settings, outbox=state.outbox)
-            worker.handlers = {k: tally.wrap(k, h) for k, h in worker.handlers.items()}
-            engines = [engine.sync_engine for engine in state.db.engines]
-            for engine in engines:
-                event.listen(engine, "before_cursor_execute", tally.seen)
-            idle = 0
-            deadline = time.monotonic() + args.timeout
-            while idle < 20 and time.monotonic() < deadline:
-                ran = await worker.run_once()
-                idle = 0 if ran else idle + 1
-                if not ran:
-                    await asyncio.sleep(0.05)
-            for engine in engines:
-                event.remove(engine, "before_cursor_execute", tally.seen)
-    finally:
-        receiver.terminate()
-        receiver.join()
+    async with webhook_receiver() as port, app.router.lifespan_context(app):
+        state = app.state.agentsms
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as client:
+            _, persona = await prepare(client, port)
+            await _accept(client, args, persona)
+        worker = build_worker(state.db, state.providers, settings, outbox=state.outbox)
+        worker.handlers = {k: tally.wrap(k, h) for k, h in worker.handlers.items()}
+        engines = [engine.sync_engine for engine in state.db.engines]
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", tally.seen)
+        idle = 0
+        deadline = time.monotonic() + args.timeout
+        while idle < 20 and time.monotonic() < deadline:
+            ran = await worker.run_once()
+            idle = 0 if ran else idle + 1
+            if not ran:
+                await asyncio.sleep(0.05)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", tally.seen)
     backend = "sqlite" if url.startswith("sqlite") else "postgresql"
     print(
         f"{backend}: {args.conversations} conversations, {args.sends} single sends,"

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import cProfile
 import io
-import multiprocessing
 import os
 import pstats
 import signal
@@ -43,23 +42,21 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CLOCK_TICKS, free_port, process_ticks, recreate_postgres_database, temp_dir
+from _common import CLOCK_TICKS, process_ticks, recreate_postgres_database, temp_dir
 from bench_sustained import (
+    API_KEY,
     database_backends,
+    in_process_settings,
     prepare,
     recipient,
-    serve_receiver,
     single_send,
-    wait_for_port,
+    webhook_receiver,
 )
 
-from agentsms import logging as agentsms_logging
 from agentsms.app import create_app
-from agentsms.config import Settings
 from agentsms.runtime import build_worker
 from agentsms.store import migrate
 
-API_KEY = "ask_profile_dispatch_benchmark_key_0123456789"
 OPEN = ("queued", "scheduled", "sending", "accepted", "sent")
 
 
@@ -152,71 +149,55 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             return await _settled_postgres(database_url)
         return _settled(path)
 
-    settings = Settings.model_validate(
-        {
-            "database_url": database_url,
-            "bootstrap_api_key": API_KEY,
-            "allow_insecure_urls": True,
-            "default_rate_limit_per_second": 1_000_000,
-            # Reports at once when draining a backlog; after the default delay in a trickle.
-            **({} if args.rate else {"simulator_delivery_delay_seconds": 0.0}),
-            "log_level": "WARNING",
-        }
+    # Reports at once when draining a backlog; after the default delay in a trickle.
+    settings = in_process_settings(
+        database_url, **({} if args.rate else {"simulator_delivery_delay_seconds": 0.0})
     )
-    agentsms_logging.configure("json", "WARNING")
-    port = free_port()
-    receiver = multiprocessing.get_context("spawn").Process(target=serve_receiver, args=(port,))
-    receiver.start()
-    await wait_for_port(port)
     app = create_app(settings)
-    try:
-        async with app.router.lifespan_context(app):
-            state = app.state.agentsms
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://bench",
-                headers={"Authorization": f"Bearer {API_KEY}"},
-            ) as client:
-                _, persona = await prepare(client, port)
-                if args.no_webhooks:
-                    endpoints = (await client.get("/v1/webhook-endpoints")).json()["data"]
-                    for endpoint in endpoints:
-                        gone = await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")
-                        gone.raise_for_status()
-                messages = await _accept(client, args, persona)
-            worker = build_worker(
-                state.db, state.providers, settings, args.concurrency, outbox=state.outbox
-            )
-            profiler = cProfile.Profile(time.process_time) if args.profile else None
-            spy = _start_spy(workdir / "spy.txt") if args.spy else None
-            if args.rate and args.postgres_url:
-                await _spread_postgres(database_url, args, time.time() + 0.5)
-            elif args.rate:
-                _spread(path, args, time.time() + 0.5)
-            backends = await _backend_ticks(database_url) if args.postgres_url else {}
-            cpu, wall = time.process_time(), time.monotonic()
-            if profiler is not None:
-                profiler.enable()
-            task = asyncio.create_task(worker.run())
-            calm = 0
-            while calm < 3 and time.monotonic() - wall < args.timeout:
-                await asyncio.sleep(0.5)
-                calm = calm + 1 if await settled() == (0, 0) else 0
-            worker.stop()
-            await task
-            if profiler is not None:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-            server = 0.0
-            if args.postgres_url:
-                after = await _backend_ticks(database_url)
-                server = sum(t - backends.get(pid, 0) for pid, t in after.items()) / CLOCK_TICKS
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
-    finally:
-        receiver.terminate()
-        receiver.join()
+    async with webhook_receiver() as port, app.router.lifespan_context(app):
+        state = app.state.agentsms
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as client:
+            _, persona = await prepare(client, port)
+            if args.no_webhooks:
+                endpoints = (await client.get("/v1/webhook-endpoints")).json()["data"]
+                for endpoint in endpoints:
+                    gone = await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}")
+                    gone.raise_for_status()
+            messages = await _accept(client, args, persona)
+        worker = build_worker(
+            state.db, state.providers, settings, args.concurrency, outbox=state.outbox
+        )
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
+        spy = _start_spy(workdir / "spy.txt") if args.spy else None
+        if args.rate and args.postgres_url:
+            await _spread_postgres(database_url, args, time.time() + 0.5)
+        elif args.rate:
+            _spread(path, args, time.time() + 0.5)
+        backends = await _backend_ticks(database_url) if args.postgres_url else {}
+        cpu, wall = time.process_time(), time.monotonic()
+        if profiler is not None:
+            profiler.enable()
+        task = asyncio.create_task(worker.run())
+        calm = 0
+        while calm < 3 and time.monotonic() - wall < args.timeout:
+            await asyncio.sleep(0.5)
+            calm = calm + 1 if await settled() == (0, 0) else 0
+        worker.stop()
+        await task
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        server = 0.0
+        if args.postgres_url:
+            after = await _backend_ticks(database_url)
+            server = sum(t - backends.get(pid, 0) for pid, t in after.items()) / CLOCK_TICKS
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
     left = await settled()
     print(
         f"worker: {messages} messages, {cpu:.2f} CPU s ({cpu / messages * 1000:.2f} per 1,000),"
