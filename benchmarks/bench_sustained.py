@@ -242,6 +242,15 @@ async def webhook_receiver() -> AsyncIterator[int]:
         receiver.join()
 
 
+def in_process_client(app: Any) -> httpx.AsyncClient:
+    """A client of ``app`` (``create_app``) in this process, with the benchmark's API key."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bench",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+
+
 def in_process_settings(database_url: str, **overrides: Any) -> Any:
     """Settings for an app run inside a benchmark's own process (``create_app``): the
     benchmark's API key, loopback webhook URLs allowed, no rate limit, WARNING logs."""

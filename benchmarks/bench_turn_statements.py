@@ -35,7 +35,7 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import recreate_postgres_database, temp_dir
-from bench_sustained import API_KEY, in_process_settings, prepare, webhook_receiver
+from bench_sustained import in_process_client, in_process_settings, prepare, webhook_receiver
 
 from agentsms.app import create_app
 from agentsms.jobs.queue import Job
@@ -141,11 +141,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     tally.trace = set(args.trace)
     async with webhook_receiver() as port, app.router.lifespan_context(app):
         state = app.state.agentsms
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://bench",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as client:
+        async with in_process_client(app) as client:
             _, persona = await prepare(client, port)
             await _accept(client, args, persona)
         worker = build_worker(state.db, state.providers, settings, outbox=state.outbox)

@@ -44,8 +44,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CLOCK_TICKS, process_ticks, recreate_postgres_database, temp_dir
 from bench_sustained import (
-    API_KEY,
     database_backends,
+    in_process_client,
     in_process_settings,
     prepare,
     recipient,
@@ -156,11 +156,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     app = create_app(settings)
     async with webhook_receiver() as port, app.router.lifespan_context(app):
         state = app.state.agentsms
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://bench",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as client:
+        async with in_process_client(app) as client:
             _, persona = await prepare(client, port)
             if args.no_webhooks:
                 endpoints = (await client.get("/v1/webhook-endpoints")).json()["data"]
